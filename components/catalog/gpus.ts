@@ -1,0 +1,169 @@
+/**
+ * The AWS GPU instance catalog: GPU models and the instance types that carry them,
+ * with us-east-1 Linux prices. Pure data; adding a GPU family means adding rows here.
+ */
+import type { Source } from "./source";
+
+/** One GPU model as the engines see it. */
+export interface GpuModel {
+  /** Short name used in instance rows and output. */
+  readonly name: string;
+  /** NVIDIA architecture, for the reader. */
+  readonly architecture: "Turing" | "Ampere" | "Ada" | "Hopper" | "Blackwell";
+  /** CUDA compute capability, e.g. 8.9; drives dtype and FP8 rules. */
+  readonly computeCapability: number;
+  /** Memory one process can see, in MiB: the lower of EC2's GpuInfo and the driver's own total. */
+  readonly usableMiB: number;
+  /** Where the capability and memory come from. */
+  readonly source: Source;
+}
+
+/** One EC2 instance type with GPUs. */
+export interface GpuInstance {
+  /** EC2 instance type, e.g. `g6e.xlarge`. */
+  readonly type: string;
+  /** Family, the part before the dot. */
+  readonly family: string;
+  /** Key into {@link GPU_MODELS} (or a synthetic GPU table in tests). */
+  readonly gpu: string;
+  /** GPUs per instance. */
+  readonly gpuCount: number;
+  /** vCPUs. */
+  readonly vcpus: number;
+  /** Host memory, GiB. */
+  readonly ramGiB: number;
+  /** Local instance-store NVMe, GB in total (ephemeral: lost on stop). */
+  readonly nvmeGB: number;
+  /** On-demand Linux price in us-east-1, USD per hour. */
+  readonly onDemandUsdPerHour: number;
+  /** Spot price range across us-east-1 zones in the snapshot, or null where none was listed. */
+  readonly spotUsdPerHour: { readonly min: number; readonly max: number } | null;
+  /** Where the row's figures come from. */
+  readonly source: Source;
+}
+
+const NVSMI_T4: Source = {
+  url: "nvidia-smi on an AWS g4dn host, quoted in AWS SageMaker HyperPod docs (search index id 57979129469)",
+  asOf: "2026-11-29",
+  note: "Tesla T4 reports 15109MiB with ECC on; EC2 GpuInfo says 16384",
+};
+
+/** GPU models, keyed by name. Compute capability from https://developer.nvidia.com/cuda-gpus. */
+export const GPU_MODELS = {
+  T4: { name: "T4", architecture: "Turing", computeCapability: 7.5, usableMiB: 15109, source: NVSMI_T4 },
+  A10G: {
+    name: "A10G", architecture: "Ampere", computeCapability: 8.6, usableMiB: 22888,
+    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21", note: "CC 8.6 as listed for A10 at developer.nvidia.com/cuda-gpus" },
+  },
+  L4: {
+    name: "L4", architecture: "Ada", computeCapability: 8.9, usableMiB: 22888,
+    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+  },
+  L40S: {
+    name: "L40S", architecture: "Ada", computeCapability: 8.9, usableMiB: 45776,
+    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+  },
+  "RTX-PRO-6000": {
+    name: "RTX-PRO-6000", architecture: "Blackwell", computeCapability: 12.0, usableMiB: 97887,
+    source: { url: "nvidia-smi total on an RTX PRO 6000 Blackwell Server Edition (search index id 67160152436)", asOf: "2026-11-29", note: "EC2 GpuInfo says 98304" },
+  },
+  "A100-40GB": {
+    name: "A100-40GB", architecture: "Ampere", computeCapability: 8.0, usableMiB: 40960,
+    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+  },
+  "A100-80GB": {
+    name: "A100-80GB", architecture: "Ampere", computeCapability: 8.0, usableMiB: 81920,
+    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+  },
+  H100: {
+    name: "H100", architecture: "Hopper", computeCapability: 9.0, usableMiB: 81559,
+    source: { url: "driver-reported memory on p5.48xlarge, public Go table of EC2 GPU info (search index id 59571545358)", asOf: "2026-11-29", note: "EC2 GpuInfo says 81920" },
+  },
+  H200: {
+    name: "H200", architecture: "Hopper", computeCapability: 9.0, usableMiB: 143771,
+    source: { url: "nvidia-smi total on an H200 (search index id 69500187434)", asOf: "2026-11-29", note: "EC2 GpuInfo says 144384" },
+  },
+  B200: {
+    name: "B200", architecture: "Blackwell", computeCapability: 10.0, usableMiB: 182784,
+    source: { url: "driver-reported memory on p6-b200.48xlarge (search index id 59571545358)", asOf: "2026-11-29", note: "EC2 GpuInfo says 183359" },
+  },
+} as const satisfies Record<string, GpuModel>;
+
+/** A key of {@link GPU_MODELS}. */
+export type GpuModelName = keyof typeof GPU_MODELS;
+
+const SKY: Source = {
+  url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (us-east-1 rows); NVMe from tsaol/aws-gpu:data/all_gpu_instances.js@7412fd2 (instances.vantage.sh)",
+  asOf: "2026-01-21",
+  note: "prices change; re-check before quoting",
+};
+
+type Row = [type: string, gpu: GpuModelName, gpuCount: number, vcpus: number, ramGiB: number, nvmeGB: number, onDemand: number, spot: [number, number] | null];
+
+function rows(list: readonly Row[]): GpuInstance[] {
+  return list.map(([type, gpu, gpuCount, vcpus, ramGiB, nvmeGB, onDemand, spot]) => ({
+    type,
+    family: type.slice(0, type.indexOf(".")),
+    gpu, gpuCount, vcpus, ramGiB, nvmeGB,
+    onDemandUsdPerHour: onDemand,
+    spotUsdPerHour: spot === null ? null : { min: spot[0], max: spot[1] },
+    source: SKY,
+  }));
+}
+
+/** Every GPU instance type we size for, us-east-1 on-demand prices. */
+export const GPU_INSTANCES: readonly GpuInstance[] = rows([
+  // type,             gpu,            n,  vCPU,  RAM,  NVMe GB, $/h OD,    spot min/max
+  ["g4dn.xlarge",      "T4",           1,    4,    16,    125, 0.526,     [0.2000, 0.2158]],
+  ["g4dn.2xlarge",     "T4",           1,    8,    32,    225, 0.752,     [0.3112, 0.3269]],
+  ["g4dn.4xlarge",     "T4",           1,   16,    64,    225, 1.204,     [0.4062, 0.4540]],
+  ["g4dn.8xlarge",     "T4",           1,   32,   128,    900, 2.176,     [0.6706, 0.8046]],
+  ["g4dn.12xlarge",    "T4",           4,   48,   192,    900, 3.912,     [1.2875, 1.4134]],
+  ["g4dn.16xlarge",    "T4",           1,   64,   256,    900, 4.352,     [0.9122, 1.1043]],
+  ["g4dn.metal",       "T4",           8,   96,   384,    900, 7.824,     [2.9236, 3.7292]],
+  ["g5.xlarge",        "A10G",         1,    4,    16,    250, 1.006,     [0.4246, 0.4507]],
+  ["g5.2xlarge",       "A10G",         1,    8,    32,    450, 1.212,     [0.4738, 0.5933]],
+  ["g5.4xlarge",       "A10G",         1,   16,    64,    600, 1.624,     [0.6420, 0.7068]],
+  ["g5.8xlarge",       "A10G",         1,   32,   128,    900, 2.448,     [0.8391, 0.9643]],
+  ["g5.12xlarge",      "A10G",         4,   48,   192,   3800, 5.672,     [2.0796, 2.7804]],
+  ["g5.16xlarge",      "A10G",         1,   64,   256,   1900, 4.096,     [1.1410, 1.3117]],
+  ["g5.24xlarge",      "A10G",         4,   96,   384,   3800, 8.144,     [2.7817, 3.3455]],
+  ["g5.48xlarge",      "A10G",         8,  192,   768,   3800, 16.288,    [4.5408, 7.0077]],
+  ["g6.xlarge",        "L4",           1,    4,    16,    250, 0.8048,    [0.3490, 0.4011]],
+  ["g6.2xlarge",       "L4",           1,    8,    32,    450, 0.9776,    [0.4416, 0.5772]],
+  ["g6.4xlarge",       "L4",           1,   16,    64,    600, 1.3232,    [0.6637, 0.6933]],
+  ["g6.8xlarge",       "L4",           1,   32,   128,    450, 2.0144,    [0.9393, 0.9995]],
+  ["g6.12xlarge",      "L4",           4,   48,   192,    940, 4.6016,    [1.7552, 2.0968]],
+  ["g6.16xlarge",      "L4",           1,   64,   256,    940, 3.3968,    [1.0717, 1.2391]],
+  ["g6.24xlarge",      "L4",           4,   96,   384,    940, 6.6752,    [2.5043, 3.2462]],
+  ["g6.48xlarge",      "L4",           8,  192,   768,    936, 13.3504,   [3.7289, 6.2789]],
+  ["gr6.4xlarge",      "L4",           1,   16,   128,    600, 1.5392,    [0.6502, 0.6798]],
+  ["gr6.8xlarge",      "L4",           1,   32,   256,    450, 2.4464,    [0.8387, 0.9163]],
+  ["g6e.xlarge",       "L40S",         1,    4,    32,    250, 1.861,     [0.9154, 1.1975]],
+  ["g6e.2xlarge",      "L40S",         1,    8,    64,    450, 2.24208,   [0.8064, 1.0895]],
+  ["g6e.4xlarge",      "L40S",         1,   16,   128,    600, 3.00424,   [1.0320, 1.1536]],
+  ["g6e.8xlarge",      "L40S",         1,   32,   256,    450, 4.52856,   [1.2495, 1.4119]],
+  ["g6e.12xlarge",     "L40S",         4,   48,   384,   1900, 10.49264,  [3.7887, 6.0150]],
+  ["g6e.16xlarge",     "L40S",         1,   64,   512,    950, 7.57719,   [1.4678, 1.8831]],
+  ["g6e.24xlarge",     "L40S",         4,   96,   768,   1900, 15.06559,  [5.1278, 5.7615]],
+  ["g6e.48xlarge",     "L40S",         8,  192,  1536,   1900, 30.13118,  [8.0189, 20.6400]],
+  ["g7e.2xlarge",      "RTX-PRO-6000", 1,    8,    64,   1900, 3.36312,   [1.4782, 1.5406]],
+  ["g7e.4xlarge",      "RTX-PRO-6000", 1,   16,   128,   1900, 3.99816,   [1.7772, 2.1065]],
+  ["g7e.8xlarge",      "RTX-PRO-6000", 1,   32,   256,   1900, 5.26824,   [2.2840, 2.5117]],
+  ["g7e.12xlarge",     "RTX-PRO-6000", 2,   48,   512,   3800, 8.28608,   [3.6846, 3.7046]],
+  ["g7e.24xlarge",     "RTX-PRO-6000", 4,   96,  1024,   3800, 16.57216,  [7.2628, 7.3088]],
+  ["g7e.48xlarge",     "RTX-PRO-6000", 8,  192,  2048,   3800, 33.14432,  [14.5018, 14.8213]],
+  ["p4d.24xlarge",     "A100-40GB",    8,   96,  1152,   8000, 21.957642, [2.4655, 8.1915]],
+  ["p4de.24xlarge",    "A100-80GB",    8,   96,  1152,   8000, 27.44705,  [8.6505, 9.9734]],
+  ["p5.4xlarge",       "H100",         1,   16,   256,   3800, 6.88,      null],
+  ["p5.48xlarge",      "H100",         8,  192,  2048,  30720, 55.04,     [10.2397, 55.04]],
+  ["p5en.48xlarge",    "H200",         8,  192,  2048,  30720, 63.296,    [16.5551, 18.2492]],
+  ["p6-b200.48xlarge", "B200",         8,  192,  2048,  30720, 113.9328,  [13.0338, 21.0148]],
+]);
+
+/** The GPU model an AWS instance row names; throws on a name missing from {@link GPU_MODELS}. */
+export function awsGpu(name: string): GpuModel {
+  const gpu = (GPU_MODELS as Record<string, GpuModel>)[name];
+  if (gpu === undefined) throw new Error(`GPU catalog: no GPU model named "${name}"`);
+  return gpu;
+}

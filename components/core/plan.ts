@@ -1,0 +1,332 @@
+/**
+ * The plan: one serialisable object that says what will run where, derived from a request.
+ * The `plan` CLI prints it, the components consume it and the tests assert on it.
+ */
+import { awsGpu, GPU_INSTANCES, type GpuInstance } from "../catalog/gpus";
+import type { QwenModel, ThinkingMode } from "../catalog/models";
+import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
+import { ENGINES, type EngineName } from "../engines";
+import type { Engine } from "../engines/types";
+import { UserError } from "./errors";
+import { GIB, weightBytes, weightsArePublished } from "./memory";
+import { resolveModel } from "./modelLookup";
+import type { PlanRequest } from "./request";
+import { sizeOver, type Candidate, type GpuLookup, type Rejection, type SizingInput } from "./sizing";
+
+/** Hours in an average month, for monthly cost. */
+export const HOURS_PER_MONTH = 730;
+/** Region the catalog prices are for. */
+export const PRICE_REGION = "us-east-1";
+/** How many alternatives a plan lists. */
+export const ALTERNATIVES_SHOWN = 5;
+
+/** A fit, trimmed to what a reader compares. */
+export interface PlanAlternative {
+  readonly type: string;
+  readonly gpu: string;
+  readonly gpuCount: number;
+  readonly pricePerHour: number;
+  readonly tensorParallelSize: number;
+  readonly perGpuGiB: number;
+  readonly gpuMemoryGiB: number;
+}
+
+/** Everything downstream needs to serve one model on one machine. */
+export interface Plan {
+  /** Schema version of this object. */
+  readonly version: 1;
+  /** The request after defaults, in canonical names. */
+  readonly request: {
+    readonly model: string;
+    readonly engine: EngineName;
+    readonly quantization: Quantization;
+    readonly context: number;
+    readonly concurrency: number;
+    readonly spot: boolean;
+    readonly maxPricePerHour: number | null;
+    readonly families: readonly string[] | null;
+    readonly instanceTypes: readonly string[] | null;
+  };
+  /** The model as the engine loads it. */
+  readonly model: {
+    readonly id: string;
+    readonly thinking: ThinkingMode;
+    /** Hugging Face repo (vLLM, SGLang) or null. */
+    readonly repo: string | null;
+    /** Ollama tag (Ollama) or null. */
+    readonly ollamaTag: string | null;
+    readonly paramsB: { readonly total: number; readonly active: number };
+    readonly nativeContext: number;
+    readonly moe: boolean;
+  };
+  readonly engine: EngineName;
+  readonly quantization: Quantization;
+  /** Compute dtype. */
+  readonly dtype: "bfloat16" | "float16";
+  /** Context length per sequence (vLLM --max-model-len, SGLang --context-length, OLLAMA_CONTEXT_LENGTH). */
+  readonly contextLength: number;
+  /** Sequences at full context the KV cache holds. */
+  readonly concurrency: number;
+  readonly tensorParallelSize: number;
+  /** GPUs the engine uses. */
+  readonly gpusUsed: number;
+  /** MoE experts spread across ranks (vLLM --enable-expert-parallel). */
+  readonly expertParallel: boolean;
+  /** Static YaRN rope scaling, or null when the context is within the native window. */
+  readonly yarn: { readonly factor: number; readonly originalMaxPositionEmbeddings: number } | null;
+  /** The chosen instance. */
+  readonly instance: {
+    readonly type: string;
+    readonly family: string;
+    readonly gpu: string;
+    readonly gpuCount: number;
+    /** Usable memory per GPU, GiB. */
+    readonly gpuMemoryGiB: number;
+    readonly computeCapability: number;
+    readonly vcpus: number;
+    readonly ramGiB: number;
+    readonly market: "on-demand" | "spot";
+    readonly pricePerHour: number;
+    readonly priceRegion: string;
+    readonly priceAsOf: string;
+  };
+  /** Memory per GPU, GiB. */
+  readonly memory: {
+    /** Estimated need per GPU, utilization headroom included. */
+    readonly perGpuGiB: number;
+    readonly gpuMemoryGiB: number;
+    readonly weightsGiB: number;
+    readonly kvCacheGiB: number;
+    readonly overheadGiB: number;
+    readonly utilization: number;
+    readonly weightsTotalGiB: number;
+    /** Whether the weight size is a published figure or an estimate from bits per parameter. */
+    readonly weightsSize: "published" | "estimated";
+    readonly kvBytesPerTokenPerGpu: number;
+    readonly kvTokens: number;
+  };
+  /** Disk for weights and engine, GiB; targets add their OS. */
+  readonly disk: { readonly weightsGiB: number; readonly engineGiB: number; readonly totalGiB: number };
+  readonly cost: { readonly perHour: number; readonly perMonth: number };
+  /** Other fits, cheapest first. */
+  readonly alternatives: readonly PlanAlternative[];
+  /** Instances that do not fit, cheapest first, each with its reason. */
+  readonly rejected: readonly { readonly type: string; readonly pricePerHour: number | null; readonly reason: string }[];
+  /** Things worth knowing about this choice. */
+  readonly notes: readonly string[];
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** Pick the quantization: explicit, else what the spelling names, else the engine default. */
+function chooseQuantization(request: PlanRequest, engine: Engine, model: QwenModel, implied: Quantization | undefined): Quantization {
+  const allowed: readonly Quantization[] = engine.quantizations;
+  if (request.quantization !== undefined && implied !== undefined && request.quantization !== implied) {
+    throw new UserError({
+      key: "quantization",
+      value: request.quantization,
+      problem: `the model was given as "${request.model}", which names ${implied}.`,
+      hint: `Drop the quantization setting, or name the model without a format suffix (${model.id}).`,
+      choices: [implied],
+    });
+  }
+  const quant = request.quantization ?? (implied !== undefined && allowed.includes(implied) ? implied : engine.quantizations[0]);
+  if (!allowed.includes(quant)) {
+    const kind = FORMAT_SPECS[quant].kind === "gguf" ? "an Ollama (GGUF) format" : "a Hugging Face format";
+    throw new UserError({
+      key: "quantization",
+      value: quant,
+      problem: `${quant} is ${kind}; ${engine.name} does not load it.`,
+      hint: `Pick a quantization ${engine.name} loads, or switch engine.`,
+      choices: allowed.filter((q) => available(model, q)),
+    });
+  }
+  if (!available(model, quant)) {
+    throw new UserError({
+      key: "quantization",
+      value: quant,
+      problem: `Qwen publishes no ${quant} weights for ${model.id}.`,
+      hint: `Pick a format published for ${model.id}.`,
+      choices: allowed.filter((q) => available(model, q)),
+    });
+  }
+  return quant;
+}
+
+function available(model: QwenModel, q: Quantization): boolean {
+  return FORMAT_SPECS[q].kind === "hf" ? model.hf[q as keyof typeof model.hf] !== undefined : model.ollama[q as keyof typeof model.ollama] !== undefined;
+}
+
+/** YaRN factor for a context: the stretch over the native window, rounded up to a quarter. */
+export function yarnFactor(context: number, native: number): number {
+  return Math.ceil((context / native) * 4) / 4;
+}
+
+function filterCatalog(request: PlanRequest, catalog: readonly GpuInstance[]): readonly GpuInstance[] {
+  return catalog.filter(
+    (i) =>
+      (request.families === undefined || request.families.includes(i.family)) &&
+      (request.instanceTypes === undefined || request.instanceTypes.includes(i.type)),
+  );
+}
+
+function lighterFormats(engine: Engine, model: QwenModel, quant: Quantization): Quantization[] {
+  const bits = (q: Quantization): number => {
+    const s = FORMAT_SPECS[q];
+    return s.kind === "hf" ? s.linearBits : s.estimatedBitsPerParam;
+  };
+  return engine.quantizations.filter((q) => available(model, q) && bits(q) < bits(quant));
+}
+
+function noFitError(input: SizingInput, request: PlanRequest, considered: readonly GpuInstance[], rejected: readonly Rejection[], gpus: GpuLookup): UserError {
+  const { model, engine, quantization, context, concurrency } = input;
+  const relax: string[] = [];
+  if (rejected.some((r) => r.kind === "gpu-memory" || r.kind === "host-ram")) {
+    const lighter = lighterFormats(engine, model, quantization);
+    if (lighter.length > 0) relax.push(`a lighter quantization (${lighter.join(" or ")})`);
+    if (context > 8192) relax.push(`a shorter context (now ${context})`);
+    if (concurrency > 1) relax.push(`fewer parallel sequences (now ${concurrency})`);
+  }
+  if (request.maxPricePerHour !== undefined) relax.push(`a higher price limit (now $${request.maxPricePerHour}/h)`);
+  if (request.families !== undefined || request.instanceTypes !== undefined) relax.push("more instance families or types");
+  const largest = [...considered].sort(
+    (a, b) => b.gpuCount * gpus(b.gpu).usableMiB - a.gpuCount * gpus(a.gpu).usableMiB || a.onDemandUsdPerHour - b.onDemandUsdPerHour,
+  )[0];
+  const largestReason = largest === undefined ? undefined : rejected.find((r) => r.instanceType === largest.type);
+  const largestText =
+    largest === undefined
+      ? "No instance type passed the filters."
+      : `The largest option, ${largest.type} (${largest.gpuCount} x ${largest.gpu}, ${(gpus(largest.gpu).usableMiB / 1024).toFixed(1)} GiB each): ${largestReason?.reason ?? "rejected"}.`;
+  return new UserError({
+    key: "model",
+    value: `${model.id} ${quantization} on ${engine.name}, context ${context} x ${concurrency}`,
+    problem: "no instance in the catalog can serve this.",
+    hint: `${largestText} To fit, try ${relax.length > 0 ? relax.join(", ") : "another model"}.`,
+  });
+}
+
+/** Where sizing looks for machines: the AWS tables by default. */
+export interface PlanCatalog {
+  /** Instance rows to choose from. */
+  readonly instances?: readonly GpuInstance[];
+  /** GPU model lookup for those rows. */
+  readonly gpus?: GpuLookup;
+}
+
+/** Build the plan for a validated request over a catalog (the AWS catalog by default). */
+export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan {
+  const instances = catalog.instances ?? GPU_INSTANCES;
+  const gpus = catalog.gpus ?? awsGpu;
+  const { model, impliedQuantization } = resolveModel(request.model);
+  const engine: Engine = ENGINES[request.engine];
+  const quantization = chooseQuantization(request, engine, model, impliedQuantization);
+  const maxContext = engine.maxContext(model);
+  if (request.context > maxContext) {
+    const why = engine.name === "ollama" && model.context.max > maxContext ? ` (Ollama has no YaRN switch; vllm and sglang serve up to ${model.context.max})` : "";
+    throw new UserError({
+      key: "context",
+      value: request.context,
+      problem: `${model.id} on ${engine.name} serves at most ${maxContext} tokens${why}.`,
+      hint: `Use a context between ${1024} and ${maxContext}.`,
+    });
+  }
+
+  const input: SizingInput = {
+    model, engine, quantization,
+    context: request.context,
+    concurrency: request.concurrency,
+    spot: request.spot,
+    ...(request.maxPricePerHour !== undefined ? { maxPricePerHour: request.maxPricePerHour } : {}),
+  };
+  const considered = filterCatalog(request, instances);
+  const { fits, rejected } = sizeOver(input, considered, gpus);
+  const chosen: Candidate | undefined = fits[0];
+  if (chosen === undefined) throw noFitError(input, request, considered, rejected, gpus);
+
+  const yarn =
+    engine.memory.split === "tensor" && request.context > model.context.native
+      ? { factor: yarnFactor(request.context, model.context.native), originalMaxPositionEmbeddings: model.context.native }
+      : null;
+  const notes = [...chosen.notes];
+  if (yarn !== null) notes.push(`context above ${model.context.native} uses static YaRN (factor ${yarn.factor}); Qwen notes it can lower quality on short prompts`);
+  if (!weightsArePublished(model, quantization)) notes.push(`no published size for ${model.ollama[quantization as "q4_K_M"]?.tag ?? quantization}: weights estimated from bits per parameter`);
+  if (chosen.tensorParallelSize > model.arch.kvHeads) notes.push(`TP ${chosen.tensorParallelSize} exceeds ${model.arch.kvHeads} KV heads: each head is replicated, so KV cache per GPU stops shrinking at TP ${model.arch.kvHeads}`);
+  if (request.spot) notes.push(`spot price is the dearest ${PRICE_REGION} zone in the catalog snapshot; spot can be interrupted`);
+
+  const m = chosen.memory;
+  const weightsDiskGiB = weightBytes(model, quantization) / GIB;
+  const diskTotal = Math.ceil(((weightsDiskGiB * 1.2 + engine.installDiskGiB) / 10)) * 10;
+  const perHour = chosen.pricePerHour;
+
+  return {
+    version: 1,
+    request: {
+      model: request.model,
+      engine: request.engine,
+      quantization,
+      context: request.context,
+      concurrency: request.concurrency,
+      spot: request.spot,
+      maxPricePerHour: request.maxPricePerHour ?? null,
+      families: request.families ?? null,
+      instanceTypes: request.instanceTypes ?? null,
+    },
+    model: {
+      id: model.id,
+      thinking: model.thinking,
+      repo: FORMAT_SPECS[quantization].kind === "hf" ? (model.hf[quantization as keyof typeof model.hf] ?? null) : null,
+      ollamaTag: FORMAT_SPECS[quantization].kind === "gguf" ? (model.ollama[quantization as keyof typeof model.ollama]?.tag ?? null) : null,
+      paramsB: { total: model.params.totalB, active: model.params.activeB },
+      nativeContext: model.context.native,
+      moe: model.arch.moe !== null,
+    },
+    engine: request.engine,
+    quantization,
+    dtype: chosen.dtype,
+    contextLength: request.context,
+    concurrency: request.concurrency,
+    tensorParallelSize: chosen.tensorParallelSize,
+    gpusUsed: chosen.gpusUsed,
+    expertParallel: chosen.expertParallel,
+    yarn,
+    instance: {
+      type: chosen.instance.type,
+      family: chosen.instance.family,
+      gpu: chosen.gpu.name,
+      gpuCount: chosen.instance.gpuCount,
+      gpuMemoryGiB: round2(m.gpuMemoryGiB),
+      computeCapability: chosen.gpu.computeCapability,
+      vcpus: chosen.instance.vcpus,
+      ramGiB: chosen.instance.ramGiB,
+      market: request.spot ? "spot" : "on-demand",
+      pricePerHour: perHour,
+      priceRegion: PRICE_REGION,
+      priceAsOf: chosen.instance.source.asOf,
+    },
+    memory: {
+      perGpuGiB: round2(m.requiredGiB),
+      gpuMemoryGiB: round2(m.gpuMemoryGiB),
+      weightsGiB: round2(m.weightsGiB),
+      kvCacheGiB: round2(m.kvCacheGiB),
+      overheadGiB: round2(m.overheadGiB),
+      utilization: m.utilization,
+      weightsTotalGiB: round2(m.weightsTotalGiB),
+      weightsSize: weightsArePublished(model, quantization) ? "published" : "estimated",
+      kvBytesPerTokenPerGpu: Math.round(m.kvBytesPerTokenPerGpu),
+      kvTokens: m.kvTokens,
+    },
+    disk: { weightsGiB: round2(weightsDiskGiB), engineGiB: engine.installDiskGiB, totalGiB: diskTotal },
+    cost: { perHour, perMonth: round2(perHour * HOURS_PER_MONTH) },
+    alternatives: fits.slice(1, 1 + ALTERNATIVES_SHOWN).map((c) => ({
+      type: c.instance.type,
+      gpu: c.gpu.name,
+      gpuCount: c.instance.gpuCount,
+      pricePerHour: c.pricePerHour,
+      tensorParallelSize: c.tensorParallelSize,
+      perGpuGiB: round2(c.memory.requiredGiB),
+      gpuMemoryGiB: round2(c.memory.gpuMemoryGiB),
+    })),
+    rejected: rejected.map((r) => ({ type: r.instanceType, pricePerHour: r.pricePerHour, reason: r.reason })),
+    notes,
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * What a user asks for: the sizing request, validated with zod. The CLI and the stack config both
+ * parse into this shape, so both report mistakes the same way.
+ */
+import { z } from "zod";
+import { GPU_INSTANCES } from "../catalog/gpus";
+import { QUANTIZATIONS, type Quantization } from "../catalog/quantizations";
+import { ENGINE_NAMES } from "../engines";
+import { UserError } from "./errors";
+
+/** Default context length in tokens: Qwen3's native window. */
+export const DEFAULT_CONTEXT = 32768;
+/** Shortest context we plan for; below it thinking output does not fit. */
+export const MIN_CONTEXT = 1024;
+/** Most parallel full-context sequences we plan for. */
+export const MAX_CONCURRENCY = 1024;
+
+const FAMILIES = [...new Set(GPU_INSTANCES.map((i) => i.family))];
+const TYPES = GPU_INSTANCES.map((i) => i.type);
+
+/** Accept any case for quantization names (`Q4_K_M`, `FP8`), returning the canonical spelling. */
+const quantization = z.preprocess((v) => {
+  if (typeof v !== "string") return v;
+  const hit = QUANTIZATIONS.find((q) => q.toLowerCase() === v.trim().toLowerCase());
+  return hit ?? v;
+}, z.enum(QUANTIZATIONS));
+
+/** The sizing request schema. Unknown keys are errors, so typos never pass silently. */
+export const PlanRequestSchema = z.strictObject({
+  /** Model spelling: name, Hugging Face repo or Ollama tag. */
+  model: z.string().min(1),
+  /** Inference engine. */
+  engine: z.enum(ENGINE_NAMES),
+  /** Weight format; defaults to the engine's default (bf16 or q4_K_M), or what the model spelling names. */
+  quantization: quantization.optional(),
+  /** Context length per sequence, tokens. */
+  context: z.int("must be a whole number of tokens").min(MIN_CONTEXT, `must be at least ${MIN_CONTEXT} tokens`).default(DEFAULT_CONTEXT),
+  /** Sequences served in parallel at full context. */
+  concurrency: z
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(MAX_CONCURRENCY, `must be at most ${MAX_CONCURRENCY}`)
+    .default(1),
+  /** Only consider these instance families (e.g. g6e, p5). */
+  families: z.array(z.enum(FAMILIES)).min(1).optional(),
+  /** Only consider these instance types. */
+  instanceTypes: z.array(z.enum(TYPES)).min(1).optional(),
+  /** Upper bound on the hourly price, USD. */
+  maxPricePerHour: z.number("must be a number of USD").positive("must be above 0").optional(),
+  /** Price for spot capacity instead of on-demand. */
+  spot: z.boolean().default(false),
+});
+
+/** A validated sizing request. */
+export type PlanRequest = z.output<typeof PlanRequestSchema>;
+/** A sizing request as a user may write it (defaults optional). */
+export type PlanRequestInput = z.input<typeof PlanRequestSchema>;
+
+/** Turn the first zod issue into a {@link UserError} naming the key, the value and the choices. */
+export function zodToUserError(error: z.ZodError, input: unknown): UserError {
+  const issue = error.issues[0];
+  if (issue === undefined) return new UserError({ key: "request", value: input, problem: "invalid", hint: "Check the request." });
+  if (issue.code === "unrecognized_keys") {
+    return new UserError({
+      key: issue.keys.join(", "),
+      value: issue.keys.join(", "),
+      problem: "unknown setting.",
+      hint: "Check the spelling; settings are case-sensitive.",
+      choices: Object.keys(PlanRequestSchema.shape),
+    });
+  }
+  const path = issue.path.map(String);
+  let value: unknown = input;
+  for (const p of path) value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[p] : undefined;
+  const choices = issue.code === "invalid_value" ? issue.values.map(String) : [];
+  return new UserError({
+    key: path.filter((p) => !/^\d+$/.test(p)).join(".") || "request",
+    value: value === undefined ? "(missing)" : value,
+    problem: issue.message.endsWith(".") ? issue.message : `${issue.message}.`,
+    hint: choices.length > 0 ? "Pick one of the valid choices." : "Fix the value and try again.",
+    choices,
+  });
+}
+
+/** Validate a raw request, throwing a {@link UserError} on the first problem. */
+export function parsePlanRequest(raw: unknown): PlanRequest {
+  const r = PlanRequestSchema.safeParse(raw);
+  if (!r.success) throw zodToUserError(r.error, raw);
+  return r.data;
+}
+
+/** Narrow an engine-agnostic quantization name, for callers holding a plain string. */
+export function isQuantization(s: string): s is Quantization {
+  return (QUANTIZATIONS as readonly string[]).includes(s);
+}

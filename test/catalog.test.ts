@@ -1,0 +1,126 @@
+/**
+ * Catalog integrity: every row is complete, sourced and dated; the catalogs cover what the product
+ * promises; parameter counts derived from the architecture match the model cards.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { GPU_INSTANCES, GPU_MODELS, awsGpu } from "../components/catalog/gpus";
+import { MODELS } from "../components/catalog/models";
+import { FORMAT_SPECS, QUANTIZATIONS } from "../components/catalog/quantizations";
+import { paramCounts } from "../components/core/memory";
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+describe("model catalog", () => {
+  it("covers every open-weight Qwen3 model, the 2507 releases and Coder-30B", () => {
+    assert.deepEqual(
+      MODELS.map((m) => m.id),
+      [
+        "Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B", "Qwen3-14B", "Qwen3-32B", "Qwen3-30B-A3B", "Qwen3-235B-A22B",
+        "Qwen3-4B-Instruct-2507", "Qwen3-4B-Thinking-2507", "Qwen3-30B-A3B-Instruct-2507", "Qwen3-30B-A3B-Thinking-2507",
+        "Qwen3-235B-A22B-Instruct-2507", "Qwen3-235B-A22B-Thinking-2507", "Qwen3-Coder-30B-A3B-Instruct",
+      ],
+    );
+  });
+
+  for (const m of MODELS) {
+    it(`${m.id}: sourced, dated, and internally consistent`, () => {
+      assert.ok(m.sources.length > 0);
+      for (const s of m.sources) {
+        assert.match(s.asOf, DATE, `${m.id} source date`);
+        assert.ok(s.url.length > 10, `${m.id} source url`);
+      }
+      // Every Qwen3 model ships BF16 and FP8 from Qwen itself, and repos live under Qwen/.
+      assert.equal(m.hf.bf16, `Qwen/${m.id}`);
+      assert.equal(m.hf.fp8, `Qwen/${m.id}-FP8`);
+      for (const repo of Object.values(m.hf)) assert.match(repo ?? "", /^Qwen\/Qwen3-/);
+      // Ollama always gets an explicit quant tag, never a moving alias.
+      for (const [q, t] of Object.entries(m.ollama)) assert.ok(t?.tag.endsWith(`-${q}`), `${m.id} ${q} tag ${t?.tag}`);
+      assert.ok(m.ollama.q4_K_M !== undefined, "q4_K_M is the Ollama default and must exist");
+      assert.ok(m.context.native <= m.context.max);
+      assert.equal(m.arch.attentionHeads % m.arch.kvHeads, 0);
+      assert.equal(m.thinking === "hybrid", m.release === "2504");
+    });
+  }
+
+  it("records tool parsers per model: qwen3_coder only for Coder", () => {
+    for (const m of MODELS) {
+      const coder = m.id.includes("Coder");
+      assert.equal(m.vllmToolParser, coder ? "qwen3_coder" : "hermes", m.id);
+      assert.equal(m.sglangToolParser, coder ? "qwen3_coder" : "qwen25", m.id);
+    }
+  });
+
+  // Model-card figures (billions). Derived counts must agree within 2%: proves the architecture
+  // fields (layers, heads, widths, experts, tying) are transcribed right, since weights and KV follow from them.
+  for (const m of MODELS) {
+    it(`${m.id}: parameters from config match the card (${m.params.totalB}B / ${m.params.activeB}B active)`, () => {
+      const p = paramCounts(m.arch);
+      assert.ok(Math.abs(p.total / 1e9 / m.params.totalB - 1) < 0.02, `total ${p.total / 1e9}`);
+      assert.ok(Math.abs(p.active / 1e9 / m.params.activeB - 1) < 0.02, `active ${p.active / 1e9}`);
+    });
+  }
+
+  it("non-embedding counts match the cards that state them (8B 6.95B, 14B 13.2B, 0.6B 0.44B, 30B-A3B 29.9B)", () => {
+    const nonEmb = (id: string): number => {
+      const m = MODELS.find((x) => x.id === id);
+      assert.ok(m);
+      const p = paramCounts(m.arch);
+      return (p.total - p.embedding - p.lmHead) / 1e9;
+    };
+    assert.ok(Math.abs(nonEmb("Qwen3-8B") - 6.95) < 0.02);
+    assert.ok(Math.abs(nonEmb("Qwen3-14B") - 13.2) < 0.05);
+    assert.ok(Math.abs(nonEmb("Qwen3-0.6B") - 0.44) < 0.01);
+    assert.ok(Math.abs(nonEmb("Qwen3-30B-A3B") - 29.9) < 0.05);
+  });
+});
+
+describe("GPU catalog", () => {
+  it("covers the inference families the product promises, p5.4xlarge included", () => {
+    const families = new Set(GPU_INSTANCES.map((i) => i.family));
+    for (const f of ["g4dn", "g5", "g6", "gr6", "g6e", "g7e", "p4d", "p4de", "p5", "p5en", "p6-b200"]) assert.ok(families.has(f), f);
+    assert.ok(GPU_INSTANCES.some((i) => i.type === "p5.4xlarge" && i.gpuCount === 1));
+  });
+
+  it("has one row per type, each complete, priced and sourced", () => {
+    assert.equal(new Set(GPU_INSTANCES.map((i) => i.type)).size, GPU_INSTANCES.length);
+    for (const i of GPU_INSTANCES) {
+      const gpu = awsGpu(i.gpu);
+      assert.ok(i.type.startsWith(`${i.family}.`), i.type);
+      assert.ok([1, 2, 4, 8].includes(i.gpuCount), i.type);
+      assert.ok(i.vcpus > 0 && i.ramGiB > 0 && i.nvmeGB > 0, i.type);
+      assert.ok(i.onDemandUsdPerHour > 0, i.type);
+      if (i.spotUsdPerHour !== null) assert.ok(i.spotUsdPerHour.min <= i.spotUsdPerHour.max && i.spotUsdPerHour.max <= i.onDemandUsdPerHour, i.type);
+      assert.match(i.source.asOf, DATE);
+      assert.ok(gpu.usableMiB > 10000);
+    }
+  });
+
+  it("prices a few rows exactly as the reference snapshot lists them", () => {
+    const price = (t: string): number | undefined => GPU_INSTANCES.find((i) => i.type === t)?.onDemandUsdPerHour;
+    assert.equal(price("g4dn.xlarge"), 0.526);
+    assert.equal(price("g6e.xlarge"), 1.861);
+    assert.equal(price("p5.48xlarge"), 55.04);
+    assert.equal(price("p6-b200.48xlarge"), 113.9328);
+  });
+
+  it("gives each GPU model its compute capability and a dated source", () => {
+    const cc = Object.fromEntries(Object.values(GPU_MODELS).map((g) => [g.name, g.computeCapability]));
+    assert.deepEqual(cc, { T4: 7.5, A10G: 8.6, L4: 8.9, L40S: 8.9, "RTX-PRO-6000": 12.0, "A100-40GB": 8.0, "A100-80GB": 8.0, H100: 9.0, H200: 9.0, B200: 10.0 });
+    for (const g of Object.values(GPU_MODELS)) assert.match(g.source.asOf, DATE);
+  });
+
+  it("rejects an instance row naming a GPU the table lacks", () => {
+    assert.throws(() => awsGpu("V100"), /no GPU model named "V100"/);
+  });
+});
+
+describe("format specs", () => {
+  it("describe every quantization, with a dated source", () => {
+    for (const q of QUANTIZATIONS) {
+      const s = FORMAT_SPECS[q];
+      assert.match(s.source.asOf, DATE, q);
+      assert.ok(s.minComputeCapability >= 5 && s.minComputeCapability <= 8, q);
+    }
+  });
+});

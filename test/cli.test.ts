@@ -1,0 +1,79 @@
+/**
+ * The `plan` CLI as a user runs it: a real child process, checking exit codes, that --json prints
+ * exactly one JSON object, and that mistakes print a short reason on stderr with no stack trace.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { describe, it } from "node:test";
+
+const ROOT = path.resolve(__dirname, "..");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function plan(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--import", "tsx", "scripts/plan.ts", ...args], { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const NO_STACK = /^\s+at /m;
+
+describe("plan CLI", () => {
+  it("--json prints exactly one JSON object with the promised fields", async () => {
+    const r = await plan("--model", "qwen3:30b-a3b", "--engine", "vllm", "--quant", "fp8", "--context", "64k", "--concurrency", "2", "--json");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const p = JSON.parse(r.stdout) as Record<string, unknown> & {
+      instance: { type: string; gpuCount: number; gpuMemoryGiB: number; pricePerHour: number };
+      memory: { perGpuGiB: number };
+    };
+    assert.equal(typeof p.instance.type, "string");
+    assert.equal(typeof p.instance.gpuCount, "number");
+    assert.equal(typeof p.instance.gpuMemoryGiB, "number");
+    assert.equal(typeof p.instance.pricePerHour, "number");
+    assert.equal(typeof p.memory.perGpuGiB, "number");
+    assert.equal(p.tensorParallelSize, 1);
+    assert.equal(p.contextLength, 65536);
+    assert.equal(p.quantization, "fp8");
+    assert.equal(p.concurrency, 2);
+  });
+
+  it("prints a readable plan: request, choice, cost, memory, why not cheaper, alternatives", async () => {
+    const r = await plan("--model", "Qwen3-8B", "--engine", "vllm");
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[0], "Request   Qwen3-8B (Qwen/Qwen3-8B) on vLLM, bf16, context 32,768 x 1 sequence, on-demand");
+    assert.equal(lines[1], "Chosen    g6e.xlarge: 1 x L40S (44.7 GiB each, CC 8.9), 4 vCPU, 32 GiB RAM");
+    assert.equal(lines[2], "Cost      $1.861/h, $1,359/month at 730 h (on-demand, us-east-1, prices as of 2026-01-21)");
+    assert.ok(lines.includes("Memory per GPU: needs 24.4 GiB of 44.7 GiB"));
+    assert.ok(lines.includes("  g6.xlarge     $0.805/h  needs 24.4 GiB per GPU at TP 1, has 22.4"));
+    assert.ok(lines.includes("Alternatives:"));
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ["bad engine", ["--model", "qwen3:8b", "--engine", "tgi"], /^error: --engine = "tgi": .*\n.*\nValid choices: vllm, sglang, ollama\n$/],
+    ["unknown model", ["--model", "qwen4", "--engine", "vllm"], /^error: --model = "qwen4": not a Qwen3 model we know\.\nDid you mean Qwen3-8B, /],
+    ["bad quantization for the engine", ["--model", "qwen3:8b", "--engine", "ollama", "--quant", "awq"], /^error: --quant = "awq": .*\n.*\nValid choices: q4_K_M, q8_0, fp16\n$/],
+    ["unknown flag", ["--model", "qwen3:8b", "--engine", "vllm", "--gpu", "h100"], /^error: Unknown option '--gpu'.*\nValid flags: --model, --engine, --quant, /],
+    ["non-numeric context", ["--model", "qwen3:8b", "--engine", "vllm", "--context", "lots"], /^error: --context = "lots": not a whole number\./],
+    ["nothing fits", ["--model", "Qwen3-235B-A22B", "--engine", "vllm", "--context", "128k", "--concurrency", "32"], /^error: --model = .*no instance in the catalog can serve this\.\nThe largest option, p6-b200\.48xlarge/],
+    ["missing engine", ["--model", "qwen3:8b"], /^error: --engine = "\(missing\)": /],
+  ];
+  for (const [name, args, stderr] of bad) {
+    it(`${name}: exit 2, reason on stderr, nothing on stdout, no stack trace`, async () => {
+      const r = await plan(...args);
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, stderr);
+      assert.doesNotMatch(r.stderr, NO_STACK);
+    });
+  }
+});

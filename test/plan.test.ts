@@ -1,0 +1,160 @@
+/**
+ * The plan end to end: every model x engine x default quantization plans, the choice is the
+ * cheapest fit, derived settings (TP, YaRN, dtype, disk) follow the rules, and every mistake a
+ * user can make fails with the key, the value, a fix and the choices.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { GPU_INSTANCES } from "../components/catalog/gpus";
+import { MODELS } from "../components/catalog/models";
+import { UserError } from "../components/core/errors";
+import { buildPlan, yarnFactor, type Plan } from "../components/core/plan";
+import { parsePlanRequest, type PlanRequestInput } from "../components/core/request";
+import { ENGINE_NAMES, ENGINES } from "../components/engines";
+
+const plan = (raw: PlanRequestInput): Plan => buildPlan(parsePlanRequest(raw));
+
+/** Run `f`, expect a UserError, return its message. */
+function userError(f: () => unknown): UserError {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected UserError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail("expected a UserError");
+}
+
+describe("every model x engine x default quantization", () => {
+  for (const m of MODELS) {
+    for (const engine of ENGINE_NAMES) {
+      it(`${m.id} on ${engine}`, () => {
+        const p = plan({ model: m.id, engine });
+        assert.equal(p.quantization, ENGINES[engine].quantizations[0]);
+        assert.equal(p.contextLength, 32768);
+        assert.ok(p.memory.perGpuGiB <= p.instance.gpuMemoryGiB);
+        assert.ok(GPU_INSTANCES.some((i) => i.type === p.instance.type));
+        // The choice is the cheapest fit: every listed alternative costs at least as much...
+        for (const a of p.alternatives) assert.ok(a.pricePerHour >= p.instance.pricePerHour);
+        // ...and every strictly cheaper instance was rejected with a reason.
+        const cheaper = GPU_INSTANCES.filter((i) => i.onDemandUsdPerHour < p.instance.pricePerHour).map((i) => i.type).sort();
+        const explained = p.rejected.filter((r) => cheaper.includes(r.type) && r.reason.length > 0).map((r) => r.type).sort();
+        assert.deepEqual(explained, cheaper);
+      });
+    }
+  }
+});
+
+describe("choices worth pinning (regression table)", () => {
+  // Each row was checked by hand against the memory breakdown; a change here is a behaviour change.
+  const rows: [PlanRequestInput, string, number][] = [
+    [{ model: "qwen3:8b", engine: "ollama" }, "g4dn.xlarge", 1],
+    [{ model: "Qwen3-8B", engine: "vllm" }, "g6e.xlarge", 1], // 24.4 GiB needed: L4/A10G (22.4) too small at 32K
+    // Halving the KV brings the need (21.9 GiB) under an L4's 22.4, but g6.xlarge's 16 GiB RAM cannot stage 15.3 GiB of weights.
+    [{ model: "Qwen3-8B", engine: "vllm", context: 16384 }, "g6.2xlarge", 1],
+    [{ model: "Qwen/Qwen3-30B-A3B-FP8", engine: "vllm" }, "g6e.xlarge", 1],
+    [{ model: "Qwen3-32B", engine: "vllm" }, "g7e.2xlarge", 1],
+    [{ model: "Qwen3-235B-A22B", engine: "vllm" }, "p4de.24xlarge", 8],
+    // FP8 MoE needs Ada or newer, so no A100; 4 x 96 GB Blackwell undercuts 8 x L40S.
+    [{ model: "Qwen3-235B-A22B", engine: "vllm", quantization: "fp8" }, "g7e.24xlarge", 4],
+  ];
+  for (const [req, type, tp] of rows) {
+    it(`${JSON.stringify(req)} -> ${type}, TP ${tp}`, () => {
+      const p = plan(req);
+      assert.equal(p.instance.type, type);
+      assert.equal(p.tensorParallelSize, tp);
+    });
+  }
+
+  it("Qwen3-8B BF16 at its 40,960 default length does not fit a 24 GB GPU, as LMCache/LMCache#3430 reports for vLLM", () => {
+    const p = plan({ model: "Qwen3-8B", engine: "vllm", context: 40960 });
+    for (const t of ["g5.xlarge", "g6.xlarge"]) assert.match(p.rejected.find((r) => r.type === t)?.reason ?? "", /^needs 2\d\.\d GiB per GPU at TP 1, has 22\.4$/);
+  });
+});
+
+describe("derived settings", () => {
+  it("YaRN appears only above the native window, factor = stretch rounded up to a quarter", () => {
+    assert.equal(plan({ model: "Qwen3-8B", engine: "vllm" }).yarn, null);
+    assert.deepEqual(plan({ model: "Qwen3-8B", engine: "vllm", context: 131072 }).yarn, { factor: 4, originalMaxPositionEmbeddings: 32768 });
+    assert.deepEqual(plan({ model: "Qwen3-8B", engine: "sglang", context: 65536 }).yarn, { factor: 2, originalMaxPositionEmbeddings: 32768 });
+    assert.equal(yarnFactor(40960, 32768), 1.25);
+    // 2507 models are native to 262,144: no YaRN.
+    assert.equal(plan({ model: "Qwen3-30B-A3B-Instruct-2507", engine: "vllm", context: 131072 }).yarn, null);
+    // Ollama has no YaRN switch and stays within the GGUF's context.
+    assert.equal(plan({ model: "Qwen3-8B", engine: "ollama", context: 40960 }).yarn, null);
+  });
+
+  it("picks fp16 on T4 when bf16 is asked for, and says so", () => {
+    const p = plan({ model: "Qwen3-0.6B", engine: "vllm" });
+    assert.equal(p.instance.gpu, "T4");
+    assert.equal(p.dtype, "float16");
+    assert.ok(p.notes.includes("T4 (compute capability 7.5) has no bfloat16: serving BF16 weights in float16"));
+  });
+
+  it("sizes disk for weights plus engine with 20% headroom on weights, in 10 GiB steps", () => {
+    const p = plan({ model: "Qwen3-32B", engine: "vllm" });
+    assert.equal(p.disk.engineGiB, 35);
+    assert.equal(p.disk.totalGiB, Math.ceil((p.disk.weightsGiB * 1.2 + 35) / 10) * 10);
+    assert.equal(p.disk.totalGiB, 110);
+  });
+
+  it("names the weights each engine loads", () => {
+    assert.deepEqual([plan({ model: "qwen3:8b", engine: "vllm", quantization: "awq" }).model.repo, plan({ model: "qwen3:8b", engine: "ollama" }).model.ollamaTag], ["Qwen/Qwen3-8B-AWQ", "qwen3:8b-q4_K_M"]);
+  });
+
+  it("prices spot from the dearest zone and says so", () => {
+    const p = plan({ model: "qwen3:8b", engine: "ollama", spot: true });
+    assert.equal(p.instance.market, "spot");
+    assert.equal(p.instance.pricePerHour, 0.2158);
+    assert.equal(p.cost.perMonth, Math.round(0.2158 * 730 * 100) / 100);
+  });
+
+  it("exposes the fields the CLI's --json promises", () => {
+    const p = plan({ model: "Qwen3-14B", engine: "vllm" });
+    for (const v of [p.instance.type, p.instance.gpuCount, p.instance.gpuMemoryGiB, p.instance.pricePerHour, p.memory.perGpuGiB, p.tensorParallelSize, p.contextLength, p.quantization]) {
+      assert.notEqual(v, undefined);
+    }
+    assert.deepEqual(JSON.parse(JSON.stringify(p)), p, "the plan is plain JSON");
+  });
+});
+
+describe("user errors", () => {
+  const cases: [string, PlanRequestInput | Record<string, unknown>, string][] = [
+    ["unknown engine", { model: "qwen3:8b", engine: "tgi" }, 'engine = "tgi": Invalid option: expected one of "vllm"|"sglang"|"ollama".\nPick one of the valid choices.\nValid choices: vllm, sglang, ollama'],
+    ["misspelled setting", { model: "qwen3:8b", engine: "vllm", contxt: 4096 }, 'contxt = "contxt": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot'],
+    ["context too short", { model: "qwen3:8b", engine: "vllm", context: 512 }, 'context = "512": must be at least 1024 tokens.\nFix the value and try again.'],
+    ["concurrency zero", { model: "qwen3:8b", engine: "vllm", concurrency: 0 }, 'concurrency = "0": must be at least 1.\nFix the value and try again.'],
+    ["unknown family", { model: "qwen3:8b", engine: "vllm", families: ["p3"] }, 'families = "p3": Invalid option: expected one of "g4dn"|"g5"|"g6"|"gr6"|"g6e"|"g7e"|"p4d"|"p4de"|"p5"|"p5en"|"p6-b200".\nPick one of the valid choices.\nValid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200'],
+    ["GGUF format on vLLM", { model: "qwen3:8b", engine: "vllm", quantization: "q4_K_M" }, 'quantization = "q4_K_M": q4_K_M is an Ollama (GGUF) format; vllm does not load it.\nPick a quantization vllm loads, or switch engine.\nValid choices: bf16, fp8, awq'],
+    ["format Qwen never published", { model: "Qwen3-30B-A3B", engine: "sglang", quantization: "awq" }, 'quantization = "awq": Qwen publishes no awq weights for Qwen3-30B-A3B.\nPick a format published for Qwen3-30B-A3B.\nValid choices: bf16, fp8, gptq-int4'],
+    ["spelling and setting disagree", { model: "Qwen/Qwen3-8B-FP8", engine: "vllm", quantization: "bf16" }, 'quantization = "bf16": the model was given as "Qwen/Qwen3-8B-FP8", which names fp8.\nDrop the quantization setting, or name the model without a format suffix (Qwen3-8B).\nValid choices: fp8'],
+    ["context beyond the model", { model: "Qwen3-1.7B", engine: "vllm", context: 65536 }, 'context = "65536": Qwen3-1.7B on vllm serves at most 32768 tokens.\nUse a context between 1024 and 32768.'],
+  ];
+  for (const [name, raw, message] of cases) {
+    it(name, () => assert.equal(userError(() => buildPlan(parsePlanRequest(raw))).message, message));
+  }
+
+  it("quantization names are case-insensitive", () => {
+    assert.equal(plan({ model: "qwen3:8b", engine: "ollama", quantization: "Q8_0" }).quantization, "q8_0");
+  });
+
+  it("an Ollama tag's format carries over to Ollama but not to vLLM, which uses its default", () => {
+    assert.equal(plan({ model: "qwen3:8b-q8_0", engine: "ollama" }).quantization, "q8_0");
+    assert.equal(plan({ model: "qwen3:8b-q8_0", engine: "vllm" }).quantization, "bf16");
+  });
+
+  it("nothing fits: shows the need on the largest option and how to relax", () => {
+    const e = userError(() => plan({ model: "Qwen3-235B-A22B", engine: "vllm", context: 131072, concurrency: 32 }));
+    assert.equal(
+      e.message,
+      'model = "Qwen3-235B-A22B bf16 on vllm, context 131072 x 32": no instance in the catalog can serve this.\n' +
+        "The largest option, p6-b200.48xlarge (8 x B200, 178.5 GiB each): needs 271.8 GiB per GPU at TP 8, has 178.5. " +
+        "To fit, try a lighter quantization (fp8 or gptq-int4), a shorter context (now 131072), fewer parallel sequences (now 32).",
+    );
+  });
+
+  it("nothing fits because of filters: suggests only the filters", () => {
+    const e = userError(() => plan({ model: "qwen3:0.6b", engine: "ollama", families: ["p5"], maxPricePerHour: 1 }));
+    assert.match(e.hint, /To fit, try a higher price limit \(now \$1\/h\), more instance families or types\.$/);
+  });
+});
