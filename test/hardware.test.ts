@@ -33,8 +33,12 @@ describe("dtype and format rules", () => {
       expect: { ok: false, reason: "FP8 MoE needs compute capability >= 8.9, A100-80GB has 8.0" },
     },
     {
-      name: "SGLang fp8 needs FP8 tensor cores", engine: "sglang", model: "Qwen3-8B", quant: "fp8", gpu: "A10G",
-      expect: { ok: false, reason: "sglang runs FP8 only at compute capability >= 8.9, A10G has 8.6" },
+      name: "SGLang runs dense fp8 weight-only on Ampere too (Marlin)", engine: "sglang", model: "Qwen3-8B", quant: "fp8", gpu: "A10G",
+      expect: { ok: true, dtype: "bfloat16", note: "A10G (compute capability 8.6) has no FP8 tensor cores: FP8 runs weight-only (W8A16, FP8 Marlin)" },
+    },
+    {
+      name: "SGLang's pinned build has no kernels for T4", engine: "sglang", model: "Qwen3-8B", quant: "awq", gpu: "T4",
+      expect: { ok: false, reason: "sglang needs compute capability >= 8.0, T4 has 7.5" },
     },
     {
       name: "fp8 below Ampere is refused", engine: "vllm", model: "Qwen3-8B", quant: "fp8", gpu: "T4",

@@ -50,6 +50,8 @@ export interface Architecture {
   readonly tiedEmbeddings: boolean;
   /** Mixture-of-experts shape, or null for a dense model. */
   readonly moe: MoeSpec | null;
+  /** `rope_theta`, which YaRN overrides must repeat; absent where no source gives it. */
+  readonly ropeTheta?: number;
 }
 
 /** An Ollama library tag and its download size, where the tags page gives one. */
@@ -96,6 +98,8 @@ export interface QwenModel {
 }
 
 const HEAD_DIM = 128;
+/** rope_theta of every April 2025 Qwen3 config (reference §1.2). */
+const ROPE_THETA_2504 = 1_000_000;
 const VOCAB = 151936;
 const CTX_2504 = { native: 32768, max: 131072, ollama: 40960 } as const;
 const CTX_2507 = { native: 262144, max: 262144, ollama: 262144 } as const;
@@ -136,18 +140,18 @@ function card(url: string, asOf: string, note: string): Source {
 }
 
 function dense(layers: number, hiddenSize: number, intermediateSize: number, attentionHeads: number, tiedEmbeddings: boolean): Architecture {
-  return { layers, hiddenSize, intermediateSize, attentionHeads, kvHeads: 8, headDim: HEAD_DIM, vocabSize: VOCAB, tiedEmbeddings, moe: null };
+  return { layers, hiddenSize, intermediateSize, attentionHeads, kvHeads: 8, headDim: HEAD_DIM, vocabSize: VOCAB, tiedEmbeddings, moe: null, ropeTheta: ROPE_THETA_2504 };
 }
 
 /** Qwen3-30B-A3B shape, shared by its 2507 updates and (with its own intermediate size) Coder. */
 const ARCH_30B_A3B: Architecture = {
   layers: 48, hiddenSize: 2048, intermediateSize: 6144, attentionHeads: 32, kvHeads: 4, headDim: HEAD_DIM,
-  vocabSize: VOCAB, tiedEmbeddings: false, moe: { experts: 128, activeExperts: 8, expertIntermediateSize: 768 },
+  vocabSize: VOCAB, tiedEmbeddings: false, moe: { experts: 128, activeExperts: 8, expertIntermediateSize: 768 }, ropeTheta: ROPE_THETA_2504,
 };
 /** Qwen3-235B-A22B shape, shared by its 2507 updates. */
 const ARCH_235B_A22B: Architecture = {
   layers: 94, hiddenSize: 4096, intermediateSize: 12288, attentionHeads: 64, kvHeads: 4, headDim: HEAD_DIM,
-  vocabSize: VOCAB, tiedEmbeddings: false, moe: { experts: 128, activeExperts: 8, expertIntermediateSize: 1536 },
+  vocabSize: VOCAB, tiedEmbeddings: false, moe: { experts: 128, activeExperts: 8, expertIntermediateSize: 1536 }, ropeTheta: ROPE_THETA_2504,
 };
 
 function tags(prefix: string, sizes: Partial<Record<GgufQuant, number | undefined>>): Partial<Record<GgufQuant, OllamaTag>> {
@@ -255,7 +259,7 @@ export const MODELS: readonly QwenModel[] = [
   },
   {
     id: "Qwen3-4B-Instruct-2507", release: "2507", thinking: "instruct",
-    arch: dense(36, 2560, 9728, 32, true),
+    arch: { ...dense(36, 2560, 9728, 32, true), ropeTheta: 5_000_000 },
     params: { totalB: 4.0, activeB: 4.0 },
     context: CTX_2507,
     hf: { bf16: "Qwen/Qwen3-4B-Instruct-2507", fp8: "Qwen/Qwen3-4B-Instruct-2507-FP8" },
@@ -266,7 +270,7 @@ export const MODELS: readonly QwenModel[] = [
   },
   {
     id: "Qwen3-4B-Thinking-2507", release: "2507", thinking: "thinking",
-    arch: dense(36, 2560, 9728, 32, true),
+    arch: { ...dense(36, 2560, 9728, 32, true), ropeTheta: 5_000_000 },
     params: { totalB: 4.0, activeB: 4.0 },
     context: CTX_2507,
     hf: { bf16: "Qwen/Qwen3-4B-Thinking-2507", fp8: "Qwen/Qwen3-4B-Thinking-2507-FP8" },
@@ -276,7 +280,7 @@ export const MODELS: readonly QwenModel[] = [
   },
   {
     id: "Qwen3-30B-A3B-Instruct-2507", release: "2507", thinking: "instruct",
-    arch: ARCH_30B_A3B,
+    arch: { ...ARCH_30B_A3B, ropeTheta: 10_000_000 },
     params: { totalB: 30.5, activeB: 3.3 },
     context: CTX_2507,
     hf: { bf16: "Qwen/Qwen3-30B-A3B-Instruct-2507", fp8: "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8" },
@@ -287,7 +291,7 @@ export const MODELS: readonly QwenModel[] = [
   },
   {
     id: "Qwen3-30B-A3B-Thinking-2507", release: "2507", thinking: "thinking",
-    arch: ARCH_30B_A3B,
+    arch: { ...ARCH_30B_A3B, ropeTheta: 10_000_000 },
     params: { totalB: 30.5, activeB: 3.3 },
     context: CTX_2507,
     hf: { bf16: "Qwen/Qwen3-30B-A3B-Thinking-2507", fp8: "Qwen/Qwen3-30B-A3B-Thinking-2507-FP8" },
@@ -297,7 +301,7 @@ export const MODELS: readonly QwenModel[] = [
   },
   {
     id: "Qwen3-235B-A22B-Instruct-2507", release: "2507", thinking: "instruct",
-    arch: ARCH_235B_A22B,
+    arch: { ...ARCH_235B_A22B, ropeTheta: undefined },
     params: { totalB: 235, activeB: 22 },
     context: CTX_2507,
     hf: { bf16: "Qwen/Qwen3-235B-A22B-Instruct-2507", fp8: "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8" },
@@ -309,7 +313,7 @@ export const MODELS: readonly QwenModel[] = [
   },
   {
     id: "Qwen3-235B-A22B-Thinking-2507", release: "2507", thinking: "thinking",
-    arch: ARCH_235B_A22B,
+    arch: { ...ARCH_235B_A22B, ropeTheta: undefined },
     params: { totalB: 235, activeB: 22 },
     context: CTX_2507,
     hf: { bf16: "Qwen/Qwen3-235B-A22B-Thinking-2507", fp8: "Qwen/Qwen3-235B-A22B-Thinking-2507-FP8" },
@@ -319,7 +323,7 @@ export const MODELS: readonly QwenModel[] = [
   },
   {
     id: "Qwen3-Coder-30B-A3B-Instruct", release: "coder", thinking: "instruct",
-    arch: { ...ARCH_30B_A3B, intermediateSize: 5472 },
+    arch: { ...ARCH_30B_A3B, intermediateSize: 5472, ropeTheta: 10_000_000 },
     params: { totalB: 30.5, activeB: 3.3 },
     // The card allows 1M with YaRN; we stop at the native 256K, the longest we can size and test.
     context: CTX_2507,

@@ -28,6 +28,8 @@ export interface HfHardwareOptions {
   readonly engine: string;
   /** Whether the engine runs dense FP8 checkpoints weight-only (FP8 Marlin, W8A16) below CC 8.9. */
   readonly fp8WeightOnlyBelowAda: boolean;
+  /** Lowest compute capability the engine's pinned build has kernels for. */
+  readonly minComputeCapability: number;
 }
 
 /**
@@ -43,6 +45,9 @@ export function hfHardware(model: QwenModel, quant: Quantization, gpu: GpuModel,
   const ccText = `compute capability ${cc.toFixed(1)}`;
   if (spec.kind !== "hf") {
     return { ok: false, reason: `${opts.engine} does not load GGUF (${quant}); use ollama for GGUF quantizations` };
+  }
+  if (cc < opts.minComputeCapability) {
+    return { ok: false, reason: `${opts.engine} needs compute capability >= ${opts.minComputeCapability.toFixed(1)}, ${gpu.name} has ${cc.toFixed(1)}` };
   }
   if (cc < spec.minComputeCapability) {
     return { ok: false, reason: `${quant} needs compute capability >= ${spec.minComputeCapability.toFixed(1)}, ${gpu.name} has ${cc.toFixed(1)}` };

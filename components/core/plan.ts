@@ -46,6 +46,7 @@ export interface Plan {
     readonly maxPricePerHour: number | null;
     readonly families: readonly string[] | null;
     readonly instanceTypes: readonly string[] | null;
+    readonly modelRevision: string | null;
   };
   /** The model as the engine loads it. */
   readonly model: {
@@ -112,6 +113,25 @@ export interface Plan {
   readonly alternatives: readonly PlanAlternative[];
   /** Instances that do not fit, cheapest first, each with its reason. */
   readonly rejected: readonly { readonly type: string; readonly pricePerHour: number | null; readonly reason: string }[];
+  /** What the machine will run, exactly; no secret values, only placeholders. */
+  readonly serve: {
+    /** Pinned engine image. */
+    readonly image: string;
+    readonly engineVersion: string;
+    /** The engine's own command line, starting with the engine program. */
+    readonly argv: readonly string[];
+    readonly env: Readonly<Record<string, string>>;
+    /** Engine port, bound to 127.0.0.1 behind the authenticating proxy. */
+    readonly port: number;
+    readonly healthPath: string;
+    readonly openaiBasePath: "/v1";
+    /** The `model` value clients send. */
+    readonly servedModelName: string;
+    /** Where the weights come from, the pinned revision if any, and their expected size. */
+    readonly weights: { readonly source: "hf" | "ollama"; readonly ref: string; readonly revision: string | null; readonly expectedBytes: number };
+    /** How clients authenticate; the key itself never appears in a plan. */
+    readonly auth: "Authorization: Bearer <api-key>";
+  };
   /** Things worth knowing about this choice. */
   readonly notes: readonly string[];
 }
@@ -253,6 +273,29 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
   if (chosen.tensorParallelSize > model.arch.kvHeads) notes.push(`TP ${chosen.tensorParallelSize} exceeds ${model.arch.kvHeads} KV heads: each head is replicated, so KV cache per GPU stops shrinking at TP ${model.arch.kvHeads}`);
   if (request.spot) notes.push(`spot price is the dearest ${PRICE_REGION} zone in the catalog snapshot; spot can be interrupted`);
 
+  const revision = request.modelRevision ?? null;
+  const weightsSource = engine.weights(model, quantization);
+  if (revision !== null && (weightsSource.source === "hf") !== (revision.length === 40)) {
+    throw new UserError({
+      key: "modelRevision",
+      value: revision,
+      problem: weightsSource.source === "hf" ? "vLLM and SGLang pin a Hugging Face commit (40 hex)." : "Ollama pins a manifest digest (64 hex).",
+      hint: weightsSource.source === "hf" ? `Use a commit of ${weightsSource.ref} from its Hugging Face history.` : `Use the digest \`ollama list\` or /api/tags reports for ${weightsSource.ref}.`,
+    });
+  }
+  const command = engine.serve({
+    model,
+    quantization,
+    dtype: chosen.dtype,
+    dtypeFallback: FORMAT_SPECS[quantization].kind === "hf" && quantization === "bf16" && chosen.dtype === "float16",
+    contextLength: request.context,
+    concurrency: request.concurrency,
+    tensorParallelSize: chosen.tensorParallelSize,
+    expertParallel: chosen.expertParallel,
+    yarn,
+    revision: weightsSource.source === "hf" ? revision : null,
+  });
+
   const m = chosen.memory;
   const weightsDiskGiB = weightBytes(model, quantization) / GIB;
   const diskTotal = Math.ceil(((weightsDiskGiB * 1.2 + engine.installDiskGiB) / 10)) * 10;
@@ -270,6 +313,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       maxPricePerHour: request.maxPricePerHour ?? null,
       families: request.families ?? null,
       instanceTypes: request.instanceTypes ?? null,
+      modelRevision: request.modelRevision ?? null,
     },
     model: {
       id: model.id,
@@ -327,6 +371,18 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       gpuMemoryGiB: round2(c.memory.gpuMemoryGiB),
     })),
     rejected: rejected.map((r) => ({ type: r.instanceType, pricePerHour: r.pricePerHour, reason: r.reason })),
+    serve: {
+      image: engine.image,
+      engineVersion: engine.version,
+      argv: command.argv,
+      env: command.env,
+      port: engine.port,
+      healthPath: engine.healthPath,
+      openaiBasePath: engine.openaiBasePath,
+      servedModelName: command.servedModelName,
+      weights: { source: weightsSource.source, ref: weightsSource.ref, revision, expectedBytes: Math.round(weightBytes(model, quantization)) },
+      auth: "Authorization: Bearer <api-key>",
+    },
     notes,
   };
 }

@@ -2,6 +2,7 @@
  * Human-readable rendering of a plan: what was asked, what was chosen and why, what it costs.
  * Pure string building; the CLI prints it.
  */
+import { shellQuote } from "./bootstrap";
 import type { Plan } from "./plan";
 
 /** Rejections shown under "why not cheaper". */
@@ -33,6 +34,10 @@ export function formatPlan(plan: Plan): string {
   out.push(`Chosen    ${i.type}: ${i.gpuCount} x ${i.gpu} (${gib(i.gpuMemoryGiB)} each, CC ${i.computeCapability.toFixed(1)}), ${i.vcpus} vCPU, ${int(i.ramGiB)} GiB RAM`);
   out.push(`Cost      ${usd(plan.cost.perHour)}/h, ${usd(plan.cost.perMonth, 0)}/month at 730 h (${i.market}, ${i.priceRegion}, prices as of ${i.priceAsOf})`);
   out.push(`Settings  ${split}, max context ${int(plan.contextLength)}, dtype ${plan.dtype}, ${yarn}, disk ${plan.disk.totalGiB} GiB for weights + engine`);
+  const quoted = plan.serve.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : shellQuote(a))).join(" ");
+  out.push(`Serve     ${plan.serve.image}, on 127.0.0.1:${plan.serve.port} behind the API-key proxy; clients send model "${plan.serve.servedModelName}"`);
+  out.push(`          ${quoted}`);
+  out.push(`          env ${Object.entries(plan.serve.env).map(([k, v]) => `${k}=${v}`).join(" ")}`);
   out.push("");
   out.push(`Memory per GPU: needs ${gib(m.perGpuGiB)} of ${gib(m.gpuMemoryGiB)}`);
   out.push(

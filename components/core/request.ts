@@ -49,6 +49,11 @@ export const PlanRequestSchema = z.strictObject({
   maxPricePerHour: z.number("must be a number of USD").positive("must be above 0").optional(),
   /** Price for spot capacity instead of on-demand. */
   spot: z.boolean().default(false),
+  /** Pin the weights: a Hugging Face commit (40 hex) for vLLM/SGLang, an Ollama manifest digest (64 hex) for Ollama. */
+  modelRevision: z
+    .string()
+    .regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, "must be a 40-hex Hugging Face commit or a 64-hex Ollama digest")
+    .optional(),
 });
 
 /** A validated sizing request. */

@@ -1,16 +1,59 @@
 /**
  * Ollama: llama.cpp serving of GGUF quantizations, with layers split across GPUs.
+ * Pinned to 0.33.3 (ollama/ollama image).
  */
 import type { Architecture, QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
 import { ggufHardware } from "../core/hardware";
 import { activationBytes, GIB } from "../core/memory";
-import type { Engine } from "./types";
+import type { Engine, ServeCommand, ServeInput, WeightsSource } from "./types";
+
+/** Pinned Ollama release. */
+export const OLLAMA_VERSION = "0.33.3";
+const PORT = 11434;
+
+function weights(model: QwenModel, quant: Quantization): WeightsSource {
+  const tag = model.ollama[quant as keyof typeof model.ollama];
+  if (tag === undefined) throw new Error(`no Ollama tag for ${model.id} in ${quant}`);
+  return { source: "ollama", ref: tag.tag };
+}
+
+function serve(input: ServeInput): ServeCommand {
+  const tag = weights(input.model, input.quantization).ref;
+  return {
+    argv: ["ollama", "serve"],
+    env: {
+      OLLAMA_HOST: `127.0.0.1:${PORT}`,
+      // Ollama's own default depends on VRAM (4k to 256k); the plan sized KV for exactly this.
+      OLLAMA_CONTEXT_LENGTH: String(input.contextLength),
+      // KV is allocated for NUM_PARALLEL x CONTEXT_LENGTH tokens (docs/faq.mdx), matching the plan's concurrency.
+      OLLAMA_NUM_PARALLEL: String(input.concurrency),
+      // Negative keeps the model loaded forever; the idle watchdog, not Ollama, decides when to stop.
+      OLLAMA_KEEP_ALIVE: "-1",
+      OLLAMA_MAX_LOADED_MODELS: "1",
+      OLLAMA_FLASH_ATTENTION: "1",
+      OLLAMA_KV_CACHE_TYPE: "f16",
+      // Large GGUFs take longer than the 5m default to load from EBS.
+      OLLAMA_LOAD_TIMEOUT: "30m",
+      DO_NOT_TRACK: "1",
+    },
+    servedModelName: tag,
+  };
+}
 
 /** Ollama engine definition. */
 export const ollama: Engine = {
   name: "ollama",
+  version: OLLAMA_VERSION,
+  image: `ollama/ollama:${OLLAMA_VERSION}`,
+  pinSource:
+    "0.33.3 released 2026-09-03; env vars from its `ollama serve --help` and ollama/ollama:envconfig/config.go; " +
+    "Docker Hub tags carry no leading v",
+  port: PORT,
+  healthPath: "/api/version",
+  openaiBasePath: "/v1",
+  minComputeCapability: 5.0,
   quantizations: ["q4_K_M", "q8_0", "fp16"],
   memory: {
     utilization: 0.95,
@@ -27,4 +70,6 @@ export const ollama: Engine = {
   installDiskGiB: 8,
   maxContext: (model: QwenModel) => model.context.ollama,
   checkHardware: (_model: QwenModel, quant: Quantization, gpu: GpuModel) => ggufHardware(quant, gpu),
+  serve,
+  weights,
 };

@@ -21,10 +21,60 @@ export interface EngineMemoryProfile {
   readonly basis: string;
 }
 
+/** The sized decisions an engine turns into a command line. */
+export interface ServeInput {
+  readonly model: QwenModel;
+  readonly quantization: Quantization;
+  /** Compute dtype the hardware rules chose. */
+  readonly dtype: "bfloat16" | "float16";
+  /** Whether float16 was forced because the GPU has no bfloat16. */
+  readonly dtypeFallback: boolean;
+  readonly contextLength: number;
+  readonly concurrency: number;
+  readonly tensorParallelSize: number;
+  readonly expertParallel: boolean;
+  /** YaRN scaling when the context exceeds the native window. */
+  readonly yarn: { readonly factor: number; readonly originalMaxPositionEmbeddings: number } | null;
+  /** Pinned Hugging Face commit, when the stack pins one. */
+  readonly revision: string | null;
+}
+
+/** What the machine runs: the engine's own command line and environment. Never holds a secret. */
+export interface ServeCommand {
+  /** The engine program and its arguments, e.g. `vllm serve Qwen/Qwen3-8B ...`. */
+  readonly argv: readonly string[];
+  /** Environment for the engine process. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The `model` value clients send. */
+  readonly servedModelName: string;
+}
+
+/** Where the weights come from and how big they are. */
+export interface WeightsSource {
+  /** `hf`: `hf download` into the Hugging Face cache; `ollama`: the server's /api/pull. */
+  readonly source: "hf" | "ollama";
+  /** Repo id or Ollama tag. */
+  readonly ref: string;
+}
+
 /** One inference engine. */
 export interface Engine {
   /** Name used in config and flags. */
   readonly name: string;
+  /** Pinned engine version. */
+  readonly version: string;
+  /** Pinned container image (repo:tag) the machine runs. */
+  readonly image: string;
+  /** Where the pin and the flags were checked. */
+  readonly pinSource: string;
+  /** Port the engine listens on, on 127.0.0.1 only. */
+  readonly port: number;
+  /** Path that answers 200 once the server is up. */
+  readonly healthPath: string;
+  /** Base path of the OpenAI-compatible API. */
+  readonly openaiBasePath: "/v1";
+  /** Lowest compute capability the pinned build has kernels for. */
+  readonly minComputeCapability: number;
   /** Quantizations this engine loads, the first being the default. */
   readonly quantizations: readonly [Quantization, ...Quantization[]];
   /** Memory behaviour for sizing. */
@@ -35,4 +85,8 @@ export interface Engine {
   maxContext(model: QwenModel): number;
   /** Whether this engine runs a model in a format on a GPU, and in which dtype. */
   checkHardware(model: QwenModel, quant: Quantization, gpu: GpuModel): HardwareVerdict;
+  /** The serve command for sized decisions. */
+  serve(input: ServeInput): ServeCommand;
+  /** Where the weights for a model and format come from. */
+  weights(model: QwenModel, quant: Quantization): WeightsSource;
 }

@@ -1,12 +1,18 @@
 /**
  * vLLM: tensor-parallel serving of Hugging Face checkpoints with an OpenAI-compatible server.
+ * Pinned to v0.31.0 (vllm/vllm-openai image, CUDA 13: NVIDIA driver >= 580).
  */
 import type { Architecture, QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
 import { hfHardware } from "../core/hardware";
 import { activationBytes, GIB } from "../core/memory";
-import type { Engine } from "./types";
+import { hfWeights, when, yarnRopeParameters } from "./shared";
+import type { Engine, ServeCommand, ServeInput } from "./types";
+
+/** Pinned vLLM release. */
+export const VLLM_VERSION = "0.31.0";
+const PORT = 8000;
 
 /**
  * Per-GPU runtime memory. vLLM's start-up profile logs ("non_torch_memory takes 0.30-0.39GiB",
@@ -19,9 +25,47 @@ export function vllmStyleOverheadGiB(arch: Architecture, tensorParallel: number)
   return nonTorch + cudaGraphs + activationBytes(arch, tensorParallel, 8192, 256) / GIB;
 }
 
+function serve(input: ServeInput): ServeCommand {
+  const { model } = input;
+  const repo = hfWeights(model, input.quantization).ref;
+  const rope = yarnRopeParameters(input);
+  const argv = [
+    "vllm", "serve", repo,
+    "--host", "127.0.0.1",
+    "--port", String(PORT),
+    "--served-model-name", model.id,
+    "--tensor-parallel-size", String(input.tensorParallelSize),
+    "--max-model-len", String(input.contextLength),
+    "--gpu-memory-utilization", String(vllm.memory.utilization),
+    ...when(input.dtypeFallback, "--dtype", "half"),
+    ...when(input.expertParallel, "--enable-expert-parallel"),
+    // The qwen3 parser handles hybrid models and Thinking-2507 templates that open <think> in the prompt.
+    ...when(model.thinking !== "instruct", "--reasoning-parser", "qwen3"),
+    "--enable-auto-tool-choice", "--tool-call-parser", model.vllmToolParser,
+    // --rope-scaling is gone; YaRN goes through --hf-overrides in the transformers 5 shape.
+    ...when(rope !== null, "--hf-overrides", JSON.stringify({ rope_parameters: rope })),
+    ...when(input.revision !== null, "--revision", input.revision ?? ""),
+  ];
+  return {
+    argv,
+    // Weights are downloaded before the engine starts, so the engine never reaches the Hub.
+    env: { HF_HUB_OFFLINE: "1", VLLM_NO_USAGE_STATS: "1", DO_NOT_TRACK: "1" },
+    servedModelName: model.id,
+  };
+}
+
 /** vLLM engine definition. */
 export const vllm: Engine = {
   name: "vllm",
+  version: VLLM_VERSION,
+  image: `vllm/vllm-openai:v${VLLM_VERSION}`,
+  pinSource:
+    "v0.31.0 released 2026-10-05; flags checked against vllm-project/vllm main-branch source and docs.vllm.ai " +
+    "(--rope-scaling removed in PR #28006, --enable-reasoning removed in v0.10.0); image entrypoint is `vllm serve`",
+  port: PORT,
+  healthPath: "/health",
+  openaiBasePath: "/v1",
+  minComputeCapability: 7.0,
   quantizations: ["bf16", "fp8", "awq", "gptq-int4", "gptq-int8"],
   memory: {
     utilization: 0.9,
@@ -36,5 +80,7 @@ export const vllm: Engine = {
   installDiskGiB: 35,
   maxContext: (model: QwenModel) => model.context.max,
   checkHardware: (model: QwenModel, quant: Quantization, gpu: GpuModel) =>
-    hfHardware(model, quant, gpu, { engine: "vllm", fp8WeightOnlyBelowAda: true }),
+    hfHardware(model, quant, gpu, { engine: "vllm", fp8WeightOnlyBelowAda: true, minComputeCapability: 7.0 }),
+  serve,
+  weights: hfWeights,
 };

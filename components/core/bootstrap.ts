@@ -1,0 +1,166 @@
+/**
+ * Rendering the machine side of a plan: the root-only env file, the engine's argv and env files,
+ * and the two delivery forms: cloud-init user data (cloud targets) and a plain installer script
+ * (SSH targets). Pure: the shell scripts come in as strings; nothing here reads or writes files.
+ */
+import { stringify } from "yaml";
+import type { Plan } from "./plan";
+
+/** Where the bootstrap scripts live on the machine. */
+export const LIB_DIR = "/usr/local/lib/qwen3-serve";
+/** Where its configuration lives. */
+export const CONF_DIR = "/etc/qwen3-serve";
+/** Where it keeps state: status file, caches. */
+export const STATE_DIR = "/var/lib/qwen3-serve";
+/** The bootstrap's progress document on the machine. */
+export const STATUS_PATH = `${STATE_DIR}/status.json`;
+/** Path of the status document behind the proxy (same API key as the endpoint). */
+export const STATUS_URL_PATH = "/qwen3-serve/status";
+
+/** NVIDIA server driver branch for plain Ubuntu: CUDA 13 images need >= 580 (NVIDIA compatibility table). */
+export const DRIVER_BRANCH = "580";
+/** NVIDIA Container Toolkit apt version for plain Ubuntu (the Deep Learning AMI ships its own). */
+export const NCT_VERSION = "1.18.1-1";
+/** AWS CLI image used to read SSM parameters where the host has no `aws`. */
+export const AWS_CLI_IMAGE = "amazon/aws-cli:2.22.0";
+
+/** A file to place on the machine. */
+export interface MachineFile {
+  /** Absolute path on the machine. */
+  readonly path: string;
+  /** Octal mode. */
+  readonly mode: "0755" | "0644" | "0600";
+  readonly content: string;
+}
+
+/** Where the machine gets its secrets: SSM parameter names, or a root-only file the caller wrote. */
+export type SecretsSource =
+  | { readonly source: "ssm"; readonly region: string; readonly apiKeyParameter: string; readonly hfTokenParameter?: string }
+  | { readonly source: "file"; readonly path: string };
+
+/** Target-specific settings for the bootstrap. */
+export interface MachineSettings {
+  readonly secrets: SecretsSource;
+  /** Public port of the authenticating proxy. */
+  readonly proxyPort: number;
+  /** HTTPS with a Let's Encrypt certificate for this name (port 80 must be reachable for HTTP-01). */
+  readonly tls?: { readonly domain: string; readonly email: string };
+  /** `install` puts the NVIDIA driver on plain Ubuntu (and reboots once); `require` fails without one. */
+  readonly driver: "install" | "require";
+  /** Pin the engine image to this digest (`sha256:...`). */
+  readonly engineImageDigest?: string;
+  /** GPUs given to the engine container (`all`, or `device=0,1`). */
+  readonly gpuDevices?: string;
+}
+
+/** Quote a value for a POSIX shell: single quotes, with embedded ones closed and escaped. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Seconds to wait for the engine to load: 10 minutes, plus 5 s per GB read at 200 MB/s. */
+export function loadTimeoutSeconds(plan: Plan): number {
+  return 600 + Math.ceil((plan.serve.weights.expectedBytes / 1e9) * 5);
+}
+
+/** The env file's settings as key/value pairs (no secrets: only where to find them). */
+export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<string, string> {
+  const s = settings.secrets;
+  const env: Record<string, string> = {
+    ENGINE: plan.engine,
+    ENGINE_IMAGE: plan.serve.image,
+    ENGINE_IMAGE_DIGEST: settings.engineImageDigest ?? "",
+    ENGINE_PORT: String(plan.serve.port),
+    ENGINE_HEALTH_PATH: plan.serve.healthPath,
+    SERVED_MODEL: plan.serve.servedModelName,
+    WEIGHTS_SOURCE: plan.serve.weights.source,
+    MODEL_REF: plan.serve.weights.ref,
+    MODEL_REVISION: plan.serve.weights.revision ?? "",
+    WEIGHTS_EXPECTED_BYTES: String(plan.serve.weights.expectedBytes),
+    PROXY_PORT: String(settings.proxyPort),
+    TLS_DOMAIN: settings.tls?.domain ?? "",
+    TLS_EMAIL: settings.tls?.email ?? "",
+    SECRETS_SOURCE: s.source,
+    AWS_REGION: s.source === "ssm" ? s.region : "",
+    SSM_API_KEY_PARAM: s.source === "ssm" ? s.apiKeyParameter : "",
+    SSM_HF_TOKEN_PARAM: s.source === "ssm" ? (s.hfTokenParameter ?? "") : "",
+    SECRETS_FILE: s.source === "file" ? s.path : "",
+    AWS_CLI_IMAGE,
+    DRIVER_POLICY: settings.driver,
+    DRIVER_BRANCH,
+    NCT_VERSION,
+    EXPECT_GPU_COUNT: String(plan.gpusUsed),
+    EXPECT_GPU_MEMORY_MIB: String(Math.floor(plan.memory.perGpuGiB * 1024)),
+    GPU_DEVICES: settings.gpuDevices ?? "all",
+    LOAD_TIMEOUT_SECONDS: String(loadTimeoutSeconds(plan)),
+    READY_TIMEOUT_SECONDS: "600",
+  };
+  return env;
+}
+
+/** The three per-plan config files the scripts read. */
+export function renderMachineConfig(plan: Plan, settings: MachineSettings): MachineFile[] {
+  const env = bootstrapEnv(plan, settings);
+  const header = "# Written by qwen3-serve from the plan. Settings and secret locations only; no secret values.\n";
+  for (const [k, v] of Object.entries(plan.serve.env)) {
+    if (/[\r\n]/.test(v)) throw new Error(`engine env ${k} holds a newline, which docker --env-file cannot carry`);
+  }
+  for (const a of plan.serve.argv) {
+    if (/[\r\n]/.test(a)) throw new Error(`engine argument ${JSON.stringify(a)} holds a newline, which engine.argv cannot carry`);
+  }
+  return [
+    { path: `${CONF_DIR}/bootstrap.env`, mode: "0600", content: header + Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join("") },
+    // One argument per line: read with mapfile, so JSON and spaces survive without shell quoting.
+    { path: `${CONF_DIR}/engine.argv`, mode: "0644", content: plan.serve.argv.map((a) => `${a}\n`).join("") },
+    // docker --env-file format: KEY=VALUE, taken literally.
+    { path: `${CONF_DIR}/engine.env`, mode: "0644", content: Object.entries(plan.serve.env).map(([k, v]) => `${k}=${v}\n`).join("") },
+  ];
+}
+
+/** Install scripts under {@link LIB_DIR}: `scripts` maps a path relative to it to the script text. */
+export function scriptFiles(scripts: Readonly<Record<string, string>>): MachineFile[] {
+  return Object.entries(scripts)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([rel, content]) => ({ path: `${LIB_DIR}/${rel}`, mode: rel.endsWith(".sh") || rel.endsWith(".py") ? "0755" : "0644", content }));
+}
+
+/**
+ * cloud-init user data: write every file, then start the bootstrap unit in the background so
+ * cloud-init finishes while the bootstrap (and any driver reboot) carries on under systemd.
+ */
+export function renderCloudInit(files: readonly MachineFile[]): string {
+  const doc = {
+    write_files: files.map((f) => ({ path: f.path, permissions: f.mode, owner: "root:root", content: f.content })),
+    runcmd: [["bash", `${LIB_DIR}/bootstrap.sh`, "--background"]],
+  };
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/**
+ * A plain bash installer for SSH targets: writes every file (base64, so no quoting games), then
+ * runs the bootstrap in the foreground so the caller sees each phase and its exit status.
+ * Honors QS_ROOT like the scripts it installs, so tests can run it in a sandbox.
+ */
+export function renderInstallScript(files: readonly MachineFile[]): string {
+  const lines = [
+    "#!/usr/bin/env bash",
+    "# qwen3-serve installer for SSH targets: places the bootstrap and its config, then runs it.",
+    "set -euo pipefail",
+    'QS_ROOT="${QS_ROOT:-}"',
+    "put() {",
+    '  local path="$QS_ROOT$1" mode="$2"',
+    '  mkdir -p "$(dirname "$path")"',
+    "  # Created private, then opened up to the file's own mode: no window where a secret is readable.",
+    '  (umask 077 && base64 -d >"$path.tmp")',
+    '  chmod "$mode" "$path.tmp"',
+    '  mv -f "$path.tmp" "$path"',
+    "}",
+  ];
+  for (const f of files) {
+    lines.push(`put ${shellQuote(f.path)} ${f.mode} <<'QS_FILE'`);
+    lines.push(...(Buffer.from(f.content, "utf8").toString("base64").match(/.{1,76}/g) ?? []));
+    lines.push("QS_FILE");
+  }
+  lines.push(`exec bash "$QS_ROOT${LIB_DIR}/bootstrap.sh"`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,154 @@
+/**
+ * Each engine's serve command for representative plans: the exact argv and env the machine will run,
+ * YaRN on and off, tensor and expert parallelism, dtype fallback, reasoning and tool parsers, and
+ * that every flag we emit is on the list checked against the pinned release.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { buildPlan, type Plan } from "../components/core/plan";
+import { parsePlanRequest, type PlanRequestInput } from "../components/core/request";
+import { ENGINES } from "../components/engines";
+
+const plan = (raw: PlanRequestInput): Plan => buildPlan(parsePlanRequest(raw));
+const flag = (argv: readonly string[], name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+
+/**
+ * Flags confirmed in the pinned releases' sources and docs (see each engine's pinSource).
+ * vLLM v0.31.0: `--enable-reasoning` and `--rope-scaling` are gone; SGLang: `--enable-ep-moe` is deprecated.
+ */
+const KNOWN_FLAGS: Record<string, ReadonlySet<string>> = {
+  vllm: new Set(["--host", "--port", "--served-model-name", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--dtype", "--enable-expert-parallel", "--reasoning-parser", "--enable-auto-tool-choice", "--tool-call-parser", "--hf-overrides", "--revision"]),
+  sglang: new Set(["--model-path", "--host", "--port", "--served-model-name", "--tp-size", "--context-length", "--mem-fraction-static", "--enable-metrics", "--dtype", "--ep-size", "--reasoning-parser", "--tool-call-parser", "--json-model-override-args", "--revision"]),
+  ollama: new Set(),
+};
+
+describe("vLLM", () => {
+  it("Qwen3-8B on one GPU: the full command", () => {
+    const p = plan({ model: "qwen3:8b", engine: "vllm" });
+    assert.equal(p.serve.image, "vllm/vllm-openai:v0.31.0");
+    assert.deepEqual(p.serve.argv, [
+      "vllm", "serve", "Qwen/Qwen3-8B", "--host", "127.0.0.1", "--port", "8000", "--served-model-name", "Qwen3-8B",
+      "--tensor-parallel-size", "1", "--max-model-len", "32768", "--gpu-memory-utilization", "0.9",
+      "--reasoning-parser", "qwen3", "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+    ]);
+    assert.deepEqual(p.serve.env, { HF_HUB_OFFLINE: "1", VLLM_NO_USAGE_STATS: "1", DO_NOT_TRACK: "1" });
+    assert.equal(p.serve.servedModelName, "Qwen3-8B");
+    assert.deepEqual([p.serve.port, p.serve.healthPath, p.serve.openaiBasePath], [8000, "/health", "/v1"]);
+  });
+
+  it("YaRN above 32K: --hf-overrides with rope_parameters (transformers 5 shape, rope_theta inside)", () => {
+    const p = plan({ model: "qwen3:8b", engine: "vllm", context: 131072 });
+    assert.equal(flag(p.serve.argv, "--max-model-len"), "131072");
+    assert.deepEqual(JSON.parse(flag(p.serve.argv, "--hf-overrides") ?? "null"), {
+      rope_parameters: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 32768, rope_theta: 1000000 },
+    });
+  });
+
+  it("no YaRN for 2507 models inside their native 262K window", () => {
+    const p = plan({ model: "Qwen3-30B-A3B-Instruct-2507", engine: "vllm", context: 131072 });
+    assert.equal(flag(p.serve.argv, "--hf-overrides"), undefined);
+  });
+
+  it("MoE across GPUs: TP 8 with expert parallelism (235B-A22B)", () => {
+    const p = plan({ model: "Qwen3-235B-A22B", engine: "vllm" });
+    assert.equal(flag(p.serve.argv, "--tensor-parallel-size"), "8");
+    assert.ok(p.serve.argv.includes("--enable-expert-parallel"));
+  });
+
+  it("T4: BF16 weights served with --dtype half", () => {
+    const p = plan({ model: "qwen3:0.6b", engine: "vllm" });
+    assert.equal(p.instance.gpu, "T4");
+    assert.equal(flag(p.serve.argv, "--dtype"), "half");
+  });
+
+  it("reasoning parser for hybrid and thinking models, none for instruct-only", () => {
+    assert.equal(flag(plan({ model: "Qwen3-30B-A3B-Thinking-2507", engine: "vllm", quantization: "fp8" }).serve.argv, "--reasoning-parser"), "qwen3");
+    assert.equal(plan({ model: "Qwen3-30B-A3B-Instruct-2507", engine: "vllm", quantization: "fp8" }).serve.argv.includes("--reasoning-parser"), false);
+  });
+
+  it("Coder uses the qwen3_coder tool parser", () => {
+    assert.equal(flag(plan({ model: "qwen3-coder:30b", engine: "vllm", quantization: "fp8" }).serve.argv, "--tool-call-parser"), "qwen3_coder");
+  });
+
+  it("loads the FP8 repo for fp8 and pins a revision when asked", () => {
+    const p = plan({ model: "Qwen3-14B", engine: "vllm", quantization: "fp8", modelRevision: "0123456789abcdef0123456789abcdef01234567" });
+    assert.equal(p.serve.argv[2], "Qwen/Qwen3-14B-FP8");
+    assert.equal(flag(p.serve.argv, "--revision"), "0123456789abcdef0123456789abcdef01234567");
+    assert.deepEqual(p.serve.weights, { source: "hf", ref: "Qwen/Qwen3-14B-FP8", revision: "0123456789abcdef0123456789abcdef01234567", expectedBytes: p.serve.weights.expectedBytes });
+  });
+});
+
+describe("SGLang", () => {
+  it("Qwen3-14B: the full command", () => {
+    const p = plan({ model: "Qwen3-14B", engine: "sglang" });
+    assert.equal(p.serve.image, "lmsysorg/sglang:v0.5.21");
+    assert.deepEqual(p.serve.argv, [
+      "python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen3-14B", "--host", "127.0.0.1", "--port", "30000",
+      "--served-model-name", "Qwen3-14B", "--tp-size", String(p.tensorParallelSize), "--context-length", "32768",
+      "--mem-fraction-static", "0.85", "--enable-metrics", "--reasoning-parser", "qwen3", "--tool-call-parser", "qwen25",
+    ]);
+  });
+
+  it("YaRN: --json-model-override-args carries rope_scaling and rope_parameters", () => {
+    const p = plan({ model: "Qwen3-8B", engine: "sglang", context: 65536 });
+    assert.deepEqual(JSON.parse(flag(p.serve.argv, "--json-model-override-args") ?? "null"), {
+      rope_scaling: { rope_type: "yarn", factor: 2, original_max_position_embeddings: 32768 },
+      rope_parameters: { rope_type: "yarn", factor: 2, original_max_position_embeddings: 32768, rope_theta: 1000000 },
+    });
+  });
+
+  it("MoE across GPUs uses --ep-size, thinking-only models the qwen3-thinking parser", () => {
+    const p = plan({ model: "Qwen3-235B-A22B-Thinking-2507", engine: "sglang", quantization: "fp8" });
+    assert.equal(flag(p.serve.argv, "--ep-size"), flag(p.serve.argv, "--tp-size"));
+    assert.equal(flag(p.serve.argv, "--reasoning-parser"), "qwen3-thinking");
+  });
+
+  it("never lands on a T4: the pinned build has no sm75 kernels", () => {
+    const p = plan({ model: "qwen3:0.6b", engine: "sglang" });
+    assert.notEqual(p.instance.gpu, "T4");
+    assert.match(p.rejected.find((r) => r.type === "g4dn.xlarge")?.reason ?? "", /^sglang needs compute capability >= 8\.0, T4 has 7\.5$/);
+  });
+});
+
+describe("Ollama", () => {
+  it("qwen3:8b: ollama serve, loopback only, context, parallelism and keep-alive from the plan", () => {
+    const p = plan({ model: "qwen3:8b", engine: "ollama", context: 16384, concurrency: 2 });
+    assert.equal(p.serve.image, "ollama/ollama:0.33.3");
+    assert.deepEqual(p.serve.argv, ["ollama", "serve"]);
+    assert.deepEqual(p.serve.env, {
+      OLLAMA_HOST: "127.0.0.1:11434", OLLAMA_CONTEXT_LENGTH: "16384", OLLAMA_NUM_PARALLEL: "2", OLLAMA_KEEP_ALIVE: "-1",
+      OLLAMA_MAX_LOADED_MODELS: "1", OLLAMA_FLASH_ATTENTION: "1", OLLAMA_KV_CACHE_TYPE: "f16", OLLAMA_LOAD_TIMEOUT: "30m", DO_NOT_TRACK: "1",
+    });
+    assert.equal(p.serve.servedModelName, "qwen3:8b-q4_K_M");
+    assert.deepEqual(p.serve.weights, { source: "ollama", ref: "qwen3:8b-q4_K_M", revision: null, expectedBytes: 5.2e9 });
+  });
+
+  it("an Ollama digest pin is accepted; a Hugging Face commit is refused with the reason", () => {
+    assert.equal(plan({ model: "qwen3:8b", engine: "ollama", modelRevision: "a".repeat(64) }).serve.weights.revision, "a".repeat(64));
+    assert.throws(() => plan({ model: "qwen3:8b", engine: "ollama", modelRevision: "a".repeat(40) }), /Ollama pins a manifest digest \(64 hex\)/);
+  });
+});
+
+describe("every plan's command", () => {
+  const requests: PlanRequestInput[] = [];
+  for (const engine of ["vllm", "sglang", "ollama"] as const) {
+    for (const model of ["qwen3:0.6b", "Qwen3-8B", "Qwen3-32B", "qwen3:30b-a3b", "Qwen3-235B-A22B", "Qwen3-30B-A3B-Thinking-2507", "qwen3-coder:30b"]) {
+      requests.push({ model, engine });
+      if (engine !== "ollama" && !model.includes("2507") && !model.includes("coder") && model !== "qwen3:0.6b") requests.push({ model, engine, context: 131072 });
+    }
+  }
+  for (const r of requests) {
+    it(`${r.model} on ${r.engine}${r.context ? ` at ${r.context}` : ""}: only known flags, no secrets, binds to loopback`, () => {
+      const p = plan(r);
+      const known = KNOWN_FLAGS[p.engine] ?? new Set<string>();
+      for (const a of p.serve.argv.filter((x) => x.startsWith("--"))) assert.ok(known.has(a), `${a} not checked for ${p.engine}`);
+      assert.equal(p.serve.image, `${ENGINES[p.engine].image}`);
+      assert.ok(!/--enable-reasoning|--rope-scaling|--enable-ep-moe|--api-key/.test(p.serve.argv.join(" ")));
+      assert.ok(p.serve.argv.includes("127.0.0.1") || p.serve.env.OLLAMA_HOST?.startsWith("127.0.0.1:"));
+      assert.equal(JSON.stringify(p.serve).includes("hf_"), false);
+    });
+  }
+});
