@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Shared helpers for the qwen3-serve bootstrap: paths, env loading, logging, the status file,
+# retries and idempotent writes. Sourced by bootstrap.sh, every step and run-engine.sh.
+
+# Every absolute path hangs off QS_ROOT so the sandbox tests can run the real scripts in a temp dir.
+# The scripts that source this file use these paths.
+# shellcheck disable=SC2034
+QS_ROOT="${QS_ROOT:-}"
+CONF_DIR="$QS_ROOT/etc/qwen3-serve"
+SECRETS_DIR="$CONF_DIR/secrets"
+STATE_DIR="$QS_ROOT/var/lib/qwen3-serve"
+LOG_DIR="$QS_ROOT/var/log/qwen3-serve"
+SYSTEMD_DIR="$QS_ROOT/etc/systemd/system"
+NGINX_CONF_DIR="$QS_ROOT/etc/nginx/conf.d"
+STATUS_FILE="$STATE_DIR/status.json"
+ERROR_FILE="$STATE_DIR/.last-error"
+QS_PHASE="${QS_PHASE:-bootstrap}"
+
+# Read the root-only env file the caller wrote. It holds settings and secret *locations*, never secrets.
+load_env() {
+  local file="${1:-$CONF_DIR/bootstrap.env}"
+  if [ ! -r "$file" ]; then
+    echo "qwen3-serve: missing $file" >&2
+    exit 2
+  fi
+  # shellcheck disable=SC1090
+  . "$file"
+}
+
+log() {
+  printf 'qwen3-serve[%s]: %s\n' "$QS_PHASE" "$*"
+}
+
+# Record why this step failed, for the status file, and stop the step.
+fail() {
+  mkdir -p "$STATE_DIR"
+  printf '%s' "$*" >"$ERROR_FILE"
+  log "FAILED: $*"
+  exit 1
+}
+
+# Merge updates into status.json atomically. Args: an operation and its arguments (see status.py).
+status() {
+  mkdir -p "$STATE_DIR"
+  python3 "$QS_LIB/status.py" "$STATUS_FILE" "$@"
+}
+
+# Run a command until it succeeds: attempts with exponential backoff (RETRY_ATTEMPTS, RETRY_BASE_SECONDS).
+retry() {
+  local attempts="${RETRY_ATTEMPTS:-5}" delay="${RETRY_BASE_SECONDS:-10}" n=1
+  while true; do
+    if "$@"; then return 0; fi
+    if [ "$n" -ge "$attempts" ]; then return 1; fi
+    log "attempt $n/$attempts failed; retrying in ${delay}s"
+    sleep "$delay"
+    n=$((n + 1))
+    delay=$((delay * 2))
+  done
+}
+
+# Write stdin to a file only when the content differs. Returns 0 when it changed, 1 when not.
+write_if_changed() {
+  local path="$1" mode="$2" tmp
+  mkdir -p "$(dirname "$path")"
+  tmp="$(mktemp "$path.XXXXXX")"
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
+    rm -f "$tmp"
+    return 1
+  fi
+  mv -f "$tmp" "$path"
+  return 0
+}
+
+# HTTP status of a request to the local proxy or engine; "000" when nothing answers.
+http_code() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time "${HTTP_TIMEOUT_SECONDS:-10}" "$@" || true
+}
+
+# The Authorization header file, so the key never appears on a command line.
+auth_header_file() {
+  printf '%s' "$SECRETS_DIR/auth-header"
+}

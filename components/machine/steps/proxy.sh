@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Phase proxy: nginx from the distribution in front of the engine. Every request needs
+# "Authorization: Bearer <api key>" (401 otherwise); the engine itself listens on 127.0.0.1 only.
+# With TLS_DOMAIN set, certbot gets a certificate and nginx serves HTTPS on PROXY_PORT.
+# The access log (no headers, no bodies) feeds the idle watchdog.
+set -euo pipefail
+# shellcheck source=../lib.sh
+. "$QS_LIB/lib.sh"
+load_env "$QS_ENV_FILE"
+export DEBIAN_FRONTEND=noninteractive
+
+changed=0
+if ! command -v nginx >/dev/null 2>&1; then
+  log "installing nginx"
+  retry apt-get update -q || fail "apt-get update failed"
+  retry apt-get install -y -q --no-install-recommends nginx || fail "apt-get could not install nginx"
+  changed=1
+fi
+mkdir -p "$LOG_DIR" "$STATE_DIR/acme"
+
+tls_cert="$QS_ROOT/etc/letsencrypt/live/${TLS_DOMAIN:-none}/fullchain.pem"
+tls_key="$QS_ROOT/etc/letsencrypt/live/${TLS_DOMAIN:-none}/privkey.pem"
+if [ -n "${TLS_DOMAIN:-}" ] && [ ! -s "$tls_cert" ]; then
+  command -v certbot >/dev/null 2>&1 || retry apt-get install -y -q --no-install-recommends certbot || fail "apt-get could not install certbot"
+  # HTTP-01 on port 80 needs the ACME server to reach this host; the stack must allow it.
+  write_if_changed "$NGINX_CONF_DIR/qwen3-serve-acme.conf" 0644 <<CONF && systemctl reload-or-restart nginx
+server {
+    listen 80;
+    server_name ${TLS_DOMAIN};
+    location /.well-known/acme-challenge/ { root $STATE_DIR/acme; }
+    location / { return 404; }
+}
+CONF
+  retry certbot certonly --non-interactive --agree-tos --webroot -w "$STATE_DIR/acme" \
+    -d "$TLS_DOMAIN" -m "$TLS_EMAIL" --deploy-hook "systemctl reload nginx" ||
+    fail "certbot could not get a certificate for $TLS_DOMAIN (port 80 must be reachable from the internet)"
+  changed=1
+fi
+
+if [ -n "${TLS_DOMAIN:-}" ]; then
+  listen="listen ${PROXY_PORT} ssl;
+    server_name ${TLS_DOMAIN};
+    ssl_certificate ${tls_cert};
+    ssl_certificate_key ${tls_key};
+    ssl_protocols TLSv1.2 TLSv1.3;"
+else
+  listen="listen ${PROXY_PORT};"
+fi
+
+write_if_changed "$NGINX_CONF_DIR/qwen3-serve.conf" 0644 <<CONF && changed=1
+# Written by qwen3-serve. The API key lives in the root-only include below, not here.
+include ${SECRETS_DIR}/proxy-auth.conf;
+log_format qwen3_serve '\$time_iso8601 \$status \$request_method \$uri \$request_time \$body_bytes_sent';
+
+server {
+    ${listen}
+    client_max_body_size 64m;
+    access_log ${LOG_DIR}/access.log qwen3_serve;
+
+    # Bootstrap progress for waiting clients; same key as the API.
+    location = /qwen3-serve/status {
+        if (\$qwen3_serve_authorized = 0) { return 401 '{"error":{"message":"missing or wrong API key","type":"authentication_error"}}\n'; }
+        default_type application/json;
+        alias ${STATUS_FILE};
+    }
+
+    location / {
+        if (\$qwen3_serve_authorized = 0) {
+            add_header WWW-Authenticate 'Bearer realm="qwen3-serve"' always;
+            return 401 '{"error":{"message":"missing or wrong API key","type":"authentication_error"}}\n';
+        }
+        proxy_pass http://127.0.0.1:${ENGINE_PORT};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host \$host;
+        # Stream tokens as they come; long generations take minutes.
+        proxy_buffering off;
+        proxy_request_buffering off;
+        proxy_read_timeout 3600s;
+        proxy_send_timeout 3600s;
+    }
+}
+CONF
+
+write_if_changed "$SYSTEMD_DIR/nginx.service.d/qwen3-serve.conf" 0644 <<'UNIT' && { systemctl daemon-reload; changed=1; }
+[Service]
+Restart=always
+RestartSec=3
+UNIT
+
+if [ "$changed" = 1 ] || ! systemctl is-active --quiet nginx; then
+  nginx -t -q -c "$QS_ROOT/etc/nginx/nginx.conf" 2>"$STATE_DIR/nginx-test.log" || fail "nginx rejected the proxy config: $(tail -n 3 "$STATE_DIR/nginx-test.log")"
+  systemctl enable nginx >/dev/null 2>&1 || true
+  systemctl reload-or-restart nginx
+  exit 0
+fi
+exit 20

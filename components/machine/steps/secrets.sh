@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Phase secrets: fetch the API key (required) and Hugging Face token (optional) from where the
+# target keeps them, into root-only files. Values pass through files and pipes only, never through
+# a command line, the env file or a log line.
+set -euo pipefail
+# shellcheck source=../lib.sh
+. "$QS_LIB/lib.sh"
+load_env "$QS_ENV_FILE"
+
+mkdir -p "$SECRETS_DIR"
+chmod 0700 "$SECRETS_DIR"
+umask 077
+tmp="$(mktemp -d "$SECRETS_DIR/.fetch.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+# AWS SSM Parameter Store SecureString, read with the instance role. The AWS CLI comes from the
+# host when present (the Deep Learning AMI ships it) or from its pinned image otherwise.
+ssm_get() {
+  local name="$1" out="$2"
+  if command -v aws >/dev/null 2>&1; then
+    aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
+  else
+    docker run --rm --network host "$AWS_CLI_IMAGE" ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
+  fi
+}
+
+case "${SECRETS_SOURCE:?SECRETS_SOURCE must be ssm or file}" in
+  ssm)
+    retry ssm_get "$SSM_API_KEY_PARAM" "$tmp/api_key" || fail "could not read SSM parameter $SSM_API_KEY_PARAM (check the instance role and region $AWS_REGION)"
+    if [ -n "${SSM_HF_TOKEN_PARAM:-}" ]; then
+      retry ssm_get "$SSM_HF_TOKEN_PARAM" "$tmp/hf_token" || fail "could not read SSM parameter $SSM_HF_TOKEN_PARAM"
+    fi
+    ;;
+  file)
+    # KEY=VALUE lines written by the caller with mode 0600: API_KEY=..., optional HF_TOKEN=...
+    secrets_file="$QS_ROOT$SECRETS_FILE"
+    [ -r "$secrets_file" ] || fail "secrets file $secrets_file is missing"
+    perms="$(stat -c '%a' "$secrets_file")"
+    [ "$perms" = 600 ] || [ "$perms" = 400 ] || fail "secrets file $secrets_file has mode $perms; it must be 0600"
+    sed -n 's/^API_KEY=//p' "$secrets_file" | head -n 1 >"$tmp/api_key"
+    sed -n 's/^HF_TOKEN=//p' "$secrets_file" | head -n 1 >"$tmp/hf_token"
+    ;;
+  *) fail "SECRETS_SOURCE must be ssm or file, not ${SECRETS_SOURCE}" ;;
+esac
+
+tr -d '\r\n' <"$tmp/api_key" >"$tmp/api_key.clean"
+key_len="$(wc -c <"$tmp/api_key.clean")"
+[ "$key_len" -ge 16 ] || fail "the API key is missing or shorter than 16 characters"
+# The key goes into an nginx map and an HTTP header, so keep it to header-safe token characters.
+if LC_ALL=C grep -q '[^A-Za-z0-9._~+/=-]' "$tmp/api_key.clean"; then
+  fail "the API key may only contain letters, digits and . _ ~ + / = -"
+fi
+
+changed=0
+{ printf 'Authorization: Bearer '; cat "$tmp/api_key.clean"; printf '\n'; } | write_if_changed "$(auth_header_file)" 0600 && changed=1
+{
+  printf '# Written by qwen3-serve; maps the one accepted Authorization header to 1.\n'
+  # shellcheck disable=SC2016 # nginx variables, not shell ones
+  printf 'map $http_authorization $qwen3_serve_authorized {\n    default 0;\n    "Bearer '
+  cat "$tmp/api_key.clean"
+  printf '" 1;\n}\n'
+} | write_if_changed "$SECRETS_DIR/proxy-auth.conf" 0600 && changed=1
+
+if [ -s "$tmp/hf_token" ]; then
+  { printf 'HF_TOKEN='; tr -d '\r\n' <"$tmp/hf_token"; printf '\n'; } | write_if_changed "$SECRETS_DIR/hf.env" 0600 && changed=1
+else
+  : | write_if_changed "$SECRETS_DIR/hf.env" 0600 && changed=1
+fi
+
+[ "$changed" = 1 ] || exit 20
+log "secrets in place under $SECRETS_DIR (root only)"

@@ -1,0 +1,233 @@
+/**
+ * The machine bootstrap, run for real in a sandbox (test/helpers/sandbox.ts): the rendered SSH
+ * installer places the real scripts under a temp root and runs them against stub system commands,
+ * a fake engine on loopback and the distribution's real nginx. Each test states what it proves.
+ */
+import assert from "node:assert/strict";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { after, describe, it } from "node:test";
+import { request, Sandbox, SANDBOX_API_KEY } from "./helpers/sandbox";
+
+const sandboxes: Sandbox[] = [];
+after(() => sandboxes.forEach((s) => s.destroy()));
+
+async function sandbox(opts: Parameters<typeof Sandbox.create>[0]): Promise<Sandbox> {
+  const s = await Sandbox.create(opts);
+  sandboxes.push(s);
+  return s;
+}
+
+const auth = { Authorization: `Bearer ${SANDBOX_API_KEY}` };
+const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+const phaseStates = (s: Sandbox): Record<string, string> => Object.fromEntries(Object.entries(s.status().phases).map(([k, v]) => [k, v.state]));
+
+describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", () => {
+  let sb: Sandbox;
+
+  it("a fresh run reaches ready: every phase ran, the endpoint demands the key, the engine got the planned argv", async () => {
+    sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" } });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const st = sb.status();
+    assert.equal(st.state, "ready");
+    assert.deepEqual(st.order, ["driver", "runtime", "secrets", "engine", "proxy", "weights", "load", "first-token"]);
+    assert.deepEqual(phaseStates(sb), {
+      driver: "skipped", runtime: "skipped", secrets: "done", engine: "done", proxy: "done", weights: "done", load: "done", "first-token": "done",
+    });
+    // One log line per phase start and end.
+    for (const phase of st.order) assert.match(r.stdout, new RegExp(`^qwen3-serve\\[${phase}\\]: started$`, "m"));
+    // The engine container ran the plan's exact command, from the pinned image, bound to loopback.
+    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { image: string; entrypoint: string; cmd: string[]; opts: string[] };
+    assert.equal(run.image, "vllm/vllm-openai:v0.31.0");
+    assert.deepEqual([run.entrypoint, ...run.cmd], sb.plan.serve.argv);
+    assert.deepEqual(sb.plan.serve.argv.slice(3, 5), ["--host", "127.0.0.1"]);
+    assert.ok(run.opts.includes("--network") && run.opts.includes("host"));
+    // Through the proxy: 401 without the key, 200 with it, for the API and the status document.
+    const base = `http://127.0.0.1:${sb.proxyPort}`;
+    assert.equal((await request(`${base}/v1/models`)).status, 401);
+    assert.equal((await request(`${base}/v1/models`, { headers: { Authorization: "Bearer wrong-key-0123456789" } })).status, 401);
+    assert.equal((await request(`${base}/v1/models`, { headers: auth })).status, 200);
+    assert.equal((await request(`${base}/qwen3-serve/status`)).status, 401);
+    const status = await request(`${base}/qwen3-serve/status`, { headers: auth });
+    assert.equal(status.status, 200);
+    assert.equal((JSON.parse(status.body) as { state: string }).state, "ready");
+    // Records what it serves, for rebuilds.
+    assert.equal(st.versions?.engineImage, "vllm/vllm-openai:v0.31.0");
+    assert.equal(st.versions?.modelRevision, "0123456789abcdef0123456789abcdef01234567");
+    assert.equal(st.machine?.gpus, "1 x NVIDIA L40S (46068 MiB)");
+  });
+
+  it("streams through the proxy unbuffered: the first chunk arrives while the engine still holds the rest", async () => {
+    const res = await fetch(`http://127.0.0.1:${sb.proxyPort}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ model: "Qwen3-8B", stream: true, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.ok(res.body);
+    const reader = res.body.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.match(first, /"content":"Hel"/);
+    assert.doesNotMatch(first, /\[DONE\]/, "the proxy held the stream back");
+    writeFileSync(sb.p("fake/release-stream"), "1");
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    assert.match(rest, /data: \[DONE\]\n\n$/);
+  });
+
+  it("keeps secrets root-only and out of every script, config file, log and the status file", () => {
+    assert.equal(mode(sb.p("etc/qwen3-serve/bootstrap.env")), "600");
+    assert.equal(mode(sb.p("etc/qwen3-serve/secrets")), "700");
+    for (const f of ["auth-header", "proxy-auth.conf", "hf.env"]) assert.equal(mode(sb.p(`etc/qwen3-serve/secrets/${f}`)), "600", f);
+    assert.equal(readFileSync(sb.p("etc/qwen3-serve/secrets/hf.env"), "utf8"), "HF_TOKEN=hf_sandboxTokenValue\n");
+    const public_ = [
+      "install.sh", "etc/qwen3-serve/bootstrap.env", "etc/qwen3-serve/engine.argv", "etc/qwen3-serve/engine.env",
+      "etc/nginx/conf.d/qwen3-serve.conf", "var/lib/qwen3-serve/status.json", "var/log/qwen3-serve/access.log", "fake/calls.log", "fake/engine.out",
+    ];
+    for (const f of public_) {
+      const text = readFileSync(sb.p(f), "utf8");
+      assert.ok(!text.includes(SANDBOX_API_KEY), `${f} holds the API key`);
+      assert.ok(!text.includes("hf_sandboxTokenValue"), `${f} holds the HF token`);
+    }
+  });
+
+  it("a second run changes nothing and downloads nothing", async () => {
+    const callsBefore = sb.calls().length;
+    const hfBefore = sb.count("hf");
+    const mtimes = ["etc/nginx/conf.d/qwen3-serve.conf", "etc/systemd/system/qwen3-serve-engine.service", "etc/qwen3-serve/secrets/proxy-auth.conf"].map((f) => statSync(sb.p(f)).mtimeMs);
+    const r = await sb.bootstrap();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(sb.status().state, "ready");
+    assert.deepEqual(phaseStates(sb), {
+      driver: "skipped", runtime: "skipped", secrets: "skipped", engine: "skipped", proxy: "skipped", weights: "skipped", load: "skipped", "first-token": "done",
+    });
+    assert.equal(sb.count("hf"), hfBefore, "no new download");
+    const newCalls = sb.calls().slice(callsBefore);
+    const mutating = newCalls.filter(
+      (c) => (c.cmd === "docker" && ["pull", "run"].includes(c.args[0] ?? "")) || c.cmd === "apt-get" || (c.cmd === "systemctl" && /start|restart|reload/.test(c.args[0] ?? "")),
+    );
+    assert.deepEqual(mutating, [], "no pulls, installs or (re)starts");
+    assert.deepEqual(["etc/nginx/conf.d/qwen3-serve.conf", "etc/systemd/system/qwen3-serve-engine.service", "etc/qwen3-serve/secrets/proxy-auth.conf"].map((f) => statSync(sb.p(f)).mtimeMs), mtimes);
+    // The cold start measured by the first run survives re-checks.
+    assert.equal(sb.status().coldStart?.phases.weights?.state, "done");
+  });
+
+  it("after a reboot the enabled units bring the endpoint back on their own", async () => {
+    sb.reboot();
+    const base = `http://127.0.0.1:${sb.proxyPort}`;
+    await assert.rejects(request(`${base}/v1/models`, { headers: auth }), "down after the reboot");
+    await sb.boot();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = await request(`${base}/v1/models`, { headers: auth }).then((r) => r.status, () => 0);
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 200);
+    assert.ok(readFileSync(sb.p("etc/systemd/system/qwen3-serve-engine.service"), "utf8").includes("Restart=always"));
+    assert.ok(readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8").includes("Restart=always"));
+  });
+});
+
+describe("downloads", { concurrency: true }, () => {
+  it("a transient failure is retried until the weights arrive", async () => {
+    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" } });
+    sb.setEnv({ FAKE_HF_FAIL_TIMES: "2" });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(sb.count("hf"), 3, "two failures, then success");
+    assert.equal(sb.status().state, "ready");
+    assert.match(r.stdout, /attempt 1\/3 failed; retrying/);
+    assert.match(r.stdout, /attempt 2\/3 failed; retrying/);
+  });
+
+  it("a permanent failure leaves status failed, with the phase and the reason", async () => {
+    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" } });
+    sb.setEnv({ FAKE_HF_FAIL_ALWAYS: "huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: https://huggingface.co/api/models/Qwen/Qwen3-4B" });
+    const r = await sb.install();
+    assert.equal(r.code, 1);
+    const st = sb.status();
+    assert.equal(st.state, "failed");
+    assert.equal(st.error?.phase, "weights");
+    assert.equal(
+      st.error?.reason,
+      "hf download of Qwen/Qwen3-4B failed after 3 attempts: huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: https://huggingface.co/api/models/Qwen/Qwen3-4B",
+    );
+    assert.equal(st.phases.weights?.state, "failed");
+    assert.equal(st.phases.load, undefined, "stops at the failed phase");
+    assert.match(r.stdout, /qwen3-serve\[weights\]: FAILED after \d+s: hf download of Qwen\/Qwen3-4B failed/);
+  });
+});
+
+describe("the driver", { concurrency: true }, () => {
+  it("missing on plain Ubuntu: installs the open server driver, reboots, resumes and gets ready", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install" });
+    const first = await sb.install();
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.equal(sb.status().state, "rebooting");
+    const apt = sb.calls().filter((c) => c.cmd === "apt-get" && c.args[0] === "install");
+    assert.ok(apt.some((c) => c.args.includes("nvidia-headless-580-server-open") && c.args.includes("nvidia-utils-580-server")), JSON.stringify(apt));
+    assert.ok(sb.calls().some((c) => c.cmd === "systemctl" && c.args[0] === "reboot"));
+    sb.reboot();
+    // The boot unit runs the bootstrap again after the reboot.
+    const second = await sb.bootstrap();
+    assert.equal(second.code, 0, second.stdout + second.stderr);
+    const st = sb.status();
+    assert.equal(st.state, "ready");
+    assert.equal(st.run, 2);
+    assert.equal(st.phases.driver?.state, "done", "the resumed run records the driver phase");
+    assert.deepEqual(Object.keys(st.coldStart?.phases ?? {}).sort(), ["driver", "engine", "first-token", "load", "proxy", "runtime", "secrets", "weights"]);
+  });
+
+  it("missing where installing is not allowed: fails at once with the reason", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "require" });
+    const r = await sb.install();
+    assert.equal(r.code, 1);
+    assert.equal(sb.status().error?.phase, "driver");
+    assert.match(sb.status().error?.reason ?? "", /^no working NVIDIA driver \(nvidia-smi: NVIDIA-SMI has failed/);
+  });
+
+  it("GPUs smaller than the plan needs: fails naming both sizes", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, gpus: { name: "NVIDIA L4", mib: 23034, cc: "8.9", count: 1 } });
+    const r = await sb.install();
+    assert.equal(r.code, 1);
+    assert.match(sb.status().error?.reason ?? "", /^the plan needs \d+ MiB per GPU; the smallest GPU here has 23034 MiB \(NVIDIA L4\)$/);
+  });
+});
+
+describe("other engines and secret sources", { concurrency: true }, () => {
+  it("Ollama: pulls through the server's API, records the digest, loads with keep_alive, serves the tag", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "ollama" }, gpus: { name: "Tesla T4", mib: 15360, cc: "7.5", count: 1 }, secrets: "file" });
+    sb.setEnv({ FAKE_PULL_FAIL_TIMES: "1" });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(sb.status().state, "ready");
+    assert.equal(sb.count("pull"), 2, "one failed pull, retried");
+    assert.equal(sb.status().versions?.modelRevision, "a".repeat(64));
+    const started = JSON.parse(readFileSync(sb.p("fake/engine-starts.log"), "utf8").trim().split("\n")[0] ?? "{}") as { argv: string[]; env: Record<string, string> };
+    assert.deepEqual(started.argv, ["ollama", "serve"]);
+    assert.equal(started.env.OLLAMA_CONTEXT_LENGTH, "32768");
+    assert.equal(started.env.OLLAMA_KEEP_ALIVE, "-1");
+    const chat = await request(`http://127.0.0.1:${sb.proxyPort}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ model: "qwen3:8b-q4_K_M", messages: [{ role: "user", content: "hi" }], max_tokens: 1 }),
+    });
+    assert.equal(chat.status, 200);
+  });
+
+  it("SGLang: the same path with its own argv", async () => {
+    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "sglang" } });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { image: string; entrypoint: string; cmd: string[] };
+    assert.equal(run.image, "lmsysorg/sglang:v0.5.21");
+    assert.deepEqual([run.entrypoint, ...run.cmd], sb.plan.serve.argv);
+  });
+
+  it("a secrets file readable by others is refused", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, secrets: "file", secretsFileMode: 0o644 });
+    const r = await sb.install();
+    assert.equal(r.code, 1);
+    assert.equal(sb.status().error?.reason, "secrets file /etc/qwen3-serve/secrets.env has mode 644; it must be 0600".replace("/etc", `${sb.root}/etc`));
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * A throwaway machine for running the real bootstrap scripts: a temp root (QS_ROOT), stub
+ * nvidia-smi/apt-get/systemctl/docker/hf/aws on PATH (test/fixtures/sandbox-stub.js), a fake engine
+ * on loopback (test/fixtures/fake-engine.js) and the distribution's real nginx as the proxy.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { renderInstallScript, type MachineFile, type MachineSettings } from "../../components/core/bootstrap";
+import { buildPlan, type Plan } from "../../components/core/plan";
+import { parsePlanRequest, type PlanRequestInput } from "../../components/core/request";
+import { machineFiles } from "../../components/machine";
+
+const FIXTURES = path.resolve(__dirname, "..", "fixtures");
+const STUBS = ["nvidia-smi", "apt-get", "systemctl", "docker", "hf", "aws", "nvidia-ctk", "gpg"];
+
+/** The API key the sandbox's secrets source holds. */
+export const SANDBOX_API_KEY = "sk-sandbox-0123456789abcdefXYZ";
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr !== null ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Result of one script run. */
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Options for a sandbox machine. */
+export interface SandboxOptions {
+  readonly request: PlanRequestInput;
+  /** Whether the NVIDIA driver works from the start (the Deep Learning AMI) or must be installed. */
+  readonly driverPresent?: boolean;
+  readonly driverPolicy?: "install" | "require";
+  /** GPUs nvidia-smi reports: name, MiB, compute capability. */
+  readonly gpus?: { name: string; mib: number; cc: string; count: number };
+  /** Where secrets come from; SSM values are preloaded into the aws stub. */
+  readonly secrets?: "ssm" | "file";
+  /** Mode of the secrets file, for the file source. */
+  readonly secretsFileMode?: number;
+}
+
+/** A sandboxed machine with the bootstrap installed by the rendered SSH installer. */
+export class Sandbox {
+  readonly root: string;
+  readonly state: string;
+  readonly bin: string;
+  readonly plan: Plan;
+  readonly files: MachineFile[];
+  readonly installer: string;
+  private env: Record<string, string>;
+
+  private constructor(root: string, plan: Plan, files: MachineFile[], env: Record<string, string>) {
+    this.root = root;
+    this.state = path.join(root, "fake");
+    this.bin = path.join(root, "fake-bin");
+    this.plan = plan;
+    this.files = files;
+    this.installer = renderInstallScript(files);
+    this.env = env;
+  }
+
+  /** Build the sandbox: plan, rendered files (ports moved to free ones), stubs, nginx base config. */
+  static async create(opts: SandboxOptions): Promise<Sandbox> {
+    const root = mkdtempSync(path.join(os.tmpdir(), "qs-sandbox-"));
+    chmodSync(root, 0o755); // nginx workers must traverse to the status file, as on a real host
+    const state = path.join(root, "fake");
+    const bin = path.join(root, "fake-bin");
+    mkdirSync(state, { recursive: true });
+    mkdirSync(bin, { recursive: true });
+    for (const s of STUBS) symlinkSync(path.join(FIXTURES, "sandbox-stub.js"), path.join(bin, s));
+
+    const plan = buildPlan(parsePlanRequest(opts.request));
+    const proxyPort = await freePort();
+    const enginePort = await freePort();
+    const secretsPath = "/etc/qwen3-serve/secrets.env";
+    const settings: MachineSettings = {
+      secrets:
+        (opts.secrets ?? "ssm") === "ssm"
+          ? { source: "ssm", region: "us-east-1", apiKeyParameter: "/qwen3-serve/sandbox/api-key", hfTokenParameter: "/qwen3-serve/sandbox/hf-token" }
+          : { source: "file", path: secretsPath },
+      proxyPort,
+      driver: opts.driverPolicy ?? "require",
+    };
+    // The engine's argv keeps the plan's port; the fake engine listens where ENGINE_PORT says instead,
+    // so sandboxes in parallel test files never collide.
+    const files = machineFiles(plan, settings).map((f) =>
+      f.path.endsWith("/bootstrap.env") ? { ...f, content: f.content.replace(/^ENGINE_PORT=.*$/m, `ENGINE_PORT='${enginePort}'`) } : f,
+    );
+
+    const gpus = opts.gpus ?? { name: "NVIDIA L40S", mib: 46068, cc: "8.9", count: plan.gpusUsed };
+    writeFileSync(path.join(state, "gpus.csv"), Array.from({ length: gpus.count }, () => `${gpus.name}, ${gpus.mib}, ${gpus.cc}, 580.105.08\n`).join(""));
+    if (opts.driverPresent ?? true) writeFileSync(path.join(state, "driver"), "1");
+    mkdirSync(path.join(state, "ssm"), { recursive: true });
+    writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/api-key")), SANDBOX_API_KEY);
+    writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/hf-token")), "hf_sandboxTokenValue");
+    if ((opts.secrets ?? "ssm") === "file") {
+      const p = path.join(root, secretsPath);
+      mkdirSync(path.dirname(p), { recursive: true });
+      writeFileSync(p, `API_KEY=${SANDBOX_API_KEY}\nHF_TOKEN=hf_sandboxTokenValue\n`);
+      chmodSync(p, opts.secretsFileMode ?? 0o600);
+    }
+
+    for (const d of ["run", "var/log/nginx", "var/lib/nginx", "etc/nginx/conf.d"]) mkdirSync(path.join(root, d), { recursive: true });
+    const tmp = (n: string): string => path.join(root, "var/lib/nginx", n);
+    writeFileSync(
+      path.join(root, "etc/nginx/nginx.conf"),
+      [
+        `pid ${root}/run/nginx.pid;`,
+        `error_log ${root}/var/log/nginx/error.log;`,
+        "worker_processes 1;",
+        "events { worker_connections 64; }",
+        "http {",
+        `  client_body_temp_path ${tmp("body")}; proxy_temp_path ${tmp("proxy")}; fastcgi_temp_path ${tmp("fastcgi")};`,
+        `  uwsgi_temp_path ${tmp("uwsgi")}; scgi_temp_path ${tmp("scgi")};`,
+        "  access_log off;",
+        `  include ${root}/etc/nginx/conf.d/*.conf;`,
+        "}",
+        "",
+      ].join("\n"),
+    );
+
+    const env: Record<string, string> = {
+      // A machine's PATH (the stubs first), plus node's own folder for the stubs' shebang.
+      PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${path.dirname(process.execPath)}`,
+      HOME: root,
+      QS_ROOT: root,
+      FAKE_STATE: state,
+      FAKE_ENGINE_PORT: String(enginePort),
+      RETRY_ATTEMPTS: "3",
+      RETRY_BASE_SECONDS: "0",
+      POLL_SECONDS: "0.2",
+      PROGRESS_INTERVAL_SECONDS: "0.2",
+      LOAD_TIMEOUT_SECONDS: "20",
+      READY_TIMEOUT_SECONDS: "20",
+      LOCK_WAIT_SECONDS: "5",
+    };
+    const sb = new Sandbox(root, plan, files, env);
+    writeFileSync(path.join(root, "install.sh"), sb.installer, { mode: 0o755 });
+    return sb;
+  }
+
+  /** Extra environment for the next runs (failure injection, timeouts). */
+  setEnv(extra: Record<string, string>): void {
+    this.env = { ...this.env, ...extra };
+  }
+
+  /** Run a command inside the sandbox's environment. */
+  run(argv: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const child = spawn(argv[0] ?? "bash", argv.slice(1), { env: this.env, cwd: this.root });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+    });
+  }
+
+  /** Run the rendered SSH installer, which places the files and runs the bootstrap. */
+  install(): Promise<RunResult> {
+    return this.run(["bash", path.join(this.root, "install.sh")]);
+  }
+
+  /** Run the installed bootstrap again, as the boot unit would. */
+  bootstrap(): Promise<RunResult> {
+    return this.run(["bash", path.join(this.root, "usr/local/lib/qwen3-serve/bootstrap.sh")]);
+  }
+
+  /** A path inside the sandbox root. */
+  p(rel: string): string {
+    return path.join(this.root, rel);
+  }
+
+  /** The status document. */
+  status(): StatusDoc {
+    return JSON.parse(readFileSync(this.p("var/lib/qwen3-serve/status.json"), "utf8")) as StatusDoc;
+  }
+
+  /** Every stub call so far. */
+  calls(): { cmd: string; args: string[] }[] {
+    const f = path.join(this.state, "calls.log");
+    if (!existsSync(f)) return [];
+    return readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { cmd: string; args: string[] });
+  }
+
+  /** A counter the stubs keep (hf downloads, completions, pulls). */
+  count(name: string): number {
+    const f = path.join(this.state, `${name}.count`);
+    return existsSync(f) ? Number(readFileSync(f, "utf8")) : 0;
+  }
+
+  /** Public proxy port. */
+  get proxyPort(): number {
+    const env = this.files.find((f) => f.path.endsWith("/bootstrap.env"));
+    return Number(/^PROXY_PORT='(\d+)'$/m.exec(env?.content ?? "")?.[1]);
+  }
+
+  /** Simulate a reboot: units' processes die; the driver installed before it now loads. */
+  reboot(): void {
+    this.stopUnits();
+    if (existsSync(path.join(this.state, "driver-pending"))) writeFileSync(path.join(this.state, "driver"), "1");
+  }
+
+  /** Start what systemd would start at boot: the enabled engine and proxy units. */
+  async boot(): Promise<void> {
+    for (const unit of ["nginx", "qwen3-serve-engine.service"]) {
+      const r = await this.run(["systemctl", "start", unit]);
+      if (r.code !== 0) throw new Error(`boot: starting ${unit} failed: ${r.stderr}`);
+    }
+  }
+
+  /** Stop the engine and nginx processes the stubs started. */
+  stopUnits(): void {
+    for (const unit of ["qwen3-serve-engine.service", "nginx.service"]) {
+      spawnSync("systemctl", ["stop", unit], { env: this.env, cwd: this.root });
+    }
+  }
+
+  /** Stop processes and delete the sandbox. */
+  destroy(): void {
+    this.stopUnits();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** The parts of status.json the tests read. */
+export interface StatusDoc {
+  state: "running" | "ready" | "failed" | "rebooting";
+  run: number;
+  phase: string | null;
+  phases: Record<string, { state: string; seconds: number; detail?: string }>;
+  order: string[];
+  error: { phase: string; reason: string } | null;
+  progress: { percent: number; detail: string } | null;
+  versions?: Record<string, string>;
+  machine?: Record<string, string>;
+  coldStart?: { phases: Record<string, { state: string; seconds: number }> };
+}
+
+/** HTTP request to the sandbox proxy; returns status and body. */
+export async function request(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { method: init.method ?? "GET", body: init.body ?? null, headers: init.headers ?? {} });
+  return { status: res.status, body: await res.text() };
+}

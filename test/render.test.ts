@@ -1,0 +1,108 @@
+/**
+ * Rendering the machine side: the env file quotes values for bash, the engine files carry the plan's
+ * argv and env verbatim, the cloud-init user data passes `cloud-init schema` and fits EC2's 16 KiB
+ * limit once gzipped, the SSH installer passes shellcheck, and no form carries a secret.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
+import { parse } from "yaml";
+import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig, shellQuote, type MachineSettings } from "../components/core/bootstrap";
+import { buildPlan, type Plan } from "../components/core/plan";
+import { parsePlanRequest } from "../components/core/request";
+import { machineFiles, scriptNames } from "../components/machine";
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "qs-render-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const SSM: MachineSettings = {
+  secrets: { source: "ssm", region: "eu-west-1", apiKeyParameter: "/qwen3-serve/prod/api-key", hfTokenParameter: "/qwen3-serve/prod/hf-token" },
+  proxyPort: 8080,
+  driver: "require",
+};
+const plan = (model: string, engine: "vllm" | "sglang" | "ollama", context?: number): Plan =>
+  buildPlan(parsePlanRequest(context === undefined ? { model, engine } : { model, engine, context }));
+
+describe("env file", () => {
+  it("quotes values for bash, so sourcing it gives back exactly what was written", () => {
+    const tricky = ["plain", "with space", "it's", "$(rm -rf /)", "`x`", 'a"b', "\\n"];
+    const script = tricky.map((v, i) => `V${i}=${shellQuote(v)}; printf '%s\\0' "$V${i}"`).join("\n");
+    const r = spawnSync("bash", ["-c", script], { encoding: "utf8" });
+    assert.deepEqual(r.stdout.split("\0").slice(0, -1), tricky);
+  });
+
+  it("holds the settings the scripts read, and secret locations rather than secrets", () => {
+    const p = plan("qwen3:8b", "vllm");
+    const env = bootstrapEnv(p, SSM);
+    assert.equal(env.ENGINE_IMAGE, "vllm/vllm-openai:v0.31.0");
+    assert.equal(env.MODEL_REF, "Qwen/Qwen3-8B");
+    assert.equal(env.SSM_API_KEY_PARAM, "/qwen3-serve/prod/api-key");
+    assert.equal(env.EXPECT_GPU_COUNT, "1");
+    assert.equal(env.EXPECT_GPU_MEMORY_MIB, String(Math.floor(p.memory.perGpuGiB * 1024)));
+    assert.equal(env.DRIVER_BRANCH, "580");
+    // Every variable the scripts read from the env file is set (none comes from a stale machine).
+    const scripts = scriptNames().map((n) => spawnSync("cat", [path.join(__dirname, "..", "components", "machine", n)], { encoding: "utf8" }).stdout).join("\n");
+    const read = new Set([...scripts.matchAll(/\$\{?([A-Z][A-Z0-9_]+)/g)].map((m) => m[1] ?? ""));
+    for (const key of Object.keys(env)) assert.ok(read.has(key), `${key} is written but no script reads it`);
+  });
+
+  it("writes the engine argv one per line and the engine env in docker's env-file format", () => {
+    const p = plan("qwen3:8b", "vllm", 131072);
+    const files = renderMachineConfig(p, SSM);
+    const argv = files.find((f) => f.path.endsWith("engine.argv"));
+    const env = files.find((f) => f.path.endsWith("engine.env"));
+    assert.deepEqual(argv?.content.split("\n").slice(0, -1), p.serve.argv);
+    assert.equal(env?.content, "HF_HUB_OFFLINE=1\nVLLM_NO_USAGE_STATS=1\nDO_NOT_TRACK=1\n");
+    assert.deepEqual(files.map((f) => [f.path, f.mode]), [
+      ["/etc/qwen3-serve/bootstrap.env", "0600"], ["/etc/qwen3-serve/engine.argv", "0644"], ["/etc/qwen3-serve/engine.env", "0644"],
+    ]);
+  });
+});
+
+describe("cloud-init user data", () => {
+  for (const [model, engine] of [["qwen3:8b", "ollama"], ["Qwen3-30B-A3B", "vllm"], ["Qwen3-32B", "sglang"]] as const) {
+    it(`${model} on ${engine}: valid under cloud-init schema, under 16 KiB gzipped, no secrets`, () => {
+      const userData = renderCloudInit(machineFiles(plan(model, engine), SSM));
+      const file = path.join(dir, `${engine}.yaml`);
+      writeFileSync(file, userData);
+      const r = spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
+      assert.equal(r.error, undefined, "cloud-init is installed (.ci/run installs it)");
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /Valid (schema|cloud-config)/);
+      assert.ok(gzipSync(userData, { level: 9 }).length < 16384, `gzipped user data is ${gzipSync(userData).length} bytes`);
+      const doc = parse(userData) as { write_files: { path: string; permissions: string; content: string }[]; runcmd: string[][] };
+      // Secret-sounding settings only say where a secret lives, never what it is.
+      const env = doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.content ?? "";
+      const secretish = env.split("\n").filter((l) => /^[A-Z_]*(KEY|TOKEN|SECRET|PASSWORD)[A-Z_]*=/.test(l));
+      assert.deepEqual(secretish, [
+        "SECRETS_SOURCE='ssm'", "SSM_API_KEY_PARAM='/qwen3-serve/prod/api-key'", "SSM_HF_TOKEN_PARAM='/qwen3-serve/prod/hf-token'", "SECRETS_FILE=''",
+      ]);
+      assert.deepEqual(doc.runcmd, [["bash", "/usr/local/lib/qwen3-serve/bootstrap.sh", "--background"]]);
+      assert.equal(doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.permissions, "0600");
+      assert.equal(doc.write_files.find((f) => f.path === "/usr/local/lib/qwen3-serve/bootstrap.sh")?.permissions, "0755");
+    });
+  }
+});
+
+describe("SSH installer", () => {
+  it("passes shellcheck and embeds every file", () => {
+    const files = machineFiles(plan("qwen3:8b", "ollama"), { ...SSM, secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" } });
+    const script = renderInstallScript(files);
+    const file = path.join(dir, "install.sh");
+    writeFileSync(file, script);
+    const r = spawnSync("shellcheck", ["-S", "warning", file], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stdout);
+    assert.equal((script.match(/^put '/gm) ?? []).length, files.length);
+    assert.doesNotMatch(script, /API_KEY=|HF_TOKEN=/);
+  });
+
+  it("refuses engine arguments that a line-per-argument file cannot carry", () => {
+    const p = plan("qwen3:8b", "vllm");
+    const bad = { ...p, serve: { ...p.serve, argv: [...p.serve.argv, "two\nlines"] } };
+    assert.throws(() => renderMachineConfig(bad, SSM), /holds a newline/);
+  });
+});
