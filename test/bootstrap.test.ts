@@ -4,6 +4,7 @@
  * a fake engine on loopback and the distribution's real nginx. Each test states what it proves.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { request, Sandbox, SANDBOX_API_KEY } from "./helpers/sandbox";
@@ -155,6 +156,43 @@ describe("downloads", { concurrency: true }, () => {
     assert.equal(st.phases.weights?.state, "failed");
     assert.equal(st.phases.load, undefined, "stops at the failed phase");
     assert.match(r.stdout, /qwen3-serve\[weights\]: FAILED after \d+s: hf download of Qwen\/Qwen3-4B failed/);
+  });
+});
+
+describe("progress and TLS", { concurrency: true }, () => {
+  it("reports download progress in the status file while the weights arrive", async () => {
+    // 4,096 expected bytes; the stub writes 2,048, pauses 2 s, then writes the rest.
+    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { WEIGHTS_EXPECTED_BYTES: "4096" } });
+    sb.setEnv({ FAKE_HF_SLOW: "2" });
+    const run = sb.install();
+    let seen: { phase?: string | null; percent: number; detail: string } | null = null;
+    for (let i = 0; i < 200 && seen === null; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      try {
+        const p = sb.status().progress;
+        if (p !== null && p.percent > 0 && p.percent < 100) seen = p;
+      } catch {
+        // status.json not written yet
+      }
+    }
+    const r = await run;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(seen, { phase: "weights", percent: 50, detail: "0.0/0.0GB" });
+  });
+
+  it("with a domain: gets a certificate, serves HTTPS, and first-token checks over TLS", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, tlsDomain: "qwen.example.test" });
+    const cert = sb.p("etc/letsencrypt/live/qwen.example.test/fullchain.pem");
+    sb.setEnv({ CURL_CA_BUNDLE: cert });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const certbotCall = sb.calls().find((c) => c.cmd === "certbot");
+    assert.deepEqual(certbotCall?.args.slice(0, 5), ["certonly", "--non-interactive", "--agree-tos", "--webroot", "-w"]);
+    const curl = (extra: string[]): string =>
+      spawnSync("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert, "--resolve", `qwen.example.test:${sb.proxyPort}:127.0.0.1`, ...extra, `https://qwen.example.test:${sb.proxyPort}/v1/models`], { encoding: "utf8" }).stdout;
+    assert.equal(curl([]), "401");
+    assert.equal(curl(["-H", `Authorization: Bearer ${SANDBOX_API_KEY}`]), "200");
+    assert.match(readFileSync(sb.p("etc/nginx/conf.d/qwen3-serve.conf"), "utf8"), /listen \d+ ssl;/);
   });
 });
 

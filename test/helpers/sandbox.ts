@@ -14,7 +14,7 @@ import { parsePlanRequest, type PlanRequestInput } from "../../components/core/r
 import { machineFiles } from "../../components/machine";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
-const STUBS = ["nvidia-smi", "apt-get", "systemctl", "docker", "hf", "aws", "nvidia-ctk", "gpg"];
+const STUBS = ["nvidia-smi", "apt-get", "systemctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot"];
 
 /** The API key the sandbox's secrets source holds. */
 export const SANDBOX_API_KEY = "sk-sandbox-0123456789abcdefXYZ";
@@ -50,6 +50,10 @@ export interface SandboxOptions {
   readonly secrets?: "ssm" | "file";
   /** Mode of the secrets file, for the file source. */
   readonly secretsFileMode?: number;
+  /** Serve HTTPS for this name (certbot is stubbed with a self-signed certificate). */
+  readonly tlsDomain?: string;
+  /** Env-file values to override after rendering, e.g. a tiny WEIGHTS_EXPECTED_BYTES. */
+  readonly envFile?: Readonly<Record<string, string>>;
 }
 
 /** A sandboxed machine with the bootstrap installed by the rendered SSH installer. */
@@ -93,12 +97,14 @@ export class Sandbox {
           : { source: "file", path: secretsPath },
       proxyPort,
       driver: opts.driverPolicy ?? "require",
+      ...(opts.tlsDomain !== undefined ? { tls: { domain: opts.tlsDomain, email: "ops@example.test" } } : {}),
     };
     // The engine's argv keeps the plan's port; the fake engine listens where ENGINE_PORT says instead,
     // so sandboxes in parallel test files never collide.
-    const files = machineFiles(plan, settings).map((f) =>
-      f.path.endsWith("/bootstrap.env") ? { ...f, content: f.content.replace(/^ENGINE_PORT=.*$/m, `ENGINE_PORT='${enginePort}'`) } : f,
-    );
+    const overrides: Record<string, string> = { ENGINE_PORT: String(enginePort), ...(opts.envFile ?? {}) };
+    const patch = (content: string): string =>
+      Object.entries(overrides).reduce((c, [k, v]) => c.replace(new RegExp(`^${k}=.*$`, "m"), `${k}='${v}'`), content);
+    const files = machineFiles(plan, settings).map((f) => (f.path.endsWith("/bootstrap.env") ? { ...f, content: patch(f.content) } : f));
 
     const gpus = opts.gpus ?? { name: "NVIDIA L40S", mib: 46068, cc: "8.9", count: plan.gpusUsed };
     writeFileSync(path.join(state, "gpus.csv"), Array.from({ length: gpus.count }, () => `${gpus.name}, ${gpus.mib}, ${gpus.cc}, 580.105.08\n`).join(""));
@@ -146,6 +152,7 @@ export class Sandbox {
       LOAD_TIMEOUT_SECONDS: "20",
       READY_TIMEOUT_SECONDS: "20",
       LOCK_WAIT_SECONDS: "5",
+      ACME_HTTP_PORT: String(await freePort()),
     };
     const sb = new Sandbox(root, plan, files, env);
     writeFileSync(path.join(root, "install.sh"), sb.installer, { mode: 0o755 });

@@ -25,7 +25,7 @@ if [ -n "${TLS_DOMAIN:-}" ] && [ ! -s "$tls_cert" ]; then
   # HTTP-01 on port 80 needs the ACME server to reach this host; the stack must allow it.
   write_if_changed "$NGINX_CONF_DIR/qwen3-serve-acme.conf" 0644 <<CONF && systemctl reload-or-restart nginx
 server {
-    listen 80;
+    listen ${ACME_HTTP_PORT:-80};
     server_name ${TLS_DOMAIN};
     location /.well-known/acme-challenge/ { root $STATE_DIR/acme; }
     location / { return 404; }

@@ -20,7 +20,8 @@ watch_progress() {
   local dir="$1"
   while sleep "${PROGRESS_INTERVAL_SECONDS:-5}"; do
     local have
-    have="$(du -sb "$dir" 2>/dev/null | awk '{print $1}')"
+    # Regular files only: blobs and partial downloads, not directory entries or snapshot symlinks.
+    have="$(find "$dir" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')"
     python3 - "$have" "$WEIGHTS_EXPECTED_BYTES" <<'PY' | { read -r pct detail; status progress "$pct" "$detail"; }
 import sys
 have, want = int(sys.argv[1] or 0), max(1, int(sys.argv[2]))
