@@ -6,7 +6,7 @@ import { z } from "zod";
 import { GPU_INSTANCES } from "../catalog/gpus";
 import { QUANTIZATIONS, type Quantization } from "../catalog/quantizations";
 import { ENGINE_NAMES } from "../engines";
-import { UserError } from "./errors";
+import { zodToUserError } from "./zodErrors";
 
 /** Default context length in tokens: Qwen3's native window. */
 export const DEFAULT_CONTEXT = 32768;
@@ -61,36 +61,10 @@ export type PlanRequest = z.output<typeof PlanRequestSchema>;
 /** A sizing request as a user may write it (defaults optional). */
 export type PlanRequestInput = z.input<typeof PlanRequestSchema>;
 
-/** Turn the first zod issue into a {@link UserError} naming the key, the value and the choices. */
-export function zodToUserError(error: z.ZodError, input: unknown): UserError {
-  const issue = error.issues[0];
-  if (issue === undefined) return new UserError({ key: "request", value: input, problem: "invalid", hint: "Check the request." });
-  if (issue.code === "unrecognized_keys") {
-    return new UserError({
-      key: issue.keys.join(", "),
-      value: issue.keys.join(", "),
-      problem: "unknown setting.",
-      hint: "Check the spelling; settings are case-sensitive.",
-      choices: Object.keys(PlanRequestSchema.shape),
-    });
-  }
-  const path = issue.path.map(String);
-  let value: unknown = input;
-  for (const p of path) value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[p] : undefined;
-  const choices = issue.code === "invalid_value" ? issue.values.map(String) : [];
-  return new UserError({
-    key: path.filter((p) => !/^\d+$/.test(p)).join(".") || "request",
-    value: value === undefined ? "(missing)" : value,
-    problem: issue.message.endsWith(".") ? issue.message : `${issue.message}.`,
-    hint: choices.length > 0 ? "Pick one of the valid choices." : "Fix the value and try again.",
-    choices,
-  });
-}
-
 /** Validate a raw request, throwing a {@link UserError} on the first problem. */
 export function parsePlanRequest(raw: unknown): PlanRequest {
   const r = PlanRequestSchema.safeParse(raw);
-  if (!r.success) throw zodToUserError(r.error, raw);
+  if (!r.success) throw zodToUserError(r.error, raw, PlanRequestSchema);
   return r.data;
 }
 

@@ -1,0 +1,184 @@
+/**
+ * The stack config schema: every key in the `qwen3-serve` namespace, validated strictly with zod
+ * before anything is declared. Misspelled keys, bad values and contradictory settings fail with
+ * the key, the value, how to fix it and the valid choices.
+ */
+import { z } from "zod";
+import { AMI_FAMILY_NAMES } from "../catalog/amis";
+import { GPU_INSTANCES } from "../catalog/gpus";
+import { UserError } from "./errors";
+import { PlanRequestSchema, type PlanRequest } from "./request";
+import { zodToUserError } from "./zodErrors";
+
+/** Config namespace: keys are `qwen3-serve:<key>`. */
+export const CONFIG_NAMESPACE = "qwen3-serve";
+/** Where the endpoint can run. */
+export const TARGETS = ["aws", "workstation", "docker"] as const;
+/** One target name. */
+export type TargetName = (typeof TARGETS)[number];
+/** The CIDR that means "anyone"; refused unless explicitly allowed. */
+export const ANYWHERE = "0.0.0.0/0";
+/** Stands for the deployer's own public IPv4 address as a /32, resolved at deploy time. */
+export const MY_IP = "myip";
+
+const allowedCidr = z.union([z.literal(MY_IP), z.cidrv4()], `must be an IPv4 CIDR such as 203.0.113.0/24, or "${MY_IP}"`);
+const TYPES = GPU_INSTANCES.map((i) => i.type) as [string, ...string[]];
+
+/** Settings of the AWS target (`qwen3-serve:aws`). */
+export const AwsSettingsSchema = z.strictObject({
+  /** Region; defaults to the aws:region provider setting. */
+  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d+$/, "must be an AWS region such as us-east-1").optional(),
+  /** Pin the instance type instead of letting the plan choose; it must hold the model. */
+  instanceType: z.enum(TYPES).optional(),
+  /** Image family: the Deep Learning AMI (driver preinstalled) or plain Ubuntu (driver installed, one reboot). */
+  ami: z.enum(AMI_FAMILY_NAMES).default("dlami-ubuntu-24.04"),
+  /** Pin an exact AMI for reproducible machines; otherwise the family's latest is resolved once and kept. */
+  amiId: z.string().regex(/^ami-[0-9a-f]{8,17}$/, "must look like ami-0123456789abcdef0").optional(),
+  /** Subnet to launch in; defaults to the default VPC's subnet in a zone that offers the type. */
+  subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must look like subnet-0123456789abcdef0").optional(),
+  /** Who may reach the endpoint port. Required unless private. */
+  allowedCidrs: z.array(allowedCidr).min(1).optional(),
+  /** Explicitly allow 0.0.0.0/0 in allowedCidrs (and port 80 for TLS certificates). */
+  allowPublicIngress: z.boolean().default(false),
+  /** No public port and no public IP: reach the endpoint through an SSM port forward. */
+  private: z.boolean().default(false),
+  /** Optional SSH access with an EC2 key pair, from these CIDRs only. */
+  ssh: z.strictObject({ keyName: z.string().min(1), allowedCidrs: z.array(allowedCidr).min(1) }).optional(),
+  /** Public port of the authenticating proxy. */
+  proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
+  /** HTTPS with a Let's Encrypt certificate for this name; a Route 53 zone id makes the DNS record too. */
+  tls: z.strictObject({ domain: z.hostname(), email: z.email(), hostedZoneId: z.string().regex(/^Z[0-9A-Z]{5,32}$/).optional() }).optional(),
+  /** gp3 root volume performance for fast weight loading. */
+  rootVolume: z
+    .strictObject({
+      throughputMiBps: z.int().min(125).max(1000).default(500),
+      iops: z.int().min(3000).max(16000).default(3000),
+      extraGiB: z.int().min(0).max(16000).default(0),
+    })
+    .default({ throughputMiBps: 500, iops: 3000, extraGiB: 0 }),
+  /** Wait during `pulumi up` until the endpoint answers a real chat completion. */
+  waitForReady: z.boolean().default(true),
+  /** Pin the engine image digest (sha256:...). */
+  engineImageDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits").optional(),
+});
+
+const planShape = PlanRequestSchema.shape;
+
+/** Every key of the `qwen3-serve` namespace. */
+export const StackConfigSchema = z.strictObject({
+  model: planShape.model,
+  engine: planShape.engine,
+  quantization: planShape.quantization,
+  context: planShape.context,
+  concurrency: planShape.concurrency,
+  modelRevision: planShape.modelRevision,
+  families: planShape.families,
+  instanceTypes: planShape.instanceTypes,
+  maxPricePerHour: planShape.maxPricePerHour,
+  spot: planShape.spot,
+  /** Where to run the endpoint. */
+  target: z.enum(TARGETS).default("aws"),
+  /** Who owns the machine, for the owner tag. */
+  owner: z.string().min(1).max(128).optional(),
+  /** Extra tags on every resource. */
+  tags: z.record(z.string().regex(/^[\w.:/=+@ -]{1,128}$/, "tag keys are 1-128 letters, digits and _.:/=+@- "), z.string().max(256)).default({}),
+  /** Minutes without inference requests before the machine stops itself, or "off". */
+  idleMinutes: z.union([z.int().min(5).max(10080), z.literal("off")], 'must be whole minutes (5 to 10080) or "off"').default("off"),
+  /** Hard time-to-live in hours after boot, whatever the traffic. */
+  ttlHours: z.number().positive().max(8760).optional(),
+  /** When the stack should be destroyed by the reaper, ISO 8601. */
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+  /** What an idle or expired cloud machine does: stop (disk kept, still billed) or terminate. */
+  idleAction: z.enum(["stop", "terminate"]).default("stop"),
+  /** Hugging Face token for gated downloads; set it with `pulumi config set --secret`. */
+  hfToken: z.string().min(1).optional(),
+  /** AWS target settings. */
+  aws: AwsSettingsSchema.optional(),
+});
+
+/** Validated stack config. */
+export type StackConfig = z.output<typeof StackConfigSchema>;
+/** Validated AWS settings. */
+export type AwsSettings = z.output<typeof AwsSettingsSchema>;
+
+function refuse(key: string, value: unknown, problem: string, hint: string, choices?: readonly string[]): never {
+  throw new UserError({ key, value, problem, hint, ...(choices !== undefined ? { choices } : {}) });
+}
+
+/** Rules that span keys, checked after the shape. */
+function checkAws(aws: AwsSettings | undefined): AwsSettings {
+  if (aws === undefined) {
+    return refuse("aws", "(missing)", "the aws target needs its settings.", `Set ${CONFIG_NAMESPACE}:aws with at least allowedCidrs (e.g. ["${MY_IP}"]) or private: true.`);
+  }
+  if (aws.private) {
+    if (aws.allowedCidrs !== undefined) refuse("aws.allowedCidrs", aws.allowedCidrs, "a private endpoint has no public port.", "Drop allowedCidrs, or set private: false.");
+    if (aws.tls !== undefined) refuse("aws.tls", aws.tls.domain, "a private endpoint cannot get a public certificate.", "Drop tls, or set private: false.");
+  } else if (aws.allowedCidrs === undefined) {
+    refuse(
+      "aws.allowedCidrs",
+      "(missing)",
+      "required: who may reach the endpoint port.",
+      `List CIDRs such as ["${MY_IP}"] or ["203.0.113.0/24"], or set private: true and reach it through an SSM port forward.`,
+    );
+  }
+  for (const [key, list] of [["aws.allowedCidrs", aws.allowedCidrs], ["aws.ssh.allowedCidrs", aws.ssh?.allowedCidrs]] as const) {
+    if (list?.includes(ANYWHERE) && !aws.allowPublicIngress) {
+      refuse(key, ANYWHERE, "opens the port to the whole internet.", "Use narrower CIDRs, or set aws.allowPublicIngress: true if you really mean it.");
+    }
+  }
+  if (aws.tls !== undefined && !aws.allowPublicIngress) {
+    refuse("aws.tls", aws.tls.domain, "Let's Encrypt must reach port 80 from the internet to issue the certificate.", "Set aws.allowPublicIngress: true to open port 80 for it, or drop tls.");
+  }
+  if (aws.rootVolume.throughputMiBps > aws.rootVolume.iops / 4) {
+    refuse("aws.rootVolume.throughputMiBps", aws.rootVolume.throughputMiBps, `gp3 allows at most 0.25 MiB/s per provisioned IOPS (${aws.rootVolume.iops} IOPS).`, `Raise aws.rootVolume.iops to at least ${aws.rootVolume.throughputMiBps * 4}.`);
+  }
+  return aws;
+}
+
+/** Validate raw config values (already JSON-decoded) into a stack config, or throw a UserError. */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+  const r = StackConfigSchema.safeParse(raw);
+  if (!r.success) throw zodToUserError(r.error, raw, StackConfigSchema);
+  const config = r.data;
+  if (config.target === "aws") checkAws(config.aws);
+  if (config.target !== "aws" && config.aws !== undefined) {
+    refuse("aws", "(set)", `the target is ${config.target}, so AWS settings would be ignored.`, `Remove ${CONFIG_NAMESPACE}:aws or set target: aws.`, [...TARGETS]);
+  }
+  return config;
+}
+
+/** The sizing request a stack config implies; a pinned instance type narrows the catalog to it. */
+export function planRequestFrom(config: StackConfig): PlanRequest {
+  const pinned = config.aws?.instanceType;
+  return {
+    model: config.model,
+    engine: config.engine,
+    context: config.context,
+    concurrency: config.concurrency,
+    spot: config.spot,
+    ...(config.quantization !== undefined ? { quantization: config.quantization } : {}),
+    ...(config.modelRevision !== undefined ? { modelRevision: config.modelRevision } : {}),
+    ...(config.families !== undefined ? { families: config.families } : {}),
+    ...(pinned !== undefined ? { instanceTypes: [pinned] } : config.instanceTypes !== undefined ? { instanceTypes: config.instanceTypes } : {}),
+    ...(config.maxPricePerHour !== undefined ? { maxPricePerHour: config.maxPricePerHour } : {}),
+  };
+}
+
+/** Decode Pulumi's string config values: YAML numbers, booleans, lists and maps arrive as JSON text. */
+export function decodeConfigValues(values: Readonly<Record<string, string>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [fullKey, text] of Object.entries(values)) {
+    if (!fullKey.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
+    const key = fullKey.slice(CONFIG_NAMESPACE.length + 1);
+    let value: unknown = text;
+    if (/^\s*([[{]|-?\d|true$|false$|null$)/.test(text)) {
+      try {
+        value = JSON.parse(text);
+      } catch {
+        value = text;
+      }
+    }
+    out[key] = value;
+  }
+  return out;
+}
