@@ -63,6 +63,17 @@ export function loadTimeoutSeconds(plan: Plan): number {
   return 600 + Math.ceil((plan.serve.weights.expectedBytes / 1e9) * 5);
 }
 
+/**
+ * How long `pulumi up` waits for a new machine: boot, a driver install when needed, the engine image
+ * and the weights at a conservative 50 MB/s, then the engine's own load timeout.
+ */
+export function readinessTimeoutSeconds(plan: Plan, installsDriver: boolean, engineInstallGiB: number): number {
+  const mbps = 50;
+  const image = Math.ceil((engineInstallGiB * 1.074e3) / mbps);
+  const weights = Math.ceil(plan.serve.weights.expectedBytes / 1e6 / mbps);
+  return 600 + (installsDriver ? 900 : 0) + image + weights + loadTimeoutSeconds(plan);
+}
+
 /** The env file's settings as key/value pairs (no secrets: only where to find them). */
 export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<string, string> {
   const s = settings.secrets;

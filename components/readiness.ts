@@ -1,0 +1,111 @@
+/**
+ * Waiting for a new machine: poll the bootstrap's status document through the proxy, report each
+ * phase and download progress, and finish with a real one-token chat completion. Used by every
+ * target's readiness step (scripts/wait-ready.ts). Network I/O only; the clock and fetch are
+ * injectable so tests can walk it through phases on loopback.
+ */
+
+/** What the status document says (the parts the waiter reads). */
+interface StatusView {
+  state?: string;
+  phase?: string | null;
+  progress?: { percent?: number; detail?: string } | null;
+  error?: { phase?: string; reason?: string } | null;
+  coldStart?: { phases?: Record<string, { seconds?: number; state?: string }> };
+}
+
+/** Options for {@link waitForReady}. */
+export interface ReadinessOptions {
+  /** Proxy base URL, e.g. http://203.0.113.7:8080 (no trailing /v1). */
+  readonly baseUrl: string;
+  readonly apiKey: string;
+  /** The model name clients send. */
+  readonly model: string;
+  /** Give up after this long. */
+  readonly timeoutMs: number;
+  /** Time between polls. */
+  readonly pollMs?: number;
+  /** Where progress lines go. */
+  readonly log: (line: string) => void;
+  readonly fetchImpl?: typeof fetch;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** The outcome when the endpoint is ready. */
+export interface ReadyResult {
+  /** Seconds from the first poll to a successful completion. */
+  readonly waitedSeconds: number;
+  /** Phase timings of the machine's first successful run, when it reports them. */
+  readonly coldStart: Readonly<Record<string, number>>;
+}
+
+/** Why waiting stopped without a ready endpoint. */
+export class NotReadyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotReadyError";
+  }
+}
+
+const describe = (s: StatusView): string => {
+  const phase = s.phase ?? s.state ?? "unknown";
+  const p = s.progress;
+  return p?.percent !== undefined ? `${phase} ${p.percent}%${p.detail ? ` (${p.detail})` : ""}` : phase;
+};
+
+/** Poll until the endpoint answers a real completion, the bootstrap fails, or time runs out. */
+export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
+  const fetchImpl = o.fetchImpl ?? fetch;
+  const now = o.now ?? Date.now;
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const pollMs = o.pollMs ?? 10_000;
+  const start = now();
+  const auth = { Authorization: `Bearer ${o.apiKey}` };
+  let last = "";
+  let lastSeen = "no answer yet";
+  const say = (line: string): void => {
+    if (line !== last) o.log(line);
+    last = line;
+  };
+
+  while (now() - start < o.timeoutMs) {
+    let status: StatusView | null = null;
+    try {
+      const res = await fetchImpl(`${o.baseUrl}/qwen3-serve/status`, { headers: auth, signal: AbortSignal.timeout(15_000) });
+      if (res.status === 401) throw new NotReadyError("the endpoint refused this stack's API key (401); the machine was configured with another key");
+      if (res.ok) status = (await res.json()) as StatusView;
+    } catch (e) {
+      if (e instanceof NotReadyError) throw e;
+      // Booting, installing, or the proxy not up yet: keep waiting.
+    }
+    if (status === null) {
+      say("waiting for the machine: no answer from the proxy yet (booting or installing)");
+    } else if (status.state === "failed") {
+      throw new NotReadyError(`the bootstrap failed in phase ${status.error?.phase ?? "unknown"}: ${status.error?.reason ?? "no reason given"}`);
+    } else if (status.state === "ready") {
+      const res = await fetchImpl(`${o.baseUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { ...auth, "Content-Type": "application/json" },
+        body: JSON.stringify({ model: o.model, messages: [{ role: "user", content: "Reply with OK." }], max_tokens: 1 }),
+        signal: AbortSignal.timeout(120_000),
+      }).catch(() => null);
+      if (res !== null && res.ok) {
+        const body = (await res.json()) as { choices?: unknown[] };
+        if (Array.isArray(body.choices) && body.choices.length > 0) {
+          const phases = status.coldStart?.phases ?? {};
+          const coldStart = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, v.seconds ?? 0]));
+          const waitedSeconds = Math.round((now() - start) / 1000);
+          o.log(`ready: ${o.model} answered a chat completion after ${waitedSeconds}s of waiting`);
+          return { waitedSeconds, coldStart };
+        }
+      }
+      say(`the machine reports ready; waiting for a chat completion to succeed (last HTTP ${res?.status ?? "no answer"})`);
+    } else {
+      lastSeen = describe(status);
+      say(`bootstrap: ${status.state === "rebooting" ? "rebooting to load the NVIDIA driver" : lastSeen}`);
+    }
+    await sleep(pollMs);
+  }
+  throw new NotReadyError(`not ready after ${Math.round(o.timeoutMs / 60_000)} min; last seen: ${lastSeen}`);
+}

@@ -1,0 +1,147 @@
+/**
+ * The readiness waiter against a loopback server that walks through bootstrap phases: it reports
+ * each phase and download progress, succeeds only after a real chat completion, fails with the
+ * machine's own reason, refuses a wrong key at once, and times out naming the last phase.
+ * The wait-ready script is run as `pulumi up` runs it: a child process, key in the environment.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { NotReadyError, waitForReady } from "../components/readiness";
+
+const KEY = "sk-readiness-test-0123456789";
+
+/** A proxy stand-in: serves the given status documents in turn, then keeps the last. */
+function machine(statuses: (object | null)[], opts: { key?: string; completionStatus?: number } = {}): Promise<{ url: string; close: () => void; completions: () => number }> {
+  let i = 0;
+  let completions = 0;
+  const server = http.createServer((req, res) => {
+    if (req.headers.authorization !== `Bearer ${opts.key ?? KEY}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    if (req.url === "/qwen3-serve/status") {
+      const doc = statuses[Math.min(i, statuses.length - 1)];
+      i += 1;
+      if (doc === null) {
+        res.writeHead(502).end();
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(doc));
+      return;
+    }
+    if (req.url === "/v1/chat/completions" && req.method === "POST") {
+      completions += 1;
+      const code = opts.completionStatus ?? 200;
+      res.writeHead(code, { "Content-Type": "application/json" }).end(code === 200 ? JSON.stringify({ choices: [{ message: { content: "OK" } }] }) : "{}");
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as AddressInfo).port;
+      resolve({ url: `http://127.0.0.1:${port}`, close: () => server.close(), completions: () => completions });
+    }),
+  );
+}
+
+const servers: { close: () => void }[] = [];
+after(() => servers.forEach((s) => s.close()));
+
+const PHASES = [
+  null, // proxy not up yet
+  { state: "running", phase: "driver" },
+  { state: "rebooting", phase: "driver" },
+  { state: "running", phase: "weights", progress: { percent: 43, detail: "12.1/28.0GB" } },
+  { state: "running", phase: "weights", progress: { percent: 87, detail: "24.4/28.0GB" } },
+  { state: "running", phase: "load" },
+  { state: "ready", coldStart: { phases: { driver: { seconds: 300 }, weights: { seconds: 412 }, load: { seconds: 95 } } } },
+];
+
+describe("waitForReady", () => {
+  it("walks the phases, logs each once, and succeeds after a real completion", async () => {
+    const m = await machine(PHASES);
+    servers.push(m);
+    const lines: string[] = [];
+    const r = await waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30_000, pollMs: 1, log: (l) => lines.push(l) });
+    assert.deepEqual(lines.slice(0, -1), [
+      "waiting for the machine: no answer from the proxy yet (booting or installing)",
+      "bootstrap: driver",
+      "bootstrap: rebooting to load the NVIDIA driver",
+      "bootstrap: weights 43% (12.1/28.0GB)",
+      "bootstrap: weights 87% (24.4/28.0GB)",
+      "bootstrap: load",
+    ]);
+    assert.match(lines.at(-1) ?? "", /^ready: Qwen3-8B answered a chat completion after \d+s of waiting$/);
+    assert.deepEqual(r.coldStart, { driver: 300, weights: 412, load: 95 });
+    assert.equal(m.completions(), 1);
+  });
+
+  it("fails with the phase and reason the machine reports", async () => {
+    const m = await machine([{ state: "running", phase: "weights" }, { state: "failed", error: { phase: "weights", reason: "hf download of Qwen/Qwen3-8B failed after 5 attempts: 401 Unauthorized" } }]);
+    servers.push(m);
+    await assert.rejects(
+      waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30_000, pollMs: 1, log: () => undefined }),
+      new NotReadyError("the bootstrap failed in phase weights: hf download of Qwen/Qwen3-8B failed after 5 attempts: 401 Unauthorized"),
+    );
+  });
+
+  it("stops at once when the machine refuses the key", async () => {
+    const m = await machine(PHASES, { key: "another-key-0123456789" });
+    servers.push(m);
+    await assert.rejects(waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30_000, pollMs: 1, log: () => undefined }), /refused this stack's API key \(401\)/);
+  });
+
+  it("does not call it ready until a completion succeeds", async () => {
+    const m = await machine([{ state: "ready" }], { completionStatus: 503 });
+    servers.push(m);
+    let t = 0;
+    const lines: string[] = [];
+    await assert.rejects(
+      waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 60_000, pollMs: 10_000, log: (l) => lines.push(l), now: () => t, sleep: async (ms) => void (t += ms) }),
+      /not ready after 1 min/,
+    );
+    assert.deepEqual(lines, ["the machine reports ready; waiting for a chat completion to succeed (last HTTP 503)"]);
+    assert.ok(m.completions() >= 5);
+  });
+
+  it("times out with the last phase it saw, on its own clock", async () => {
+    const m = await machine([{ state: "running", phase: "weights", progress: { percent: 12, detail: "3.4/28.0GB" } }]);
+    servers.push(m);
+    let t = 0;
+    await assert.rejects(
+      waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 40 * 60_000, pollMs: 10_000, log: () => undefined, now: () => t, sleep: async (ms) => void (t += ms) }),
+      new NotReadyError("not ready after 40 min; last seen: weights 12% (3.4/28.0GB)"),
+    );
+  });
+});
+
+describe("scripts/wait-ready.ts, as `pulumi up` runs it", () => {
+  const run = (env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, ["--import", "tsx", "scripts/wait-ready.ts"], { cwd: path.resolve(__dirname, ".."), env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
+      );
+    });
+
+  it("prints progress and exits 0 when ready", async () => {
+    const m = await machine(PHASES);
+    servers.push(m);
+    const r = await run({ QS_BASE_URL: m.url, QS_API_KEY: KEY, QS_MODEL: "Qwen3-8B", QS_TIMEOUT_SECONDS: "30", QS_POLL_SECONDS: "0.01" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /bootstrap: weights 43% \(12\.1\/28\.0GB\)\n/);
+    assert.ok(!r.stdout.includes(KEY));
+  });
+
+  it("exits 1 with the machine's reason on stderr", async () => {
+    const m = await machine([{ state: "failed", error: { phase: "driver", reason: "no working NVIDIA driver" } }]);
+    servers.push(m);
+    const r = await run({ QS_BASE_URL: m.url, QS_API_KEY: KEY, QS_MODEL: "Qwen3-8B", QS_TIMEOUT_SECONDS: "30", QS_POLL_SECONDS: "0.01" });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, "error: the bootstrap failed in phase driver: no working NVIDIA driver\n");
+  });
+});
