@@ -1,31 +1,50 @@
 /**
- * The Pulumi program. Until the AWS target lands this only computes the plan from stack config and
- * exports it, so `pulumi preview` shows what would be built without creating anything.
+ * The Pulumi program: read the `qwen3-serve` stack config, validate it strictly, plan, and build
+ * the target. Nothing is declared until the whole config is valid; mistakes print one short
+ * message naming the key, never a stack trace.
  */
 import * as pulumi from "@pulumi/pulumi";
+import os from "node:os";
+import { CONFIG_NAMESPACE, decodeConfigValues, parseStackConfig } from "./components/core/config";
 import { isUserError } from "./components/core/errors";
-import { buildPlan, type Plan } from "./components/core/plan";
-import { parsePlanRequest } from "./components/core/request";
+import { deployStack, type StackOutputs } from "./components/stack";
 
-const config = new pulumi.Config("qwen3-serve");
+/** The deployer's public IPv4, for "myip" in allowedCidrs. */
+async function myIp(): Promise<string> {
+  const res = await fetch("https://checkip.amazonaws.com", { signal: AbortSignal.timeout(10_000) }).catch((e: unknown) => {
+    throw new pulumi.RunError(`${CONFIG_NAMESPACE}:aws.allowedCidrs uses "myip", but checkip.amazonaws.com did not answer (${String(e)}). List your CIDR instead.`);
+  });
+  const ip = (await res.text()).trim();
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new pulumi.RunError(`checkip.amazonaws.com answered "${ip}", not an IPv4 address; list your CIDR instead.`);
+  return ip;
+}
 
-function planFromConfig(): Plan {
+/** Config keys the CLI marked secret (set with --secret); the language host passes them in this variable. */
+function secretKeys(): string[] {
   try {
-    return buildPlan(
-      parsePlanRequest({
-        model: config.require("model"),
-        engine: config.require("engine"),
-        ...(config.get("quantization") !== undefined ? { quantization: config.get("quantization") } : {}),
-        ...(config.getNumber("context") !== undefined ? { context: config.getNumber("context") } : {}),
-        ...(config.getNumber("concurrency") !== undefined ? { concurrency: config.getNumber("concurrency") } : {}),
-      }),
-    );
+    const keys: unknown = JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS ?? "[]");
+    return Array.isArray(keys) ? keys.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+async function main(): Promise<Omit<StackOutputs, "plan"> & { plan: unknown }> {
+  try {
+    const config = parseStackConfig(decodeConfigValues(pulumi.runtime.allConfig()));
+    const outputs = await deployStack(config, {
+      project: pulumi.getProject(),
+      stack: pulumi.getStack(),
+      defaultOwner: process.env.USER ?? os.userInfo().username,
+      myIp,
+      hfTokenIsSecret: secretKeys().includes(`${CONFIG_NAMESPACE}:hfToken`),
+    });
+    return outputs;
   } catch (e) {
-    // A config mistake is reported as one line naming the key, never as a stack trace.
-    if (isUserError(e)) throw new pulumi.RunError(e.relabel((k) => `qwen3-serve:${k}`).message);
+    if (isUserError(e)) throw new pulumi.RunError(e.relabel((k) => `${CONFIG_NAMESPACE}:${k}`).message);
     throw e;
   }
 }
 
-/** The sizing decision for this stack. */
-export const plan = planFromConfig();
+// Pulumi awaits an exported async function and uses its result as the stack outputs.
+export = main;

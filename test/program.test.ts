@@ -1,15 +1,16 @@
 /**
  * The Pulumi program as `pulumi up` loads it: a child process registers ts-node exactly as
  * @pulumi/pulumi's run harness does (its vendored ts-node with the project's TypeScript and
- * tsconfig, type-checking on), passes each stack file's config through PULUMI_CONFIG as the CLI
- * would, and loads index.ts. Proves the program compiles under Pulumi's loader and reads its config.
+ * tsconfig, type-checking on), installs Pulumi mocks, passes a stack file's config through
+ * PULUMI_CONFIG as the CLI would, and runs index.ts's exported program. Proves the program
+ * compiles under Pulumi's loader, reads its config, and reports config mistakes as one line.
+ * ("myip" is replaced by a fixed CIDR: these machines cannot reach checkip.amazonaws.com.)
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { parse } from "yaml";
+import { stackFileConfig } from "./helpers/stacks";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -21,32 +22,57 @@ require(tsnodeRequire).register({
   compiler: typescriptRequire, project: "tsconfig.json", skipProject: false,
   compilerOptions: { target: "ES2020", module: "nodenext", moduleResolution: "nodenext", sourceMap: "true", ...compilerOptions },
 });
-const program = require(process.cwd() + "/index.ts");
-process.stdout.write(JSON.stringify({ tsnode: tsnodeRequire, plan: program.plan }));
+const pulumi = require("@pulumi/pulumi");
+const invokes = {
+  "aws:ec2/getVpc:getVpc": () => ({ id: "vpc-0default" }),
+  "aws:ec2/getSubnets:getSubnets": () => ({ ids: ["subnet-0aaaaaaaaaaaaaaaa"] }),
+  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({ locations: ["us-east-1a"] }),
+  "aws:ssm/getParameter:getParameter": () => ({ insecureValue: "ami-0mock" }),
+  "aws:index/getRegion:getRegion": () => ({ region: "us-east-1" }),
+};
+pulumi.runtime.setMocks({
+  newResource: (a) => ({ id: a.name + "-id", state: { ...a.inputs, publicIp: "203.0.113.10", result: "k".repeat(48), arn: "arn:aws:ssm:us-east-1:1:parameter/x" } }),
+  call: (a) => { const f = invokes[a.token]; if (!f) throw new Error("unhandled invoke " + a.token); return f(a.inputs); },
+}, "qwen3-serve", process.env.STACK, false).then(async () => {
+  const main = require(process.cwd() + "/index.ts");
+  try {
+    const out = await main();
+    const value = (o) => new Promise((r) => o.apply(r));
+    process.stdout.write(JSON.stringify({ tsnode: tsnodeRequire, endpoint: await value(out.endpoint), modelName: await value(out.modelName), instanceType: await value(out.instanceType) }));
+  } catch (e) {
+    process.stdout.write(JSON.stringify({ error: e.constructor.name, message: e.message }));
+  }
+});
 `;
 
-function loadProgram(config: Record<string, string>): { tsnode: string; plan: { instance: { type: string }; engine: string } } {
-  const out = execFileSync(process.execPath, ["-e", LOADER], {
-    cwd: ROOT,
-    env: { ...process.env, PULUMI_CONFIG: JSON.stringify(config) },
-    encoding: "utf8",
-    timeout: 60_000,
+function loadProgram(stack: string, config: Record<string, string>): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ["-e", LOADER],
+      { cwd: ROOT, env: { ...process.env, STACK: stack, PULUMI_CONFIG: JSON.stringify(config), PULUMI_CONFIG_SECRET_KEYS: "[]" }, encoding: "utf8", timeout: 120_000 },
+      (err, stdout, stderr) => (err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Record<string, string>)),
+    );
   });
-  return JSON.parse(out) as { tsnode: string; plan: { instance: { type: string }; engine: string } };
 }
 
-describe("index.ts under Pulumi's TypeScript loader", () => {
-  const stacks = readdirSync(path.join(ROOT, "stacks")).filter((f) => /^Pulumi\..+\.yaml$/.test(f));
-  it("finds the example stacks", () => assert.ok(stacks.includes("Pulumi.dev.yaml")));
+const withoutMyIp = (config: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(config).map(([k, v]) => [k, k === "qwen3-serve:aws" ? v.replace(/"myip"/g, '"198.51.100.0/24"') : v]));
 
-  for (const file of stacks) {
-    it(`${file}: compiles, reads the stack config and plans`, () => {
-      const doc = parse(readFileSync(path.join(ROOT, "stacks", file), "utf8")) as { config: Record<string, unknown> };
-      const config = Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-      const r = loadProgram(config);
-      assert.match(r.tsnode, /vendor\/ts-node@7\.0\.1$/, "the same ts-node pulumi up uses");
-      assert.equal(r.plan.engine, config["qwen3-serve:engine"]);
-      assert.equal(typeof r.plan.instance.type, "string");
+describe("index.ts under Pulumi's TypeScript loader", { concurrency: true }, () => {
+  for (const stack of ["dev", "lab", "prod"]) {
+    it(`${stack}: compiles with Pulumi's ts-node, reads the stack config, exports the endpoint`, async () => {
+      const r = await loadProgram(stack, withoutMyIp(stackFileConfig(stack)));
+      assert.equal(r.error, undefined, r.message);
+      assert.match(r.tsnode ?? "", /vendor\/ts-node@7\.0\.1$/, "the same ts-node pulumi up uses");
+      assert.equal(r.endpoint, "http://203.0.113.10:8080/v1");
+      assert.ok((r.instanceType ?? "").length > 0);
     });
   }
+
+  it("a config mistake surfaces as a RunError naming the qwen3-serve key, with no stack trace", async () => {
+    const r = await loadProgram("dev", { ...withoutMyIp(stackFileConfig("dev")), "qwen3-serve:engin": "vllm" });
+    assert.equal(r.error, "RunError");
+    assert.match(r.message ?? "", /^qwen3-serve:engin = "engin": unknown setting\.\n/);
+  });
 });

@@ -1,0 +1,99 @@
+/**
+ * Pulumi mocks for component tests: records every resource the program registers with its exact
+ * inputs, answers the invokes our components make with fixed fakes, and throws on any other call,
+ * so a new lookup fails loudly instead of returning garbage.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** A registered resource as the mock monitor saw it. */
+export interface Recorded {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+/** Everything registered since the last reset. */
+export const recorded: Recorded[] = [];
+
+/** The fake API key the RandomPassword mock returns; tests search outputs and user data for it. */
+export const MOCK_API_KEY = "MOCKKEY0123456789abcdefghijklmnopqrstuvwxyzABCD";
+/** The fake public IP of every mocked instance. */
+export const MOCK_PUBLIC_IP = "203.0.113.10";
+
+const invokes: Record<string, (inputs: Record<string, unknown>) => Record<string, unknown>> = {
+  "aws:ec2/getVpc:getVpc": () => ({ id: "vpc-0default", cidrBlock: "172.31.0.0/16" }),
+  "aws:ec2/getSubnets:getSubnets": () => ({ id: "subnets", ids: ["subnet-0bbbbbbbbbbbbbbbb", "subnet-0aaaaaaaaaaaaaaaa"] }),
+  "aws:ec2/getSubnet:getSubnet": (i) => ({ id: i.id, vpcId: "vpc-0given", availabilityZone: "us-east-1a" }),
+  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({ id: "offerings", locations: ["us-east-1a", "us-east-1b"], locationTypes: [], instanceTypes: [] }),
+  "aws:ssm/getParameter:getParameter": (i) => ({ id: i.name, name: i.name, value: "ami-0mockdlami000000", insecureValue: "ami-0mockdlami000000", type: "String" }),
+  "aws:index/getRegion:getRegion": () => ({ id: "us-east-1", name: "us-east-1", region: "us-east-1" }),
+};
+
+function state(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  switch (type) {
+    case "random:index/randomPassword:RandomPassword":
+      return { ...inputs, result: MOCK_API_KEY };
+    case "aws:ssm/parameter:Parameter":
+      return { ...inputs, arn: `arn:aws:ssm:us-east-1:123456789012:parameter${String(inputs.name)}` };
+    case "aws:iam/role:Role":
+      return { ...inputs, name: `${name}-7f3a`, arn: `arn:aws:iam::123456789012:role/${name}` };
+    case "aws:iam/instanceProfile:InstanceProfile":
+      return { ...inputs, name: `${name}-1c2d` };
+    case "aws:ec2/instance:Instance":
+      return { ...inputs, publicIp: MOCK_PUBLIC_IP, arn: `arn:aws:ec2:us-east-1:123456789012:instance/i-0${name}` };
+    case "command:local:Command":
+      return { ...inputs, stdout: "ready", stderr: "" };
+    default:
+      return inputs;
+  }
+}
+
+let installed = false;
+
+/**
+ * Install the mocks once per process and clear the record. Installing again would swap the mock
+ * monitor under resources still resolving, so later tests only clear the record.
+ */
+export async function useMocks(): Promise<void> {
+  recorded.length = 0;
+  if (installed) return;
+  installed = true;
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+        const inputs = args.inputs as Record<string, unknown>;
+        recorded.push({ type: args.type, name: args.name, inputs });
+        return { id: args.type.startsWith("aws:ec2/instance:") ? `i-0${args.name}` : `${args.name}-id`, state: state(args.type, args.name, inputs) };
+      },
+      call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        const handler = invokes[args.token];
+        if (handler === undefined) throw new Error(`mock: unhandled invoke ${args.token}`);
+        return handler(args.inputs as Record<string, unknown>);
+      },
+    },
+    "qwen3-serve",
+    "test",
+    false,
+  );
+}
+
+/** The value of an Output, once resolved. */
+export function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+/** Resources of one type, in registration order. */
+export function ofType(type: string): Recorded[] {
+  return recorded.filter((r) => r.type === type);
+}
+
+/** Let pending registrations land before asserting on the record. */
+export function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 50));
+}
+
+/** Resolve every Output in an object (so nothing is still pending when the next test starts). */
+export async function resolveAll(outputs: object): Promise<void> {
+  await Promise.all(Object.values(outputs).filter((v): v is pulumi.Output<unknown> => pulumi.Output.isInstance(v)).map((o) => valueOf(o)));
+  await settle();
+}

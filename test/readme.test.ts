@@ -1,0 +1,56 @@
+/**
+ * README stays true: the config reference lists exactly the keys the zod schema accepts, the
+ * example-stack table matches what the plans choose, and the two set-up commands are there.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { ENGINES } from "../components/engines";
+import { readinessTimeoutSeconds } from "../components/core/bootstrap";
+import { decodeConfigValues, parseStackConfig, StackConfigSchema } from "../components/core/config";
+import { keysAt } from "../components/core/zodErrors";
+import { planForStack } from "../components/stack";
+import { stackFileConfig, stackNames } from "./helpers/stacks";
+
+const README = readFileSync(path.resolve(__dirname, "..", "README.md"), "utf8");
+
+/** Every leaf key of the schema, dotted (aws.ssh.keyName), nested objects expanded. */
+function schemaKeys(prefix: string[] = []): string[] {
+  const out: string[] = [];
+  for (const key of keysAt(StackConfigSchema, prefix)) {
+    const nested = keysAt(StackConfigSchema, [...prefix, key]);
+    if (nested.length > 0) out.push(...schemaKeys([...prefix, key]));
+    else out.push([...prefix, key].join("."));
+  }
+  return out;
+}
+
+describe("README", () => {
+  it("gives the two set-up commands", () => {
+    assert.ok(README.includes("npm ci && npm test"));
+    assert.ok(README.includes("npm ci && npx pulumi up -s dev"));
+  });
+
+  it("documents exactly the config keys the schema accepts", () => {
+    const section = README.split("<!-- config-reference:start -->")[1]?.split("<!-- config-reference:end -->")[0] ?? "";
+    const documented = [...section.matchAll(/^\| `([\w.]+)` \|/gm)].map((m) => m[1]);
+    assert.deepEqual([...documented].sort(), schemaKeys().sort());
+  });
+
+  it("prices the example stacks as their plans do", () => {
+    for (const stack of stackNames()) {
+      const plan = planForStack(parseStackConfig(decodeConfigValues(stackFileConfig(stack))));
+      const row = README.split("\n").find((l) => l.startsWith(`| \`${stack}\` |`));
+      assert.ok(row, `no row for ${stack}`);
+      assert.ok(row.includes(plan.instance.type), `${stack}: ${plan.instance.type}`);
+      assert.ok(row.includes(`| ${plan.instance.pricePerHour.toFixed(3)} |`), `${stack}: ${plan.instance.pricePerHour}`);
+    }
+  });
+
+  it("states the dev readiness limit the plan gives", () => {
+    const plan = planForStack(parseStackConfig(decodeConfigValues(stackFileConfig("dev"))));
+    const minutes = Math.round(readinessTimeoutSeconds(plan, false, ENGINES[plan.engine].installDiskGiB) / 60);
+    assert.ok(README.includes(`${minutes} minutes for dev`), `${minutes} minutes`);
+  });
+});
