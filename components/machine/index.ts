@@ -9,7 +9,7 @@ import type { Plan } from "../core/plan";
 
 /** Script paths relative to the install dir, in install order. */
 export function scriptNames(dir: string = __dirname): string[] {
-  const top = ["bootstrap.sh", "lib.sh", "run-engine.sh", "status.py"];
+  const top = ["bootstrap.sh", "lib.sh", "proxy.conf", "run-engine.sh", "status.py"];
   const steps = readdirSync(path.join(dir, "steps"))
     .filter((f) => f.endsWith(".sh"))
     .sort()

@@ -78,6 +78,20 @@ http_code() {
   curl -s -o /dev/null -w '%{http_code}' --max-time "${HTTP_TIMEOUT_SECONDS:-10}" "$@" || true
 }
 
+# Fill a template's @NAME@ tokens from TPL_NAME variables; a token without a value is an error.
+render_template() {
+  python3 - "$1" <<'PY'
+import os, re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+def value(m):
+    v = os.environ.get("TPL_" + m.group(1))
+    if v is None:
+        sys.exit(f"template {sys.argv[1]}: no value for @{m.group(1)}@")
+    return v
+sys.stdout.write(re.sub(r"@([A-Z_]+)@", value, text))
+PY
+}
+
 # The Authorization header file, so the key never appears on a command line.
 auth_header_file() {
   printf '%s' "$SECRETS_DIR/auth-header"

@@ -47,15 +47,10 @@ else
   listen="listen ${PROXY_PORT};"
 fi
 
-write_if_changed "$NGINX_CONF_DIR/qwen3-serve.conf" 0644 <<CONF && changed=1
-# Written by qwen3-serve. The API key lives in the root-only include below, not here.
-include ${SECRETS_DIR}/proxy-auth.conf;
-log_format qwen3_serve '\$time_iso8601 \$status \$request_method \$uri \$request_time \$body_bytes_sent';
-
-server {
-    ${listen}
-    client_max_body_size 64m;
-    access_log ${LOG_DIR}/access.log qwen3_serve;
+# The same template serves the Docker target; here it points at the bootstrap's files.
+export TPL_AUTH_INCLUDE="${SECRETS_DIR}/proxy-auth.conf" TPL_LISTEN="$listen" TPL_ACCESS_LOG="${LOG_DIR}/access.log" \
+  TPL_UPSTREAM="http://127.0.0.1:${ENGINE_PORT}"
+TPL_STATUS_LOCATION="$(cat <<LOCATION
 
     # Bootstrap progress for waiting clients; same key as the API.
     location = /qwen3-serve/status {
@@ -63,24 +58,10 @@ server {
         default_type application/json;
         alias ${STATUS_FILE};
     }
-
-    location / {
-        if (\$qwen3_serve_authorized = 0) {
-            add_header WWW-Authenticate 'Bearer realm="qwen3-serve"' always;
-            return 401 '{"error":{"message":"missing or wrong API key","type":"authentication_error"}}\n';
-        }
-        proxy_pass http://127.0.0.1:${ENGINE_PORT};
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host \$host;
-        # Stream tokens as they come; long generations take minutes.
-        proxy_buffering off;
-        proxy_request_buffering off;
-        proxy_read_timeout 3600s;
-        proxy_send_timeout 3600s;
-    }
-}
-CONF
+LOCATION
+)"
+export TPL_STATUS_LOCATION
+render_template "$QS_LIB/proxy.conf" | write_if_changed "$NGINX_CONF_DIR/qwen3-serve.conf" 0644 && changed=1
 
 write_if_changed "$SYSTEMD_DIR/nginx.service.d/qwen3-serve.conf" 0644 <<'UNIT' && { systemctl daemon-reload; changed=1; }
 [Service]

@@ -18,6 +18,8 @@ fi
 # Report progress from the size of the cache directory against the planned size.
 watch_progress() {
   local dir="$1"
+  # A reporter must not die on a transient error (the cache folder appears only once hf starts).
+  set +e +o pipefail
   while sleep "${PROGRESS_INTERVAL_SECONDS:-5}"; do
     local have
     # Regular files only: blobs and partial downloads, not directory entries or snapshot symlinks.
