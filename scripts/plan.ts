@@ -2,11 +2,11 @@
  * `npm run plan`: size a Qwen3 model for an engine and print the plan, with no cloud and no credentials.
  * Exit codes: 0 planned, 2 bad input or nothing fits (reason on stderr), 1 a bug.
  */
-import { parseArgs } from "node:util";
 import { isUserError, UserError } from "../components/core/errors";
 import { buildPlan } from "../components/core/plan";
 import { formatPlan } from "../components/core/report";
 import { parsePlanRequest, type PlanRequestInput } from "../components/core/request";
+import { parseFlags } from "./cli";
 
 const USAGE = `Usage: npm run --silent plan -- --model <m> --engine <vllm|sglang|ollama> [--quant <q>] [--context <n>]
        [--concurrency <n>] [--spot] [--max-price <usd>] [--families g6e,p5] [--instance-types g6e.xlarge] [--json]`;
@@ -56,15 +56,8 @@ function num(flag: string, raw: string): number {
 const list = (raw: string): string[] => raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 
 function main(argv: readonly string[]): number {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false });
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`error: ${msg}\nValid flags: ${Object.keys(OPTIONS).map((k) => `--${k}`).join(", ")}\n${USAGE}\n`);
-    return 2;
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, OPTIONS, USAGE);
+  if (v === null) return 2;
   if (v.help === true) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
