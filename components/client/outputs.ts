@@ -1,0 +1,90 @@
+/**
+ * Where the smoke client finds its endpoint and the machine's status: Pulumi stack outputs piped
+ * in or read from a file, the same outputs through the Automation API, and the bootstrap status
+ * document through the proxy. Each failure becomes one plain sentence for the CLI.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import type * as Automation from "@pulumi/pulumi/automation";
+
+/** A failure to read the endpoint or the status, worded for the user. */
+export class SourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SourceError";
+  }
+}
+
+/** This project's folder, where Pulumi.yaml is. */
+export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === "string" ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Parse `pulumi stack output --json --show-secrets` from a file, or from stdin when from is "-". */
+export async function readOutputsJson(from: string, stdin: Readable): Promise<unknown> {
+  const where = from === "-" ? "stdin" : from;
+  let text: string;
+  try {
+    text = from === "-" ? await readAll(stdin) : await readFile(from, "utf8");
+  } catch (e) {
+    throw new SourceError(`cannot read stack outputs from ${where}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (text.trim() === "") {
+    throw new SourceError(`no stack outputs on ${where}: pipe in \`pulumi stack output --json --show-secrets\`, or give --url and --api-key`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new SourceError(`the stack outputs on ${where} are not JSON: expected \`pulumi stack output --json --show-secrets\``);
+  }
+}
+
+/** The lines of a Pulumi CLI failure that say what went wrong, without the command dump. */
+function pulumiReason(e: unknown): string {
+  const result: unknown = typeof e === "object" && e !== null && "commandResult" in e ? e.commandResult : undefined;
+  const stderr = typeof result === "object" && result !== null && "stderr" in result && typeof result.stderr === "string" ? result.stderr : e instanceof Error ? e.message : String(e);
+  if (/\bENOENT\b/.test(stderr)) return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
+  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const errors = lines.filter((l) => /^error:/i.test(l)).map((l) => l.replace(/^error:\s*/i, ""));
+  return (errors.length > 0 ? errors : lines).slice(0, 2).join("; ").slice(0, 300) || "no reason given";
+}
+
+/**
+ * Outputs of a stack of this project through the Automation API (needs the Pulumi CLI and the
+ * stack's backend). Loaded on demand, so runs that do not use --stack never load Pulumi.
+ */
+export async function readStackOutputs(stackName: string): Promise<Record<string, unknown>> {
+  try {
+    // require, not import: Pulumi takes over a second to load, and only --stack needs it.
+    const { LocalWorkspace } = require("@pulumi/pulumi/automation") as typeof Automation;
+    const stack = await LocalWorkspace.selectStack({ stackName, workDir: PROJECT_DIR });
+    const outputs = await stack.outputs();
+    return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
+  } catch (e) {
+    throw new SourceError(`cannot read the outputs of stack "${stackName}": ${pulumiReason(e)}`);
+  }
+}
+
+/** GET the bootstrap status document with the key; the body as parsed JSON. */
+export async function fetchStatus(statusUrl: string, apiKey: string, timeoutSeconds: number, fetchImpl: typeof fetch = fetch): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetchImpl(statusUrl, { headers: { Authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+  } catch (e) {
+    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
+    throw new SourceError(`cannot reach ${statusUrl}: ${cause} (the machine may still be booting)`);
+  }
+  if (res.status === 401 || res.status === 403) throw new SourceError(`${statusUrl} refused the API key (HTTP ${res.status})`);
+  if (res.status === 404) throw new SourceError(`${statusUrl} has no status document (HTTP 404): is this endpoint a qwen3-serve machine?`);
+  if (!res.ok) throw new SourceError(`${statusUrl} answered HTTP ${res.status} (the proxy is up but the status is not readable yet)`);
+  try {
+    return (await res.json()) as unknown;
+  } catch {
+    throw new SourceError(`${statusUrl} did not answer JSON`);
+  }
+}

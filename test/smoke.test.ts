@@ -1,0 +1,487 @@
+/**
+ * `npm run smoke` against a loopback OpenAI-compatible server (test/helpers/fakeOpenAI.ts) that
+ * can stream with delays, put reasoning in `reasoning`, `reasoning_content`, inline or nowhere,
+ * obey or ignore each thinking-off switch, demand the key, make tool calls and fail on demand.
+ * It proves: the pass/fail decision (all pass -> 0, any failure -> 1, skips do not fail); that
+ * each check fails for the fault it exists to catch; the engine-specific thinking switches; the
+ * flag validation (bad values name the flag, value and choices); the cold-start breakdown from a
+ * status document; the benchmark's bounds (never more than N streams open, stops at the duration
+ * and at the request cap) and its token counting; that every request carries
+ * `Authorization: Bearer <key>` except the one deliberate keyless probe; and, as a child process,
+ * the CLI's exit codes and output lines.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { runBench } from "../components/client/bench";
+import { makeClient } from "../components/client/chat";
+import { fetchStatus, SourceError } from "../components/client/outputs";
+import { runChecks, type ChecksInput } from "../components/client/smoke";
+import { UserError } from "../components/core/errors";
+import { parseSmokeOptions, parseStackOutputs, resolveTarget, skipReason, thinkingSwitch, withPlanDefaults, type RawSmokeFlags, type SmokeContext, type SmokeOptions } from "../components/core/smokeOptions";
+import { coldStartBreakdown, exitCodeFor, formatCheckLine, formatCheckSummary, formatColdStart, type CheckResult } from "../components/core/smokeReport";
+import { summarizeBench } from "../components/core/stats";
+import { readyStatusDoc, startFakeOpenAI, type FakeServer, type FakeSettings } from "./helpers/fakeOpenAI";
+
+const ROOT = path.resolve(__dirname, "..");
+const KEY = "sk-smoke-test-0123456789abcdef";
+const NO_STACK = /^\s+at /m;
+
+const fakes: FakeServer[] = [];
+after(async () => {
+  await Promise.all(fakes.map((f) => f.close()));
+});
+async function fake(overrides: Partial<FakeSettings> = {}): Promise<FakeServer> {
+  const f = await startFakeOpenAI({ key: KEY, ...overrides });
+  fakes.push(f);
+  return f;
+}
+
+type CheckOptions = ChecksInput["options"];
+const VLLM_HYBRID: CheckOptions = { engine: "vllm", thinkingMode: "hybrid", tools: true, timeoutSeconds: 10 };
+
+async function check(f: FakeServer, options: Partial<CheckOptions> = {}, model: string | null = "Qwen3-8B", key = KEY): Promise<Record<string, CheckResult>> {
+  const run = await runChecks({ target: { baseUrl: f.baseUrl, apiKey: key, model, statusUrl: `${f.root}/qwen3-serve/status` }, options: { ...VLLM_HYBRID, ...options } });
+  return Object.fromEntries(run.results.map((r) => [r.name, r]));
+}
+
+const statuses = (rs: Record<string, CheckResult>): Record<string, string> => Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, v.status]));
+const ALL_PASS = { models: "pass", thinking: "pass", "thinking off": "pass", streaming: "pass", "tool call": "pass", "key required": "pass" };
+
+/** Every request carried this key, except exactly the listed keyless ones. */
+function assertKeyOnEvery(f: FakeServer, keyless: string[]): void {
+  assert.ok(f.requests.length > 0);
+  assert.deepEqual(
+    f.requests.filter((r) => r.authorization === undefined).map((r) => `${r.method} ${r.path}`),
+    keyless,
+  );
+  for (const r of f.requests.filter((x) => x.authorization !== undefined)) assert.equal(r.authorization, `Bearer ${KEY}`, `${r.method} ${r.path}`);
+}
+
+const chatBodies = (f: FakeServer): Record<string, unknown>[] => f.requests.filter((r) => r.path === "/v1/chat/completions").map((r) => r.body ?? {});
+const userText = (body: Record<string, unknown>): string => {
+  const msgs = body.messages as { role: string; content: string }[];
+  return msgs.find((m) => m.role === "user")?.content ?? "";
+};
+
+describe("the pass/fail decision", () => {
+  const r = (status: CheckResult["status"]): CheckResult => ({ name: "x", status, ms: 5, detail: "" });
+
+  it("exits 0 when every check passes, 1 when any fails, and skips fail nothing", () => {
+    assert.equal(exitCodeFor([r("pass"), r("pass")]), 0);
+    assert.equal(exitCodeFor([r("pass"), r("fail"), r("pass")]), 1);
+    assert.equal(exitCodeFor([r("pass"), r("skip"), r("skip")]), 0);
+    assert.equal(exitCodeFor([r("skip"), r("fail")]), 1);
+  });
+
+  it("does not call it working when nothing ran", () => {
+    assert.equal(exitCodeFor([]), 1);
+    assert.equal(exitCodeFor([r("skip")]), 1);
+  });
+
+  it("prints one line per check with its duration, and the verdict", () => {
+    assert.equal(formatCheckLine({ name: "streaming", status: "pass", ms: 1234, detail: "TTFT 52 ms" }), "PASS  streaming        1.2 s  TTFT 52 ms");
+    assert.equal(formatCheckLine({ name: "tool call", status: "skip", ms: 0, detail: "--no-tools given" }), "SKIP  tool call               --no-tools given");
+    assert.equal(formatCheckSummary([r("pass"), r("fail"), r("skip")]), "1 passed, 1 failed, 1 skipped: the endpoint does NOT work as expected");
+  });
+});
+
+describe("flags", () => {
+  const tty: SmokeContext = { stdinIsTTY: true };
+  const parse = (flags: RawSmokeFlags, ctx: SmokeContext = tty): SmokeOptions => parseSmokeOptions(flags, ctx);
+  const base: RawSmokeFlags = { url: "http://127.0.0.1:8080/v1/", "api-key": KEY };
+
+  it("has the documented defaults", () => {
+    const o = parse(base);
+    assert.equal(o.url, "http://127.0.0.1:8080/v1");
+    assert.deepEqual(
+      { mode: o.mode, source: o.source, engine: o.engine, thinkingMode: o.thinkingMode, tools: o.tools, streams: o.streams, durationSeconds: o.durationSeconds, maxTokens: o.maxTokens, maxRequests: o.maxRequests },
+      { mode: "checks", source: { kind: "flags" }, engine: "vllm", thinkingMode: "hybrid", tools: true, streams: 4, durationSeconds: 30, maxTokens: 128, maxRequests: 1000 },
+    );
+  });
+
+  it("names the flag, the bad value and the valid choices", () => {
+    assert.throws(() => parse({ ...base, engine: "tgi" }), new UserError({ key: "--engine", value: "tgi", problem: "not a known choice.", hint: "Pick one of the choices below.", choices: ["vllm", "sglang", "ollama"] }));
+    assert.throws(() => parse({ ...base, "thinking-mode": "auto" }), /^UserError: --thinking-mode = "auto": not a known choice\.\n.*\nValid choices: hybrid, thinking, instruct$/s);
+    assert.throws(() => parse({ ...base, bench: true, streams: "65" }), /--streams = "65": out of range\.\nGive a whole number from 1 to 64/);
+    assert.throws(() => parse({ ...base, bench: true, streams: "2.5" }), /--streams = "2.5": not a whole number/);
+    assert.throws(() => parse({ ...base, bench: true, duration: "601" }), /--duration = "601": out of range/);
+    assert.throws(() => parse({ ...base, bench: true, duration: "0" }), /--duration = "0": out of range/);
+    assert.throws(() => parse({ ...base, url: "http://127.0.0.1:8080" }), /--url = "http:\/\/127\.0\.0\.1:8080": does not end in \/v1/);
+    assert.throws(() => parse({ ...base, url: "ftp://h/v1" }), /--url = "ftp:\/\/h\/v1": not an http or https URL/);
+  });
+
+  it("refuses benchmark flags without --bench and --bench with --since-up", () => {
+    assert.throws(() => parse({ ...base, streams: "2" }), /--streams = "2": only applies with --bench/);
+    assert.throws(() => parse({ ...base, bench: true, "since-up": true }), /--since-up .* cannot be combined with --bench/);
+  });
+
+  it("takes the endpoint from flags, a pipe, a file or a stack", () => {
+    assert.throws(() => parse({}), /--url = "": no endpoint given/);
+    assert.throws(() => parse({ url: "http://h/v1" }), /--api-key = "": missing/);
+    assert.equal(parse({ url: "http://h/v1" }, { stdinIsTTY: true, envApiKey: "from-env" }).apiKey, "from-env");
+    assert.deepEqual(parse({}, { stdinIsTTY: false }).source, { kind: "outputs", from: "-" });
+    assert.deepEqual(parse({ outputs: "out.json" }).source, { kind: "outputs", from: "out.json" });
+    assert.deepEqual(parse({ stack: "dev", model: "other" }).source, { kind: "stack", stack: "dev" });
+    assert.throws(() => parse({ stack: "dev", outputs: "-" }), /cannot be combined with --stack/);
+  });
+
+  it("reads stack outputs and lets flags override them", () => {
+    const outs = parseStackOutputs({ endpoint: "http://203.0.113.7:8080/v1", apiKey: KEY, modelName: "qwen3:8b-q4_K_M", statusUrl: "http://203.0.113.7:8080/qwen3-serve/status", plan: {} }, "stdin");
+    const fromStack = resolveTarget(parse({}, { stdinIsTTY: false }), outs);
+    assert.deepEqual(fromStack, { baseUrl: "http://203.0.113.7:8080/v1", apiKey: KEY, model: "qwen3:8b-q4_K_M", statusUrl: "http://203.0.113.7:8080/qwen3-serve/status" });
+    const overridden = resolveTarget(parse({ url: "http://127.0.0.1:8080/v1", model: "Qwen3-8B", outputs: "-" }), outs);
+    assert.deepEqual(overridden, { baseUrl: "http://127.0.0.1:8080/v1", apiKey: KEY, model: "Qwen3-8B", statusUrl: "http://127.0.0.1:8080/qwen3-serve/status" });
+    assert.throws(() => parseStackOutputs({ endpoint: "http://h/v1", apiKey: "[secret]" }, "stdin"), /apiKey is hidden\.\nAdd --show-secrets/);
+    assert.throws(() => parseStackOutputs({ apiKey: KEY }, "stdin"), /stdin = "endpoint": the stack outputs lack the endpoint/);
+  });
+
+  it("takes the engine and thinking mode from the stack's plan unless flags set them", () => {
+    const outs = parseStackOutputs({ endpoint: "http://203.0.113.7:8080/v1", apiKey: KEY, plan: { engine: "ollama", model: { thinking: "instruct" } } }, "stdin");
+    const fromPlan = withPlanDefaults(parse({}, { stdinIsTTY: false }), outs);
+    assert.deepEqual([fromPlan.engine, fromPlan.thinkingMode], ["ollama", "instruct"]);
+    const flagged = withPlanDefaults(parse({ outputs: "-", engine: "sglang", "thinking-mode": "thinking" }), outs);
+    assert.deepEqual([flagged.engine, flagged.thinkingMode], ["sglang", "thinking"]);
+    // A plan of another shape is ignored rather than trusted.
+    const odd = parseStackOutputs({ endpoint: "http://h/v1", apiKey: KEY, plan: { engine: "tgi" } }, "stdin");
+    assert.deepEqual([withPlanDefaults(parse({}, { stdinIsTTY: false }), odd).engine], ["vllm"]);
+  });
+
+  it("turns thinking off the way each engine understands", () => {
+    assert.deepEqual(thinkingSwitch("vllm", "hybrid", false), { extraBody: { chat_template_kwargs: { enable_thinking: false } }, userSuffix: " /no_think" });
+    assert.deepEqual(thinkingSwitch("sglang", "instruct", false), { extraBody: { chat_template_kwargs: { enable_thinking: false } }, userSuffix: "" });
+    assert.deepEqual(thinkingSwitch("ollama", "hybrid", false), { extraBody: { reasoning_effort: "none" }, userSuffix: " /no_think" });
+    assert.deepEqual(thinkingSwitch("vllm", "hybrid", true), { extraBody: { chat_template_kwargs: { enable_thinking: true } }, userSuffix: "" });
+    assert.deepEqual(thinkingSwitch("ollama", "hybrid", true), { extraBody: {}, userSuffix: "" });
+    assert.deepEqual(thinkingSwitch("vllm", "thinking", true), { extraBody: {}, userSuffix: "" });
+  });
+
+  it("skips only what the declared model or --no-tools rules out", () => {
+    const ids = ["models", "thinking", "thinking-off", "streaming", "tool-call", "no-key"] as const;
+    const skipped = (o: Parameters<typeof skipReason>[1]): string[] => ids.filter((id) => skipReason(id, o) !== null);
+    assert.deepEqual(skipped({ thinkingMode: "hybrid", tools: true }), []);
+    assert.deepEqual(skipped({ thinkingMode: "thinking", tools: true }), ["thinking-off"]);
+    assert.deepEqual(skipped({ thinkingMode: "instruct", tools: false }), ["thinking", "tool-call"]);
+  });
+});
+
+describe("cold start", () => {
+  it("breaks the status document's coldStart into boot, driver, engine, weights, load, first token", () => {
+    const c = coldStartBreakdown(readyStatusDoc());
+    assert.equal(c.kind, "ok");
+    if (c.kind !== "ok") return;
+    assert.equal(c.totalSeconds, 1000);
+    assert.deepEqual(
+      c.rows.map((r) => [r.label, r.seconds]),
+      [
+        ["boot", 40],
+        ["driver", 4],
+        ["engine", 112],
+        ["weights", 540],
+        ["load", 295],
+        ["first token", 5],
+        ["other", 4],
+      ],
+    );
+    const text = formatColdStart(c);
+    assert.match(text, /^ {2}weights +9m 00s +54%/m);
+    assert.match(text, /^ {2}total +16m 40s +100% +2026-11-29T10:00:00Z to 2026-11-29T10:16:40Z$/m);
+  });
+
+  it("shows a skipped phase's state", () => {
+    const doc = readyStatusDoc() as { coldStart: { phases: Record<string, Record<string, unknown>> } };
+    doc.coldStart.phases.weights = { seconds: 0.2, state: "skipped" };
+    const c = coldStartBreakdown(doc);
+    assert.ok(c.kind === "ok");
+    assert.deepEqual(c.rows.find((r) => r.label === "weights"), { label: "weights", seconds: 0.2, note: "skipped" });
+  });
+
+  it("says why there is no breakdown yet", () => {
+    assert.deepEqual(coldStartBreakdown({ state: "running", phase: "weights", progress: { percent: 43, detail: "12.1/28.0GB" } }), {
+      kind: "missing",
+      message: "no cold start yet: the machine is running in phase weights (43%, 12.1/28.0GB) and has not reached ready; try again later",
+    });
+    assert.deepEqual(coldStartBreakdown({ state: "failed", error: { phase: "driver", reason: "no working NVIDIA driver" } }), {
+      kind: "missing",
+      message: "no cold start: the bootstrap failed in phase driver: no working NVIDIA driver",
+    });
+    assert.equal(coldStartBreakdown("<html>").kind, "missing");
+  });
+
+  it("reads the status document through the proxy with the key, and names a refused key", async () => {
+    const f = await fake({ statusDoc: readyStatusDoc() });
+    assert.deepEqual(await fetchStatus(`${f.root}/qwen3-serve/status`, KEY, 5), readyStatusDoc());
+    await assert.rejects(fetchStatus(`${f.root}/qwen3-serve/status`, "wrong-key", 5), new SourceError(`${f.root}/qwen3-serve/status refused the API key (HTTP 401)`));
+    assert.deepEqual(f.requests.map((r) => r.authorization), [`Bearer ${KEY}`, "Bearer wrong-key"]);
+  });
+});
+
+describe("checks against the fake server", () => {
+  it("all pass on a well-behaved vLLM-like server, with the key on every request but the keyless probe", async () => {
+    const f = await fake({ tokenDelayMs: 20 });
+    const rs = await check(f);
+    assert.deepEqual(statuses(rs), ALL_PASS);
+    assert.equal(exitCodeFor(Object.values(rs)), 0);
+    assert.match(rs.thinking?.detail ?? "", /^reasoning in "reasoning" \(\d+ chars\), answer "42"$/);
+    // The first streamed chunk comes after one 20 ms delay: TTFT is measured, not invented.
+    const ttft = Number(/TTFT (\d+) ms/.exec(rs.streaming?.detail ?? "")?.[1]);
+    assert.ok(ttft >= 15 && ttft < 2000, `TTFT ${ttft}`);
+    // Thinking off: 4 answer chunks and the closing chunk, each sent 20 ms after the last.
+    assert.ok((rs.streaming?.ms ?? 0) >= 95, `the stream took ${rs.streaming?.ms} ms for 5 chunks 20 ms apart`);
+    assert.match(rs["tool call"]?.detail ?? "", /get_weather\(\{"city":"Paris"\}\), then "It is 18 °C and sunny in Paris\."/);
+    assert.equal(rs["key required"]?.detail, "HTTP 401 without a key");
+    assertKeyOnEvery(f, ["GET /v1/models"]);
+
+    const [thinkOn, thinkOff, streamed, toolFirst, toolSecond] = chatBodies(f);
+    assert.deepEqual(thinkOn?.chat_template_kwargs, { enable_thinking: true });
+    assert.deepEqual(thinkOff?.chat_template_kwargs, { enable_thinking: false });
+    assert.match(userText(thinkOff ?? {}), / \/no_think$/);
+    assert.equal(streamed?.stream, true);
+    assert.deepEqual(streamed?.stream_options, { include_usage: true });
+    assert.ok(Array.isArray(toolFirst?.tools));
+    assert.deepEqual((toolSecond?.messages as { role: string }[]).map((m) => m.role), ["user", "assistant", "tool"]);
+  });
+
+  it("accepts reasoning in reasoning_content (SGLang, older vLLM)", async () => {
+    const rs = await check(await fake({ reasoningField: "reasoning_content" }), { engine: "sglang" });
+    assert.deepEqual(statuses(rs), ALL_PASS);
+    assert.match(rs.thinking?.detail ?? "", /^reasoning in "reasoning_content"/);
+  });
+
+  it("fails thinking when no reasoning comes back, and says so when it is inline <think>", async () => {
+    const none = await check(await fake({ reasoningField: "none" }));
+    assert.deepEqual(statuses(none), { ...ALL_PASS, thinking: "fail" });
+    assert.equal(exitCodeFor(Object.values(none)), 1);
+    assert.match(none.thinking?.detail ?? "", /no reasoning in the reply/);
+    const inline = await check(await fake({ reasoningField: "inline" }));
+    assert.equal(inline.thinking?.status, "fail");
+    assert.match(inline.thinking?.detail ?? "", /inside the answer as <think>.*reasoning parser/);
+  });
+
+  it("fails thinking off when the server ignores the switches", async () => {
+    const rs = await check(await fake({ offSwitches: [] }));
+    assert.deepEqual(statuses(rs), { ...ALL_PASS, "thinking off": "fail" });
+    assert.match(rs["thinking off"]?.detail ?? "", /^reasoning came back \(\d+ chars in "reasoning"\) with thinking off \(sent \{"chat_template_kwargs":\{"enable_thinking":false\}\} and "\/no_think"\)$/);
+  });
+
+  it("sends Ollama reasoning_effort none, which an Ollama-like server obeys and vLLM's switch does not reach", async () => {
+    // Instruct mode drops the /no_think soft switch, so only the engine switch is under test.
+    const ollamaLike = { offSwitches: ["effort" as const] };
+    const right = await fake(ollamaLike);
+    const rs = await check(right, { engine: "ollama", thinkingMode: "instruct" });
+    assert.equal(rs["thinking off"]?.status, "pass");
+    const offBody = chatBodies(right)[0];
+    assert.equal(offBody?.reasoning_effort, "none");
+    assert.equal(offBody?.chat_template_kwargs, undefined);
+    assert.equal(userText(offBody ?? {}).includes("/no_think"), false);
+    const wrong = await check(await fake(ollamaLike), { engine: "vllm", thinkingMode: "instruct" });
+    assert.equal(wrong["thinking off"]?.status, "fail");
+  });
+
+  it("skips, with the reason, what the declared model cannot do, and still exits 0", async () => {
+    const thinkingOnly = await check(await fake({ offSwitches: [] }), { thinkingMode: "thinking" });
+    assert.deepEqual(statuses(thinkingOnly), { ...ALL_PASS, "thinking off": "skip" });
+    assert.match(thinkingOnly["thinking off"]?.detail ?? "", /thinking-only model/);
+    assert.equal(exitCodeFor(Object.values(thinkingOnly)), 0);
+    const instruct = await check(await fake({ reasoningField: "none" }), { thinkingMode: "instruct", tools: false });
+    assert.deepEqual(statuses(instruct), { ...ALL_PASS, thinking: "skip", "tool call": "skip" });
+    assert.equal(exitCodeFor(Object.values(instruct)), 0);
+  });
+
+  it("fails the tool call when the server does not make one", async () => {
+    const rs = await check(await fake({ tools: false }));
+    assert.deepEqual(statuses(rs), { ...ALL_PASS, "tool call": "fail" });
+    assert.match(rs["tool call"]?.detail ?? "", /^no get_weather call \(finish_reason stop\)/);
+  });
+
+  it("fails the key check on an endpoint open to anyone", async () => {
+    const rs = await check(await fake({ keylessStatus: 200 }));
+    assert.deepEqual(statuses(rs), { ...ALL_PASS, "key required": "fail" });
+    assert.match(rs["key required"]?.detail ?? "", /HTTP 200 without a key: the endpoint is open/);
+  });
+
+  it("reports a server error on the check it hit and carries on", async () => {
+    const rs = await check(await fake({ failNextChats: 1 }));
+    assert.deepEqual(statuses(rs), { ...ALL_PASS, thinking: "fail" });
+    assert.equal(rs.thinking?.detail, "HTTP 500: injected failure");
+  });
+
+  it("fails everything but the keyless probe with a wrong key", async () => {
+    const rs = await check(await fake(), {}, "Qwen3-8B", "sk-wrong-key");
+    assert.deepEqual(statuses(rs), { models: "fail", thinking: "fail", "thinking off": "fail", streaming: "fail", "tool call": "fail", "key required": "pass" });
+    assert.match(rs.models?.detail ?? "", /^HTTP 401/);
+  });
+
+  it("checks the model the user named, or the first one listed", async () => {
+    const f = await fake({ models: ["qwen3:8b-q4_K_M", "other"] });
+    const named = await check(f, {}, "Qwen3-8B");
+    assert.equal(named.models?.detail, "Qwen3-8B is not listed; served: qwen3:8b-q4_K_M, other");
+    const first = await check(f, {}, null);
+    assert.deepEqual(statuses(first), ALL_PASS);
+    assert.equal(first.models?.detail, "serves qwen3:8b-q4_K_M, other; checking qwen3:8b-q4_K_M");
+  });
+});
+
+describe("benchmark bounds", () => {
+  const bench = (f: FakeServer, b: { streams: number; durationSeconds: number; maxRequests: number; maxTokens?: number }) =>
+    runBench({ client: makeClient(f.baseUrl, KEY, 10), model: "Qwen3-8B", maxTokens: 128, ...b });
+
+  it("never has more than N streams open, and uses all N", async () => {
+    // 10 chunks x 30 ms: about 300 ms a request, so 2 streams finish several each in 1 s.
+    const f = await fake({ tokenDelayMs: 30, reasoningChunks: 0, answerChunks: 10 });
+    const r = await bench(f, { streams: 2, durationSeconds: 1, maxRequests: 1000 });
+    assert.equal(f.maxInFlight(), 2, "server-side concurrency");
+    assert.equal(r.maxInFlight, 2, "client-side concurrency");
+    assert.equal(f.chats(), r.samples.length, "every started request reached the server once");
+    const s = summarizeBench(r.samples, r.elapsedMs);
+    // At most 2 x 1000 / 300 requests fit; at least one per stream must finish.
+    assert.ok(s.completed >= 2 && s.completed <= 7, `${s.completed} completed`);
+    assert.equal(s.errors, 0);
+    // Slack above the duration only for a loaded test machine; an unbounded run would take far longer.
+    assert.ok(r.elapsedMs >= 1000 && r.elapsedMs < 2000, `${r.elapsedMs} ms`);
+    assertKeyOnEvery(f, []);
+  });
+
+  it("stops at the duration, cutting off streams still open", async () => {
+    // Each request would take 2 s; the run must end at 1 s.
+    const f = await fake({ tokenDelayMs: 200, reasoningChunks: 0, answerChunks: 10 });
+    const r = await bench(f, { streams: 2, durationSeconds: 1, maxRequests: 1000 });
+    assert.ok(r.elapsedMs >= 950 && r.elapsedMs < 1800, `${r.elapsedMs} ms, where finishing the streams would take 2000`);
+    const s = summarizeBench(r.samples, r.elapsedMs);
+    assert.deepEqual({ requests: s.requests, completed: s.completed, cutOff: s.cutOff, errors: s.errors }, { requests: 2, completed: 0, cutOff: 2, errors: 0 });
+    assert.equal(f.chats(), 2);
+    // The cut-off streams delivered up to 4 chunks each before the deadline; they count.
+    assert.ok(s.outputTokens >= 2 && s.outputTokens <= 10, `${s.outputTokens} tokens`);
+    assert.equal(s.tokenCount, "chunks");
+  });
+
+  it("stops at the request cap long before the duration", async () => {
+    const f = await fake({ tokenDelayMs: 5, reasoningChunks: 0, answerChunks: 4 });
+    const r = await bench(f, { streams: 2, durationSeconds: 10, maxRequests: 3 });
+    assert.equal(f.chats(), 3);
+    assert.equal(r.samples.length, 3);
+    assert.equal(summarizeBench(r.samples, r.elapsedMs).completed, 3);
+    assert.ok(r.elapsedMs < 5000, `${r.elapsedMs} ms, where the duration was 10 s`);
+  });
+
+  it("counts tokens from usage when the server sends it, else chunks", async () => {
+    // Two tokens per chunk: usage says 8 for 4 chunks; counting chunks would say 4.
+    const withUsage = await fake({ reasoningChunks: 0, answerChunks: 4, tokensPerChunk: 2 });
+    const a = summarizeBench((await bench(withUsage, { streams: 1, durationSeconds: 5, maxRequests: 2 })).samples, 1000);
+    assert.deepEqual({ tokens: a.outputTokens, from: a.tokenCount }, { tokens: 16, from: "usage" });
+    const noUsage = await fake({ reasoningChunks: 0, answerChunks: 4, tokensPerChunk: 2, usage: false });
+    const b = summarizeBench((await bench(noUsage, { streams: 1, durationSeconds: 5, maxRequests: 2 })).samples, 1000);
+    assert.deepEqual({ tokens: b.outputTokens, from: b.tokenCount }, { tokens: 8, from: "chunks" });
+  });
+
+  it("counts failed requests as errors with their reason", async () => {
+    const f = await fake({ failNextChats: 2, reasoningChunks: 0, answerChunks: 2 });
+    const r = await bench(f, { streams: 1, durationSeconds: 5, maxRequests: 5 });
+    const s = summarizeBench(r.samples, r.elapsedMs);
+    assert.deepEqual({ errors: s.errors, completed: s.completed }, { errors: 2, completed: 3 });
+    assert.deepEqual(s.errorKinds, [{ message: "HTTP 500: injected failure", count: 2 }]);
+  });
+});
+
+describe("scripts/smoke.ts as a child process", () => {
+  interface Run {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+  }
+  const smoke = (args: string[], stdin = ""): Promise<Run> =>
+    new Promise((resolve, reject) => {
+      const env = { ...process.env };
+      delete env.OPENAI_API_KEY;
+      const child = spawn(process.execPath, ["--import", "tsx", "scripts/smoke.ts", ...args], { cwd: ROOT, env, timeout: 30_000 });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end(stdin);
+    });
+
+  it("--url --api-key: every check PASS, exit 0, key never printed", async () => {
+    const f = await fake({ tokenDelayMs: 5 });
+    const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--model", "Qwen3-8B"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.stderr, "");
+    const lines = r.stdout.trimEnd().split("\n");
+    assert.equal(lines[0], `Smoke test of ${f.baseUrl}: model Qwen3-8B, engine vllm, thinking hybrid`);
+    assert.deepEqual(
+      lines.slice(1, 7).map((l) => /^(\w+) +(\S.*?) +\d+ ms/.exec(l)?.slice(1, 3)),
+      [["PASS", "models"], ["PASS", "thinking"], ["PASS", "thinking off"], ["PASS", "streaming"], ["PASS", "tool call"], ["PASS", "key required"]],
+    );
+    assert.equal(lines[7], "6 passed, 0 failed, 0 skipped: the endpoint works");
+    assert.ok(!r.stdout.includes(KEY));
+    assertKeyOnEvery(f, ["GET /v1/models"]);
+  });
+
+  it("exits 1 with a FAIL line when a check fails, SKIP lines when told to skip", async () => {
+    const f = await fake({ reasoningField: "none", tools: false });
+    const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--no-tools"]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^FAIL {2}thinking +\d+ ms {2}no reasoning in the reply/m);
+    assert.match(r.stdout, /^SKIP {2}tool call +--no-tools given$/m);
+    assert.match(r.stdout, /^4 passed, 1 failed, 1 skipped: the endpoint does NOT work as expected$/m);
+  });
+
+  it("exits 2 on a bad flag, naming the flag, the value and the choices, with no stack trace", async () => {
+    const bad = await smoke(["--url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--engine", "tgi"]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, "");
+    assert.equal(bad.stderr, 'error: --engine = "tgi": not a known choice.\nPick one of the choices below.\nValid choices: vllm, sglang, ollama\n');
+    const unknown = await smoke(["--url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--stream", "2"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^error: Unknown option '--stream'/);
+    assert.doesNotMatch(bad.stderr + unknown.stderr, NO_STACK);
+  });
+
+  it("--bench prints the table, writes --json, and keeps to its streams", async () => {
+    const f = await fake({ tokenDelayMs: 20, reasoningChunks: 0, answerChunks: 5 });
+    const dir = mkdtempSync(path.join(os.tmpdir(), "smoke-bench-"));
+    try {
+      const file = path.join(dir, "bench.json");
+      const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--bench", "--streams", "2", "--duration", "1.5", "--json", file]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^bench 1 of 1\.5 s: \d+ done, \d in flight, \d+ tokens, 0 errors$/m);
+      assert.match(r.stdout, /^ {2}requests +\d+ started: \d+ completed, 0 failed, \d cut off at the time limit$/m);
+      assert.match(r.stdout, /^ {2}TTFT +p50 \d+ ms, p95 \d+ ms$/m);
+      assert.match(r.stdout, /^ {2}output tokens\/s +\d+\.\d/m);
+      const doc = JSON.parse(readFileSync(file, "utf8")) as { settings: { streams: number }; summary: { completed: number; requests: number; errors: number } };
+      assert.equal(doc.settings.streams, 2);
+      assert.equal(doc.summary.errors, 0);
+      assert.equal(doc.summary.requests, f.chats());
+      assert.ok(doc.summary.completed >= 2);
+      assert.equal(f.maxInFlight(), 2);
+      assertKeyOnEvery(f, []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--since-up with stack outputs piped in prints the cold-start table; a machine not ready yet exits 1", async () => {
+    const f = await fake({ statusDoc: readyStatusDoc() });
+    const outputs = JSON.stringify({ endpoint: f.baseUrl, apiKey: KEY, modelName: "Qwen3-8B", statusUrl: `${f.root}/qwen3-serve/status` });
+    const r = await smoke(["--since-up"], outputs);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const row of ["boot", "driver", "engine", "weights", "load", "first token", "total"]) assert.match(r.stdout, new RegExp(`^ {2}${row} +\\S`, "m"));
+    assert.match(r.stdout, /^ {2}engine +1m 52s +11% +runtime 2\.0 s \+ image 1m 50s$/m);
+    f.settings.statusDoc = { state: "running", phase: "weights", progress: { percent: 43, detail: "12.1/28.0GB" } };
+    const early = await smoke(["--since-up", "--outputs", "-"], outputs);
+    assert.equal(early.code, 1);
+    assert.match(early.stdout, /no cold start yet: the machine is running in phase weights \(43%, 12\.1\/28\.0GB\)/);
+    assertKeyOnEvery(f, []);
+  });
+
+  it("says what is wrong with piped outputs that lack the key", async () => {
+    const r = await smoke([], JSON.stringify({ endpoint: "http://127.0.0.1:9/v1", apiKey: "[secret]" }));
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'error: stdin = "[secret]": apiKey is hidden.\nAdd --show-secrets: `pulumi stack output --json --show-secrets`.\n');
+  });
+});
