@@ -37,7 +37,8 @@ async function main(): Promise<Omit<StackOutputs, "plan"> & { plan: unknown }> {
       stack: pulumi.getStack(),
       defaultOwner: process.env.USER ?? os.userInfo().username,
       myIp,
-      hfTokenIsSecret: secretKeys().includes(`${CONFIG_NAMESPACE}:hfToken`),
+      isSecret: (key) => secretKeys().includes(key),
+      warn: (message) => pulumi.log.warn(message),
     });
     return outputs;
   } catch (e) {

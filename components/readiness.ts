@@ -21,6 +21,8 @@ export interface ReadinessOptions {
   readonly apiKey: string;
   /** The model name clients send. */
   readonly model: string;
+  /** Whether the machine serves the bootstrap's status document (no for the Docker target). */
+  readonly hasStatus?: boolean;
   /** Give up after this long. */
   readonly timeoutMs: number;
   /** Time between polls. */
@@ -48,6 +50,12 @@ export class NotReadyError extends Error {
   }
 }
 
+/** Read /v1/models as a status: ready once the model is listed, loading before. */
+function modelsAsStatus(body: unknown, model: string): StatusView {
+  const data = (body as { data?: { id?: string }[] } | null)?.data ?? [];
+  return data.some((m) => m.id === model) ? { state: "ready" } : { state: "running", phase: "load" };
+}
+
 const describe = (s: StatusView): string => {
   const phase = s.phase ?? s.state ?? "unknown";
   const p = s.progress;
@@ -72,9 +80,14 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
   while (now() - start < o.timeoutMs) {
     let status: StatusView | null = null;
     try {
-      const res = await fetchImpl(`${o.baseUrl}/qwen3-serve/status`, { headers: auth, signal: AbortSignal.timeout(15_000) });
+      // Without a bootstrap (Docker), the model appearing on /v1/models stands in for "ready".
+      const path = o.hasStatus === false ? "/v1/models" : "/qwen3-serve/status";
+      const res = await fetchImpl(`${o.baseUrl}${path}`, { headers: auth, signal: AbortSignal.timeout(15_000) });
       if (res.status === 401) throw new NotReadyError("the endpoint refused this stack's API key (401); the machine was configured with another key");
-      if (res.ok) status = (await res.json()) as StatusView;
+      if (res.ok) {
+        const body: unknown = await res.json();
+        status = o.hasStatus === false ? modelsAsStatus(body, o.model) : (body as StatusView);
+      }
     } catch (e) {
       if (e instanceof NotReadyError) throw e;
       // Booting, installing, or the proxy not up yet: keep waiting.

@@ -4,10 +4,15 @@
  * call it under Pulumi mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ANYWHERE, MY_IP, planRequestFrom, type StackConfig } from "./core/config";
+import { KNOWN_GPUS } from "./catalog/workstationGpus";
+import { ANYWHERE, CONFIG_NAMESPACE, explicitChoices, MY_IP, planRequestFrom, type StackConfig } from "./core/config";
 import { isUserError, UserError } from "./core/errors";
+import { planForMachine, type MachineGpus } from "./core/machinePlan";
 import { buildPlan, type Plan } from "./core/plan";
 import { GpuServer } from "./aws/gpuServer";
+import { DockerServer } from "./docker/server";
+import { targetOutputsOf, type TargetOutputs } from "./targetOutputs";
+import { WorkstationServer } from "./workstation/server";
 
 /** What the program needs from outside: the stack's identity and the deployer's public IP. */
 export interface StackContext {
@@ -17,30 +22,40 @@ export interface StackContext {
   readonly defaultOwner: string;
   /** The deployer's public IPv4, for "myip" in CIDR lists. */
   readonly myIp: () => Promise<string>;
-  /** Whether the HF token was set with --secret (plain-text tokens are refused). */
-  readonly hfTokenIsSecret: boolean;
+  /** Whether a config key was set with --secret (plain-text secrets are refused). */
+  readonly isSecret: (key: string) => boolean;
+  /** Where warnings go (pulumi.log.warn in a real run). */
+  readonly warn?: (message: string) => void;
 }
 
-/** The outputs every target exports. */
-export interface StackOutputs {
-  readonly endpoint: pulumi.Output<string>;
-  readonly modelName: pulumi.Output<string>;
-  readonly apiKey: pulumi.Output<string>;
-  readonly instanceId: pulumi.Output<string>;
-  readonly publicIp: pulumi.Output<string>;
-  readonly instanceType: pulumi.Output<string>;
-  readonly pricePerHour: pulumi.Output<number>;
-  readonly amiId: pulumi.Output<string>;
-  readonly ssmConnectCommand: pulumi.Output<string>;
-  readonly ssmPortForwardCommand: pulumi.Output<string>;
-  readonly curlExample: pulumi.Output<string>;
-  readonly statusUrl: pulumi.Output<string>;
+/** The outputs every target exports, and the plan. */
+export type StackOutputs = TargetOutputs & {
   /** The plan, as `npm run plan --json` prints it. */
   readonly plan: Plan;
+};
+
+/**
+ * Plan for the config on its target: the cheapest fitting AWS instance, or the described GPUs of a
+ * workstation or Docker host (stepping unset quantization or context down to fit, said via `warn`).
+ */
+export function planForStack(config: StackConfig, warn?: (message: string) => void): Plan {
+  if (config.target === "workstation") {
+    const ws = config.workstation;
+    if (ws === undefined) throw new Error("parseStackConfig guarantees workstation settings");
+    // The engine runs on the host itself, so it listens on loopback behind the proxy.
+    return machinePlan(config, machineGpus(ws.gpus, ws.ramGiB), "127.0.0.1", warn);
+  }
+  if (config.target === "docker") {
+    const d = config.docker;
+    if (d === undefined) throw new Error("parseStackConfig guarantees docker settings");
+    // Inside its container the engine must listen on the container network for the proxy to reach it.
+    return machinePlan(config, machineGpus(d.gpus), "0.0.0.0", warn);
+  }
+  return awsPlan(config);
 }
 
-/** Plan for the config; a pinned instance type that cannot hold the model fails naming that type. */
-export function planForStack(config: StackConfig): Plan {
+/** Plan on AWS; a pinned instance type that cannot hold the model fails naming that type. */
+function awsPlan(config: StackConfig): Plan {
   const pinned = config.aws?.instanceType;
   try {
     return buildPlan(planRequestFrom(config));
@@ -60,6 +75,14 @@ export function planForStack(config: StackConfig): Plan {
       hint: unpinned === undefined ? "Remove the pin or lower quantization, context or concurrency." : `Remove the pin to let the plan choose (it picks ${unpinned}), or lower quantization, context or concurrency.`,
     });
   }
+}
+
+/** The described GPUs of a machine we serve on, with any memory override applied. */
+export function machineGpus(gpus: { model: string; count: number; memoryMiB?: number | undefined }, ramGiB?: number): MachineGpus {
+  const known = KNOWN_GPUS[gpus.model];
+  if (known === undefined) throw new Error(`config validation let an unknown GPU through: ${gpus.model}`);
+  const gpu = gpus.memoryMiB === undefined ? known : { ...known, usableMiB: gpus.memoryMiB };
+  return ramGiB === undefined ? { gpu, count: gpus.count } : { gpu, count: gpus.count, ramGiB };
 }
 
 async function resolveCidrs(list: readonly string[], ctx: StackContext): Promise<string[]> {
@@ -83,59 +106,103 @@ export function stackTags(config: StackConfig, ctx: StackContext, plan: Plan): R
   };
 }
 
-/** Declare the stack's resources for a validated config. Throws UserError before declaring anything on bad input. */
-export async function deployStack(config: StackConfig, ctx: StackContext): Promise<StackOutputs> {
-  if (config.hfToken !== undefined && !ctx.hfTokenIsSecret) {
+function requireSecret(config: StackConfig, ctx: StackContext, key: "hfToken" | "sshPrivateKey", what: string): void {
+  if (config[key] !== undefined && !ctx.isSecret(`${CONFIG_NAMESPACE}:${key}`)) {
     throw new UserError({
-      key: "hfToken",
+      key,
       value: "(plain text)",
-      problem: "the Hugging Face token is stored in plain text in the stack file.",
-      hint: "Set it with `pulumi config set --secret qwen3-serve:hfToken <token>`.",
+      problem: `the ${what} is stored in plain text in the stack file.`,
+      hint: `Set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} ${key === "sshPrivateKey" ? "< ~/.ssh/id_ed25519" : "<value>"}\`.`,
     });
   }
-  const plan = planForStack(config);
-  if (config.target !== "aws") {
-    throw new UserError({ key: "target", value: config.target, problem: "this target is not built yet.", hint: "Use target: aws.", choices: ["aws"] });
-  }
-  const aws = config.aws;
-  if (aws === undefined) throw new Error("parseStackConfig guarantees aws settings for the aws target");
-  const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
-  const sshCidrs = aws.ssh === undefined ? undefined : await resolveCidrs(aws.ssh.allowedCidrs, ctx);
-  if (!aws.allowPublicIngress && [...allowedCidrs, ...(sshCidrs ?? [])].includes(ANYWHERE)) {
-    throw new Error("config validation let 0.0.0.0/0 through without allowPublicIngress");
-  }
+}
 
-  const server = new GpuServer(ctx.stack, {
-    plan,
-    amiFamily: aws.ami,
-    ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
-    ...(aws.subnetId !== undefined ? { subnetId: aws.subnetId } : {}),
-    allowedCidrs,
-    private: aws.private,
-    ...(aws.ssh !== undefined && sshCidrs !== undefined ? { ssh: { keyName: aws.ssh.keyName, allowedCidrs: sshCidrs } } : {}),
-    proxyPort: aws.proxyPort,
-    ...(aws.tls !== undefined ? { tls: aws.tls } : {}),
-    rootVolume: aws.rootVolume,
-    shutdownBehavior: config.idleAction,
-    ...(aws.engineImageDigest !== undefined ? { engineImageDigest: aws.engineImageDigest } : {}),
-    ...(config.hfToken !== undefined ? { hfToken: pulumi.secret(config.hfToken) } : {}),
-    waitForReady: aws.waitForReady,
-    parameterPrefix: `/${ctx.project}/${ctx.stack}`,
-    tags: stackTags(config, ctx, plan),
-  });
-  return {
-    endpoint: server.endpoint,
-    modelName: server.modelName,
-    apiKey: server.apiKey,
-    instanceId: server.instanceId,
-    publicIp: server.publicIp,
-    instanceType: server.instanceType,
-    pricePerHour: server.pricePerHour,
-    amiId: server.amiId,
-    ssmConnectCommand: server.ssmConnectCommand,
-    ssmPortForwardCommand: server.ssmPortForwardCommand,
-    curlExample: server.curlExample,
-    statusUrl: server.statusUrl,
-    plan,
-  };
+/** Plan onto a given machine, and say so when quantization or context had to step down. */
+function machinePlan(config: StackConfig, machine: MachineGpus, bindHost: "127.0.0.1" | "0.0.0.0", warn?: (message: string) => void): Plan {
+  let fitted: ReturnType<typeof planForMachine>;
+  try {
+    fitted = planForMachine({ ...planRequestFrom(config), bindHost }, machine, explicitChoices(config));
+  } catch (e) {
+    // Name the stack key the user wrote: workstation.gpus or docker.gpus.
+    throw isUserError(e) && e.key === "gpus" ? e.relabel(() => `${config.target}.gpus`) : e;
+  }
+  const { plan, adjusted } = fitted;
+  if (adjusted !== null) warn?.(adjusted);
+  return plan;
+}
+
+const describeGpus = (m: MachineGpus): string => `${m.count} x ${m.gpu.name}`;
+
+/** Declare the stack's resources for a validated config. Throws UserError before declaring anything on bad input. */
+export async function deployStack(config: StackConfig, ctx: StackContext): Promise<StackOutputs> {
+  requireSecret(config, ctx, "hfToken", "Hugging Face token");
+  requireSecret(config, ctx, "sshPrivateKey", "SSH private key");
+  const hfToken = config.hfToken !== undefined ? { hfToken: pulumi.secret(config.hfToken) } : {};
+  let plan: Plan;
+  let server: TargetOutputs;
+
+  if (config.target === "workstation") {
+    const ws = config.workstation;
+    if (ws === undefined || config.sshPrivateKey === undefined) throw new Error("parseStackConfig guarantees workstation settings and key");
+    const machine = machineGpus(ws.gpus, ws.ramGiB);
+    plan = planForStack(config, ctx.warn);
+    server = new WorkstationServer(ctx.stack, {
+      plan,
+      host: ws.host,
+      port: ws.port,
+      user: ws.user,
+      privateKey: pulumi.secret(config.sshPrivateKey),
+      proxyPort: ws.proxyPort,
+      purgeWeightsOnDestroy: ws.purgeWeightsOnDestroy,
+      gpuDescription: describeGpus(machine),
+      ...hfToken,
+    });
+  } else if (config.target === "docker") {
+    const d = config.docker;
+    if (d === undefined) throw new Error("parseStackConfig guarantees docker settings");
+    const machine = machineGpus(d.gpus);
+    plan = planForStack(config, ctx.warn);
+    const hostName = d.host === undefined || d.host.startsWith("unix://") ? "localhost" : (new URL(d.host).hostname || "localhost");
+    const tags = stackTags(config, ctx, plan);
+    server = new DockerServer(ctx.stack, {
+      plan,
+      ...(d.host !== undefined ? { host: d.host } : {}),
+      publicHost: d.publicHost ?? hostName,
+      gpuDevices: d.gpuDevices,
+      proxyPort: d.proxyPort,
+      ...(d.engineImageDigest !== undefined ? { engineImageDigest: d.engineImageDigest } : {}),
+      waitForReady: d.waitForReady,
+      labels: tags,
+      gpuDescription: describeGpus(machine),
+      ...hfToken,
+    });
+  } else {
+    const aws = config.aws;
+    if (aws === undefined) throw new Error("parseStackConfig guarantees aws settings for the aws target");
+    plan = awsPlan(config);
+    const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
+    const sshCidrs = aws.ssh === undefined ? undefined : await resolveCidrs(aws.ssh.allowedCidrs, ctx);
+    if (!aws.allowPublicIngress && [...allowedCidrs, ...(sshCidrs ?? [])].includes(ANYWHERE)) {
+      throw new Error("config validation let 0.0.0.0/0 through without allowPublicIngress");
+    }
+    server = new GpuServer(ctx.stack, {
+      plan,
+      amiFamily: aws.ami,
+      ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
+      ...(aws.subnetId !== undefined ? { subnetId: aws.subnetId } : {}),
+      allowedCidrs,
+      private: aws.private,
+      ...(aws.ssh !== undefined && sshCidrs !== undefined ? { ssh: { keyName: aws.ssh.keyName, allowedCidrs: sshCidrs } } : {}),
+      proxyPort: aws.proxyPort,
+      ...(aws.tls !== undefined ? { tls: aws.tls } : {}),
+      rootVolume: aws.rootVolume,
+      shutdownBehavior: config.idleAction,
+      ...(aws.engineImageDigest !== undefined ? { engineImageDigest: aws.engineImageDigest } : {}),
+      waitForReady: aws.waitForReady,
+      parameterPrefix: `/${ctx.project}/${ctx.stack}`,
+      tags: stackTags(config, ctx, plan),
+      ...hfToken,
+    });
+  }
+  return { ...targetOutputsOf(server), plan };
 }

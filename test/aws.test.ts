@@ -14,20 +14,23 @@ import { AMI_FAMILIES } from "../components/catalog/amis";
 import { decodeConfigValues, parseStackConfig, type StackConfig } from "../components/core/config";
 import { UserError } from "../components/core/errors";
 import { deployStack, planForStack, type StackContext, type StackOutputs } from "../components/stack";
-import { stackFileConfig, stackNames } from "./helpers/stacks";
-import { MOCK_API_KEY, MOCK_PUBLIC_IP, ofType, recorded, resolveAll, settle, useMocks, valueOf } from "./helpers/pulumiMocks";
+import { stackFileConfig, stackNames, stacksFor, stackTarget } from "./helpers/stacks";
+import { MOCK_API_KEY, MOCK_PUBLIC_IP, ofType, recorded, resolveAll, secretValue, settle, useMocks, valueOf } from "./helpers/pulumiMocks";
 
 const MY_IP = "198.51.100.77";
-const ctx = (stack: string, hfTokenIsSecret = true): StackContext => ({ project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => MY_IP, hfTokenIsSecret });
+const ctx = (stack: string, secretsAreSecret = true): StackContext => ({ project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => MY_IP, isSecret: () => secretsAreSecret });
 
-const stacks = stackNames();
+const stacks = stacksFor("aws");
 
 const userDataOf = (inputs: Record<string, unknown>): string => gunzipSync(Buffer.from(String(inputs.userDataBase64), "base64")).toString("utf8");
 
 before(() => useMocks());
 
 describe("example stacks", () => {
-  it("are dev, lab and prod", () => assert.deepEqual([...stacks].sort(), ["dev", "lab", "prod"]));
+  it("are dev, lab and prod on AWS, plus one workstation and one Docker stack", () => {
+    assert.deepEqual(stacks, ["dev", "lab", "prod"]);
+    assert.deepEqual(stackNames().map((s) => `${s}:${stackTarget(s)}`), ["dev:aws", "docker:docker", "lab:aws", "prod:aws", "workstation:workstation"]);
+  });
 
   for (const stack of stacks) {
     describe(stack, () => {
@@ -123,7 +126,8 @@ describe("example stacks", () => {
       it("waits for readiness once per machine, with the key in the environment, never on the command line", () => {
         const [wait] = ofType("command:local:Command");
         assert.equal(wait?.inputs.create, "node --import tsx scripts/wait-ready.ts");
-        const env = wait?.inputs.environment as Record<string, string>;
+        // A secret value inside the map makes the whole environment secret in state and diffs.
+        const env = secretValue(wait?.inputs.environment) as Record<string, string>;
         assert.equal(env.QS_API_KEY, MOCK_API_KEY);
         assert.equal(env.QS_BASE_URL, `http://${MOCK_PUBLIC_IP}:${config.aws?.proxyPort}`);
         assert.equal(env.QS_MODEL, out.plan.serve.servedModelName);
@@ -139,7 +143,7 @@ describe("example stacks", () => {
         assert.equal(await valueOf(out.instanceType), out.plan.instance.type);
         assert.equal(await valueOf(out.pricePerHour), out.plan.instance.pricePerHour);
         assert.equal(await valueOf(out.amiId), "ami-0mockdlami000000");
-        assert.equal(await valueOf(out.ssmConnectCommand), `aws ssm start-session --region us-east-1 --target i-0${stack}`);
+        assert.equal(await valueOf(out.connectCommand), `aws ssm start-session --region us-east-1 --target i-0${stack}`);
         const curl = await valueOf(out.curlExample);
         assert.ok(!curl.includes(MOCK_API_KEY) && curl.includes("$(pulumi stack output apiKey --show-secrets)"));
         for (const o of [out.endpoint, out.curlExample, out.statusUrl]) assert.equal(await pulumi.isSecret(o), false);
@@ -168,7 +172,7 @@ describe("options", () => {
     assert.equal(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").length, 0);
     assert.equal(ofType("command:local:Command").length, 0);
     assert.equal(await valueOf(out.endpoint), "http://127.0.0.1:8080/v1");
-    assert.match(await valueOf(out.ssmPortForwardCommand), /--document-name AWS-StartPortForwardingSession --parameters portNumber=8080,localPortNumber=8080$/);
+    assert.match(await valueOf(out.portForwardCommand), /--document-name AWS-StartPortForwardingSession --parameters portNumber=8080,localPortNumber=8080$/);
   });
 
   it("a pinned AMI is used as given and may change; an unpinned one is ignored on later updates", async () => {
@@ -215,7 +219,7 @@ describe("config mistakes fail before anything is declared", () => {
   };
 
   it("a misspelled key is named, with the valid keys", () =>
-    mistake({ ...dev(), "qwen3-serve:idleMinuts": "30" }, "idleMinuts = \"idleMinuts\": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, ttlHours, expiresAt, idleAction, hfToken, aws"));
+    mistake({ ...dev(), "qwen3-serve:idleMinuts": "30" }, "idleMinuts = \"idleMinuts\": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker"));
 
   it("a misspelled nested key is named with its path", () =>
     mistake(
@@ -245,7 +249,7 @@ describe("config mistakes fail before anything is declared", () => {
     mistake({ ...dev(), "qwen3-serve:idleAction": "hibernate" }, 'idleAction = "hibernate": Invalid option: expected one of "stop"|"terminate".\nPick one of the valid choices.\nValid choices: stop, terminate'));
 
   it("a plain-text HF token is refused", () =>
-    mistake({ ...dev(), "qwen3-serve:hfToken": "hf_plain" }, 'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\nSet it with `pulumi config set --secret qwen3-serve:hfToken <token>`.', false));
+    mistake({ ...dev(), "qwen3-serve:hfToken": "hf_plain" }, 'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\nSet it with `pulumi config set --secret qwen3-serve:hfToken <value>`.', false));
 });
 
 describe("plans for the example stacks", () => {

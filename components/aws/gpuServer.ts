@@ -14,6 +14,7 @@ import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH } from "../co
 import type { Plan } from "../core/plan";
 import { ENGINES } from "../engines";
 import { machineFiles } from "../machine";
+import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
 
 /** Inputs of {@link GpuServer}. */
 export interface GpuServerArgs {
@@ -52,7 +53,7 @@ export interface GpuServerArgs {
 }
 
 /** One GPU EC2 host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
-export class GpuServer extends pulumi.ComponentResource {
+export class GpuServer extends pulumi.ComponentResource implements TargetOutputs {
   /** OpenAI base URL, ending in /v1. */
   readonly endpoint: pulumi.Output<string>;
   /** The `model` value clients send. */
@@ -68,9 +69,9 @@ export class GpuServer extends pulumi.ComponentResource {
   /** The AMI the instance runs, for rebuilding it exactly. */
   readonly amiId: pulumi.Output<string>;
   /** `aws ssm start-session` to a shell on the machine. */
-  readonly ssmConnectCommand: pulumi.Output<string>;
+  readonly connectCommand: pulumi.Output<string>;
   /** `aws ssm start-session` that forwards the endpoint port to localhost. */
-  readonly ssmPortForwardCommand: pulumi.Output<string>;
+  readonly portForwardCommand: pulumi.Output<string>;
   /** A request to paste into a terminal (reads the key from the stack, never embeds it). */
   readonly curlExample: pulumi.Output<string>;
   /** Bootstrap status document URL (same key). */
@@ -245,7 +246,8 @@ export class GpuServer extends pulumi.ComponentResource {
           create: "node --import tsx scripts/wait-ready.ts",
           environment: {
             QS_BASE_URL: base,
-            QS_API_KEY: key.result,
+            // Secret already (the random provider marks it); said again so no refactor can lose it.
+            QS_API_KEY: pulumi.secret(key.result),
             QS_MODEL: plan.serve.servedModelName,
             QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, !family.hasDriver, ENGINES[plan.engine].installDiskGiB)),
             QS_POLL_SECONDS: "10",
@@ -268,24 +270,11 @@ export class GpuServer extends pulumi.ComponentResource {
     this.instanceType = instance.instanceType;
     this.pricePerHour = pulumi.output(plan.instance.pricePerHour);
     this.amiId = instance.ami;
-    this.ssmConnectCommand = pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id}`;
-    this.ssmPortForwardCommand = pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id} --document-name AWS-StartPortForwardingSession --parameters portNumber=${args.proxyPort},localPortNumber=${args.proxyPort}`;
+    this.connectCommand = pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id}`;
+    this.portForwardCommand = pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id} --document-name AWS-StartPortForwardingSession --parameters portNumber=${args.proxyPort},localPortNumber=${args.proxyPort}`;
     this.statusUrl = pulumi.interpolate`${base}${STATUS_URL_PATH}`;
-    this.curlExample = pulumi.interpolate`curl ${this.endpoint}/chat/completions -H "Authorization: Bearer $(pulumi stack output apiKey --show-secrets)" -H "Content-Type: application/json" -d '{"model": "${plan.serve.servedModelName}", "messages": [{"role": "user", "content": "Hello"}]}'`;
+    this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
 
-    this.registerOutputs({
-      endpoint: this.endpoint,
-      modelName: this.modelName,
-      apiKey: this.apiKey,
-      instanceId: this.instanceId,
-      publicIp: this.publicIp,
-      instanceType: this.instanceType,
-      pricePerHour: this.pricePerHour,
-      amiId: this.amiId,
-      ssmConnectCommand: this.ssmConnectCommand,
-      ssmPortForwardCommand: this.ssmPortForwardCommand,
-      curlExample: this.curlExample,
-      statusUrl: this.statusUrl,
-    });
+    this.registerOutputs(targetOutputsOf(this));
   }
 }

@@ -175,3 +175,36 @@ export function renderInstallScript(files: readonly MachineFile[]): string {
   lines.push(`exec bash "$QS_ROOT${LIB_DIR}/bootstrap.sh"`);
   return `${lines.join("\n")}\n`;
 }
+
+/** Where the workstation target puts the secrets file the bootstrap reads (`SECRETS_SOURCE=file`). */
+export const SECRETS_FILE = `${CONF_DIR}/secrets.env`;
+
+/** The secrets file's text: the key and optional HF token, one KEY=VALUE per line. */
+export function secretsFileContent(apiKey: string, hfToken?: string): string {
+  for (const [name, v] of [["API key", apiKey], ["HF token", hfToken ?? ""]] as const) {
+    if (/[\r\n]/.test(v)) throw new Error(`the ${name} holds a newline`);
+  }
+  return `API_KEY=${apiKey}\n${hfToken === undefined ? "" : `HF_TOKEN=${hfToken}\n`}`;
+}
+
+/**
+ * The shell commands the workstation target runs over SSH. Secrets and scripts travel on stdin,
+ * so no secret is ever on a command line; `${QS_ROOT:-}` lets the tests run them in a sandbox.
+ */
+export function workstationCommands(user: string, purgeWeights: boolean): { secrets: string; install: string; uninstall: string } {
+  const sudo = user === "root" ? "" : "sudo ";
+  return {
+    secrets: `${sudo}sh -c 'umask 077 && mkdir -p "\${QS_ROOT:-}${CONF_DIR}" && cat > "\${QS_ROOT:-}${SECRETS_FILE}"'`,
+    install: `${sudo}bash -s`,
+    uninstall: `${sudo}sh -c 'if [ -f "\${QS_ROOT:-}${LIB_DIR}/uninstall.sh" ]; then bash "\${QS_ROOT:-}${LIB_DIR}/uninstall.sh"${purgeWeights ? " --purge-weights" : ""}; fi'`,
+  };
+}
+
+/** Fill a template's @NAME@ tokens (the same rule as lib.sh's render_template); a missing value is an error. */
+export function renderTemplate(text: string, values: Readonly<Record<string, string>>): string {
+  return text.replace(/@([A-Z_]+)@/g, (_m, name: string) => {
+    const v = values[name];
+    if (v === undefined) throw new Error(`template: no value for @${name}@`);
+    return v;
+  });
+}

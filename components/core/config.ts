@@ -6,8 +6,9 @@
 import { z } from "zod";
 import { AMI_FAMILY_NAMES } from "../catalog/amis";
 import { GPU_INSTANCES } from "../catalog/gpus";
+import { KNOWN_GPU_NAMES } from "../catalog/workstationGpus";
 import { UserError } from "./errors";
-import { PlanRequestSchema, type PlanRequest } from "./request";
+import { ContextSchema, DEFAULT_CONTEXT, PlanRequestSchema, type PlanRequest } from "./request";
 import { zodToUserError } from "./zodErrors";
 
 /** Config namespace: keys are `qwen3-serve:<key>`. */
@@ -62,6 +63,48 @@ export const AwsSettingsSchema = z.strictObject({
   engineImageDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits").optional(),
 });
 
+/** The GPUs of a machine we do not size but serve on: a known card and how many. */
+export const MachineGpusSchema = z.strictObject({
+  /** A known card (see KNOWN_GPU_NAMES), e.g. RTX-4090, L40S, H100. */
+  model: z.enum(KNOWN_GPU_NAMES as [string, ...string[]]),
+  count: z.int().min(1).max(16),
+  /** Memory per GPU as nvidia-smi reports it, MiB, when it differs from the table (e.g. a display takes some). */
+  memoryMiB: z.int().min(4096).optional(),
+});
+
+/** Settings of the workstation target (`qwen3-serve:workstation`): an existing Linux GPU box over SSH. */
+export const WorkstationSettingsSchema = z.strictObject({
+  /** Host name or IP address the deployer reaches over SSH, also used in the endpoint URL. */
+  host: z.string().min(1),
+  port: z.int().min(1).max(65535).default(22),
+  /** SSH user: root, or one with passwordless sudo. */
+  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Linux user name").default("ubuntu"),
+  gpus: MachineGpusSchema,
+  /** Host RAM, GiB; checked against the weights when given. */
+  ramGiB: z.int().min(1).optional(),
+  /** Public port of the authenticating proxy. */
+  proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
+  /** Also delete the downloaded weights on `pulumi destroy` (kept by default). */
+  purgeWeightsOnDestroy: z.boolean().default(false),
+});
+
+/** Settings of the Docker target (`qwen3-serve:docker`): any Docker host with the NVIDIA container toolkit. */
+export const DockerSettingsSchema = z.strictObject({
+  /** Docker daemon: unix:///var/run/docker.sock (default), ssh://user@host or tcp://host:2376. */
+  host: z.string().regex(/^(unix|ssh|tcp):\/\//, "must start with unix://, ssh:// or tcp://").optional(),
+  gpus: MachineGpusSchema,
+  /** GPUs for the engine container: all, or device=0,1. */
+  gpuDevices: z.string().regex(/^(all|device=\d+(,\d+)*)$/, 'must be "all" or like "device=0,1"').default("all"),
+  /** Host name clients use in the endpoint URL; defaults to the daemon's host, or localhost. */
+  publicHost: z.string().min(1).optional(),
+  /** Port the proxy container publishes. */
+  proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
+  /** Pin the engine image digest (sha256:...). */
+  engineImageDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits").optional(),
+  /** Wait in `pulumi up` for a real completion through the proxy. */
+  waitForReady: z.boolean().default(true),
+});
+
 const planShape = PlanRequestSchema.shape;
 
 /** Every key of the `qwen3-serve` namespace. */
@@ -69,7 +112,8 @@ export const StackConfigSchema = z.strictObject({
   model: planShape.model,
   engine: planShape.engine,
   quantization: planShape.quantization,
-  context: planShape.context,
+  // No default here, so a stack that leaves context open lets a given machine shrink it to fit.
+  context: ContextSchema.optional(),
   concurrency: planShape.concurrency,
   modelRevision: planShape.modelRevision,
   families: planShape.families,
@@ -92,14 +136,24 @@ export const StackConfigSchema = z.strictObject({
   idleAction: z.enum(["stop", "terminate"]).default("stop"),
   /** Hugging Face token for gated downloads; set it with `pulumi config set --secret`. */
   hfToken: z.string().min(1).optional(),
+  /** SSH private key for the workstation target; set it with `pulumi config set --secret`. */
+  sshPrivateKey: z.string().min(1).optional(),
   /** AWS target settings. */
   aws: AwsSettingsSchema.optional(),
+  /** Workstation target settings. */
+  workstation: WorkstationSettingsSchema.optional(),
+  /** Docker target settings. */
+  docker: DockerSettingsSchema.optional(),
 });
 
 /** Validated stack config. */
 export type StackConfig = z.output<typeof StackConfigSchema>;
 /** Validated AWS settings. */
 export type AwsSettings = z.output<typeof AwsSettingsSchema>;
+/** Validated workstation settings. */
+export type WorkstationSettings = z.output<typeof WorkstationSettingsSchema>;
+/** Validated Docker settings. */
+export type DockerSettings = z.output<typeof DockerSettingsSchema>;
 
 function refuse(key: string, value: unknown, problem: string, hint: string, choices?: readonly string[]): never {
   throw new UserError({ key, value, problem, hint, ...(choices !== undefined ? { choices } : {}) });
@@ -140,11 +194,31 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   const r = StackConfigSchema.safeParse(raw);
   if (!r.success) throw zodToUserError(r.error, raw, StackConfigSchema);
   const config = r.data;
+  // Settings for a target the stack does not use would be silently ignored: refuse them.
+  for (const t of TARGETS) {
+    if (t !== config.target && config[t] !== undefined) {
+      refuse(t, "(set)", `the target is ${config.target}, so ${t} settings would be ignored.`, `Remove ${CONFIG_NAMESPACE}:${t}, or set target: ${t}.`, [...TARGETS]);
+    }
+  }
   if (config.target === "aws") checkAws(config.aws);
-  if (config.target !== "aws" && config.aws !== undefined) {
-    refuse("aws", "(set)", `the target is ${config.target}, so AWS settings would be ignored.`, `Remove ${CONFIG_NAMESPACE}:aws or set target: aws.`, [...TARGETS]);
+  if (config.target !== "aws") {
+    if (config[config.target] === undefined) {
+      refuse(config.target, "(missing)", `the ${config.target} target needs its settings.`, `Set ${CONFIG_NAMESPACE}:${config.target} with at least ${config.target === "workstation" ? "host and gpus" : "gpus"}.`);
+    }
+    if (config.spot) refuse("spot", true, `spot capacity is an AWS notion; the ${config.target} target runs on a machine you own.`, "Drop spot.");
+    for (const key of ["families", "instanceTypes", "maxPricePerHour"] as const) {
+      if (config[key] !== undefined) refuse(key, config[key], `chooses among cloud instances; the ${config.target} target's machine is given.`, `Drop ${key}.`);
+    }
+  }
+  if (config.target === "workstation" && config.sshPrivateKey === undefined) {
+    refuse("sshPrivateKey", "(missing)", "the workstation target connects over SSH with a private key.", `Set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519\`.`);
   }
   return config;
+}
+
+/** Which sizing inputs the stack set itself (a given machine may step the others down to fit). */
+export function explicitChoices(config: StackConfig): { quantization: boolean; context: boolean } {
+  return { quantization: config.quantization !== undefined, context: config.context !== undefined };
 }
 
 /** The sizing request a stack config implies; a pinned instance type narrows the catalog to it. */
@@ -153,7 +227,7 @@ export function planRequestFrom(config: StackConfig): PlanRequest {
   return {
     model: config.model,
     engine: config.engine,
-    context: config.context,
+    context: config.context ?? DEFAULT_CONTEXT,
     concurrency: config.concurrency,
     spot: config.spot,
     ...(config.quantization !== undefined ? { quantization: config.quantization } : {}),

@@ -84,7 +84,9 @@ export interface Plan {
     /** Usable memory per GPU, GiB. */
     readonly gpuMemoryGiB: number;
     readonly computeCapability: number;
+    /** vCPUs; 0 on a described machine, where nobody told us. */
     readonly vcpus: number;
+    /** Host RAM, GiB; 0 on a described machine whose RAM the config does not state. */
     readonly ramGiB: number;
     readonly market: "on-demand" | "spot";
     readonly pricePerHour: number;
@@ -294,6 +296,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     expertParallel: chosen.expertParallel,
     yarn,
     revision: weightsSource.source === "hf" ? revision : null,
+    bindHost: request.bindHost ?? "127.0.0.1",
   });
 
   const m = chosen.memory;

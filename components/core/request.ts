@@ -18,6 +18,9 @@ export const MAX_CONCURRENCY = 1024;
 const FAMILIES = [...new Set(GPU_INSTANCES.map((i) => i.family))];
 const TYPES = GPU_INSTANCES.map((i) => i.type);
 
+/** A context length in tokens. */
+export const ContextSchema = z.int("must be a whole number of tokens").min(MIN_CONTEXT, `must be at least ${MIN_CONTEXT} tokens`);
+
 /** Accept any case for quantization names (`Q4_K_M`, `FP8`), returning the canonical spelling. */
 const quantization = z.preprocess((v) => {
   if (typeof v !== "string") return v;
@@ -34,7 +37,7 @@ export const PlanRequestSchema = z.strictObject({
   /** Weight format; defaults to the engine's default (bf16 or q4_K_M), or what the model spelling names. */
   quantization: quantization.optional(),
   /** Context length per sequence, tokens. */
-  context: z.int("must be a whole number of tokens").min(MIN_CONTEXT, `must be at least ${MIN_CONTEXT} tokens`).default(DEFAULT_CONTEXT),
+  context: ContextSchema.default(DEFAULT_CONTEXT),
   /** Sequences served in parallel at full context. */
   concurrency: z
     .int("must be a whole number")
@@ -56,8 +59,8 @@ export const PlanRequestSchema = z.strictObject({
     .optional(),
 });
 
-/** A validated sizing request. */
-export type PlanRequest = z.output<typeof PlanRequestSchema>;
+/** A validated sizing request; targets that run the engine in a container network set bindHost. */
+export type PlanRequest = z.output<typeof PlanRequestSchema> & { readonly bindHost?: "127.0.0.1" | "0.0.0.0" };
 /** A sizing request as a user may write it (defaults optional). */
 export type PlanRequestInput = z.input<typeof PlanRequestSchema>;
 

@@ -24,7 +24,7 @@ function serve(input: ServeInput): ServeCommand {
   return {
     argv: ["ollama", "serve"],
     env: {
-      OLLAMA_HOST: `127.0.0.1:${PORT}`,
+      OLLAMA_HOST: `${input.bindHost}:${PORT}`,
       // Ollama's own default depends on VRAM (4k to 256k); the plan sized KV for exactly this.
       OLLAMA_CONTEXT_LENGTH: String(input.contextLength),
       // KV is allocated for NUM_PARALLEL x CONTEXT_LENGTH tokens (docs/faq.mdx), matching the plan's concurrency.

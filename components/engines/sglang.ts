@@ -31,7 +31,7 @@ function serve(input: ServeInput): ServeCommand {
   const argv = [
     "python3", "-m", "sglang.launch_server",
     "--model-path", repo,
-    "--host", "127.0.0.1",
+    "--host", input.bindHost,
     "--port", String(PORT),
     "--served-model-name", model.id,
     "--tp-size", String(input.tensorParallelSize),

@@ -37,6 +37,8 @@ export interface ServeInput {
   readonly yarn: { readonly factor: number; readonly originalMaxPositionEmbeddings: number } | null;
   /** Pinned Hugging Face commit, when the stack pins one. */
   readonly revision: string | null;
+  /** Address the server binds: 127.0.0.1 behind the host's proxy, 0.0.0.0 inside a private container network. */
+  readonly bindHost: "127.0.0.1" | "0.0.0.0";
 }
 
 /** What the machine runs: the engine's own command line and environment. Never holds a secret. */

@@ -31,7 +31,7 @@ function serve(input: ServeInput): ServeCommand {
   const rope = yarnRopeParameters(input);
   const argv = [
     "vllm", "serve", repo,
-    "--host", "127.0.0.1",
+    "--host", input.bindHost,
     "--port", String(PORT),
     "--served-model-name", model.id,
     "--tensor-parallel-size", String(input.tensorParallelSize),

@@ -17,6 +17,10 @@ export const recorded: Recorded[] = [];
 
 /** The fake API key the RandomPassword mock returns; tests search outputs and user data for it. */
 export const MOCK_API_KEY = "MOCKKEY0123456789abcdefghijklmnopqrstuvwxyzABCD";
+/** The local image id every mocked RemoteImage reports. */
+export const MOCK_IMAGE_ID = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+/** The registry digest every mocked RemoteImage reports. */
+export const MOCK_REPO_DIGEST = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 /** The fake public IP of every mocked instance. */
 export const MOCK_PUBLIC_IP = "203.0.113.10";
 
@@ -41,6 +45,9 @@ function state(type: string, name: string, inputs: Record<string, unknown>): Rec
       return { ...inputs, name: `${name}-1c2d` };
     case "aws:ec2/instance:Instance":
       return { ...inputs, publicIp: MOCK_PUBLIC_IP, arn: `arn:aws:ec2:us-east-1:123456789012:instance/i-0${name}` };
+    case "docker:index/remoteImage:RemoteImage":
+      // What the provider reports after a pull: the local image id and the registry digest.
+      return { ...inputs, imageId: MOCK_IMAGE_ID, repoDigest: `${String(inputs.name).split(":")[0]}@${MOCK_REPO_DIGEST}` };
     case "command:local:Command":
       return { ...inputs, stdout: "ready", stderr: "" };
     default:
@@ -96,4 +103,15 @@ export function settle(): Promise<void> {
 export async function resolveAll(outputs: object): Promise<void> {
   await Promise.all(Object.values(outputs).filter((v): v is pulumi.Output<unknown> => pulumi.Output.isInstance(v)).map((o) => valueOf(o)));
   await settle();
+}
+
+/** Pulumi's marker for a secret value in resolved inputs (sdk/nodejs/runtime/rpc.ts specialSigKey / specialSecretSig). */
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/** The value inside a secret-marked input; throws if the input was not marked secret. */
+export function secretValue(v: unknown): unknown {
+  const o = v as Record<string, unknown> | null;
+  if (o === null || typeof o !== "object" || o[SIG_KEY] !== SECRET_SIG) throw new Error(`expected a secret-marked value, got ${JSON.stringify(v)}`);
+  return o.value;
 }

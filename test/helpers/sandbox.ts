@@ -16,8 +16,8 @@ import { machineFiles } from "../../components/machine";
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
 const STUBS = ["nvidia-smi", "apt-get", "systemctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot"];
 
-/** The API key the sandbox's secrets source holds. */
-export const SANDBOX_API_KEY = "sk-sandbox-0123456789abcdefXYZ";
+/** The API key the sandbox's secrets source holds: 48 letters and digits, the shape the targets generate. */
+export const SANDBOX_API_KEY = "SandboxKey0123456789abcdefghijklmnopqrstuvwxyzAB";
 
 /** A free TCP port on loopback. */
 export function freePort(): Promise<number> {
@@ -46,8 +46,8 @@ export interface SandboxOptions {
   readonly driverPolicy?: "install" | "require";
   /** GPUs nvidia-smi reports: name, MiB, compute capability. */
   readonly gpus?: { name: string; mib: number; cc: string; count: number };
-  /** Where secrets come from; SSM values are preloaded into the aws stub. */
-  readonly secrets?: "ssm" | "file";
+  /** Where secrets come from; SSM values are preloaded into the aws stub; "remote": a file the test writes itself. */
+  readonly secrets?: "ssm" | "file" | "remote";
   /** Mode of the secrets file, for the file source. */
   readonly secretsFileMode?: number;
   /** Serve HTTPS for this name (certbot is stubbed with a self-signed certificate). */
@@ -85,6 +85,9 @@ export class Sandbox {
     mkdirSync(state, { recursive: true });
     mkdirSync(bin, { recursive: true });
     for (const s of STUBS) symlinkSync(path.join(FIXTURES, "sandbox-stub.js"), path.join(bin, s));
+    // A test run by a user reaches `sudo` (the workstation commands); the real one would reset the
+    // environment, lose QS_ROOT and write to the real /etc. This one runs the command as is.
+    writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nexec "$@"\n', { mode: 0o755 });
 
     const plan = buildPlan(parsePlanRequest(opts.request));
     const proxyPort = await freePort();
@@ -112,7 +115,7 @@ export class Sandbox {
     mkdirSync(path.join(state, "ssm"), { recursive: true });
     writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/api-key")), SANDBOX_API_KEY);
     writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/hf-token")), "hf_sandboxTokenValue");
-    if ((opts.secrets ?? "ssm") === "file") {
+    if (opts.secrets === "file") {
       const p = path.join(root, secretsPath);
       mkdirSync(path.dirname(p), { recursive: true });
       writeFileSync(p, `API_KEY=${SANDBOX_API_KEY}\nHF_TOKEN=hf_sandboxTokenValue\n`);
@@ -162,6 +165,13 @@ export class Sandbox {
   /** Extra environment for the next runs (failure injection, timeouts). */
   setEnv(extra: Record<string, string>): void {
     this.env = { ...this.env, ...extra };
+  }
+
+  /** The sandbox environment as `env K=V ...` words for a remote shell, each quoted. */
+  envWords(): string {
+    return Object.entries(this.env)
+      .map(([k, v]) => `${k}='${v.replace(/'/g, `'\\''`)}'`)
+      .join(" ");
   }
 
   /** Run a command inside the sandbox's environment. */

@@ -21,3 +21,13 @@ export function stackFileConfig(stack: string): Record<string, string> {
   const doc = parse(readFileSync(path.join(STACKS, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
   return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }
+
+/** The target a stack file deploys to (`aws` when it sets none, as the schema defaults). */
+export function stackTarget(stack: string): string {
+  return stackFileConfig(stack)["qwen3-serve:target"] ?? "aws";
+}
+
+/** Names of the example stacks that deploy to one target. */
+export function stacksFor(target: string): string[] {
+  return stackNames().filter((s) => stackTarget(s) === target);
+}

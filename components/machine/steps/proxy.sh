@@ -49,7 +49,7 @@ fi
 
 # The same template serves the Docker target; here it points at the bootstrap's files.
 export TPL_AUTH_INCLUDE="${SECRETS_DIR}/proxy-auth.conf" TPL_LISTEN="$listen" TPL_ACCESS_LOG="${LOG_DIR}/access.log" \
-  TPL_UPSTREAM="http://127.0.0.1:${ENGINE_PORT}"
+  TPL_UPSTREAM="http://127.0.0.1:${ENGINE_PORT}" TPL_UPSTREAM_SETUP=""
 TPL_STATUS_LOCATION="$(cat <<LOCATION
 
     # Bootstrap progress for waiting clients; same key as the API.

@@ -53,13 +53,9 @@ fi
 
 changed=0
 { printf 'Authorization: Bearer '; cat "$tmp/api_key.clean"; printf '\n'; } | write_if_changed "$(auth_header_file)" 0600 && changed=1
-{
-  printf '# Written by qwen3-serve; maps the one accepted Authorization header to 1.\n'
-  # shellcheck disable=SC2016 # nginx variables, not shell ones
-  printf 'map $http_authorization $qwen3_serve_authorized {\n    default 0;\n    "Bearer '
-  cat "$tmp/api_key.clean"
-  printf '" 1;\n}\n'
-} | write_if_changed "$SECRETS_DIR/proxy-auth.conf" 0600 && changed=1
+# The key reaches the template through this one process's environment, never a command line.
+TPL_API_KEY="$(cat "$tmp/api_key.clean")" render_template "$QS_LIB/proxy-auth.conf" |
+  write_if_changed "$SECRETS_DIR/proxy-auth.conf" 0600 && changed=1
 
 if [ -s "$tmp/hf_token" ]; then
   { printf 'HF_TOKEN='; tr -d '\r\n' <"$tmp/hf_token"; printf '\n'; } | write_if_changed "$SECRETS_DIR/hf.env" 0600 && changed=1

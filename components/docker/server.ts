@@ -1,0 +1,232 @@
+/**
+ * `qwen3-serve:docker:Server`: the endpoint as containers on any Docker host with the NVIDIA
+ * container toolkit (local, or ssh://user@host). The pinned engine image on a private network
+ * with its port unpublished, a weights cache volume filled before serving (Ollama pulls through
+ * its own API instead), and the same nginx auth proxy as the bootstrap, the only published port.
+ */
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { PROXY_IMAGE } from "../catalog/images";
+import { loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate } from "../core/bootstrap";
+import type { Plan } from "../core/plan";
+import { ENGINES } from "../engines";
+import { loadTemplate } from "../machine";
+import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
+
+/** Inputs of {@link DockerServer}. */
+export interface DockerServerArgs {
+  /** The plan, fitted to the host's GPUs, with the engine bound to 0.0.0.0 inside its network. */
+  readonly plan: Plan;
+  /** Docker daemon address; the local socket when absent. */
+  readonly host?: string;
+  /** Host name in the endpoint URL. */
+  readonly publicHost: string;
+  /** GPUs for the engine: all, or device=0,1. */
+  readonly gpuDevices: string;
+  /** Port the proxy publishes. */
+  readonly proxyPort: number;
+  /** Pin the engine image digest. */
+  readonly engineImageDigest?: string;
+  /** Hugging Face token for gated repos (secret). */
+  readonly hfToken?: pulumi.Input<string>;
+  /** Wait in `pulumi up` for a real completion through the proxy. */
+  readonly waitForReady: boolean;
+  /** Labels on every container, volume and network. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** What describes the GPUs in outputs. */
+  readonly gpuDescription: string;
+}
+
+/** Where the containers keep weights. */
+const CACHE_PATH = { hf: "/root/.cache/huggingface", ollama: "/root/.ollama" } as const;
+/** Network alias the proxy reaches the engine by. */
+const ENGINE_ALIAS = "engine";
+
+/** A Docker host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
+export class DockerServer extends pulumi.ComponentResource implements TargetOutputs {
+  readonly endpoint: pulumi.Output<string>;
+  readonly modelName: pulumi.Output<string>;
+  readonly apiKey: pulumi.Output<string>;
+  readonly instanceId: pulumi.Output<string>;
+  readonly publicIp: pulumi.Output<string>;
+  readonly instanceType: pulumi.Output<string>;
+  readonly pricePerHour: pulumi.Output<number>;
+  readonly amiId: pulumi.Output<string>;
+  readonly connectCommand: pulumi.Output<string>;
+  readonly portForwardCommand: pulumi.Output<string>;
+  readonly curlExample: pulumi.Output<string>;
+  readonly statusUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: DockerServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("qwen3-serve:docker:Server", name, {}, opts);
+    const { plan } = args;
+    const provider = new docker.Provider(`${name}-docker`, args.host !== undefined ? { host: args.host } : {}, { parent: this });
+    const child = { parent: this, provider };
+    const labels = Object.entries(args.labels).map(([label, value]) => ({ label, value }));
+    const source = plan.serve.weights.source;
+    const cachePath = CACHE_PATH[source];
+
+    const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, { parent: this });
+    const network = new docker.Network(`${name}-net`, { name: `${name}-qwen3-serve`, driver: "bridge", labels }, child);
+    const cache = new docker.Volume(`${name}-weights`, { name: `${name}-qwen3-serve-weights`, labels }, child);
+    const logs = new docker.Volume(`${name}-logs`, { name: `${name}-qwen3-serve-logs`, labels }, child);
+
+    const engineImage = new docker.RemoteImage(
+      `${name}-engine-image`,
+      { name: args.engineImageDigest === undefined ? plan.serve.image : `${plan.serve.image}@${args.engineImageDigest}`, keepLocally: true },
+      child,
+    );
+    const proxyImage = new docker.RemoteImage(`${name}-proxy-image`, { name: PROXY_IMAGE, keepLocally: true }, child);
+
+    // vLLM and SGLang: fill the cache before the engine starts, with hf from the engine's own image.
+    const prerequisites: pulumi.Resource[] = [];
+    if (source === "hf") {
+      const hfArgs = ["download", plan.serve.weights.ref, ...(plan.serve.weights.revision !== null ? ["--revision", plan.serve.weights.revision] : [])];
+      prerequisites.push(
+        new docker.Container(
+          `${name}-weights-download`,
+          {
+            name: `${name}-qwen3-serve-weights`,
+            image: engineImage.imageId,
+            entrypoints: ["hf"],
+            command: hfArgs,
+            // The token is a file in the container, read through HF_TOKEN_PATH: not in env, not in argv.
+            envs: ["HF_XET_HIGH_PERFORMANCE=1", ...(args.hfToken !== undefined ? ["HF_TOKEN_PATH=/run/qwen3-serve/hf_token"] : [])],
+            uploads: args.hfToken !== undefined ? [{ file: "/run/qwen3-serve/hf_token", content: pulumi.secret(args.hfToken), permissions: "0400" }] : [],
+            volumes: [{ volumeName: cache.name, containerPath: cachePath }],
+            // Run once to completion; a finished download is not a failure to restart.
+            attach: true,
+            mustRun: false,
+            logs: true,
+            restart: "no",
+            labels,
+          },
+          child,
+        ),
+      );
+    }
+
+    const [entrypoint, ...cmd] = plan.serve.argv;
+    const healthTest =
+      source === "ollama"
+        ? ["CMD", "ollama", "list"]
+        : ["CMD", "python3", "-c", `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${plan.serve.port}${plan.serve.healthPath}', timeout=5)`];
+    const engine = new docker.Container(
+      `${name}-engine`,
+      {
+        name: `${name}-qwen3-serve-engine`,
+        image: engineImage.imageId,
+        entrypoints: [entrypoint ?? ""],
+        command: cmd,
+        envs: Object.entries(plan.serve.env).map(([k, v]) => `${k}=${v}`),
+        gpus: args.gpuDevices,
+        // Tensor-parallel ranks share memory over /dev/shm.
+        ipcMode: "host",
+        ulimits: [{ name: "memlock", soft: -1, hard: -1 }, { name: "stack", soft: 67108864, hard: 67108864 }],
+        volumes: [{ volumeName: cache.name, containerPath: cachePath }],
+        // Reachable only on the private network, by the proxy: no published port.
+        networksAdvanced: [{ name: network.name, aliases: [ENGINE_ALIAS] }],
+        restart: "unless-stopped",
+        healthcheck: { tests: healthTest, interval: "30s", timeout: "10s", retries: 3, startPeriod: `${loadTimeoutSeconds(plan)}s` },
+        wait: true,
+        waitTimeout: loadTimeoutSeconds(plan),
+        labels,
+      },
+      { ...child, dependsOn: prerequisites },
+    );
+
+    // Ollama: pull through the running server's API, from its own image as the client.
+    const afterEngine: pulumi.Resource[] = [engine];
+    if (source === "ollama") {
+      afterEngine.push(
+        new docker.Container(
+          `${name}-weights-pull`,
+          {
+            name: `${name}-qwen3-serve-pull`,
+            image: engineImage.imageId,
+            entrypoints: ["ollama"],
+            command: ["pull", plan.serve.weights.ref],
+            envs: [`OLLAMA_HOST=http://${ENGINE_ALIAS}:${plan.serve.port}`],
+            networksAdvanced: [{ name: network.name }],
+            attach: true,
+            mustRun: false,
+            logs: true,
+            restart: "no",
+            labels,
+          },
+          { ...child, dependsOn: [engine] },
+        ),
+      );
+    }
+
+    const proxyConf = renderTemplate(loadTemplate("proxy.conf"), {
+      AUTH_INCLUDE: "/etc/nginx/qwen3-serve-auth.conf",
+      LISTEN: `listen ${args.proxyPort};`,
+      ACCESS_LOG: "/var/log/qwen3-serve/access.log",
+      // Resolve the engine per request through Docker's DNS: a restarted engine container may come
+      // back on another address, and nginx would otherwise keep the one it saw at start.
+      UPSTREAM_SETUP: `    resolver 127.0.0.11 valid=10s ipv6=off;\n    set $qwen3_serve_upstream http://${ENGINE_ALIAS}:${plan.serve.port};`,
+      UPSTREAM: "$qwen3_serve_upstream",
+      STATUS_LOCATION: "",
+    });
+    const authConf = pulumi.secret(key.result.apply((k) => renderTemplate(loadTemplate("proxy-auth.conf"), { API_KEY: k })));
+    const proxy = new docker.Container(
+      `${name}-proxy`,
+      {
+        name: `${name}-qwen3-serve-proxy`,
+        image: proxyImage.imageId,
+        ports: [{ internal: args.proxyPort, external: args.proxyPort }],
+        uploads: [
+          { file: "/etc/nginx/conf.d/default.conf", content: proxyConf },
+          { file: "/etc/nginx/qwen3-serve-auth.conf", content: authConf, permissions: "0600" },
+        ],
+        volumes: [{ volumeName: logs.name, containerPath: "/var/log/qwen3-serve" }],
+        networksAdvanced: [{ name: network.name }],
+        restart: "unless-stopped",
+        labels,
+      },
+      { ...child, dependsOn: afterEngine },
+    );
+
+    const base = `http://${args.publicHost}:${args.proxyPort}`;
+    let ready: pulumi.Output<string> = proxy.id;
+    if (args.waitForReady) {
+      const wait = new command.local.Command(
+        `${name}-ready`,
+        {
+          create: "node --import tsx scripts/wait-ready.ts",
+          environment: {
+            QS_BASE_URL: base,
+            // Secret already (the random provider marks it); said again so no refactor can lose it.
+            QS_API_KEY: pulumi.secret(key.result),
+            QS_MODEL: plan.serve.servedModelName,
+            QS_HAS_STATUS: "false",
+            QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, false, ENGINES[plan.engine].installDiskGiB)),
+            QS_POLL_SECONDS: "10",
+          },
+          logging: "stdoutAndStderr",
+          triggers: [engine.id, proxy.id],
+        },
+        { parent: this, dependsOn: [proxy] },
+      );
+      ready = wait.stdout;
+    }
+
+    this.endpoint = ready.apply(() => `${base}/v1`);
+    this.modelName = pulumi.output(plan.serve.servedModelName);
+    this.apiKey = pulumi.secret(key.result);
+    this.instanceId = engine.id;
+    this.publicIp = pulumi.output(args.publicHost);
+    this.instanceType = pulumi.output(`docker: ${args.gpuDescription}`);
+    this.pricePerHour = pulumi.output(0);
+    this.amiId = engineImage.repoDigest.apply((d) => d || plan.serve.image);
+    const sshHost = args.host?.startsWith("ssh://") === true ? args.host.slice("ssh://".length) : undefined;
+    this.connectCommand = pulumi.output(sshHost !== undefined ? `ssh ${sshHost}` : `docker exec -it ${name}-qwen3-serve-engine sh`);
+    this.portForwardCommand = pulumi.output(sshHost !== undefined ? `ssh -N -L ${args.proxyPort}:127.0.0.1:${args.proxyPort} ${sshHost}` : "n/a (local Docker host)");
+    this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
+    this.statusUrl = pulumi.output("n/a (no bootstrap on the Docker target; see docker logs)");
+    this.registerOutputs(targetOutputsOf(this));
+  }
+}

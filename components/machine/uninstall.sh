@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Removes what the bootstrap installed on a machine we do not own (the workstation target's
+# `pulumi destroy`): stops and removes the units, the engine container, the proxy config, the
+# scripts, config and secrets. Downloaded weights stay in the cache unless --purge-weights.
+# Docker, nginx itself and the NVIDIA driver stay: the owner may use them for other things.
+# Idempotent: a second run finds nothing to remove.
+set -euo pipefail
+
+QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
+# shellcheck source=lib.sh
+. "$QS_LIB/lib.sh"
+
+purge=0
+if [ "${1:-}" = "--purge-weights" ]; then purge=1; fi
+
+for unit in qwen3-serve-bootstrap.service qwen3-serve-engine.service; do
+  systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  rm -f "$SYSTEMD_DIR/$unit"
+done
+docker rm -f qwen3-serve-engine >/dev/null 2>&1 || true
+
+rm -f "$NGINX_CONF_DIR/qwen3-serve.conf" "$NGINX_CONF_DIR/qwen3-serve-acme.conf"
+rm -rf "$SYSTEMD_DIR/nginx.service.d/qwen3-serve.conf"
+systemctl daemon-reload
+if systemctl is-active --quiet nginx; then systemctl reload nginx || true; fi
+
+rm -rf "$CONF_DIR" "$LOG_DIR"
+if [ "$purge" = 1 ]; then
+  rm -rf "$STATE_DIR"
+  echo "qwen3-serve: removed, weights included"
+else
+  # Keep the caches; drop the run state so a later install starts a fresh cold start.
+  find "$STATE_DIR" -mindepth 1 -maxdepth 1 ! -name hf ! -name ollama -exec rm -rf {} + 2>/dev/null || true
+  echo "qwen3-serve: removed; weights kept in $STATE_DIR (hf, ollama)"
+fi
+# Last, the scripts themselves (this one included: bash has already read it).
+rm -rf "$QS_LIB"

@@ -1,0 +1,301 @@
+/**
+ * The Docker target under Pulumi mocks: the exact resources and their inputs for the example
+ * stack (Ollama) and a vLLM variant. Proves the engine container publishes no port and is
+ * reachable only on the private network; every image is pinned (no `latest`), with an optional
+ * digest; weights land in a volume before the engine starts (hf download, or an Ollama pull after
+ * it); the HF token and API key travel only as secret-marked file uploads, never in env, argv or
+ * labels; the outputs. Then the proxy config the component uploads, run for real: the
+ * distribution's nginx with that config in front of a loopback stand-in engine answers 401 without
+ * the key and passes the request with it.
+ *
+ * What this does not prove: that a Docker daemon accepts these inputs (no Docker engine here).
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { PROXY_IMAGE } from "../components/catalog/images";
+import { decodeConfigValues, parseStackConfig } from "../components/core/config";
+import { UserError } from "../components/core/errors";
+import { deployStack, type StackContext, type StackOutputs } from "../components/stack";
+import { MOCK_API_KEY, MOCK_IMAGE_ID, MOCK_REPO_DIGEST, ofType, recorded, resolveAll, secretValue, useMocks, valueOf, type Recorded } from "./helpers/pulumiMocks";
+import { freePort, request } from "./helpers/sandbox";
+import { stackFileConfig } from "./helpers/stacks";
+
+const ctx = (stack: string, warnings: string[] = []): StackContext => ({
+  project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => "198.51.100.77", isSecret: () => true, warn: (m) => warnings.push(m),
+});
+const HF_TOKEN = "hf_secretTokenValue123";
+const VLLM = { "qwen3-serve:model": "Qwen/Qwen3-30B-A3B-FP8", "qwen3-serve:engine": "vllm" };
+
+/** Pulumi's secret marker, as resolved inputs carry it. */
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+/** The inputs with every secret-marked value blanked: what a log or a plain diff could show. */
+function publicPart(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(publicPart);
+  if (v !== null && typeof v === "object") {
+    if (SIG_KEY in v) return "[secret]";
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, publicPart(x)]));
+  }
+  return v;
+}
+
+interface Upload {
+  file: string;
+  content: unknown;
+  permissions?: string;
+}
+interface ContainerInputs {
+  name: string;
+  image: string;
+  entrypoints: string[];
+  command: string[];
+  envs?: string[];
+  ports?: unknown;
+  /** Secret-marked as a whole when any upload is secret. */
+  uploads?: unknown;
+  volumes?: { volumeName: string; containerPath: string }[];
+  networksAdvanced?: { name: string; aliases?: string[] }[];
+  labels?: { label: string; value: string }[];
+  gpus?: string;
+  restart?: string;
+  healthcheck?: { tests: string[] };
+  wait?: boolean;
+  attach?: boolean;
+  mustRun?: boolean;
+}
+
+async function declare(over: Record<string, string>, stack: string): Promise<StackOutputs> {
+  await useMocks();
+  const out = await deployStack(parseStackConfig(decodeConfigValues({ ...stackFileConfig("docker"), ...over })), ctx(stack));
+  await resolveAll(out);
+  return out;
+}
+const container = (suffix: string): ContainerInputs => {
+  const c = ofType("docker:index/container:Container").find((r) => r.name.endsWith(suffix));
+  assert.ok(c, `no container ${suffix}`);
+  return c.inputs as unknown as ContainerInputs;
+};
+const images = (): string[] => ofType("docker:index/remoteImage:RemoteImage").map((r) => String(r.inputs.name));
+
+describe("docker target under mocks: the example stack (Ollama)", () => {
+  let out: StackOutputs;
+  let snapshot: Recorded[];
+  before(async () => {
+    out = await declare({}, "dk");
+    snapshot = [...recorded];
+  });
+
+  it("declares exactly: provider, network, two volumes, two images, engine, pull, proxy, key, readiness wait", () => {
+    assert.deepEqual(snapshot.map((r) => `${r.type} ${r.name}`).sort(), [
+      "command:local:Command dk-ready",
+      "docker:index/container:Container dk-engine",
+      "docker:index/container:Container dk-proxy",
+      "docker:index/container:Container dk-weights-pull",
+      "docker:index/network:Network dk-net",
+      "docker:index/remoteImage:RemoteImage dk-engine-image",
+      "docker:index/remoteImage:RemoteImage dk-proxy-image",
+      "docker:index/volume:Volume dk-logs",
+      "docker:index/volume:Volume dk-weights",
+      "pulumi:providers:docker dk-docker",
+      "qwen3-serve:docker:Server dk",
+      "random:index/randomPassword:RandomPassword dk-api-key",
+    ]);
+    const provider = snapshot.find((r) => r.type === "pulumi:providers:docker");
+    assert.equal(provider?.inputs.host, "ssh://deploy@192.0.2.20");
+  });
+
+  it("pins both images to exact tags, never latest", () => {
+    assert.deepEqual(images(), ["ollama/ollama:0.33.3", PROXY_IMAGE]);
+    assert.equal(PROXY_IMAGE, "nginx:1.28.0-alpine");
+    for (const r of ofType("docker:index/remoteImage:RemoteImage")) assert.equal(r.inputs.keepLocally, true, "destroy leaves shared images on the host");
+  });
+
+  it("runs the engine with the plan's argv and env on the GPUs, on the private network only, no published port", () => {
+    const e = container("-engine");
+    assert.equal(e.name, "dk-qwen3-serve-engine");
+    assert.equal(e.image, MOCK_IMAGE_ID);
+    assert.deepEqual([...e.entrypoints, ...e.command], ["ollama", "serve"]);
+    assert.deepEqual(e.envs, [
+      "OLLAMA_HOST=0.0.0.0:11434", "OLLAMA_CONTEXT_LENGTH=32768", "OLLAMA_NUM_PARALLEL=1", "OLLAMA_KEEP_ALIVE=-1", "OLLAMA_MAX_LOADED_MODELS=1",
+      "OLLAMA_FLASH_ATTENTION=1", "OLLAMA_KV_CACHE_TYPE=f16", "OLLAMA_LOAD_TIMEOUT=30m", "DO_NOT_TRACK=1",
+    ]);
+    assert.equal(e.ports, undefined, "the engine port is never published");
+    assert.deepEqual(e.networksAdvanced, [{ name: "dk-qwen3-serve", aliases: ["engine"] }]);
+    assert.equal(e.gpus, "all");
+    assert.equal(e.restart, "unless-stopped");
+    assert.deepEqual(e.healthcheck?.tests, ["CMD", "ollama", "list"]);
+    assert.equal(e.wait, true);
+    assert.deepEqual(e.volumes, [{ volumeName: "dk-qwen3-serve-weights", containerPath: "/root/.ollama" }]);
+  });
+
+  it("pulls the pinned tag through the running engine, once", () => {
+    const p = container("-weights-pull");
+    assert.deepEqual([...p.entrypoints, ...p.command], ["ollama", "pull", "qwen3:32b-q4_K_M"]);
+    assert.deepEqual(p.envs, ["OLLAMA_HOST=http://engine:11434"]);
+    assert.deepEqual([p.attach, p.mustRun, p.restart], [true, false, "no"]);
+    assert.equal(p.ports, undefined);
+  });
+
+  it("publishes only the proxy port; the key reaches nginx as a root-only, secret-marked upload", () => {
+    const published = ofType("docker:index/container:Container").filter((r) => r.inputs.ports !== undefined);
+    assert.deepEqual(published.map((r) => [r.name, r.inputs.ports]), [["dk-proxy", [{ internal: 8080, external: 8080 }]]]);
+    const proxy = container("-proxy");
+    assert.equal(proxy.image, MOCK_IMAGE_ID);
+    const [conf, auth] = secretValue(proxy.uploads) as Upload[];
+    assert.equal(conf?.file, "/etc/nginx/conf.d/default.conf");
+    assert.match(String(conf?.content), /set \$qwen3_serve_upstream http:\/\/engine:11434;/);
+    assert.ok(!String(conf?.content).includes(MOCK_API_KEY));
+    assert.equal(auth?.file, "/etc/nginx/qwen3-serve-auth.conf");
+    assert.equal(auth?.permissions, "0600");
+    // One secret upload makes the whole list secret in state, which is what keeps it out of diffs.
+    assert.match(String(auth?.content), new RegExp(`"Bearer ${MOCK_API_KEY}" 1;`));
+    assert.deepEqual(proxy.volumes, [{ volumeName: "dk-qwen3-serve-logs", containerPath: "/var/log/qwen3-serve" }]);
+  });
+
+  it("no input outside a secret marker holds the key", () => {
+    for (const r of snapshot) assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(MOCK_API_KEY), `${r.name} leaks the key`);
+    const wait = ofType("command:local:Command")[0]?.inputs ?? {};
+    assert.equal(wait.create, "node --import tsx scripts/wait-ready.ts");
+  });
+
+  it("labels every container, volume and network with the stack's tags", () => {
+    for (const r of snapshot.filter((x) => /docker:index\/(container|volume|network):/.test(x.type))) {
+      const labels = r.inputs.labels as { label: string; value: string }[];
+      const get = (k: string): string | undefined => labels.find((l) => l.label === k)?.value;
+      assert.deepEqual([get("qwen3-serve:stack"), get("qwen3-serve:engine"), get("qwen3-serve:model"), get("qwen3-serve:idle-minutes")], ["dk", "ollama", "Qwen3-32B", "30"], r.name);
+    }
+  });
+
+  it("exports the endpoint on the Docker host, the key as a secret, and SSH commands", async () => {
+    assert.equal(await valueOf(out.endpoint), "http://192.0.2.20:8080/v1");
+    assert.equal(await valueOf(out.modelName), "qwen3:32b-q4_K_M");
+    assert.equal(await pulumi.isSecret(out.apiKey), true);
+    assert.equal(await valueOf(out.instanceType), "docker: 1 x RTX-6000-Ada");
+    assert.equal(await valueOf(out.pricePerHour), 0);
+    assert.equal(await valueOf(out.amiId), `ollama/ollama@${MOCK_REPO_DIGEST}`, "records the image digest in use");
+    assert.equal(await valueOf(out.connectCommand), "ssh deploy@192.0.2.20");
+    assert.equal(await valueOf(out.portForwardCommand), "ssh -N -L 8080:127.0.0.1:8080 deploy@192.0.2.20");
+    assert.ok(!(await valueOf(out.curlExample)).includes(MOCK_API_KEY));
+  });
+});
+
+describe("docker target under mocks: variants", () => {
+  it("vLLM: downloads the weights into the volume first, the token as a secret file only", async () => {
+    await declare({ ...VLLM, "qwen3-serve:hfToken": HF_TOKEN }, "dkv");
+    const dl = container("-weights-download");
+    assert.deepEqual([...dl.entrypoints, ...dl.command], ["hf", "download", "Qwen/Qwen3-30B-A3B-FP8"]);
+    assert.deepEqual(dl.envs, ["HF_XET_HIGH_PERFORMANCE=1", "HF_TOKEN_PATH=/run/qwen3-serve/hf_token"]);
+    assert.deepEqual(secretValue(dl.uploads), [{ file: "/run/qwen3-serve/hf_token", content: HF_TOKEN, permissions: "0400" }]);
+    assert.deepEqual(dl.volumes, [{ volumeName: "dkv-qwen3-serve-weights", containerPath: "/root/.cache/huggingface" }]);
+    for (const r of recorded) assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(HF_TOKEN), `${r.name} leaks the token`);
+    const e = container("-engine");
+    assert.equal(e.command[e.command.indexOf("--host") + 1], "0.0.0.0", "listens on the container network for the proxy");
+    assert.ok(e.envs?.includes("HF_HUB_OFFLINE=1"), "serves from the filled cache");
+    assert.deepEqual(e.healthcheck?.tests, ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=5)"]);
+    assert.equal(ofType("docker:index/container:Container").some((r) => r.name.endsWith("-weights-pull")), false);
+  });
+
+  it("pins the engine image digest when asked, and a model revision", async () => {
+    const digest = `sha256:${"ab".repeat(32)}`;
+    const rev = "0123456789abcdef0123456789abcdef01234567";
+    await declare({ ...VLLM, "qwen3-serve:modelRevision": rev, "qwen3-serve:docker": JSON.stringify({ host: "ssh://deploy@192.0.2.20", gpus: { model: "RTX-6000-Ada", count: 1 }, engineImageDigest: digest }) }, "dkd");
+    assert.equal(images()[0], `vllm/vllm-openai:v0.31.0@${digest}`);
+    assert.deepEqual(container("-weights-download").command, ["download", "Qwen/Qwen3-30B-A3B-FP8", "--revision", rev]);
+  });
+
+  it("a local socket: no host on the provider, localhost in the URL, docker exec to connect, no readiness wait when off", async () => {
+    const out = await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, gpuDevices: "device=0,1", proxyPort: 9443, waitForReady: false }), "qwen3-serve:model": "qwen3:8b" }, "dkl");
+    const provider = recorded.find((r) => r.type === "pulumi:providers:docker");
+    assert.equal(provider?.inputs.host, undefined);
+    assert.equal(container("-engine").gpus, "device=0,1");
+    assert.deepEqual(container("-proxy").ports, [{ internal: 9443, external: 9443 }]);
+    assert.equal(ofType("command:local:Command").length, 0);
+    assert.equal(await valueOf(out.endpoint), "http://localhost:9443/v1");
+    assert.equal(await valueOf(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
+  });
+
+  it("refuses a model the stated GPUs cannot hold, before declaring anything", async () => {
+    await useMocks();
+    const cfg = parseStackConfig(decodeConfigValues({ ...stackFileConfig("docker"), "qwen3-serve:model": "qwen3:235b-a22b" }));
+    await assert.rejects(deployStack(cfg, ctx("dkx")), (e: unknown) => e instanceof UserError && e.key === "docker.gpus" && e.value === "1 x RTX-6000-Ada (48.0 GiB each)" && /nor in q4_K_M at 8192 tokens or more\.$/.test(e.problem));
+    assert.deepEqual(recorded, []);
+  });
+});
+
+describe("the Docker proxy config, served by the real nginx", () => {
+  let dir = "";
+  let nginx: ChildProcess | undefined;
+  let engine: http.Server | undefined;
+  let port = 0;
+  const seen: string[] = [];
+
+  before(async () => {
+    await declare({}, "dkn");
+    const [conf, auth] = secretValue(container("-proxy").uploads) as Upload[];
+    dir = mkdtempSync(path.join(os.tmpdir(), "qs-docker-proxy-"));
+    for (const d of ["conf.d", "logs", "tmp"]) mkdirSync(path.join(dir, d));
+    // A loopback stand-in for the engine, which records what reaches it.
+    engine = http.createServer((req, res) => {
+      seen.push(`${req.method ?? ""} ${req.url ?? ""} ${req.headers.authorization ?? "-"}`);
+      res.setHeader("content-type", "application/json");
+      res.end('{"object":"list","data":[{"id":"qwen3:32b-q4_K_M"}]}');
+    });
+    await new Promise<void>((r) => engine?.listen(0, "127.0.0.1", r));
+    const enginePort = (engine.address() as { port: number }).port;
+    port = await freePort();
+    // Only what a container has and this machine does not changes: the engine's DNS name and the
+    // file locations. The auth map and the location logic run as uploaded.
+    const served = String(conf?.content)
+      .replace(/resolver 127\.0\.0\.11[^;]*;/, "")
+      .replace("http://engine:11434", `http://127.0.0.1:${enginePort}`)
+      .replace("listen 8080;", `listen 127.0.0.1:${port};`)
+      .replace("/etc/nginx/qwen3-serve-auth.conf", path.join(dir, "auth.conf"))
+      .replace("/var/log/qwen3-serve/access.log", path.join(dir, "logs", "access.log"));
+    writeFileSync(path.join(dir, "conf.d", "default.conf"), served);
+    writeFileSync(path.join(dir, "auth.conf"), String(auth?.content));
+    const t = (n: string): string => path.join(dir, "tmp", n);
+    writeFileSync(
+      path.join(dir, "nginx.conf"),
+      [
+        `pid ${dir}/nginx.pid;`, `error_log ${dir}/logs/error.log;`, "daemon off;", "worker_processes 1;", "events { worker_connections 64; }", "http {",
+        `  client_body_temp_path ${t("b")}; proxy_temp_path ${t("p")}; fastcgi_temp_path ${t("f")}; uwsgi_temp_path ${t("u")}; scgi_temp_path ${t("s")};`,
+        `  include ${dir}/conf.d/*.conf;`, "}", "",
+      ].join("\n"),
+    );
+    const check = spawnSync("nginx", ["-t", "-c", path.join(dir, "nginx.conf")], { encoding: "utf8" });
+    assert.equal(check.status, 0, check.stderr);
+    nginx = spawn("nginx", ["-c", path.join(dir, "nginx.conf")], { stdio: "ignore" });
+    for (let i = 0; i < 50; i++) {
+      const up = await request(`http://127.0.0.1:${port}/v1/models`).catch(() => undefined);
+      if (up !== undefined) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  after(() => {
+    nginx?.kill("SIGTERM");
+    engine?.close();
+    if (dir !== "") rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("refuses a request without the key or with a wrong one, and never forwards it", async () => {
+    const before = seen.length;
+    const none = await request(`http://127.0.0.1:${port}/v1/models`);
+    const wrong = await request(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: "Bearer nope" } });
+    assert.deepEqual([none.status, wrong.status], [401, 401]);
+    assert.match(none.body, /missing or wrong API key/);
+    assert.equal(seen.length, before);
+  });
+
+  it("passes a request with the key through to the engine and logs it for the idle watchdog", async () => {
+    const ok = await request(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
+    assert.equal(ok.status, 200);
+    assert.match(ok.body, /qwen3:32b-q4_K_M/);
+    assert.equal(seen.at(-1), `GET /v1/models Bearer ${MOCK_API_KEY}`);
+  });
+});
