@@ -109,6 +109,8 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
     }
 
     const [entrypoint, ...cmd] = plan.serve.argv;
+    // The Ollama image has neither curl nor python; `ollama list` asks the same server over its API
+    // and exits non-zero when it does not answer. vLLM and SGLang images carry python3.
     const healthTest =
       source === "ollama"
         ? ["CMD", "ollama", "list"]
