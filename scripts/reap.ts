@@ -1,0 +1,161 @@
+/**
+ * `npm run reap`: list this project's stacks, decide for each whether it has expired (expiresAt),
+ * runs past its TTL, sat stopped too long, or stays; print the table; with --yes, run `pulumi destroy` on the
+ * ones to go. Without --yes nothing changes, so it is safe to run from cron as a report.
+ * Exit codes: 0 done; 1 a destroy failed, a stack (or its instance) could not be read and was kept
+ * unseen, or the stacks could not be listed; 2 bad flags (reason on stderr, no stack trace).
+ */
+import { awsEc2Lookup, destroyStacks, gatherStacks, pulumiWorkspace, ReaperError, type DestroyResult, type Ec2Lookup, type ReaperWorkspace } from "../components/client/reaper";
+import { isUserError } from "../components/core/errors";
+import { DEFAULT_STOPPED_FOR_HOURS, decideStack, formatReapTable, keptBlind, parseReapSettings, type ReaperSettings, type ReaperStackInput, type ReapRow } from "../components/core/reaper";
+import { parseFlags } from "./cli";
+
+const USAGE = `Usage: npm run --silent reap -- [--yes] [--stopped-for <hours>] [--now <ISO 8601>] [--json]
+  --yes               destroy the stacks decided "destroy" (without it, only print what would happen)
+  --stopped-for <h>   destroy a stack whose instance has been stopped longer than this (default ${DEFAULT_STOPPED_FOR_HOURS})
+  --now <time>        decide as if it were this time, e.g. 2026-11-29T10:00:00Z (default: now)
+  --json              print the decisions as one JSON object on stdout
+Needs PULUMI_CONFIG_PASSPHRASE (like pulumi up) and AWS credentials to read instance states.`;
+
+const OPTIONS = {
+  yes: { type: "boolean" },
+  "stopped-for": { type: "string" },
+  now: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** What the reaper reaches: injectable, so tests run it in-process against fakes. */
+export interface ReapDeps {
+  /** The stacks' workspace (the real one runs the Pulumi CLI). */
+  readonly workspace: () => ReaperWorkspace;
+  /** Instance states (the real one calls EC2). */
+  readonly ec2: () => Ec2Lookup;
+  /** The real time, epoch ms; `--now` overrides it. */
+  readonly clock: () => number;
+  /** Where the table and JSON go. */
+  readonly stdout: (text: string) => void;
+  /** Where errors go, and destroy output under --json. */
+  readonly stderr: (text: string) => void;
+}
+
+/** JSON for one stack under --json. */
+interface StackJson {
+  stack: string;
+  decision: "destroy" | "keep";
+  kind: string;
+  reason: string;
+  action: string;
+  destroyed?: boolean;
+  error?: string;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/** Run the reaper with these flags; resolves to the exit code. */
+export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<number> {
+  const v = parseFlags(argv, OPTIONS, USAGE);
+  if (v === null) return 2;
+  if (v.help === true) {
+    deps.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  let settings: ReaperSettings;
+  try {
+    settings = parseReapSettings({ ...(v.now !== undefined ? { now: v.now } : {}), ...(v["stopped-for"] !== undefined ? { stoppedFor: v["stopped-for"] } : {}) }, deps.clock());
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    deps.stderr(`error: ${e.relabel((k) => `--${k}`).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const yes = v.yes === true;
+  const json = v.json === true;
+
+  const workspace = deps.workspace();
+  let stacks: ReaperStackInput[];
+  try {
+    stacks = await gatherStacks(workspace, deps.ec2());
+  } catch (e) {
+    if (!(e instanceof ReaperError)) throw e;
+    deps.stderr(`error: ${e.message}\n`);
+    return 1;
+  }
+
+  const decided = stacks.map((s) => ({ input: s, decision: decideStack(s, settings) }));
+  const doomed = decided.filter((d) => d.decision.decision === "destroy").map((d) => d.input.name);
+  const blind = decided.filter((d) => keptBlind(d.input, d.decision)).map((d) => d.input.name);
+  const rows: ReapRow[] = decided.map((d) => ({
+    stack: d.input.name,
+    decision: d.decision,
+    action: d.decision.decision === "keep" ? "nothing" : yes ? "pulumi destroy" : "would pulumi destroy",
+  }));
+
+  if (!json) {
+    deps.stdout(`Reaper at ${new Date(settings.now).toISOString()}: destroy when expired, running past TTL, or stopped over ${settings.stoppedForHours} h${yes ? "" : " (dry run)"}\n`);
+    deps.stdout(stacks.length === 0 ? "No stacks in this project.\n" : `${formatReapTable(rows)}\n`);
+  }
+
+  let results: DestroyResult[] = [];
+  if (yes && doomed.length > 0) {
+    // Under --json stdout carries exactly one JSON object, so Pulumi's progress goes to stderr.
+    const progress = json ? deps.stderr : deps.stdout;
+    results = await destroyStacks(workspace, doomed, (stack, text) => progress(text));
+    for (const r of results) {
+      if (r.ok) progress(`Destroyed ${r.stack}.\n`);
+      else deps.stderr(`error: pulumi destroy of ${r.stack} failed: ${r.error ?? "no reason given"}\n`);
+    }
+  }
+  const failed = results.filter((r) => !r.ok);
+
+  if (json) {
+    const byStack = new Map(results.map((r) => [r.stack, r]));
+    const doc = {
+      now: new Date(settings.now).toISOString(),
+      stoppedForHours: settings.stoppedForHours,
+      yes,
+      stacks: rows.map((r): StackJson => {
+        const res = byStack.get(r.stack);
+        return {
+          stack: r.stack,
+          decision: r.decision.decision,
+          kind: r.decision.kind,
+          reason: r.decision.reason,
+          action: r.action,
+          ...(res !== undefined ? { destroyed: res.ok } : {}),
+          ...(res?.error !== undefined ? { error: res.error } : {}),
+        };
+      }),
+    };
+    deps.stdout(`${JSON.stringify(doc, null, 2)}\n`);
+  } else if (doomed.length > 0) {
+    deps.stdout(
+      yes
+        ? `Destroyed ${results.length - failed.length} of ${plural(doomed.length, "stack")}${failed.length > 0 ? `; failed: ${failed.map((f) => f.stack).join(", ")}` : ""}.\n`
+        : `${plural(doomed.length, "stack")} would be destroyed (${doomed.join(", ")}); run again with --yes to destroy.\n`,
+    );
+  }
+  if (blind.length > 0) deps.stderr(`warning: kept without a full look (read failed): ${blind.join(", ")}\n`);
+  return failed.length > 0 || blind.length > 0 ? 1 : 0;
+}
+
+/** The real world: Pulumi CLI through the Automation API, EC2 through the AWS SDK, the system clock. */
+const REAL: ReapDeps = {
+  workspace: () => pulumiWorkspace(),
+  ec2: () => awsEc2Lookup(),
+  clock: () => Date.now(),
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+// Run only as the entry point, so tests can import runReap without starting a reap.
+if (require.main === module) {
+  runReap(process.argv.slice(2), REAL).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`bug: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
