@@ -8,6 +8,7 @@ import { KNOWN_GPUS } from "./catalog/workstationGpus";
 import { ANYWHERE, CONFIG_NAMESPACE, explicitChoices, MY_IP, planRequestFrom, type StackConfig } from "./core/config";
 import { isUserError, UserError } from "./core/errors";
 import { planForMachine, type MachineGpus } from "./core/machinePlan";
+import type { IdleSettings } from "./core/bootstrap";
 import { buildPlan, type Plan } from "./core/plan";
 import { GpuServer } from "./aws/gpuServer";
 import { DockerServer } from "./docker/server";
@@ -91,6 +92,9 @@ async function resolveCidrs(list: readonly string[], ctx: StackContext): Promise
   return [...new Set(out)];
 }
 
+/** Tags that carry lifetime settings (idle window, TTL, expiry), which a stack changes over its life. */
+const LIFETIME_TAGS = new Set(["qwen3-serve:idle-minutes", "qwen3-serve:idle-counts-ssh", "qwen3-serve:ttl-hours", "qwen3-serve:expires-at"]);
+
 /** Tags on everything, so a person or a script can find every machine and its owner. */
 export function stackTags(config: StackConfig, ctx: StackContext, plan: Plan): Record<string, string> {
   return {
@@ -100,7 +104,10 @@ export function stackTags(config: StackConfig, ctx: StackContext, plan: Plan): R
     "qwen3-serve:model": plan.model.id,
     "qwen3-serve:engine": plan.engine,
     "qwen3-serve:owner": config.owner ?? ctx.defaultOwner,
+    // The AWS watchdog reads these three from instance metadata each minute, so changing them
+    // updates the running machine in place instead of replacing it.
     "qwen3-serve:idle-minutes": String(config.idleMinutes),
+    ...(config.idleCountsSsh ? { "qwen3-serve:idle-counts-ssh": "true" } : {}),
     ...(config.ttlHours !== undefined ? { "qwen3-serve:ttl-hours": String(config.ttlHours) } : {}),
     ...(config.expiresAt !== undefined ? { "qwen3-serve:expires-at": config.expiresAt } : {}),
   };
@@ -133,6 +140,16 @@ function machinePlan(config: StackConfig, machine: MachineGpus, bindHost: "127.0
 
 const describeGpus = (m: MachineGpus): string => `${m.count} x ${m.gpu.name}`;
 
+/** The watchdog's settings for a stack: what to watch for, and what stopping means on its target. */
+export function idleSettings(config: StackConfig, action: IdleSettings["action"]): IdleSettings {
+  return {
+    minutes: config.idleMinutes === "off" ? null : config.idleMinutes,
+    ttlHours: config.ttlHours ?? null,
+    countSsh: config.idleCountsSsh,
+    action,
+  };
+}
+
 /** Declare the stack's resources for a validated config. Throws UserError before declaring anything on bad input. */
 export async function deployStack(config: StackConfig, ctx: StackContext): Promise<StackOutputs> {
   requireSecret(config, ctx, "hfToken", "Hugging Face token");
@@ -155,6 +172,7 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
       proxyPort: ws.proxyPort,
       purgeWeightsOnDestroy: ws.purgeWeightsOnDestroy,
       gpuDescription: describeGpus(machine),
+      idle: idleSettings(config, "stop-engine"),
       ...hfToken,
     });
   } else if (config.target === "docker") {
@@ -163,7 +181,10 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
     const machine = machineGpus(d.gpus);
     plan = planForStack(config, ctx.warn);
     const hostName = d.host === undefined || d.host.startsWith("unix://") ? "localhost" : (new URL(d.host).hostname || "localhost");
-    const tags = stackTags(config, ctx, plan);
+    // Docker labels cannot change in place: a new label replaces the volume (weights) and every
+    // container. Keep only the labels that never change for a stack; the watchdog's settings
+    // travel in the sidecar's environment instead.
+    const tags = Object.fromEntries(Object.entries(stackTags(config, ctx, plan)).filter(([k]) => !LIFETIME_TAGS.has(k)));
     server = new DockerServer(ctx.stack, {
       plan,
       ...(d.host !== undefined ? { host: d.host } : {}),
@@ -174,6 +195,7 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
       waitForReady: d.waitForReady,
       labels: tags,
       gpuDescription: describeGpus(machine),
+      idle: idleSettings(config, "stop-engine"),
       ...hfToken,
     });
   } else {
@@ -197,6 +219,7 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
       ...(aws.tls !== undefined ? { tls: aws.tls } : {}),
       rootVolume: aws.rootVolume,
       shutdownBehavior: config.idleAction,
+      idle: { ...idleSettings(config, "poweroff"), fromInstanceTags: true },
       ...(aws.engineImageDigest !== undefined ? { engineImageDigest: aws.engineImageDigest } : {}),
       waitForReady: aws.waitForReady,
       parameterPrefix: `/${ctx.project}/${ctx.stack}`,

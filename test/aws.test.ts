@@ -63,7 +63,7 @@ describe("example stacks", () => {
         const i = instance.inputs;
         assert.equal(i.instanceType, plan.instance.type);
         assert.equal(i.ami, "ami-0mockdlami000000");
-        assert.deepEqual(i.metadataOptions, { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 });
+        assert.deepEqual(i.metadataOptions, { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1, instanceMetadataTags: "enabled" });
         const family = AMI_FAMILIES[config.aws?.ami ?? "dlami-ubuntu-24.04"];
         const rv = config.aws?.rootVolume;
         assert.deepEqual(i.rootBlockDevice, {
@@ -110,6 +110,21 @@ describe("example stacks", () => {
         assert.ok(Buffer.from(String(instance?.inputs.userDataBase64), "base64").length < 16384, "EC2 user data limit");
       });
 
+      it("ships the idle watchdog, its window and TTL in the instance's tags (changeable in place), powering off into idleAction", () => {
+        const [instance] = ofType("aws:ec2/instance:Instance");
+        const userData = userDataOf(instance?.inputs ?? {});
+        assert.match(userData, /path: \/usr\/local\/lib\/qwen3-serve\/idle\.py\n/);
+        assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
+        // Not in user data: a new window must not mean new user data, hence a new instance.
+        assert.match(userData, /IDLE_MINUTES=''\n/);
+        assert.match(userData, /TTL_HOURS=''\n/);
+        assert.match(userData, /IDLE_ACTION='poweroff'/);
+        const tags = instance?.inputs.tags as Record<string, string>;
+        assert.equal(tags["qwen3-serve:idle-minutes"], String(config.idleMinutes));
+        assert.equal(tags["qwen3-serve:ttl-hours"], config.ttlHours === undefined ? undefined : String(config.ttlHours));
+        assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, config.idleAction);
+      });
+
       it("tags every taggable resource with project, stack, model, engine and owner", () => {
         const taggable = recorded.filter((r) => r.inputs.tags !== undefined || r.type === "aws:ec2/instance:Instance");
         assert.ok(taggable.length >= 7);
@@ -154,6 +169,19 @@ describe("example stacks", () => {
 
 describe("options", () => {
   const base = (): Record<string, string> => stackFileConfig("dev");
+
+  it("changing the idle window, TTL or SSH rule changes tags only: same user data, so the instance is updated, not replaced", async () => {
+    const deploy = async (over: Record<string, string>, stack: string): Promise<Record<string, unknown>> => {
+      await useMocks();
+      await resolveAll(await deployStack(parseStackConfig(decodeConfigValues({ ...base(), ...over })), ctx(stack)));
+      return ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {};
+    };
+    const a = await deploy({}, "same");
+    const b = await deploy({ "qwen3-serve:idleMinutes": "90", "qwen3-serve:ttlHours": "6", "qwen3-serve:idleCountsSsh": "true" }, "same");
+    assert.equal(a.userDataBase64, b.userDataBase64);
+    const tags = b.tags as Record<string, string>;
+    assert.deepEqual([tags["qwen3-serve:idle-minutes"], tags["qwen3-serve:ttl-hours"], tags["qwen3-serve:idle-counts-ssh"]], ["90", "6", "true"]);
+  });
 
   it("spot: persistent request that stops on interruption, priced from the spot snapshot", async () => {
     await useMocks();
@@ -219,7 +247,17 @@ describe("config mistakes fail before anything is declared", () => {
   };
 
   it("a misspelled key is named, with the valid keys", () =>
-    mistake({ ...dev(), "qwen3-serve:idleMinuts": "30" }, "idleMinuts = \"idleMinuts\": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker"));
+    mistake({ ...dev(), "qwen3-serve:idleMinuts": "30" }, "idleMinuts = \"idleMinuts\": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker"));
+
+  it("a tag key EC2 cannot serve through instance metadata is refused, naming it", async () => {
+    await useMocks();
+    assert.throws(() => parseStackConfig(decodeConfigValues({ ...dev(), "qwen3-serve:tags": JSON.stringify({ "team/ml": "x" }) })), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.equal(e.message, 'tags = "team/ml": tag keys are 1-128 letters, digits and + - = . , _ : @ (no spaces or /).\nRename the key.');
+      return true;
+    });
+    assert.deepEqual(recorded, []);
+  });
 
   it("a misspelled nested key is named with its path", () =>
     mistake(

@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { PROXY_IMAGE } from "../components/catalog/images";
+import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../components/catalog/images";
 import { decodeConfigValues, parseStackConfig } from "../components/core/config";
 import { UserError } from "../components/core/errors";
 import { deployStack, type StackContext, type StackOutputs } from "../components/stack";
@@ -90,14 +90,16 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     snapshot = [...recorded];
   });
 
-  it("declares exactly: provider, network, two volumes, two images, engine, pull, proxy, key, readiness wait", () => {
+  it("declares exactly: provider, network, two volumes, three images, engine, pull, proxy, idle watchdog, key, readiness wait", () => {
     assert.deepEqual(snapshot.map((r) => `${r.type} ${r.name}`).sort(), [
       "command:local:Command dk-ready",
       "docker:index/container:Container dk-engine",
+      "docker:index/container:Container dk-idle",
       "docker:index/container:Container dk-proxy",
       "docker:index/container:Container dk-weights-pull",
       "docker:index/network:Network dk-net",
       "docker:index/remoteImage:RemoteImage dk-engine-image",
+      "docker:index/remoteImage:RemoteImage dk-idle-image",
       "docker:index/remoteImage:RemoteImage dk-proxy-image",
       "docker:index/volume:Volume dk-logs",
       "docker:index/volume:Volume dk-weights",
@@ -109,9 +111,10 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.equal(provider?.inputs.host, "ssh://deploy@192.0.2.20");
   });
 
-  it("pins both images to exact tags, never latest", () => {
-    assert.deepEqual(images(), ["ollama/ollama:0.33.3", PROXY_IMAGE]);
+  it("pins every image to an exact tag, never latest", () => {
+    assert.deepEqual(images(), ["ollama/ollama:0.33.3", PROXY_IMAGE, WATCHDOG_IMAGE]);
     assert.equal(PROXY_IMAGE, "nginx:1.28.0-alpine");
+    assert.equal(WATCHDOG_IMAGE, "python:3.13.2-alpine3.20");
     for (const r of ofType("docker:index/remoteImage:RemoteImage")) assert.equal(r.inputs.keepLocally, true, "destroy leaves shared images on the host");
   });
 
@@ -157,19 +160,41 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.deepEqual(proxy.volumes, [{ volumeName: "dk-qwen3-serve-logs", containerPath: "/var/log/qwen3-serve" }]);
   });
 
+  it("runs the machines' idle watchdog as a sidecar: reads the proxy log, stops engine and proxy through the socket", () => {
+    const w = container("-idle");
+    assert.deepEqual(w.command, ["python3", "/opt/qwen3-serve/idle.py", "loop"]);
+    assert.deepEqual(w.envs, [
+      "ENGINE=ollama", "ENGINE_HOST=engine", "ENGINE_PORT=11434", "ENGINE_HEALTH_PATH=/api/version", "IDLE_PHASE=health",
+      "IDLE_ACCESS_LOG=/var/log/qwen3-serve/access.log", "IDLE_MINUTES=30", "TTL_HOURS=", "IDLE_GRACE_MINUTES=10", "IDLE_ACTION=docker",
+      "IDLE_CONTAINERS=dk-qwen3-serve-engine,dk-qwen3-serve-proxy", "IDLE_CHECK_SECONDS=60",
+    ]);
+    assert.deepEqual(w.volumes, [
+      { volumeName: "dk-qwen3-serve-logs", containerPath: "/var/log/qwen3-serve", readOnly: true },
+      { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" },
+    ]);
+    const uploads = w.uploads as Upload[];
+    assert.deepEqual(uploads.map((u) => u.file), ["/opt/qwen3-serve/idle.py", "/opt/qwen3-serve/status.py"]);
+    assert.match(String(uploads[0]?.content), /^def decide\(now, sample, state, settings\):$/m);
+    assert.equal(w.ports, undefined);
+    assert.equal(w.restart, "unless-stopped", "survives a daemon or host restart");
+  });
+
   it("no input outside a secret marker holds the key", () => {
     for (const r of snapshot) assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(MOCK_API_KEY), `${r.name} leaks the key`);
     const wait = ofType("command:local:Command")[0]?.inputs ?? {};
     assert.equal(wait.create, "node --import tsx scripts/wait-ready.ts");
   });
 
-  it("labels every container, volume and network with the stack's tags", () => {
+  it("labels every container, volume and network with the stack's fixed tags, never the changeable idle settings", () => {
     for (const r of snapshot.filter((x) => /docker:index\/(container|volume|network):/.test(x.type))) {
       const labels = r.inputs.labels as { label: string; value: string }[];
       const get = (k: string): string | undefined => labels.find((l) => l.label === k)?.value;
-      assert.deepEqual([get("qwen3-serve:stack"), get("qwen3-serve:engine"), get("qwen3-serve:model"), get("qwen3-serve:idle-minutes")], ["dk", "ollama", "Qwen3-32B", "30"], r.name);
+      assert.deepEqual([get("qwen3-serve:stack"), get("qwen3-serve:engine"), get("qwen3-serve:model"), get("qwen3-serve:owner")], ["dk", "ollama", "Qwen3-32B", "tester"], r.name);
+      // A changed label would replace the weights volume and every container.
+      assert.deepEqual(labels.filter((l) => /idle|ttl|expires/.test(l.label)), [], r.name);
     }
   });
+
 
   it("exports the endpoint on the Docker host, the key as a secret, and SSH commands", async () => {
     assert.equal(await valueOf(out.endpoint), "http://192.0.2.20:8080/v1");
@@ -185,6 +210,16 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
 });
 
 describe("docker target under mocks: variants", () => {
+  it("a new idle window replaces only the watchdog sidecar: the engine, proxy, volumes and network keep their inputs", async () => {
+    const inputsOf = (): Map<string, string> => new Map(recorded.filter((r) => r.type.startsWith("docker:")).map((r) => [r.name, JSON.stringify(r.inputs)]));
+    await declare({}, "dk2");
+    const a = inputsOf();
+    await declare({ "qwen3-serve:idleMinutes": "90", "qwen3-serve:ttlHours": "6" }, "dk2");
+    const b = inputsOf();
+    const changed = [...a.keys()].filter((k) => a.get(k) !== b.get(k));
+    assert.deepEqual(changed, ["dk2-idle"]);
+  });
+
   it("vLLM: downloads the weights into the volume first, the token as a secret file only", async () => {
     await declare({ ...VLLM, "qwen3-serve:hfToken": HF_TOKEN }, "dkv");
     const dl = container("-weights-download");
@@ -209,12 +244,13 @@ describe("docker target under mocks: variants", () => {
   });
 
   it("a local socket: no host on the provider, localhost in the URL, docker exec to connect, no readiness wait when off", async () => {
-    const out = await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, gpuDevices: "device=0,1", proxyPort: 9443, waitForReady: false }), "qwen3-serve:model": "qwen3:8b" }, "dkl");
+    const out = await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, gpuDevices: "device=0,1", proxyPort: 9443, waitForReady: false }), "qwen3-serve:model": "qwen3:8b", "qwen3-serve:idleMinutes": "off" }, "dkl");
     const provider = recorded.find((r) => r.type === "pulumi:providers:docker");
     assert.equal(provider?.inputs.host, undefined);
     assert.equal(container("-engine").gpus, "device=0,1");
     assert.deepEqual(container("-proxy").ports, [{ internal: 9443, external: 9443 }]);
     assert.equal(ofType("command:local:Command").length, 0);
+    assert.equal(ofType("docker:index/container:Container").some((r) => r.name.endsWith("-idle")), false, "no idle window, no TTL: no sidecar and no socket mount");
     assert.equal(await valueOf(out.endpoint), "http://localhost:9443/v1");
     assert.equal(await valueOf(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
   });

@@ -11,7 +11,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { parse } from "yaml";
-import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig, shellQuote, type MachineSettings } from "../components/core/bootstrap";
+import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig, shellQuote, shippedScript, type MachineSettings } from "../components/core/bootstrap";
 import { buildPlan, type Plan } from "../components/core/plan";
 import { parsePlanRequest } from "../components/core/request";
 import { machineFiles, scriptNames } from "../components/machine";
@@ -44,9 +44,14 @@ describe("env file", () => {
     assert.equal(env.EXPECT_GPU_COUNT, "1");
     assert.equal(env.EXPECT_GPU_MEMORY_MIB, String(Math.floor(p.memory.perGpuGiB * 1024)));
     assert.equal(env.DRIVER_BRANCH, "580");
+    // The watchdog is off unless the stack asks; it powers a cloud machine off.
+    assert.deepEqual([env.IDLE_MINUTES, env.TTL_HOURS, env.IDLE_ACTION, env.IDLE_COUNT_SSH], ["", "", "poweroff", "0"]);
+    const on = bootstrapEnv(p, { ...SSM, idle: { minutes: 30, ttlHours: 12, countSsh: true, action: "stop-engine" } });
+    assert.deepEqual([on.IDLE_MINUTES, on.TTL_HOURS, on.IDLE_ACTION, on.IDLE_COUNT_SSH, on.IDLE_GRACE_MINUTES], ["30", "12", "stop-engine", "1", "10"]);
     // Every variable the scripts read from the env file is set (none comes from a stale machine).
     const scripts = scriptNames().map((n) => spawnSync("cat", [path.join(__dirname, "..", "components", "machine", n)], { encoding: "utf8" }).stdout).join("\n");
-    const read = new Set([...scripts.matchAll(/\$\{?([A-Z][A-Z0-9_]+)/g)].map((m) => m[1] ?? ""));
+    // Shell reads $KEY; the idle watchdog (Python) reads env("KEY") or num("KEY").
+    const read = new Set([...scripts.matchAll(/(?:\$\{?|env\("|num\(")([A-Z][A-Z0-9_]+)/g)].map((m) => m[1] ?? ""));
     for (const key of Object.keys(env)) assert.ok(read.has(key), `${key} is written but no script reads it`);
   });
 
@@ -86,6 +91,19 @@ describe("cloud-init user data", () => {
       assert.equal(doc.write_files.find((f) => f.path === "/usr/local/lib/qwen3-serve/bootstrap.sh")?.permissions, "0755");
     });
   }
+});
+
+describe("shipped scripts", () => {
+  it("drop only full-line comments, keep shebangs and shellcheck directives, and still parse", () => {
+    assert.equal(shippedScript("#!/usr/bin/env bash\n# why\n  # indented why\nx=1 # trailing stays\n# shellcheck disable=SC2034\ny='#not a comment'\n"), "#!/usr/bin/env bash\nx=1 # trailing stays\n# shellcheck disable=SC2034\ny='#not a comment'\n");
+    for (const f of machineFiles(plan("qwen3:8b", "vllm"), SSM).filter((x) => /\.(sh|py)$/.test(x.path))) {
+      const file = path.join(dir, path.basename(f.path));
+      writeFileSync(file, f.content);
+      const r = f.path.endsWith(".py") ? spawnSync("python3", ["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", file], { encoding: "utf8" }) : spawnSync("bash", ["-n", file], { encoding: "utf8" });
+      assert.equal(r.status, 0, `${f.path}: ${r.stderr}`);
+      assert.doesNotMatch(f.content.split("\n").slice(1).join("\n"), /^\s*#(?! shellcheck )/m, f.path);
+    }
+  });
 });
 
 describe("SSH installer", () => {

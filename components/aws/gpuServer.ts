@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { gzipSync } from "node:zlib";
 import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
-import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH } from "../core/bootstrap";
+import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
 import { ENGINES } from "../engines";
 import { machineFiles } from "../machine";
@@ -40,6 +40,8 @@ export interface GpuServerArgs {
   readonly rootVolume: { readonly throughputMiBps: number; readonly iops: number; readonly extraGiB: number };
   /** What an OS-initiated shutdown (the idle watchdog) does. */
   readonly shutdownBehavior: "stop" | "terminate";
+  /** The idle watchdog: it powers the machine off, which shutdownBehavior turns into stop or terminate. */
+  readonly idle: IdleSettings;
   /** Pin the engine image digest. */
   readonly engineImageDigest?: string;
   /** Hugging Face token for gated repos (secret). */
@@ -189,6 +191,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
           secrets: { source: "ssm", region, apiKeyParameter: apiKeyName, ...(hfName !== "" ? { hfTokenParameter: hfName } : {}) },
           proxyPort: args.proxyPort,
           driver: family.hasDriver ? "require" : "install",
+          idle: args.idle,
           ...(args.tls !== undefined ? { tls: { domain: args.tls.domain, email: args.tls.email } } : {}),
           ...(args.engineImageDigest !== undefined ? { engineImageDigest: args.engineImageDigest } : {}),
         });
@@ -209,7 +212,8 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         // A changed plan or bootstrap rebuilds the machine from scratch rather than editing it in place.
         userDataReplaceOnChange: true,
         instanceInitiatedShutdownBehavior: args.shutdownBehavior,
-        metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
+        // Tags in metadata: the idle watchdog reads its window and TTL from them each minute.
+        metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1, instanceMetadataTags: "enabled" },
         rootBlockDevice: {
           volumeType: "gp3",
           volumeSize: family.osDiskGiB + plan.disk.totalGiB + args.rootVolume.extraGiB,

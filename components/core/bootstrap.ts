@@ -38,6 +38,29 @@ export type SecretsSource =
   | { readonly source: "ssm"; readonly region: string; readonly apiKeyParameter: string; readonly hfTokenParameter?: string }
   | { readonly source: "file"; readonly path: string };
 
+/** What the idle watchdog does on the machine (components/machine/idle.py). */
+export interface IdleSettings {
+  /** Minutes without an inference request before acting; null: never for idleness. */
+  readonly minutes: number | null;
+  /** Hours up before acting whatever the traffic; null: no limit. */
+  readonly ttlHours: number | null;
+  /** A login session (SSH) counts as activity. */
+  readonly countSsh: boolean;
+  /** `poweroff` a cloud machine (EC2 then stops or terminates it); `stop-engine` on a machine someone else owns. */
+  readonly action: "poweroff" | "stop-engine";
+  /**
+   * Read window, TTL and SSH rule from the instance's tags (EC2 instance metadata) at every check
+   * instead of the env file: a change then needs no new user data, so no new instance.
+   */
+  readonly fromInstanceTags?: boolean;
+}
+
+/** Watchdog settings when the stack sets none: never acts. */
+export const IDLE_OFF: IdleSettings = { minutes: null, ttlHours: null, countSsh: false, action: "poweroff" };
+
+/** Minutes after boot in which the watchdog never finds a machine idle. */
+export const IDLE_GRACE_MINUTES = 10;
+
 /** Target-specific settings for the bootstrap. */
 export interface MachineSettings {
   readonly secrets: SecretsSource;
@@ -51,6 +74,8 @@ export interface MachineSettings {
   readonly engineImageDigest?: string;
   /** GPUs given to the engine container (`all`, or `device=0,1`). */
   readonly gpuDevices?: string;
+  /** The idle watchdog; off when absent. */
+  readonly idle?: IdleSettings;
 }
 
 /** Quote a value for a POSIX shell: single quotes, with embedded ones closed and escaped. */
@@ -77,6 +102,7 @@ export function readinessTimeoutSeconds(plan: Plan, installsDriver: boolean, eng
 /** The env file's settings as key/value pairs (no secrets: only where to find them). */
 export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<string, string> {
   const s = settings.secrets;
+  const idle = settings.idle ?? IDLE_OFF;
   const env: Record<string, string> = {
     ENGINE: plan.engine,
     ENGINE_IMAGE: plan.serve.image,
@@ -105,6 +131,12 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     GPU_DEVICES: settings.gpuDevices ?? "all",
     LOAD_TIMEOUT_SECONDS: String(loadTimeoutSeconds(plan)),
     READY_TIMEOUT_SECONDS: "600",
+    IDLE_SETTINGS: idle.fromInstanceTags === true ? "imds-tags" : "env",
+    IDLE_MINUTES: idle.minutes === null || idle.fromInstanceTags === true ? "" : String(idle.minutes),
+    TTL_HOURS: idle.ttlHours === null || idle.fromInstanceTags === true ? "" : String(idle.ttlHours),
+    IDLE_GRACE_MINUTES: String(IDLE_GRACE_MINUTES),
+    IDLE_COUNT_SSH: idle.countSsh && idle.fromInstanceTags !== true ? "1" : "0",
+    IDLE_ACTION: idle.action,
   };
   return env;
 }
@@ -128,11 +160,26 @@ export function renderMachineConfig(plan: Plan, settings: MachineSettings): Mach
   ];
 }
 
+/**
+ * A script as shipped: its full-line comments dropped (the shebang and shellcheck directives
+ * kept). The comments are for readers of this repository; EC2 caps user data at 16 KiB, and every
+ * target runs the same shipped text, so the sandbox tests exercise exactly what machines get.
+ */
+export function shippedScript(text: string): string {
+  return text
+    .split("\n")
+    .filter((line, i) => (i === 0 && line.startsWith("#!")) || !/^\s*#(?! shellcheck )/.test(line))
+    .join("\n");
+}
+
 /** Install scripts under {@link LIB_DIR}: `scripts` maps a path relative to it to the script text. */
 export function scriptFiles(scripts: Readonly<Record<string, string>>): MachineFile[] {
   return Object.entries(scripts)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([rel, content]) => ({ path: `${LIB_DIR}/${rel}`, mode: rel.endsWith(".sh") || rel.endsWith(".py") ? "0755" : "0644", content }));
+    .map(([rel, content]) => {
+      const code = rel.endsWith(".sh") || rel.endsWith(".py");
+      return { path: `${LIB_DIR}/${rel}`, mode: code ? "0755" : "0644", content: code ? shippedScript(content) : content };
+    });
 }
 
 /**

@@ -125,9 +125,18 @@ export const StackConfigSchema = z.strictObject({
   /** Who owns the machine, for the owner tag. */
   owner: z.string().min(1).max(128).optional(),
   /** Extra tags on every resource. */
-  tags: z.record(z.string().regex(/^[\w.:/=+@ -]{1,128}$/, "tag keys are 1-128 letters, digits and _.:/=+@- "), z.string().max(256)).default({}),
+  // EC2 serves instance tags to the idle watchdog through instance metadata, which refuses keys
+  // with spaces or "/" (and ".", "..", "_index"): refuse them here, before anything launches.
+  tags: z
+    .record(
+      z.string().regex(/^(?!\.{1,2}$|_index$)[A-Za-z0-9+\-=.,_:@]{1,128}$/, "tag keys are 1-128 letters, digits and + - = . , _ : @ (no spaces or /)"),
+      z.string().max(256),
+    )
+    .default({}),
   /** Minutes without inference requests before the machine stops itself, or "off". */
   idleMinutes: z.union([z.int().min(5).max(10080), z.literal("off")], 'must be whole minutes (5 to 10080) or "off"').default("off"),
+  /** An interactive login (SSH) on the machine counts as activity for the idle watchdog. */
+  idleCountsSsh: z.boolean().default(false),
   /** Hard time-to-live in hours after boot, whatever the traffic. */
   ttlHours: z.number().positive().max(8760).optional(),
   /** When the stack should be destroyed by the reaper, ISO 8601. */

@@ -53,6 +53,17 @@ export function zodToUserError(error: z.ZodError, input: unknown, schema: AnySch
       choices: keysAt(schema, issue.path),
     });
   }
+  if (issue.code === "invalid_key") {
+    // A map key broke the key rule: the key itself is the bad value, and the rule says why.
+    const key = named.slice(0, -1).join(".") || "config";
+    const message = issue.issues[0]?.message ?? issue.message;
+    return new UserError({
+      key,
+      value: String(issue.path.at(-1) ?? ""),
+      problem: `${message.endsWith(".") ? message : `${message}.`}`,
+      hint: "Rename the key.",
+    });
+  }
   const value = valueAt(input, issue.path);
   const choices = issue.code === "invalid_value" ? issue.values.map(String) : [];
   return new UserError({

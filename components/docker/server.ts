@@ -8,8 +8,8 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { PROXY_IMAGE } from "../catalog/images";
-import { loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate } from "../core/bootstrap";
+import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../catalog/images";
+import { IDLE_GRACE_MINUTES, loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate, type IdleSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
 import { ENGINES } from "../engines";
 import { loadTemplate } from "../machine";
@@ -37,6 +37,8 @@ export interface DockerServerArgs {
   readonly labels: Readonly<Record<string, string>>;
   /** What describes the GPUs in outputs. */
   readonly gpuDescription: string;
+  /** The idle watchdog sidecar's settings; no sidecar when neither a window nor a TTL is set. */
+  readonly idle: IdleSettings;
 }
 
 /** Where the containers keep weights. */
@@ -191,6 +193,48 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
       },
       { ...child, dependsOn: afterEngine },
     );
+
+    // The idle watchdog: the machines' idle.py in a sidecar that reads the proxy's log, asks the
+    // engine's metrics, and stops the engine and proxy through the Docker socket. The socket is
+    // root on the host, so the sidecar exists only when a window or TTL asks for it.
+    if (args.idle.minutes !== null || args.idle.ttlHours !== null) {
+      const watchdogImage = new docker.RemoteImage(`${name}-idle-image`, { name: WATCHDOG_IMAGE, keepLocally: true }, child);
+      const dir = "/opt/qwen3-serve";
+      new docker.Container(
+        `${name}-idle`,
+        {
+          name: `${name}-qwen3-serve-idle`,
+          image: watchdogImage.imageId,
+          command: ["python3", `${dir}/idle.py`, "loop"],
+          envs: Object.entries({
+            ENGINE: plan.engine,
+            ENGINE_HOST: ENGINE_ALIAS,
+            ENGINE_PORT: String(plan.serve.port),
+            ENGINE_HEALTH_PATH: plan.serve.healthPath,
+            IDLE_PHASE: "health",
+            IDLE_ACCESS_LOG: "/var/log/qwen3-serve/access.log",
+            IDLE_MINUTES: args.idle.minutes === null ? "" : String(args.idle.minutes),
+            TTL_HOURS: args.idle.ttlHours === null ? "" : String(args.idle.ttlHours),
+            IDLE_GRACE_MINUTES: String(IDLE_GRACE_MINUTES),
+            IDLE_ACTION: "docker",
+            IDLE_CONTAINERS: `${name}-qwen3-serve-engine,${name}-qwen3-serve-proxy`,
+            IDLE_CHECK_SECONDS: "60",
+          }).map(([k, v]) => `${k}=${v}`),
+          uploads: [
+            { file: `${dir}/idle.py`, content: loadTemplate("idle.py"), executable: true },
+            { file: `${dir}/status.py`, content: loadTemplate("status.py") },
+          ],
+          volumes: [
+            { volumeName: logs.name, containerPath: "/var/log/qwen3-serve", readOnly: true },
+            { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" },
+          ],
+          networksAdvanced: [{ name: network.name }],
+          restart: "unless-stopped",
+          labels,
+        },
+        { ...child, dependsOn: [proxy] },
+      );
+    }
 
     const base = `http://${args.publicHost}:${args.proxyPort}`;
     let ready: pulumi.Output<string> = proxy.id;

@@ -43,6 +43,36 @@ UNIT
   systemctl enable qwen3-serve-bootstrap.service >/dev/null
 }
 
+# The idle watchdog: a timer that runs one check a minute, from boot on, before the long phases,
+# so a TTL holds even while weights download. The check itself never counts loading as idle.
+install_watchdog() {
+  local changed=0
+  write_if_changed "$SYSTEMD_DIR/qwen3-serve-idle.service" 0644 <<UNIT && changed=1
+[Unit]
+Description=qwen3-serve idle watchdog: one check (stop when nobody sends inference requests)
+
+[Service]
+Type=oneshot
+ExecStart=$QS_LIB/idle.sh
+UNIT
+  write_if_changed "$SYSTEMD_DIR/qwen3-serve-idle.timer" 0644 <<UNIT && changed=1
+[Unit]
+Description=qwen3-serve idle watchdog, every minute
+
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=1min
+AccuracySec=1s
+
+[Install]
+WantedBy=timers.target
+UNIT
+  if [ "$changed" = 1 ]; then
+    systemctl daemon-reload
+    systemctl enable --now qwen3-serve-idle.timer >/dev/null
+  fi
+}
+
 # cloud-init calls `bootstrap.sh --background`: hand the run to systemd and return at once, so
 # cloud-init finishes while the bootstrap (and any driver reboot) carries on under the unit.
 if [ "${1:-}" = "--background" ]; then
@@ -60,6 +90,7 @@ fi
 
 status init
 install_self
+install_watchdog
 QS_PHASE=bootstrap log "run $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"])' "$STATUS_FILE") started for ${SERVED_MODEL} on ${ENGINE}"
 
 for phase in "${PHASES[@]}"; do

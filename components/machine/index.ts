@@ -9,7 +9,7 @@ import type { Plan } from "../core/plan";
 
 /** Script paths relative to the install dir, in install order. */
 export function scriptNames(dir: string = __dirname): string[] {
-  const top = ["bootstrap.sh", "lib.sh", "proxy-auth.conf", "proxy.conf", "run-engine.sh", "status.py", "uninstall.sh"];
+  const top = ["bootstrap.sh", "idle.py", "idle.sh", "lib.sh", "proxy-auth.conf", "proxy.conf", "run-engine.sh", "status.py", "uninstall.sh"];
   const steps = readdirSync(path.join(dir, "steps"))
     .filter((f) => f.endsWith(".sh"))
     .sort()
@@ -22,8 +22,8 @@ export function loadScripts(dir: string = __dirname): Record<string, string> {
   return Object.fromEntries(scriptNames(dir).map((rel) => [rel, readFileSync(path.join(dir, rel), "utf8")]));
 }
 
-/** A template shipped with the scripts (proxy.conf, proxy-auth.conf), for targets that render it themselves. */
-export function loadTemplate(name: "proxy.conf" | "proxy-auth.conf", dir: string = __dirname): string {
+/** A file shipped with the scripts (proxy templates, the watchdog), for targets that place it themselves. */
+export function loadTemplate(name: "proxy.conf" | "proxy-auth.conf" | "idle.py" | "status.py", dir: string = __dirname): string {
   return readFileSync(path.join(dir, name), "utf8");
 }
 

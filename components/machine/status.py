@@ -13,6 +13,8 @@ Usage: status.py STATUS_FILE OP [ARGS...]
 Writes atomically (temp file + rename) so readers never see half a document.
 The clock can be pinned with QS_NOW (epoch seconds) for tests.
 """
+import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -46,6 +48,15 @@ def save(path: str, doc: dict) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def locked(path: str):
+    """Hold the status file's lock: the bootstrap and the idle watchdog both rewrite it."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".lock", "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def boot_time() -> float:
     try:
         with open("/proc/uptime", encoding="ascii") as f:
@@ -59,6 +70,11 @@ def main(argv: list) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     path, op, args = argv[1], argv[2], argv[3:]
+    with locked(path):
+        return update(path, op, args)
+
+
+def update(path: str, op: str, args: list) -> int:
     doc = load(path)
     t = now()
     if op == "init":

@@ -13,7 +13,8 @@ QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 purge=0
 if [ "${1:-}" = "--purge-weights" ]; then purge=1; fi
 
-for unit in qwen3-serve-bootstrap.service qwen3-serve-engine.service; do
+# The watchdog first, so it cannot act on a half-removed install.
+for unit in qwen3-serve-idle.timer qwen3-serve-idle.service qwen3-serve-bootstrap.service qwen3-serve-engine.service; do
   systemctl disable --now "$unit" >/dev/null 2>&1 || true
   rm -f "$SYSTEMD_DIR/$unit"
 done

@@ -8,7 +8,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "node:crypto";
-import { renderInstallScript, secretsFileContent, SECRETS_FILE, STATUS_URL_PATH, workstationCommands } from "../core/bootstrap";
+import { renderInstallScript, secretsFileContent, SECRETS_FILE, STATUS_URL_PATH, workstationCommands, type IdleSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
 import { machineFiles } from "../machine";
 import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
@@ -32,6 +32,8 @@ export interface WorkstationServerArgs {
   readonly purgeWeightsOnDestroy: boolean;
   /** What describes the GPUs in outputs, e.g. "2 x RTX-4090". */
   readonly gpuDescription: string;
+  /** The idle watchdog: it stops the engine, never the machine. */
+  readonly idle: IdleSettings;
 }
 
 /** An existing GPU workstation serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
@@ -74,7 +76,7 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
     );
 
     const installer = renderInstallScript(
-      machineFiles(plan, { secrets: { source: "file", path: SECRETS_FILE }, proxyPort: args.proxyPort, driver: "require" }),
+      machineFiles(plan, { secrets: { source: "file", path: SECRETS_FILE }, proxyPort: args.proxyPort, driver: "require", idle: args.idle }),
     );
     this.installerHash = createHash("sha256").update(installer).digest("hex");
     const install = new command.remote.Command(

@@ -8,13 +8,13 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { renderInstallScript, type MachineFile, type MachineSettings } from "../../components/core/bootstrap";
+import { renderInstallScript, type IdleSettings, type MachineFile, type MachineSettings } from "../../components/core/bootstrap";
 import { buildPlan, type Plan } from "../../components/core/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../../components/core/request";
 import { machineFiles } from "../../components/machine";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
-const STUBS = ["nvidia-smi", "apt-get", "systemctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot"];
+const STUBS = ["nvidia-smi", "apt-get", "systemctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot", "who"];
 
 /** The API key the sandbox's secrets source holds: 48 letters and digits, the shape the targets generate. */
 export const SANDBOX_API_KEY = "SandboxKey0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -54,6 +54,8 @@ export interface SandboxOptions {
   readonly tlsDomain?: string;
   /** Env-file values to override after rendering, e.g. a tiny WEIGHTS_EXPECTED_BYTES. */
   readonly envFile?: Readonly<Record<string, string>>;
+  /** The idle watchdog's settings (off when absent). */
+  readonly idle?: IdleSettings;
 }
 
 /** A sandboxed machine with the bootstrap installed by the rendered SSH installer. */
@@ -101,6 +103,7 @@ export class Sandbox {
       proxyPort,
       driver: opts.driverPolicy ?? "require",
       ...(opts.tlsDomain !== undefined ? { tls: { domain: opts.tlsDomain, email: "ops@example.test" } } : {}),
+      ...(opts.idle !== undefined ? { idle: opts.idle } : {}),
     };
     // The engine's argv keeps the plan's port; the fake engine listens where ENGINE_PORT says instead,
     // so sandboxes in parallel test files never collide.

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# qwen3-serve-idle.service: one idle-watchdog check with the bootstrap's settings (see idle.py).
+set -euo pipefail
+QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
+# shellcheck source=lib.sh
+. "$QS_LIB/lib.sh"
+load_env "${QS_ENV_FILE:-$CONF_DIR/bootstrap.env}"
+export QS_ROOT ENGINE ENGINE_PORT IDLE_SETTINGS IDLE_MINUTES TTL_HOURS IDLE_GRACE_MINUTES IDLE_COUNT_SSH IDLE_ACTION
+exec python3 "$QS_LIB/idle.py" check
