@@ -170,6 +170,10 @@ describe("the watchdog on a sandboxed cloud machine (vLLM, 10-minute window)", (
     assert.match(readFileSync(sb.p("etc/systemd/system/qwen3-serve-idle.service"), "utf8"), /^ExecStart=.*\/usr\/local\/lib\/qwen3-serve\/idle\.sh$/m);
     assert.ok(sb.calls().some((c) => c.cmd === "systemctl" && c.args.join(" ") === "enable --now qwen3-serve-idle.timer"));
     assert.match(readFileSync(sb.p("etc/qwen3-serve/bootstrap.env"), "utf8"), /^IDLE_MINUTES='10'$/m);
+    // The log it reads is rotated in place, so it neither fills the disk nor loses nginx's handle.
+    const rotate = readFileSync(sb.p("etc/logrotate.d/qwen3-serve"), "utf8");
+    assert.ok(rotate.startsWith(`${sb.p("var/log/qwen3-serve/access.log")} {`));
+    assert.match(rotate, /^\s+copytruncate$/m);
   });
 
   it("reads real nginx log lines: an authenticated completion counts, a 401 does not", async () => {
@@ -227,6 +231,16 @@ describe("the watchdog on a sandboxed cloud machine (vLLM, 10-minute window)", (
     assert.match(outputs.at(-1) ?? "", /stopping \(poweroff\): no inference request for 1[01] min \(idle window 10 min\)/);
     const rec = idleRecord(sb);
     assert.deepEqual([rec.action, rec.lastActivityAt, rec.idleMinutes], ["stop", isoOf(Math.floor(last)), 10]);
+  });
+
+  it("a log rotated in place (copytruncate) is read again from its start", () => {
+    const start = t0 + 80 * MIN;
+    const boot = { QS_BOOT_AT: String(t0 - 3600) };
+    check(sb, start, boot);
+    writeFileSync(accessLog(sb), ""); // what logrotate's copytruncate does
+    logAt(sb, template, start + 30);
+    assert.equal(check(sb, start + MIN, boot).code, 0);
+    assert.equal(idleRecord(sb).lastActivityAt, isoOf(Math.floor(start + 30)));
   });
 
   it("the engine's own metrics keep it up without new log lines: running, then tokens advancing; flat tokens let it stop", () => {

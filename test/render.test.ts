@@ -14,6 +14,7 @@ import { parse } from "yaml";
 import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig, shellQuote, shippedScript, type MachineSettings } from "../components/core/bootstrap";
 import { buildPlan, type Plan } from "../components/core/plan";
 import { parsePlanRequest } from "../components/core/request";
+import { MODELS } from "../components/catalog/models";
 import { machineFiles, scriptNames } from "../components/machine";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "qs-render-"));
@@ -91,6 +92,32 @@ describe("cloud-init user data", () => {
       assert.equal(doc.write_files.find((f) => f.path === "/usr/local/lib/qwen3-serve/bootstrap.sh")?.permissions, "0755");
     });
   }
+
+  it("every model and engine, at 32K and 128K, with every optional setting at its longest, stays under 16 KiB gzipped", () => {
+    const worst: MachineSettings = {
+      secrets: { source: "ssm", region: "ap-southeast-2", apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`, hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token` },
+      proxyPort: 8443,
+      driver: "install",
+      tls: { domain: "qwen3-endpoint.research.example.com", email: "ml-platform-team@example.com" },
+      engineImageDigest: `sha256:${"a".repeat(64)}`,
+      idle: { minutes: null, ttlHours: null, countSsh: false, action: "poweroff", fromInstanceTags: true },
+    };
+    let largest = 0;
+    for (const m of MODELS) {
+      for (const engine of ["vllm", "sglang", "ollama"] as const) {
+        for (const context of [32768, 131072]) {
+          let p: Plan;
+          try {
+            p = plan(m.id, engine, context);
+          } catch {
+            continue; // no instance holds it at this context: nothing to render
+          }
+          largest = Math.max(largest, gzipSync(renderCloudInit(machineFiles(p, worst)), { level: 9 }).length);
+        }
+      }
+    }
+    assert.ok(largest < 16384, `largest gzipped user data is ${largest} bytes`);
+  });
 });
 
 describe("shipped scripts", () => {

@@ -197,7 +197,7 @@ describe("the workstation flow over real SSH on loopback", () => {
     const r = ssh((steps.install.delete ?? ""), "");
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /weights kept/);
-    for (const gone of ["etc/systemd/system/qwen3-serve-engine.service", "etc/systemd/system/qwen3-serve-bootstrap.service", "etc/systemd/system/qwen3-serve-idle.timer", "etc/systemd/system/qwen3-serve-idle.service", "etc/nginx/conf.d/qwen3-serve.conf", "etc/qwen3-serve", "usr/local/lib/qwen3-serve"]) {
+    for (const gone of ["etc/systemd/system/qwen3-serve-engine.service", "etc/systemd/system/qwen3-serve-bootstrap.service", "etc/systemd/system/qwen3-serve-idle.timer", "etc/systemd/system/qwen3-serve-idle.service", "etc/logrotate.d/qwen3-serve", "etc/nginx/conf.d/qwen3-serve.conf", "etc/qwen3-serve", "usr/local/lib/qwen3-serve"]) {
       assert.equal(existsSync(sb.p(gone)), false, gone);
     }
     assert.ok(existsSync(sb.p("var/lib/qwen3-serve/ollama/models/manifests")), "weights stay");

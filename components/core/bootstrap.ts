@@ -76,6 +76,11 @@ export interface MachineSettings {
   readonly gpuDevices?: string;
   /** The idle watchdog; off when absent. */
   readonly idle?: IdleSettings;
+  /**
+   * Ship uninstall.sh: a machine we do not own is cleaned up on `pulumi destroy`; a cloud machine
+   * is deleted whole, and its 16 KiB of user data has no room to spare.
+   */
+  readonly uninstallable?: boolean;
 }
 
 /** Quote a value for a POSIX shell: single quotes, with embedded ones closed and escaped. */

@@ -29,5 +29,6 @@ export function loadTemplate(name: "proxy.conf" | "proxy-auth.conf" | "idle.py" 
 
 /** Every file a machine needs for a plan: the scripts and the plan's config. */
 export function machineFiles(plan: Plan, settings: MachineSettings): MachineFile[] {
-  return [...scriptFiles(loadScripts()), ...renderMachineConfig(plan, settings)];
+  const scripts = Object.entries(loadScripts()).filter(([rel]) => rel !== "uninstall.sh" || settings.uninstallable === true);
+  return [...scriptFiles(Object.fromEntries(scripts)), ...renderMachineConfig(plan, settings)];
 }

@@ -20,7 +20,7 @@ for unit in qwen3-serve-idle.timer qwen3-serve-idle.service qwen3-serve-bootstra
 done
 docker rm -f qwen3-serve-engine >/dev/null 2>&1 || true
 
-rm -f "$NGINX_CONF_DIR/qwen3-serve.conf" "$NGINX_CONF_DIR/qwen3-serve-acme.conf"
+rm -f "$NGINX_CONF_DIR/qwen3-serve.conf" "$NGINX_CONF_DIR/qwen3-serve-acme.conf" "$QS_ROOT/etc/logrotate.d/qwen3-serve"
 rm -rf "$SYSTEMD_DIR/nginx.service.d/qwen3-serve.conf"
 systemctl daemon-reload
 if systemctl is-active --quiet nginx; then systemctl reload nginx || true; fi

@@ -76,7 +76,7 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
     );
 
     const installer = renderInstallScript(
-      machineFiles(plan, { secrets: { source: "file", path: SECRETS_FILE }, proxyPort: args.proxyPort, driver: "require", idle: args.idle }),
+      machineFiles(plan, { secrets: { source: "file", path: SECRETS_FILE }, proxyPort: args.proxyPort, driver: "require", idle: args.idle, uninstallable: true }),
     );
     this.installerHash = createHash("sha256").update(installer).digest("hex");
     const install = new command.remote.Command(

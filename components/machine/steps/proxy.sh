@@ -69,6 +69,20 @@ Restart=always
 RestartSec=3
 UNIT
 
+# The access log is what the idle watchdog reads; rotate it in place (copytruncate keeps nginx's
+# file handle, and the watchdog rereads a file that got shorter) so it cannot fill the disk.
+write_if_changed "$QS_ROOT/etc/logrotate.d/qwen3-serve" 0644 <<ROTATE || true
+$LOG_DIR/access.log {
+    daily
+    rotate 7
+    compress
+    delaycompress
+    missingok
+    notifempty
+    copytruncate
+}
+ROTATE
+
 if [ "$changed" = 1 ] || ! systemctl is-active --quiet nginx; then
   nginx -t -q -c "$QS_ROOT/etc/nginx/nginx.conf" 2>"$STATE_DIR/nginx-test.log" || fail "nginx rejected the proxy config: $(tail -n 3 "$STATE_DIR/nginx-test.log")"
   systemctl enable nginx >/dev/null 2>&1 || true
