@@ -43,6 +43,8 @@ export interface DockerServerArgs {
 
 /** Where the containers keep weights. */
 const CACHE_PATH = { hf: "/root/.cache/huggingface", ollama: "/root/.ollama" } as const;
+/** A container that runs once to completion (weights download or pull): a finished one is not a failure to restart. */
+const RUN_ONCE = { attach: true, mustRun: false, logs: true, restart: "no" } as const;
 /** Network alias the proxy reaches the engine by. */
 const ENGINE_ALIAS = "engine";
 
@@ -98,11 +100,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
             envs: ["HF_XET_HIGH_PERFORMANCE=1", ...(args.hfToken !== undefined ? ["HF_TOKEN_PATH=/run/qwen3-serve/hf_token"] : [])],
             uploads: args.hfToken !== undefined ? [{ file: "/run/qwen3-serve/hf_token", content: pulumi.secret(args.hfToken), permissions: "0400" }] : [],
             volumes: [{ volumeName: cache.name, containerPath: cachePath }],
-            // Run once to completion; a finished download is not a failure to restart.
-            attach: true,
-            mustRun: false,
-            logs: true,
-            restart: "no",
+            ...RUN_ONCE,
             labels,
           },
           child,
@@ -154,10 +152,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
             command: ["pull", plan.serve.weights.ref],
             envs: [`OLLAMA_HOST=http://${ENGINE_ALIAS}:${plan.serve.port}`],
             networksAdvanced: [{ name: network.name }],
-            attach: true,
-            mustRun: false,
-            logs: true,
-            restart: "no",
+            ...RUN_ONCE,
             labels,
           },
           { ...child, dependsOn: [engine] },
