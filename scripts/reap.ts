@@ -1,11 +1,13 @@
 /**
- * `npm run reap`: list this project's stacks, decide for each whether it has expired (expiresAt),
- * runs past its TTL, sat stopped too long, or stays; print the table; with --yes, run `pulumi destroy` on the
- * ones to go. Without --yes nothing changes, so it is safe to run from cron as a report.
+ * `npm run reap`: list this project's stacks, decide for each, from what is deployed, whether it has
+ * expired (expiresAt), runs past its TTL, sat stopped too long, or stays; print the table; with --yes,
+ * look at each one to go again and run `pulumi destroy --stack` on it. Only stacks whose outputs and
+ * instance tags show they are this program's are ever destroyed, and the user's selected stack is
+ * never changed. Without --yes nothing changes, so it is safe to run from cron as a report.
  * Exit codes: 0 done; 1 a destroy failed, a stack (or its instance) could not be read and was kept
  * unseen, or the stacks could not be listed; 2 bad flags (reason on stderr, no stack trace).
  */
-import { awsEc2Lookup, destroyStacks, gatherStacks, pulumiWorkspace, ReaperError, type DestroyResult, type Ec2Lookup, type ReaperWorkspace } from "../components/client/reaper";
+import { awsEc2Lookup, destroyStacks, gatherStacks, projectName, pulumiWorkspace, recheckStack, ReaperError, type DestroyResult, type Ec2Lookup, type ReaperWorkspace } from "../components/client/reaper";
 import { isUserError } from "../components/core/errors";
 import { DEFAULT_STOPPED_FOR_HOURS, decideStack, formatReapTable, keptBlind, parseReapSettings, type ReaperSettings, type ReaperStackInput, type ReapRow } from "../components/core/reaper";
 import { parseFlags } from "./cli";
@@ -15,7 +17,7 @@ const USAGE = `Usage: npm run --silent reap -- [--yes] [--stopped-for <hours>] [
   --stopped-for <h>   destroy a stack whose instance has been stopped longer than this (default ${DEFAULT_STOPPED_FOR_HOURS})
   --now <time>        decide as if it were this time, e.g. 2026-11-29T10:00:00Z (default: now)
   --json              print the decisions as one JSON object on stdout
-Needs PULUMI_CONFIG_PASSPHRASE (like pulumi up) and AWS credentials to read instance states.`;
+Needs AWS credentials to read instance states, and PULUMI_CONFIG_PASSPHRASE (like pulumi up) to destroy.`;
 
 const OPTIONS = {
   yes: { type: "boolean" },
@@ -29,8 +31,10 @@ const OPTIONS = {
 export interface ReapDeps {
   /** The stacks' workspace (the real one runs the Pulumi CLI). */
   readonly workspace: () => ReaperWorkspace;
-  /** Instance states (the real one calls EC2). */
+  /** Instance states and tags (the real one calls EC2). */
   readonly ec2: () => Ec2Lookup;
+  /** This program's Pulumi project name, which its instances' project tag must carry. */
+  readonly project: () => string;
   /** The real time, epoch ms; `--now` overrides it. */
   readonly clock: () => number;
   /** Where the table and JSON go. */
@@ -47,6 +51,7 @@ interface StackJson {
   reason: string;
   action: string;
   destroyed?: boolean;
+  kept?: string;
   error?: string;
 }
 
@@ -62,7 +67,7 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   }
   let settings: ReaperSettings;
   try {
-    settings = parseReapSettings({ ...(v.now !== undefined ? { now: v.now } : {}), ...(v["stopped-for"] !== undefined ? { stoppedFor: v["stopped-for"] } : {}) }, deps.clock());
+    settings = parseReapSettings({ ...(v.now !== undefined ? { now: v.now } : {}), ...(v["stopped-for"] !== undefined ? { stoppedFor: v["stopped-for"] } : {}) }, deps.clock(), deps.project());
   } catch (e) {
     if (!isUserError(e)) throw e;
     deps.stderr(`error: ${e.relabel((k) => `--${k}`).message}\n${USAGE}\n`);
@@ -72,9 +77,10 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   const json = v.json === true;
 
   const workspace = deps.workspace();
+  const ec2 = deps.ec2();
   let stacks: ReaperStackInput[];
   try {
-    stacks = await gatherStacks(workspace, deps.ec2());
+    stacks = await gatherStacks(workspace, ec2);
   } catch (e) {
     if (!(e instanceof ReaperError)) throw e;
     deps.stderr(`error: ${e.message}\n`);
@@ -99,13 +105,19 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   if (yes && doomed.length > 0) {
     // Under --json stdout carries exactly one JSON object, so Pulumi's progress goes to stderr.
     const progress = json ? deps.stderr : deps.stdout;
-    results = await destroyStacks(workspace, doomed, (stack, text) => progress(text));
+    const recheck = async (name: string) => {
+      const fresh = await recheckStack(workspace, ec2, name);
+      return fresh === undefined ? { decision: "keep" as const, reason: "no longer listed", kind: "keep" as const } : decideStack(fresh, settings);
+    };
+    results = await destroyStacks(workspace, doomed, (stack, text) => progress(text), recheck);
     for (const r of results) {
-      if (r.ok) progress(`Destroyed ${r.stack}.\n`);
-      else deps.stderr(`error: pulumi destroy of ${r.stack} failed: ${r.error ?? "no reason given"}\n`);
+      if (!r.ok) deps.stderr(`error: pulumi destroy of ${r.stack} failed: ${r.error ?? "no reason given"}\n`);
+      else if (r.kept !== undefined) progress(`Kept ${r.stack} after a fresh look: ${r.kept}.\n`);
+      else progress(`Destroyed ${r.stack}.\n`);
     }
   }
   const failed = results.filter((r) => !r.ok);
+  const kept = results.filter((r) => r.kept !== undefined);
 
   if (json) {
     const byStack = new Map(results.map((r) => [r.stack, r]));
@@ -121,7 +133,8 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
           kind: r.decision.kind,
           reason: r.decision.reason,
           action: r.action,
-          ...(res !== undefined ? { destroyed: res.ok } : {}),
+          ...(res !== undefined ? { destroyed: res.ok && res.kept === undefined } : {}),
+          ...(res?.kept !== undefined ? { kept: res.kept } : {}),
           ...(res?.error !== undefined ? { error: res.error } : {}),
         };
       }),
@@ -130,7 +143,7 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   } else if (doomed.length > 0) {
     deps.stdout(
       yes
-        ? `Destroyed ${results.length - failed.length} of ${plural(doomed.length, "stack")}${failed.length > 0 ? `; failed: ${failed.map((f) => f.stack).join(", ")}` : ""}.\n`
+        ? `Destroyed ${results.length - failed.length - kept.length} of ${plural(doomed.length, "stack")}${kept.length > 0 ? `; kept after a fresh look: ${kept.map((k) => k.stack).join(", ")}` : ""}${failed.length > 0 ? `; failed: ${failed.map((f) => f.stack).join(", ")}` : ""}.\n`
         : `${plural(doomed.length, "stack")} would be destroyed (${doomed.join(", ")}); run again with --yes to destroy.\n`,
     );
   }
@@ -138,10 +151,11 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   return failed.length > 0 || blind.length > 0 ? 1 : 0;
 }
 
-/** The real world: Pulumi CLI through the Automation API, EC2 through the AWS SDK, the system clock. */
+/** The real world: the Pulumi CLI, EC2 through the AWS SDK, the project name from Pulumi.yaml, the system clock. */
 const REAL: ReapDeps = {
   workspace: () => pulumiWorkspace(),
   ec2: () => awsEc2Lookup(),
+  project: () => projectName(),
   clock: () => Date.now(),
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),

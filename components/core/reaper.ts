@@ -1,11 +1,15 @@
 /**
- * The reaper's decisions, as pure functions: one stack's config, outputs, last update and instance
- * state in, "destroy" or "keep" out, with the reason a person reads in the table. No clock: the
- * caller passes `now` in epoch milliseconds, so a cron dry run and the tests can pin it.
+ * The reaper's decisions, as pure functions: one stack's deployed outputs, the config of its last
+ * update, its listing and its instance (state and tags) in, "destroy" or "keep" out, with the
+ * reason a person reads in the table. No clock: the caller passes `now` in epoch milliseconds, so
+ * a cron dry run and the tests can pin it.
  *
- * A tool that destroys things leans towards keeping: an update in progress, a config value it
- * cannot read, an instance it cannot see or a stop time it cannot parse all keep the stack, and say
- * so.
+ * Everything comes from what is deployed, never from the checkout's stack files: those may be
+ * stale, missing, or edited but not yet deployed.
+ *
+ * A tool that destroys things leans towards keeping: an update in progress, a stack whose outputs
+ * or instance tags do not prove it is this project's, a value it cannot read, an instance it
+ * cannot see or a stop time it cannot parse all keep the stack, and say so.
  */
 import { z } from "zod";
 import { CONFIG_NAMESPACE } from "./config";
@@ -16,12 +20,20 @@ export const DEFAULT_STOPPED_FOR_HOURS = 72;
 
 const HOUR_MS = 3_600_000;
 const KEY_EXPIRES_AT = `${CONFIG_NAMESPACE}:expiresAt`;
-const KEY_TTL_HOURS = `${CONFIG_NAMESPACE}:ttlHours`;
 /** Time the watchdog gets past the TTL (it checks every minute) before the reaper steps in. */
 export const TTL_SLACK_MINUTES = 15;
 const KEY_TARGET = `${CONFIG_NAMESPACE}:target`;
 const KEY_AWS = `${CONFIG_NAMESPACE}:aws`;
 const KEY_AWS_REGION = "aws:region";
+// The instance tags components/stack.ts (stackTags) writes; the watchdog reads the lifetime ones too.
+const TAG_PROJECT = "qwen3-serve:project";
+const TAG_STACK = "qwen3-serve:stack";
+const TAG_EXPIRES_AT = "qwen3-serve:expires-at";
+const TAG_TTL_HOURS = "qwen3-serve:ttl-hours";
+// EC2 instance ids: "i-" and 8 (older) or 17 hex digits. Workstation (user@host) and Docker
+// (container id) stacks export other values as instanceId.
+const EC2_INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const MACHINE_TARGETS = new Set(["docker", "workstation"]);
 
 /** An EC2 instance as the reaper sees it. */
 export interface ReaperInstance {
@@ -31,34 +43,40 @@ export interface ReaperInstance {
   readonly stoppedAt?: number;
   /** When it last started (EC2 LaunchTime, reset by every start), epoch ms; absent when unknown. */
   readonly launchedAt?: number;
+  /** Its tags as EC2 reports them now, key to value. */
+  readonly tags: Readonly<Record<string, string>>;
 }
 
-/** Everything the reaper knows about one stack. */
+/** Everything the reaper knows about one stack, all of it read from the deployment. */
 export interface ReaperStackInput {
-  /** Stack name as `pulumi stack ls` lists it. */
+  /** Stack name as `pulumi stack ls` lists it (bare, or `organization/project/stack`). */
   readonly name: string;
   /** The last update's time, as the backend reports it (ISO 8601); absent for a stack never updated. */
   readonly lastUpdate?: string;
-  /** An update is running now. */
+  /** An update is running now (the Pulumi Cloud backend reports it; the file backend never does). */
   readonly updateInProgress: boolean;
-  /** The stack's config, full keys (`qwen3-serve:expiresAt`, `aws:region`), values as Pulumi prints them. */
-  readonly config: Readonly<Record<string, string>>;
-  /** The stack outputs, plain values. */
+  /** The deployed stack outputs, plain values (secrets blinded). */
   readonly outputs: Readonly<Record<string, unknown>>;
-  /** The instance behind `instanceId`: undefined when not looked up, null when EC2 does not know it. */
+  /** The config of the stack's last update (`pulumi stack history`), full keys; empty when not read. */
+  readonly deployedConfig: Readonly<Record<string, string>>;
+  /** The EC2 instance in the outputs and its region; absent when the outputs name no EC2 instance. */
+  readonly instanceRef?: InstanceRef;
+  /** The instance: undefined when not looked up, null when EC2 does not know it in that region. */
   readonly instance?: ReaperInstance | null;
-  /** Why the instance could not be looked up (credentials, network, region). */
+  /** Why the instance could not be looked up (no region, credentials, network). */
   readonly instanceError?: string;
-  /** Why the stack's outputs or config could not be read. */
+  /** Why the stack's outputs or history could not be read. */
   readonly readError?: string;
 }
 
-/** The clock and the limit, from the flags. */
+/** The clock, the limit and whose stacks these are. */
 export interface ReaperSettings {
   /** Now, epoch milliseconds. */
   readonly now: number;
   /** Destroy a stack whose instance has been stopped for longer than this. */
   readonly stoppedForHours: number;
+  /** This program's Pulumi project name (Pulumi.yaml), which our instances carry in their project tag. */
+  readonly project: string;
 }
 
 /** Why a stack is destroyed (expired by date, running past its TTL, stopped too long), or kept. */
@@ -74,11 +92,11 @@ export interface ReapDecision {
   readonly kind: ReapKind;
 }
 
-/** Where an instance lookup goes: the instance and its region (undefined: the SDK's default region). */
+/** Where an instance lookup goes: the instance and its region (undefined: none recorded anywhere). */
 export interface InstanceRef {
   /** The EC2 instance id from the stack outputs. */
   readonly instanceId: string;
-  /** Region from the stack config. */
+  /** The stack's region, from its outputs or config; never the reaper's own default. */
   readonly region: string | undefined;
 }
 
@@ -119,12 +137,26 @@ export function parseStopTime(stateTransitionReason: string | undefined): number
   return Number.isFinite(t) ? t : undefined;
 }
 
-/** The stack's target, `aws` unless the config says otherwise. */
-function targetOf(config: Readonly<Record<string, string>>): string {
-  return config[KEY_TARGET] ?? "aws";
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * What this program's outputs lack, or undefined when they carry all its markers: a `plan` object
+ * (version 1, an engine, a model id) and the `endpoint`, `modelName` and `instanceId` strings every
+ * target exports (components/stack.ts, components/targetOutputs.ts).
+ */
+export function missingMarkers(outputs: Readonly<Record<string, unknown>>): string | undefined {
+  const plan = outputs.plan;
+  const planOk = isRecord(plan) && plan.version === 1 && typeof plan.engine === "string" && isRecord(plan.model) && typeof plan.model.id === "string";
+  const missing = [...(planOk ? [] : ["plan"]), ...["endpoint", "modelName", "instanceId"].filter((k) => typeof outputs[k] !== "string")];
+  return missing.length === 0 ? undefined : missing.join(", ");
 }
 
-/** The region the stack's instance lives in: `aws:region` (the provider the program uses), else `qwen3-serve:aws` region. */
+/** The stack name without its `organization/project/` qualifier, as the program's stack tag holds it. */
+export function shortStackName(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
+/** The region in a stack config: `aws:region` (the provider's), else the `qwen3-serve:aws` object's region. */
 export function regionOf(config: Readonly<Record<string, string>>): string | undefined {
   const provider = config[KEY_AWS_REGION];
   if (provider !== undefined && provider !== "") return provider;
@@ -132,42 +164,48 @@ export function regionOf(config: Readonly<Record<string, string>>): string | und
   if (raw === undefined) return undefined;
   try {
     const settings: unknown = JSON.parse(raw);
-    if (typeof settings === "object" && settings !== null && "region" in settings && typeof settings.region === "string" && settings.region !== "") return settings.region;
+    if (isRecord(settings) && typeof settings.region === "string" && settings.region !== "") return settings.region;
   } catch {
-    // An unreadable aws setting leaves the region to the SDK's default chain (AWS_REGION).
+    // An unreadable aws setting records no region.
   }
   return undefined;
 }
 
-/** The instance to look up for a stack: an AWS-target stack with an `instanceId` output; otherwise undefined. */
-export function instanceToLookUp(config: Readonly<Record<string, string>>, outputs: Readonly<Record<string, unknown>>): InstanceRef | undefined {
-  if (targetOf(config) !== "aws") return undefined;
-  const id = outputs.instanceId;
-  if (typeof id !== "string" || id === "") return undefined;
-  return { instanceId: id, region: regionOf(config) };
+/**
+ * The region in the deployed outputs: the `region` output, else the `--region` of the
+ * `connectCommand` output (`aws ssm start-session --region R ...`), which stacks deployed before
+ * the `region` output existed still carry.
+ */
+export function regionFromOutputs(outputs: Readonly<Record<string, unknown>>): string | undefined {
+  if (typeof outputs.region === "string" && outputs.region !== "") return outputs.region;
+  const m = typeof outputs.connectCommand === "string" ? /--region[= ]([a-z0-9-]+)/.exec(outputs.connectCommand) : null;
+  return m?.[1];
 }
 
-type Lifetime =
-  | { readonly verdict: ReapDecision }
-  /** Still alive: the note for the table ("expires in 3 days"). */
-  | { readonly note: string };
+/**
+ * The EC2 instance to look up for a stack: the outputs' `instanceId` when it is an EC2 id, in the
+ * first region found in the outputs, then in each config given (deployed first); otherwise undefined.
+ */
+export function instanceToLookUp(outputs: Readonly<Record<string, unknown>>, ...configs: readonly Readonly<Record<string, string>>[]): InstanceRef | undefined {
+  const id = outputs.instanceId;
+  if (typeof id !== "string" || !EC2_INSTANCE_ID.test(id)) return undefined;
+  let region = regionFromOutputs(outputs);
+  for (const c of configs) region ??= regionOf(c);
+  return { instanceId: id, region };
+}
 
-/** The expiresAt rule: a destroy verdict, a keep verdict for an unreadable date, or a note. */
-function lifetime(stack: ReaperStackInput, now: number): Lifetime {
-  const keep = (reason: string): Lifetime => ({ verdict: { decision: "keep", reason, kind: "keep" } });
-  const ends: { at: number; note: (left: string) => string }[] = [];
+type Rule = { readonly verdict: ReapDecision } | { readonly note: string };
 
-  const expiresRaw = stack.config[KEY_EXPIRES_AT];
-  if (expiresRaw !== undefined) {
-    const expiresAt = parseIsoTime(expiresRaw);
-    // Guessing what a garbled date meant could destroy a stack someone still uses.
-    if (expiresAt === undefined) return keep(`expiresAt "${expiresRaw}" is not an ISO 8601 time with an offset (e.g. 2027-03-31T00:00:00Z); fix it to let the reaper act`);
-    if (now > expiresAt) return { verdict: { decision: "destroy", reason: `expired ${formatDuration(now - expiresAt)} ago (expiresAt ${expiresRaw})`, kind: "expired" } };
-    ends.push({ at: expiresAt, note: (left) => `expires in ${left}` });
-  }
+const keep = (reason: string): ReapDecision => ({ decision: "keep", reason, kind: "keep" });
 
-  const soonest = ends.sort((a, b) => a.at - b.at)[0];
-  return { note: soonest === undefined ? "no expiry set" : soonest.note(formatDuration(soonest.at - now)) };
+/** The expiresAt rule on the deployed value: a destroy verdict, a keep verdict for an unreadable date, or a note. */
+function lifetime(expiresRaw: string | undefined, now: number): Rule {
+  if (expiresRaw === undefined) return { note: "no expiry set" };
+  const expiresAt = parseIsoTime(expiresRaw);
+  // Guessing what a garbled date meant could destroy a stack someone still uses.
+  if (expiresAt === undefined) return { verdict: keep(`expiresAt "${expiresRaw}" is not an ISO 8601 time with an offset (e.g. 2027-03-31T00:00:00Z); fix it to let the reaper act`) };
+  if (now > expiresAt) return { verdict: { decision: "destroy", reason: `expired ${formatDuration(now - expiresAt)} ago (expiresAt ${expiresRaw})`, kind: "expired" } };
+  return { note: `expires in ${formatDuration(expiresAt - now)}` };
 }
 
 /**
@@ -175,7 +213,7 @@ function lifetime(stack: ReaperStackInput, now: number): Lifetime {
  * machine enforces it. A running instance still up past its TTL plus a slack means the watchdog
  * did not act (dead, or the machine wedged), so the reaper ends it from outside.
  */
-function ttlRule(ttlHours: number, launchedAt: number | undefined, now: number): { readonly verdict: ReapDecision } | { readonly note: string } {
+function ttlRule(ttlHours: number, launchedAt: number | undefined, now: number): Rule {
   const ttl = hoursText(ttlHours);
   if (launchedAt === undefined) return { note: `running, start time unknown (TTL ${ttl})` };
   const up = now - launchedAt;
@@ -185,24 +223,16 @@ function ttlRule(ttlHours: number, launchedAt: number | undefined, now: number):
   return { note: `running ${formatDuration(up)} (TTL ${ttl})` };
 }
 
-/** ttlHours as the stack file holds it: undefined when unset, NaN when unreadable. */
-function ttlHoursOf(config: Readonly<Record<string, string>>): number | undefined {
-  const raw = config[KEY_TTL_HOURS];
+/** ttlHours as the instance tag holds it: undefined when unset, NaN when unreadable. */
+function parseTtlHours(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const h = raw.trim() === "" ? Number.NaN : Number(raw);
   return Number.isFinite(h) && h > 0 ? h : Number.NaN;
 }
 
-/** The instance rule: a destroy verdict for a stop past the limit or a run past the TTL, otherwise the note for the table. */
-function instanceRule(stack: ReaperStackInput, settings: ReaperSettings, ttlHours: number | undefined): { readonly verdict: ReapDecision } | { readonly note: string } {
-  const target = targetOf(stack.config);
-  if (target !== "aws") return { note: `no instance (${target} target)` };
-  const ref = instanceToLookUp(stack.config, stack.outputs);
-  if (ref === undefined) return { note: "no instance in the stack outputs" };
-  if (stack.instanceError !== undefined) return { note: `instance ${ref.instanceId} unreadable: ${stack.instanceError}` };
-  if (stack.instance === undefined) return { note: `instance ${ref.instanceId} not looked up` };
-  if (stack.instance === null) return { note: `instance ${ref.instanceId} not found${ref.region === undefined ? "" : ` in ${ref.region}`}` };
-  const { state, stoppedAt, launchedAt } = stack.instance;
+/** The state rule: a destroy verdict for a stop past the limit or a run past the TTL, otherwise the note for the table. */
+function stateRule(instance: ReaperInstance, settings: ReaperSettings, ttlHours: number | undefined): Rule {
+  const { state, stoppedAt, launchedAt } = instance;
   if (state === "running" && ttlHours !== undefined) return ttlRule(ttlHours, launchedAt, settings.now);
   if (state !== "stopped") return { note: state };
   const limit = `limit ${hoursText(settings.stoppedForHours)}`;
@@ -214,20 +244,63 @@ function instanceRule(stack: ReaperStackInput, settings: ReaperSettings, ttlHour
   return { note: `stopped for ${formatDuration(stoppedFor)} (${limit})` };
 }
 
-/** Decide one stack: destroy when expired, running past its TTL, or stopped too long; keep otherwise, with the reason. */
-export function decideStack(stack: ReaperStackInput, settings: ReaperSettings): ReapDecision {
-  if (stack.readError !== undefined) return { decision: "keep", reason: `cannot read the stack: ${stack.readError}`, kind: "keep" };
-  // Destroying under a running update would fight it for the state lock and could orphan what it creates.
-  if (stack.updateInProgress) return { decision: "keep", reason: "update in progress", kind: "keep" };
-  const life = lifetime(stack, settings.now);
-  if ("verdict" in life) return life.verdict;
-  const ttlHours = ttlHoursOf(stack.config);
-  if (Number.isNaN(ttlHours)) {
-    return { decision: "keep", reason: `ttlHours "${stack.config[KEY_TTL_HOURS] ?? ""}" is not a positive number of hours; fix it to let the reaper act`, kind: "keep" };
+/** The instance seen and tagged as this project's stack, or the keep verdict saying why not. */
+function ourInstance(stack: ReaperStackInput, ref: InstanceRef, project: string): ReaperInstance | ReapDecision {
+  const id = ref.instanceId;
+  if (stack.instanceError !== undefined) return keep(`instance ${id} unreadable: ${stack.instanceError}`);
+  if (stack.instance === undefined) return keep(`instance ${id} not looked up`);
+  if (stack.instance === null) return keep(`instance ${id} not found in ${ref.region ?? "its region"}, so its tags cannot show the stack is this project's`);
+  const tags = stack.instance.tags;
+  const want = shortStackName(stack.name);
+  if (tags[TAG_PROJECT] !== project || tags[TAG_STACK] !== want) {
+    const seen = `${TAG_PROJECT}=${tags[TAG_PROJECT] ?? "(none)"}, ${TAG_STACK}=${tags[TAG_STACK] ?? "(none)"}`;
+    return keep(`instance ${id} is tagged ${seen}, not ${project} and ${want}: not this project's stack`);
   }
-  const inst = instanceRule(stack, settings, ttlHours);
+  return stack.instance;
+}
+
+/** An AWS stack: its instance must carry our tags; lifetime settings come from those tags. */
+function decideAws(stack: ReaperStackInput, ref: InstanceRef, settings: ReaperSettings): ReapDecision {
+  const instance = ourInstance(stack, ref, settings.project);
+  if ("decision" in instance) return instance;
+  const life = lifetime(instance.tags[TAG_EXPIRES_AT], settings.now);
+  if ("verdict" in life) return life.verdict;
+  const ttlRaw = instance.tags[TAG_TTL_HOURS];
+  const ttlHours = parseTtlHours(ttlRaw);
+  if (Number.isNaN(ttlHours)) return keep(`ttlHours "${ttlRaw ?? ""}" is not a positive number of hours; fix it to let the reaper act`);
+  const inst = stateRule(instance, settings, ttlHours);
   if ("verdict" in inst) return inst.verdict;
-  return { decision: "keep", reason: `${inst.note}; ${life.note}`, kind: "keep" };
+  return keep(`${inst.note}; ${life.note}`);
+}
+
+/**
+ * A workstation or Docker stack: no EC2 instance to carry tags, so the config of its last update
+ * must name that target under this program's namespace, and expiresAt comes from that config.
+ */
+function decideMachine(stack: ReaperStackInput, settings: ReaperSettings): ReapDecision {
+  const target = stack.deployedConfig[KEY_TARGET];
+  if (target === undefined || !MACHINE_TARGETS.has(target)) {
+    return keep(`no EC2 instance in the outputs, and the last update's config sets no docker or workstation ${KEY_TARGET}: not recognisably this project's stack`);
+  }
+  const life = lifetime(stack.deployedConfig[KEY_EXPIRES_AT], settings.now);
+  if ("verdict" in life) return life.verdict;
+  return keep(`no instance (${target} target); ${life.note}`);
+}
+
+/**
+ * Decide one stack: destroy when it is provably this program's and is expired, running past its
+ * TTL, or stopped too long; keep otherwise, with the reason.
+ */
+export function decideStack(stack: ReaperStackInput, settings: ReaperSettings): ReapDecision {
+  if (stack.readError !== undefined) return keep(`cannot read the stack: ${stack.readError}`);
+  // Destroying under a running update would fight it for the state lock and could orphan what it creates.
+  if (stack.updateInProgress) return keep("update in progress");
+  // On a legacy file backend `pulumi stack ls` lists every project's stacks (see client/reaper.ts).
+  const missing = missingMarkers(stack.outputs);
+  if (missing !== undefined) {
+    return keep(Object.keys(stack.outputs).length === 0 ? "nothing deployed (no stack outputs)" : `not a ${CONFIG_NAMESPACE} deployment: its outputs lack ${missing}`);
+  }
+  return stack.instanceRef === undefined ? decideMachine(stack, settings) : decideAws(stack, stack.instanceRef, settings);
 }
 
 /** True when the stack is kept only because something about it could not be read, which a cron job should hear about. */
@@ -243,8 +316,8 @@ export interface ReapFlagInput {
   readonly stoppedFor?: string;
 }
 
-/** Validate the flags into settings; `clock` is the real time, used when `--now` is absent. Throws UserError keyed by flag name. */
-export function parseReapSettings(flags: ReapFlagInput, clock: number): ReaperSettings {
+/** Validate the flags into settings; `clock` is the real time, used when `--now` is absent; `project` is this program's. Throws UserError keyed by flag name. */
+export function parseReapSettings(flags: ReapFlagInput, clock: number, project: string): ReaperSettings {
   let now = clock;
   if (flags.now !== undefined) {
     const t = parseIsoTime(flags.now);
@@ -261,7 +334,7 @@ export function parseReapSettings(flags: ReapFlagInput, clock: number): ReaperSe
     }
     stoppedForHours = h;
   }
-  return { now, stoppedForHours };
+  return { now, stoppedForHours, project };
 }
 
 /** One line of the reaper's table. */
