@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { parseFlags } from "./cli";
 import { runBench } from "../components/client/bench";
 import { describeError, makeClient } from "../components/client/chat";
-import { fetchStatus, readOutputsJson, readStackOutputs, SourceError } from "../components/client/outputs";
+import { checkWritable, fetchStatus, readOutputsJson, readStackOutputs, SourceError } from "../components/client/outputs";
 import { runChecks } from "../components/client/smoke";
 import { isUserError } from "../components/core/errors";
 import { parseSmokeOptions, parseStackOutputs, resolveTarget, withPlanDefaults, type SmokeOptions, type SmokeTarget, type StackOutputs } from "../components/core/smokeOptions";
@@ -52,7 +52,12 @@ function writeJson(file: string | undefined, doc: unknown): void {
   if (file === undefined) return;
   // Three decimals are already sub-microsecond for ms figures; more is clock noise.
   const round = (_key: string, v: unknown): unknown => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
-  writeFileSync(file, `${JSON.stringify(doc, round, 2)}\n`);
+  try {
+    writeFileSync(file, `${JSON.stringify(doc, round, 2)}\n`);
+  } catch (e) {
+    // Checked writable before the run, so this is the disk filling or the folder going meanwhile.
+    throw new SourceError(`--json ${file}: cannot write the results: ${e instanceof Error ? e.message : String(e)}`);
+  }
   out(`Wrote ${file}`);
 }
 
@@ -149,6 +154,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     const envKey = process.env.OPENAI_API_KEY;
     const flags = parseSmokeOptions(values, { stdinIsTTY: process.stdin.isTTY === true, ...(envKey === undefined ? {} : { envApiKey: envKey }) });
+    if (flags.jsonPath !== undefined) checkWritable("--json", flags.jsonPath);
     const outputs = await loadOutputs(flags);
     const o = withPlanDefaults(flags, outputs);
     const t = resolveTarget(o, outputs);

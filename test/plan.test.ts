@@ -120,11 +120,11 @@ describe("derived settings", () => {
 
 describe("user errors", () => {
   const cases: [string, PlanRequestInput | Record<string, unknown>, string][] = [
-    ["unknown engine", { model: "qwen3:8b", engine: "tgi" }, 'engine = "tgi": Invalid option: expected one of "vllm"|"sglang"|"ollama".\nPick one of the valid choices.\nValid choices: vllm, sglang, ollama'],
-    ["misspelled setting", { model: "qwen3:8b", engine: "vllm", contxt: 4096 }, 'contxt = "contxt": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot, modelRevision'],
-    ["context too short", { model: "qwen3:8b", engine: "vllm", context: 512 }, 'context = "512": must be at least 1024 tokens.\nFix the value and try again.'],
-    ["concurrency zero", { model: "qwen3:8b", engine: "vllm", concurrency: 0 }, 'concurrency = "0": must be at least 1.\nFix the value and try again.'],
-    ["unknown family", { model: "qwen3:8b", engine: "vllm", families: ["p3"] }, 'families = "p3": Invalid option: expected one of "g4dn"|"g5"|"g6"|"gr6"|"g6e"|"g7e"|"p4d"|"p4de"|"p5"|"p5en"|"p6-b200".\nPick one of the valid choices.\nValid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200'],
+    ["unknown engine", { model: "qwen3:8b", engine: "tgi" }, 'engine = "tgi": not one of the valid choices.\nName the inference engine. Pick one of the valid choices.\nValid choices: vllm, sglang, ollama'],
+    ["misspelled setting", { model: "qwen3:8b", engine: "vllm", contxt: 4096 }, 'contxt = "contxt": unknown setting.\nDid you mean context? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot, modelRevision'],
+    ["context too short", { model: "qwen3:8b", engine: "vllm", context: 512 }, 'context = "512": must be at least 1024 tokens.\nGive the context length per sequence in tokens, at least 1024 (default 32768).'],
+    ["concurrency zero", { model: "qwen3:8b", engine: "vllm", concurrency: 0 }, 'concurrency = "0": must be at least 1.\nGive the number of parallel full-context sequences, 1 to 1024 (default 1).'],
+    ["unknown family", { model: "qwen3:8b", engine: "vllm", families: ["g7"] }, 'families = "g7": not one of the valid choices.\nDid you mean g7e? Pick one of the valid choices.\nValid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200'],
     ["GGUF format on vLLM", { model: "qwen3:8b", engine: "vllm", quantization: "q4_K_M" }, 'quantization = "q4_K_M": q4_K_M is an Ollama (GGUF) format; vllm does not load it.\nPick a quantization vllm loads, or switch engine.\nValid choices: bf16, fp8, awq'],
     ["format Qwen never published", { model: "Qwen3-30B-A3B", engine: "sglang", quantization: "awq" }, 'quantization = "awq": Qwen publishes no awq weights for Qwen3-30B-A3B.\nPick a format published for Qwen3-30B-A3B.\nValid choices: bf16, fp8, gptq-int4'],
     ["spelling and setting disagree", { model: "Qwen/Qwen3-8B-FP8", engine: "vllm", quantization: "bf16" }, 'quantization = "bf16": the model was given as "Qwen/Qwen3-8B-FP8", which names fp8.\nDrop the quantization setting, or name the model without a format suffix (Qwen3-8B).\nValid choices: fp8'],
@@ -134,13 +134,67 @@ describe("user errors", () => {
     it(name, () => assert.equal(userError(() => buildPlan(parsePlanRequest(raw))).message, message));
   }
 
+  describe("bad input never shows the validator's own words, and names the key, what was wrong and the choices", () => {
+    const ZOD_WORDS = /Invalid (input|option|string|number)|Too (small|big)|expected string|received undefined/;
+    const FAMILY_CHOICES = "Valid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200";
+    // [what, input, key, problem, expected substrings of the message]
+    const table: [string, Record<string, unknown> | null, string, string, string[]][] = [
+      ["model missing", { engine: "vllm" }, "model", "missing: this setting is required.", ["Name a Qwen3 model: a name (Qwen3-8B)"]],
+      ["model empty", { model: "", engine: "vllm" }, "model", "is empty.", ["Hugging Face repo (Qwen/Qwen3-8B-FP8)"]],
+      ["model a number", { model: 8, engine: "vllm" }, "model", "expected text, got a number.", []],
+      ["engine missing", { model: "qwen3:8b" }, "engine", "missing: this setting is required.", ["Valid choices: vllm, sglang, ollama"]],
+      ["engine misspelt", { model: "qwen3:8b", engine: "vlm" }, "engine", "not one of the valid choices.", ["Did you mean vllm?", "Valid choices: vllm, sglang, ollama"]],
+      ["quantization misspelt", { model: "qwen3:8b", engine: "vllm", quantization: "fp9" }, "quantization", "not one of the valid choices.", ["Did you mean fp8?", "Valid choices: bf16, fp8,"]],
+      ["instance type as a family", { model: "qwen3:8b", engine: "vllm", families: ["g6e.xlarge"] }, "families", "not one of the valid choices.", ["Did you mean g6e?", FAMILY_CHOICES]],
+      ["families empty", { model: "qwen3:8b", engine: "vllm", families: [] }, "families", "must list at least 1 item.", [FAMILY_CHOICES]],
+      ["families not a list", { model: "qwen3:8b", engine: "vllm", families: "g6e" }, "families", "expected a list, got text.", [FAMILY_CHOICES]],
+      ["instance type misspelt", { model: "qwen3:8b", engine: "vllm", instanceTypes: ["g6e.xlarg"] }, "instanceTypes", "not one of the valid choices.", ["Did you mean g6e.xlarge?", "Valid choices: g4dn.xlarge,"]],
+      ["instance type shortened", { model: "qwen3:8b", engine: "vllm", instanceTypes: ["p5.48xl"] }, "instanceTypes", "not one of the valid choices.", ["Did you mean p5.48xlarge?"]],
+      ["price as text", { model: "qwen3:8b", engine: "vllm", maxPricePerHour: "2" }, "maxPricePerHour", "must be a number of USD.", ["per hour in USD"]],
+      ["price zero", { model: "qwen3:8b", engine: "vllm", maxPricePerHour: 0 }, "maxPricePerHour", "must be above 0.", []],
+      ["spot as text", { model: "qwen3:8b", engine: "vllm", spot: "yes" }, "spot", "expected true or false, got text.", ["spot capacity or false for on-demand"]],
+      ["context fractional", { model: "qwen3:8b", engine: "vllm", context: 1.5 }, "context", "must be a whole number of tokens.", ["at least 1024"]],
+      ["concurrency too high", { model: "qwen3:8b", engine: "vllm", concurrency: 2000 }, "concurrency", "must be at most 1024.", ["1 to 1024"]],
+      ["revision not hex", { model: "qwen3:8b", engine: "vllm", modelRevision: "main" }, "modelRevision", "must be a 40-hex Hugging Face commit or a 64-hex Ollama digest.", []],
+      ["not an object", null, "config", "expected a map of settings, got null.", []],
+    ];
+    for (const [what, raw, key, problem, parts] of table) {
+      it(`${what}: key ${key}, "${problem}"`, () => {
+        const e = userError(() => parsePlanRequest(raw));
+        assert.equal(e.key, key);
+        assert.equal(e.problem, problem);
+        assert.doesNotMatch(e.message, ZOD_WORDS);
+        assert.ok(e.message.startsWith(`${key} = `), e.message);
+        for (const p of parts) assert.ok(e.message.includes(p), `${JSON.stringify(p)} in ${e.message}`);
+      });
+    }
+  });
+
   it("quantization names are case-insensitive", () => {
     assert.equal(plan({ model: "qwen3:8b", engine: "ollama", quantization: "Q8_0" }).quantization, "q8_0");
   });
 
-  it("an Ollama tag's format carries over to Ollama but not to vLLM, which uses its default", () => {
+  it("an Ollama tag's format carries over to Ollama; the plain BF16 repo forces no format on Ollama", () => {
     assert.equal(plan({ model: "qwen3:8b-q8_0", engine: "ollama" }).quantization, "q8_0");
-    assert.equal(plan({ model: "qwen3:8b-q8_0", engine: "vllm" }).quantization, "bf16");
+    assert.equal(plan({ model: "Qwen/Qwen3-8B", engine: "ollama" }).quantization, "q4_K_M");
+  });
+
+  it("an Ollama tag's GGUF format on vLLM is refused, naming the model, the format, the engine that loads it and vLLM's formats", () => {
+    assert.equal(
+      userError(() => plan({ model: "qwen3:235b-a22b-q8_0", engine: "vllm" })).message,
+      'model = "qwen3:235b-a22b-q8_0": the name asks for q8_0 weights, an Ollama (GGUF) format that vllm does not load.\n' +
+        "Serve q8_0 with engine ollama, or keep vllm and name the model without the format (Qwen3-235B-A22B); vllm loads bf16, fp8, gptq-int4 for it.\n" +
+        "Valid choices: Qwen3-235B-A22B, Qwen/Qwen3-235B-A22B, Qwen/Qwen3-235B-A22B-FP8, Qwen/Qwen3-235B-A22B-GPTQ-Int4",
+    );
+  });
+
+  it("a Hugging Face FP8 repo on Ollama is refused, naming vllm and sglang and Ollama's tags, even with a --quant given", () => {
+    const expected =
+      'model = "Qwen/Qwen3-8B-FP8": the name asks for fp8 weights, a Hugging Face format that ollama does not load.\n' +
+      "Serve fp8 with engine vllm or sglang, or keep ollama and name the model without the format (Qwen3-8B); ollama loads q4_K_M, q8_0, fp16 for it.\n" +
+      "Valid choices: Qwen3-8B, qwen3:8b-q4_K_M, qwen3:8b-q8_0, qwen3:8b-fp16";
+    assert.equal(userError(() => plan({ model: "Qwen/Qwen3-8B-FP8", engine: "ollama" })).message, expected);
+    assert.equal(userError(() => plan({ model: "Qwen/Qwen3-8B-FP8", engine: "ollama", quantization: "q8_0" })).message, expected);
   });
 
   it("nothing fits: shows the need on the largest option and how to relax", () => {
@@ -154,7 +208,27 @@ describe("user errors", () => {
   });
 
   it("nothing fits because of filters: suggests only the filters", () => {
-    const e = userError(() => plan({ model: "qwen3:0.6b", engine: "ollama", families: ["p5"], maxPricePerHour: 1 }));
-    assert.match(e.hint, /To fit, try a higher price limit \(now \$1\/h\), more instance families or types\.$/);
+    // FP8 needs a newer GPU than the T4: a hardware rejection, which no lighter setting fixes.
+    const e = userError(() => plan({ model: "Qwen3-0.6B", engine: "vllm", quantization: "fp8", instanceTypes: ["g4dn.xlarge"] }));
+    assert.equal(e.key, "model");
+    assert.match(e.hint, /To fit, try more instance families or types\.$/);
+  });
+
+  it("a price cap nothing meets names maxPricePerHour, the cap, and the cheapest instance that fits with its price", () => {
+    const e = userError(() => plan({ model: "Qwen3-32B", engine: "vllm", maxPricePerHour: 1 }));
+    assert.equal(
+      e.message,
+      'maxPricePerHour = "1": no instance that can serve Qwen3-32B bf16 on vllm (context 32768 x 1) costs $1/h or less.\n' +
+        "The cheapest that fits is g7e.2xlarge at $3.363/h on-demand: raise the limit to at least 3.363, or try a lighter quantization (fp8 or awq), a shorter context (now 32768).",
+    );
+    // Spot prices the same search from the spot column.
+    assert.match(userError(() => plan({ model: "Qwen3-32B", engine: "vllm", maxPricePerHour: 1, spot: true })).hint, /^The cheapest that fits is g7e\.2xlarge at \$1\.541\/h spot: /);
+  });
+
+  it("a price cap under a family filter names the cheapest fit in those families and suggests widening them", () => {
+    const e = userError(() => plan({ model: "qwen3:0.6b", engine: "ollama", families: ["p5"], maxPricePerHour: 1, context: 8192 }));
+    assert.equal(e.key, "maxPricePerHour");
+    assert.equal(e.problem, "no instance that can serve Qwen3-0.6B q4_K_M on ollama (context 8192 x 1) costs $1/h or less among the families and types allowed.");
+    assert.equal(e.hint, "The cheapest that fits is p5.4xlarge at $6.880/h on-demand: raise the limit to at least 6.880, or try more instance families or types.");
   });
 });

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -315,6 +315,35 @@ describe("checks against the fake server", () => {
     assert.match(rs.models?.detail ?? "", /^HTTP 401/);
   });
 
+  it("a stream that stalls mid-way fails the streaming check within --timeout 1, and the other checks still pass", { timeout: 20_000 }, async () => {
+    const f = await fake({ stallAfterChunks: 2 });
+    const t0 = performance.now();
+    const rs = await check(f, { timeoutSeconds: 1 });
+    const took = performance.now() - t0;
+    assert.deepEqual(statuses(rs), { ...ALL_PASS, streaming: "fail" });
+    assert.equal(rs.streaming?.detail, "timed out: no complete stream within 1 s (--timeout), 2 chunks with text before it stalled");
+    assert.ok((rs.streaming?.ms ?? 0) >= 950 && (rs.streaming?.ms ?? 0) < 3000, `the streaming check took ${rs.streaming?.ms} ms`);
+    assert.ok(took < 6000, `all checks took ${took} ms`);
+  });
+
+  it("after /v1/models fails with no --model, the checks that need a model are skipped naming that failure, not run", async () => {
+    const rs = await check(await fake(), {}, null, "sk-wrong-key");
+    assert.deepEqual(statuses(rs), { models: "fail", thinking: "skip", "thinking off": "skip", streaming: "skip", "tool call": "skip", "key required": "pass" });
+    assert.equal(rs.models?.detail, "HTTP 401: invalid API key");
+    for (const name of ["thinking", "thinking off", "streaming", "tool call"]) {
+      assert.equal(rs[name]?.detail, "not run: /v1/models failed (HTTP 401: invalid API key) and --model was not given", name);
+    }
+    assert.equal(exitCodeFor(Object.values(rs)), 1);
+  });
+
+  it("when /v1/models lists no model and no --model is given, the model checks are skipped saying so", async () => {
+    const f = await fake({ models: [] });
+    const rs = await check(f, {}, null);
+    assert.deepEqual(statuses(rs), { models: "fail", thinking: "skip", "thinking off": "skip", streaming: "skip", "tool call": "skip", "key required": "pass" });
+    assert.equal(rs.thinking?.detail, "not run: /v1/models lists no model and --model was not given");
+    assert.equal(f.chats(), 0);
+  });
+
   it("checks the model the user named, or the first one listed", async () => {
     const f = await fake({ models: ["qwen3:8b-q4_K_M", "other"] });
     const named = await check(f, {}, "Qwen3-8B");
@@ -375,6 +404,15 @@ describe("benchmark bounds", () => {
     const noUsage = await fake({ reasoningChunks: 0, answerChunks: 4, tokensPerChunk: 2, usage: false });
     const b = summarizeBench((await bench(noUsage, { streams: 1, durationSeconds: 5, maxRequests: 2 })).samples, 1000);
     assert.deepEqual({ tokens: b.outputTokens, from: b.tokenCount }, { tokens: 8, from: "chunks" });
+  });
+
+  it("bounds each benchmark stream by the client timeout: a stalled stream is an error after 1 s, not held to the duration", { timeout: 20_000 }, async () => {
+    const f = await fake({ stallAfterChunks: 1, reasoningChunks: 0, answerChunks: 4 });
+    const r = await runBench({ client: makeClient(f.baseUrl, KEY, 1), model: "Qwen3-8B", maxTokens: 128, streams: 1, durationSeconds: 10, maxRequests: 2 });
+    const s = summarizeBench(r.samples, r.elapsedMs);
+    assert.deepEqual({ requests: s.requests, errors: s.errors, cutOff: s.cutOff }, { requests: 2, errors: 2, cutOff: 0 });
+    assert.deepEqual(s.errorKinds, [{ message: "timed out: no complete stream within 1 s (--timeout), 1 chunks with text before it stalled", count: 2 }]);
+    assert.ok(r.elapsedMs >= 1900 && r.elapsedMs < 5000, `${r.elapsedMs} ms for two 1 s timeouts, where the duration was 10 s`);
   });
 
   it("counts failed requests as errors with their reason", async () => {
@@ -438,8 +476,59 @@ describe("scripts/smoke.ts as a child process", () => {
     assert.equal(bad.stderr, 'error: --engine = "tgi": not a known choice.\nPick one of the choices below.\nValid choices: vllm, sglang, ollama\n');
     const unknown = await smoke(["--url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--stream", "2"]);
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /^error: Unknown option '--stream'/);
+    assert.match(unknown.stderr, /^error: Unknown option '--stream': not a flag of this command\. Did you mean --streams\?\nValid flags: --url, /);
     assert.doesNotMatch(bad.stderr + unknown.stderr, NO_STACK);
+  });
+
+  it("flag mistakes name the flag, what was wrong and the choices, with the nearest choice and no parser or validator wording", async () => {
+    const url = ["--url", "http://127.0.0.1:9/v1", "--api-key", KEY];
+    const cases: [string[], RegExp][] = [
+      [[...url, "--engine", "vlm"], /^error: --engine = "vlm": not a known choice\.\nDid you mean vllm\? Pick one of the choices below\.\nValid choices: vllm, sglang, ollama\n$/],
+      [[...url, "--thinking-mode", "thinkng"], /^error: --thinking-mode = "thinkng": not a known choice\.\nDid you mean thinking\? .*\nValid choices: hybrid, thinking, instruct\n$/],
+      [[...url, "--timeout"], /^error: --timeout needs a value: --timeout <value>\.\nValid flags: /],
+      [[...url, "--no-tools=1"], /^error: --no-tools takes no value: give --no-tools alone\.\n/],
+      [[...url, "--timeout", "soon"], /^error: --timeout = "soon": not a number\.\nGive a number from 1 to 3600 \(default 300\)\.\n$/],
+      [[...url, "extra"], /^error: unexpected argument "extra": every value follows its flag/],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await smoke(args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.match(r.stderr, stderr);
+      assert.doesNotMatch(r.stderr, /Invalid (input|option)|received undefined|To specify a positional argument/);
+      assert.doesNotMatch(r.stderr, NO_STACK);
+    }
+  });
+
+  it("--timeout 1 ends a run against a stream that stalls: FAIL streaming naming --timeout, exit 1", { timeout: 30_000 }, async () => {
+    const f = await fake({ stallAfterChunks: 1 });
+    const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--model", "Qwen3-8B", "--timeout", "1"]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^FAIL {2}streaming +1\.\d s {2}timed out: no complete stream within 1 s \(--timeout\), 1 chunks with text before it stalled$/m);
+    assert.match(r.stdout, /^5 passed, 1 failed, 0 skipped/m);
+  });
+
+  it("--json to a path that cannot be written fails first, naming --json, with no request sent and no stack trace", async () => {
+    const f = await fake();
+    const dir = mkdtempSync(path.join(os.tmpdir(), "smoke-json-"));
+    try {
+      const missing = path.join(dir, "no-such-folder", "out.json");
+      const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--json", missing]);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr, `error: --json = ${JSON.stringify(missing)}: cannot be written: its folder does not exist (ENOENT).\nGive a file in an existing folder you can write to, e.g. --json results.json.\n`);
+      const folder = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--bench", "--json", dir]);
+      assert.equal(folder.code, 2);
+      assert.match(folder.stderr, /^error: --json = ".*": cannot be written: it is a folder \(EISDIR\)\./);
+      assert.doesNotMatch(r.stderr + folder.stderr, NO_STACK);
+      assert.equal(f.requests.length, 0, "nothing ran against the endpoint");
+      // The check leaves no empty file behind where none was.
+      const fresh = path.join(dir, "fresh.json");
+      const ok = await smoke(["--url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--since-up", "--timeout", "1", "--json", fresh]);
+      assert.equal(ok.code, 1, ok.stdout + ok.stderr);
+      assert.equal(existsSync(fresh), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("--bench prints the table, writes --json, and keeps to its streams", async () => {

@@ -34,8 +34,22 @@ export function reasoningOf(m: unknown): Reasoning | null {
 /** True when reasoning leaked into the answer as <think>...</think>: no reasoning parser on the server. */
 export const inlineThinking = (content: string): boolean => /<think>\s*\S/.test(content);
 
+/** A streamed request that outlived its time limit; the SDK alone bounds only the wait for headers. */
+export class StreamTimeoutError extends Error {
+  constructor(
+    /** The limit, ms. */
+    readonly timeoutMs: number,
+    /** Chunks with text that arrived before it. */
+    readonly tokenChunks: number,
+  ) {
+    super(`timed out: no complete stream within ${timeoutMs / 1000} s (--timeout), ${tokenChunks} chunks with text before it stalled`);
+    this.name = "StreamTimeoutError";
+  }
+}
+
 /** A one-line description of an SDK or network error, never a stack. */
 export function describeError(e: unknown): string {
+  if (e instanceof StreamTimeoutError) return e.message;
   if (e instanceof OpenAI.APIConnectionTimeoutError) return "timed out";
   if (e instanceof OpenAI.APIConnectionError) {
     const cause = e.cause instanceof Error ? (e.cause.cause instanceof Error ? e.cause.cause.message : e.cause.message) : "";
@@ -64,15 +78,25 @@ export class StreamMeter {
 
   constructor(private readonly now: () => number) {}
 
-  /** Stream one completion to its end, timing every chunk that carries text. */
+  /**
+   * Stream one completion to its end, timing every chunk that carries text. The whole stream must
+   * end within the client's timeout: the SDK's own timeout stops at the response headers, and it
+   * ends an aborted stream quietly, so the deadline is ours and a stall becomes an error here.
+   */
   async run(client: OpenAI, params: ChatCompletionCreateParamsStreaming, signal?: AbortSignal): Promise<this> {
     this.startMs = this.now();
+    const deadline = AbortSignal.timeout(client.timeout);
+    const both = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
     try {
-      const stream = await client.chat.completions.create(params, signal === undefined ? {} : { signal });
+      const stream = await client.chat.completions.create(params, { signal: both });
       for await (const chunk of stream) this.take(chunk);
+    } catch (e) {
+      if (!deadline.aborted || signal?.aborted === true) throw e;
     } finally {
       this.endMs = this.now();
     }
+    // The caller's own abort (the benchmark's deadline) is not a timeout; it reads the unfinished meter.
+    if (deadline.aborted && signal?.aborted !== true && this.finishReason === null) throw new StreamTimeoutError(client.timeout, this.tokenChunks);
     return this;
   }
 

@@ -3,10 +3,12 @@
  * in or read from a file, the same outputs through the Automation API, and the bootstrap status
  * document through the proxy. Each failure becomes one plain sentence for the CLI.
  */
+import { closeSync, existsSync, openSync, unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type * as Automation from "@pulumi/pulumi/automation";
+import { UserError } from "../core/errors";
 
 /** A failure to read the endpoint or the status, worded for the user. */
 export class SourceError extends Error {
@@ -87,4 +89,33 @@ export async function fetchStatus(statusUrl: string, apiKey: string, timeoutSeco
   } catch {
     throw new SourceError(`${statusUrl} did not answer JSON`);
   }
+}
+
+const WRITE_FAILURES: Readonly<Record<string, string>> = {
+  ENOENT: "its folder does not exist",
+  ENOTDIR: "a part of its folder is a file",
+  EISDIR: "it is a folder",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EROFS: "the file system is read-only",
+};
+
+/**
+ * Prove a results file can be written before a run spends minutes on the endpoint: open it for
+ * appending (which changes nothing in an existing file), and remove it again if this made it.
+ */
+export function checkWritable(flag: string, file: string): void {
+  const existed = existsSync(file);
+  try {
+    closeSync(openSync(file, "a"));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    throw new UserError({
+      key: flag,
+      value: file,
+      problem: `cannot be written: ${WRITE_FAILURES[code] ?? (e instanceof Error ? e.message : String(e))}${code === "" ? "" : ` (${code})`}.`,
+      hint: `Give a file in an existing folder you can write to, e.g. ${flag} results.json.`,
+    });
+  }
+  if (!existed) unlinkSync(file);
 }

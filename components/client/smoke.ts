@@ -20,6 +20,9 @@ export const CHECK_NAMES: Readonly<Record<CheckId, string>> = {
   "no-key": "key required",
 };
 
+/** Checks that ask no model, so they run when none could be found. */
+const MODEL_FREE: ReadonlySet<CheckId> = new Set<CheckId>(["models", "no-key"]);
+
 /** What {@link runChecks} needs. */
 export interface ChecksInput {
   readonly target: SmokeTarget;
@@ -85,9 +88,11 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
     results.push(r);
     input.onResult?.(r);
   };
+  // Why there is no model to ask, once /v1/models has failed or listed none and --model was not given.
+  let noModel: string | null = null;
   const run = async (id: CheckId, body: () => Promise<Verdict>): Promise<void> => {
     const name = CHECK_NAMES[id];
-    const skip = skipReason(id, options);
+    const skip = skipReason(id, options) ?? (MODEL_FREE.has(id) ? null : noModel);
     if (skip !== null) return record({ name, status: "skip", ms: 0, detail: skip });
     input.onStart?.(name);
     const t0 = now();
@@ -100,7 +105,8 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
     record({ name, status: v.status, ms: now() - t0, detail: v.detail });
   };
   const needModel = (): string => {
-    if (model === null) throw new Error("no model to ask: /v1/models listed none and --model was not given");
+    // Unreachable: run() skips every check that needs a model when there is none.
+    if (model === null) throw new Error("no model to ask");
     return model;
   };
 
@@ -114,6 +120,10 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
     }
     return ids.includes(model) ? pass(`${model} is served${ids.length > 1 ? ` (of ${ids.length} models)` : ""}`) : fail(`${model} is not listed; served: ${ids.join(", ") || "none"}`);
   });
+  const listing = results[0];
+  if (model === null && listing?.status === "fail") {
+    noModel = listing.detail === "/v1/models lists no model" ? "not run: /v1/models lists no model and --model was not given" : `not run: /v1/models failed (${listing.detail}) and --model was not given`;
+  }
 
   const thinkingOnly = options.thinkingMode === "thinking";
   const on = thinkingSwitch(options.engine, options.thinkingMode, true);

@@ -5,7 +5,7 @@
 import { awsGpu, GPU_INSTANCES, type GpuInstance } from "../catalog/gpus";
 import type { QwenModel, ThinkingMode } from "../catalog/models";
 import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
-import { ENGINES, type EngineName } from "../engines";
+import { ENGINE_NAMES, ENGINES, type EngineName } from "../engines";
 import type { Engine } from "../engines/types";
 import { UserError } from "./errors";
 import { GIB, weightBytes, weightsArePublished } from "./memory";
@@ -123,7 +123,7 @@ export interface Plan {
     /** The engine's own command line, starting with the engine program. */
     readonly argv: readonly string[];
     readonly env: Readonly<Record<string, string>>;
-    /** Engine port, bound to 127.0.0.1 behind the authenticating proxy. */
+    /** Engine port, reachable only from the host's 127.0.0.1 (or the Docker target's private network), behind the authenticating proxy. */
     readonly port: number;
     readonly healthPath: string;
     readonly openaiBasePath: "/v1";
@@ -143,6 +143,7 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 /** Pick the quantization: explicit, else what the spelling names, else the engine default. */
 function chooseQuantization(request: PlanRequest, engine: Engine, model: QwenModel, implied: Quantization | undefined): Quantization {
   const allowed: readonly Quantization[] = engine.quantizations;
+  if (implied !== undefined && !allowed.includes(implied)) throw unloadableSpelling(request.model, engine, model, implied);
   if (request.quantization !== undefined && implied !== undefined && request.quantization !== implied) {
     throw new UserError({
       key: "quantization",
@@ -175,6 +176,26 @@ function chooseQuantization(request: PlanRequest, engine: Engine, model: QwenMod
   return quant;
 }
 
+/** The spellings that name a format: the plain name, then each format's repo or tag. */
+function spellingsFor(model: QwenModel, formats: readonly Quantization[]): string[] {
+  const named = formats.map((q) => (FORMAT_SPECS[q].kind === "hf" ? model.hf[q as keyof typeof model.hf] : model.ollama[q as keyof typeof model.ollama]?.tag));
+  return [model.id, ...named.filter((s): s is string => s !== undefined)];
+}
+
+/** A model spelling that names a format the engine cannot load: say which engines can, and what this one can. */
+function unloadableSpelling(spelling: string, engine: Engine, model: QwenModel, implied: Quantization): UserError {
+  const engines = ENGINE_NAMES.filter((e) => (ENGINES[e].quantizations as readonly Quantization[]).includes(implied));
+  const formats = engine.quantizations.filter((q) => available(model, q));
+  const kind = FORMAT_SPECS[implied].kind === "gguf" ? "an Ollama (GGUF) format" : "a Hugging Face format";
+  return new UserError({
+    key: "model",
+    value: spelling,
+    problem: `the name asks for ${implied} weights, ${kind} that ${engine.name} does not load.`,
+    hint: `Serve ${implied} with engine ${engines.join(" or ")}, or keep ${engine.name} and name the model without the format (${model.id}); ${engine.name} loads ${formats.join(", ")} for it.`,
+    choices: spellingsFor(model, formats),
+  });
+}
+
 function available(model: QwenModel, q: Quantization): boolean {
   return FORMAT_SPECS[q].kind === "hf" ? model.hf[q as keyof typeof model.hf] !== undefined : model.ollama[q as keyof typeof model.ollama] !== undefined;
 }
@@ -200,15 +221,41 @@ function lighterFormats(engine: Engine, model: QwenModel, quant: Quantization): 
   return engine.quantizations.filter((q) => available(model, q) && bits(q) < bits(quant));
 }
 
+/** Ways to need a smaller machine: lighter weights, a shorter context, fewer sequences. */
+function lessDemanding(input: SizingInput): string[] {
+  const { model, engine, quantization, context, concurrency } = input;
+  const less: string[] = [];
+  const lighter = lighterFormats(engine, model, quantization);
+  if (lighter.length > 0) less.push(`a lighter quantization (${lighter.join(" or ")})`);
+  if (context > 8192) less.push(`a shorter context (now ${context})`);
+  if (concurrency > 1) less.push(`fewer parallel sequences (now ${concurrency})`);
+  return less;
+}
+
+/** Instances that fit but cost more than the cap: the cap, not the model, is what to change. */
+function overBudgetError(input: SizingInput, request: PlanRequest, cap: number, overBudget: readonly Rejection[]): UserError {
+  const { model, engine, quantization, context, concurrency } = input;
+  // Rejections arrive cheapest first, so the first one is the cheapest instance that would fit.
+  const cheapest = overBudget[0];
+  const price = (cheapest?.pricePerHour ?? 0).toFixed(3);
+  const filtered = request.families !== undefined || request.instanceTypes !== undefined;
+  const other = [...(filtered ? ["more instance families or types"] : []), ...lessDemanding(input)];
+  return new UserError({
+    key: "maxPricePerHour",
+    value: cap,
+    problem: `no instance that can serve ${model.id} ${quantization} on ${engine.name} (context ${context} x ${concurrency}) costs $${cap}/h or less${filtered ? " among the families and types allowed" : ""}.`,
+    hint:
+      `The cheapest that fits is ${cheapest?.instanceType ?? "none"} at $${price}/h ${input.spot ? "spot" : "on-demand"}: raise the limit to at least ${price}` +
+      `${other.length > 0 ? `, or try ${other.join(", ")}` : ""}.`,
+  });
+}
+
 function noFitError(input: SizingInput, request: PlanRequest, considered: readonly GpuInstance[], rejected: readonly Rejection[], gpus: GpuLookup): UserError {
   const { model, engine, quantization, context, concurrency } = input;
+  const overBudget = rejected.filter((r) => r.kind === "over-budget");
+  if (request.maxPricePerHour !== undefined && overBudget.length > 0) return overBudgetError(input, request, request.maxPricePerHour, overBudget);
   const relax: string[] = [];
-  if (rejected.some((r) => r.kind === "gpu-memory" || r.kind === "host-ram")) {
-    const lighter = lighterFormats(engine, model, quantization);
-    if (lighter.length > 0) relax.push(`a lighter quantization (${lighter.join(" or ")})`);
-    if (context > 8192) relax.push(`a shorter context (now ${context})`);
-    if (concurrency > 1) relax.push(`fewer parallel sequences (now ${concurrency})`);
-  }
+  if (rejected.some((r) => r.kind === "gpu-memory" || r.kind === "host-ram")) relax.push(...lessDemanding(input));
   if (request.maxPricePerHour !== undefined) relax.push(`a higher price limit (now $${request.maxPricePerHour}/h)`);
   if (request.families !== undefined || request.instanceTypes !== undefined) relax.push("more instance families or types");
   const largest = [...considered].sort(
@@ -296,7 +343,9 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     expertParallel: chosen.expertParallel,
     yarn,
     revision: weightsSource.source === "hf" ? revision : null,
-    bindHost: request.bindHost ?? "127.0.0.1",
+    // Every target runs the engine in its own container network (the machine targets publish
+    // the port on the host's 127.0.0.1 only), so inside it the engine listens on all addresses.
+    bindHost: request.bindHost ?? "0.0.0.0",
   });
 
   const m = chosen.memory;

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { UserError } from "./errors";
+import { didYouMean } from "./zodErrors";
 
 /** Engines whose thinking switches we know. */
 export const SMOKE_ENGINES = ["vllm", "sglang", "ollama"] as const;
@@ -92,7 +93,7 @@ export interface SmokeContext {
 function oneOf<T extends string>(flag: string, raw: string | undefined, choices: readonly T[], fallback: T): T {
   if (raw === undefined) return fallback;
   const hit = choices.find((c) => c === raw.trim().toLowerCase());
-  if (hit === undefined) throw new UserError({ key: flag, value: raw, problem: "not a known choice.", hint: `Pick one of the choices below.`, choices });
+  if (hit === undefined) throw new UserError({ key: flag, value: raw, problem: "not a known choice.", hint: `${didYouMean(raw, choices)}Pick one of the choices below.`, choices });
   return hit;
 }
 

@@ -1,7 +1,7 @@
 /**
  * A loopback OpenAI-compatible server for the smoke and benchmark tests, standing in for vLLM,
  * SGLang or Ollama behind the qwen3-serve proxy. Its behaviour is set per test through `settings`
- * (mutable while it runs): streaming delays, which reasoning field it uses (or none, or inline
+ * (mutable while it runs): streaming delays, a stream that stalls mid-way, which reasoning field it uses (or none, or inline
  * <think>), which thinking-off switches it obeys, whether it demands the key, tool calls, injected
  * 500s, and the bootstrap status document. It records every request (method, path, Authorization
  * header, body) and the most chat requests it had open at once.
@@ -32,6 +32,8 @@ export interface FakeSettings {
   tokensPerChunk: number;
   /** Send a usage chunk when the client asks for it. */
   usage: boolean;
+  /** Stop a stream after this many text chunks and hold the connection open, as a wedged engine does; null never stalls. */
+  stallAfterChunks: number | null;
   /** Fail this many of the next chat requests with HTTP 500. */
   failNextChats: number;
   /** Status for a request with no Authorization header at all (401 like the proxy; 200 for an open server). */
@@ -76,6 +78,7 @@ export function defaultSettings(key: string): FakeSettings {
     answerChunks: 4,
     tokensPerChunk: 1,
     usage: true,
+    stallAfterChunks: null,
     failNextChats: 0,
     keylessStatus: 401,
     statusDoc: null,
@@ -162,7 +165,8 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
       write({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
       let i = 0;
       const next = (): void => {
-        if (closed) return;
+        // A stall sends nothing more and never ends the response; only the client's hang-up frees it.
+        if (closed || (settings.stallAfterChunks !== null && i >= settings.stallAfterChunks)) return;
         const delta = plan[i];
         if (delta !== undefined) {
           i += 1;
