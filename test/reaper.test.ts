@@ -221,15 +221,15 @@ describe("EC2 answers and the region", () => {
     assert.equal(regionOf({}), undefined);
   });
 
-  it("takes the deployed region from the region output, else from connectCommand's --region", () => {
-    assert.equal(regionFromOutputs({ region: "eu-central-1", connectCommand: "aws ssm start-session --region us-east-1 --target i-1" }), "eu-central-1");
+  it("takes the deployed region from the awsRegion output, else from connectCommand's --region", () => {
+    assert.equal(regionFromOutputs({ awsRegion: "eu-central-1", connectCommand: "aws ssm start-session --region us-east-1 --target i-1" }), "eu-central-1");
     assert.equal(regionFromOutputs({ connectCommand: "aws ssm start-session --region ap-south-1 --target i-1" }), "ap-south-1");
     assert.equal(regionFromOutputs({ connectCommand: "ssh -p 22 ubuntu@gpu-box" }), undefined);
     assert.equal(regionFromOutputs({}), undefined);
   });
 
   it("looks up only EC2 ids, in the outputs' region, then each config's in turn", () => {
-    assert.deepEqual(instanceToLookUp({ instanceId: ID, region: "eu-west-1" }, { "aws:region": "us-east-1" }), { instanceId: ID, region: "eu-west-1" });
+    assert.deepEqual(instanceToLookUp({ instanceId: ID, awsRegion: "eu-west-1" }, { "aws:region": "us-east-1" }), { instanceId: ID, region: "eu-west-1" });
     assert.deepEqual(instanceToLookUp({ instanceId: ID }, {}, { "aws:region": "us-west-2" }), { instanceId: ID, region: "us-west-2" });
     assert.deepEqual(instanceToLookUp({ instanceId: "i-0abc1234" }, {}), { instanceId: "i-0abc1234", region: undefined });
     for (const id of ["ubuntu@gpu-box", "3f4e5d6c7b8a", "i-0dev", "i-0ABC1234"]) assert.equal(instanceToLookUp({ instanceId: id }, { "aws:region": "us-east-1" }), undefined, id);
@@ -590,9 +590,9 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", () => 
       project: PROJECT,
       current: null,
       stacks: [
-        // The region output wins over a checkout that says us-east-1.
-        ours("eu", eu, { outputs: { region: "eu-west-1", connectCommand: "aws ssm start-session --region eu-west-1 --target x" }, checkout: { "aws:region": "us-east-1" } }),
-        // A stack deployed before the region output: connectCommand's --region.
+        // The awsRegion output wins over a checkout that says us-east-1.
+        ours("eu", eu, { outputs: { awsRegion: "eu-west-1", connectCommand: "aws ssm start-session --region eu-west-1 --target x" }, checkout: { "aws:region": "us-east-1" } }),
+        // A stack deployed before the awsRegion output: connectCommand's --region.
         ours("ap", ap, { outputs: { connectCommand: `aws ssm start-session --region ap-southeast-2 --target ${ap}` }, checkout: {} }),
         // Neither in the outputs: the last update's aws:region.
         ours("wr", wr, { outputs: { connectCommand: "n/a" }, deployed: { "aws:region": "us-west-2" }, checkout: { "aws:region": "us-east-1" } }),
@@ -604,7 +604,7 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", () => 
     const r = await reap([], backend, { ec2: { [eu]: stopped("eu-west-1", "eu"), [ap]: stopped("ap-southeast-2", "ap"), [wr]: stopped("us-west-2", "wr"), [nr]: stopped("us-east-1", "nr") } });
     assert.deepEqual(r.asked, [`${eu}@eu-west-1`, `${ap}@ap-southeast-2`, `${wr}@us-west-2`]);
     for (const name of ["eu", "ap", "wr"]) assert.deepEqual(row(r.stdout, name), [name, "destroy", "would pulumi destroy", "stopped for 4 days (limit 72 h)"]);
-    assert.deepEqual(row(r.stdout, "nr"), ["nr", "keep", "nothing", `instance ${nr} unreadable: no region recorded (no region output, no aws:region in the stack config)`]);
+    assert.deepEqual(row(r.stdout, "nr"), ["nr", "keep", "nothing", `instance ${nr} unreadable: no region recorded (no awsRegion output, no aws:region in the stack config)`]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^warning: kept without a full look \(read failed\): nr$/m);
   });

@@ -243,7 +243,7 @@ export async function gatherStack(workspace: ReaperWorkspace, ec2: Ec2Lookup, s:
   const instanceRef = ref;
   if (instanceRef.region === undefined) {
     // The SDK's default region would be the reaper's, not the stack's: a wrong "not found", or another account's view.
-    return { ...base, outputs, deployedConfig, instanceRef, instanceError: "no region recorded (no region output, no aws:region in the stack config)" };
+    return { ...base, outputs, deployedConfig, instanceRef, instanceError: "no region recorded (no awsRegion output, no aws:region in the stack config)" };
   }
   try {
     return { ...base, outputs, deployedConfig, instanceRef, instance: await ec2.describe(instanceRef.instanceId, instanceRef.region) };

@@ -172,12 +172,12 @@ export function regionOf(config: Readonly<Record<string, string>>): string | und
 }
 
 /**
- * The region in the deployed outputs: the `region` output, else the `--region` of the
+ * The region in the deployed outputs: the `awsRegion` output, else the `--region` of the
  * `connectCommand` output (`aws ssm start-session --region R ...`), which stacks deployed before
- * the `region` output existed still carry.
+ * the `awsRegion` output existed still carry.
  */
 export function regionFromOutputs(outputs: Readonly<Record<string, unknown>>): string | undefined {
-  if (typeof outputs.region === "string" && outputs.region !== "") return outputs.region;
+  if (typeof outputs.awsRegion === "string" && outputs.awsRegion !== "") return outputs.awsRegion;
   const m = typeof outputs.connectCommand === "string" ? /--region[= ]([a-z0-9-]+)/.exec(outputs.connectCommand) : null;
   return m?.[1];
 }
