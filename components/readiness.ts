@@ -62,6 +62,16 @@ const describe = (s: StatusView): string => {
   return p?.percent !== undefined ? `${phase} ${p.percent}%${p.detail ? ` (${p.detail})` : ""}` : phase;
 };
 
+/**
+ * The machine's failure as one message. A reason may carry the engine's last log lines after its
+ * first line (a crash-looping engine); they are indented so they read as quoted output in `pulumi up`.
+ */
+function failureMessage(error: StatusView["error"]): string {
+  const [first, ...rest] = (error?.reason ?? "no reason given").split("\n");
+  const quoted = rest.filter((l) => l.trim() !== "").map((l) => `\n    ${l}`).join("");
+  return `the bootstrap failed in phase ${error?.phase ?? "unknown"}: ${first ?? ""}${quoted}`;
+}
+
 /** Poll until the endpoint answers a real completion, the bootstrap fails, or time runs out. */
 export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
   const fetchImpl = o.fetchImpl ?? fetch;
@@ -95,7 +105,7 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
     if (status === null) {
       say("waiting for the machine: no answer from the proxy yet (booting or installing)");
     } else if (status.state === "failed") {
-      throw new NotReadyError(`the bootstrap failed in phase ${status.error?.phase ?? "unknown"}: ${status.error?.reason ?? "no reason given"}`);
+      throw new NotReadyError(failureMessage(status.error ?? null));
     } else if (status.state === "ready") {
       const res = await fetchImpl(`${o.baseUrl}/v1/chat/completions`, {
         method: "POST",

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { request, Sandbox, SANDBOX_API_KEY } from "./helpers/sandbox";
 
@@ -20,6 +20,9 @@ async function sandbox(opts: Parameters<typeof Sandbox.create>[0]): Promise<Sand
 
 const auth = { Authorization: `Bearer ${SANDBOX_API_KEY}` };
 const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+/** The apt-get subcommand, past `-o Name=Value` options. */
+const aptVerb = (args: string[]): string | undefined => args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "-o");
+const PINNED_DIGEST = `sha256:${"ab".repeat(32)}`;
 const phaseStates = (s: Sandbox): Record<string, string> => Object.fromEntries(Object.entries(s.status().phases).map(([k, v]) => [k, v.state]));
 
 describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", () => {
@@ -37,12 +40,23 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
     });
     // One log line per phase start and end.
     for (const phase of st.order) assert.match(r.stdout, new RegExp(`^qwen3-serve\\[${phase}\\]: started$`, "m"));
-    // The engine container ran the plan's exact command, from the pinned image, bound to loopback.
+    // The engine container ran the plan's exact command, from the pinned image, on Docker's bridge
+    // network (no --network host, so no path to the instance role), listening on 0.0.0.0 inside
+    // its container with the port published on the host's loopback only, its json-file log capped.
     const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { image: string; entrypoint: string; cmd: string[]; opts: string[] };
     assert.equal(run.image, "vllm/vllm-openai:v0.31.0");
     assert.deepEqual([run.entrypoint, ...run.cmd], sb.plan.serve.argv);
-    assert.deepEqual(sb.plan.serve.argv.slice(3, 5), ["--host", "127.0.0.1"]);
-    assert.ok(run.opts.includes("--network") && run.opts.includes("host"));
+    assert.deepEqual(sb.plan.serve.argv.slice(3, 5), ["--host", "0.0.0.0"]);
+    assert.equal(run.opts.includes("--network"), false, run.opts.join(" "));
+    assert.equal(run.opts[run.opts.indexOf("-p") + 1], `127.0.0.1:${sb.enginePort}:${sb.enginePort}`);
+    assert.deepEqual(
+      run.opts.filter((o, i) => ["--log-driver", "--log-opt"].includes(run.opts[i - 1] ?? "")),
+      ["json-file", "max-size=100m", "max-file=3"],
+    );
+    // The download container has no host network either: it needs the Hub, never the metadata service.
+    const download = sb.calls().find((c) => c.cmd === "docker" && c.args[0] === "run" && c.args.includes("hf"));
+    assert.ok(download !== undefined);
+    assert.equal(download.args.includes("--network"), false, download.args.join(" "));
     // Through the proxy: 401 without the key, 200 with it, for the API and the status document.
     const base = `http://127.0.0.1:${sb.proxyPort}`;
     assert.equal((await request(`${base}/v1/models`)).status, 401);
@@ -205,7 +219,7 @@ describe("the driver", { concurrency: true }, () => {
     const first = await sb.install();
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.equal(sb.status().state, "rebooting");
-    const apt = sb.calls().filter((c) => c.cmd === "apt-get" && c.args[0] === "install");
+    const apt = sb.calls().filter((c) => c.cmd === "apt-get" && aptVerb(c.args) === "install");
     assert.ok(apt.some((c) => c.args.includes("nvidia-headless-580-server-open") && c.args.includes("nvidia-utils-580-server")), JSON.stringify(apt));
     assert.ok(sb.calls().some((c) => c.cmd === "systemctl" && c.args[0] === "reboot"));
     sb.reboot();
@@ -270,5 +284,109 @@ describe("other engines and secret sources", { concurrency: true }, () => {
     const r = await sb.install();
     assert.equal(r.code, 1);
     assert.equal(sb.status().error?.reason, "secrets file /etc/qwen3-serve/secrets.env has mode 644; it must be 0600".replace("/etc", `${sb.root}/etc`));
+  });
+});
+
+describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrency: true }, () => {
+  it("Ollama: a load longer than one HTTP timeout still ends loaded, because the load call waits out the whole load budget", async () => {
+    // HTTP_TIMEOUT_SECONDS scales the old 10 s cap to 1 s; the fake Ollama takes 2.5 s to load and,
+    // like the real one, aborts the load when its client hangs up first.
+    // A 30 s load budget (in the env file, which the scripts read): calls cut at 1 s would abort
+    // every load and fail the phase at 30 s.
+    const sb = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, secrets: "file", envFile: { LOAD_TIMEOUT_SECONDS: "30" } });
+    sb.setEnv({ HTTP_TIMEOUT_SECONDS: "1", FAKE_OLLAMA_LOAD_MS: "2500" });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(sb.status().state, "ready");
+    assert.equal(sb.count("ollama-load-aborted"), 0, "no load was cut short by the client");
+  });
+
+  it("a crash-looping engine fails the load phase after 3 restarts, before the load timeout, with its last log lines as the reason", async () => {
+    // 40 s of load budget: a run that waited for the timeout would fail with "did not load within 40s".
+    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { LOAD_TIMEOUT_SECONDS: "40" } });
+    sb.setEnv({ FAKE_ENGINE_CRASH: "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB" });
+    const r = await sb.install();
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const st = sb.status();
+    assert.equal(st.state, "failed");
+    assert.equal(st.error?.phase, "load");
+    const reason = st.error?.reason ?? "";
+    assert.match(reason, /^the engine exited [34] times while loading Qwen3-4B \(systemd restarts it each time\); its last log lines:\n/);
+    assert.match(reason, /^ERROR torch\.OutOfMemoryError: CUDA out of memory\. Tried to allocate 2\.00 GiB$/m);
+    assert.match(reason, /^INFO starting vllm for Qwen3-4B$/m);
+  });
+
+  it("a driver older than the image's branch fails the driver phase, naming the driver, the image and the branch it needs", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverVersion: "550.127.05" });
+    const r = await sb.install();
+    assert.equal(r.code, 1);
+    assert.equal(sb.status().error?.phase, "driver");
+    assert.equal(
+      sb.status().error?.reason,
+      "NVIDIA driver 550.127.05 is too old for vllm/vllm-openai:v0.31.0: it needs branch 580 or later (the image is built on CUDA 13). Upgrade the driver or use the Deep Learning AMI",
+    );
+    assert.equal(sb.calls().some((c) => c.cmd === "docker" && c.args[0] === "pull"), false, "stops before pulling the image");
+  });
+
+  it("Ollama runs on driver 550 (its image needs no CUDA 13)", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, driverVersion: "550.127.05", secrets: "file" });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
+  it("plain Ubuntu after an interrupted dpkg: runs dpkg --configure -a before any apt-get, and every apt-get waits for the dpkg lock", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install" });
+    mkdirSync(sb.p("var/lib/dpkg/updates"), { recursive: true });
+    writeFileSync(sb.p("var/lib/dpkg/updates/0007"), "interrupted\n");
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(sb.status().state, "rebooting");
+    const calls = sb.calls().filter((c) => c.cmd === "apt-get" || c.cmd === "dpkg");
+    assert.deepEqual(calls[0], { cmd: "dpkg", args: ["--force-confdef", "--force-confold", "--configure", "-a"] });
+    const apt = calls.filter((c) => c.cmd === "apt-get");
+    assert.deepEqual(apt.map((c) => aptVerb(c.args)), ["update", "install"]);
+    for (const c of apt) assert.deepEqual(c.args.slice(0, 2), ["-o", "DPkg::Lock::Timeout=900"], JSON.stringify(c));
+  });
+
+  it("plain Ubuntu on an NVSwitch machine: installs the fabric manager of the driver's branch, enables it, and gets ready after the reboot", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install", envFile: { FABRIC_MANAGER: "fabricmanager" } });
+    const first = await sb.install();
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    const install = sb.calls().find((c) => c.cmd === "apt-get" && aptVerb(c.args) === "install");
+    assert.ok(install?.args.includes("nvidia-fabricmanager-580"), JSON.stringify(install));
+    assert.ok(sb.calls().some((c) => c.cmd === "systemctl" && c.args[0] === "enable" && c.args[1] === "nvidia-fabricmanager.service"));
+    sb.reboot();
+    const second = await sb.bootstrap();
+    assert.equal(second.code, 0, second.stdout + second.stderr);
+    assert.equal(sb.status().state, "ready");
+  });
+
+  it("plain Ubuntu on a B200 (NVLink subnet manager needed) is refused in the driver phase, before any install", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install", envFile: { FABRIC_MANAGER: "fabricmanager+nvlsm" } });
+    const r = await sb.install();
+    assert.equal(r.code, 1);
+    assert.equal(sb.status().error?.phase, "driver");
+    assert.match(sb.status().error?.reason ?? "", /^this instance type needs NVIDIA's NVLink subnet manager \(nvlsm\), which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI$/);
+    assert.equal(sb.calls().some((c) => c.cmd === "apt-get"), false);
+  });
+
+  it("an NVSwitch machine with a driver but no fabric manager fails the driver phase saying so", async () => {
+    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, envFile: { FABRIC_MANAGER: "fabricmanager" } });
+    const r = await sb.install();
+    assert.equal(r.code, 1);
+    assert.equal(sb.status().error?.phase, "driver");
+    assert.match(sb.status().error?.reason ?? "", /^this NVSwitch machine needs nvidia-fabricmanager-580 running \(driver 580\.105\.08\), and it did not start; install it or use the Deep Learning AMI$/);
+  });
+
+  it("a pinned image digest is pulled and run by digest, for the engine and the download container", async () => {
+    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { ENGINE_IMAGE_DIGEST: PINNED_DIGEST } });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const ref = `vllm/vllm-openai:v0.31.0@${PINNED_DIGEST}`;
+    assert.deepEqual(sb.calls().filter((c) => c.cmd === "docker" && c.args[0] === "pull").map((c) => c.args[1]), [ref]);
+    assert.equal((JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { image: string }).image, ref);
+    const download = sb.calls().find((c) => c.cmd === "docker" && c.args[0] === "run" && c.args.includes("hf"));
+    assert.ok(download?.args.includes(ref), JSON.stringify(download));
+    assert.equal(sb.status().versions?.engineImageDigest, `vllm/vllm-openai@${PINNED_DIGEST}`);
   });
 });

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { GPU_INSTANCES, GPU_MODELS, awsGpu } from "../components/catalog/gpus";
+import { GPU_INSTANCES, GPU_MODELS, NVSWITCH_INSTANCES, awsGpu, fabricNeed, plainUbuntuRefusal } from "../components/catalog/gpus";
 import { MODELS } from "../components/catalog/models";
 import { FORMAT_SPECS, QUANTIZATIONS } from "../components/catalog/quantizations";
 import { paramCounts } from "../components/core/memory";
@@ -112,6 +112,28 @@ describe("GPU catalog", () => {
 
   it("rejects an instance row naming a GPU the table lacks", () => {
     assert.throws(() => awsGpu("V100"), /no GPU model named "V100"/);
+  });
+});
+
+describe("NVSwitch instances", () => {
+  it("p4d, p4de, p5.48xlarge and p5en need the fabric manager; p6-b200 the NVLink subnet manager too; single-GPU p5 and g-families nothing", () => {
+    assert.deepEqual(
+      Object.fromEntries(["p4d.24xlarge", "p4de.24xlarge", "p5.4xlarge", "p5.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g6e.48xlarge", "g7e.48xlarge"].map((t) => [t, fabricNeed(t)])),
+      {
+        "p4d.24xlarge": "fabric-manager", "p4de.24xlarge": "fabric-manager", "p5.4xlarge": "none", "p5.48xlarge": "fabric-manager",
+        "p5en.48xlarge": "fabric-manager", "p6-b200.48xlarge": "fabric-manager+nvlsm", "g6e.48xlarge": "none", "g7e.48xlarge": "none",
+      },
+    );
+    for (const t of Object.keys(NVSWITCH_INSTANCES)) assert.ok(GPU_INSTANCES.some((i) => i.type === t), `${t} is not a catalog instance`);
+  });
+
+  it("plain Ubuntu is refused only where the NVLink subnet manager is needed, naming the type and the way out", () => {
+    assert.equal(
+      plainUbuntuRefusal("p6-b200.48xlarge"),
+      "p6-b200.48xlarge needs NVIDIA's NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI",
+    );
+    assert.equal(plainUbuntuRefusal("p5.48xlarge"), null);
+    assert.equal(plainUbuntuRefusal("g6e.xlarge"), null);
   });
 });
 

@@ -30,7 +30,7 @@ describe("vLLM", () => {
     const p = plan({ model: "qwen3:8b", engine: "vllm" });
     assert.equal(p.serve.image, "vllm/vllm-openai:v0.31.0");
     assert.deepEqual(p.serve.argv, [
-      "vllm", "serve", "Qwen/Qwen3-8B", "--host", "127.0.0.1", "--port", "8000", "--served-model-name", "Qwen3-8B",
+      "vllm", "serve", "Qwen/Qwen3-8B", "--host", "0.0.0.0", "--port", "8000", "--served-model-name", "Qwen3-8B",
       "--tensor-parallel-size", "1", "--max-model-len", "32768", "--gpu-memory-utilization", "0.9",
       "--reasoning-parser", "qwen3", "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
     ]);
@@ -86,7 +86,7 @@ describe("SGLang", () => {
     const p = plan({ model: "Qwen3-14B", engine: "sglang" });
     assert.equal(p.serve.image, "lmsysorg/sglang:v0.5.21");
     assert.deepEqual(p.serve.argv, [
-      "python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen3-14B", "--host", "127.0.0.1", "--port", "30000",
+      "python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen3-14B", "--host", "0.0.0.0", "--port", "30000",
       "--served-model-name", "Qwen3-14B", "--tp-size", String(p.tensorParallelSize), "--context-length", "32768",
       "--mem-fraction-static", "0.85", "--enable-metrics", "--reasoning-parser", "qwen3", "--tool-call-parser", "qwen25",
     ]);
@@ -99,6 +99,22 @@ describe("SGLang", () => {
       rope_parameters: { rope_type: "yarn", factor: 2, original_max_position_embeddings: 32768, rope_theta: 1000000 },
     });
   });
+
+  // SGLang raises at start-up for a --context-length above the config's derived maximum unless
+  // SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is set (sglang model_config.py, _derive_context_length).
+  // The April-2025 configs say max_position_embeddings 40,960; the 2507 ones 262,144.
+  const LONGER_CONTEXT: readonly [PlanRequestInput, string | undefined][] = [
+    [{ model: "Qwen3-14B", engine: "sglang" }, undefined],
+    [{ model: "Qwen3-14B", engine: "sglang", context: 32768 }, undefined],
+    [{ model: "Qwen3-14B", engine: "sglang", context: 65536 }, "1"],
+    [{ model: "Qwen3-8B", engine: "sglang", context: 131072 }, "1"],
+    [{ model: "Qwen3-30B-A3B-Instruct-2507", engine: "sglang", context: 262144 }, undefined],
+  ];
+  for (const [req, expected] of LONGER_CONTEXT) {
+    it(`${req.model} at ${req.context ?? "the default"} context: SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is ${expected ?? "unset"}`, () => {
+      assert.equal(plan(req).serve.env.SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN, expected);
+    });
+  }
 
   it("MoE across GPUs uses --ep-size, thinking-only models the qwen3-thinking parser", () => {
     const p = plan({ model: "Qwen3-235B-A22B-Thinking-2507", engine: "sglang", quantization: "fp8" });
@@ -114,12 +130,12 @@ describe("SGLang", () => {
 });
 
 describe("Ollama", () => {
-  it("qwen3:8b: ollama serve, loopback only, context, parallelism and keep-alive from the plan", () => {
+  it("qwen3:8b: ollama serve, all addresses inside its container, context, parallelism and keep-alive from the plan", () => {
     const p = plan({ model: "qwen3:8b", engine: "ollama", context: 16384, concurrency: 2 });
     assert.equal(p.serve.image, "ollama/ollama:0.33.3");
     assert.deepEqual(p.serve.argv, ["ollama", "serve"]);
     assert.deepEqual(p.serve.env, {
-      OLLAMA_HOST: "127.0.0.1:11434", OLLAMA_CONTEXT_LENGTH: "16384", OLLAMA_NUM_PARALLEL: "2", OLLAMA_KEEP_ALIVE: "-1",
+      OLLAMA_HOST: "0.0.0.0:11434", OLLAMA_CONTEXT_LENGTH: "16384", OLLAMA_NUM_PARALLEL: "2", OLLAMA_KEEP_ALIVE: "-1",
       OLLAMA_MAX_LOADED_MODELS: "1", OLLAMA_FLASH_ATTENTION: "1", OLLAMA_KV_CACHE_TYPE: "f16", OLLAMA_LOAD_TIMEOUT: "30m", DO_NOT_TRACK: "1",
     });
     assert.equal(p.serve.servedModelName, "qwen3:8b-q4_K_M");
@@ -141,13 +157,14 @@ describe("every plan's command", () => {
     }
   }
   for (const r of requests) {
-    it(`${r.model} on ${r.engine}${r.context ? ` at ${r.context}` : ""}: only known flags, no secrets, binds to loopback`, () => {
+    it(`${r.model} on ${r.engine}${r.context ? ` at ${r.context}` : ""}: only known flags, no secrets, binds all addresses inside its container`, () => {
       const p = plan(r);
       const known = KNOWN_FLAGS[p.engine] ?? new Set<string>();
       for (const a of p.serve.argv.filter((x) => x.startsWith("--"))) assert.ok(known.has(a), `${a} not checked for ${p.engine}`);
       assert.equal(p.serve.image, `${ENGINES[p.engine].image}`);
       assert.ok(!/--enable-reasoning|--rope-scaling|--enable-ep-moe|--api-key/.test(p.serve.argv.join(" ")));
-      assert.ok(p.serve.argv.includes("127.0.0.1") || p.serve.env.OLLAMA_HOST?.startsWith("127.0.0.1:"));
+      // Inside its own container network; the host publishes the port on 127.0.0.1 only (run-engine.sh).
+      assert.ok(p.serve.argv.includes("0.0.0.0") || p.serve.env.OLLAMA_HOST?.startsWith("0.0.0.0:"));
       assert.equal(JSON.stringify(p.serve).includes("hf_"), false);
     });
   }

@@ -90,6 +90,27 @@ describe("waitForReady", () => {
     );
   });
 
+  it("a crash-looping engine: stops at the first failed status, without waiting for the timeout, and quotes the engine's log lines indented", async () => {
+    const reason =
+      "the engine exited 3 times while loading Qwen3-8B (systemd restarts it each time); its last log lines:\n" +
+      "INFO starting vllm for Qwen3-8B\nERROR torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n";
+    const m = await machine([{ state: "running", phase: "load" }, { state: "failed", error: { phase: "load", reason } }]);
+    servers.push(m);
+    let t = 0;
+    let polls = 0;
+    await assert.rejects(
+      waitForReady({
+        baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30 * 60_000, pollMs: 10_000, log: () => undefined,
+        now: () => t, sleep: async (ms) => { polls += 1; t += ms; },
+      }),
+      new NotReadyError(
+        "the bootstrap failed in phase load: the engine exited 3 times while loading Qwen3-8B (systemd restarts it each time); its last log lines:\n" +
+          "    INFO starting vllm for Qwen3-8B\n    ERROR torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+      ),
+    );
+    assert.equal(polls, 1, "one wait between the loading status and the failed one, then none");
+  });
+
   it("stops at once when the machine refuses the key", async () => {
     const m = await machine(PHASES, { key: "another-key-0123456789" });
     servers.push(m);

@@ -56,6 +56,26 @@ describe("env file", () => {
     for (const key of Object.keys(env)) assert.ok(read.has(key), `${key} is written but no script reads it`);
   });
 
+  it("carries each engine image's minimum driver branch: 580 for vLLM and SGLang (CUDA 13 images), 550 for Ollama", () => {
+    const need = (engine: "vllm" | "sglang" | "ollama"): [string | undefined, string | undefined] => {
+      const env = bootstrapEnv(plan("qwen3:8b", engine), SSM);
+      return [env.MIN_DRIVER_BRANCH, env.MIN_DRIVER_REASON];
+    };
+    assert.deepEqual(need("vllm"), ["580", "the image is built on CUDA 13"]);
+    assert.deepEqual(need("sglang"), ["580", "the image is built on CUDA 13"]);
+    assert.deepEqual(need("ollama"), ["550", "Ollama's bundled CUDA runners"]);
+  });
+
+  it("tells the bootstrap which instances need the fabric manager (p4d, p4de, p5.48xlarge, p5en) and the NVLink subnet manager too (p6-b200)", () => {
+    const on = (type: string): string | undefined =>
+      bootstrapEnv(buildPlan(parsePlanRequest({ model: "Qwen3-32B", engine: "vllm", instanceTypes: [type] })), SSM).FABRIC_MANAGER;
+    assert.equal(on("p4de.24xlarge"), "fabricmanager");
+    assert.equal(on("p5.48xlarge"), "fabricmanager");
+    assert.equal(on("p5en.48xlarge"), "fabricmanager");
+    assert.equal(on("p6-b200.48xlarge"), "fabricmanager+nvlsm");
+    assert.equal(on("g6e.48xlarge"), "");
+  });
+
   it("writes the engine argv one per line and the engine env in docker's env-file format", () => {
     const p = plan("qwen3:8b", "vllm", 131072);
     const files = renderMachineConfig(p, SSM);

@@ -167,3 +167,36 @@ export function awsGpu(name: string): GpuModel {
   if (gpu === undefined) throw new Error(`GPU catalog: no GPU model named "${name}"`);
   return gpu;
 }
+
+/** What an NVSwitch instance needs besides the driver before CUDA can start on it. */
+export type FabricNeed = "none" | "fabric-manager" | "fabric-manager+nvlsm";
+
+const NVSWITCH_SOURCE: Source = {
+  url: "AWS Deep Learning AMI release notes and NVIDIA Fabric Manager user guide (docs.nvidia.com/datacenter/tesla/fabric-manager-user-guide); shared/reference/aws-gpu.md",
+  asOf: "2026-11-30",
+  note: "without a running nvidia-fabricmanager of the driver's branch, nvidia-smi works but CUDA init fails with error 802; NVLink 5 (B200) also needs the NVLink subnet manager (nvlsm)",
+};
+
+/** NVSwitch instance types and what each needs; every other type needs nothing. */
+export const NVSWITCH_INSTANCES: Readonly<Record<string, { readonly needs: Exclude<FabricNeed, "none">; readonly source: Source }>> = {
+  "p4d.24xlarge": { needs: "fabric-manager", source: NVSWITCH_SOURCE },
+  "p4de.24xlarge": { needs: "fabric-manager", source: NVSWITCH_SOURCE },
+  "p5.48xlarge": { needs: "fabric-manager", source: NVSWITCH_SOURCE },
+  "p5en.48xlarge": { needs: "fabric-manager", source: NVSWITCH_SOURCE },
+  "p6-b200.48xlarge": { needs: "fabric-manager+nvlsm", source: NVSWITCH_SOURCE },
+};
+
+/** Whether an instance type needs NVIDIA's fabric manager (and the NVLink subnet manager) to run CUDA. */
+export function fabricNeed(instanceType: string): FabricNeed {
+  return NVSWITCH_INSTANCES[instanceType]?.needs ?? "none";
+}
+
+/**
+ * Why the bootstrap cannot bring an instance type up on plain Ubuntu (it installs the driver and
+ * the fabric manager, but has no pinned package for the NVLink subnet manager), or null where it can.
+ */
+export function plainUbuntuRefusal(instanceType: string): string | null {
+  return fabricNeed(instanceType) === "fabric-manager+nvlsm"
+    ? `${instanceType} needs NVIDIA's NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI`
+    : null;
+}

@@ -66,6 +66,13 @@ export const ollama: Engine = {
       "KV cache scales with OLLAMA_NUM_PARALLEL x OLLAMA_CONTEXT_LENGTH (ollama/ollama:docs/faq.mdx); f16 KV matches the qwen3:235b log " +
       "memory.required.kv=752 MiB at 4,096 tokens (ollama/ollama#10810); layers spread over GPUs only when one GPU is too small",
   },
+  driver: {
+    minBranch: 550,
+    reason: "Ollama's bundled CUDA runners",
+    source:
+      "ollama/ollama:docs/gpu.mdx (main, checked 2026-11-30): compute capability 5.0+ and driver 550 and newer; 5.0 to 6.2 need 570, " +
+      "which no catalog GPU is (all are 7.5+)",
+  },
   // Ollama's Linux build bundles its CUDA runtime libraries; a few GB. Estimate.
   installDiskGiB: 8,
   maxContext: (model: QwenModel) => model.context.ollama,

@@ -48,7 +48,20 @@ function serve(input: ServeInput): ServeCommand {
     ...when(override !== null, "--json-model-override-args", JSON.stringify(override)),
     ...when(input.revision !== null, "--revision", input.revision ?? ""),
   ];
-  return { argv, env: { HF_HUB_OFFLINE: "1", DO_NOT_TRACK: "1" }, servedModelName: model.id };
+  return { argv, env: { HF_HUB_OFFLINE: "1", DO_NOT_TRACK: "1", ...longerContextEnv(input) }, servedModelName: model.id };
+}
+
+/**
+ * SGLang refuses a --context-length above the length it derives from the config unless
+ * SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is set (sgl-project/sglang:python/sglang/srt/configs/
+ * model_config.py, ModelConfig._derive_context_length, main checked 2026-11-30). The derived length
+ * is max_position_embeddings (40,960 on the April-2025 Qwen3 configs), not multiplied by a YaRN
+ * factor that names original_max_position_embeddings. The catalog's native window is never above
+ * max_position_embeddings, so a context past it, or any YaRN, sets the variable.
+ */
+function longerContextEnv(input: ServeInput): Record<string, string> {
+  const longer = input.yarn !== null || input.contextLength > input.model.context.native;
+  return longer ? { SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN: "1" } : {};
 }
 
 /** SGLang engine definition. */
@@ -74,6 +87,11 @@ export const sglang: Engine = {
     basis:
       "--mem-fraction-static 0.85 as in Qwen's SGLang benchmark (QwenLM/Qwen3:docs/source/getting_started/speed_benchmark.md); " +
       "chunked prefill of 8,192 tokens and CUDA graphs sized like vLLM's",
+  },
+  driver: {
+    minBranch: 580,
+    reason: "the image is built on CUDA 13",
+    source: "lmsysorg/sglang:v0.5.21 is the CUDA 13 build; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
   },
   // lmsysorg/sglang was an 11 GB single layer in Feb 2025 (sgl-project/sglang#3673) and has grown since; estimate.
   installDiskGiB: 40,

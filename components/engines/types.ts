@@ -37,7 +37,11 @@ export interface ServeInput {
   readonly yarn: { readonly factor: number; readonly originalMaxPositionEmbeddings: number } | null;
   /** Pinned Hugging Face commit, when the stack pins one. */
   readonly revision: string | null;
-  /** Address the server binds: 127.0.0.1 behind the host's proxy, 0.0.0.0 inside a private container network. */
+  /**
+   * Address the server binds inside its container: 0.0.0.0 on a container network (every target
+   * since the engine left the host network; the host publishes the port on 127.0.0.1 only).
+   * 127.0.0.1 would make the engine unreachable from outside its container.
+   */
   readonly bindHost: "127.0.0.1" | "0.0.0.0";
 }
 
@@ -59,6 +63,16 @@ export interface WeightsSource {
   readonly ref: string;
 }
 
+/** The oldest NVIDIA driver branch an engine's pinned image runs on. */
+export interface DriverNeed {
+  /** Driver branch, e.g. 580 (the major version nvidia-smi reports). */
+  readonly minBranch: number;
+  /** Why, in a few words, for the machine's error message. */
+  readonly reason: string;
+  /** Where the minimum was checked, with the date. */
+  readonly source: string;
+}
+
 /** One inference engine. */
 export interface Engine {
   /** Name used in config and flags. */
@@ -69,7 +83,7 @@ export interface Engine {
   readonly image: string;
   /** Where the pin and the flags were checked. */
   readonly pinSource: string;
-  /** Port the engine listens on, on 127.0.0.1 only. */
+  /** Port the engine listens on inside its container; published on the host's 127.0.0.1 only. */
   readonly port: number;
   /** Path that answers 200 once the server is up. */
   readonly healthPath: string;
@@ -81,6 +95,8 @@ export interface Engine {
   readonly quantizations: readonly [Quantization, ...Quantization[]];
   /** Memory behaviour for sizing. */
   readonly memory: EngineMemoryProfile;
+  /** The driver the pinned image needs; absent where no minimum is known. */
+  readonly driver?: DriverNeed;
   /** Disk the engine's install or image takes, GiB (weights not included). */
   readonly installDiskGiB: number;
   /** Longest context this engine can serve for a model. */

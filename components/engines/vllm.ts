@@ -76,6 +76,11 @@ export const vllm: Engine = {
       "--gpu-memory-utilization 0.9 (vLLM default, QwenLM/Qwen3:docs/source/deployment/vllm.md); overhead from vLLM start-up logs in " +
       "vllm-project/vllm#11251, #15815, #14452 and gpustack/runner#251 (non-torch 0.3-0.4 GiB, activations 1.0-2.5 GiB, CUDA graphs 0.17-1.4 GiB)",
   },
+  driver: {
+    minBranch: 580,
+    reason: "the image is built on CUDA 13",
+    source: "vLLM v0.31.0 release images use CUDA 13.0; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
+  },
   // vllm/vllm-openai images measured 28.6 GB unpacked (vllm-project/vllm#22377, Dec 2025).
   installDiskGiB: 35,
   maxContext: (model: QwenModel) => model.context.max,

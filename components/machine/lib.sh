@@ -96,3 +96,36 @@ PY
 auth_header_file() {
   printf '%s' "$SECRETS_DIR/auth-header"
 }
+
+# apt-get that waits for the dpkg lock instead of failing: on a first boot of plain Ubuntu,
+# unattended-upgrades holds it for minutes. DPkg::Lock::Timeout (seconds) is apt's own option,
+# in apt since 1.9.11 (Ubuntu 20.04 and later); the callers' retry covers a lists lock held longer.
+apt_get() {
+  apt-get -o "DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT_SECONDS:-900}" "$@"
+}
+
+# Finish a dpkg run a reboot or power loss cut short: until then apt refuses every command with
+# "dpkg was interrupted, you must manually run 'dpkg --configure -a'". apt tells from pending
+# journal files in /var/lib/dpkg/updates, so do we. dpkg cannot wait for the lock, hence the retry.
+dpkg_recover() {
+  local updates="$QS_ROOT/var/lib/dpkg/updates"
+  [ -d "$updates" ] && [ -n "$(ls -A "$updates" 2>/dev/null)" ] || return 0
+  log "finishing an interrupted dpkg run (dpkg --configure -a)"
+  DEBIAN_FRONTEND=noninteractive retry dpkg --force-confdef --force-confold --configure -a ||
+    fail "dpkg was interrupted and 'dpkg --configure -a' did not finish it; run it by hand and look at its output"
+}
+
+# The image reference to pull and run: the pinned digest when the stack pins one, so what runs is
+# exactly what was checked (repo:tag@sha256:... resolves by the digest; the tag is informative).
+engine_image_ref() {
+  if [ -n "${ENGINE_IMAGE_DIGEST:-}" ]; then
+    printf '%s@%s' "$ENGINE_IMAGE" "$ENGINE_IMAGE_DIGEST"
+  else
+    printf '%s' "$ENGINE_IMAGE"
+  fi
+}
+
+# The engine unit's last log lines (its container's stdout and stderr go to the journal).
+engine_log_tail() {
+  journalctl -u qwen3-serve-engine.service -n "${1:-20}" --no-pager -o cat 2>/dev/null || true
+}

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # ExecStart of qwen3-serve-engine.service: run the pinned engine image with the planned argv and
-# env, on the host network but bound to 127.0.0.1 (the proxy is the only public door).
+# env. The container is on Docker's bridge network, listening on 0.0.0.0 inside it, with its port
+# published on the host's 127.0.0.1 only (the proxy is the only public door). Not --network host:
+# a host-network container reaches the instance metadata service, and so the instance role,
+# whatever the hop limit; on the bridge, hop limit 1 stops the IMDSv2 token response (AWS,
+# "Configure the instance metadata options", checked 2026-11-30). Tensor parallel ranks share one
+# container, so --ipc=host is all NCCL needs.
 set -euo pipefail
 QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 # shellcheck source=lib.sh
@@ -18,8 +23,10 @@ esac
 mkdir -p "${volume%%:*}"
 
 docker rm -f qwen3-serve-engine >/dev/null 2>&1 || true
+# json-file, capped: the engine logs every request, and the default driver never rotates.
 exec docker run --rm --name qwen3-serve-engine \
-  --gpus "${GPU_DEVICES:-all}" --ipc=host --network host \
+  --gpus "${GPU_DEVICES:-all}" --ipc=host -p "127.0.0.1:${ENGINE_PORT}:${ENGINE_PORT}" \
+  --log-driver json-file --log-opt "max-size=${ENGINE_LOG_MAX_SIZE:-100m}" --log-opt "max-file=${ENGINE_LOG_MAX_FILES:-3}" \
   --ulimit memlock=-1 --ulimit stack=67108864 \
   -v "$volume" --env-file "$CONF_DIR/engine.env" \
-  --entrypoint "${argv[0]}" "$ENGINE_IMAGE" "${argv[@]:1}"
+  --entrypoint "${argv[0]}" "$(engine_image_ref)" "${argv[@]:1}"

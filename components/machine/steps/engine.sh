@@ -7,14 +7,17 @@ set -euo pipefail
 load_env "$QS_ENV_FILE"
 
 changed=0
-if ! docker image inspect "$ENGINE_IMAGE" >/dev/null 2>&1; then
-  log "pulling $ENGINE_IMAGE"
-  retry docker pull "$ENGINE_IMAGE" || fail "could not pull $ENGINE_IMAGE"
+# A pinned digest is pulled and run by digest (as the Docker target does), so a moved tag can
+# neither change what runs nor fail the check below.
+image="$(engine_image_ref)"
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+  log "pulling $image"
+  retry docker pull "$image" || fail "could not pull $image"
   changed=1
 fi
-digest="$(docker image inspect --format '{{index .RepoDigests 0}}' "$ENGINE_IMAGE" 2>/dev/null || true)"
+digest="$(docker image inspect --format '{{index .RepoDigests 0}}' "$image" 2>/dev/null || true)"
 if [ -n "${ENGINE_IMAGE_DIGEST:-}" ] && [ "${digest##*@}" != "$ENGINE_IMAGE_DIGEST" ]; then
-  fail "$ENGINE_IMAGE resolved to ${digest##*@}, but the stack pins $ENGINE_IMAGE_DIGEST"
+  fail "$image resolved to ${digest##*@}, but the stack pins $ENGINE_IMAGE_DIGEST"
 fi
 status set versions.engineImage "$ENGINE_IMAGE"
 status set versions.engineImageDigest "${digest:-unknown}"

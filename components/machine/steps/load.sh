@@ -32,12 +32,27 @@ except ValueError:
 sys.exit(0 if sys.argv[1] in ids else 1)' "$SERVED_MODEL"
 }
 
+# Ollama loads a model inside the request that asks for it, and aborts the load when that client
+# hangs up first ("client connection closed before llama-server finished loading, aborting load",
+# ollama/ollama:llm/server.go WaitUntilRunning, checked 2026-11-30). So the call may take as long
+# as the whole load budget: a shorter one would cancel every load that outlasts it.
 ollama_loaded() {
-  [ "$(http_code -X POST "$engine_url/api/generate" -H 'Content-Type: application/json' \
+  local left=$((deadline - SECONDS))
+  [ "$left" -gt 0 ] || left=1
+  [ "$(HTTP_TIMEOUT_SECONDS="$left" http_code -X POST "$engine_url/api/generate" -H 'Content-Type: application/json' \
     -d "{\"model\":\"${SERVED_MODEL}\",\"keep_alive\":-1}")" = 200 ]
 }
 
+# How often systemd has restarted the engine (Restart=always): it never gives up on its own, so a
+# bad flag, a driver mismatch or an out-of-memory error would read as a slow load until the timeout.
+engine_restarts() {
+  local n
+  n="$(systemctl show -p NRestarts --value qwen3-serve-engine.service 2>/dev/null || true)"
+  printf '%s' "${n:-0}"
+}
+
 deadline=$((SECONDS + ${LOAD_TIMEOUT_SECONDS:-1800}))
+restarts_before="$(engine_restarts)"
 while true; do
   if [ "$WEIGHTS_SOURCE" = ollama ]; then
     ollama_loaded && break
@@ -45,7 +60,13 @@ while true; do
     break
   fi
   if systemctl is-failed --quiet qwen3-serve-engine.service; then
-    fail "the engine unit failed while loading ${SERVED_MODEL}; see journalctl -u qwen3-serve-engine"
+    fail "the engine unit failed while loading ${SERVED_MODEL}; its last log lines:
+$(engine_log_tail 20)"
+  fi
+  exits=$(($(engine_restarts) - restarts_before))
+  if [ "$exits" -ge "${ENGINE_MAX_RESTARTS:-3}" ]; then
+    fail "the engine exited ${exits} times while loading ${SERVED_MODEL} (systemd restarts it each time); its last log lines:
+$(engine_log_tail 20)"
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
     fail "the engine did not load ${SERVED_MODEL} within ${LOAD_TIMEOUT_SECONDS:-1800}s; see journalctl -u qwen3-serve-engine"

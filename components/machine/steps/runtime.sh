@@ -12,14 +12,15 @@ changed=0
 updated=0
 apt_update_once() {
   [ "$updated" = 1 ] && return 0
-  retry apt-get update -q || fail "apt-get update failed"
+  dpkg_recover
+  retry apt_get update -q || fail "apt-get update failed"
   updated=1
 }
 
 if ! command -v docker >/dev/null 2>&1; then
   log "installing docker.io"
   apt_update_once
-  retry apt-get install -y -q --no-install-recommends docker.io || fail "apt-get could not install docker.io"
+  retry apt_get install -y -q --no-install-recommends docker.io || fail "apt-get could not install docker.io"
   changed=1
 fi
 
@@ -34,7 +35,7 @@ if ! command -v nvidia-ctk >/dev/null 2>&1; then
     >"$QS_ROOT/etc/apt/sources.list.d/nvidia-container-toolkit.list"
   updated=0
   apt_update_once
-  retry apt-get install -y -q --no-install-recommends \
+  retry apt_get install -y -q --no-install-recommends \
     "nvidia-container-toolkit=${NCT_VERSION}" "nvidia-container-toolkit-base=${NCT_VERSION}" \
     "libnvidia-container-tools=${NCT_VERSION}" "libnvidia-container1=${NCT_VERSION}" ||
     fail "apt-get could not install nvidia-container-toolkit ${NCT_VERSION}"

@@ -36,8 +36,10 @@ PY
 hf_download() {
   local args=(download "$MODEL_REF")
   [ -n "${MODEL_REVISION:-}" ] && args+=(--revision "$MODEL_REVISION")
-  docker run --rm --network host --env-file "$SECRETS_DIR/hf.env" -e HF_XET_HIGH_PERFORMANCE=1 \
-    -v "$STATE_DIR/hf:/root/.cache/huggingface" --entrypoint hf "$ENGINE_IMAGE" "${args[@]}" \
+  # Docker's default bridge network, not the host's: the download needs the internet, never the
+  # instance metadata service (hop limit 1 keeps bridge containers from its tokens; see run-engine.sh).
+  docker run --rm --env-file "$SECRETS_DIR/hf.env" -e HF_XET_HIGH_PERFORMANCE=1 \
+    -v "$STATE_DIR/hf:/root/.cache/huggingface" --entrypoint hf "$(engine_image_ref)" "${args[@]}" \
     >"$STATE_DIR/hf-download.out" 2>"$STATE_DIR/hf-download.err"
 }
 
