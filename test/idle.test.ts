@@ -13,10 +13,14 @@
  *    401 does not count as use.
  * 3. The workstation action (stop the engine unit, then leave it until someone restarts it) and
  *    the Docker action (stop engine and proxy through a fake Docker Engine API on a unix socket).
+ * 4. What must never leave it stuck or wrong, on a sandboxed Ollama machine: a stream held open
+ *    through real nginx (counted by stub_status, as Ollama has no metrics and logs a request when
+ *    it ends), corrupted status and state files, a full disk and an unlockable status file (it acts
+ *    first, then records), and a bootstrap wedged in "loading" past its limit.
  */
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -83,6 +87,37 @@ describe("the watchdog's rule (pure)", () => {
     ],
     ["idle stop off and no TTL: never acts", {}, STATE(6000), { idleMinutes: null }, { action: "none", reason: "idle stop is off and no TTL is set", stopAt: null }],
     ["a failed bootstrap is idle from its failure on", { phase: "failed", readyAt: null, engine: null }, STATE(31), {}, { action: "stop" }],
+    // Ollama has no metrics and logs a request when it ends: the proxy's in-flight count is what shows a long stream.
+    ["a request in flight at the proxy, no log line for an hour: busy", { engine: null, inFlight: 1 }, STATE(60), {}, { action: "none", lastActivityAt: isoOf(T) }],
+    [
+      "in-flight count unreadable: warned, and the rest decides",
+      { engine: null, inFlight: null },
+      STATE(31),
+      {},
+      { action: "stop", warnings: ["proxy's count of requests in flight unreadable; a stream longer than the window may be cut"] },
+    ],
+    [
+      "loading within its limit (the readiness timeout): never idle",
+      { phase: "running", readyAt: null, engine: null, loadingSince: T - 119 * MIN },
+      STATE(600),
+      { loadingMaxSeconds: 7200 },
+      { action: "none", reason: "bootstrap still loading: never idle", lastActivityAt: isoOf(T) },
+    ],
+    [
+      "loading past its limit (a wedged bootstrap): warned, and the idle rule applies",
+      { phase: "running", readyAt: null, engine: null, loadingSince: T - 150 * MIN },
+      STATE(30),
+      { loadingMaxSeconds: 7200 },
+      { action: "stop", reason: "no inference request for 30 min (idle window 30 min)", warnings: ["bootstrap loading for 2 h 30 min, past its limit of 2 h 0 min; the idle rule applies"] },
+    ],
+    [
+      "loading with no start time: its age counts from the first check that saw it",
+      { phase: "rebooting", readyAt: null, engine: null },
+      STATE(600, { loadingSince: T - 121 * MIN }),
+      { loadingMaxSeconds: 7200 },
+      { action: "stop", reason: "no inference request for 50 min (idle window 30 min)", warnings: ["bootstrap loading for 2 h 1 min, past its limit of 2 h 0 min; the idle rule applies"] },
+    ],
+    ["an unreadable bootstrap status is not loading: the idle rule applies", { phase: "unknown", readyAt: null }, STATE(31), {}, { action: "stop", reason: "no inference request for 31 min (idle window 30 min)" }],
   ];
   for (const [name, sample, state, settings, want] of rows) {
     it(name, () => {
@@ -280,19 +315,146 @@ describe("the watchdog on a sandboxed cloud machine (vLLM, 10-minute window)", (
     rmSync(path.join(sb.state, "metrics.json"));
   });
 
-  it("while the bootstrap runs (a download), hours without requests never stop it; a TTL does", () => {
+  it("the env file carries the loading limit: the readiness timeout of `pulumi up` for this plan", () => {
+    // 600 s boot + 752 s for the 35 GiB vLLM image at 50 MB/s + 328 s for 16.38 GB of weights at
+    // 50 MB/s + the load timeout of 600 + 82 s; no driver to install.
+    assert.match(readFileSync(sb.p("etc/qwen3-serve/bootstrap.env"), "utf8"), /^IDLE_LOADING_MAX_SECONDS='2362'$/m);
+  });
+
+  it("while the bootstrap runs (a download) it is never idle up to the loading limit; past it the idle rule applies, warned; a TTL stops it regardless", () => {
     const status = sb.p("usr/local/lib/qwen3-serve/status.py");
-    const r = spawnSync("python3", [status, sb.p("var/lib/qwen3-serve/status.json"), "phase-start", "weights"], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-    spawnSync("python3", [status, sb.p("var/lib/qwen3-serve/status.json"), "init"], { env: { ...process.env, QS_NOW: String(t0) } });
-    const before = sb.count("poweroff");
     const start = t0 + 300 * MIN;
-    for (let m = 0; m <= 300; m += 30) check(sb, start + m * MIN, { QS_BOOT_AT: String(t0 - 3600) });
-    assert.equal(sb.count("poweroff"), before, "loading is never idle");
-    assert.equal(idleRecord(sb).reason, "bootstrap still loading: never idle");
-    const ttl = check(sb, start + 301 * MIN, { QS_BOOT_AT: String(start + 300 * MIN - 12 * 3600), TTL_HOURS: "12" }, "idle.py");
-    assert.match(ttl.out, /stopping \(poweroff\): up 12 h 1 min, past its TTL of 12 h/);
+    const boot = { QS_BOOT_AT: String(t0 - 3600) };
+    spawnSync("python3", [status, sb.p("var/lib/qwen3-serve/status.json"), "init"], { env: { ...process.env, QS_NOW: String(start) } });
+    const r = spawnSync("python3", [status, sb.p("var/lib/qwen3-serve/status.json"), "phase-start", "weights"], { env: { ...process.env, QS_NOW: String(start) }, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const before = sb.count("poweroff");
+    const ttl = check(sb, start, { QS_BOOT_AT: String(start - 12 * 3600), TTL_HOURS: "12" }, "idle.py");
+    assert.match(ttl.out, /stopping \(poweroff\): up 12 h 0 min, past its TTL of 12 h/);
     assert.equal(sb.count("poweroff"), before + 1);
+    // The env file's limit is 2362 s (39 min 22 s): a check a minute, no request, never idle till then.
+    for (let m = 1; m <= 39; m++) check(sb, start + m * MIN, boot);
+    assert.equal(sb.count("poweroff"), before + 1, "loading within the limit is never idle");
+    assert.equal(idleRecord(sb).reason, "bootstrap still loading: never idle");
+    // Wedged: still "running" past the limit. The window counts from the last check within it.
+    const past = check(sb, start + 40 * MIN, boot);
+    assert.match(past.out, /WARNING: bootstrap loading for 40 min, past its limit of 39 min; the idle rule applies/);
+    let stopped = 0;
+    for (let m = 41; m <= 60 && stopped === 0; m++) {
+      check(sb, start + m * MIN, boot);
+      if (sb.count("poweroff") > before + 1) stopped = m;
+    }
+    assert.equal(stopped, 49, "ten minutes after the last check within the limit");
+  });
+});
+
+describe("the watchdog on a sandboxed Ollama machine: streams in flight, unreadable files, a full disk", () => {
+  let sb: Sandbox;
+  let base = 0;
+  const boot = (): Record<string, string> => ({ QS_BOOT_AT: String(base - 10 * 3600) });
+  const statusFile = (): string => sb.p("var/lib/qwen3-serve/status.json");
+  const stateFile = (): string => sb.p("var/lib/qwen3-serve/idle-state.json");
+
+  before(async () => {
+    sb = await Sandbox.create({ request: { model: "qwen3:0.6b", engine: "ollama" }, idle: { minutes: 10, ttlHours: null, countSsh: false, action: "poweroff" } });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    base = Math.ceil(Date.now() / 1000) + 60; // after the install's own requests and its readyAt
+  });
+  after(() => sb?.destroy());
+
+  it("a stream held open through nginx past the window keeps the machine up; after it ends, the window stops it", async () => {
+    rmSync(path.join(sb.state, "release-stream"), { force: true });
+    assert.equal(check(sb, base, boot()).code, 0);
+    const res = await fetch(`http://127.0.0.1:${sb.proxyPort}/v1/chat/completions`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${SANDBOX_API_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ model: sb.plan.serve.servedModelName, stream: true, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.ok(res.body);
+    const reader = res.body.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /"content":"Hel"/);
+    // Eleven minutes since the last activity, no log line yet: only the request in flight shows use.
+    const during = check(sb, base + 11 * MIN, boot());
+    assert.equal(during.code, 0, during.out);
+    assert.equal(sb.count("poweroff"), 0, `stopped a machine in the middle of a stream: ${during.out}`);
+    assert.deepEqual([idleRecord(sb).action, idleRecord(sb).lastActivityAt], ["none", isoOf(base + 11 * MIN)]);
+    writeFileSync(path.join(sb.state, "release-stream"), "1");
+    for (let r = await reader.read(); !r.done; r = await reader.read());
+    rmSync(path.join(sb.state, "release-stream"));
+    assert.equal(check(sb, base + 20 * MIN, boot()).code, 0);
+    assert.equal(sb.count("poweroff"), 0);
+    const last = check(sb, base + 21 * MIN, boot());
+    assert.match(last.out, /stopping \(poweroff\): no inference request for 10 min \(idle window 10 min\)/);
+    assert.equal(sb.count("poweroff"), 1);
+  });
+
+  it("a truncated, a non-UTF-8 and a wrong-shaped status.json: each check warns, applies the idle rule, and powers off", () => {
+    const good = readFileSync(statusFile());
+    const cases: [content: Buffer | string, warning: RegExp][] = [
+      ['{"state": "rea', /WARNING: bootstrap status .*status\.json unreadable \(JSONDecodeError: .*\); the idle rule applies/],
+      [Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), /WARNING: bootstrap status .*status\.json unreadable \(UnicodeDecodeError: .*\); the idle rule applies/],
+      ["[1, 2]", /WARNING: bootstrap status .*status\.json holds a JSON list, not an object; the idle rule applies/],
+      ['{"state": 5, "readyAt": 12, "startedAt": []}', /WARNING: bootstrap status .*status\.json has state 5; the idle rule applies/],
+    ];
+    let n = sb.count("poweroff");
+    for (const [i, [content, warning]] of cases.entries()) {
+      writeFileSync(statusFile(), content);
+      // Ten minutes and more since the last check saw any use.
+      const c = check(sb, base + (40 + i) * MIN, boot());
+      assert.equal(c.code, 0, c.out);
+      assert.match(c.out, warning);
+      assert.match(c.out, /stopping \(poweroff\): no inference request for \d+ min \(idle window 10 min\)/);
+      assert.equal(sb.count("poweroff"), ++n, `case ${i}: ${c.out}`);
+    }
+    writeFileSync(statusFile(), good);
+  });
+
+  it("a wrong-shaped idle state file: the bad fields are dropped with a warning, and the window runs afresh", () => {
+    writeFileSync(stateFile(), JSON.stringify({ bootId: "sandbox-boot", lastActivityAt: "2027-01-15T08:00:00Z", log: "?", tokens: null }));
+    const n = sb.count("poweroff");
+    const first = check(sb, base + 60 * MIN, boot());
+    assert.equal(first.code, 0, first.out);
+    assert.match(first.out, /WARNING: idle state .*idle-state\.json: ignored malformed lastActivityAt, log, tokens/);
+    assert.equal(sb.count("poweroff"), n, "the first check of a fresh record counts as activity");
+    writeFileSync(stateFile(), Buffer.from([0xff, 0x00, 0x7b]));
+    const garbled = check(sb, base + 61 * MIN, boot());
+    assert.match(garbled.out, /WARNING: idle state .*idle-state\.json unreadable \(UnicodeDecodeError: .*\); starting its record afresh/);
+    check(sb, base + 70 * MIN, boot());
+    assert.equal(sb.count("poweroff"), n);
+    check(sb, base + 71 * MIN, boot());
+    assert.equal(sb.count("poweroff"), n + 1);
+  });
+
+  it("a full disk (ENOSPC) while recording: it powers off first, warns, and keeps its state on /run", () => {
+    const n = sb.count("poweroff");
+    // Writing the state's temp file hits /dev/full: "No space left on device", as on a full disk.
+    symlinkSync("/dev/full", `${stateFile()}.tmp`);
+    try {
+      const c = check(sb, base + 90 * MIN, boot());
+      assert.equal(c.code, 0, c.out);
+      assert.equal(sb.count("poweroff"), n + 1, c.out);
+      assert.match(c.out, /WARNING: cannot record idle state in .*idle-state\.json \(\[Errno 28\] No space left on device\); kept in .*run\/qwen3-serve-idle-state\.json/);
+      const kept = JSON.parse(readFileSync(sb.p("run/qwen3-serve-idle-state.json"), "utf8")) as { checkedAt: number };
+      assert.equal(kept.checkedAt, base + 90 * MIN);
+    } finally {
+      rmSync(`${stateFile()}.tmp`, { force: true });
+    }
+  });
+
+  it("a status file it cannot lock (a directory where the lock file goes): it still powers off, and warns", () => {
+    const lock = `${statusFile()}.lock`;
+    rmSync(lock, { force: true });
+    mkdirSync(lock);
+    try {
+      const n = sb.count("poweroff");
+      const c = check(sb, base + 120 * MIN, boot());
+      assert.equal(sb.count("poweroff"), n + 1, c.out);
+      assert.match(c.out, /WARNING: cannot record the decision in .*status\.json \(\[Errno 21\] Is a directory: .*status\.json\.lock'\)/);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
   });
 });
 
@@ -362,6 +524,8 @@ describe("the watchdog as the Docker target's sidecar: stops engine and proxy th
   const calls: string[] = [];
   let running = true;
   let enginePort = 0;
+  /** stub_status "Writing": requests the proxy serves, its own probe included. */
+  let writing = 1;
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "qs-idle-docker-"));
@@ -379,7 +543,12 @@ describe("the watchdog as the Docker target's sidecar: stops engine and proxy th
       }
     });
     await new Promise<void>((r) => api.listen(path.join(dir, "docker.sock"), r));
+    // The engine, and (on the same loopback server here) the proxy's stub_status in nginx's format.
     engine = http.createServer((req, res) => {
+      if (req.url === "/qwen3-serve/activity") {
+        res.end(`Active connections: ${writing + 1} \nserver accepts handled requests\n 40 40 97 \nReading: 0 Writing: ${writing} Waiting: 1 \n`);
+        return;
+      }
       res.statusCode = req.url === "/api/version" ? 200 : 404;
       res.end(req.url === "/api/version" ? '{"version":"0.33.3"}' : "");
     });
@@ -402,6 +571,7 @@ describe("the watchdog as the Docker target's sidecar: stops engine and proxy th
         ENGINE: "ollama", ENGINE_HOST: "127.0.0.1", ENGINE_PORT: String(enginePort), ENGINE_HEALTH_PATH: "/api/version", IDLE_PHASE: "health",
         IDLE_ACCESS_LOG: path.join(dir, "access.log"), IDLE_MINUTES: "30", IDLE_GRACE_MINUTES: "10", IDLE_ACTION: "docker",
         IDLE_CONTAINERS: "dk-qwen3-serve-engine,dk-qwen3-serve-proxy", DOCKER_SOCKET: path.join(dir, "docker.sock"),
+        IDLE_ACTIVITY: `http://127.0.0.1:${enginePort}`,
       },
       encoding: "utf8",
       timeout: 30_000,
@@ -420,6 +590,22 @@ describe("the watchdog as the Docker target's sidecar: stops engine and proxy th
     assert.equal((await dockerCheck(t + 90 * MIN)).code, 0);
     assert.equal(calls.filter((x) => x.startsWith("POST")).length, 2);
     assert.ok(existsSync(path.join(dir, "var/lib/qwen3-serve/status.json")));
+  });
+
+  it("a request in flight at the proxy (its stub_status, over the private network) keeps it up past the window", async () => {
+    running = true; // someone started the containers again: a fresh window from this check
+    const t = T + 200 * MIN;
+    const posts = (): number => calls.filter((x) => x.startsWith("POST")).length;
+    assert.equal((await dockerCheck(t)).code, 0);
+    const before = posts();
+    writing = 2; // one stream, and the probe itself
+    const mid = await dockerCheck(t + 45 * MIN);
+    assert.equal(posts(), before, mid.out);
+    writing = 1;
+    assert.equal(posts(), before);
+    const done = await dockerCheck(t + 75 * MIN);
+    assert.match(done.out, /stopping \(docker\): no inference request for 30 min/);
+    assert.equal(posts(), before + 2);
   });
 });
 

@@ -4,14 +4,14 @@
   idle.py check    gather, decide, act, record; qwen3-serve-idle.timer runs it every minute
   idle.py loop     check every IDLE_CHECK_SECONDS (the Docker target's sidecar)
   idle.py decide   the pure rule: JSON {now, sample, state, settings} on stdin, decision on stdout
-
-Busy: an authenticated inference request in the proxy's access log, requests running or waiting
-in the engine's /metrics (vLLM, SGLang), generated tokens advancing, or, with IDLE_COUNT_SSH=1, a
-login session. Download and load never count as idle. TTL_HOURS stops regardless of traffic.
-QS_NOW (epoch seconds) pins the clock for tests.
 """
+# Busy: an authenticated inference request in the proxy's access log, a request in flight at the
+# proxy, requests running or waiting in the engine's /metrics (vLLM, SGLang), generated tokens
+# advancing, or, with IDLE_COUNT_SSH=1, a login session. Download and load are not idle until
+# IDLE_LOADING_MAX_SECONDS. TTL_HOURS stops regardless of traffic. QS_NOW pins the clock for tests.
 import http.client
 import json
+import math
 import os
 import re
 import socket
@@ -46,10 +46,22 @@ def span(seconds):
 
 
 def decide(now, sample, state, settings):
-    """The rule. Pure: no clock, no files; the caller keeps `state` between checks."""
+    # The rule. Pure: no clock, no files; the caller keeps `state` between checks.
     st = dict(state) if state.get("bootId") == sample["bootId"] else {"bootId": sample["bootId"]}
     warnings = []
     phase = sample["phase"]
+    # A wedged bootstrap must not read "loading" forever: past the readiness timeout that `pulumi
+    # up` waits, the idle rule applies.
+    loading = phase in LOADING
+    if loading:
+        since = sample.get("loadingSince")
+        since = st.setdefault("loadingSince", now) if since is None else since
+        cap = settings.get("loadingMaxSeconds")
+        if cap and now - since > cap:
+            loading = False
+            warnings.append(f"bootstrap loading for {span(now - since)}, past its limit of {span(cap)}; the idle rule applies")
+    else:
+        st.pop("loadingSince", None)
 
     def result(action, reason, stop_at=None):
         return {"action": action, "reason": reason, "warnings": warnings, "lastActivityAt": iso(st.get("lastActivityAt")),
@@ -67,7 +79,7 @@ def decide(now, sample, state, settings):
     # must never stop an endpoint the moment it starts watching it.
     seen = [sample.get("lastRequestAt"), st.get("lastActivityAt", now)]
     engine = sample.get("engine")
-    if engine is not None and phase == "ready":
+    if engine is not None and phase in ("ready", "unknown"):
         if engine.get("ok"):
             st.pop("metricsDownSince", None)
             if engine["running"] + engine["waiting"] > 0:
@@ -79,9 +91,13 @@ def decide(now, sample, state, settings):
             # A dead metrics endpoint must neither keep the box up forever nor pass in silence.
             since = st.setdefault("metricsDownSince", now)
             warnings.append(f"engine metrics unreachable for {span(now - since)}; deciding on the proxy log alone")
+    if (sample.get("inFlight") or 0) > 0:
+        seen.append(now)
+    elif sample.get("inFlight", 0) is None and not loading:
+        warnings.append("proxy's count of requests in flight unreadable; a stream longer than the window may be cut")
     if settings.get("countSsh") and sample.get("sessions", 0) > 0:
         seen.append(now)
-    if phase in LOADING:
+    if loading:
         seen.append(now)
     known = [t for t in seen if t is not None]
     if known:
@@ -94,12 +110,12 @@ def decide(now, sample, state, settings):
         up = sample["bootAt"] if settings.get("action") == "poweroff" else st.setdefault("upSince", now)
         deadlines.append((up + ttl * 3600, f"up {span(now - up)}, past its TTL of {ttl:g} h", f"TTL of {ttl:g} h"))
     window = settings.get("idleMinutes")
-    if window and phase not in LOADING:
+    if window and not loading:
         base = max(st.get("lastActivityAt") or 0, sample.get("readyAt") or 0, sample["bootAt"] + settings.get("graceMinutes", 10) * 60)
         idle = span(now - base)
         deadlines.append((base + window * 60, f"no inference request for {idle} (idle window {window:g} min)", f"idle for {idle}"))
     if not deadlines:
-        return result("none", "bootstrap still loading: never idle" if phase in LOADING else "idle stop is off and no TTL is set")
+        return result("none", "bootstrap still loading: never idle" if loading else "idle stop is off and no TTL is set")
     at, why, short = min(deadlines)
     if now >= at:
         # A powered-off machine starts a new boot; anything else remembers the stop until restarted.
@@ -108,35 +124,127 @@ def decide(now, sample, state, settings):
         return result("stop", why, at)
     if now >= at - settings.get("warnMinutes", 5) * 60:
         return result("warn", f"{short}; stopping in {span(at - now)} unless a request arrives", at)
-    if phase in LOADING:
+    if loading:
         return result("none", "bootstrap still loading: never idle", at)
     return result("none", f"{short}; stop due at {iso(at)}", at)
 
 
 # ---- gathering: the only part that touches the machine ------------------------------------------
+# Every reader below returns something usable whatever the file or service holds: a check that
+# crashes before it acts leaves the machine running, and its TTL never fires.
+
+UNREADABLE = (OSError, ValueError, RecursionError, http.client.HTTPException)
+
 
 def env(name, default=""):
     return os.environ.get(name, default)
 
 
-def num(name):
+def num(name, warnings):
     v = env(name)
-    return float(v) if v else None
+    try:
+        return float(v) if v else None
+    except ValueError:
+        warnings.append(f"{name}={v!r} is not a number; ignored")
+        return None
+
+
+def read_json(path):
+    # A JSON object from a file: (doc, None); (None, None) when absent; (None, why) when unreadable.
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except UNREADABLE as e:
+        return None, f"{path} unreadable ({e.__class__.__name__}: {e})"[:300]
+    return (doc, None) if isinstance(doc, dict) else (None, f"{path} holds a JSON {type(doc).__name__}, not an object")
+
+
+def number(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def clean_state(raw):
+    # The fields of a state file that have the right shape, and the names of those that had not.
+    st, bad = {}, []
+    for k, v in raw.items():
+        if k == "bootId" and isinstance(v, str):
+            st[k] = v
+        elif k in ("lastActivityAt", "stoppedAt", "upSince", "tokens", "metricsDownSince", "loadingSince", "checkedAt") and number(v) is not None:
+            st[k] = v
+        elif k == "log" and isinstance(v, dict) and all(isinstance(v.get(x), int) and not isinstance(v.get(x), bool) and v[x] >= 0 for x in ("ino", "at")):
+            st[k] = {"ino": v["ino"], "at": v["at"]}
+        elif k == "settings" and isinstance(v, dict) and all(number(v.get(x)) is not None or v.get(x) is None for x in ("idleMinutes", "ttlHours")):
+            st[k] = {"idleMinutes": v.get("idleMinutes"), "ttlHours": v.get("ttlHours"), "countSsh": v.get("countSsh") is True}
+        else:
+            bad.append(k)
+    return st, bad
+
+
+def state_paths(root):
+    # The fallback lives on /run, a tmpfs on the machines: a full root disk leaves it writable.
+    return [os.path.join(root, "var/lib/qwen3-serve/idle-state.json"), os.path.join(root, "run/qwen3-serve-idle-state.json")]
+
+
+def load_state(root, memory):
+    # The newest readable state: the state file, its fallback, or (in loop mode) this process's memory.
+    found, warnings = [], []
+    for path in state_paths(root):
+        raw, why = read_json(path)
+        if why:
+            warnings.append(f"idle state {why}; starting its record afresh")
+        if raw is not None:
+            st, bad = clean_state(raw)
+            if bad:
+                warnings.append(f"idle state {path}: ignored malformed {', '.join(sorted(bad))}")
+            found.append(st)
+    if memory is not None:
+        found.append(memory)
+    best = max(found, key=lambda s: s.get("checkedAt", 0), default={})
+    return dict(best), warnings
+
+
+def write_json(path, doc):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    os.replace(path + ".tmp", path)
+
+
+def save_state(root, st):
+    # Record the state in its file, else in the fallback; warnings say what could not be written.
+    primary, fallback = state_paths(root)
+    try:
+        write_json(primary, st)
+    except OSError as e:
+        try:
+            write_json(fallback, st)
+            return [f"cannot record idle state in {primary} ({e}); kept in {fallback}"]
+        except OSError as e2:
+            return [f"cannot record idle state in {primary} ({e}) nor in {fallback} ({e2})"]
+    try:
+        os.remove(fallback)
+    except OSError:
+        pass
+    return []
 
 
 def scan_log(path, pos):
-    """Latest authenticated inference request in the access log since `pos`; the log's new position."""
+    # Latest authenticated inference request in the access log since `pos`; the log's new position.
     latest = None
     try:
         st = os.stat(path)
+        if pos is None or pos.get("ino") != st.st_ino or pos.get("at", 0) > st.st_size:
+            # New or rotated log: read it from the start.
+            pos = {"ino": st.st_ino, "at": 0}
+        with open(path, "rb") as f:
+            f.seek(pos["at"])
+            data = f.read()
     except OSError:
-        return None, None
-    if pos is None or pos.get("ino") != st.st_ino or pos.get("at", 0) > st.st_size:
-        pos = {"ino": st.st_ino, "at": 0}  # new or rotated log: read it from the start
-    with open(path, "rb") as f:
-        f.seek(pos["at"])
-        data = f.read()
-    end = data.rfind(b"\n") + 1  # a half-written last line waits for the next check
+        return None, pos
+    # A half-written last line waits for the next check.
+    end = data.rfind(b"\n") + 1
     for line in data[:end].decode("utf-8", "replace").splitlines():
         parts = line.split(" ")
         if len(parts) < 4 or parts[1] in ("401", "403") or not INFERENCE.match(parts[3]):
@@ -160,7 +268,7 @@ def engine_metrics(kind, base):
         return None
     try:
         _, text = http_get(f"{base}/metrics")
-    except (OSError, ValueError):
+    except UNREADABLE:
         return {"ok": False}
     sums = dict.fromkeys(names, 0.0)
     for line in text.splitlines():
@@ -173,40 +281,63 @@ def engine_metrics(kind, base):
     return {"ok": True, "running": sums[names[0]], "waiting": sums[names[1]], "tokens": sums[names[2]]}
 
 
-class DockerSocket(http.client.HTTPConnection):
-    """The Docker Engine API on its unix socket, so the sidecar needs no docker CLI."""
+class UnixHTTP(http.client.HTTPConnection):
+    # HTTP on a unix socket: the Docker Engine API, and the proxy's in-flight count on a machine.
 
-    def __init__(self, path):
-        super().__init__("localhost", timeout=60)
+    def __init__(self, path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
         self.path = path
 
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(60)
+        self.sock.settimeout(self.timeout)
         self.sock.connect(self.path)
 
 
-def docker(method, path):
-    c = DockerSocket(env("DOCKER_SOCKET", "/var/run/docker.sock"))
+def unix_get(sock_path, url, method="GET", timeout=60):
+    c = UnixHTTP(sock_path, timeout)
     try:
-        c.request(method, path)
+        c.request(method, url)
         r = c.getresponse()
         return r.status, r.read().decode("utf-8", "replace")
     finally:
         c.close()
 
 
+def docker(method, path):
+    return unix_get(env("DOCKER_SOCKET", "/var/run/docker.sock"), path, method)
+
+
+def in_flight():
+    # Requests the proxy is serving now, less this probe (stub_status "Writing"); None when unreadable.
+    # IDLE_ACTIVITY: the Docker target's http://proxy:port; a machine's nginx answers on a unix socket.
+    target = env("IDLE_ACTIVITY") or "unix:" + os.path.join(env("QS_ROOT"), "run/qwen3-serve-activity.sock")
+    try:
+        if target.startswith("unix:"):
+            code, text = unix_get(target[len("unix:"):], "/qwen3-serve/activity", timeout=5)
+        else:
+            code, text = http_get(target + "/qwen3-serve/activity")
+    except UNREADABLE:
+        return None
+    m = re.search(r"\bWriting: (\d+)", text)
+    return max(int(m.group(1)) - 1, 0) if code == 200 and m else None
+
+
 def engine_active(action):
-    if action == "stop-engine":
-        return subprocess.run(["systemctl", "is-active", "--quiet", "qwen3-serve-engine.service"], check=False).returncode == 0
-    if action == "docker":
-        code, body = docker("GET", f"/containers/{env('IDLE_CONTAINERS').split(',')[0]}/json")
-        return code == 200 and bool(json.loads(body).get("State", {}).get("Running"))
+    try:
+        if action == "stop-engine":
+            return subprocess.run(["systemctl", "is-active", "--quiet", "qwen3-serve-engine.service"], check=False).returncode == 0
+        if action == "docker":
+            code, body = docker("GET", f"/containers/{env('IDLE_CONTAINERS').split(',')[0]}/json")
+            return code == 200 and bool(json.loads(body).get("State", {}).get("Running"))
+    except (*UNREADABLE, AttributeError):
+        # Unknown counts as running: a stop that was already done is harmless.
+        pass
     return True
 
 
 def imds_tags():
-    """Window, TTL and SSH rule from the instance's tags, through IMDSv2 (a token first)."""
+    # Window, TTL and SSH rule from the instance's tags, through IMDSv2 (a token first).
     base = env("IMDS_URL", "http://169.254.169.254")
     put = urllib.request.Request(base + "/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
     with urllib.request.urlopen(put, timeout=2) as r:  # noqa: S310
@@ -222,61 +353,88 @@ def imds_tags():
                 return ""
             raise
 
-    def number(v):
+    def positive(v):
         try:
             return float(v) if v and v != "off" and float(v) > 0 else None
         except ValueError:
             return None
 
-    return {"idleMinutes": number(tag("idle-minutes")), "ttlHours": number(tag("ttl-hours")), "countSsh": tag("idle-counts-ssh") == "true"}
+    return {"idleMinutes": positive(tag("idle-minutes")), "ttlHours": positive(tag("ttl-hours")), "countSsh": tag("idle-counts-ssh") == "true"}
 
 
 def load_settings(state):
-    """The settings, and warnings; from instance tags when IDLE_SETTINGS=imds-tags, else the env file."""
-    s = {"idleMinutes": num("IDLE_MINUTES"), "ttlHours": num("TTL_HOURS"), "countSsh": env("IDLE_COUNT_SSH") == "1"}
+    # The settings, and warnings; from instance tags when IDLE_SETTINGS=imds-tags, else the env file.
     warnings = []
+    s = {"idleMinutes": num("IDLE_MINUTES", warnings), "ttlHours": num("TTL_HOURS", warnings), "countSsh": env("IDLE_COUNT_SSH") == "1"}
     if env("IDLE_SETTINGS") == "imds-tags":
         try:
             s = imds_tags()
-        except (OSError, ValueError) as e:
+        except UNREADABLE as e:
             # Keep acting on what the tags said last, rather than stopping or never stopping.
             s = state.get("settings") or s
             warnings.append(f"instance tags unreadable ({e}); keeping the last known settings")
-    grace = num("IDLE_GRACE_MINUTES")
-    s.update(graceMinutes=10 if grace is None else grace, warnMinutes=min(5, (s["idleMinutes"] or 10) // 2), action=env("IDLE_ACTION", "poweroff"))
+    grace = num("IDLE_GRACE_MINUTES", warnings)
+    s.update(graceMinutes=10 if grace is None else grace, warnMinutes=min(5, (s["idleMinutes"] or 10) // 2), action=env("IDLE_ACTION", "poweroff"),
+             loadingMaxSeconds=num("IDLE_LOADING_MAX_SECONDS", warnings))
     return s, warnings
 
 
+def when(v):
+    # Epoch seconds of an ISO 8601 time from the status file; None when absent or malformed.
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() if isinstance(v, str) else None
+    except ValueError:
+        return None
+
+
+def bootstrap_phase(root):
+    # Phase, readyAt, loading since, and warnings, from the bootstrap's status file.
+    path = os.path.join(root, "var/lib/qwen3-serve/status.json")
+    doc, why = read_json(path)
+    if doc is None:
+        return "unknown", None, None, [f"bootstrap status {why or path + ' missing'}; the idle rule applies"]
+    state = doc.get("state")
+    phase = state if state in ("ready", "failed", "running", "rebooting") else "unknown"
+    warnings = [] if phase != "unknown" else [f"bootstrap status {path} has state {state!r}; the idle rule applies"]
+    return phase, when(doc.get("readyAt")), when(doc.get("startedAt")), warnings
+
+
+def boot(now):
+    try:
+        boot_id = env("QS_BOOT_ID") or open("/proc/sys/kernel/random/boot_id", encoding="ascii").read().strip()
+        boot_at = float(env("QS_BOOT_AT") or 0) or now - float(open("/proc/uptime", encoding="ascii").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return "unknown", None
+    return boot_id, boot_at
+
+
 def sample_machine(now, state, settings):
+    # What the machine shows now, the access log's new position, and warnings about what it could not read.
     root = env("QS_ROOT")
-    doc = {}
     base = f"http://{env('ENGINE_HOST', '127.0.0.1')}:{env('ENGINE_PORT')}"
+    warnings, ready_at, started_at = [], None, None
     # Docker has no bootstrap status file: the engine's health says whether it still loads.
     if env("IDLE_PHASE") == "health":
         try:
             phase = "ready" if http_get(base + env("ENGINE_HEALTH_PATH", "/health"))[0] == 200 else "starting"
-        except (OSError, ValueError):
+        except UNREADABLE:
             phase = "starting"
     else:
-        doc = status.load(os.path.join(root, "var/lib/qwen3-serve/status.json"))
-        phase = {"ready": "ready", "failed": "failed"}.get(doc.get("state"), "running")
-    ready_at = doc.get("readyAt")
+        phase, ready_at, started_at, warnings = bootstrap_phase(root)
     last, pos = scan_log(env("IDLE_ACCESS_LOG") or os.path.join(root, "var/log/qwen3-serve/access.log"), state.get("log"))
-    try:
-        boot_id = env("QS_BOOT_ID") or open("/proc/sys/kernel/random/boot_id", encoding="ascii").read().strip()
-        boot_at = num("QS_BOOT_AT") or now - float(open("/proc/uptime", encoding="ascii").read().split()[0])
-    except OSError:
-        boot_id, boot_at = "unknown", now
+    boot_id, boot_at = boot(now)
     sessions = 0
     if settings["countSsh"]:
-        who = subprocess.run(["who"], capture_output=True, text=True, check=False).stdout
-        sessions = len([line for line in who.splitlines() if line.strip()])
+        try:
+            who = subprocess.run(["who"], capture_output=True, text=True, check=False).stdout
+            sessions = len([line for line in who.splitlines() if line.strip()])
+        except OSError as e:
+            warnings.append(f"who failed ({e}); login sessions not counted")
     return {
-        "bootId": boot_id, "bootAt": boot_at, "phase": phase,
-        "readyAt": datetime.fromisoformat(ready_at.replace("Z", "+00:00")).timestamp() if ready_at else None,
-        "lastRequestAt": last, "engine": engine_metrics(env("ENGINE"), base) if phase == "ready" else None,
-        "sessions": sessions, "engineActive": engine_active(settings["action"]),
-    }, pos
+        "bootId": boot_id, "bootAt": now if boot_at is None else boot_at, "phase": phase, "readyAt": ready_at, "loadingSince": started_at,
+        "lastRequestAt": last, "engine": engine_metrics(env("ENGINE"), base) if phase in ("ready", "unknown") else None,
+        "inFlight": in_flight(), "sessions": sessions, "engineActive": engine_active(settings["action"]),
+    }, pos, warnings
 
 
 def act(action):
@@ -292,40 +450,60 @@ def act(action):
                 raise RuntimeError(f"docker stop {name}: HTTP {code} {body.strip()}")
 
 
-def check():
+def say(line):
+    try:
+        print(f"qwen3-serve[idle]: {line}", flush=True)
+    except OSError:
+        # A lost journal line must not stop the check.
+        pass
+
+
+def record_status(root, now, d, settings, warnings):
+    # The decision in the status file, for the status page; warnings when it cannot be written.
+    path = os.path.join(root, "var/lib/qwen3-serve/status.json")
+    rec = {k: d[k] for k in ("action", "reason", "lastActivityAt", "stopAt")}
+    rec.update(warnings=warnings, checkedAt=iso(now), idleMinutes=settings["idleMinutes"], ttlHours=settings["ttlHours"])
+    try:
+        with status.locked(path):
+            doc, why = read_json(path)
+            if why:
+                return [f"not recording the decision in {path}: {why}"]
+            doc = doc if doc is not None else status.load(path)
+            doc["idle"] = rec
+            status.save(path, doc)
+    except OSError as e:
+        return [f"cannot record the decision in {path} ({e})"]
+    return []
+
+
+def check(memory=None):
+    # One check: gather, decide, act, and only then record. Returns the exit code and the state.
     now = float(env("QS_NOW") or time.time())
     root = env("QS_ROOT")
-    state_path = os.path.join(root, "var/lib/qwen3-serve/idle-state.json")
-    os.makedirs(os.path.dirname(state_path), exist_ok=True)
-    try:
-        with open(state_path, encoding="utf-8") as f:
-            state = json.load(f)
-    except (OSError, ValueError):
-        state = {}
-    settings, setting_warnings = load_settings(state)
-    sample, pos = sample_machine(now, state, settings)
+    state, warnings = load_state(root, memory)
+    settings, more = load_settings(state)
+    sample, pos, problems = sample_machine(now, state, settings)
     d = decide(now, sample, state, settings)
-    for w in setting_warnings + d["warnings"]:
-        print(f"qwen3-serve[idle]: WARNING: {w}", flush=True)
+    warnings += more + problems + d["warnings"]
+    for w in warnings:
+        say(f"WARNING: {w}")
+    code = 0
     if d["action"] == "warn":
-        print(f"qwen3-serve[idle]: WARNING: {d['reason']}", flush=True)
+        say(f"WARNING: {d['reason']}")
     elif d["action"] == "stop":
-        print(f"qwen3-serve[idle]: stopping ({settings['action']}): {d['reason']}", flush=True)
-    new_state = dict(d["state"], log=pos, settings={k: settings[k] for k in ("idleMinutes", "ttlHours", "countSsh")})
-    with open(state_path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(new_state, f)
-    os.replace(state_path + ".tmp", state_path)
-    record = {k: d[k] for k in ("action", "reason", "lastActivityAt", "stopAt")}
-    record["warnings"] = setting_warnings + d["warnings"]
-    record.update(checkedAt=iso(now), idleMinutes=settings["idleMinutes"], ttlHours=settings["ttlHours"])
-    status_path = os.path.join(root, "var/lib/qwen3-serve/status.json")
-    with status.locked(status_path):
-        doc = status.load(status_path)
-        doc["idle"] = record
-        status.save(status_path, doc)
-    if d["action"] == "stop":
-        act(settings["action"])
-    return 0
+        say(f"stopping ({settings['action']}): {d['reason']}")
+        try:
+            act(settings["action"])
+        except (*UNREADABLE, subprocess.CalledProcessError, RuntimeError) as e:
+            say(f"ERROR: {settings['action']} failed: {e}")
+            code = 1
+    new_state = dict(d["state"], log=pos, checkedAt=now, settings={k: settings[k] for k in ("idleMinutes", "ttlHours", "countSsh")})
+    if pos is None:
+        new_state.pop("log")
+    late = save_state(root, new_state) + record_status(root, now, d, settings, warnings)
+    for w in late:
+        say(f"WARNING: {w}")
+    return code, new_state
 
 
 def main(argv):
@@ -335,13 +513,14 @@ def main(argv):
         json.dump(decide(req["now"], req["sample"], req.get("state", {}), req["settings"]), sys.stdout)
         return 0
     if op == "check":
-        return check()
+        return check()[0]
     if op == "loop":
+        memory = None
         while True:
             try:
-                check()
+                memory = check(memory)[1]
             except Exception as e:  # noqa: BLE001 (one failed check must not end the watchdog)
-                print(f"qwen3-serve[idle]: check failed: {e}", flush=True)
+                say(f"check failed: {e}")
             time.sleep(float(env("IDLE_CHECK_SECONDS", "60")))
     print(__doc__, file=sys.stderr)
     return 2

@@ -1,6 +1,6 @@
 /**
  * A throwaway machine for running the real bootstrap scripts: a temp root (QS_ROOT), stub
- * nvidia-smi/apt-get/systemctl/docker/hf/aws on PATH (test/fixtures/sandbox-stub.js), a fake engine
+ * nvidia-smi/apt-get/dpkg/systemctl/journalctl/docker/hf/aws on PATH (test/fixtures/sandbox-stub.js), a fake engine
  * on loopback (test/fixtures/fake-engine.js) and the distribution's real nginx as the proxy.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -14,7 +14,7 @@ import { parsePlanRequest, type PlanRequestInput } from "../../components/core/r
 import { machineFiles } from "../../components/machine";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
-const STUBS = ["nvidia-smi", "apt-get", "systemctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot", "who"];
+const STUBS = ["nvidia-smi", "apt-get", "dpkg", "systemctl", "journalctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot", "who"];
 
 /** The API key the sandbox's secrets source holds: 48 letters and digits, the shape the targets generate. */
 export const SANDBOX_API_KEY = "SandboxKey0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -44,6 +44,8 @@ export interface SandboxOptions {
   /** Whether the NVIDIA driver works from the start (the Deep Learning AMI) or must be installed. */
   readonly driverPresent?: boolean;
   readonly driverPolicy?: "install" | "require";
+  /** Driver version nvidia-smi reports (580.105.08 when absent). */
+  readonly driverVersion?: string;
   /** GPUs nvidia-smi reports: name, MiB, compute capability. */
   readonly gpus?: { name: string; mib: number; cc: string; count: number };
   /** Where secrets come from; SSM values are preloaded into the aws stub; "remote": a file the test writes itself. */
@@ -113,7 +115,7 @@ export class Sandbox {
     const files = machineFiles(plan, settings).map((f) => (f.path.endsWith("/bootstrap.env") ? { ...f, content: patch(f.content) } : f));
 
     const gpus = opts.gpus ?? { name: "NVIDIA L40S", mib: 46068, cc: "8.9", count: plan.gpusUsed };
-    writeFileSync(path.join(state, "gpus.csv"), Array.from({ length: gpus.count }, () => `${gpus.name}, ${gpus.mib}, ${gpus.cc}, 580.105.08\n`).join(""));
+    writeFileSync(path.join(state, "gpus.csv"), Array.from({ length: gpus.count }, () => `${gpus.name}, ${gpus.mib}, ${gpus.cc}, ${opts.driverVersion ?? "580.105.08"}\n`).join(""));
     if (opts.driverPresent ?? true) writeFileSync(path.join(state, "driver"), "1");
     mkdirSync(path.join(state, "ssm"), { recursive: true });
     writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/api-key")), SANDBOX_API_KEY);
@@ -226,6 +228,12 @@ export class Sandbox {
     return existsSync(f) ? Number(readFileSync(f, "utf8")) : 0;
   }
 
+  /** The engine's port on the host's loopback (the sandbox's ENGINE_PORT). */
+  get enginePort(): number {
+    const env = this.files.find((f) => f.path.endsWith("/bootstrap.env"));
+    return Number(/^ENGINE_PORT='(\d+)'$/m.exec(env?.content ?? "")?.[1]);
+  }
+
   /** Public proxy port. */
   get proxyPort(): number {
     const env = this.files.find((f) => f.path.endsWith("/bootstrap.env"));
@@ -256,7 +264,8 @@ export class Sandbox {
   /** Stop processes and delete the sandbox. */
   destroy(): void {
     this.stopUnits();
-    rmSync(this.root, { recursive: true, force: true });
+    // Retries: a unit's last writes may still land while the tree goes.
+    rmSync(this.root, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 

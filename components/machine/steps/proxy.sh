@@ -48,8 +48,11 @@ else
 fi
 
 # The same template serves the Docker target; here it points at the bootstrap's files.
+# The watchdog's in-flight count listens on a unix socket: no port to collide with on someone's
+# workstation, and nothing a network can reach. idle.py derives the same path from QS_ROOT.
+activity_sock="$QS_ROOT/run/qwen3-serve-activity.sock"
 export TPL_AUTH_INCLUDE="${SECRETS_DIR}/proxy-auth.conf" TPL_LISTEN="$listen" TPL_ACCESS_LOG="${LOG_DIR}/access.log" \
-  TPL_UPSTREAM="http://127.0.0.1:${ENGINE_PORT}" TPL_UPSTREAM_SETUP=""
+  TPL_UPSTREAM="http://127.0.0.1:${ENGINE_PORT}" TPL_UPSTREAM_SETUP="" TPL_ACTIVITY_LISTEN="unix:$activity_sock"
 TPL_STATUS_LOCATION="$(cat <<LOCATION
 
     # Bootstrap progress for waiting clients; same key as the API.
@@ -63,10 +66,13 @@ LOCATION
 export TPL_STATUS_LOCATION
 render_template "$QS_LIB/proxy.conf" | write_if_changed "$NGINX_CONF_DIR/qwen3-serve.conf" 0644 && changed=1
 
-write_if_changed "$SYSTEMD_DIR/nginx.service.d/qwen3-serve.conf" 0644 <<'UNIT' && { systemctl daemon-reload; changed=1; }
+# nginx deletes its unix socket on a clean stop only; after a crash the stale file would make
+# every restart fail to bind, so it goes before each start (/run itself is empty after a boot).
+write_if_changed "$SYSTEMD_DIR/nginx.service.d/qwen3-serve.conf" 0644 <<UNIT && { systemctl daemon-reload; changed=1; }
 [Service]
 Restart=always
 RestartSec=3
+ExecStartPre=-/bin/rm -f $activity_sock
 UNIT
 
 # The access log is what the idle watchdog reads; rotate it in place (copytruncate keeps nginx's

@@ -53,8 +53,9 @@ fi
 
 changed=0
 { printf 'Authorization: Bearer '; cat "$tmp/api_key.clean"; printf '\n'; } | write_if_changed "$(auth_header_file)" 0600 && changed=1
-# The key reaches the template through this one process's environment, never a command line.
-TPL_API_KEY="$(cat "$tmp/api_key.clean")" render_template "$QS_LIB/proxy-auth.conf" |
+# The key reaches the template through this one process's environment, never a command line;
+# the map matches it as a regular expression, so its "." and "+" are escaped.
+TPL_API_KEY="$(sed 's/[.+]/\\&/g' "$tmp/api_key.clean")" render_template "$QS_LIB/proxy-auth.conf" |
   write_if_changed "$SECRETS_DIR/proxy-auth.conf" 0600 && changed=1
 
 if [ -s "$tmp/hf_token" ]; then

@@ -1,0 +1,91 @@
+/**
+ * The authenticating proxy (components/machine/proxy.conf, proxy-auth.conf), installed by the real
+ * bootstrap in the sandbox and served by the distribution's real nginx, with the fake engine behind
+ * it. The key holds "." and "+", which a regular expression would read as wildcards, so the test
+ * shows the match is exact: letter case, each character, nothing more and nothing less. The engine
+ * never sees the key. The watchdog's in-flight count answers on its own unix socket, never on the
+ * public port.
+ */
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { request, Sandbox } from "./helpers/sandbox";
+
+/** A key with every character class secrets.sh allows, "." and "+" among them. */
+const KEY = "Proxy.Key+Slash/Eq=Tilde~Dash-Under_0123456789";
+
+/** GET on a unix socket, as the watchdog asks nginx for its in-flight count. */
+function unixGet(socketPath: string, urlPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path: urlPath, method: "GET" }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("the proxy on a sandboxed machine", () => {
+  let sb: Sandbox;
+  let base = "";
+  const engineRequests = (): { url: string; auth: string }[] =>
+    readFileSync(path.join(sb.state, "engine-requests.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { url: string; auth: string });
+
+  before(async () => {
+    sb = await Sandbox.create({ request: { model: "qwen3:0.6b", engine: "ollama" }, secrets: "remote" });
+    const secrets = sb.p("etc/qwen3-serve/secrets.env");
+    mkdirSync(path.dirname(secrets), { recursive: true });
+    writeFileSync(secrets, `API_KEY=${KEY}\n`);
+    chmodSync(secrets, 0o600);
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    base = `http://127.0.0.1:${sb.proxyPort}`;
+  });
+  after(() => sb?.destroy());
+
+  const models = async (authorization: string): Promise<number> => (await request(`${base}/v1/models`, { headers: { Authorization: authorization } })).status;
+
+  it("accepts the exact key, with the scheme in any letter case (RFC 9110: the scheme is case-insensitive)", async () => {
+    assert.deepEqual([await models(`Bearer ${KEY}`), await models(`bearer ${KEY}`), await models(`BEARER ${KEY}`)], [200, 200, 200]);
+  });
+
+  it("refuses a key that differs only in letter case", async () => {
+    assert.deepEqual([await models(`Bearer ${KEY.toLowerCase()}`), await models(`Bearer ${KEY.toUpperCase()}`), await models(`Bearer p${KEY.slice(1)}`)], [401, 401, 401]);
+  });
+
+  it("refuses keys a regex wildcard would match: another character for '.', a repeated 'y' for 'y+'", async () => {
+    assert.deepEqual([await models(`Bearer ${KEY.replace(".", "X")}`), await models(`Bearer ${KEY.replace("Key+", "Keyy")}`)], [401, 401]);
+  });
+
+  it("refuses the key with anything added before or after it, or with a second space", async () => {
+    // (No trailing-space case: fetch strips a header value's surrounding whitespace before sending.)
+    const tries = [`Bearer ${KEY}x`, `Bearer x${KEY}`, `Bearer  ${KEY}`, `XBearer ${KEY}`, KEY];
+    const got = await Promise.all(tries.map(models));
+    assert.deepEqual(got, tries.map(() => 401));
+  });
+
+  it("never forwards the Authorization header to the engine", async () => {
+    const before = engineRequests().length;
+    assert.equal(await models(`Bearer ${KEY}`), 200);
+    const forwarded = engineRequests().slice(before);
+    assert.deepEqual(forwarded, [{ method: "GET", url: "/v1/models", auth: "absent" }]);
+  });
+
+  it("answers the watchdog's in-flight count on its unix socket only, never on the public port", async () => {
+    const sock = sb.p("run/qwen3-serve-activity.sock");
+    const probe = await unixGet(sock, "/qwen3-serve/activity");
+    assert.equal(probe.status, 200);
+    // stub_status counts this probe itself as one request being written.
+    assert.match(probe.body, /^Active connections: \d+ \nserver accepts handled requests\n \d+ \d+ \d+ \nReading: 0 Writing: 1 Waiting: \d+ \n$/);
+    assert.equal((await unixGet(sock, "/v1/models")).status, 404, "the socket serves the count and nothing else");
+    assert.equal((await request(`${base}/qwen3-serve/activity`)).status, 401);
+    const withKey = await request(`${base}/qwen3-serve/activity`, { headers: { Authorization: `Bearer ${KEY}` } });
+    assert.doesNotMatch(withKey.body, /Active connections/, "the public port passes the path to the engine");
+    // After a crash nginx leaves the socket file behind and could not bind again: the unit removes it first.
+    assert.match(readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8"), new RegExp(`^ExecStartPre=-/bin/rm -f ${sock.replace(/[.+]/g, "\\$&")}$`, "m"));
+  });
+});
