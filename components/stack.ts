@@ -5,13 +5,14 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { KNOWN_GPUS } from "./catalog/workstationGpus";
-import { ANYWHERE, CONFIG_NAMESPACE, explicitChoices, MY_IP, planRequestFrom, type StackConfig } from "./core/config";
+import { cidrText, hasHostBits, isBroadPublic, parseCidr } from "./core/cidr";
+import { CONFIG_NAMESPACE, explicitChoices, MY_IP, planRequestFrom, type StackConfig } from "./core/config";
 import { isUserError, UserError } from "./core/errors";
 import { planForMachine, type MachineGpus } from "./core/machinePlan";
 import type { IdleSettings } from "./core/bootstrap";
 import { buildPlan, type Plan } from "./core/plan";
 import { GpuServer } from "./aws/gpuServer";
-import { DockerServer } from "./docker/server";
+import { DockerServer, endpointHost } from "./docker/server";
 import { targetOutputsOf, type TargetOutputs } from "./targetOutputs";
 import { WorkstationServer } from "./workstation/server";
 
@@ -33,6 +34,8 @@ export interface StackContext {
 export type StackOutputs = TargetOutputs & {
   /** The plan, as `npm run plan --json` prints it. */
   readonly plan: Plan;
+  /** AWS target only: the region of its resources (the reaper looks the instance up there). */
+  readonly awsRegion?: pulumi.Output<string>;
 };
 
 /**
@@ -43,8 +46,9 @@ export function planForStack(config: StackConfig, warn?: (message: string) => vo
   if (config.target === "workstation") {
     const ws = config.workstation;
     if (ws === undefined) throw new Error("parseStackConfig guarantees workstation settings");
-    // The engine runs on the host itself, so it listens on loopback behind the proxy.
-    return machinePlan(config, machineGpus(ws.gpus, ws.ramGiB), "127.0.0.1", warn);
+    // The engine runs in a bridge-network container whose port is published on the host's
+    // 127.0.0.1 only (run-engine.sh), so inside the container it listens on all addresses.
+    return machinePlan(config, machineGpus(ws.gpus, ws.ramGiB), "0.0.0.0", warn);
   }
   if (config.target === "docker") {
     const d = config.docker;
@@ -86,9 +90,14 @@ export function machineGpus(gpus: { model: string; count: number; memoryMiB?: nu
   return ramGiB === undefined ? { gpu, count: gpus.count } : { gpu, count: gpus.count, ramGiB };
 }
 
+/** "myip" resolved, every entry in canonical form, duplicates dropped. */
 async function resolveCidrs(list: readonly string[], ctx: StackContext): Promise<string[]> {
   const out: string[] = [];
-  for (const cidr of list) out.push(cidr === MY_IP ? `${await ctx.myIp()}/32` : cidr);
+  for (const text of list) {
+    const cidr = parseCidr(text === MY_IP ? `${await ctx.myIp()}/32` : text);
+    if (cidr === null || hasHostBits(cidr)) throw new Error(`config validation let a malformed CIDR through: ${text}`);
+    out.push(cidrText(cidr));
+  }
   return [...new Set(out)];
 }
 
@@ -169,6 +178,7 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
       port: ws.port,
       user: ws.user,
       privateKey: pulumi.secret(config.sshPrivateKey),
+      hostKey: ws.hostKey,
       proxyPort: ws.proxyPort,
       purgeWeightsOnDestroy: ws.purgeWeightsOnDestroy,
       gpuDescription: describeGpus(machine),
@@ -188,7 +198,8 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
     server = new DockerServer(ctx.stack, {
       plan,
       ...(d.host !== undefined ? { host: d.host } : {}),
-      publicHost: d.publicHost ?? hostName,
+      publicHost: d.publicHost ?? endpointHost(d.bindAddress, hostName),
+      bindAddress: d.bindAddress,
       gpuDevices: d.gpuDevices,
       proxyPort: d.proxyPort,
       ...(d.engineImageDigest !== undefined ? { engineImageDigest: d.engineImageDigest } : {}),
@@ -204,10 +215,10 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
     plan = awsPlan(config);
     const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
     const sshCidrs = aws.ssh === undefined ? undefined : await resolveCidrs(aws.ssh.allowedCidrs, ctx);
-    if (!aws.allowPublicIngress && [...allowedCidrs, ...(sshCidrs ?? [])].includes(ANYWHERE)) {
-      throw new Error("config validation let 0.0.0.0/0 through without allowPublicIngress");
+    if (!aws.allowPublicIngress && [...allowedCidrs, ...(sshCidrs ?? [])].some((c) => { const p = parseCidr(c); return p === null || isBroadPublic(p); })) {
+      throw new Error("config validation let a public range broader than a /8 through without allowPublicIngress");
     }
-    server = new GpuServer(ctx.stack, {
+    const gpu = new GpuServer(ctx.stack, {
       plan,
       amiFamily: aws.ami,
       ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
@@ -224,8 +235,10 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
       waitForReady: aws.waitForReady,
       parameterPrefix: `/${ctx.project}/${ctx.stack}`,
       tags: stackTags(config, ctx, plan),
+      ...(aws.region !== undefined ? { region: aws.region } : {}),
       ...hfToken,
     });
+    return { ...targetOutputsOf(gpu), plan, awsRegion: gpu.region };
   }
   return { ...targetOutputsOf(server), plan };
 }

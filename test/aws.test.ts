@@ -15,7 +15,11 @@ import { decodeConfigValues, parseStackConfig, type StackConfig } from "../compo
 import { UserError } from "../components/core/errors";
 import { deployStack, planForStack, type StackContext, type StackOutputs } from "../components/stack";
 import { stackFileConfig, stackNames, stacksFor, stackTarget } from "./helpers/stacks";
-import { MOCK_API_KEY, MOCK_PUBLIC_IP, ofType, recorded, resolveAll, secretValue, settle, useMocks, valueOf } from "./helpers/pulumiMocks";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parse } from "yaml";
+import { evaluate, policiesOfRole } from "./helpers/iam";
+import { MOCK_API_KEY, MOCK_ELASTIC_IP, MOCK_PUBLIC_IP, ofType, recorded, recordedCalls, resolveAll, secretValue, settle, useMocks, valueOf } from "./helpers/pulumiMocks";
 
 const MY_IP = "198.51.100.77";
 const ctx = (stack: string, secretsAreSecret = true): StackContext => ({ project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => MY_IP, isSecret: () => secretsAreSecret });
@@ -48,7 +52,8 @@ describe("example stacks", () => {
         const types = recorded.map((r) => r.type).sort();
         const expected = [
           "aws:ec2/instance:Instance", "aws:ec2/securityGroup:SecurityGroup", "aws:ec2transitgateway/instanceState:InstanceState",
-          "aws:iam/instanceProfile:InstanceProfile", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+          "aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation",
+          "aws:iam/instanceProfile:InstanceProfile", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
           "aws:ssm/parameter:Parameter", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
           ...Array<string>(config.aws?.allowedCidrs?.length ?? 0).fill("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
           "command:local:Command", "qwen3-serve:aws:GpuServer", "random:index/randomPassword:RandomPassword",
@@ -90,13 +95,20 @@ describe("example stacks", () => {
         assert.deepEqual([egress?.inputs.cidrIpv4, egress?.inputs.ipProtocol], ["0.0.0.0/0", "-1"]);
       });
 
-      it("scopes IAM to SSM Session Manager plus reading exactly this stack's parameter", () => {
-        assert.deepEqual(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((r) => r.inputs.policyArn), ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
-        const [policy] = ofType("aws:iam/rolePolicy:RolePolicy");
-        assert.deepEqual(JSON.parse(String(policy?.inputs.policy)), {
-          Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [`arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/${stack}/api-key`] }],
-        });
+      it("IAM, evaluated as AWS does over every policy of the role: reads its own parameter, no other stack's or any other, and Session Manager works", () => {
+        const policies = policiesOfRole(recorded, `${stack}-role-7f3a`);
+        const own = `arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/${stack}/api-key`;
+        assert.equal(evaluate(policies, "ssm:GetParameter", own), "allow");
+        assert.equal(evaluate(policies, "ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/api-key"), "explicit-deny");
+        assert.equal(evaluate(policies, "ssm:GetParameters", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/hf-token"), "explicit-deny");
+        assert.equal(evaluate(policies, "ssm:GetParametersByPath", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve"), "explicit-deny");
+        assert.equal(evaluate(policies, "ssm:GetParameter", "*"), "explicit-deny");
+        for (const action of ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]) {
+          assert.equal(evaluate(policies, action, "*"), "allow", action);
+        }
+        assert.equal(evaluate(policies, "ssm:PutParameter", own), "implicit-deny");
+        assert.equal(evaluate(policies, "ec2:StopInstances", "*"), "implicit-deny");
+        assert.deepEqual(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), [], "no managed policy attached");
         const [param] = ofType("aws:ssm/parameter:Parameter");
         assert.deepEqual([param?.inputs.name, param?.inputs.type], [`/qwen3-serve/${stack}/api-key`, "SecureString"]);
       });
@@ -144,13 +156,29 @@ describe("example stacks", () => {
         // A secret value inside the map makes the whole environment secret in state and diffs.
         const env = secretValue(wait?.inputs.environment) as Record<string, string>;
         assert.equal(env.QS_API_KEY, MOCK_API_KEY);
-        assert.equal(env.QS_BASE_URL, `http://${MOCK_PUBLIC_IP}:${config.aws?.proxyPort}`);
+        assert.equal(env.QS_BASE_URL, `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}`);
         assert.equal(env.QS_MODEL, out.plan.serve.servedModelName);
         assert.deepEqual(wait?.inputs.triggers, [`i-0${stack}`]);
       });
 
+      it("gives the endpoint an Elastic IP associated with the instance; endpoint, statusUrl, publicIp and the readiness URL use it, never the instance's own IP", async () => {
+        const [eip] = ofType("aws:ec2/eip:Eip");
+        assert.equal(eip?.inputs.domain, "vpc");
+        const [assoc] = ofType("aws:ec2/eipAssociation:EipAssociation");
+        assert.deepEqual([assoc?.inputs.instanceId, assoc?.inputs.allocationId], [`i-0${stack}`, `eipalloc-0${stack}-eip`]);
+        assert.equal(await valueOf(out.publicIp), MOCK_ELASTIC_IP);
+        assert.equal(await valueOf(out.statusUrl), `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}/qwen3-serve/status`);
+        for (const o of [out.endpoint, out.statusUrl, out.publicIp, out.curlExample]) assert.ok(!(await valueOf(o)).includes(MOCK_PUBLIC_IP));
+      });
+
+      it("exports the region (awsRegion) and starts a stopped on-demand machine through an InstanceState", async () => {
+        assert.equal(await valueOf(out.awsRegion ?? pulumi.output("missing")), "us-east-1");
+        const [state] = ofType("aws:ec2transitgateway/instanceState:InstanceState");
+        assert.deepEqual([state?.inputs.instanceId, state?.inputs.state], [`i-0${stack}`, "running"]);
+      });
+
       it("exports the endpoint, model, key (secret), instance facts, SSM commands and a curl example", async () => {
-        assert.equal(await valueOf(out.endpoint), `http://${MOCK_PUBLIC_IP}:${config.aws?.proxyPort}/v1`);
+        assert.equal(await valueOf(out.endpoint), `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}/v1`);
         assert.equal(await valueOf(out.modelName), out.plan.serve.servedModelName);
         assert.equal(await valueOf(out.apiKey), MOCK_API_KEY);
         assert.equal(await pulumi.isSecret(out.apiKey), true);
@@ -183,20 +211,75 @@ describe("options", () => {
     assert.deepEqual([tags["qwen3-serve:idle-minutes"], tags["qwen3-serve:ttl-hours"], tags["qwen3-serve:idle-counts-ssh"]], ["90", "6", "true"]);
   });
 
-  it("spot: persistent request that stops on interruption, priced from the spot snapshot", async () => {
+  const spotDeploy = async (idleAction: "stop" | "terminate"): Promise<StackOutputs> => {
     await useMocks();
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:spot": "true" })), ctx("spot"));
+    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:spot": "true", "qwen3-serve:idleAction": idleAction })), ctx(`spot-${idleAction}`));
     await resolveAll(out);
+    return out;
+  };
+
+  it("spot + idleAction terminate: a one-time request that terminates on interruption (nothing to relaunch), no cleanup step, no InstanceState", async () => {
+    const out = await spotDeploy("terminate");
     const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.deepEqual(instance?.inputs.instanceMarketOptions, { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } });
+    assert.deepEqual(instance?.inputs.instanceMarketOptions, { marketType: "spot", spotOptions: { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" } });
+    assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "terminate");
     assert.equal(out.plan.instance.market, "spot");
+    assert.deepEqual(ofType("command:local:Command").map((c) => c.name), ["spot-terminate-ready"]);
+    assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
   });
 
-  it("private: no public IP, no ingress, no readiness wait; reach it through the SSM port forward", async () => {
+  it("spot + idleAction stop: a persistent request that stops on interruption, cancelled by a delete-time step that depends on the instance; no InstanceState (EC2 alone restarts an interrupted spot instance)", async () => {
+    await spotDeploy("stop");
+    const [instance] = ofType("aws:ec2/instance:Instance");
+    assert.deepEqual(instance?.inputs.instanceMarketOptions, { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } });
+    assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "stop");
+    const cancel = ofType("command:local:Command").find((c) => c.name === "spot-stop-cancel-spot-request");
+    assert.deepEqual(cancel?.inputs, { delete: "node --import tsx scripts/cancel-spot-request.ts", environment: { QS_SPOT_REQUEST_ID: "sir-0spot-stop", AWS_REGION: "us-east-1" } });
+    assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
+  });
+
+  it("aws.region: one explicit AWS provider in that region behind every AWS resource and lookup; the region is exported as awsRegion", async () => {
     await useMocks();
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ private: true }) })), ctx("private"));
+    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], region: "eu-west-1" }) })), ctx("eu"));
+    await resolveAll(out);
+    const [provider] = ofType("pulumi:providers:aws");
+    assert.equal(provider?.inputs.region, "eu-west-1");
+    const awsResources = recorded.filter((r) => r.type.startsWith("aws:"));
+    assert.ok(awsResources.length >= 10);
+    for (const r of awsResources) assert.match(r.provider ?? "(none)", /::aws-provider-eu-west-1$/, r.name);
+    const awsCalls = recordedCalls.filter((c) => c.token.startsWith("aws:"));
+    assert.ok(awsCalls.length >= 4);
+    for (const c of awsCalls) assert.match(c.provider ?? "(none)", /::aws-provider-eu-west-1$/, c.token);
+    for (const r of recorded.filter((x) => x.type.startsWith("random:") || x.type.startsWith("command:"))) assert.equal(r.provider?.includes("aws-provider"), undefined, r.name);
+    assert.equal(await valueOf(out.awsRegion ?? pulumi.output("missing")), "eu-west-1");
+    assert.equal(await valueOf(out.connectCommand), "aws ssm start-session --region eu-west-1 --target i-0eu");
+    assert.match(userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}), /AWS_REGION='eu-west-1'/);
+  });
+
+  it("TLS opens port 80 to everyone only with tls.openPort80ForAcme, without allowPublicIngress; the Route 53 record points at the Elastic IP", async () => {
+    await useMocks();
+    const tls = { domain: "llm.example.com", email: "ops@example.com", hostedZoneId: "Z0123456789ABC", openPort80ForAcme: true };
+    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], tls }) })), ctx("tls"));
+    await resolveAll(out);
+    const rules = ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => [r.inputs.cidrIpv4, r.inputs.fromPort]);
+    assert.deepEqual(rules, [["10.0.0.0/8", 8080], ["0.0.0.0/0", 80]]);
+    assert.deepEqual(ofType("aws:route53/record:Record")[0]?.inputs.records, [MOCK_ELASTIC_IP]);
+    assert.equal(await valueOf(out.endpoint), "https://llm.example.com:8080/v1");
+  });
+
+  it("Pulumi.yaml refreshes before every update, so the InstanceState sees a machine the watchdog stopped", () => {
+    const project = parse(readFileSync(path.resolve(__dirname, "..", "Pulumi.yaml"), "utf8")) as { options?: { refresh?: string } };
+    assert.equal(project.options?.refresh, "always");
+  });
+
+  it("private: no public IP, no Elastic IP, no ingress, no readiness wait; reach it through the SSM port forward", async () => {
+    await useMocks();
+    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ private: true, subnetId: "subnet-0123456789abcdef0" }) })), ctx("private"));
     await resolveAll(out);
     assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.associatePublicIpAddress, false);
+    assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.subnetId, "subnet-0123456789abcdef0");
+    assert.equal(ofType("aws:ec2/eip:Eip").length, 0);
+    assert.equal(await valueOf(out.publicIp), "");
     assert.equal(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").length, 0);
     assert.equal(ofType("command:local:Command").length, 0);
     assert.equal(await valueOf(out.endpoint), "http://127.0.0.1:8080/v1");
@@ -218,14 +301,14 @@ describe("options", () => {
     assert.match(userDataOf(instance?.inputs ?? {}), /DRIVER_POLICY='install'/);
   });
 
-  it("the HF token goes to its own SecureString, readable by the role, never into user data", async () => {
+  it("the HF token goes to its own SecureString, which the role may read (as AWS evaluates it), never into user data", async () => {
     await useMocks();
     const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:hfToken": "hf_secretTokenValue123" })), ctx("hf"));
     await resolveAll(out);
     const params = ofType("aws:ssm/parameter:Parameter").map((p) => String(p.inputs.name)).sort();
     assert.deepEqual(params, ["/qwen3-serve/hf/api-key", "/qwen3-serve/hf/hf-token"]);
-    const policy = JSON.parse(String(ofType("aws:iam/rolePolicy:RolePolicy")[0]?.inputs.policy)) as { Statement: { Resource: string[] }[] };
-    assert.equal(policy.Statement[0]?.Resource.length, 2);
+    const policies = policiesOfRole(recorded, "hf-role-7f3a");
+    for (const name of params) assert.equal(evaluate(policies, "ssm:GetParameter", `arn:aws:ssm:us-east-1:123456789012:parameter${name}`), "allow", name);
     assert.ok(!userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}).includes("hf_secretTokenValue123"));
   });
 });
@@ -247,7 +330,7 @@ describe("config mistakes fail before anything is declared", () => {
   };
 
   it("a misspelled key is named, with the valid keys", () =>
-    mistake({ ...dev(), "qwen3-serve:idleMinuts": "30" }, "idleMinuts = \"idleMinuts\": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker"));
+    mistake({ ...dev(), "qwen3-serve:idleMinuts": "30" }, "idleMinuts = \"idleMinuts\": unknown setting.\nDid you mean idleMinutes? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker"));
 
   it("a tag key EC2 cannot serve through instance metadata is refused, naming it", async () => {
     await useMocks();
@@ -262,14 +345,53 @@ describe("config mistakes fail before anything is declared", () => {
   it("a misspelled nested key is named with its path", () =>
     mistake(
       { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidr: ["10.0.0.0/8"] }) },
-      'aws.allowedCidr = "aws.allowedCidr": unknown setting.\nCheck the spelling; settings are case-sensitive.\nValid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, private, ssh, proxyPort, tls, rootVolume, waitForReady, engineImageDigest',
+      'aws.allowedCidr = "aws.allowedCidr": unknown setting.\nDid you mean allowedCidrs? Check the spelling; settings are case-sensitive.\nValid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, private, ssh, proxyPort, tls, rootVolume, waitForReady, engineImageDigest',
     ));
 
+  const narrower = "Use narrower CIDRs (a /8 or smaller, or the private 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), or set aws.allowPublicIngress: true if you really mean it.";
+
   it("0.0.0.0/0 is refused unless explicitly allowed", () =>
+    mistake({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["0.0.0.0/0"] }) }, `aws.allowedCidrs = "0.0.0.0/0": opens the port to the whole internet.\n${narrower}`));
+
+  it("0.0.0.0/1 with 128.0.0.0/1 (the whole internet in two halves) is refused at the first half", () =>
     mistake(
-      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["0.0.0.0/0"] }) },
-      'aws.allowedCidrs = "0.0.0.0/0": opens the port to the whole internet.\nUse narrower CIDRs, or set aws.allowPublicIngress: true if you really mean it.',
+      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["0.0.0.0/1", "128.0.0.0/1"] }) },
+      `aws.allowedCidrs = "0.0.0.0/1": opens the port to 2147483648 addresses, a public range broader than a /8.\n${narrower}`,
     ));
+
+  it("1.2.3.4/0 (which AWS reads as 0.0.0.0/0) is refused for its host bits, naming the network", () =>
+    mistake({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["1.2.3.4/0"] }) }, 'aws.allowedCidrs = "1.2.3.4/0": has host bits set past the /0: the network is 0.0.0.0/0.\nWrite 0.0.0.0/0, or 1.2.3.4/32 for that one address.'));
+
+  it("10.0.0.1/8 is refused with 10.0.0.0/8 suggested; in ssh.allowedCidrs too", async () => {
+    await mistake({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.1/8"] }) }, 'aws.allowedCidrs = "10.0.0.1/8": has host bits set past the /8: the network is 10.0.0.0/8.\nWrite 10.0.0.0/8, or 10.0.0.1/32 for that one address.');
+    await mistake(
+      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], ssh: { keyName: "k", allowedCidrs: ["64.0.0.0/2"] } }) },
+      `aws.ssh.allowedCidrs = "64.0.0.0/2": opens the port to 1073741824 addresses, a public range broader than a /8.\n${narrower}`,
+    );
+  });
+
+  it("a public range broader than a /8 passes with allowPublicIngress; private ranges of any size and a public /8 pass without it", async () => {
+    for (const [cidrs, allow] of [[["0.0.0.0/1", "128.0.0.0/1"], true], [["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "44.0.0.0/8"], false]] as const) {
+      await useMocks();
+      await resolveAll(await deployStack(parseStackConfig(decodeConfigValues({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: cidrs, allowPublicIngress: allow }) })), ctx("cidrs")));
+      assert.deepEqual(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs.cidrIpv4), cidrs);
+    }
+  });
+
+  it("tls without openPort80ForAcme is refused, naming that key", () =>
+    mistake(
+      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], allowPublicIngress: true, tls: { domain: "llm.example.com", email: "ops@example.com" } }) },
+      'aws.tls.openPort80ForAcme = "false": Let\'s Encrypt\'s HTTP-01 check must reach port 80 from the whole internet to issue the certificate.\nSet aws.tls.openPort80ForAcme: true to open port 80 to everyone (only the ACME challenge is answered there), or drop tls.\nValid choices: true',
+    ));
+
+  it("private without subnetId is refused, naming aws.subnetId and the route it needs", () =>
+    mistake(
+      { ...dev(), "qwen3-serve:aws": JSON.stringify({ private: true }) },
+      'aws.subnetId = "(missing)": a private machine has no public IP, and the default VPC\'s subnets reach the internet only through public IPs, so it could reach neither SSM nor the image registry nor Hugging Face.\nSet aws.subnetId to a private subnet with a route out: a NAT gateway, or VPC interface endpoints for ssm, ssmmessages and ec2messages plus a way to reach the image registry and huggingface.co (a NAT gateway or an HTTPS proxy).',
+    ));
+
+  it("a user tag with the reserved qwen3-serve: prefix is refused, naming tags and the key", () =>
+    mistake({ ...dev(), "qwen3-serve:tags": JSON.stringify({ team: "ml", "qwen3-serve:ttl-hours": "9999" }) }, 'tags = "qwen3-serve:ttl-hours": the qwen3-serve: prefix is reserved for the tags this program sets; the idle watchdog and the reaper act on them.\nRename the key without the qwen3-serve: prefix.'));
 
   it("allowedCidrs is required unless private", () =>
     mistake(
@@ -284,7 +406,7 @@ describe("config mistakes fail before anything is declared", () => {
     ));
 
   it("a bad value names the key, the value and the choices", () =>
-    mistake({ ...dev(), "qwen3-serve:idleAction": "hibernate" }, 'idleAction = "hibernate": Invalid option: expected one of "stop"|"terminate".\nPick one of the valid choices.\nValid choices: stop, terminate'));
+    mistake({ ...dev(), "qwen3-serve:idleAction": "hibernate" }, 'idleAction = "hibernate": not one of the valid choices.\nPick one of the valid choices.\nValid choices: stop, terminate'));
 
   it("a plain-text HF token is refused", () =>
     mistake({ ...dev(), "qwen3-serve:hfToken": "hf_plain" }, 'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\nSet it with `pulumi config set --secret qwen3-serve:hfToken <value>`.', false));

@@ -8,11 +8,15 @@
  * distribution's nginx with that config in front of a loopback stand-in engine answers 401 without
  * the key and passes the request with it.
  *
+ * The scripts the containers run, run for real: download.sh with a stand-in `hf` (the token file
+ * is gone before the download starts, the token reaches hf only in its environment), and logcap.sh
+ * in front of the real nginx (the access log stays under its cap and keeps logging).
+ *
  * What this does not prove: that a Docker daemon accepts these inputs (no Docker engine here).
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -30,6 +34,8 @@ const ctx = (stack: string, warnings: string[] = []): StackContext => ({
   project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => "198.51.100.77", isSecret: () => true, warn: (m) => warnings.push(m),
 });
 const HF_TOKEN = "hf_secretTokenValue123";
+/** Where the Docker target's container scripts live. */
+const COMPONENT_DIR = path.resolve(__dirname, "..", "components", "docker");
 const VLLM = { "qwen3-serve:model": "Qwen/Qwen3-30B-A3B-FP8", "qwen3-serve:engine": "vllm" };
 
 /** Pulumi's secret marker, as resolved inputs carry it. */
@@ -62,6 +68,9 @@ interface ContainerInputs {
   networksAdvanced?: { name: string; aliases?: string[] }[];
   labels?: { label: string; value: string }[];
   gpus?: string;
+  deviceRequests?: unknown;
+  logDriver?: string;
+  logOpts?: Record<string, string>;
   restart?: string;
   healthcheck?: { tests: string[] };
   wait?: boolean;
@@ -129,7 +138,9 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     ]);
     assert.equal(e.ports, undefined, "the engine port is never published");
     assert.deepEqual(e.networksAdvanced, [{ name: "dk-qwen3-serve", aliases: ["engine"] }]);
-    assert.equal(e.gpus, "all");
+    // Docker's DeviceRequest as `docker run --gpus all` builds it (count -1: every GPU), not the CSV text.
+    assert.equal(e.gpus, undefined);
+    assert.deepEqual(e.deviceRequests, [{ driver: "nvidia", capabilities: ["gpu"], count: -1 }]);
     assert.equal(e.restart, "unless-stopped");
     assert.deepEqual(e.healthcheck?.tests, ["CMD", "ollama", "list"]);
     assert.equal(e.wait, true);
@@ -146,17 +157,19 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
 
   it("publishes only the proxy port; the key reaches nginx as a root-only, secret-marked upload", () => {
     const published = ofType("docker:index/container:Container").filter((r) => r.inputs.ports !== undefined);
-    assert.deepEqual(published.map((r) => [r.name, r.inputs.ports]), [["dk-proxy", [{ internal: 8080, external: 8080 }]]]);
+    assert.deepEqual(published.map((r) => [r.name, r.inputs.ports]), [["dk-proxy", [{ internal: 8080, external: 8080, ip: "192.0.2.20" }]]]);
     const proxy = container("-proxy");
     assert.equal(proxy.image, MOCK_IMAGE_ID);
-    const [conf, auth] = secretValue(proxy.uploads) as Upload[];
+    const [logcap, conf, auth] = secretValue(proxy.uploads) as Upload[];
+    assert.deepEqual(logcap, { file: "/opt/qwen3-serve/logcap.sh", content: readFileSync(path.join(COMPONENT_DIR, "logcap.sh"), "utf8"), executable: true });
     assert.equal(conf?.file, "/etc/nginx/conf.d/default.conf");
     assert.match(String(conf?.content), /set \$qwen3_serve_upstream http:\/\/engine:11434;/);
     assert.ok(!String(conf?.content).includes(MOCK_API_KEY));
     assert.equal(auth?.file, "/etc/nginx/qwen3-serve-auth.conf");
     assert.equal(auth?.permissions, "0600");
     // One secret upload makes the whole list secret in state, which is what keeps it out of diffs.
-    assert.match(String(auth?.content), new RegExp(`"Bearer ${MOCK_API_KEY}" 1;`));
+    // A case-sensitive regex (a plain map string would ignore letter case); the key is letters and digits.
+    assert.ok(String(auth?.content).includes(`"~^(?i:bearer) ${MOCK_API_KEY}$" 1;`), String(auth?.content));
     assert.deepEqual(proxy.volumes, [{ volumeName: "dk-qwen3-serve-logs", containerPath: "/var/log/qwen3-serve" }]);
   });
 
@@ -166,7 +179,8 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.deepEqual(w.envs, [
       "ENGINE=ollama", "ENGINE_HOST=engine", "ENGINE_PORT=11434", "ENGINE_HEALTH_PATH=/api/version", "IDLE_PHASE=health",
       "IDLE_ACCESS_LOG=/var/log/qwen3-serve/access.log", "IDLE_MINUTES=30", "TTL_HOURS=", "IDLE_GRACE_MINUTES=10", "IDLE_ACTION=docker",
-      "IDLE_CONTAINERS=dk-qwen3-serve-engine,dk-qwen3-serve-proxy", "IDLE_CHECK_SECONDS=60",
+      "IDLE_CONTAINERS=dk-qwen3-serve-engine,dk-qwen3-serve-proxy", "IDLE_CHECK_SECONDS=60", "IDLE_ACTIVITY=http://dk-qwen3-serve-proxy:8079",
+      "IDLE_LOADING_MAX_SECONDS=1872",
     ]);
     assert.deepEqual(w.volumes, [
       { volumeName: "dk-qwen3-serve-logs", containerPath: "/var/log/qwen3-serve", readOnly: true },
@@ -204,7 +218,7 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.equal(await valueOf(out.pricePerHour), 0);
     assert.equal(await valueOf(out.amiId), `ollama/ollama@${MOCK_REPO_DIGEST}`, "records the image digest in use");
     assert.equal(await valueOf(out.connectCommand), "ssh deploy@192.0.2.20");
-    assert.equal(await valueOf(out.portForwardCommand), "ssh -N -L 8080:127.0.0.1:8080 deploy@192.0.2.20");
+    assert.equal(await valueOf(out.portForwardCommand), "ssh -N -L 8080:192.0.2.20:8080 deploy@192.0.2.20", "forwards to where the port is published");
     assert.ok(!(await valueOf(out.curlExample)).includes(MOCK_API_KEY));
   });
 });
@@ -220,12 +234,16 @@ describe("docker target under mocks: variants", () => {
     assert.deepEqual(changed, ["dk2-idle"]);
   });
 
-  it("vLLM: downloads the weights into the volume first, the token as a secret file only", async () => {
+  it("vLLM: downloads the weights into the volume first through download.sh; the token only as a secret file upload, no HF_TOKEN in env or argv", async () => {
     await declare({ ...VLLM, "qwen3-serve:hfToken": HF_TOKEN }, "dkv");
     const dl = container("-weights-download");
-    assert.deepEqual([...dl.entrypoints, ...dl.command], ["hf", "download", "Qwen/Qwen3-30B-A3B-FP8"]);
-    assert.deepEqual(dl.envs, ["HF_XET_HIGH_PERFORMANCE=1", "HF_TOKEN_PATH=/run/qwen3-serve/hf_token"]);
-    assert.deepEqual(secretValue(dl.uploads), [{ file: "/run/qwen3-serve/hf_token", content: HF_TOKEN, permissions: "0400" }]);
+    assert.deepEqual([...dl.entrypoints, ...dl.command], ["/bin/sh", "/opt/qwen3-serve/download.sh", "download", "Qwen/Qwen3-30B-A3B-FP8"]);
+    assert.deepEqual(dl.envs, ["HF_XET_HIGH_PERFORMANCE=1", "QS_HF_TOKEN_FILE=/run/qwen3-serve/hf_token"]);
+    assert.deepEqual(secretValue(dl.uploads), [
+      { file: "/opt/qwen3-serve/download.sh", content: readFileSync(path.join(COMPONENT_DIR, "download.sh"), "utf8"), executable: true },
+      { file: "/run/qwen3-serve/hf_token", content: HF_TOKEN, permissions: "0400" },
+    ]);
+    assert.deepEqual([dl.attach, dl.mustRun, dl.restart], [true, false, "no"]);
     assert.deepEqual(dl.volumes, [{ volumeName: "dkv-qwen3-serve-weights", containerPath: "/root/.cache/huggingface" }]);
     for (const r of recorded) assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(HF_TOKEN), `${r.name} leaks the token`);
     const e = container("-engine");
@@ -238,21 +256,65 @@ describe("docker target under mocks: variants", () => {
   it("pins the engine image digest when asked, and a model revision", async () => {
     const digest = `sha256:${"ab".repeat(32)}`;
     const rev = "0123456789abcdef0123456789abcdef01234567";
-    await declare({ ...VLLM, "qwen3-serve:modelRevision": rev, "qwen3-serve:docker": JSON.stringify({ host: "ssh://deploy@192.0.2.20", gpus: { model: "RTX-6000-Ada", count: 1 }, engineImageDigest: digest }) }, "dkd");
+    await declare({ ...VLLM, "qwen3-serve:modelRevision": rev, "qwen3-serve:docker": JSON.stringify({ host: "ssh://deploy@192.0.2.20", bindAddress: "192.0.2.20", gpus: { model: "RTX-6000-Ada", count: 1 }, engineImageDigest: digest }) }, "dkd");
     assert.equal(images()[0], `vllm/vllm-openai:v0.31.0@${digest}`);
     assert.deepEqual(container("-weights-download").command, ["download", "Qwen/Qwen3-30B-A3B-FP8", "--revision", rev]);
   });
 
-  it("a local socket: no host on the provider, localhost in the URL, docker exec to connect, no readiness wait when off", async () => {
-    const out = await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, gpuDevices: "device=0,1", proxyPort: 9443, waitForReady: false }), "qwen3-serve:model": "qwen3:8b", "qwen3-serve:idleMinutes": "off" }, "dkl");
+  it("a local socket: no host on the provider, published on 127.0.0.1 by default and the URL says so, docker exec to connect, no readiness wait when off", async () => {
+    const out = await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, proxyPort: 9443, waitForReady: false }), "qwen3-serve:model": "qwen3:8b", "qwen3-serve:idleMinutes": "off" }, "dkl");
     const provider = recorded.find((r) => r.type === "pulumi:providers:docker");
     assert.equal(provider?.inputs.host, undefined);
-    assert.equal(container("-engine").gpus, "device=0,1");
-    assert.deepEqual(container("-proxy").ports, [{ internal: 9443, external: 9443 }]);
+    assert.deepEqual(container("-proxy").ports, [{ internal: 9443, external: 9443, ip: "127.0.0.1" }]);
     assert.equal(ofType("command:local:Command").length, 0);
     assert.equal(ofType("docker:index/container:Container").some((r) => r.name.endsWith("-idle")), false, "no idle window, no TTL: no sidecar and no socket mount");
-    assert.equal(await valueOf(out.endpoint), "http://localhost:9443/v1");
+    assert.equal(await valueOf(out.endpoint), "http://127.0.0.1:9443/v1");
     assert.equal(await valueOf(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
+  });
+
+  it("gpuDevices device=0,1 reaches Docker as one DeviceRequest for GPUs 0 and 1 (driver nvidia, no count), never as CSV text", async () => {
+    await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, gpuDevices: "device=0,1", waitForReady: false }), "qwen3-serve:model": "qwen3:8b" }, "dkg");
+    const e = container("-engine");
+    assert.equal(e.gpus, undefined);
+    assert.deepEqual(e.deviceRequests, [{ driver: "nvidia", capabilities: ["gpu"], deviceIds: ["0", "1"] }]);
+  });
+
+  it("bindAddress 0.0.0.0 publishes on every interface and names the daemon's host in the URL; an IPv6 address is bracketed", async () => {
+    const remote = { host: "ssh://deploy@192.0.2.20", gpus: { model: "RTX-6000-Ada", count: 1 } };
+    const all = await declare({ "qwen3-serve:docker": JSON.stringify({ ...remote, bindAddress: "0.0.0.0" }) }, "dkb");
+    assert.deepEqual(container("-proxy").ports, [{ internal: 8080, external: 8080, ip: "0.0.0.0" }]);
+    assert.equal(await valueOf(all.endpoint), "http://192.0.2.20:8080/v1");
+    assert.equal(await valueOf(all.portForwardCommand), "ssh -N -L 8080:127.0.0.1:8080 deploy@192.0.2.20");
+    const v6 = await declare({ "qwen3-serve:docker": JSON.stringify({ ...remote, bindAddress: "2001:db8::20" }) }, "dkb6");
+    assert.deepEqual(container("-proxy").ports, [{ internal: 8080, external: 8080, ip: "2001:db8::20" }]);
+    assert.equal(await valueOf(v6.endpoint), "http://[2001:db8::20]:8080/v1");
+  });
+
+  it("refuses a bind address that is not an IP, a loopback bind the readiness wait cannot reach, and publicHost on a loopback bind, before declaring anything", async () => {
+    await useMocks();
+    const parse = (d: Record<string, unknown>): unknown => parseStackConfig(decodeConfigValues({ ...stackFileConfig("docker"), "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-6000-Ada", count: 1 }, ...d }) }));
+    const refused = (d: Record<string, unknown>, key: string, problem: RegExp, hint: RegExp): void => {
+      assert.throws(() => parse(d), (e: unknown) => e instanceof UserError && e.key === key && problem.test(e.problem) && hint.test(e.hint), JSON.stringify(d));
+    };
+    refused({ bindAddress: "localhost" }, "docker.bindAddress", /^must be an IP address of the Docker host, such as 127\.0\.0\.1, 192\.0\.2\.20 or "0\.0\.0\.0" for all\.$/, /./);
+    refused({ host: "ssh://deploy@192.0.2.20" }, "docker.bindAddress", /remote host's loopback, which the readiness wait in `pulumi up` \(run here\) cannot reach/, /docker\.waitForReady: false and use the portForwardCommand output/);
+    refused({ publicHost: "gpu.example.test" }, "docker.publicHost", /the proxy is published on 127\.0\.0\.1 \(docker\.bindAddress\)/, /Drop publicHost/);
+    assert.doesNotThrow(() => parse({ host: "ssh://deploy@192.0.2.20", waitForReady: false }), "a remote loopback bind without the wait: reached through the port forward");
+    assert.deepEqual(recorded, []);
+  });
+
+  it("caps every container's json-file log: the engine at 3 x 100m, the others at 3 x 10m", async () => {
+    await declare({ ...VLLM, "qwen3-serve:hfToken": HF_TOKEN }, "dkc");
+    const caps = ofType("docker:index/container:Container").map((r) => [r.name, r.inputs.logDriver, r.inputs.logOpts]);
+    assert.deepEqual(caps, [
+      ["dkc-weights-download", "json-file", { "max-size": "10m", "max-file": "3" }],
+      ["dkc-engine", "json-file", { "max-size": "100m", "max-file": "3" }],
+      ["dkc-proxy", "json-file", { "max-size": "10m", "max-file": "3" }],
+      ["dkc-idle", "json-file", { "max-size": "10m", "max-file": "3" }],
+    ]);
+    const proxy = container("-proxy");
+    assert.deepEqual(proxy.command, ["/bin/sh", "/opt/qwen3-serve/logcap.sh", "nginx", "-g", "daemon off;"]);
+    assert.deepEqual(proxy.envs, ["QS_ACCESS_LOG=/var/log/qwen3-serve/access.log"]);
   });
 
   it("refuses a model the stated GPUs cannot hold, before declaring anything", async () => {
@@ -263,6 +325,46 @@ describe("docker target under mocks: variants", () => {
   });
 });
 
+describe("download.sh, the download container's entry, run for real", () => {
+  let dir = "";
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "qs-docker-download-"));
+    mkdirSync(path.join(dir, "bin"));
+    // A stand-in for the image's hf: records its argv, the token it sees, and whether the file is still there.
+    writeFileSync(
+      path.join(dir, "bin", "hf"),
+      `#!/bin/sh\n{ printf 'argv=%s\\n' "$*"; printf 'HF_TOKEN=%s\\n' "\${HF_TOKEN-unset}"; [ -e "$QS_HF_TOKEN_FILE" ] && echo file=present || echo file=gone; } >"${dir}/seen"\n`,
+      { mode: 0o755 },
+    );
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const run = (tokenFile: string): { code: number; seen: string } => {
+    const r = spawnSync("sh", [path.join(COMPONENT_DIR, "download.sh"), "download", "Qwen/Qwen3-30B-A3B-FP8", "--revision", "abc"], {
+      env: { PATH: `${path.join(dir, "bin")}:/usr/bin:/bin`, QS_HF_TOKEN_FILE: tokenFile }, encoding: "utf8",
+    });
+    return { code: r.status ?? -1, seen: readFileSync(path.join(dir, "seen"), "utf8") };
+  };
+
+  it("deletes the token file before hf starts, and hands hf the token only in its environment, with the arguments as given", () => {
+    const token = path.join(dir, "hf_token");
+    writeFileSync(token, HF_TOKEN);
+    chmodSync(token, 0o400);
+    const r = run(token);
+    assert.equal(r.code, 0);
+    assert.equal(r.seen, `argv=download Qwen/Qwen3-30B-A3B-FP8 --revision abc\nHF_TOKEN=${HF_TOKEN}\nfile=gone\n`);
+    assert.equal(existsSync(token), false, "nothing left in the container's files");
+  });
+
+  it("without a token file, runs hf with no token", () => {
+    const r = run(path.join(dir, "no_token"));
+    assert.equal(r.code, 0);
+    assert.equal(r.seen, "argv=download Qwen/Qwen3-30B-A3B-FP8 --revision abc\nHF_TOKEN=unset\nfile=gone\n");
+  });
+});
+
+/** The access log cap the nginx test runs logcap.sh with (the container's is 50 MiB). */
+const LOG_CAP = 2000;
+
 describe("the Docker proxy config, served by the real nginx", () => {
   let dir = "";
   let nginx: ChildProcess | undefined;
@@ -272,7 +374,9 @@ describe("the Docker proxy config, served by the real nginx", () => {
 
   before(async () => {
     await declare({}, "dkn");
-    const [conf, auth] = secretValue(container("-proxy").uploads) as Upload[];
+    const uploads = secretValue(container("-proxy").uploads) as Upload[];
+    const conf = uploads.find((u) => u.file === "/etc/nginx/conf.d/default.conf");
+    const auth = uploads.find((u) => u.file === "/etc/nginx/qwen3-serve-auth.conf");
     dir = mkdtempSync(path.join(os.tmpdir(), "qs-docker-proxy-"));
     for (const d of ["conf.d", "logs", "tmp"]) mkdirSync(path.join(dir, d));
     // A loopback stand-in for the engine, which records what reaches it.
@@ -290,6 +394,7 @@ describe("the Docker proxy config, served by the real nginx", () => {
       .replace(/resolver 127\.0\.0\.11[^;]*;/, "")
       .replace("http://engine:11434", `http://127.0.0.1:${enginePort}`)
       .replace("listen 8080;", `listen 127.0.0.1:${port};`)
+      .replace("listen 8079;", `listen 127.0.0.1:${await freePort()};`)
       .replace("/etc/nginx/qwen3-serve-auth.conf", path.join(dir, "auth.conf"))
       .replace("/var/log/qwen3-serve/access.log", path.join(dir, "logs", "access.log"));
     writeFileSync(path.join(dir, "conf.d", "default.conf"), served);
@@ -305,7 +410,15 @@ describe("the Docker proxy config, served by the real nginx", () => {
     );
     const check = spawnSync("nginx", ["-t", "-c", path.join(dir, "nginx.conf")], { encoding: "utf8" });
     assert.equal(check.status, 0, check.stderr);
-    nginx = spawn("nginx", ["-c", path.join(dir, "nginx.conf")], { stdio: "ignore" });
+    // The container's command, as declared: logcap.sh in front of nginx, with a small cap and a
+    // fast check so the test sees a rotation; its own process group, so the loop goes with it.
+    const [, , ...proxyCmd] = container("-proxy").command;
+    assert.deepEqual(proxyCmd, ["nginx", "-g", "daemon off;"]);
+    nginx = spawn("sh", [path.join(COMPONENT_DIR, "logcap.sh"), "nginx", "-c", path.join(dir, "nginx.conf")], {
+      stdio: "ignore",
+      detached: true,
+      env: { ...process.env, QS_ACCESS_LOG: path.join(dir, "logs", "access.log"), QS_ACCESS_LOG_MAX_BYTES: String(LOG_CAP), QS_ACCESS_LOG_CHECK_SECONDS: "0.2" },
+    });
     for (let i = 0; i < 50; i++) {
       const up = await request(`http://127.0.0.1:${port}/v1/models`).catch(() => undefined);
       if (up !== undefined) break;
@@ -314,7 +427,7 @@ describe("the Docker proxy config, served by the real nginx", () => {
   });
 
   after(() => {
-    nginx?.kill("SIGTERM");
+    if (nginx?.pid !== undefined) process.kill(-nginx.pid, "SIGTERM");
     engine?.close();
     if (dir !== "") rmSync(dir, { recursive: true, force: true });
   });
@@ -332,6 +445,25 @@ describe("the Docker proxy config, served by the real nginx", () => {
     const ok = await request(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
     assert.equal(ok.status, 200);
     assert.match(ok.body, /qwen3:32b-q4_K_M/);
-    assert.equal(seen.at(-1), `GET /v1/models Bearer ${MOCK_API_KEY}`);
+    assert.equal(seen.at(-1), "GET /v1/models -", "the engine never sees the key");
+  });
+
+  it("logcap.sh keeps the access log under its cap: past it, the log moves to access.log.1 and nginx keeps appending from the start of the emptied file", async () => {
+    const log = path.join(dir, "logs", "access.log");
+    const get = (n: number): Promise<{ status: number }> => request(`http://127.0.0.1:${port}/v1/models/${n}`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
+    // Each line is about 55 bytes ($time_iso8601 $status $request_method $uri ...): 60 pass the cap.
+    for (let n = 0; n < 60; n++) assert.equal((await get(n)).status, 200);
+    for (let i = 0; i < 50 && !(existsSync(`${log}.1`) && statSync(log).size <= LOG_CAP); i++) await new Promise((r) => setTimeout(r, 100));
+    const rotated = readFileSync(`${log}.1`, "utf8");
+    assert.ok(rotated.length > LOG_CAP && rotated.endsWith("\n"), "moved aside only past the cap, whole lines");
+    assert.ok(statSync(log).size <= LOG_CAP, "the live log is back under the cap");
+    assert.match(rotated + readFileSync(log, "utf8"), / GET \/v1\/models\/59 /);
+    const before = statSync(log).size;
+    assert.equal((await get(1000)).status, 200);
+    const after = readFileSync(log);
+    assert.equal(after.includes(0), false, "no hole of NULs: nginx appends (O_APPEND) at the new end");
+    assert.ok(after.length > before && after.length < before + 100);
+    assert.match(after.toString("utf8"), /^(?:[^\n]*\n)*[^\n]* GET \/v1\/models\/1000 [^\n]*\n$/);
+    assert.equal(existsSync(`${log}.1.tmp`), false);
   });
 });

@@ -38,7 +38,7 @@ pulumi.runtime.setMocks({
   try {
     const out = await main();
     const value = (o) => new Promise((r) => o.apply(r));
-    process.stdout.write(JSON.stringify({ tsnode: tsnodeRequire, endpoint: await value(out.endpoint), modelName: await value(out.modelName), instanceType: await value(out.instanceType) }));
+    process.stdout.write(JSON.stringify({ tsnode: tsnodeRequire, endpoint: await value(out.endpoint), modelName: await value(out.modelName), instanceType: await value(out.instanceType), awsRegion: out.awsRegion === undefined ? null : await value(out.awsRegion) }));
   } catch (e) {
     process.stdout.write(JSON.stringify({ error: e.constructor.name, message: e.message }));
   }
@@ -63,7 +63,7 @@ describe("index.ts under Pulumi's TypeScript loader", { concurrency: true }, () 
   // Where each target's endpoint points: the instance's public IP, or the host the stack file names.
   const endpoints: Record<string, string> = { aws: "http://203.0.113.10:8080/v1", workstation: "http://192.0.2.10:8080/v1", docker: "http://192.0.2.20:8080/v1" };
   for (const stack of stackNames()) {
-    it(`${stack}: compiles with Pulumi's ts-node, reads the stack config, exports the endpoint`, async () => {
+    it(`${stack}: compiles with Pulumi's ts-node, reads the stack config, exports the endpoint (and awsRegion on AWS)`, async () => {
       // The workstation stack's SSH key is set with --secret by its user; the CLI says so in PULUMI_CONFIG_SECRET_KEYS.
       const ssh: Record<string, string> = stackTarget(stack) === "workstation" ? { "qwen3-serve:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n" } : {};
       const r = await loadProgram(stack, { ...withoutMyIp(stackFileConfig(stack)), ...ssh }, Object.keys(ssh));
@@ -71,6 +71,7 @@ describe("index.ts under Pulumi's TypeScript loader", { concurrency: true }, () 
       assert.match(r.tsnode ?? "", /vendor\/ts-node@7\.0\.1$/, "the same ts-node pulumi up uses");
       assert.equal(r.endpoint, endpoints[stackTarget(stack)]);
       assert.ok((r.instanceType ?? "").length > 0);
+      assert.equal(r.awsRegion, stackTarget(stack) === "aws" ? "us-east-1" : null);
     });
   }
 

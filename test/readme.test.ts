@@ -1,6 +1,7 @@
 /**
  * README stays true: the config reference lists exactly the keys the zod schema accepts, the
- * example-stack table matches what the plans choose, and the two set-up commands are there.
+ * example-stack table matches what the plans choose, the two set-up commands are there, the
+ * `.ci/run` package list is the script's own, and no example prints a development machine's path.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -52,6 +53,22 @@ describe("README", () => {
         assert.ok(row.toLowerCase().includes(plan.quantization.toLowerCase()), `${stack}: ${plan.quantization}`);
       }
     }
+  });
+
+  it("lists exactly the Debian packages .ci/run installs", () => {
+    const ci = readFileSync(path.resolve(__dirname, "..", ".ci", "run"), "utf8");
+    const installed = /^packages=\(([^)]*)\)/m.exec(ci)?.[1]?.trim().split(/\s+/) ?? [];
+    const sentence = /`\.ci\/run` also installs ([^]*?) from Debian/.exec(README)?.[1] ?? "";
+    const documented = [...sentence.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    assert.ok(installed.length > 0, "no packages=(...) line in .ci/run");
+    assert.deepEqual([...documented].sort(), [...installed].sort());
+  });
+
+  it("prints no path of a development machine", () => {
+    assert.deepEqual(README.match(/(?:\/tmp\/|\/home\/|\/root\/|\/Users\/|\/work\/)\S*/g), null);
+    // The bench example writes where its --json points, as the command prints it.
+    assert.ok(README.includes("--duration 10 --json bench.json\n"));
+    assert.ok(README.includes("\nWrote bench.json\n"));
   });
 
   it("states the dev readiness limit the plan gives", () => {

@@ -2,7 +2,8 @@
  * `qwen3-serve:aws:GpuServer`: one right-sized, locked-down GPU instance that boots into the
  * bootstrap and serves the plan's model behind an API key. Creates the API key, its SSM
  * SecureString parameters, a scoped instance role, a security group with only the ingress asked
- * for, the instance (IMDSv2, encrypted gp3 root) and the readiness wait.
+ * for, the instance (IMDSv2, encrypted gp3 root), an Elastic IP for a public endpoint and the
+ * readiness wait; every AWS resource and lookup goes through one provider (aws.region when set).
  */
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
@@ -34,7 +35,7 @@ export interface GpuServerArgs {
   readonly ssh?: { readonly keyName: string; readonly allowedCidrs: readonly string[] };
   /** Public port of the authenticating proxy. */
   readonly proxyPort: number;
-  /** HTTPS for this name; with a hosted zone the A record is created too. Opens port 80 to the internet for ACME. */
+  /** HTTPS for this name; with a hosted zone the A record is created too. Port 80 opens to the internet for ACME (the config requires tls.openPort80ForAcme). */
   readonly tls?: { readonly domain: string; readonly email: string; readonly hostedZoneId?: string };
   /** gp3 root performance and extra size. */
   readonly rootVolume: { readonly throughputMiBps: number; readonly iops: number; readonly extraGiB: number };
@@ -52,6 +53,53 @@ export interface GpuServerArgs {
   readonly parameterPrefix: string;
   /** Tags for every resource. */
   readonly tags: Readonly<Record<string, string>>;
+  /** Region for every AWS resource and lookup (an explicit provider); otherwise the default provider's (aws:region). */
+  readonly region?: string;
+}
+
+/**
+ * What the SSM Agent needs for Session Manager (shell and port forwarding), and nothing else: the
+ * policy AWS documents as the Session Manager minimum ("Step 2: Verify or add instance permissions
+ * for Session Manager", and the managed policy AWSCloud9SSMInstanceProfile, which is exactly this;
+ * https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSCloud9SSMInstanceProfile.html,
+ * read 2026-11-30). AmazonSSMManagedInstanceCore, used before, also allows ssm:GetParameter(s) on
+ * every parameter in the account, hence every other stack's API key and HF token.
+ */
+export const SESSION_MANAGER_ACTIONS = [
+  "ssm:UpdateInstanceInformation",
+  "ssmmessages:CreateControlChannel",
+  "ssmmessages:CreateDataChannel",
+  "ssmmessages:OpenControlChannel",
+  "ssmmessages:OpenDataChannel",
+] as const;
+
+/** The instance role's one inline policy: Session Manager, its own parameters, and a Deny on every other parameter. */
+export function instancePolicy(parameterArns: readonly string[]): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      { Sid: "SessionManager", Effect: "Allow", Action: [...SESSION_MANAGER_ACTIONS], Resource: "*" },
+      // SecureStrings use the AWS-managed aws/ssm key, whose key policy lets SSM decrypt for callers allowed to read the parameter.
+      { Sid: "ReadOwnParameters", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [...parameterArns] },
+      // Defence in depth: should anyone attach a broader policy to this role, reading another parameter stays denied.
+      { Sid: "NoOtherParameters", Effect: "Deny", Action: ["ssm:GetParameter*"], NotResource: [...parameterArns] },
+    ],
+  });
+}
+
+/**
+ * Spot request shape for the shutdown behaviour. Stop needs a persistent request ("The Spot
+ * Instance request type must be persistent", and only EC2 restarts an interrupted one:
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html). A persistent
+ * request "remains active until it expires or you cancel it, even if the request is fulfilled",
+ * so terminating its instance makes EC2 launch another; terminate therefore uses a one-time
+ * request, which "remains active until Amazon EC2 launches the Spot Instance" and is then done
+ * (EC2 User Guide, spot-requests.html, as quoted by the CDK's SpotRequestType). Both read 2026-11-30.
+ */
+export function spotOptionsFor(shutdownBehavior: "stop" | "terminate"): { spotInstanceType: "persistent" | "one-time"; instanceInterruptionBehavior: "stop" | "terminate" } {
+  return shutdownBehavior === "stop"
+    ? { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" }
+    : { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" };
 }
 
 /** One GPU EC2 host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
@@ -78,16 +126,21 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
   readonly curlExample: pulumi.Output<string>;
   /** Bootstrap status document URL (same key). */
   readonly statusUrl: pulumi.Output<string>;
+  /** The region every resource lives in (the reaper reads it from the `awsRegion` stack output). */
+  readonly region: pulumi.Output<string>;
 
   constructor(name: string, args: GpuServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("qwen3-serve:aws:GpuServer", name, {}, opts);
-    const parent = { parent: this };
     const { plan } = args;
+    // One provider for every AWS resource and lookup; other packages (random, command) keep their defaults.
+    const provider = args.region === undefined ? undefined : new aws.Provider(`${name}-aws`, { region: args.region }, { parent: this });
+    const parent = { parent: this, ...(provider !== undefined ? { provider } : {}) };
+    const plainParent = { parent: this };
     const family = AMI_FAMILIES[args.amiFamily];
     const tags = { ...args.tags };
 
     // ---- secrets: a per-stack API key, stored with the optional HF token as SSM SecureStrings ----
-    const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, parent);
+    const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, plainParent);
     const apiKeyParam = new aws.ssm.Parameter(
       `${name}-api-key`,
       { name: `${args.parameterPrefix}/api-key`, type: "SecureString", value: key.result, description: "qwen3-serve endpoint API key", tags },
@@ -102,7 +155,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
             parent,
           );
 
-    // ---- identity: SSM Session Manager, and read access to exactly this stack's parameters ----
+    // ---- identity: SSM Session Manager, and read access to exactly this stack's parameters (nothing managed attached) ----
     const role = new aws.iam.Role(
       `${name}-role`,
       {
@@ -115,23 +168,12 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
       },
       parent,
     );
-    new aws.iam.RolePolicyAttachment(`${name}-ssm-core`, { role: role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" }, parent);
     const paramArns = hfParam === undefined ? [apiKeyParam.arn] : [apiKeyParam.arn, hfParam.arn];
-    new aws.iam.RolePolicy(
-      `${name}-read-secrets`,
-      {
-        role: role.id,
-        // SecureStrings use the AWS-managed aws/ssm key, whose key policy lets SSM decrypt for callers allowed to read the parameter.
-        policy: pulumi.all(paramArns).apply((arns) =>
-          JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["ssm:GetParameter"], Resource: arns }] }),
-        ),
-      },
-      parent,
-    );
+    new aws.iam.RolePolicy(`${name}-instance`, { role: role.name, policy: pulumi.all(paramArns).apply((arns) => instancePolicy(arns)) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, parent);
 
     // ---- network: the given subnet, or the default VPC's subnet in a zone offering the type ----
-    const invokeOpts = { parent: this };
+    const invokeOpts = parent;
     let subnetId: pulumi.Output<string>;
     let vpcId: pulumi.Output<string>;
     if (args.subnetId !== undefined) {
@@ -172,7 +214,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     };
     if (!args.private) args.allowedCidrs.forEach((cidr, i) => ingress(`endpoint-${i}`, args.proxyPort, cidr, "qwen3-serve endpoint"));
     args.ssh?.allowedCidrs.forEach((cidr, i) => ingress(`ssh-${i}`, 22, cidr, "SSH"));
-    // HTTP-01 validation comes from Let's Encrypt's servers; config validation demanded allowPublicIngress.
+    // HTTP-01 validation comes from Let's Encrypt's servers; config validation demanded tls.openPort80ForAcme.
     if (args.tls !== undefined) ingress("acme", 80, "0.0.0.0/0", "Let's Encrypt HTTP-01");
     new aws.vpc.SecurityGroupEgressRule(
       `${name}-egress`,
@@ -198,6 +240,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         return gzipSync(renderCloudInit(files), { level: 9 }).toString("base64");
       });
 
+    const spot = plan.instance.market === "spot";
     const instance = new aws.ec2.Instance(
       name,
       {
@@ -223,21 +266,25 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
           deleteOnTermination: true,
           tags,
         },
-        ...(plan.instance.market === "spot"
-          ? { instanceMarketOptions: { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } } }
-          : {}),
+        ...(spot ? { instanceMarketOptions: { marketType: "spot", spotOptions: spotOptionsFor(args.shutdownBehavior) } } : {}),
         tags: { ...tags, Name: `qwen3-serve-${name}` },
       },
       // A new DLAMI release must not replace a running machine: the AMI is resolved once and kept
       // (pin aws.amiId, or `pulumi up --replace`, to move). A pinned AMI is honoured as given.
-      { parent: this, ...(args.amiId === undefined ? { ignoreChanges: ["ami"] } : {}) },
+      { ...parent, ...(args.amiId === undefined ? { ignoreChanges: ["ami"] } : {}) },
     );
-    // `pulumi up` starts a machine the idle watchdog stopped.
-    new aws.ec2transitgateway.InstanceState(`${name}-running`, { instanceId: instance.id, state: "running" }, parent);
+    const region = aws.getRegionOutput({}, invokeOpts).region;
+    this.declareLifecycle(name, instance, { spot, shutdownBehavior: args.shutdownBehavior, region }, parent);
 
-    const host: pulumi.Output<string> = args.tls !== undefined ? pulumi.output(args.tls.domain) : args.private ? pulumi.output("127.0.0.1") : instance.publicIp;
+    // A stopped instance gives its public IP back; an Elastic IP stays, so the endpoint, the DNS
+    // record and the key's destination survive idle stops and spot interruptions.
+    const eip = args.private ? undefined : new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, parent);
+    const eipAssociation = eip === undefined ? undefined : new aws.ec2.EipAssociation(`${name}-eip`, { instanceId: instance.id, allocationId: eip.allocationId }, parent);
+    // Not instance.publicIp: "this field will change after the EIP is attached" (@pulumi/aws 7.48 ec2/eip.d.ts, publicIp).
+    const publicIp: pulumi.Output<string> = eip === undefined ? pulumi.output("") : eip.publicIp;
+    const host: pulumi.Output<string> = args.tls !== undefined ? pulumi.output(args.tls.domain) : args.private ? pulumi.output("127.0.0.1") : publicIp;
     if (args.tls?.hostedZoneId !== undefined) {
-      new aws.route53.Record(`${name}-dns`, { zoneId: args.tls.hostedZoneId, name: args.tls.domain, type: "A", ttl: 60, records: [instance.publicIp] }, parent);
+      new aws.route53.Record(`${name}-dns`, { zoneId: args.tls.hostedZoneId, name: args.tls.domain, type: "A", ttl: 60, records: [publicIp] }, parent);
     }
     const scheme = args.tls !== undefined ? "https" : "http";
     const base = pulumi.interpolate`${scheme}://${host}:${args.proxyPort}`;
@@ -260,17 +307,17 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
           // Wait once per machine: on creation and on replacement, not on every update.
           triggers: [instance.id],
         },
-        { parent: this, dependsOn: [instance] },
+        { parent: this, dependsOn: eipAssociation === undefined ? [instance] : [instance, eipAssociation] },
       );
       ready = wait.stdout.apply(() => "ready");
     }
 
-    const region = aws.getRegionOutput({}, invokeOpts).region;
+    this.region = region;
     this.endpoint = pulumi.all([base, ready]).apply(([b]) => `${b}/v1`);
     this.modelName = pulumi.output(plan.serve.servedModelName);
     this.apiKey = pulumi.secret(key.result);
     this.instanceId = instance.id;
-    this.publicIp = args.private ? pulumi.output("") : instance.publicIp;
+    this.publicIp = publicIp;
     this.instanceType = instance.instanceType;
     this.pricePerHour = pulumi.output(plan.instance.pricePerHour);
     this.amiId = instance.ami;
@@ -279,6 +326,43 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     this.statusUrl = pulumi.interpolate`${base}${STATUS_URL_PATH}`;
     this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
 
-    this.registerOutputs(targetOutputsOf(this));
+    this.registerOutputs({ ...targetOutputsOf(this), region: this.region });
+  }
+
+  /**
+   * What keeps the machine in the intended state across its life.
+   *
+   * On-demand: an InstanceState that asks for "running". It acts only when its recorded state
+   * differs, so it starts a machine the watchdog stopped only when `pulumi up` refreshes first
+   * (Pulumi.yaml sets `options.refresh: always`; or `pulumi up --refresh`).
+   *
+   * Spot: no InstanceState. EC2 alone may restart a spot instance that an interruption stopped, so
+   * StartInstances would fail there and with it every `pulumi up`. A persistent request (idleAction
+   * stop) is cancelled before its instance goes, on destroy or replacement: terminating the
+   * instance alone would leave the request active and EC2 would launch an untracked replacement.
+   * The provider's own delete skips its cancel step for these instances (terraform-provider-aws
+   * issue 38142, "aws_instance instance_market_options: Persistent type creates untracked
+   * resource"; its fix, PR 41206, was still open when read on 2026-11-30). Cancelling twice is
+   * harmless, so this stays right if a later provider cancels too.
+   */
+  private declareLifecycle(
+    name: string,
+    instance: aws.ec2.Instance,
+    { spot, shutdownBehavior, region }: { spot: boolean; shutdownBehavior: "stop" | "terminate"; region: pulumi.Output<string> },
+    opts: pulumi.CustomResourceOptions,
+  ): void {
+    if (!spot) {
+      new aws.ec2transitgateway.InstanceState(`${name}-running`, { instanceId: instance.id, state: "running" }, opts);
+      return;
+    }
+    if (shutdownBehavior !== "stop") return;
+    new command.local.Command(
+      `${name}-cancel-spot-request`,
+      {
+        delete: "node --import tsx scripts/cancel-spot-request.ts",
+        environment: { QS_SPOT_REQUEST_ID: instance.spotInstanceRequestId, AWS_REGION: region },
+      },
+      { parent: this, dependsOn: [instance] },
+    );
   }
 }

@@ -4,6 +4,8 @@
  * (SSH targets). Pure: the shell scripts come in as strings; nothing here reads or writes files.
  */
 import { stringify } from "yaml";
+import { fabricNeed } from "../catalog/gpus";
+import { ENGINES } from "../engines";
 import type { Plan } from "./plan";
 
 /** Where the bootstrap scripts live on the machine. */
@@ -104,6 +106,12 @@ export function readinessTimeoutSeconds(plan: Plan, installsDriver: boolean, eng
   return 600 + (installsDriver ? 900 : 0) + image + weights + loadTimeoutSeconds(plan);
 }
 
+/** FABRIC_MANAGER for the bootstrap: what an NVSwitch instance needs before CUDA starts ("" for none). */
+function fabricManagerSetting(instanceType: string): string {
+  const need = fabricNeed(instanceType);
+  return need === "none" ? "" : need === "fabric-manager" ? "fabricmanager" : "fabricmanager+nvlsm";
+}
+
 /** The env file's settings as key/value pairs (no secrets: only where to find them). */
 export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<string, string> {
   const s = settings.secrets;
@@ -130,6 +138,9 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     AWS_CLI_IMAGE,
     DRIVER_POLICY: settings.driver,
     DRIVER_BRANCH,
+    MIN_DRIVER_BRANCH: String(ENGINES[plan.engine].driver?.minBranch ?? 0),
+    MIN_DRIVER_REASON: ENGINES[plan.engine].driver?.reason ?? "",
+    FABRIC_MANAGER: fabricManagerSetting(plan.instance.type),
     NCT_VERSION,
     EXPECT_GPU_COUNT: String(plan.gpusUsed),
     EXPECT_GPU_MEMORY_MIB: String(Math.floor(plan.memory.perGpuGiB * 1024)),
@@ -142,6 +153,8 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     IDLE_GRACE_MINUTES: String(IDLE_GRACE_MINUTES),
     IDLE_COUNT_SSH: idle.countSsh && idle.fromInstanceTags !== true ? "1" : "0",
     IDLE_ACTION: idle.action,
+    // Past the readiness timeout `pulumi up` waits, a bootstrap still "loading" is wedged: idle rules apply.
+    IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, settings.driver === "install", plan.disk.engineGiB)),
   };
   return env;
 }
@@ -183,7 +196,9 @@ export function scriptFiles(scripts: Readonly<Record<string, string>>): MachineF
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([rel, content]) => {
       const code = rel.endsWith(".sh") || rel.endsWith(".py");
-      return { path: `${LIB_DIR}/${rel}`, mode: code ? "0755" : "0644", content: code ? shippedScript(content) : content };
+      // nginx templates lose their comment lines too; their mode stays 0644.
+      const shipped = code || rel.endsWith(".conf") ? shippedScript(content) : content;
+      return { path: `${LIB_DIR}/${rel}`, mode: code ? "0755" : "0644", content: shipped };
     });
 }
 
@@ -239,14 +254,19 @@ export function secretsFileContent(apiKey: string, hfToken?: string): string {
   return `API_KEY=${apiKey}\n${hfToken === undefined ? "" : `HF_TOKEN=${hfToken}\n`}`;
 }
 
+/** The secrets file as the SSH installer places it (root-only), ahead of the files that read it. */
+export function secretsMachineFile(apiKey: string, hfToken?: string): MachineFile {
+  return { path: SECRETS_FILE, mode: "0600", content: secretsFileContent(apiKey, hfToken) };
+}
+
 /**
- * The shell commands the workstation target runs over SSH. Secrets and scripts travel on stdin,
- * so no secret is ever on a command line; `${QS_ROOT:-}` lets the tests run them in a sandbox.
+ * The shell commands the workstation target runs over SSH. The installer, with the secrets file
+ * in it, travels on stdin, so no secret is ever on a command line; `${QS_ROOT:-}` lets the tests
+ * run them in a sandbox.
  */
-export function workstationCommands(user: string, purgeWeights: boolean): { secrets: string; install: string; uninstall: string } {
+export function workstationCommands(user: string, purgeWeights: boolean): { install: string; uninstall: string } {
   const sudo = user === "root" ? "" : "sudo ";
   return {
-    secrets: `${sudo}sh -c 'umask 077 && mkdir -p "\${QS_ROOT:-}${CONF_DIR}" && cat > "\${QS_ROOT:-}${SECRETS_FILE}"'`,
     install: `${sudo}bash -s`,
     uninstall: `${sudo}sh -c 'if [ -f "\${QS_ROOT:-}${LIB_DIR}/uninstall.sh" ]; then bash "\${QS_ROOT:-}${LIB_DIR}/uninstall.sh"${purgeWeights ? " --purge-weights" : ""}; fi'`,
   };

@@ -7,7 +7,9 @@ import { z } from "zod";
 import { AMI_FAMILY_NAMES } from "../catalog/amis";
 import { GPU_INSTANCES } from "../catalog/gpus";
 import { KNOWN_GPU_NAMES } from "../catalog/workstationGpus";
+import { cidrText, hasHostBits, isBroadPublic, networkOf, parseCidr, PRIVATE_RANGES } from "./cidr";
 import { UserError } from "./errors";
+import { connectionHostKey } from "./hostKey";
 import { ContextSchema, DEFAULT_CONTEXT, PlanRequestSchema, type PlanRequest } from "./request";
 import { zodToUserError } from "./zodErrors";
 
@@ -17,8 +19,8 @@ export const CONFIG_NAMESPACE = "qwen3-serve";
 export const TARGETS = ["aws", "workstation", "docker"] as const;
 /** One target name. */
 export type TargetName = (typeof TARGETS)[number];
-/** The CIDR that means "anyone"; refused unless explicitly allowed. */
-export const ANYWHERE = "0.0.0.0/0";
+/** Tag keys this program sets and acts on (idle window, TTL, owner): user tags may not use the prefix. */
+export const RESERVED_TAG_PREFIX = "qwen3-serve:";
 /** Stands for the deployer's own public IPv4 address as a /32, resolved at deploy time. */
 export const MY_IP = "myip";
 
@@ -27,7 +29,7 @@ const TYPES = GPU_INSTANCES.map((i) => i.type) as [string, ...string[]];
 
 /** Settings of the AWS target (`qwen3-serve:aws`). */
 export const AwsSettingsSchema = z.strictObject({
-  /** Region; defaults to the aws:region provider setting. */
+  /** Region of every resource (an explicit AWS provider); defaults to the aws:region provider setting. */
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d+$/, "must be an AWS region such as us-east-1").optional(),
   /** Pin the instance type instead of letting the plan choose; it must hold the model. */
   instanceType: z.enum(TYPES).optional(),
@@ -39,7 +41,7 @@ export const AwsSettingsSchema = z.strictObject({
   subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must look like subnet-0123456789abcdef0").optional(),
   /** Who may reach the endpoint port. Required unless private. */
   allowedCidrs: z.array(allowedCidr).min(1).optional(),
-  /** Explicitly allow 0.0.0.0/0 in allowedCidrs (and port 80 for TLS certificates). */
+  /** Explicitly allow public ranges broader than a /8 (such as 0.0.0.0/0) in allowedCidrs and ssh.allowedCidrs. */
   allowPublicIngress: z.boolean().default(false),
   /** No public port and no public IP: reach the endpoint through an SSM port forward. */
   private: z.boolean().default(false),
@@ -48,7 +50,15 @@ export const AwsSettingsSchema = z.strictObject({
   /** Public port of the authenticating proxy. */
   proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
   /** HTTPS with a Let's Encrypt certificate for this name; a Route 53 zone id makes the DNS record too. */
-  tls: z.strictObject({ domain: z.hostname(), email: z.email(), hostedZoneId: z.string().regex(/^Z[0-9A-Z]{5,32}$/).optional() }).optional(),
+  tls: z
+    .strictObject({
+      domain: z.hostname(),
+      email: z.email(),
+      hostedZoneId: z.string().regex(/^Z[0-9A-Z]{5,32}$/).optional(),
+      /** Open port 80 to the whole internet for Let's Encrypt's HTTP-01 check; required with tls. */
+      openPort80ForAcme: z.boolean().default(false),
+    })
+    .optional(),
   /** gp3 root volume performance for fast weight loading. */
   rootVolume: z
     .strictObject({
@@ -72,6 +82,11 @@ export const MachineGpusSchema = z.strictObject({
   memoryMiB: z.int().min(4096).optional(),
 });
 
+/** How to get the workstation's host key line; said wherever it is missing or wrong. */
+const HOST_KEY_HINT =
+  "Set workstation.hostKey to the machine's ed25519 host key as one known_hosts line: the output of `ssh-keyscan -t ed25519 <host>` " +
+  "(add `-p <port>` when SSH is not on 22), checked against `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on the machine itself";
+
 /** Settings of the workstation target (`qwen3-serve:workstation`): an existing Linux GPU box over SSH. */
 export const WorkstationSettingsSchema = z.strictObject({
   /** Host name or IP address the deployer reaches over SSH, also used in the endpoint URL. */
@@ -86,7 +101,12 @@ export const WorkstationSettingsSchema = z.strictObject({
   proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
   /** Also delete the downloaded weights on `pulumi destroy` (kept by default). */
   purgeWeightsOnDestroy: z.boolean().default(false),
+  /** The machine's SSH host key, one known_hosts line: the connection refuses any other key before it sends a secret. */
+  hostKey: z.string().min(1).describe(HOST_KEY_HINT),
 });
+
+/** The Docker target's default bind address: loopback only, closed until the stack opens it. */
+export const LOOPBACK = "127.0.0.1";
 
 /** Settings of the Docker target (`qwen3-serve:docker`): any Docker host with the NVIDIA container toolkit. */
 export const DockerSettingsSchema = z.strictObject({
@@ -95,7 +115,13 @@ export const DockerSettingsSchema = z.strictObject({
   gpus: MachineGpusSchema,
   /** GPUs for the engine container: all, or device=0,1. */
   gpuDevices: z.string().regex(/^(all|device=\d+(,\d+)*)$/, 'must be "all" or like "device=0,1"').default("all"),
-  /** Host name clients use in the endpoint URL; defaults to the daemon's host, or localhost. */
+  /**
+   * Host address the proxy's port is published on. Docker's published ports bypass the host's
+   * firewall (its own iptables rules come first), so the default is loopback: reach it through an
+   * SSH port forward, or name an address of the host (0.0.0.0 for all) to open it.
+   */
+  bindAddress: z.union([z.ipv4(), z.ipv6()], 'must be an IP address of the Docker host, such as 127.0.0.1, 192.0.2.20 or "0.0.0.0" for all').default(LOOPBACK),
+  /** Host name clients use in the endpoint URL; defaults to the bind address, or for 0.0.0.0 the daemon's host. */
   publicHost: z.string().min(1).optional(),
   /** Port the proxy container publishes. */
   proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
@@ -173,10 +199,8 @@ function checkAws(aws: AwsSettings | undefined): AwsSettings {
   if (aws === undefined) {
     return refuse("aws", "(missing)", "the aws target needs its settings.", `Set ${CONFIG_NAMESPACE}:aws with at least allowedCidrs (e.g. ["${MY_IP}"]) or private: true.`);
   }
-  if (aws.private) {
-    if (aws.allowedCidrs !== undefined) refuse("aws.allowedCidrs", aws.allowedCidrs, "a private endpoint has no public port.", "Drop allowedCidrs, or set private: false.");
-    if (aws.tls !== undefined) refuse("aws.tls", aws.tls.domain, "a private endpoint cannot get a public certificate.", "Drop tls, or set private: false.");
-  } else if (aws.allowedCidrs === undefined) {
+  if (aws.private) checkPrivate(aws);
+  else if (aws.allowedCidrs === undefined) {
     refuse(
       "aws.allowedCidrs",
       "(missing)",
@@ -184,13 +208,16 @@ function checkAws(aws: AwsSettings | undefined): AwsSettings {
       `List CIDRs such as ["${MY_IP}"] or ["203.0.113.0/24"], or set private: true and reach it through an SSM port forward.`,
     );
   }
-  for (const [key, list] of [["aws.allowedCidrs", aws.allowedCidrs], ["aws.ssh.allowedCidrs", aws.ssh?.allowedCidrs]] as const) {
-    if (list?.includes(ANYWHERE) && !aws.allowPublicIngress) {
-      refuse(key, ANYWHERE, "opens the port to the whole internet.", "Use narrower CIDRs, or set aws.allowPublicIngress: true if you really mean it.");
-    }
-  }
-  if (aws.tls !== undefined && !aws.allowPublicIngress) {
-    refuse("aws.tls", aws.tls.domain, "Let's Encrypt must reach port 80 from the internet to issue the certificate.", "Set aws.allowPublicIngress: true to open port 80 for it, or drop tls.");
+  checkCidrList("aws.allowedCidrs", aws.allowedCidrs, aws.allowPublicIngress);
+  checkCidrList("aws.ssh.allowedCidrs", aws.ssh?.allowedCidrs, aws.allowPublicIngress);
+  if (aws.tls !== undefined && !aws.tls.openPort80ForAcme) {
+    refuse(
+      "aws.tls.openPort80ForAcme",
+      aws.tls.openPort80ForAcme,
+      "Let's Encrypt's HTTP-01 check must reach port 80 from the whole internet to issue the certificate.",
+      "Set aws.tls.openPort80ForAcme: true to open port 80 to everyone (only the ACME challenge is answered there), or drop tls.",
+      ["true"],
+    );
   }
   if (aws.rootVolume.throughputMiBps > aws.rootVolume.iops / 4) {
     refuse("aws.rootVolume.throughputMiBps", aws.rootVolume.throughputMiBps, `gp3 allows at most 0.25 MiB/s per provisioned IOPS (${aws.rootVolume.iops} IOPS).`, `Raise aws.rootVolume.iops to at least ${aws.rootVolume.throughputMiBps * 4}.`);
@@ -198,11 +225,74 @@ function checkAws(aws: AwsSettings | undefined): AwsSettings {
   return aws;
 }
 
+/** A private endpoint has no public IP: it needs a subnet whose route table reaches SSM, the registry and Hugging Face. */
+function checkPrivate(aws: AwsSettings): void {
+  if (aws.allowedCidrs !== undefined) refuse("aws.allowedCidrs", aws.allowedCidrs, "a private endpoint has no public port.", "Drop allowedCidrs, or set private: false.");
+  if (aws.tls !== undefined) refuse("aws.tls", aws.tls.domain, "a private endpoint cannot get a public certificate.", "Drop tls, or set private: false.");
+  if (aws.subnetId === undefined) {
+    refuse(
+      "aws.subnetId",
+      "(missing)",
+      "a private machine has no public IP, and the default VPC's subnets reach the internet only through public IPs, so it could reach neither SSM nor the image registry nor Hugging Face.",
+      "Set aws.subnetId to a private subnet with a route out: a NAT gateway, or VPC interface endpoints for ssm, ssmmessages and ec2messages plus a way to reach the image registry and huggingface.co (a NAT gateway or an HTTPS proxy).",
+    );
+  }
+}
+
+/** Each CIDR must be a network address; a public range broader than a /8 needs allowPublicIngress. */
+function checkCidrList(key: string, list: readonly string[] | undefined, allowPublic: boolean): void {
+  for (const text of list ?? []) {
+    if (text === MY_IP) continue;
+    const cidr = parseCidr(text);
+    if (cidr === null) return refuse(key, text, "is not an IPv4 CIDR.", "Write it as a.b.c.d/n, such as 203.0.113.0/24.");
+    if (hasHostBits(cidr)) {
+      const net = cidrText(networkOf(cidr));
+      refuse(key, text, `has host bits set past the /${cidr.prefix}: the network is ${net}.`, `Write ${net}, or ${text.split("/")[0] ?? ""}/32 for that one address.`);
+    }
+    if (isBroadPublic(cidr) && !allowPublic) {
+      const what = cidr.prefix === 0 ? "the whole internet" : `${2 ** (32 - cidr.prefix)} addresses, a public range broader than a /8`;
+      refuse(key, text, `opens the port to ${what}.`, `Use narrower CIDRs (a /8 or smaller, or the private ${PRIVATE_RANGES.join(", ")}), or set aws.allowPublicIngress: true if you really mean it.`);
+    }
+  }
+}
+
+/** User tags may not set the tags the watchdog and the reaper act on. */
+function checkTags(tags: Readonly<Record<string, string>>): void {
+  for (const key of Object.keys(tags)) {
+    if (key.toLowerCase().startsWith(RESERVED_TAG_PREFIX)) {
+      refuse("tags", key, `the ${RESERVED_TAG_PREFIX} prefix is reserved for the tags this program sets; the idle watchdog and the reaper act on them.`, `Rename the key without the ${RESERVED_TAG_PREFIX} prefix.`);
+    }
+  }
+}
+
+/** Whether an address is loopback (127.0.0.0/8 or ::1): reachable only from the Docker host itself. */
+export function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === "::1";
+}
+
+/** Docker bind rules that span keys: a loopback port is reached as the bind address, through the host. */
+function checkDocker(d: DockerSettings): void {
+  if (!isLoopback(d.bindAddress)) return;
+  if (d.publicHost !== undefined) {
+    refuse("docker.publicHost", d.publicHost, `the proxy is published on ${d.bindAddress} (docker.bindAddress), so no other host reaches it by that name.`, "Drop publicHost, or set docker.bindAddress to the host address clients use (\"0.0.0.0\" for all).");
+  }
+  const remote = d.host !== undefined && !d.host.startsWith("unix://");
+  if (remote && d.waitForReady) {
+    refuse(
+      "docker.bindAddress",
+      d.bindAddress,
+      `the proxy is published on the remote host's loopback, which the readiness wait in \`pulumi up\` (run here) cannot reach.`,
+      "Set docker.bindAddress to an address of the Docker host this machine can reach (\"0.0.0.0\" for all), or set docker.waitForReady: false and use the portForwardCommand output.",
+    );
+  }
+}
+
 /** Validate raw config values (already JSON-decoded) into a stack config, or throw a UserError. */
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   const r = StackConfigSchema.safeParse(raw);
   if (!r.success) throw zodToUserError(r.error, raw, StackConfigSchema);
   const config = r.data;
+  checkTags(config.tags);
   // Settings for a target the stack does not use would be silently ignored: refuse them.
   for (const t of TARGETS) {
     if (t !== config.target && config[t] !== undefined) {
@@ -219,6 +309,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
       if (config[key] !== undefined) refuse(key, config[key], `chooses among cloud instances; the ${config.target} target's machine is given.`, `Drop ${key}.`);
     }
   }
+  if (config.workstation !== undefined) connectionHostKey(config.workstation.hostKey, config.workstation.host, config.workstation.port);
+  if (config.docker !== undefined) checkDocker(config.docker);
   if (config.target === "workstation" && config.sshPrivateKey === undefined) {
     refuse("sshPrivateKey", "(missing)", "the workstation target connects over SSH with a private key.", `Set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519\`.`);
   }

@@ -8,6 +8,8 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../catalog/images";
 import { IDLE_GRACE_MINUTES, loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate, type IdleSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
@@ -27,6 +29,8 @@ export interface DockerServerArgs {
   readonly gpuDevices: string;
   /** Port the proxy publishes. */
   readonly proxyPort: number;
+  /** Host address the proxy's port is published on (127.0.0.1: the host itself only; 0.0.0.0: every interface). */
+  readonly bindAddress: string;
   /** Pin the engine image digest. */
   readonly engineImageDigest?: string;
   /** Hugging Face token for gated repos (secret). */
@@ -47,6 +51,49 @@ const CACHE_PATH = { hf: "/root/.cache/huggingface", ollama: "/root/.ollama" } a
 const RUN_ONCE = { attach: true, mustRun: false, logs: true, restart: "no" } as const;
 /** Network alias the proxy reaches the engine by. */
 const ENGINE_ALIAS = "engine";
+/** Where our scripts go inside the containers that run them. */
+const SCRIPT_DIR = "/opt/qwen3-serve";
+/** Where the download container finds the HF token; download.sh deletes it before downloading. */
+const HF_TOKEN_FILE = "/run/qwen3-serve/hf_token";
+/** The access log the proxy writes and the watchdog reads, on the shared logs volume. */
+const ACCESS_LOG = "/var/log/qwen3-serve/access.log";
+/** Container logs capped as the machines cap the engine's (run-engine.sh): json-file, rotated by size. */
+const ENGINE_LOGS = { logDriver: "json-file", logOpts: { "max-size": "100m", "max-file": "3" } };
+/** The same for the small containers (proxy error log, watchdog, one-shot download or pull). */
+const SMALL_LOGS = { logDriver: "json-file", logOpts: { "max-size": "10m", "max-file": "3" } };
+
+/** A script of this folder, as uploaded into a container. */
+function script(name: "download.sh" | "logcap.sh"): string {
+  return readFileSync(path.join(__dirname, name), "utf8");
+}
+
+/**
+ * The engine's GPU request as Docker's API takes it. Not the `gpus` text: the provider hands that to
+ * docker/cli's GpuOpts.Set, which reads it as CSV, so `device=0,1` becomes device 0 plus a count of
+ * 1, which the daemon refuses ("cannot set both Count and DeviceIDs on device request"), and
+ * terraform-provider-docker v4 strips the inner quotes that would keep it one field
+ * (internal/provider/resource_docker_container_funcs.go normalizeGPUOptionString; docker/cli
+ * opts/gpus.go; moby daemon/nvidia_linux.go; read 2026-11-30). `deviceRequests` is passed as is.
+ */
+export function gpuDeviceRequests(gpuDevices: string): docker.types.input.ContainerDeviceRequest[] {
+  const ids = /^device=(\d+(?:,\d+)*)$/.exec(gpuDevices)?.[1];
+  if (gpuDevices !== "all" && ids === undefined) throw new Error(`gpuDevices ${JSON.stringify(gpuDevices)} passed config validation`);
+  return [{ driver: "nvidia", capabilities: ["gpu"], ...(ids === undefined ? { count: -1 } : { deviceIds: ids.split(",") }) }];
+}
+
+/** Whether a bind address means every interface of the host. */
+function isWildcard(address: string): boolean {
+  return address === "0.0.0.0" || address === "::";
+}
+
+/**
+ * The host part of the endpoint URL when the stack names none: the bind address itself, or for a
+ * wildcard bind the daemon's host name (`localhost` for a local socket).
+ */
+export function endpointHost(bindAddress: string, daemonHost: string): string {
+  if (isWildcard(bindAddress)) return daemonHost;
+  return bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress;
+}
 
 /** A Docker host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
 export class DockerServer extends pulumi.ComponentResource implements TargetOutputs {
@@ -94,13 +141,18 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
           {
             name: `${name}-qwen3-serve-weights`,
             image: engineImage.imageId,
-            entrypoints: ["hf"],
+            // download.sh takes the token out of the file and deletes it, then runs `hf "$@"`: the
+            // finished container, which Docker keeps, holds no token in its files, env or argv.
+            entrypoints: ["/bin/sh", `${SCRIPT_DIR}/download.sh`],
             command: hfArgs,
-            // The token is a file in the container, read through HF_TOKEN_PATH: not in env, not in argv.
-            envs: ["HF_XET_HIGH_PERFORMANCE=1", ...(args.hfToken !== undefined ? ["HF_TOKEN_PATH=/run/qwen3-serve/hf_token"] : [])],
-            uploads: args.hfToken !== undefined ? [{ file: "/run/qwen3-serve/hf_token", content: pulumi.secret(args.hfToken), permissions: "0400" }] : [],
+            envs: ["HF_XET_HIGH_PERFORMANCE=1", `QS_HF_TOKEN_FILE=${HF_TOKEN_FILE}`],
+            uploads: [
+              { file: `${SCRIPT_DIR}/download.sh`, content: script("download.sh"), executable: true },
+              ...(args.hfToken !== undefined ? [{ file: HF_TOKEN_FILE, content: pulumi.secret(args.hfToken), permissions: "0400" }] : []),
+            ],
             volumes: [{ volumeName: cache.name, containerPath: cachePath }],
             ...RUN_ONCE,
+            ...SMALL_LOGS,
             labels,
           },
           child,
@@ -123,7 +175,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
         entrypoints: [entrypoint ?? ""],
         command: cmd,
         envs: Object.entries(plan.serve.env).map(([k, v]) => `${k}=${v}`),
-        gpus: args.gpuDevices,
+        deviceRequests: gpuDeviceRequests(args.gpuDevices),
         // Tensor-parallel ranks share memory over /dev/shm.
         ipcMode: "host",
         ulimits: [{ name: "memlock", soft: -1, hard: -1 }, { name: "stack", soft: 67108864, hard: 67108864 }],
@@ -134,6 +186,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
         healthcheck: { tests: healthTest, interval: "30s", timeout: "10s", retries: 3, startPeriod: `${loadTimeoutSeconds(plan)}s` },
         wait: true,
         waitTimeout: loadTimeoutSeconds(plan),
+        ...ENGINE_LOGS,
         labels,
       },
       { ...child, dependsOn: prerequisites },
@@ -153,6 +206,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
             envs: [`OLLAMA_HOST=http://${ENGINE_ALIAS}:${plan.serve.port}`],
             networksAdvanced: [{ name: network.name }],
             ...RUN_ONCE,
+            ...SMALL_LOGS,
             labels,
           },
           { ...child, dependsOn: [engine] },
@@ -160,24 +214,36 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
       );
     }
 
+    // The watchdog's in-flight count (stub_status): a port inside the proxy container that is never
+    // published, so only containers on the private network reach it.
+    const activityPort = args.proxyPort === 8079 ? 8078 : 8079;
     const proxyConf = renderTemplate(loadTemplate("proxy.conf"), {
       AUTH_INCLUDE: "/etc/nginx/qwen3-serve-auth.conf",
       LISTEN: `listen ${args.proxyPort};`,
-      ACCESS_LOG: "/var/log/qwen3-serve/access.log",
+      ACCESS_LOG,
       // Resolve the engine per request through Docker's DNS: a restarted engine container may come
       // back on another address, and nginx would otherwise keep the one it saw at start.
       UPSTREAM_SETUP: `    resolver 127.0.0.11 valid=10s ipv6=off;\n    set $qwen3_serve_upstream http://${ENGINE_ALIAS}:${plan.serve.port};`,
       UPSTREAM: "$qwen3_serve_upstream",
       STATUS_LOCATION: "",
+      ACTIVITY_LISTEN: String(activityPort),
     });
-    const authConf = pulumi.secret(key.result.apply((k) => renderTemplate(loadTemplate("proxy-auth.conf"), { API_KEY: k })));
+    const authConf = pulumi.secret(key.result.apply((k) => renderTemplate(loadTemplate("proxy-auth.conf"), { API_KEY: k.replace(/[.+]/g, "\\$&") })));
     const proxy = new docker.Container(
       `${name}-proxy`,
       {
         name: `${name}-qwen3-serve-proxy`,
         image: proxyImage.imageId,
-        ports: [{ internal: args.proxyPort, external: args.proxyPort }],
+        // Published on the stack's bind address only: Docker's own iptables rules put a published
+        // port ahead of the host's firewall, so the address is the only gate.
+        ports: [{ internal: args.proxyPort, external: args.proxyPort, ip: args.bindAddress }],
+        // logcap.sh bounds the access log the watchdog reads, then execs nginx (the image's entrypoint
+        // runs its own setup scripts only for a command starting with nginx, and we need none of them).
+        command: ["/bin/sh", `${SCRIPT_DIR}/logcap.sh`, "nginx", "-g", "daemon off;"],
+        envs: [`QS_ACCESS_LOG=${ACCESS_LOG}`],
+        ...SMALL_LOGS,
         uploads: [
+          { file: `${SCRIPT_DIR}/logcap.sh`, content: script("logcap.sh"), executable: true },
           { file: "/etc/nginx/conf.d/default.conf", content: proxyConf },
           { file: "/etc/nginx/qwen3-serve-auth.conf", content: authConf, permissions: "0600" },
         ],
@@ -207,13 +273,15 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
             ENGINE_PORT: String(plan.serve.port),
             ENGINE_HEALTH_PATH: plan.serve.healthPath,
             IDLE_PHASE: "health",
-            IDLE_ACCESS_LOG: "/var/log/qwen3-serve/access.log",
+            IDLE_ACCESS_LOG: ACCESS_LOG,
             IDLE_MINUTES: args.idle.minutes === null ? "" : String(args.idle.minutes),
             TTL_HOURS: args.idle.ttlHours === null ? "" : String(args.idle.ttlHours),
             IDLE_GRACE_MINUTES: String(IDLE_GRACE_MINUTES),
             IDLE_ACTION: "docker",
             IDLE_CONTAINERS: `${name}-qwen3-serve-engine,${name}-qwen3-serve-proxy`,
             IDLE_CHECK_SECONDS: "60",
+            IDLE_ACTIVITY: `http://${name}-qwen3-serve-proxy:${activityPort}`,
+            IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, false, ENGINES[plan.engine].installDiskGiB)),
           }).map(([k, v]) => `${k}=${v}`),
           uploads: [
             { file: `${dir}/idle.py`, content: loadTemplate("idle.py"), executable: true },
@@ -225,6 +293,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
           ],
           networksAdvanced: [{ name: network.name }],
           restart: "unless-stopped",
+          ...SMALL_LOGS,
           labels,
         },
         { ...child, dependsOn: [proxy] },
@@ -265,7 +334,9 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
     this.amiId = engineImage.repoDigest.apply((d) => d || plan.serve.image);
     const sshHost = args.host?.startsWith("ssh://") === true ? args.host.slice("ssh://".length) : undefined;
     this.connectCommand = pulumi.output(sshHost !== undefined ? `ssh ${sshHost}` : `docker exec -it ${name}-qwen3-serve-engine sh`);
-    this.portForwardCommand = pulumi.output(sshHost !== undefined ? `ssh -N -L ${args.proxyPort}:127.0.0.1:${args.proxyPort} ${sshHost}` : "n/a (local Docker host)");
+    // The forward ends where the port is published: the bind address, or loopback for a wildcard bind.
+    const forwardTo = isWildcard(args.bindAddress) ? "127.0.0.1" : endpointHost(args.bindAddress, "");
+    this.portForwardCommand = pulumi.output(sshHost !== undefined ? `ssh -N -L ${args.proxyPort}:${forwardTo}:${args.proxyPort} ${sshHost}` : "n/a (local Docker host)");
     this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
     this.statusUrl = pulumi.output("n/a (no bootstrap on the Docker target; see docker logs)");
     this.registerOutputs(targetOutputsOf(this));

@@ -1,14 +1,24 @@
 /**
  * `qwen3-serve:workstation:Server`: the same endpoint on a Linux GPU box you already own, reached
- * over SSH. Uploads the secrets (stdin, root-only file), then the bootstrap installer (stdin), and
- * runs it in the foreground so `pulumi up` shows each phase and ends when the endpoint answers.
- * Re-runs only when the rendered installer changes; `pulumi destroy` uninstalls, keeping weights.
+ * over SSH after checking the machine's host key. One command pipes the bootstrap installer, with
+ * the root-only secrets file in it, into `bash -s` and runs it in the foreground, so `pulumi up`
+ * shows each phase and ends when the endpoint answers. A changed plan or setting re-runs the
+ * installer in place (an update, never an uninstall); `pulumi destroy` uninstalls, keeping weights.
+ *
+ * Why one command: @pulumi/command replaces a Command whose `triggers` change, and runs the old
+ * `delete` before the new `create` under deleteBeforeReplace. A separate secrets step did not run
+ * again on such a replace while the old delete (uninstall.sh) removed its file, so the new install
+ * failed at the secrets phase. With the secrets inside the installer, every create and update
+ * brings them, whatever ran before. (pulumi-command v1.2.1: provider/pkg/provider/common/inputs.go,
+ * `triggers` is replaceOnChanges; remote/commandController.go, Update runs `update`, else `create`,
+ * with the new inputs; Delete runs the old state's `delete`; read 2026-11-30.)
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "node:crypto";
-import { renderInstallScript, secretsFileContent, SECRETS_FILE, STATUS_URL_PATH, workstationCommands, type IdleSettings } from "../core/bootstrap";
+import { renderInstallScript, secretsMachineFile, SECRETS_FILE, STATUS_URL_PATH, workstationCommands, type IdleSettings } from "../core/bootstrap";
+import { connectionHostKey } from "../core/hostKey";
 import type { Plan } from "../core/plan";
 import { machineFiles } from "../machine";
 import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
@@ -24,6 +34,8 @@ export interface WorkstationServerArgs {
   readonly user: string;
   /** SSH private key (secret). */
   readonly privateKey: pulumi.Input<string>;
+  /** The machine's SSH host key as a known_hosts line; the connection refuses any other. */
+  readonly hostKey: string;
   /** Public port of the authenticating proxy. */
   readonly proxyPort: number;
   /** Hugging Face token for gated repos (secret). */
@@ -50,7 +62,7 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
   readonly portForwardCommand: pulumi.Output<string>;
   readonly curlExample: pulumi.Output<string>;
   readonly statusUrl: pulumi.Output<string>;
-  /** sha256 of the installer: the trigger that re-runs the bootstrap when the plan or versions change. */
+  /** sha256 of the installer without the secrets: it changes exactly when a `pulumi up` re-runs the bootstrap. */
   readonly installerHash: string;
 
   constructor(name: string, args: WorkstationServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -58,40 +70,41 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
     const parent = { parent: this };
     const { plan } = args;
     const commands = workstationCommands(args.user, args.purgeWeightsOnDestroy);
-    const connection = { host: args.host, port: args.port, user: args.user, privateKey: pulumi.secret(args.privateKey) };
+    const connection = {
+      host: args.host,
+      port: args.port,
+      user: args.user,
+      privateKey: pulumi.secret(args.privateKey),
+      // Checked in the SSH handshake, before authentication: a machine with another key gets nothing.
+      hostKey: connectionHostKey(args.hostKey, args.host, args.port),
+    };
 
     const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, parent);
-    const secrets = new command.remote.Command(
-      `${name}-secrets`,
-      {
-        connection,
-        create: commands.secrets,
-        // The key and token go in on stdin: never on a command line, never in a script.
-        stdin: pulumi.secret(
-          pulumi.all([key.result, args.hfToken ?? pulumi.output("")]).apply(([k, hf]) => secretsFileContent(k, hf === "" ? undefined : hf)),
-        ),
-        logging: "stderr",
-      },
-      parent,
+    const files = machineFiles(plan, { secrets: { source: "file", path: SECRETS_FILE }, proxyPort: args.proxyPort, driver: "require", idle: args.idle, uninstallable: true });
+    this.installerHash = createHash("sha256").update(renderInstallScript(files)).digest("hex");
+    // The key and token go in on stdin, inside the installer: never on a command line or in state unmarked.
+    const stdin = pulumi.secret(
+      pulumi.all([key.result, args.hfToken ?? pulumi.output("")]).apply(([k, hf]) => renderInstallScript([secretsMachineFile(k, hf === "" ? undefined : hf), ...files])),
     );
-
-    const installer = renderInstallScript(
-      machineFiles(plan, { secrets: { source: "file", path: SECRETS_FILE }, proxyPort: args.proxyPort, driver: "require", idle: args.idle, uninstallable: true }),
-    );
-    this.installerHash = createHash("sha256").update(installer).digest("hex");
     const install = new command.remote.Command(
       `${name}-install`,
       {
         connection,
         create: commands.install,
-        stdin: installer,
+        // A changed installer (plan, port, idle window, token) is an update: the same installer run
+        // again in place, which keeps a healthy engine; an unchanged one runs nothing.
+        update: commands.install,
+        stdin,
         delete: commands.uninstall,
-        // Same installer, same hash: an unchanged stack runs nothing on `pulumi up`.
-        triggers: [this.installerHash],
+        // Another machine is a replacement: uninstall from the old one (its own connection, kept in
+        // state), then install on the new.
+        triggers: [`${args.user}@${args.host}:${args.port}`],
         logging: "stdoutAndStderr",
+        // The last run's whole log would go out as SSH env requests that sshd refuses (a warning
+        // every update); nothing here reads it (remote/commandOutputs.go, run).
+        addPreviousOutputInEnv: false,
       },
-      // Uninstall the old version before installing the new, never the other way round.
-      { parent: this, dependsOn: [secrets], deleteBeforeReplace: true },
+      { parent: this, deleteBeforeReplace: true },
     );
 
     const base = `http://${args.host}:${args.proxyPort}`;
