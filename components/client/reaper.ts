@@ -6,7 +6,7 @@
  * Every Pulumi command names its stack with `--stack`, and none is `pulumi stack select`: the
  * user's selected stack (kept per project and backend in ~/.pulumi/workspaces) stays as it was.
  * (The Automation API's selectStack runs `pulumi stack select`, which is why the CLI is called
- * directly: sdk/nodejs/automation/localWorkspace.ts, selectStack, @pulumi/pulumi 3.276.)
+ * directly: sdk/nodejs/automation/localWorkspace.ts, selectStack, read in @pulumi/pulumi 3.276 and 3.248.)
  *
  * The AWS SDK loads on first use (a dynamic import): it takes a second or more to load, and
  * `--help`, flag errors and the tests need none of it.
