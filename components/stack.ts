@@ -4,6 +4,8 @@
  * call it under Pulumi mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { AMI_FAMILIES, AMI_FAMILY_NAMES } from "./catalog/amis";
+import { plainUbuntuRefusal } from "./catalog/gpus";
 import { KNOWN_GPUS } from "./catalog/workstationGpus";
 import { cidrText, hasHostBits, isBroadPublic, parseCidr } from "./core/cidr";
 import { CONFIG_NAMESPACE, explicitChoices, MY_IP, planRequestFrom, type StackConfig } from "./core/config";
@@ -61,6 +63,23 @@ export function planForStack(config: StackConfig, warn?: (message: string) => vo
 
 /** Plan on AWS; a pinned instance type that cannot hold the model fails naming that type. */
 function awsPlan(config: StackConfig): Plan {
+  const plan = fittedAwsPlan(config);
+  const ami = config.aws?.ami ?? "dlami-ubuntu-24.04";
+  const refusal = AMI_FAMILIES[ami].hasDriver ? null : plainUbuntuRefusal(plan.instance.type);
+  if (refusal !== null) {
+    throw new UserError({
+      key: "aws.ami",
+      value: ami,
+      problem: `plain Ubuntu cannot run the planned instance: ${refusal.replace(/; use the Deep Learning AMI$/, "")}.`,
+      hint: "Set aws.ami to a Deep Learning AMI family (its image ships the fabric manager), or pin a smaller aws.instanceType.",
+      choices: AMI_FAMILY_NAMES.filter((f) => AMI_FAMILIES[f].hasDriver),
+    });
+  }
+  return plan;
+}
+
+/** The cheapest fitting instance; a pinned type that cannot hold the model names the type. */
+function fittedAwsPlan(config: StackConfig): Plan {
   const pinned = config.aws?.instanceType;
   try {
     return buildPlan(planRequestFrom(config));

@@ -8,9 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
+import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { AMI_FAMILIES } from "../components/catalog/amis";
+import { shippedScript } from "../components/core/bootstrap";
 import { decodeConfigValues, parseStackConfig, type StackConfig } from "../components/core/config";
 import { UserError } from "../components/core/errors";
 import { deployStack, planForStack, type StackContext, type StackOutputs } from "../components/stack";
@@ -27,6 +29,11 @@ const ctx = (stack: string, secretsAreSecret = true): StackContext => ({ project
 const stacks = stacksFor("aws");
 
 const userDataOf = (inputs: Record<string, unknown>): string => gunzipSync(Buffer.from(String(inputs.userDataBase64), "base64")).toString("utf8");
+/** The idle watchdog as every target runs it: the repository's idle.py without its full-line comments. */
+const SHIPPED_IDLE_PY = shippedScript(readFileSync(path.resolve(__dirname, "..", "components", "machine", "idle.py"), "utf8"));
+/** The idle.py chunk parameters of a stack: three, as long as the gzipped script's base64 stays within 12,000 characters. */
+const idleChunkNames = (stack: string): string[] => [0, 1, 2].map((i) => `/qwen3-serve/${stack}/machine/idle.py/${i}`);
+const arnOf = (name: string): string => `arn:aws:ssm:us-east-1:123456789012:parameter${name}`;
 
 before(() => useMocks());
 
@@ -55,6 +62,7 @@ describe("example stacks", () => {
           "aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation",
           "aws:iam/instanceProfile:InstanceProfile", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
           "aws:ssm/parameter:Parameter", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+          ...Array<string>(3).fill("aws:ssm/parameter:Parameter"), // idle.py in three chunks
           ...Array<string>(config.aws?.allowedCidrs?.length ?? 0).fill("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
           "command:local:Command", "qwen3-serve:aws:GpuServer", "random:index/randomPassword:RandomPassword",
         ].sort();
@@ -95,10 +103,14 @@ describe("example stacks", () => {
         assert.deepEqual([egress?.inputs.cidrIpv4, egress?.inputs.ipProtocol], ["0.0.0.0/0", "-1"]);
       });
 
-      it("IAM, evaluated as AWS does over every policy of the role: reads its own parameter, no other stack's or any other, and Session Manager works", () => {
+      it("IAM, evaluated as AWS does over every policy of the role: reads its own API key and idle.py chunks, no other stack's or any other, and Session Manager works", () => {
         const policies = policiesOfRole(recorded, `${stack}-role-7f3a`);
         const own = `arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/${stack}/api-key`;
         assert.equal(evaluate(policies, "ssm:GetParameter", own), "allow");
+        for (const chunk of idleChunkNames(stack)) assert.equal(evaluate(policies, "ssm:GetParameter", arnOf(chunk)), "allow", chunk);
+        assert.equal(evaluate(policies, "ssm:GetParameter", arnOf(`/qwen3-serve/${stack}/machine/idle.py/3`)), "explicit-deny", "a chunk it does not have");
+        assert.equal(evaluate(policies, "ssm:GetParameter", arnOf("/qwen3-serve/other-stack/machine/idle.py/0")), "explicit-deny", "another stack's watchdog");
+        assert.equal(evaluate(policies, "ssm:GetParameters", arnOf(`/qwen3-serve/${stack}/machine/idle.py/0`)), "implicit-deny", "only GetParameter is granted");
         assert.equal(evaluate(policies, "ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/api-key"), "explicit-deny");
         assert.equal(evaluate(policies, "ssm:GetParameters", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/hf-token"), "explicit-deny");
         assert.equal(evaluate(policies, "ssm:GetParametersByPath", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve"), "explicit-deny");
@@ -109,8 +121,19 @@ describe("example stacks", () => {
         assert.equal(evaluate(policies, "ssm:PutParameter", own), "implicit-deny");
         assert.equal(evaluate(policies, "ec2:StopInstances", "*"), "implicit-deny");
         assert.deepEqual(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), [], "no managed policy attached");
-        const [param] = ofType("aws:ssm/parameter:Parameter");
-        assert.deepEqual([param?.inputs.name, param?.inputs.type], [`/qwen3-serve/${stack}/api-key`, "SecureString"]);
+        const param = ofType("aws:ssm/parameter:Parameter").find((p) => p.inputs.name === `/qwen3-serve/${stack}/api-key`);
+        assert.equal(param?.inputs.type, "SecureString");
+      });
+
+      it("stores idle.py as three Standard-tier String parameters <prefix>/machine/idle.py/0..2, each under 4,096 characters, whose values joined, base64-decoded and gunzipped are the shipped idle.py byte for byte", () => {
+        const chunks = ofType("aws:ssm/parameter:Parameter").filter((p) => String(p.inputs.name).includes("/machine/"));
+        assert.deepEqual(chunks.map((c) => c.inputs.name), idleChunkNames(stack));
+        for (const c of chunks) {
+          assert.deepEqual([c.inputs.type, c.inputs.tier, c.inputs.value], ["String", "Standard", undefined], String(c.inputs.name));
+          assert.ok(String(c.inputs.insecureValue).length <= 4000, `${String(c.inputs.name)} holds ${String(c.inputs.insecureValue).length} characters; Standard allows 4 KB`);
+        }
+        const joined = chunks.map((c) => String(c.inputs.insecureValue)).join("");
+        assert.equal(gunzipSync(Buffer.from(joined, "base64")).toString("utf8"), SHIPPED_IDLE_PY);
       });
 
       it("puts no secret in user data: only the parameter name, which the machine reads at boot", () => {
@@ -119,13 +142,24 @@ describe("example stacks", () => {
         assert.ok(userData.startsWith("#cloud-config\n"));
         assert.ok(!userData.includes(MOCK_API_KEY));
         assert.match(userData, new RegExp(`SSM_API_KEY_PARAM='/qwen3-serve/${stack}/api-key'`));
-        assert.ok(Buffer.from(String(instance?.inputs.userDataBase64), "base64").length < 16384, "EC2 user data limit");
       });
 
-      it("ships the idle watchdog, its window and TTL in the instance's tags (changeable in place), powering off into idleAction", () => {
+      it("user data is under EC2's 16,384 bytes in raw form, i.e. gzipped, before base64 (about 12,000 bytes since idle.py moved to SSM; 17,462-17,524 with it)", () => {
+        const [instance] = ofType("aws:ec2/instance:Instance");
+        const raw = Buffer.from(String(instance?.inputs.userDataBase64), "base64");
+        assert.ok(raw.length < 16384, `${stack}: gzipped user data is ${raw.length} bytes; EC2 takes at most 16384`);
+      });
+
+      it("ships the idle watchdog through SSM (user data names its three chunk parameters and the SHA-256 of the shipped idle.py, not the file), its window and TTL in the instance's tags (changeable in place), powering off into idleAction", () => {
         const [instance] = ofType("aws:ec2/instance:Instance");
         const userData = userDataOf(instance?.inputs ?? {});
-        assert.match(userData, /path: \/usr\/local\/lib\/qwen3-serve\/idle\.py\n/);
+        const doc = parse(userData) as { write_files: { path: string; content: string }[] };
+        const paths = doc.write_files.map((f) => f.path);
+        assert.ok(paths.includes("/usr/local/lib/qwen3-serve/idle.sh") && !paths.some((p) => p.endsWith("idle.py")), paths.join(" "));
+        assert.ok(!userData.includes("def decide("), "none of idle.py's text");
+        const env = doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.content.split("\n") ?? [];
+        assert.ok(env.includes(`SSM_IDLE_PY_PARAMS='${idleChunkNames(stack).join(" ")}'`), env.join("\n"));
+        assert.ok(env.includes(`IDLE_PY_SHA256='${createHash("sha256").update(SHIPPED_IDLE_PY).digest("hex")}'`), env.join("\n"));
         assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
         // Not in user data: a new window must not mean new user data, hence a new instance.
         assert.match(userData, /IDLE_MINUTES=''\n/);
@@ -306,7 +340,7 @@ describe("options", () => {
     const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:hfToken": "hf_secretTokenValue123" })), ctx("hf"));
     await resolveAll(out);
     const params = ofType("aws:ssm/parameter:Parameter").map((p) => String(p.inputs.name)).sort();
-    assert.deepEqual(params, ["/qwen3-serve/hf/api-key", "/qwen3-serve/hf/hf-token"]);
+    assert.deepEqual(params, ["/qwen3-serve/hf/api-key", "/qwen3-serve/hf/hf-token", ...idleChunkNames("hf")]);
     const policies = policiesOfRole(recorded, "hf-role-7f3a");
     for (const name of params) assert.equal(evaluate(policies, "ssm:GetParameter", `arn:aws:ssm:us-east-1:123456789012:parameter${name}`), "allow", name);
     assert.ok(!userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}).includes("hf_secretTokenValue123"));
@@ -388,6 +422,18 @@ describe("config mistakes fail before anything is declared", () => {
     mistake(
       { ...dev(), "qwen3-serve:aws": JSON.stringify({ private: true }) },
       'aws.subnetId = "(missing)": a private machine has no public IP, and the default VPC\'s subnets reach the internet only through public IPs, so it could reach neither SSM nor the image registry nor Hugging Face.\nSet aws.subnetId to a private subnet with a route out: a NAT gateway, or VPC interface endpoints for ssm, ssmmessages and ec2messages plus a way to reach the image registry and huggingface.co (a NAT gateway or an HTTPS proxy).',
+    ));
+
+  it("plain Ubuntu on p6-b200 (NVLink subnet manager needed) is refused before anything is declared, naming aws.ami and the Deep Learning AMI families", () =>
+    mistake(
+      {
+        ...dev(),
+        "qwen3-serve:model": "Qwen/Qwen3-235B-A22B",
+        "qwen3-serve:engine": "vllm",
+        "qwen3-serve:idleAction": "stop",
+        "qwen3-serve:aws": JSON.stringify({ ami: "ubuntu-24.04", instanceType: "p6-b200.48xlarge", allowedCidrs: ["203.0.113.0/24"] }),
+      },
+      'aws.ami = "ubuntu-24.04": plain Ubuntu cannot run the planned instance: p6-b200.48xlarge needs NVIDIA\'s NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot install on plain Ubuntu.\nSet aws.ami to a Deep Learning AMI family (its image ships the fabric manager), or pin a smaller aws.instanceType.\nValid choices: dlami-ubuntu-24.04, dlami-ubuntu-22.04',
     ));
 
   it("a user tag with the reserved qwen3-serve: prefix is refused, naming tags and the key", () =>

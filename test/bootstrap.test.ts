@@ -5,8 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { after, describe, it } from "node:test";
+import { shippedScript } from "../components/core/bootstrap";
 import { request, Sandbox, SANDBOX_API_KEY } from "./helpers/sandbox";
 
 const sandboxes: Sandbox[] = [];
@@ -140,6 +142,65 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
     assert.equal(status, 200);
     assert.ok(readFileSync(sb.p("etc/systemd/system/qwen3-serve-engine.service"), "utf8").includes("Restart=always"));
     assert.ok(readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8").includes("Restart=always"));
+  });
+});
+
+describe("the AWS form: idle.py comes from SSM Parameter Store, not the user data", () => {
+  let sb: Sandbox;
+  const lib = (f: string): string => `usr/local/lib/qwen3-serve/${f}`;
+  const SHIPPED_IDLE_PY = shippedScript(readFileSync(path.join(__dirname, "..", "components", "machine", "idle.py"), "utf8"));
+  const CHUNKS = [0, 1, 2].map((i) => `/qwen3-serve/sandbox/machine/idle.py/${i}`);
+
+  it("a fresh run's secrets phase reads the three chunk parameters in order and installs idle.py byte-identical to the shipped text, mode 0755", async () => {
+    sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, idleFromSsm: true });
+    assert.ok(!sb.installer.includes("/idle.py'"), "the installer does not carry idle.py");
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(phaseStates(sb).secrets, "done");
+    assert.equal(readFileSync(sb.p(lib("idle.py")), "utf8"), SHIPPED_IDLE_PY);
+    assert.equal(mode(sb.p(lib("idle.py"))), "755");
+    const reads = sb.calls().filter((c) => c.cmd === "aws").map((c) => c.args[c.args.indexOf("--name") + 1]);
+    assert.deepEqual(reads, ["/qwen3-serve/sandbox/api-key", "/qwen3-serve/sandbox/hf-token", ...CHUNKS]);
+  });
+
+  it("a second run changes nothing (secrets skipped, idle.py untouched); a changed idle.py on the machine is put back (secrets done)", async () => {
+    const before = statSync(sb.p(lib("idle.py"))).mtimeMs;
+    const again = await sb.bootstrap();
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.equal(phaseStates(sb).secrets, "skipped");
+    assert.equal(statSync(sb.p(lib("idle.py"))).mtimeMs, before);
+    writeFileSync(sb.p(lib("idle.py")), "print('edited by hand')\n");
+    const repair = await sb.bootstrap();
+    assert.equal(repair.code, 0, repair.stdout + repair.stderr);
+    assert.equal(phaseStates(sb).secrets, "done");
+    assert.equal(readFileSync(sb.p(lib("idle.py")), "utf8"), SHIPPED_IDLE_PY);
+  });
+
+  it("a tampered chunk fails the secrets phase with a hash mismatch naming the parameters and IDLE_PY_SHA256, and installs nothing", async () => {
+    const t = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, idleFromSsm: true });
+    const f = t.p(`fake/ssm/${encodeURIComponent(CHUNKS[1] ?? "")}`);
+    const value = readFileSync(f, "utf8");
+    writeFileSync(f, `${value.slice(0, 2000)}${value[2000] === "A" ? "B" : "A"}${value.slice(2001)}`);
+    const r = await t.install();
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(t.status().error?.phase, "secrets");
+    assert.match(
+      t.status().error?.reason ?? "",
+      new RegExp(`^idle\\.py assembled from SSM parameters ${CHUNKS.join(" ")} has sha256 [0-9a-f]{64}, not IDLE_PY_SHA256 ${t.idleSsm?.sha256 ?? "?"}: they do not hold the watchdog this machine was launched with; run pulumi up again$`),
+    );
+    assert.equal(existsSync(t.p(lib("idle.py"))), false);
+  });
+
+  it("a missing chunk fails the secrets phase naming it (ParameterNotFound); idle.sh then exits 0 with one line, watchdog not installed yet", async () => {
+    const t = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, idleFromSsm: true });
+    rmSync(t.p(`fake/ssm/${encodeURIComponent(CHUNKS[2] ?? "")}`));
+    const r = await t.install();
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(t.status().error?.reason, `could not read SSM parameter ${CHUNKS[2] ?? ""} (check the instance role and region us-east-1)`);
+    assert.match(r.stderr, /An error occurred \(ParameterNotFound\) when calling the GetParameter operation: /);
+    // The minute timer runs from boot, before the secrets phase: no idle.py yet is not a failure.
+    const check = await t.run(["bash", t.p(lib("idle.sh"))]);
+    assert.deepEqual([check.code, check.stdout, check.stderr], [0, "qwen3-serve[idle]: watchdog not installed yet (the secrets phase installs idle.py)\n", ""]);
   });
 });
 
@@ -376,6 +437,14 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
     assert.equal(r.code, 1);
     assert.equal(sb.status().error?.phase, "driver");
     assert.match(sb.status().error?.reason ?? "", /^this NVSwitch machine needs nvidia-fabricmanager-580 running \(driver 580\.105\.08\), and it did not start; install it or use the Deep Learning AMI$/);
+  });
+
+  it("GPU_DEVICES device=0,1 reaches docker run as --gpus with its inner quotes, which Docker's CSV parser needs", async () => {
+    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { GPU_DEVICES: "device=0,1" } });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { opts: string[] };
+    assert.equal(run.opts[run.opts.indexOf("--gpus") + 1], '"device=0,1"');
   });
 
   it("a pinned image digest is pulled and run by digest, for the engine and the download container", async () => {

@@ -22,10 +22,15 @@ case "$WEIGHTS_SOURCE" in
 esac
 mkdir -p "${volume%%:*}"
 
+# docker run reads --gpus as CSV: "device=0,1" must keep its inner quotes, or Docker takes ",1"
+# as a count and refuses (docker/cli opts/gpus.go, checked 2026-11-30).
+gpus="${GPU_DEVICES:-all}"
+case "$gpus" in device=*) gpus="\"$gpus\"" ;; esac
+
 docker rm -f qwen3-serve-engine >/dev/null 2>&1 || true
 # json-file, capped: the engine logs every request, and the default driver never rotates.
 exec docker run --rm --name qwen3-serve-engine \
-  --gpus "${GPU_DEVICES:-all}" --ipc=host -p "127.0.0.1:${ENGINE_PORT}:${ENGINE_PORT}" \
+  --gpus "$gpus" --ipc=host -p "127.0.0.1:${ENGINE_PORT}:${ENGINE_PORT}" \
   --log-driver json-file --log-opt "max-size=${ENGINE_LOG_MAX_SIZE:-100m}" --log-opt "max-file=${ENGINE_LOG_MAX_FILES:-3}" \
   --ulimit memlock=-1 --ulimit stack=67108864 \
   -v "$volume" --env-file "$CONF_DIR/engine.env" \

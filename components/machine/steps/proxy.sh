@@ -12,8 +12,9 @@ export DEBIAN_FRONTEND=noninteractive
 changed=0
 if ! command -v nginx >/dev/null 2>&1; then
   log "installing nginx"
-  retry apt-get update -q || fail "apt-get update failed"
-  retry apt-get install -y -q --no-install-recommends nginx || fail "apt-get could not install nginx"
+  dpkg_recover
+  retry apt_get update -q || fail "apt-get update failed"
+  retry apt_get install -y -q --no-install-recommends nginx || fail "apt-get could not install nginx"
   changed=1
 fi
 mkdir -p "$LOG_DIR" "$STATE_DIR/acme"
@@ -21,7 +22,7 @@ mkdir -p "$LOG_DIR" "$STATE_DIR/acme"
 tls_cert="$QS_ROOT/etc/letsencrypt/live/${TLS_DOMAIN:-none}/fullchain.pem"
 tls_key="$QS_ROOT/etc/letsencrypt/live/${TLS_DOMAIN:-none}/privkey.pem"
 if [ -n "${TLS_DOMAIN:-}" ] && [ ! -s "$tls_cert" ]; then
-  command -v certbot >/dev/null 2>&1 || retry apt-get install -y -q --no-install-recommends certbot || fail "apt-get could not install certbot"
+  command -v certbot >/dev/null 2>&1 || retry apt_get install -y -q --no-install-recommends certbot || fail "apt-get could not install certbot"
   # HTTP-01 on port 80 needs the ACME server to reach this host; the stack must allow it.
   write_if_changed "$NGINX_CONF_DIR/qwen3-serve-acme.conf" 0644 <<CONF && systemctl reload-or-restart nginx
 server {
