@@ -328,12 +328,14 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     assert.equal(engineStarts(), starts, "a healthy engine kept running");
   });
 
-  it("a changed proxy port: one in-place update; the endpoint answers on the new port with the same key, and no longer on the old one", async () => {
+  it("a changed proxy port: one in-place update; the endpoint answers on the new port with the same key, and no longer on the old one; the engine kept running", async () => {
+    const starts = engineStarts();
     const newPort = await freePort();
     const steps = await up(await declare(config({ proxyPort: newPort }, { "qwen3-serve:idleMinutes": "45" }), "loopback"));
     assert.deepEqual(steps.map((s) => s.kind), ["update"]);
     await answers(newPort, "qwen3:0.6b-q4_K_M");
     await assert.rejects(post(proxyPort, "qwen3:0.6b-q4_K_M", MOCK_API_KEY), /ECONNREFUSED/);
+    assert.equal(engineStarts(), starts, "the proxy port is not the engine's: no model reload");
     proxyPort = newPort;
   });
 
