@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -15,7 +15,7 @@ import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig
 import { buildPlan, type Plan } from "../components/core/plan";
 import { parsePlanRequest } from "../components/core/request";
 import { MODELS } from "../components/catalog/models";
-import { machineFiles, scriptNames } from "../components/machine";
+import { idleScriptSsm, machineFiles, scriptNames } from "../components/machine";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "qs-render-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,6 +25,11 @@ const SSM: MachineSettings = {
   proxyPort: 8080,
   driver: "require",
 };
+/** The user data as the AWS target renders it: idle.py comes from SSM, so the file is not in it. */
+const idleProd = idleScriptSsm("/qwen3-serve/prod");
+const AWS_SSM: MachineSettings = { ...SSM, idleFromSsm: { parameters: idleProd.parameters, sha256: idleProd.sha256 } };
+/** EC2's user data limit, in raw form (here: gzipped) before base64 (EC2 User Guide, "Work with instance user data"). */
+const EC2_USER_DATA_LIMIT = 16384;
 const plan = (model: string, engine: "vllm" | "sglang" | "ollama", context?: number): Plan =>
   buildPlan(parsePlanRequest(context === undefined ? { model, engine } : { model, engine, context }));
 
@@ -91,15 +96,16 @@ describe("env file", () => {
 
 describe("cloud-init user data", () => {
   for (const [model, engine] of [["qwen3:8b", "ollama"], ["Qwen3-30B-A3B", "vllm"], ["Qwen3-32B", "sglang"]] as const) {
-    it(`${model} on ${engine}: valid under cloud-init schema, under 16 KiB gzipped, no secrets`, () => {
-      const userData = renderCloudInit(machineFiles(plan(model, engine), SSM));
+    it(`${model} on ${engine}, AWS form (idle.py from SSM): valid under cloud-init schema, under 16 KiB gzipped, no secrets`, () => {
+      const userData = renderCloudInit(machineFiles(plan(model, engine), AWS_SSM));
       const file = path.join(dir, `${engine}.yaml`);
       writeFileSync(file, userData);
       const r = spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
       assert.equal(r.error, undefined, "cloud-init is installed (.ci/run installs it)");
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /Valid (schema|cloud-config)/);
-      assert.ok(gzipSync(userData, { level: 9 }).length < 16384, `gzipped user data is ${gzipSync(userData).length} bytes`);
+      const gz = gzipSync(userData, { level: 9 }).length;
+      assert.ok(gz < EC2_USER_DATA_LIMIT, `gzipped user data is ${gz} bytes; EC2 takes at most ${EC2_USER_DATA_LIMIT}`);
       const doc = parse(userData) as { write_files: { path: string; permissions: string; content: string }[]; runcmd: string[][] };
       // Secret-sounding settings only say where a secret lives, never what it is.
       const env = doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.content ?? "";
@@ -113,9 +119,11 @@ describe("cloud-init user data", () => {
     });
   }
 
-  it("every model and engine, at 32K and 128K, with every optional setting at its longest, stays under 16 KiB gzipped", () => {
+  it("every model and engine, at 32K and 128K, with every optional setting at its longest, stays under 16 KiB gzipped in the AWS form (idle.py from SSM)", () => {
+    const idle = idleScriptSsm(`/qwen3-serve/${"s".repeat(40)}`);
     const worst: MachineSettings = {
       secrets: { source: "ssm", region: "ap-southeast-2", apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`, hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token` },
+      idleFromSsm: { parameters: idle.parameters, sha256: idle.sha256 },
       proxyPort: 8443,
       driver: "install",
       tls: { domain: "qwen3-endpoint.research.example.com", email: "ml-platform-team@example.com" },
@@ -136,7 +144,23 @@ describe("cloud-init user data", () => {
         }
       }
     }
-    assert.ok(largest < 16384, `largest gzipped user data is ${largest} bytes`);
+    assert.ok(largest < EC2_USER_DATA_LIMIT, `largest gzipped user data is ${largest} bytes; EC2 takes at most ${EC2_USER_DATA_LIMIT}`);
+  });
+
+  it("the AWS form leaves idle.py out, names its chunk parameters and the shipped text's SHA-256 in the env file, and refuses a hash that is not the shipped idle.py's", () => {
+    const files = machineFiles(plan("qwen3:8b", "vllm"), AWS_SSM);
+    assert.deepEqual(files.filter((f) => f.path.includes("idle")).map((f) => f.path), ["/usr/local/lib/qwen3-serve/idle.sh"]);
+    const env = files.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "";
+    assert.match(env, /^SSM_IDLE_PY_PARAMS='\/qwen3-serve\/prod\/machine\/idle\.py\/0 \/qwen3-serve\/prod\/machine\/idle\.py\/1 \/qwen3-serve\/prod\/machine\/idle\.py\/2'$/m);
+    const shipped = shippedScript(readFileSync(path.join(__dirname, "..", "components", "machine", "idle.py"), "utf8"));
+    const sha = spawnSync("sha256sum", { input: shipped, encoding: "utf8" }).stdout.split(" ")[0];
+    assert.match(env, new RegExp(`^IDLE_PY_SHA256='${sha}'$`, "m"));
+    // Other targets ship it in place and leave both keys empty.
+    const ssh = machineFiles(plan("qwen3:8b", "vllm"), SSM);
+    assert.equal(ssh.find((f) => f.path.endsWith("/idle.py"))?.content, shipped);
+    assert.match(ssh.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "", /^SSM_IDLE_PY_PARAMS=''\nIDLE_PY_SHA256=''$/m);
+    assert.throws(() => machineFiles(plan("qwen3:8b", "vllm"), { ...AWS_SSM, idleFromSsm: { parameters: idleProd.parameters, sha256: "0".repeat(64) } }), /idleFromSsm\.sha256 0{64} is not the shipped idle\.py's/);
+    assert.throws(() => machineFiles(plan("qwen3:8b", "vllm"), { ...AWS_SSM, secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" } }), /idle\.py can come from SSM only on a machine that reads its secrets from SSM/);
   });
 });
 

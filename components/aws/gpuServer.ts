@@ -1,9 +1,10 @@
 /**
  * `qwen3-serve:aws:GpuServer`: one right-sized, locked-down GPU instance that boots into the
  * bootstrap and serves the plan's model behind an API key. Creates the API key, its SSM
- * SecureString parameters, a scoped instance role, a security group with only the ingress asked
- * for, the instance (IMDSv2, encrypted gp3 root), an Elastic IP for a public endpoint and the
- * readiness wait; every AWS resource and lookup goes through one provider (aws.region when set).
+ * SecureString parameters, the idle watchdog's String parameters, a scoped instance role, a
+ * security group with only the ingress asked for, the instance (IMDSv2, encrypted gp3 root), an
+ * Elastic IP for a public endpoint and the readiness wait; every AWS resource and lookup goes
+ * through one provider (aws.region when set).
  */
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
@@ -14,7 +15,7 @@ import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
 import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
 import { ENGINES } from "../engines";
-import { machineFiles } from "../machine";
+import { idleScriptSsm, machineFiles } from "../machine";
 import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
 
 /** Inputs of {@link GpuServer}. */
@@ -73,7 +74,7 @@ export const SESSION_MANAGER_ACTIONS = [
   "ssmmessages:OpenDataChannel",
 ] as const;
 
-/** The instance role's one inline policy: Session Manager, its own parameters, and a Deny on every other parameter. */
+/** The instance role's one inline policy: Session Manager, its own parameters (secrets and idle.py), and a Deny on every other parameter. */
 export function instancePolicy(parameterArns: readonly string[]): string {
   return JSON.stringify({
     Version: "2012-10-17",
@@ -155,6 +156,19 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
             parent,
           );
 
+    // ---- the idle watchdog: too big for EC2's 16 KiB of user data, so it waits in free Standard
+    // String parameters (4 KB each) that the secrets phase joins, decodes and checks by hash ----
+    const idleScript = idleScriptSsm(args.parameterPrefix);
+    const idleParams = idleScript.values.map(
+      ({ name: paramName, value }, i) =>
+        new aws.ssm.Parameter(
+          `${name}-idle-py-${i}`,
+          // insecureValue: the script is no secret, so diffs show it (`value` is always marked secret).
+          { name: paramName, type: "String", tier: "Standard", insecureValue: value, description: `qwen3-serve idle watchdog (idle.py): gzip+base64, part ${i + 1} of ${idleScript.values.length}`, tags },
+          parent,
+        ),
+    );
+
     // ---- identity: SSM Session Manager, and read access to exactly this stack's parameters (nothing managed attached) ----
     const role = new aws.iam.Role(
       `${name}-role`,
@@ -168,7 +182,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
       },
       parent,
     );
-    const paramArns = hfParam === undefined ? [apiKeyParam.arn] : [apiKeyParam.arn, hfParam.arn];
+    const paramArns = [apiKeyParam.arn, ...(hfParam === undefined ? [] : [hfParam.arn]), ...idleParams.map((p) => p.arn)];
     new aws.iam.RolePolicy(`${name}-instance`, { role: role.name, policy: pulumi.all(paramArns).apply((arns) => instancePolicy(arns)) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, parent);
 
@@ -226,11 +240,13 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     const amiLookup =
       args.amiId ??
       aws.ssm.getParameterOutput({ name: family.ssmParameter }, invokeOpts).insecureValue;
+    // The parameters' own names (outputs), so the instance boots only once they exist.
     const userData = pulumi
-      .all([apiKeyParam.name, hfParam?.name ?? pulumi.output(""), aws.getRegionOutput({}, invokeOpts).region])
-      .apply(([apiKeyName, hfName, region]) => {
+      .all([apiKeyParam.name, hfParam?.name ?? pulumi.output(""), aws.getRegionOutput({}, invokeOpts).region, pulumi.all(idleParams.map((p) => p.name))])
+      .apply(([apiKeyName, hfName, region, idleNames]) => {
         const files = machineFiles(plan, {
           secrets: { source: "ssm", region, apiKeyParameter: apiKeyName, ...(hfName !== "" ? { hfTokenParameter: hfName } : {}) },
+          idleFromSsm: { parameters: idleNames, sha256: idleScript.sha256 },
           proxyPort: args.proxyPort,
           driver: family.hasDriver ? "require" : "install",
           idle: args.idle,

@@ -83,6 +83,19 @@ export interface MachineSettings {
    * is deleted whole, and its 16 KiB of user data has no room to spare.
    */
   readonly uninstallable?: boolean;
+  /**
+   * The AWS target: idle.py is not in the user data (it alone would push it past EC2's 16 KiB);
+   * the secrets phase fetches it from these SSM parameters, joined in order, and checks it.
+   */
+  readonly idleFromSsm?: DeferredIdle;
+}
+
+/** Where a machine fetches idle.py (gzip, then base64, split over SSM parameters) and the SHA-256 of the shipped text. */
+export interface DeferredIdle {
+  /** SSM parameter names, in order; their values concatenated are the base64 of the gzipped script. */
+  readonly parameters: readonly string[];
+  /** Hex SHA-256 of the shipped idle.py, which the machine checks what it assembled against. */
+  readonly sha256: string;
 }
 
 /** Quote a value for a POSIX shell: single quotes, with embedded ones closed and escaped. */
@@ -112,6 +125,16 @@ function fabricManagerSetting(instanceType: string): string {
   return need === "none" ? "" : need === "fabric-manager" ? "fabricmanager" : "fabricmanager+nvlsm";
 }
 
+/** SSM_IDLE_PY_PARAMS and IDLE_PY_SHA256: where the secrets phase fetches idle.py, and its hash (both empty when it ships in place). */
+function deferredIdleEnv(settings: MachineSettings): { SSM_IDLE_PY_PARAMS: string; IDLE_PY_SHA256: string } {
+  const d = settings.idleFromSsm;
+  if (d === undefined) return { SSM_IDLE_PY_PARAMS: "", IDLE_PY_SHA256: "" };
+  if (settings.secrets.source !== "ssm") throw new Error("idle.py can come from SSM only on a machine that reads its secrets from SSM");
+  if (d.parameters.length === 0 || d.parameters.some((p) => !/^\/[A-Za-z0-9_.\-/]+$/.test(p))) throw new Error(`bad SSM parameter names for idle.py: ${d.parameters.join(" ")}`);
+  if (!/^[0-9a-f]{64}$/.test(d.sha256)) throw new Error(`idle.py SHA-256 must be 64 hex digits, not ${d.sha256}`);
+  return { SSM_IDLE_PY_PARAMS: d.parameters.join(" "), IDLE_PY_SHA256: d.sha256 };
+}
+
 /** The env file's settings as key/value pairs (no secrets: only where to find them). */
 export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<string, string> {
   const s = settings.secrets;
@@ -135,6 +158,7 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     SSM_API_KEY_PARAM: s.source === "ssm" ? s.apiKeyParameter : "",
     SSM_HF_TOKEN_PARAM: s.source === "ssm" ? (s.hfTokenParameter ?? "") : "",
     SECRETS_FILE: s.source === "file" ? s.path : "",
+    ...deferredIdleEnv(settings),
     AWS_CLI_IMAGE,
     DRIVER_POLICY: settings.driver,
     DRIVER_BRANCH,

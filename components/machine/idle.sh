@@ -6,4 +6,10 @@ QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 . "$QS_LIB/lib.sh"
 load_env "${QS_ENV_FILE:-$CONF_DIR/bootstrap.env}"
 export QS_ROOT ENGINE ENGINE_PORT IDLE_SETTINGS IDLE_MINUTES TTL_HOURS IDLE_GRACE_MINUTES IDLE_COUNT_SSH IDLE_ACTION IDLE_LOADING_MAX_SECONDS
+# On AWS the secrets phase installs idle.py (it comes from SSM, not the user data); the timer
+# starts at boot, before that, so until then a check is a no-op rather than a failed unit.
+if [ ! -f "$QS_LIB/idle.py" ]; then
+  QS_PHASE=idle log "watchdog not installed yet (the secrets phase installs idle.py)"
+  exit 0
+fi
 exec python3 "$QS_LIB/idle.py" check

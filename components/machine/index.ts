@@ -2,9 +2,11 @@
  * The machine-side files as shipped: reads the bootstrap scripts from this folder (the only I/O
  * in the machine layer) and combines them with a plan's rendered config.
  */
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { renderMachineConfig, scriptFiles, type MachineFile, type MachineSettings } from "../core/bootstrap";
+import { gzipSync } from "node:zlib";
+import { renderMachineConfig, scriptFiles, shippedScript, type DeferredIdle, type MachineFile, type MachineSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
 
 /** Script paths relative to the install dir, in install order. */
@@ -27,8 +29,44 @@ export function loadTemplate(name: "proxy.conf" | "proxy-auth.conf" | "idle.py" 
   return readFileSync(path.join(dir, name), "utf8");
 }
 
-/** Every file a machine needs for a plan: the scripts and the plan's config. */
+/** idle.py as every target ships it (full-line comments dropped). */
+const shippedIdle = (): string => shippedScript(loadTemplate("idle.py"));
+const sha256Hex = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
+
+/**
+ * Every file a machine needs for a plan: the scripts and the plan's config. With
+ * `settings.idleFromSsm` idle.py stays out (the secrets phase fetches it), and the hash the
+ * machine will check must be the shipped text's, so a stale hash fails here, not on the machine.
+ */
 export function machineFiles(plan: Plan, settings: MachineSettings): MachineFile[] {
-  const scripts = Object.entries(loadScripts()).filter(([rel]) => rel !== "uninstall.sh" || settings.uninstallable === true);
+  const deferred = settings.idleFromSsm;
+  if (deferred !== undefined && deferred.sha256 !== sha256Hex(shippedIdle())) throw new Error(`idleFromSsm.sha256 ${deferred.sha256} is not the shipped idle.py's`);
+  const scripts = Object.entries(loadScripts()).filter(([rel]) => (rel !== "uninstall.sh" || settings.uninstallable === true) && (rel !== "idle.py" || deferred === undefined));
   return [...scriptFiles(Object.fromEntries(scripts)), ...renderMachineConfig(plan, settings)];
+}
+
+/**
+ * Characters per SSM parameter value. A Standard-tier parameter holds at most 4 KB ("Maximum size
+ * of a parameter value: 4 KB", Systems Manager User Guide, "Managing parameter tiers",
+ * https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html,
+ * read 2026-11-30; the PutParameter reference: "Standard parameters have a content size limit of
+ * 4 KB"). Base64 is ASCII, so characters are bytes; 4,000 leaves a margin.
+ */
+export const SSM_CHUNK_CHARS = 4000;
+
+/** idle.py as the AWS target stores it: the shipped text's hash and its parameters, named and in order. */
+export interface IdleScriptSsm extends DeferredIdle {
+  /** Each parameter's name and value (a slice of the base64 of the gzipped shipped text). */
+  readonly values: readonly { readonly name: string; readonly value: string }[];
+}
+
+/**
+ * The shipped idle.py, gzipped (level 9), base64-encoded and cut into {@link SSM_CHUNK_CHARS}
+ * pieces named `<prefix>/machine/idle.py/<i>`; the machine joins them, decodes and checks the hash.
+ */
+export function idleScriptSsm(prefix: string): IdleScriptSsm {
+  const text = shippedIdle();
+  const encoded = gzipSync(text, { level: 9 }).toString("base64");
+  const values = (encoded.match(new RegExp(`.{1,${SSM_CHUNK_CHARS}}`, "g")) ?? []).map((value, i) => ({ name: `${prefix.replace(/\/$/, "")}/machine/idle.py/${i}`, value }));
+  return { sha256: sha256Hex(text), parameters: values.map((v) => v.name), values };
 }

@@ -11,7 +11,7 @@ import path from "node:path";
 import { renderInstallScript, type IdleSettings, type MachineFile, type MachineSettings } from "../../components/core/bootstrap";
 import { buildPlan, type Plan } from "../../components/core/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../../components/core/request";
-import { machineFiles } from "../../components/machine";
+import { idleScriptSsm, machineFiles, type IdleScriptSsm } from "../../components/machine";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
 const STUBS = ["nvidia-smi", "apt-get", "dpkg", "systemctl", "journalctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot", "who"];
@@ -58,6 +58,8 @@ export interface SandboxOptions {
   readonly envFile?: Readonly<Record<string, string>>;
   /** The idle watchdog's settings (off when absent). */
   readonly idle?: IdleSettings;
+  /** As the AWS target ships it: idle.py left out of the installed files, its chunks in the fake SSM for the secrets phase (SSM secrets only). */
+  readonly idleFromSsm?: boolean;
 }
 
 /** A sandboxed machine with the bootstrap installed by the rendered SSH installer. */
@@ -68,9 +70,11 @@ export class Sandbox {
   readonly plan: Plan;
   readonly files: MachineFile[];
   readonly installer: string;
+  /** idle.py's chunk parameters in the fake SSM, with `idleFromSsm`. */
+  readonly idleSsm: IdleScriptSsm | undefined;
   private env: Record<string, string>;
 
-  private constructor(root: string, plan: Plan, files: MachineFile[], env: Record<string, string>) {
+  private constructor(root: string, plan: Plan, files: MachineFile[], env: Record<string, string>, idleSsm: IdleScriptSsm | undefined) {
     this.root = root;
     this.state = path.join(root, "fake");
     this.bin = path.join(root, "fake-bin");
@@ -78,6 +82,7 @@ export class Sandbox {
     this.files = files;
     this.installer = renderInstallScript(files);
     this.env = env;
+    this.idleSsm = idleSsm;
   }
 
   /** Build the sandbox: plan, rendered files (ports moved to free ones), stubs, nginx base config. */
@@ -97,6 +102,8 @@ export class Sandbox {
     const proxyPort = await freePort();
     const enginePort = await freePort();
     const secretsPath = "/etc/qwen3-serve/secrets.env";
+    if (opts.idleFromSsm === true && (opts.secrets ?? "ssm") !== "ssm") throw new Error("idleFromSsm needs SSM secrets");
+    const idleSsm = opts.idleFromSsm === true ? idleScriptSsm("/qwen3-serve/sandbox") : undefined;
     const settings: MachineSettings = {
       secrets:
         (opts.secrets ?? "ssm") === "ssm"
@@ -106,6 +113,7 @@ export class Sandbox {
       driver: opts.driverPolicy ?? "require",
       ...(opts.tlsDomain !== undefined ? { tls: { domain: opts.tlsDomain, email: "ops@example.test" } } : {}),
       ...(opts.idle !== undefined ? { idle: opts.idle } : {}),
+      ...(idleSsm !== undefined ? { idleFromSsm: { parameters: idleSsm.parameters, sha256: idleSsm.sha256 } } : {}),
     };
     // The engine's argv keeps the plan's port; the fake engine listens where ENGINE_PORT says instead,
     // so sandboxes in parallel test files never collide.
@@ -120,6 +128,7 @@ export class Sandbox {
     mkdirSync(path.join(state, "ssm"), { recursive: true });
     writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/api-key")), SANDBOX_API_KEY);
     writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/hf-token")), "hf_sandboxTokenValue");
+    for (const v of idleSsm?.values ?? []) writeFileSync(path.join(state, "ssm", encodeURIComponent(v.name)), v.value);
     if (opts.secrets === "file") {
       const p = path.join(root, secretsPath);
       mkdirSync(path.dirname(p), { recursive: true });
@@ -162,7 +171,7 @@ export class Sandbox {
       LOCK_WAIT_SECONDS: "5",
       ACME_HTTP_PORT: String(await freePort()),
     };
-    const sb = new Sandbox(root, plan, files, env);
+    const sb = new Sandbox(root, plan, files, env, idleSsm);
     writeFileSync(path.join(root, "install.sh"), sb.installer, { mode: 0o755 });
     return sb;
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Phase secrets: fetch the API key (required) and Hugging Face token (optional) from where the
 # target keeps them, into root-only files. Values pass through files and pipes only, never through
-# a command line, the env file or a log line.
+# a command line, the env file or a log line. On AWS it also fetches the idle watchdog (idle.py),
+# which does not fit in EC2's 16 KiB of user data, from SSM and checks it against its hash.
 set -euo pipefail
 # shellcheck source=../lib.sh
 . "$QS_LIB/lib.sh"
@@ -24,12 +25,30 @@ ssm_get() {
   fi
 }
 
+# idle.py as the AWS target stores it: String parameters (--with-decryption is "ignored for String
+# and StringList parameter types", SSM API GetParameter WithDecryption, read 2026-11-30) whose
+# values, joined in order, are the base64 of the gzipped script. A corrupt or stale part shows as
+# a hash that is not IDLE_PY_SHA256, which comes with this machine's user data.
+fetch_idle_py() {
+  local name got
+  : >"$tmp/idle.b64"
+  for name in $SSM_IDLE_PY_PARAMS; do
+    retry ssm_get "$name" "$tmp/idle.part" || fail "could not read SSM parameter $name (check the instance role and region $AWS_REGION)"
+    tr -d '\r\n' <"$tmp/idle.part" >>"$tmp/idle.b64"
+  done
+  { base64 -d <"$tmp/idle.b64" | gunzip; } >"$tmp/idle.py" 2>/dev/null || true
+  got="$(sha256sum <"$tmp/idle.py" | cut -d ' ' -f 1)"
+  [ "$got" = "$IDLE_PY_SHA256" ] ||
+    fail "idle.py assembled from SSM parameters $SSM_IDLE_PY_PARAMS has sha256 $got, not IDLE_PY_SHA256 $IDLE_PY_SHA256: they do not hold the watchdog this machine was launched with; run pulumi up again"
+}
+
 case "${SECRETS_SOURCE:?SECRETS_SOURCE must be ssm or file}" in
   ssm)
     retry ssm_get "$SSM_API_KEY_PARAM" "$tmp/api_key" || fail "could not read SSM parameter $SSM_API_KEY_PARAM (check the instance role and region $AWS_REGION)"
     if [ -n "${SSM_HF_TOKEN_PARAM:-}" ]; then
       retry ssm_get "$SSM_HF_TOKEN_PARAM" "$tmp/hf_token" || fail "could not read SSM parameter $SSM_HF_TOKEN_PARAM"
     fi
+    if [ -n "${SSM_IDLE_PY_PARAMS:-}" ]; then fetch_idle_py; fi
     ;;
   file)
     # KEY=VALUE lines written by the caller with mode 0600: API_KEY=..., optional HF_TOKEN=...
@@ -62,6 +81,10 @@ if [ -s "$tmp/hf_token" ]; then
   { printf 'HF_TOKEN='; tr -d '\r\n' <"$tmp/hf_token"; printf '\n'; } | write_if_changed "$SECRETS_DIR/hf.env" 0600 && changed=1
 else
   : | write_if_changed "$SECRETS_DIR/hf.env" 0600 && changed=1
+fi
+
+if [ -s "$tmp/idle.py" ]; then
+  write_if_changed "$QS_LIB/idle.py" 0755 <"$tmp/idle.py" && changed=1
 fi
 
 [ "$changed" = 1 ] || exit 20
