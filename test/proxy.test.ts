@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { request, Sandbox } from "./helpers/sandbox";
@@ -73,6 +74,29 @@ describe("the proxy on a sandboxed machine", () => {
     assert.equal(await models(`Bearer ${KEY}`), 200);
     const forwarded = engineRequests().slice(before);
     assert.deepEqual(forwarded, [{ method: "GET", url: "/v1/models", auth: "absent" }]);
+  });
+
+  it("a client without the key that trickles a request body counts as in flight for at most ~2 s after its 401, not nginx's default 30 s", async () => {
+    const sock = sb.p("run/qwen3-serve-activity.sock");
+    const writing = async (): Promise<number> => Number(/Writing: (\d+)/.exec((await unixGet(sock, "/qwen3-serve/activity")).body)?.[1]);
+    const client = net.connect(sb.proxyPort, "127.0.0.1");
+    let answer = "";
+    client.on("data", (c: Buffer) => (answer += c.toString()));
+    client.on("error", () => undefined);
+    await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+    client.write("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"model\"");
+    // One byte every 400 ms: never silent for lingering_timeout, bounded here to 4 s in all.
+    const trickle = setInterval(() => client.writable && client.write(" "), 400);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      assert.match(answer, /^HTTP\/1\.1 401 /, "answered 401 at once");
+      assert.equal(await writing(), 2, "the discarded body keeps the request in flight at first (the probe is the other)");
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal(await writing(), 1, "only the probe itself: the slow client no longer counts");
+    } finally {
+      clearInterval(trickle);
+      client.destroy();
+    }
   });
 
   it("answers the watchdog's in-flight count on its unix socket only, never on the public port", async () => {
