@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Phase proxy: nginx from the distribution in front of the engine. Every request needs
-# "Authorization: Bearer <api key>" (401 otherwise); the engine itself listens on 127.0.0.1 only.
+# "Authorization: Bearer <api key>" (401 otherwise); the engine is published on the host's 127.0.0.1 only.
 # With TLS_DOMAIN set, certbot gets a certificate and nginx serves HTTPS on PROXY_PORT.
 # The access log (no headers, no bodies) feeds the idle watchdog.
 set -euo pipefail

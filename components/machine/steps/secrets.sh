@@ -21,6 +21,7 @@ ssm_get() {
   if command -v aws >/dev/null 2>&1; then
     aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
   else
+    # The one container on the host network: it alone needs the instance role (through IMDS).
     docker run --rm --network host "$AWS_CLI_IMAGE" ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
   fi
 }
