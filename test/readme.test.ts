@@ -1,7 +1,8 @@
 /**
  * README stays true: the config reference lists exactly the keys the zod schema accepts, the
- * example-stack table matches what the plans choose, the two set-up commands are there, the
- * `.ci/run` package list is the script's own, and no example prints a development machine's path.
+ * example-stack table matches what the plans choose, the two set-up commands are there (the test
+ * one as .ci/run runs it), the package list is scripts/test-tools.sh's own, and no example prints
+ * a development machine's path.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -28,8 +29,10 @@ function schemaKeys(prefix: string[] = []): string[] {
 }
 
 describe("README", () => {
-  it("gives the two set-up commands", () => {
-    assert.ok(README.includes("npm ci && npm test"));
+  it("gives the two set-up commands, the test one exactly as .ci/run runs it", () => {
+    const testCommand = "bash scripts/test-tools.sh && npm ci && npm test";
+    assert.ok(README.includes(`\n${testCommand}\n`));
+    assert.match(readFileSync(path.resolve(__dirname, "..", ".ci", "run"), "utf8"), new RegExp(`^${testCommand.replace(/[.&]/g, "\\$&")}$`, "m"));
     assert.ok(README.includes("npm ci && npx pulumi up -s dev"));
   });
 
@@ -55,12 +58,12 @@ describe("README", () => {
     }
   });
 
-  it("lists exactly the Debian packages .ci/run installs", () => {
-    const ci = readFileSync(path.resolve(__dirname, "..", ".ci", "run"), "utf8");
+  it("lists exactly the Debian packages scripts/test-tools.sh installs", () => {
+    const ci = readFileSync(path.resolve(__dirname, "..", "scripts", "test-tools.sh"), "utf8");
     const installed = /^packages=\(([^)]*)\)/m.exec(ci)?.[1]?.trim().split(/\s+/) ?? [];
-    const sentence = /`\.ci\/run` also installs ([^]*?) from Debian/.exec(README)?.[1] ?? "";
+    const sentence = /installs, only where missing, ([^]*?) from Debian/.exec(README)?.[1] ?? "";
     const documented = [...sentence.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
-    assert.ok(installed.length > 0, "no packages=(...) line in .ci/run");
+    assert.ok(installed.length > 0, "no packages=(...) line in scripts/test-tools.sh");
     assert.deepEqual([...documented].sort(), [...installed].sort());
   });
 

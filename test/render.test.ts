@@ -101,7 +101,7 @@ describe("cloud-init user data", () => {
       const file = path.join(dir, `${engine}.yaml`);
       writeFileSync(file, userData);
       const r = spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
-      assert.equal(r.error, undefined, "cloud-init is installed (.ci/run installs it)");
+      assert.equal(r.error, undefined, "cloud-init is installed (`bash scripts/test-tools.sh` installs it)");
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /Valid (schema|cloud-config)/);
       const gz = gzipSync(userData, { level: 9 }).length;

@@ -1,6 +1,6 @@
 /**
  * shellcheck on every shell script in the repository (`*.sh` and files with a shell shebang),
- * at warning level and above. Fails when shellcheck is missing: `.ci/run` installs it.
+ * at warning level and above. Fails when shellcheck is missing: `bash scripts/test-tools.sh` installs it.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -25,7 +25,7 @@ function shellScripts(dir: string): string[] {
 describe("shellcheck", () => {
   it("is installed (apt-get install shellcheck)", () => {
     const r = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });
-    assert.equal(r.status, 0, "shellcheck not found: run `apt-get install shellcheck` (done by .ci/run)");
+    assert.equal(r.status, 0, "shellcheck not found: run `apt-get install shellcheck` (or `bash scripts/test-tools.sh`)");
   });
 
   const scripts = shellScripts(ROOT);
