@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { ENGINES } from "../components/engines";
 import { readinessTimeoutSeconds } from "../components/core/bootstrap";
 import { decodeConfigValues, parseStackConfig, StackConfigSchema } from "../components/core/config";
 import { keysAt } from "../components/core/zodErrors";
@@ -76,7 +75,7 @@ describe("README", () => {
 
   it("states the dev readiness limit the plan gives", () => {
     const plan = planForStack(parseStackConfig(decodeConfigValues(stackFileConfig("dev"))));
-    const minutes = Math.round(readinessTimeoutSeconds(plan, false, ENGINES[plan.engine].installDiskGiB) / 60);
+    const minutes = Math.round(readinessTimeoutSeconds(plan, false) / 60);
     assert.ok(README.includes(`${minutes} minutes for dev`), `${minutes} minutes`);
   });
 });

@@ -14,7 +14,6 @@ import { gzipSync } from "node:zlib";
 import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
 import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
-import { ENGINES } from "../engines";
 import { idleScriptSsm, machineFiles } from "../machine";
 import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
 
@@ -316,7 +315,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
             // Secret already (the random provider marks it); said again so no refactor can lose it.
             QS_API_KEY: pulumi.secret(key.result),
             QS_MODEL: plan.serve.servedModelName,
-            QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, !family.hasDriver, ENGINES[plan.engine].installDiskGiB)),
+            QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, !family.hasDriver)),
             QS_POLL_SECONDS: "10",
           },
           logging: "stdoutAndStderr",

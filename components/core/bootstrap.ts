@@ -112,9 +112,9 @@ export function loadTimeoutSeconds(plan: Plan): number {
  * How long `pulumi up` waits for a new machine: boot, a driver install when needed, the engine image
  * and the weights at a conservative 50 MB/s, then the engine's own load timeout.
  */
-export function readinessTimeoutSeconds(plan: Plan, installsDriver: boolean, engineInstallGiB: number): number {
+export function readinessTimeoutSeconds(plan: Plan, installsDriver: boolean): number {
   const mbps = 50;
-  const image = Math.ceil((engineInstallGiB * 1.074e3) / mbps);
+  const image = Math.ceil((plan.disk.engineGiB * 1.074e3) / mbps);
   const weights = Math.ceil(plan.serve.weights.expectedBytes / 1e6 / mbps);
   return 600 + (installsDriver ? 900 : 0) + image + weights + loadTimeoutSeconds(plan);
 }
@@ -178,7 +178,7 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     IDLE_COUNT_SSH: idle.countSsh && idle.fromInstanceTags !== true ? "1" : "0",
     IDLE_ACTION: idle.action,
     // Past the readiness timeout `pulumi up` waits, a bootstrap still "loading" is wedged: idle rules apply.
-    IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, settings.driver === "install", plan.disk.engineGiB)),
+    IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, settings.driver === "install")),
   };
   return env;
 }

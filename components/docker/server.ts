@@ -13,7 +13,6 @@ import path from "node:path";
 import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../catalog/images";
 import { IDLE_GRACE_MINUTES, loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate, type IdleSettings } from "../core/bootstrap";
 import type { Plan } from "../core/plan";
-import { ENGINES } from "../engines";
 import { loadTemplate } from "../machine";
 import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
 
@@ -281,7 +280,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
             IDLE_CONTAINERS: `${name}-qwen3-serve-engine,${name}-qwen3-serve-proxy`,
             IDLE_CHECK_SECONDS: "60",
             IDLE_ACTIVITY: `http://${name}-qwen3-serve-proxy:${activityPort}`,
-            IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, false, ENGINES[plan.engine].installDiskGiB)),
+            IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, false)),
           }).map(([k, v]) => `${k}=${v}`),
           uploads: [
             { file: `${dir}/idle.py`, content: loadTemplate("idle.py"), executable: true },
@@ -313,7 +312,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
             QS_API_KEY: pulumi.secret(key.result),
             QS_MODEL: plan.serve.servedModelName,
             QS_HAS_STATUS: "false",
-            QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, false, ENGINES[plan.engine].installDiskGiB)),
+            QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, false)),
             QS_POLL_SECONDS: "10",
           },
           logging: "stdoutAndStderr",
