@@ -5,9 +5,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import os from "node:os";
-import { CONFIG_NAMESPACE, decodeConfigValues, parseStackConfig } from "./components/core/config";
-import { isUserError } from "./components/core/errors";
-import { deployStack, type StackOutputs } from "./components/stack";
+import { CONFIG_NAMESPACE, decodeConfigValues, parseStackConfig } from "./components/config/schema";
+import { isUserError } from "./components/errors/userError";
+import { deployStack, type StackOutputs } from "./components/program/deploy";
 
 /** The deployer's public IPv4, for "myip" in allowedCidrs. */
 async function myIp(): Promise<string> {

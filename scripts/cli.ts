@@ -3,7 +3,7 @@
  * malformed flag as one line with the nearest flag, the valid flags and usage, never a stack trace.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { nearestChoice } from "../components/core/zodErrors";
+import { nearestChoice } from "../components/errors/zodErrors";
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
 

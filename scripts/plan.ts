@@ -2,10 +2,10 @@
  * `npm run plan`: size a Qwen3 model for an engine and print the plan, with no cloud and no credentials.
  * Exit codes: 0 planned, 2 bad input or nothing fits (reason on stderr), 1 a bug.
  */
-import { isUserError, UserError } from "../components/core/errors";
-import { buildPlan } from "../components/core/plan";
-import { formatPlan } from "../components/core/report";
-import { parsePlanRequest, type PlanRequestInput } from "../components/core/request";
+import { isUserError, UserError } from "../components/errors/userError";
+import { buildPlan } from "../components/sizing/plan";
+import { formatPlan } from "../components/sizing/planText";
+import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
 import { parseFlags } from "./cli";
 
 const USAGE = `Usage: npm run --silent plan -- --model <m> --engine <vllm|sglang|ollama> [--quant <q>] [--context <n>]

@@ -7,9 +7,9 @@
  * Exit codes: 0 done; 1 a destroy failed, a stack (or its instance) could not be read and was kept
  * unseen, or the stacks could not be listed; 2 bad flags (reason on stderr, no stack trace).
  */
-import { awsEc2Lookup, destroyStacks, gatherStacks, projectName, pulumiWorkspace, recheckStack, ReaperError, type DestroyResult, type Ec2Lookup, type ReaperWorkspace } from "../components/client/reaper";
-import { isUserError } from "../components/core/errors";
-import { DEFAULT_STOPPED_FOR_HOURS, decideStack, formatReapTable, keptBlind, parseReapSettings, type ReaperSettings, type ReaperStackInput, type ReapRow } from "../components/core/reaper";
+import { awsEc2Lookup, destroyStacks, gatherStacks, projectName, pulumiWorkspace, recheckStack, ReaperError, type DestroyResult, type Ec2Lookup, type ReaperWorkspace } from "../components/reaper/adapters";
+import { isUserError } from "../components/errors/userError";
+import { DEFAULT_STOPPED_FOR_HOURS, decideStack, formatReapTable, keptBlind, parseReapSettings, type ReaperSettings, type ReaperStackInput, type ReapRow } from "../components/reaper/rules";
 import { parseFlags } from "./cli";
 
 const USAGE = `Usage: npm run --silent reap -- [--yes] [--stopped-for <hours>] [--now <ISO 8601>] [--json]

@@ -8,14 +8,14 @@
  */
 import { writeFileSync } from "node:fs";
 import { parseFlags } from "./cli";
-import { runBench } from "../components/client/bench";
-import { describeError, makeClient } from "../components/client/chat";
-import { checkWritable, fetchStatus, readOutputsJson, readStackOutputs, SourceError } from "../components/client/outputs";
-import { runChecks } from "../components/client/smoke";
-import { isUserError } from "../components/core/errors";
-import { parseSmokeOptions, parseStackOutputs, resolveTarget, withPlanDefaults, type SmokeOptions, type SmokeTarget, type StackOutputs } from "../components/core/smokeOptions";
-import { coldStartBreakdown, exitCodeFor, formatBench, formatBenchProgress, formatCheckLine, formatCheckSummary, formatColdStart } from "../components/core/smokeReport";
-import { summarizeBench } from "../components/core/stats";
+import { runBench } from "../components/smoke/bench";
+import { describeError, makeClient } from "../components/smoke/chat";
+import { checkWritable, fetchStatus, readOutputsJson, readStackOutputs, SourceError } from "../components/stacks/outputs";
+import { runChecks } from "../components/smoke/checks";
+import { isUserError } from "../components/errors/userError";
+import { parseSmokeOptions, parseStackOutputs, resolveTarget, withPlanDefaults, type SmokeOptions, type SmokeTarget, type StackOutputs } from "../components/smoke/options";
+import { coldStartBreakdown, exitCodeFor, formatBench, formatBenchProgress, formatCheckLine, formatCheckSummary, formatColdStart } from "../components/smoke/report";
+import { summarizeBench } from "../components/smoke/stats";
 
 const USAGE = `Usage: npm run --silent smoke -- [--url <base ending in /v1> --api-key <key>] [--model <name>]
          [--stack <name> | --outputs <file|->] [--engine vllm|sglang|ollama] [--thinking-mode hybrid|thinking|instruct]

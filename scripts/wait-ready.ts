@@ -5,7 +5,7 @@
  * QS_HAS_STATUS=false where no bootstrap serves a status document (the Docker target).
  * Exit 0 when a real chat completion succeeds; 1 with the machine's own reason otherwise.
  */
-import { NotReadyError, waitForReady } from "../components/readiness";
+import { NotReadyError, waitForReady } from "../components/machine/readiness";
 
 function need(name: string): string {
   const v = process.env[name];

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { shippedScript } from "../components/core/bootstrap";
+import { shippedScript } from "../components/machine/render";
 import { request, Sandbox, SANDBOX_API_KEY } from "./helpers/sandbox";
 
 const sandboxes: Sandbox[] = [];

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { GPU_INSTANCES, GPU_MODELS, NVSWITCH_INSTANCES, awsGpu, fabricNeed, plainUbuntuRefusal } from "../components/catalog/gpus";
 import { MODELS } from "../components/catalog/models";
 import { FORMAT_SPECS, QUANTIZATIONS } from "../components/catalog/quantizations";
-import { paramCounts } from "../components/core/memory";
+import { paramCounts } from "../components/footprint/memory";
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 

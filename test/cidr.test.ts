@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cidrText, hasHostBits, isBroadPublic, isPrivate, isWithin, networkOf, parseCidr, type Cidr } from "../components/core/cidr";
+import { cidrText, hasHostBits, isBroadPublic, isPrivate, isWithin, networkOf, parseCidr, type Cidr } from "../components/config/cidr";
 
 const must = (text: string): Cidr => {
   const c = parseCidr(text);

@@ -23,9 +23,9 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../components/catalog/images";
-import { decodeConfigValues, parseStackConfig } from "../components/core/config";
-import { UserError } from "../components/core/errors";
-import { deployStack, type StackContext, type StackOutputs } from "../components/stack";
+import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
+import { UserError } from "../components/errors/userError";
+import { deployStack, type StackContext, type StackOutputs } from "../components/program/deploy";
 import { MOCK_API_KEY, MOCK_IMAGE_ID, MOCK_REPO_DIGEST, ofType, recorded, resolveAll, secretValue, useMocks, valueOf, type Recorded } from "./helpers/pulumiMocks";
 import { freePort, request } from "./helpers/sandbox";
 import { stackFileConfig } from "./helpers/stacks";
@@ -35,7 +35,7 @@ const ctx = (stack: string, warnings: string[] = []): StackContext => ({
 });
 const HF_TOKEN = "hf_secretTokenValue123";
 /** Where the Docker target's container scripts live. */
-const COMPONENT_DIR = path.resolve(__dirname, "..", "components", "docker");
+const COMPONENT_DIR = path.resolve(__dirname, "..", "components", "targets", "docker");
 const VLLM = { "qwen3-serve:model": "Qwen/Qwen3-30B-A3B-FP8", "qwen3-serve:engine": "vllm" };
 
 /** Pulumi's secret marker, as resolved inputs carry it. */

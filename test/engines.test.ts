@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { buildPlan, type Plan } from "../components/core/plan";
-import { parsePlanRequest, type PlanRequestInput } from "../components/core/request";
+import { buildPlan, type Plan } from "../components/sizing/plan";
+import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
 import { ENGINES } from "../components/engines";
 
 const plan = (raw: PlanRequestInput): Plan => buildPlan(parsePlanRequest(raw));

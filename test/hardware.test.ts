@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { GPU_MODELS } from "../components/catalog/gpus";
 import { MODELS, type QwenModel } from "../components/catalog/models";
 import type { Quantization } from "../components/catalog/quantizations";
-import { tensorParallelProblem } from "../components/core/hardware";
+import { tensorParallelProblem } from "../components/footprint/hardware";
 import { ENGINES } from "../components/engines";
 
 const model = (id: string): QwenModel => {

@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KNOWN_GPUS } from "../components/catalog/workstationGpus";
-import { isUserError } from "../components/core/errors";
-import { MACHINE_TYPE, planForMachine, type MachineGpus } from "../components/core/machinePlan";
-import { parsePlanRequest } from "../components/core/request";
+import { isUserError } from "../components/errors/userError";
+import { MACHINE_TYPE, planForMachine, type MachineGpus } from "../components/sizing/machinePlan";
+import { parsePlanRequest } from "../components/sizing/request";
 
 const gpus = (model: string, count: number, ramGiB?: number): MachineGpus => {
   const gpu = KNOWN_GPUS[model];

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MODELS, type QwenModel } from "../components/catalog/models";
 import type { Quantization } from "../components/catalog/quantizations";
-import { GB, GIB, kvBytesPerToken, kvHeadsPerGpu, weightBytes } from "../components/core/memory";
+import { GB, GIB, kvBytesPerToken, kvHeadsPerGpu, weightBytes } from "../components/footprint/memory";
 import { vllmStyleOverheadGiB } from "../components/engines/vllm";
 
 const MIB = 2 ** 20;

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MODELS } from "../components/catalog/models";
-import { UserError } from "../components/core/errors";
-import { knownSpellings, nearestModels, normalizeModelSpelling, resolveModel } from "../components/core/modelLookup";
+import { UserError } from "../components/errors/userError";
+import { knownSpellings, nearestModels, normalizeModelSpelling, resolveModel } from "../components/sizing/modelLookup";
 
 describe("spellings from the brief", () => {
   const cases: [string, string, string | undefined][] = [

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { GPU_INSTANCES } from "../components/catalog/gpus";
 import { MODELS } from "../components/catalog/models";
-import { UserError } from "../components/core/errors";
-import { buildPlan, yarnFactor, type Plan } from "../components/core/plan";
-import { parsePlanRequest, type PlanRequestInput } from "../components/core/request";
+import { UserError } from "../components/errors/userError";
+import { buildPlan, yarnFactor, type Plan } from "../components/sizing/plan";
+import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
 import { ENGINE_NAMES, ENGINES } from "../components/engines";
 
 const plan = (raw: PlanRequestInput): Plan => buildPlan(parsePlanRequest(raw));

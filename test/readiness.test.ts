@@ -10,7 +10,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { NotReadyError, waitForReady } from "../components/readiness";
+import { NotReadyError, waitForReady } from "../components/machine/readiness";
 
 const KEY = "sk-readiness-test-0123456789";
 

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { readinessTimeoutSeconds } from "../components/core/bootstrap";
-import { decodeConfigValues, parseStackConfig, StackConfigSchema } from "../components/core/config";
-import { keysAt } from "../components/core/zodErrors";
-import { planForStack } from "../components/stack";
+import { readinessTimeoutSeconds } from "../components/machine/render";
+import { decodeConfigValues, parseStackConfig, StackConfigSchema } from "../components/config/schema";
+import { keysAt } from "../components/errors/zodErrors";
+import { planForStack } from "../components/program/deploy";
 import { stackFileConfig, stackNames, stackTarget } from "./helpers/stacks";
 
 const README = readFileSync(path.resolve(__dirname, "..", "README.md"), "utf8");

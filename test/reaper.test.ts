@@ -22,9 +22,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import type { _InstanceType, InstanceStateName } from "@aws-sdk/client-ec2";
-import { awsEc2Lookup, instanceFromDescribe, projectName, pulumiCli, pulumiFailure, pulumiWorkspace, type DescribeInstances } from "../components/client/reaper";
-import { isUserError } from "../components/core/errors";
-import { decideStack, formatDuration, instanceToLookUp, keptBlind, missingMarkers, parseReapSettings, parseStopTime, regionFromOutputs, regionOf, type ReapDecision, type ReaperInstance, type ReaperStackInput } from "../components/core/reaper";
+import { awsEc2Lookup, instanceFromDescribe, projectName, pulumiCli, pulumiFailure, pulumiWorkspace, type DescribeInstances } from "../components/reaper/adapters";
+import { isUserError } from "../components/errors/userError";
+import { decideStack, formatDuration, instanceToLookUp, keptBlind, missingMarkers, parseReapSettings, parseStopTime, regionFromOutputs, regionOf, type ReapDecision, type ReaperInstance, type ReaperStackInput } from "../components/reaper/rules";
 import { runReap, type ReapDeps } from "../scripts/reap";
 
 const ROOT = path.resolve(__dirname, "..");

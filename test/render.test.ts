@@ -11,11 +11,12 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { parse } from "yaml";
-import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig, shellQuote, shippedScript, type MachineSettings } from "../components/core/bootstrap";
-import { buildPlan, type Plan } from "../components/core/plan";
-import { parsePlanRequest } from "../components/core/request";
+import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig, shippedScript, type MachineSettings } from "../components/machine/render";
+import { shellQuote } from "../components/engines/shell";
+import { buildPlan, type Plan } from "../components/sizing/plan";
+import { parsePlanRequest } from "../components/sizing/request";
 import { MODELS } from "../components/catalog/models";
-import { idleScriptSsm, machineFiles, scriptNames } from "../components/machine";
+import { idleScriptSsm, machineFiles, scriptNames } from "../components/machine/assets";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "qs-render-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

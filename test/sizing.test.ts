@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { GpuInstance, GpuModel } from "../components/catalog/gpus";
 import { MODELS, type QwenModel } from "../components/catalog/models";
-import { evaluateInstance, sizeOver, type Candidate, type Rejection, type SizingInput } from "../components/core/sizing";
+import { evaluateInstance, sizeOver, type Candidate, type Rejection, type SizingInput } from "../components/sizing/sizing";
 import { ENGINES } from "../components/engines";
 import type { Engine } from "../components/engines/types";
 

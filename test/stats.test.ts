@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { percentile, summarizeBench, type RequestSample } from "../components/core/stats";
+import { percentile, summarizeBench, type RequestSample } from "../components/smoke/stats";
 
 describe("percentile (nearest rank)", () => {
   it("matches the textbook examples", () => {

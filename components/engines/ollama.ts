@@ -5,8 +5,8 @@
 import type { Architecture, QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
-import { ggufHardware } from "../core/hardware";
-import { activationBytes, GIB } from "../core/memory";
+import { ggufHardware } from "../footprint/hardware";
+import { activationBytes, GIB } from "../footprint/memory";
 import type { Engine, ServeCommand, ServeInput, WeightsSource } from "./types";
 
 /** Pinned Ollama release. */

@@ -5,7 +5,7 @@
 import type { QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
-import { hfHardware } from "../core/hardware";
+import { hfHardware } from "../footprint/hardware";
 import { hfWeights, when, yarnRopeParameters } from "./shared";
 import type { Engine, ServeCommand, ServeInput } from "./types";
 import { vllmStyleOverheadGiB } from "./vllm";

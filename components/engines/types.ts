@@ -5,7 +5,7 @@
 import type { Architecture, QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
-import type { HardwareVerdict } from "../core/hardware";
+import type { HardwareVerdict } from "../footprint/hardware";
 
 /** How an engine uses GPU memory, for sizing. */
 export interface EngineMemoryProfile {

@@ -5,8 +5,8 @@
 import type { Architecture, QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
-import { hfHardware } from "../core/hardware";
-import { activationBytes, GIB } from "../core/memory";
+import { hfHardware } from "../footprint/hardware";
+import { activationBytes, GIB } from "../footprint/memory";
 import { hfWeights, when, yarnRopeParameters } from "./shared";
 import type { Engine, ServeCommand, ServeInput } from "./types";
 

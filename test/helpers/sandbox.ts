@@ -8,10 +8,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { renderInstallScript, type IdleSettings, type MachineFile, type MachineSettings } from "../../components/core/bootstrap";
-import { buildPlan, type Plan } from "../../components/core/plan";
-import { parsePlanRequest, type PlanRequestInput } from "../../components/core/request";
-import { idleScriptSsm, machineFiles, type IdleScriptSsm } from "../../components/machine";
+import { renderInstallScript, type IdleSettings, type MachineFile, type MachineSettings } from "../../components/machine/render";
+import { buildPlan, type Plan } from "../../components/sizing/plan";
+import { parsePlanRequest, type PlanRequestInput } from "../../components/sizing/request";
+import { idleScriptSsm, machineFiles, type IdleScriptSsm } from "../../components/machine/assets";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
 const STUBS = ["nvidia-smi", "apt-get", "dpkg", "systemctl", "journalctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot", "who"];

@@ -6,7 +6,8 @@
 import { stringify } from "yaml";
 import { fabricNeed } from "../catalog/gpus";
 import { ENGINES } from "../engines";
-import type { Plan } from "./plan";
+import { shellQuote } from "../engines/shell";
+import type { Plan } from "../sizing/plan";
 
 /** Where the bootstrap scripts live on the machine. */
 export const LIB_DIR = "/usr/local/lib/qwen3-serve";
@@ -96,11 +97,6 @@ export interface DeferredIdle {
   readonly parameters: readonly string[];
   /** Hex SHA-256 of the shipped idle.py, which the machine checks what it assembled against. */
   readonly sha256: string;
-}
-
-/** Quote a value for a POSIX shell: single quotes, with embedded ones closed and escaped. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Seconds to wait for the engine to load: 10 minutes, plus 5 s per GB read at 200 MB/s. */

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { GPU_INSTANCES } from "../catalog/gpus";
 import { QUANTIZATIONS, type Quantization } from "../catalog/quantizations";
 import { ENGINE_NAMES } from "../engines";
-import { zodToUserError } from "./zodErrors";
+import { zodToUserError } from "../errors/zodErrors";
 
 /** Default context length in tokens: Qwen3's native window. */
 export const DEFAULT_CONTEXT = 32768;

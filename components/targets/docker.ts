@@ -11,10 +11,10 @@ import * as random from "@pulumi/random";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../catalog/images";
-import { IDLE_GRACE_MINUTES, loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate, type IdleSettings } from "../core/bootstrap";
-import type { Plan } from "../core/plan";
-import { loadTemplate } from "../machine";
-import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
+import { IDLE_GRACE_MINUTES, loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate, type IdleSettings } from "../machine/render";
+import type { Plan } from "../sizing/plan";
+import { loadTemplate } from "../machine/assets";
+import { curlExample, targetOutputsOf, type TargetOutputs } from "./outputs";
 
 /** Inputs of {@link DockerServer}. */
 export interface DockerServerArgs {
@@ -63,7 +63,7 @@ const SMALL_LOGS = { logDriver: "json-file", logOpts: { "max-size": "10m", "max-
 
 /** A script of this folder, as uploaded into a container. */
 function script(name: "download.sh" | "logcap.sh"): string {
-  return readFileSync(path.join(__dirname, name), "utf8");
+  return readFileSync(path.join(__dirname, "docker", name), "utf8");
 }
 
 /**

@@ -16,8 +16,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type * as Ec2Sdk from "@aws-sdk/client-ec2";
 import { z } from "zod";
-import { instanceToLookUp, missingMarkers, parseStopTime, type ReapDecision, type ReaperInstance, type ReaperStackInput } from "../core/reaper";
-import { PROJECT_DIR } from "./outputs";
+import { instanceToLookUp, missingMarkers, parseStopTime, type ReapDecision, type ReaperInstance, type ReaperStackInput } from "./rules";
+import { PROJECT_DIR } from "../stacks/outputs";
 
 /** One stack as the backend lists it. */
 export interface StackListing {

@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type * as Automation from "@pulumi/pulumi/automation";
-import { UserError } from "../core/errors";
+import { UserError } from "../errors/userError";
 
 /** A failure to read the endpoint or the status, worded for the user. */
 export class SourceError extends Error {

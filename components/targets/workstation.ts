@@ -17,11 +17,11 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "node:crypto";
-import { renderInstallScript, secretsMachineFile, SECRETS_FILE, STATUS_URL_PATH, workstationCommands, type IdleSettings } from "../core/bootstrap";
-import { connectionHostKey } from "../core/hostKey";
-import type { Plan } from "../core/plan";
-import { machineFiles } from "../machine";
-import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
+import { renderInstallScript, secretsMachineFile, SECRETS_FILE, STATUS_URL_PATH, workstationCommands, type IdleSettings } from "../machine/render";
+import { connectionHostKey } from "../config/hostKey";
+import type { Plan } from "../sizing/plan";
+import { machineFiles } from "../machine/assets";
+import { curlExample, targetOutputsOf, type TargetOutputs } from "./outputs";
 
 /** Inputs of {@link WorkstationServer}. */
 export interface WorkstationServerArgs {

@@ -5,8 +5,8 @@
  * environment and passes them in.
  */
 import { z } from "zod";
-import { UserError } from "./errors";
-import { didYouMean } from "./zodErrors";
+import { UserError } from "../errors/userError";
+import { didYouMean } from "../errors/zodErrors";
 
 /** Engines whose thinking switches we know. */
 export const SMOKE_ENGINES = ["vllm", "sglang", "ollama"] as const;

@@ -2,7 +2,7 @@
  * Human-readable rendering of a plan: what was asked, what was chosen and why, what it costs.
  * Pure string building; the CLI prints it.
  */
-import { shellQuote } from "./bootstrap";
+import { shellQuote } from "../engines/shell";
 import type { Plan } from "./plan";
 
 /** Rejections shown under "why not cheaper". */

@@ -6,8 +6,8 @@ import { awsGpu, type GpuInstance, type GpuModel } from "../catalog/gpus";
 import type { QwenModel } from "../catalog/models";
 import type { Quantization } from "../catalog/quantizations";
 import type { Engine } from "../engines/types";
-import { tensorParallelProblem } from "./hardware";
-import { GIB, kvBytesPerToken, kvHeadsPerGpu, kvProjectionBytes, weightBytes } from "./memory";
+import { tensorParallelProblem } from "../footprint/hardware";
+import { GIB, kvBytesPerToken, kvHeadsPerGpu, kvProjectionBytes, weightBytes } from "../footprint/memory";
 
 /** Host memory kept for the OS and the engine process beyond the weights, GiB. */
 export const HOST_RAM_RESERVE_GIB = 2;

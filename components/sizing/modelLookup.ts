@@ -5,7 +5,7 @@
 import { distance } from "fastest-levenshtein";
 import { GGUF_QUANTS, HF_FORMATS, MODELS, type QwenModel } from "../catalog/models";
 import type { Quantization } from "../catalog/quantizations";
-import { UserError } from "./errors";
+import { UserError } from "../errors/userError";
 
 /** A model spelling resolved against the catalog. */
 export interface ResolvedModel {

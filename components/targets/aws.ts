@@ -12,10 +12,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { gzipSync } from "node:zlib";
 import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
-import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../core/bootstrap";
-import type { Plan } from "../core/plan";
-import { idleScriptSsm, machineFiles } from "../machine";
-import { curlExample, targetOutputsOf, type TargetOutputs } from "../targetOutputs";
+import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../machine/render";
+import type { Plan } from "../sizing/plan";
+import { idleScriptSsm, machineFiles } from "../machine/assets";
+import { curlExample, targetOutputsOf, type TargetOutputs } from "./outputs";
 
 /** Inputs of {@link GpuServer}. */
 export interface GpuServerArgs {

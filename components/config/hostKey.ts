@@ -8,7 +8,7 @@
  * handshake, before authentication and before any command or stdin is sent.
  */
 import { createHmac } from "node:crypto";
-import { UserError } from "./errors";
+import { UserError } from "../errors/userError";
 
 /** Host key types we accept: the ones OpenSSH generates by default besides RSA. */
 export const HOST_KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"] as const;

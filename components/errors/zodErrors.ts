@@ -4,7 +4,7 @@
  */
 import { globalRegistry, type z } from "zod";
 import { distance } from "fastest-levenshtein";
-import { UserError } from "./errors";
+import { UserError } from "./userError";
 
 type AnySchema = z.core.$ZodType;
 

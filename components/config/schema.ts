@@ -8,10 +8,10 @@ import { AMI_FAMILY_NAMES } from "../catalog/amis";
 import { GPU_INSTANCES } from "../catalog/gpus";
 import { KNOWN_GPU_NAMES } from "../catalog/workstationGpus";
 import { cidrText, hasHostBits, isBroadPublic, networkOf, parseCidr, PRIVATE_RANGES } from "./cidr";
-import { UserError } from "./errors";
+import { UserError } from "../errors/userError";
 import { connectionHostKey } from "./hostKey";
-import { ContextSchema, DEFAULT_CONTEXT, PlanRequestSchema, type PlanRequest } from "./request";
-import { zodToUserError } from "./zodErrors";
+import { ContextSchema, DEFAULT_CONTEXT, PlanRequestSchema, type PlanRequest } from "../sizing/request";
+import { zodToUserError } from "../errors/zodErrors";
 
 /** Config namespace: keys are `qwen3-serve:<key>`. */
 export const CONFIG_NAMESPACE = "qwen3-serve";

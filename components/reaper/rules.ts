@@ -12,8 +12,8 @@
  * cannot see or a stop time it cannot parse all keep the stack, and say so.
  */
 import { z } from "zod";
-import { CONFIG_NAMESPACE } from "./config";
-import { UserError } from "./errors";
+import { CONFIG_NAMESPACE } from "../config/schema";
+import { UserError } from "../errors/userError";
 
 /** How long an instance may sit stopped before the reaper destroys its stack, by default. */
 export const DEFAULT_STOPPED_FOR_HOURS = 72;

@@ -7,7 +7,7 @@ import type { GpuInstance, GpuModel } from "../catalog/gpus";
 import { MODELS } from "../catalog/models";
 import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
 import { ENGINES } from "../engines";
-import { isUserError, UserError } from "./errors";
+import { isUserError, UserError } from "../errors/userError";
 import { resolveModel } from "./modelLookup";
 import { buildPlan, type Plan } from "./plan";
 import type { PlanRequest } from "./request";

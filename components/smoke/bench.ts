@@ -5,7 +5,7 @@
  * outlasts its duration by more than the abort takes.
  */
 import type OpenAI from "openai";
-import type { RequestSample } from "../core/stats";
+import type { RequestSample } from "./stats";
 import { describeError, StreamMeter } from "./chat";
 
 /** What {@link runBench} needs. */

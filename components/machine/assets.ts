@@ -6,8 +6,8 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { renderMachineConfig, scriptFiles, shippedScript, type DeferredIdle, type MachineFile, type MachineSettings } from "../core/bootstrap";
-import type { Plan } from "../core/plan";
+import { renderMachineConfig, scriptFiles, shippedScript, type DeferredIdle, type MachineFile, type MachineSettings } from "./render";
+import type { Plan } from "../sizing/plan";
 
 /** Script paths relative to the install dir, in install order. */
 export function scriptNames(dir: string = __dirname): string[] {

@@ -6,8 +6,8 @@
  * always sends the key.
  */
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
-import { skipReason, thinkingSwitch, type CheckId, type SmokeOptions, type SmokeTarget, type ThinkingSwitch } from "../core/smokeOptions";
-import type { CheckResult } from "../core/smokeReport";
+import { skipReason, thinkingSwitch, type CheckId, type SmokeOptions, type SmokeTarget, type ThinkingSwitch } from "./options";
+import type { CheckResult } from "./report";
 import { describeError, inlineThinking, makeClient, reasoningOf, StreamMeter } from "./chat";
 
 /** Names as the report prints them. */

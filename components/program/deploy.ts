@@ -4,19 +4,19 @@
  * call it under Pulumi mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { AMI_FAMILIES, AMI_FAMILY_NAMES } from "./catalog/amis";
-import { plainUbuntuRefusal } from "./catalog/gpus";
-import { KNOWN_GPUS } from "./catalog/workstationGpus";
-import { cidrText, hasHostBits, isBroadPublic, parseCidr } from "./core/cidr";
-import { CONFIG_NAMESPACE, explicitChoices, MY_IP, planRequestFrom, type StackConfig } from "./core/config";
-import { isUserError, UserError } from "./core/errors";
-import { planForMachine, type MachineGpus } from "./core/machinePlan";
-import type { IdleSettings } from "./core/bootstrap";
-import { buildPlan, type Plan } from "./core/plan";
-import { GpuServer } from "./aws/gpuServer";
-import { DockerServer, endpointHost } from "./docker/server";
-import { targetOutputsOf, type TargetOutputs } from "./targetOutputs";
-import { WorkstationServer } from "./workstation/server";
+import { AMI_FAMILIES, AMI_FAMILY_NAMES } from "../catalog/amis";
+import { plainUbuntuRefusal } from "../catalog/gpus";
+import { KNOWN_GPUS } from "../catalog/workstationGpus";
+import { cidrText, hasHostBits, isBroadPublic, parseCidr } from "../config/cidr";
+import { CONFIG_NAMESPACE, explicitChoices, MY_IP, planRequestFrom, type StackConfig } from "../config/schema";
+import { isUserError, UserError } from "../errors/userError";
+import { planForMachine, type MachineGpus } from "../sizing/machinePlan";
+import type { IdleSettings } from "../machine/render";
+import { buildPlan, type Plan } from "../sizing/plan";
+import { GpuServer } from "../targets/aws";
+import { DockerServer, endpointHost } from "../targets/docker";
+import { targetOutputsOf, type TargetOutputs } from "../targets/outputs";
+import { WorkstationServer } from "../targets/workstation";
 
 /** What the program needs from outside: the stack's identity and the deployer's public IP. */
 export interface StackContext {
