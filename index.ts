@@ -11,11 +11,16 @@ import { deployStack, type StackOutputs } from "./components/program/deploy";
 
 /** The deployer's public IPv4, for "myip" in allowedCidrs. */
 async function myIp(): Promise<string> {
-  const res = await fetch("https://checkip.amazonaws.com", { signal: AbortSignal.timeout(10_000) }).catch((e: unknown) => {
-    throw new pulumi.RunError(`${CONFIG_NAMESPACE}:aws.allowedCidrs uses "myip", but checkip.amazonaws.com did not answer (${String(e)}). List your CIDR instead.`);
-  });
+  const res = await fetch("https://checkip.amazonaws.com", { signal: AbortSignal.timeout(10_000) }).catch(
+    (e: unknown) => {
+      throw new pulumi.RunError(
+        `${CONFIG_NAMESPACE}:aws.allowedCidrs uses "myip", but checkip.amazonaws.com did not answer (${String(e)}). List your CIDR instead.`,
+      );
+    },
+  );
   const ip = (await res.text()).trim();
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new pulumi.RunError(`checkip.amazonaws.com answered "${ip}", not an IPv4 address; list your CIDR instead.`);
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip))
+    throw new pulumi.RunError(`checkip.amazonaws.com answered "${ip}", not an IPv4 address; list your CIDR instead.`);
   return ip;
 }
 

@@ -20,12 +20,17 @@ async function main(): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof Error && e.name === "InvalidSpotInstanceRequestID.NotFound") return 0;
-    process.stderr.write(`could not cancel spot request ${id} in ${region ?? "the default region"}: ${String(e)}\nCancel it with \`aws ec2 cancel-spot-instance-requests --spot-instance-request-ids ${id}\` before the instance is terminated.\n`);
+    process.stderr.write(
+      `could not cancel spot request ${id} in ${region ?? "the default region"}: ${String(e)}\nCancel it with \`aws ec2 cancel-spot-instance-requests --spot-instance-request-ids ${id}\` before the instance is terminated.\n`,
+    );
     return 1;
   }
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  process.stderr.write(`${String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`${String(e)}\n`);
+    process.exit(1);
+  },
+);

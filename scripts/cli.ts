@@ -8,7 +8,9 @@ import { nearestChoice } from "../components/errors/zodErrors";
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
 
 /** Parsed flag values for an options table. */
-export type FlagValues<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>>["values"];
+export type FlagValues<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>
+>["values"];
 
 /**
  * node's parseArgs error in our words. Its own text varies by Node version and, for a value that
@@ -28,16 +30,25 @@ export function flagErrorMessage(e: unknown, options: ParseArgsOptionsConfig): s
     const takesValue = options[flag.replace(/^--/, "")]?.type === "string";
     return takesValue ? `${flag} needs a value: ${flag} <value>.` : `${flag} takes no value: give ${flag} alone.`;
   }
-  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return `unexpected argument "${quoted}": every value follows its flag (--flag value).`;
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL")
+    return `unexpected argument "${quoted}": every value follows its flag (--flag value).`;
   return msg.split("\n")[0] ?? msg;
 }
 
 /** Parse flags strictly; on a bad flag print the reason, the valid flags and the usage to stderr and return null. */
-export function parseFlags<O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, usage: string): FlagValues<O> | null {
+export function parseFlags<O extends ParseArgsOptionsConfig>(
+  argv: readonly string[],
+  options: O,
+  usage: string,
+): FlagValues<O> | null {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
   } catch (e) {
-    process.stderr.write(`error: ${flagErrorMessage(e, options)}\nValid flags: ${Object.keys(options).map((k) => `--${k}`).join(", ")}\n${usage}\n`);
+    process.stderr.write(
+      `error: ${flagErrorMessage(e, options)}\nValid flags: ${Object.keys(options)
+        .map((k) => `--${k}`)
+        .join(", ")}\n${usage}\n`,
+    );
     return null;
   }
 }

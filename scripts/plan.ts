@@ -42,18 +42,28 @@ const OPTIONS = {
 function tokens(flag: string, raw: string): number {
   const m = /^(\d+)(k)?$/i.exec(raw.trim());
   if (m === null || m[1] === undefined) {
-    throw new UserError({ key: flag, value: raw, problem: "not a whole number.", hint: "Give digits, optionally with a k suffix (32k = 32768)." });
+    throw new UserError({
+      key: flag,
+      value: raw,
+      problem: "not a whole number.",
+      hint: "Give digits, optionally with a k suffix (32k = 32768).",
+    });
   }
   return Number(m[1]) * (m[2] === undefined ? 1 : 1024);
 }
 
 function num(flag: string, raw: string): number {
   const n = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(n)) throw new UserError({ key: flag, value: raw, problem: "not a number.", hint: "Give a plain number, e.g. 2.5." });
+  if (raw.trim() === "" || !Number.isFinite(n))
+    throw new UserError({ key: flag, value: raw, problem: "not a number.", hint: "Give a plain number, e.g. 2.5." });
   return n;
 }
 
-const list = (raw: string): string[] => raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+const list = (raw: string): string[] =>
+  raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 
 function main(argv: readonly string[]): number {
   const v = parseFlags(argv, OPTIONS, USAGE);

@@ -7,9 +7,29 @@
  * Exit codes: 0 done; 1 a destroy failed, a stack (or its instance) could not be read and was kept
  * unseen, or the stacks could not be listed; 2 bad flags (reason on stderr, no stack trace).
  */
-import { awsEc2Lookup, destroyStacks, gatherStacks, projectName, pulumiWorkspace, recheckStack, ReaperError, type DestroyResult, type Ec2Lookup, type ReaperWorkspace } from "../components/reaper/adapters";
+import {
+  awsEc2Lookup,
+  destroyStacks,
+  gatherStacks,
+  projectName,
+  pulumiWorkspace,
+  recheckStack,
+  ReaperError,
+  type DestroyResult,
+  type Ec2Lookup,
+  type ReaperWorkspace,
+} from "../components/reaper/adapters";
 import { isUserError } from "../components/errors/userError";
-import { DEFAULT_STOPPED_FOR_HOURS, decideStack, formatReapTable, keptBlind, parseReapSettings, type ReaperSettings, type ReaperStackInput, type ReapRow } from "../components/reaper/rules";
+import {
+  DEFAULT_STOPPED_FOR_HOURS,
+  decideStack,
+  formatReapTable,
+  keptBlind,
+  parseReapSettings,
+  type ReaperSettings,
+  type ReaperStackInput,
+  type ReapRow,
+} from "../components/reaper/rules";
 import { parseFlags } from "./cli";
 
 const USAGE = `Usage: npm run --silent reap -- [--yes] [--stopped-for <hours>] [--now <ISO 8601>] [--json]
@@ -67,7 +87,14 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   }
   let settings: ReaperSettings;
   try {
-    settings = parseReapSettings({ ...(v.now !== undefined ? { now: v.now } : {}), ...(v["stopped-for"] !== undefined ? { stoppedFor: v["stopped-for"] } : {}) }, deps.clock(), deps.project());
+    settings = parseReapSettings(
+      {
+        ...(v.now !== undefined ? { now: v.now } : {}),
+        ...(v["stopped-for"] !== undefined ? { stoppedFor: v["stopped-for"] } : {}),
+      },
+      deps.clock(),
+      deps.project(),
+    );
   } catch (e) {
     if (!isUserError(e)) throw e;
     deps.stderr(`error: ${e.relabel((k) => `--${k}`).message}\n${USAGE}\n`);
@@ -97,7 +124,9 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   }));
 
   if (!json) {
-    deps.stdout(`Reaper at ${new Date(settings.now).toISOString()}: destroy when expired, running past TTL, or stopped over ${settings.stoppedForHours} h${yes ? "" : " (dry run)"}\n`);
+    deps.stdout(
+      `Reaper at ${new Date(settings.now).toISOString()}: destroy when expired, running past TTL, or stopped over ${settings.stoppedForHours} h${yes ? "" : " (dry run)"}\n`,
+    );
     deps.stdout(stacks.length === 0 ? "No stacks in this project.\n" : `${formatReapTable(rows)}\n`);
   }
 
@@ -107,9 +136,11 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
     const progress = json ? deps.stderr : deps.stdout;
     const recheck = async (name: string) => {
       const fresh = await recheckStack(workspace, ec2, name);
-      return fresh === undefined ? { decision: "keep" as const, reason: "no longer listed", kind: "keep" as const } : decideStack(fresh, settings);
+      return fresh === undefined
+        ? { decision: "keep" as const, reason: "no longer listed", kind: "keep" as const }
+        : decideStack(fresh, settings);
     };
-    results = await destroyStacks(workspace, doomed, (stack, text) => progress(text), recheck);
+    results = await destroyStacks(workspace, doomed, (_stack, text) => progress(text), recheck);
     for (const r of results) {
       if (!r.ok) deps.stderr(`error: pulumi destroy of ${r.stack} failed: ${r.error ?? "no reason given"}\n`);
       else if (r.kept !== undefined) progress(`Kept ${r.stack} after a fresh look: ${r.kept}.\n`);

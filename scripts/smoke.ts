@@ -10,11 +10,33 @@ import { writeFileSync } from "node:fs";
 import { parseFlags } from "./cli";
 import { runBench } from "../components/smoke/bench";
 import { describeError, makeClient } from "../components/smoke/chat";
-import { checkWritable, fetchStatus, readOutputsJson, readStackOutputs, SourceError } from "../components/stacks/outputs";
+import {
+  checkWritable,
+  fetchStatus,
+  readOutputsJson,
+  readStackOutputs,
+  SourceError,
+} from "../components/stacks/outputs";
 import { runChecks } from "../components/smoke/checks";
 import { isUserError } from "../components/errors/userError";
-import { parseSmokeOptions, parseStackOutputs, resolveTarget, withPlanDefaults, type SmokeOptions, type SmokeTarget, type StackOutputs } from "../components/smoke/options";
-import { coldStartBreakdown, exitCodeFor, formatBench, formatBenchProgress, formatCheckLine, formatCheckSummary, formatColdStart } from "../components/smoke/report";
+import {
+  parseSmokeOptions,
+  parseStackOutputs,
+  resolveTarget,
+  withPlanDefaults,
+  type SmokeOptions,
+  type SmokeTarget,
+  type StackOutputs,
+} from "../components/smoke/options";
+import {
+  coldStartBreakdown,
+  exitCodeFor,
+  formatBench,
+  formatBenchProgress,
+  formatCheckLine,
+  formatCheckSummary,
+  formatColdStart,
+} from "../components/smoke/report";
 import { summarizeBench } from "../components/smoke/stats";
 
 const USAGE = `Usage: npm run --silent smoke -- [--url <base ending in /v1> --api-key <key>] [--model <name>]
@@ -51,7 +73,8 @@ const CLEAR = "\r\x1b[K";
 function writeJson(file: string | undefined, doc: unknown): void {
   if (file === undefined) return;
   // Three decimals are already sub-microsecond for ms figures; more is clock noise.
-  const round = (_key: string, v: unknown): unknown => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
+  const round = (_key: string, v: unknown): unknown =>
+    typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v;
   try {
     writeFileSync(file, `${JSON.stringify(doc, round, 2)}\n`);
   } catch (e) {
@@ -65,11 +88,16 @@ async function loadOutputs(o: SmokeOptions): Promise<StackOutputs | null> {
   const s = o.source;
   if (s.kind === "flags") return null;
   if (s.kind === "stack") return parseStackOutputs(await readStackOutputs(s.stack), `--stack ${s.stack}`);
-  return parseStackOutputs(await readOutputsJson(s.from, process.stdin), s.from === "-" ? "stdin" : `--outputs ${s.from}`);
+  return parseStackOutputs(
+    await readOutputsJson(s.from, process.stdin),
+    s.from === "-" ? "stdin" : `--outputs ${s.from}`,
+  );
 }
 
 async function checks(o: SmokeOptions, t: SmokeTarget): Promise<number> {
-  out(`Smoke test of ${t.baseUrl}: model ${t.model ?? "(first one /v1/models lists)"}, engine ${o.engine}, thinking ${o.thinkingMode}`);
+  out(
+    `Smoke test of ${t.baseUrl}: model ${t.model ?? "(first one /v1/models lists)"}, engine ${o.engine}, thinking ${o.thinkingMode}`,
+  );
   let spinner: NodeJS.Timeout | null = null;
   const run = await runChecks({
     target: t,
@@ -91,7 +119,14 @@ async function checks(o: SmokeOptions, t: SmokeTarget): Promise<number> {
   });
   out(formatCheckSummary(run.results));
   const code = exitCodeFor(run.results);
-  writeJson(o.jsonPath, { endpoint: t.baseUrl, model: run.model, engine: o.engine, thinkingMode: o.thinkingMode, results: run.results, exitCode: code });
+  writeJson(o.jsonPath, {
+    endpoint: t.baseUrl,
+    model: run.model,
+    engine: o.engine,
+    thinkingMode: o.thinkingMode,
+    results: run.results,
+    exitCode: code,
+  });
   return code;
 }
 
@@ -110,8 +145,16 @@ async function bench(o: SmokeOptions, t: SmokeTarget): Promise<number> {
       return 1;
     }
   }
-  const settings = { model, streams: o.streams, durationSeconds: o.durationSeconds, maxTokens: o.maxTokens, maxRequests: o.maxRequests };
-  out(`Benchmarking ${t.baseUrl}: ${model}, ${o.streams} streams, up to ${o.durationSeconds} s or ${o.maxRequests} requests`);
+  const settings = {
+    model,
+    streams: o.streams,
+    durationSeconds: o.durationSeconds,
+    maxTokens: o.maxTokens,
+    maxRequests: o.maxRequests,
+  };
+  out(
+    `Benchmarking ${t.baseUrl}: ${model}, ${o.streams} streams, up to ${o.durationSeconds} s or ${o.maxRequests} requests`,
+  );
   let done = false;
   // A live line each second on a terminal; elsewhere about ten plain lines per run, whatever its length.
   const everyMs = tty ? 1000 : 1000 * Math.max(1, Math.round(o.durationSeconds / 10));
@@ -121,7 +164,9 @@ async function bench(o: SmokeOptions, t: SmokeTarget): Promise<number> {
     tickMs: everyMs,
     onTick: (p) => {
       if (done) return;
-      process.stdout.write(tty ? `${CLEAR}${formatBenchProgress(p, o.durationSeconds)}` : `${formatBenchProgress(p, o.durationSeconds)}\n`);
+      process.stdout.write(
+        tty ? `${CLEAR}${formatBenchProgress(p, o.durationSeconds)}` : `${formatBenchProgress(p, o.durationSeconds)}\n`,
+      );
     },
   });
   done = true;
@@ -153,7 +198,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     const envKey = process.env.OPENAI_API_KEY;
-    const flags = parseSmokeOptions(values, { stdinIsTTY: process.stdin.isTTY === true, ...(envKey === undefined ? {} : { envApiKey: envKey }) });
+    const flags = parseSmokeOptions(values, {
+      stdinIsTTY: process.stdin.isTTY === true,
+      ...(envKey === undefined ? {} : { envApiKey: envKey }),
+    });
     if (flags.jsonPath !== undefined) checkWritable("--json", flags.jsonPath);
     const outputs = await loadOutputs(flags);
     const o = withPlanDefaults(flags, outputs);

@@ -21,16 +21,37 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
 import { evaluate, policiesOfRole } from "./helpers/iam";
-import { MOCK_API_KEY, MOCK_ELASTIC_IP, MOCK_PUBLIC_IP, ofType, recorded, recordedCalls, resolveAll, secretValue, settle, useMocks, valueOf } from "./helpers/pulumiMocks";
+import {
+  MOCK_API_KEY,
+  MOCK_ELASTIC_IP,
+  MOCK_PUBLIC_IP,
+  ofType,
+  recorded,
+  recordedCalls,
+  resolveAll,
+  secretValue,
+  settle,
+  useMocks,
+  valueOf,
+} from "./helpers/pulumiMocks";
 
 const MY_IP = "198.51.100.77";
-const ctx = (stack: string, secretsAreSecret = true): StackContext => ({ project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => MY_IP, isSecret: () => secretsAreSecret });
+const ctx = (stack: string, secretsAreSecret = true): StackContext => ({
+  project: "qwen3-serve",
+  stack,
+  defaultOwner: "tester",
+  myIp: async () => MY_IP,
+  isSecret: () => secretsAreSecret,
+});
 
 const stacks = stacksFor("aws");
 
-const userDataOf = (inputs: Record<string, unknown>): string => gunzipSync(Buffer.from(String(inputs.userDataBase64), "base64")).toString("utf8");
+const userDataOf = (inputs: Record<string, unknown>): string =>
+  gunzipSync(Buffer.from(String(inputs.userDataBase64), "base64")).toString("utf8");
 /** The idle watchdog as every target runs it: the repository's idle.py without its full-line comments. */
-const SHIPPED_IDLE_PY = shippedScript(readFileSync(path.resolve(__dirname, "..", "components", "machine", "idle.py"), "utf8"));
+const SHIPPED_IDLE_PY = shippedScript(
+  readFileSync(path.resolve(__dirname, "..", "components", "machine", "idle.py"), "utf8"),
+);
 /** The idle.py chunk parameters of a stack: three, as long as the gzipped script's base64 stays within 12,000 characters. */
 const idleChunkNames = (stack: string): string[] => [0, 1, 2].map((i) => `/qwen3-serve/${stack}/machine/idle.py/${i}`);
 const arnOf = (name: string): string => `arn:aws:ssm:us-east-1:123456789012:parameter${name}`;
@@ -40,7 +61,10 @@ before(() => useMocks());
 describe("example stacks", () => {
   it("are dev, lab and prod on AWS, plus one workstation and one Docker stack", () => {
     assert.deepEqual(stacks, ["dev", "lab", "prod"]);
-    assert.deepEqual(stackNames().map((s) => `${s}:${stackTarget(s)}`), ["dev:aws", "docker:docker", "lab:aws", "prod:aws", "workstation:workstation"]);
+    assert.deepEqual(
+      stackNames().map((s) => `${s}:${stackTarget(s)}`),
+      ["dev:aws", "docker:docker", "lab:aws", "prod:aws", "workstation:workstation"],
+    );
   });
 
   for (const stack of stacks) {
@@ -58,13 +82,23 @@ describe("example stacks", () => {
       it("creates exactly the expected resources", () => {
         const types = recorded.map((r) => r.type).sort();
         const expected = [
-          "aws:ec2/instance:Instance", "aws:ec2/securityGroup:SecurityGroup", "aws:ec2transitgateway/instanceState:InstanceState",
-          "aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation",
-          "aws:iam/instanceProfile:InstanceProfile", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
-          "aws:ssm/parameter:Parameter", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+          "aws:ec2/instance:Instance",
+          "aws:ec2/securityGroup:SecurityGroup",
+          "aws:ec2transitgateway/instanceState:InstanceState",
+          "aws:ec2/eip:Eip",
+          "aws:ec2/eipAssociation:EipAssociation",
+          "aws:iam/instanceProfile:InstanceProfile",
+          "aws:iam/role:Role",
+          "aws:iam/rolePolicy:RolePolicy",
+          "aws:ssm/parameter:Parameter",
+          "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
           ...Array<string>(3).fill("aws:ssm/parameter:Parameter"), // idle.py in three chunks
-          ...Array<string>(config.aws?.allowedCidrs?.length ?? 0).fill("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
-          "command:local:Command", "qwen3-serve:aws:GpuServer", "random:index/randomPassword:RandomPassword",
+          ...Array<string>(config.aws?.allowedCidrs?.length ?? 0).fill(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+          ),
+          "command:local:Command",
+          "qwen3-serve:aws:GpuServer",
+          "random:index/randomPassword:RandomPassword",
         ].sort();
         assert.deepEqual(types, expected);
       });
@@ -76,7 +110,12 @@ describe("example stacks", () => {
         const i = instance.inputs;
         assert.equal(i.instanceType, plan.instance.type);
         assert.equal(i.ami, "ami-0mockdlami000000");
-        assert.deepEqual(i.metadataOptions, { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1, instanceMetadataTags: "enabled" });
+        assert.deepEqual(i.metadataOptions, {
+          httpTokens: "required",
+          httpEndpoint: "enabled",
+          httpPutResponseHopLimit: 1,
+          instanceMetadataTags: "enabled",
+        });
         const family = AMI_FAMILIES[config.aws?.ami ?? "dlami-ubuntu-24.04"];
         const rv = config.aws?.rootVolume;
         assert.deepEqual(i.rootBlockDevice, {
@@ -90,14 +129,21 @@ describe("example stacks", () => {
         });
         assert.equal(i.instanceInitiatedShutdownBehavior, config.idleAction);
         assert.equal(i.userDataReplaceOnChange, true);
-        assert.equal(i.subnetId, "subnet-0aaaaaaaaaaaaaaaa", "the default subnet, first by id, in a zone offering the type");
+        assert.equal(
+          i.subnetId,
+          "subnet-0aaaaaaaaaaaaaaaa",
+          "the default subnet, first by id, in a zone offering the type",
+        );
         assert.equal(i.instanceMarketOptions, undefined, "on-demand unless spot is asked for");
       });
 
       it("allows ingress only on the proxy port from the configured CIDRs, never 0.0.0.0/0", () => {
         const rules = ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs);
         const want = (config.aws?.allowedCidrs ?? []).map((c) => (c === "myip" ? `${MY_IP}/32` : c));
-        assert.deepEqual(rules.map((r) => [r.cidrIpv4, r.ipProtocol, r.fromPort, r.toPort]), want.map((c) => [c, "tcp", config.aws?.proxyPort, config.aws?.proxyPort]));
+        assert.deepEqual(
+          rules.map((r) => [r.cidrIpv4, r.ipProtocol, r.fromPort, r.toPort]),
+          want.map((c) => [c, "tcp", config.aws?.proxyPort, config.aws?.proxyPort]),
+        );
         assert.ok(!rules.some((r) => r.cidrIpv4 === "0.0.0.0/0"));
         const [egress] = ofType("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule");
         assert.deepEqual([egress?.inputs.cidrIpv4, egress?.inputs.ipProtocol], ["0.0.0.0/0", "-1"]);
@@ -107,30 +153,78 @@ describe("example stacks", () => {
         const policies = policiesOfRole(recorded, `${stack}-role-7f3a`);
         const own = `arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/${stack}/api-key`;
         assert.equal(evaluate(policies, "ssm:GetParameter", own), "allow");
-        for (const chunk of idleChunkNames(stack)) assert.equal(evaluate(policies, "ssm:GetParameter", arnOf(chunk)), "allow", chunk);
-        assert.equal(evaluate(policies, "ssm:GetParameter", arnOf(`/qwen3-serve/${stack}/machine/idle.py/3`)), "explicit-deny", "a chunk it does not have");
-        assert.equal(evaluate(policies, "ssm:GetParameter", arnOf("/qwen3-serve/other-stack/machine/idle.py/0")), "explicit-deny", "another stack's watchdog");
-        assert.equal(evaluate(policies, "ssm:GetParameters", arnOf(`/qwen3-serve/${stack}/machine/idle.py/0`)), "implicit-deny", "only GetParameter is granted");
-        assert.equal(evaluate(policies, "ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/api-key"), "explicit-deny");
-        assert.equal(evaluate(policies, "ssm:GetParameters", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/hf-token"), "explicit-deny");
-        assert.equal(evaluate(policies, "ssm:GetParametersByPath", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve"), "explicit-deny");
+        for (const chunk of idleChunkNames(stack))
+          assert.equal(evaluate(policies, "ssm:GetParameter", arnOf(chunk)), "allow", chunk);
+        assert.equal(
+          evaluate(policies, "ssm:GetParameter", arnOf(`/qwen3-serve/${stack}/machine/idle.py/3`)),
+          "explicit-deny",
+          "a chunk it does not have",
+        );
+        assert.equal(
+          evaluate(policies, "ssm:GetParameter", arnOf("/qwen3-serve/other-stack/machine/idle.py/0")),
+          "explicit-deny",
+          "another stack's watchdog",
+        );
+        assert.equal(
+          evaluate(policies, "ssm:GetParameters", arnOf(`/qwen3-serve/${stack}/machine/idle.py/0`)),
+          "implicit-deny",
+          "only GetParameter is granted",
+        );
+        assert.equal(
+          evaluate(
+            policies,
+            "ssm:GetParameter",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/api-key",
+          ),
+          "explicit-deny",
+        );
+        assert.equal(
+          evaluate(
+            policies,
+            "ssm:GetParameters",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/hf-token",
+          ),
+          "explicit-deny",
+        );
+        assert.equal(
+          evaluate(policies, "ssm:GetParametersByPath", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve"),
+          "explicit-deny",
+        );
         assert.equal(evaluate(policies, "ssm:GetParameter", "*"), "explicit-deny");
-        for (const action of ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]) {
+        for (const action of [
+          "ssm:UpdateInstanceInformation",
+          "ssmmessages:CreateControlChannel",
+          "ssmmessages:CreateDataChannel",
+          "ssmmessages:OpenControlChannel",
+          "ssmmessages:OpenDataChannel",
+        ]) {
           assert.equal(evaluate(policies, action, "*"), "allow", action);
         }
         assert.equal(evaluate(policies, "ssm:PutParameter", own), "implicit-deny");
         assert.equal(evaluate(policies, "ec2:StopInstances", "*"), "implicit-deny");
         assert.deepEqual(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), [], "no managed policy attached");
-        const param = ofType("aws:ssm/parameter:Parameter").find((p) => p.inputs.name === `/qwen3-serve/${stack}/api-key`);
+        const param = ofType("aws:ssm/parameter:Parameter").find(
+          (p) => p.inputs.name === `/qwen3-serve/${stack}/api-key`,
+        );
         assert.equal(param?.inputs.type, "SecureString");
       });
 
       it("stores idle.py as three Standard-tier String parameters <prefix>/machine/idle.py/0..2, each under 4,096 characters, whose values joined, base64-decoded and gunzipped are the shipped idle.py byte for byte", () => {
         const chunks = ofType("aws:ssm/parameter:Parameter").filter((p) => String(p.inputs.name).includes("/machine/"));
-        assert.deepEqual(chunks.map((c) => c.inputs.name), idleChunkNames(stack));
+        assert.deepEqual(
+          chunks.map((c) => c.inputs.name),
+          idleChunkNames(stack),
+        );
         for (const c of chunks) {
-          assert.deepEqual([c.inputs.type, c.inputs.tier, c.inputs.value], ["String", "Standard", undefined], String(c.inputs.name));
-          assert.ok(String(c.inputs.insecureValue).length <= 4000, `${String(c.inputs.name)} holds ${String(c.inputs.insecureValue).length} characters; Standard allows 4 KB`);
+          assert.deepEqual(
+            [c.inputs.type, c.inputs.tier, c.inputs.value],
+            ["String", "Standard", undefined],
+            String(c.inputs.name),
+          );
+          assert.ok(
+            String(c.inputs.insecureValue).length <= 4000,
+            `${String(c.inputs.name)} holds ${String(c.inputs.insecureValue).length} characters; Standard allows 4 KB`,
+          );
         }
         const joined = chunks.map((c) => String(c.inputs.insecureValue)).join("");
         assert.equal(gunzipSync(Buffer.from(joined, "base64")).toString("utf8"), SHIPPED_IDLE_PY);
@@ -155,11 +249,17 @@ describe("example stacks", () => {
         const userData = userDataOf(instance?.inputs ?? {});
         const doc = parse(userData) as { write_files: { path: string; content: string }[] };
         const paths = doc.write_files.map((f) => f.path);
-        assert.ok(paths.includes("/usr/local/lib/qwen3-serve/idle.sh") && !paths.some((p) => p.endsWith("idle.py")), paths.join(" "));
+        assert.ok(
+          paths.includes("/usr/local/lib/qwen3-serve/idle.sh") && !paths.some((p) => p.endsWith("idle.py")),
+          paths.join(" "),
+        );
         assert.ok(!userData.includes("def decide("), "none of idle.py's text");
         const env = doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.content.split("\n") ?? [];
         assert.ok(env.includes(`SSM_IDLE_PY_PARAMS='${idleChunkNames(stack).join(" ")}'`), env.join("\n"));
-        assert.ok(env.includes(`IDLE_PY_SHA256='${createHash("sha256").update(SHIPPED_IDLE_PY).digest("hex")}'`), env.join("\n"));
+        assert.ok(
+          env.includes(`IDLE_PY_SHA256='${createHash("sha256").update(SHIPPED_IDLE_PY).digest("hex")}'`),
+          env.join("\n"),
+        );
         assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
         // Not in user data: a new window must not mean new user data, hence a new instance.
         assert.match(userData, /IDLE_MINUTES=''\n/);
@@ -167,7 +267,10 @@ describe("example stacks", () => {
         assert.match(userData, /IDLE_ACTION='poweroff'/);
         const tags = instance?.inputs.tags as Record<string, string>;
         assert.equal(tags["qwen3-serve:idle-minutes"], String(config.idleMinutes));
-        assert.equal(tags["qwen3-serve:ttl-hours"], config.ttlHours === undefined ? undefined : String(config.ttlHours));
+        assert.equal(
+          tags["qwen3-serve:ttl-hours"],
+          config.ttlHours === undefined ? undefined : String(config.ttlHours),
+        );
         assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, config.idleAction);
       });
 
@@ -199,10 +302,17 @@ describe("example stacks", () => {
         const [eip] = ofType("aws:ec2/eip:Eip");
         assert.equal(eip?.inputs.domain, "vpc");
         const [assoc] = ofType("aws:ec2/eipAssociation:EipAssociation");
-        assert.deepEqual([assoc?.inputs.instanceId, assoc?.inputs.allocationId], [`i-0${stack}`, `eipalloc-0${stack}-eip`]);
+        assert.deepEqual(
+          [assoc?.inputs.instanceId, assoc?.inputs.allocationId],
+          [`i-0${stack}`, `eipalloc-0${stack}-eip`],
+        );
         assert.equal(await valueOf(out.publicIp), MOCK_ELASTIC_IP);
-        assert.equal(await valueOf(out.statusUrl), `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}/qwen3-serve/status`);
-        for (const o of [out.endpoint, out.statusUrl, out.publicIp, out.curlExample]) assert.ok(!(await valueOf(o)).includes(MOCK_PUBLIC_IP));
+        assert.equal(
+          await valueOf(out.statusUrl),
+          `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}/qwen3-serve/status`,
+        );
+        for (const o of [out.endpoint, out.statusUrl, out.publicIp, out.curlExample])
+          assert.ok(!(await valueOf(o)).includes(MOCK_PUBLIC_IP));
       });
 
       it("exports the region (awsRegion) and starts a stopped on-demand machine through an InstanceState", async () => {
@@ -220,7 +330,10 @@ describe("example stacks", () => {
         assert.equal(await valueOf(out.instanceType), out.plan.instance.type);
         assert.equal(await valueOf(out.pricePerHour), out.plan.instance.pricePerHour);
         assert.equal(await valueOf(out.amiId), "ami-0mockdlami000000");
-        assert.equal(await valueOf(out.connectCommand), `aws ssm start-session --region us-east-1 --target i-0${stack}`);
+        assert.equal(
+          await valueOf(out.connectCommand),
+          `aws ssm start-session --region us-east-1 --target i-0${stack}`,
+        );
         const curl = await valueOf(out.curlExample);
         assert.ok(!curl.includes(MOCK_API_KEY) && curl.includes("$(pulumi stack output apiKey --show-secrets)"));
         for (const o of [out.endpoint, out.curlExample, out.statusUrl]) assert.equal(await pulumi.isSecret(o), false);
@@ -239,15 +352,26 @@ describe("options", () => {
       return ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {};
     };
     const a = await deploy({}, "same");
-    const b = await deploy({ "qwen3-serve:idleMinutes": "90", "qwen3-serve:ttlHours": "6", "qwen3-serve:idleCountsSsh": "true" }, "same");
+    const b = await deploy(
+      { "qwen3-serve:idleMinutes": "90", "qwen3-serve:ttlHours": "6", "qwen3-serve:idleCountsSsh": "true" },
+      "same",
+    );
     assert.equal(a.userDataBase64, b.userDataBase64);
     const tags = b.tags as Record<string, string>;
-    assert.deepEqual([tags["qwen3-serve:idle-minutes"], tags["qwen3-serve:ttl-hours"], tags["qwen3-serve:idle-counts-ssh"]], ["90", "6", "true"]);
+    assert.deepEqual(
+      [tags["qwen3-serve:idle-minutes"], tags["qwen3-serve:ttl-hours"], tags["qwen3-serve:idle-counts-ssh"]],
+      ["90", "6", "true"],
+    );
   });
 
   const spotDeploy = async (idleAction: "stop" | "terminate"): Promise<StackOutputs> => {
     await useMocks();
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:spot": "true", "qwen3-serve:idleAction": idleAction })), ctx(`spot-${idleAction}`));
+    const out = await deployStack(
+      parseStackConfig(
+        decodeConfigValues({ ...base(), "qwen3-serve:spot": "true", "qwen3-serve:idleAction": idleAction }),
+      ),
+      ctx(`spot-${idleAction}`),
+    );
     await resolveAll(out);
     return out;
   };
@@ -255,26 +379,46 @@ describe("options", () => {
   it("spot + idleAction terminate: a one-time request that terminates on interruption (nothing to relaunch), no cleanup step, no InstanceState", async () => {
     const out = await spotDeploy("terminate");
     const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.deepEqual(instance?.inputs.instanceMarketOptions, { marketType: "spot", spotOptions: { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" } });
+    assert.deepEqual(instance?.inputs.instanceMarketOptions, {
+      marketType: "spot",
+      spotOptions: { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" },
+    });
     assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "terminate");
     assert.equal(out.plan.instance.market, "spot");
-    assert.deepEqual(ofType("command:local:Command").map((c) => c.name), ["spot-terminate-ready"]);
+    assert.deepEqual(
+      ofType("command:local:Command").map((c) => c.name),
+      ["spot-terminate-ready"],
+    );
     assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
   });
 
   it("spot + idleAction stop: a persistent request that stops on interruption, cancelled by a delete-time step that depends on the instance; no InstanceState (EC2 alone restarts an interrupted spot instance)", async () => {
     await spotDeploy("stop");
     const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.deepEqual(instance?.inputs.instanceMarketOptions, { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } });
+    assert.deepEqual(instance?.inputs.instanceMarketOptions, {
+      marketType: "spot",
+      spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" },
+    });
     assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "stop");
     const cancel = ofType("command:local:Command").find((c) => c.name === "spot-stop-cancel-spot-request");
-    assert.deepEqual(cancel?.inputs, { delete: "node --import tsx scripts/cancel-spot-request.ts", environment: { QS_SPOT_REQUEST_ID: "sir-0spot-stop", AWS_REGION: "us-east-1" } });
+    assert.deepEqual(cancel?.inputs, {
+      delete: "node --import tsx scripts/cancel-spot-request.ts",
+      environment: { QS_SPOT_REQUEST_ID: "sir-0spot-stop", AWS_REGION: "us-east-1" },
+    });
     assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
   });
 
   it("aws.region: one explicit AWS provider in that region behind every AWS resource and lookup; the region is exported as awsRegion", async () => {
     await useMocks();
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], region: "eu-west-1" }) })), ctx("eu"));
+    const out = await deployStack(
+      parseStackConfig(
+        decodeConfigValues({
+          ...base(),
+          "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], region: "eu-west-1" }),
+        }),
+      ),
+      ctx("eu"),
+    );
     await resolveAll(out);
     const [provider] = ofType("pulumi:providers:aws");
     assert.equal(provider?.inputs.region, "eu-west-1");
@@ -284,7 +428,8 @@ describe("options", () => {
     const awsCalls = recordedCalls.filter((c) => c.token.startsWith("aws:"));
     assert.ok(awsCalls.length >= 4);
     for (const c of awsCalls) assert.match(c.provider ?? "(none)", /::aws-provider-eu-west-1$/, c.token);
-    for (const r of recorded.filter((x) => x.type.startsWith("random:") || x.type.startsWith("command:"))) assert.equal(r.provider?.includes("aws-provider"), undefined, r.name);
+    for (const r of recorded.filter((x) => x.type.startsWith("random:") || x.type.startsWith("command:")))
+      assert.equal(r.provider?.includes("aws-provider"), undefined, r.name);
     assert.equal(await valueOf(out.awsRegion ?? pulumi.output("missing")), "eu-west-1");
     assert.equal(await valueOf(out.connectCommand), "aws ssm start-session --region eu-west-1 --target i-0eu");
     assert.match(userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}), /AWS_REGION='eu-west-1'/);
@@ -292,23 +437,49 @@ describe("options", () => {
 
   it("TLS opens port 80 to everyone only with tls.openPort80ForAcme, without allowPublicIngress; the Route 53 record points at the Elastic IP", async () => {
     await useMocks();
-    const tls = { domain: "llm.example.com", email: "ops@example.com", hostedZoneId: "Z0123456789ABC", openPort80ForAcme: true };
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], tls }) })), ctx("tls"));
+    const tls = {
+      domain: "llm.example.com",
+      email: "ops@example.com",
+      hostedZoneId: "Z0123456789ABC",
+      openPort80ForAcme: true,
+    };
+    const out = await deployStack(
+      parseStackConfig(
+        decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], tls }) }),
+      ),
+      ctx("tls"),
+    );
     await resolveAll(out);
-    const rules = ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => [r.inputs.cidrIpv4, r.inputs.fromPort]);
-    assert.deepEqual(rules, [["10.0.0.0/8", 8080], ["0.0.0.0/0", 80]]);
+    const rules = ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => [
+      r.inputs.cidrIpv4,
+      r.inputs.fromPort,
+    ]);
+    assert.deepEqual(rules, [
+      ["10.0.0.0/8", 8080],
+      ["0.0.0.0/0", 80],
+    ]);
     assert.deepEqual(ofType("aws:route53/record:Record")[0]?.inputs.records, [MOCK_ELASTIC_IP]);
     assert.equal(await valueOf(out.endpoint), "https://llm.example.com:8080/v1");
   });
 
   it("Pulumi.yaml refreshes before every update, so the InstanceState sees a machine the watchdog stopped", () => {
-    const project = parse(readFileSync(path.resolve(__dirname, "..", "Pulumi.yaml"), "utf8")) as { options?: { refresh?: string } };
+    const project = parse(readFileSync(path.resolve(__dirname, "..", "Pulumi.yaml"), "utf8")) as {
+      options?: { refresh?: string };
+    };
     assert.equal(project.options?.refresh, "always");
   });
 
   it("private: no public IP, no Elastic IP, no ingress, no readiness wait; reach it through the SSM port forward", async () => {
     await useMocks();
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ private: true, subnetId: "subnet-0123456789abcdef0" }) })), ctx("private"));
+    const out = await deployStack(
+      parseStackConfig(
+        decodeConfigValues({
+          ...base(),
+          "qwen3-serve:aws": JSON.stringify({ private: true, subnetId: "subnet-0123456789abcdef0" }),
+        }),
+      ),
+      ctx("private"),
+    );
     await resolveAll(out);
     assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.associatePublicIpAddress, false);
     assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.subnetId, "subnet-0123456789abcdef0");
@@ -317,18 +488,39 @@ describe("options", () => {
     assert.equal(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").length, 0);
     assert.equal(ofType("command:local:Command").length, 0);
     assert.equal(await valueOf(out.endpoint), "http://127.0.0.1:8080/v1");
-    assert.match(await valueOf(out.portForwardCommand), /--document-name AWS-StartPortForwardingSession --parameters portNumber=8080,localPortNumber=8080$/);
+    assert.match(
+      await valueOf(out.portForwardCommand),
+      /--document-name AWS-StartPortForwardingSession --parameters portNumber=8080,localPortNumber=8080$/,
+    );
   });
 
   it("a pinned AMI is used as given and may change; an unpinned one is ignored on later updates", async () => {
     await useMocks();
-    await resolveAll(await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], amiId: "ami-0123456789abcdef0" }) })), ctx("pinned")));
+    await resolveAll(
+      await deployStack(
+        parseStackConfig(
+          decodeConfigValues({
+            ...base(),
+            "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], amiId: "ami-0123456789abcdef0" }),
+          }),
+        ),
+        ctx("pinned"),
+      ),
+    );
     assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.ami, "ami-0123456789abcdef0");
   });
 
   it("plain Ubuntu: Canonical's parameter, a small OS disk, and the bootstrap installs the driver", async () => {
     await useMocks();
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], ami: "ubuntu-22.04" }) })), ctx("ubuntu"));
+    const out = await deployStack(
+      parseStackConfig(
+        decodeConfigValues({
+          ...base(),
+          "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], ami: "ubuntu-22.04" }),
+        }),
+      ),
+      ctx("ubuntu"),
+    );
     await resolveAll(out);
     const [instance] = ofType("aws:ec2/instance:Instance");
     assert.equal((instance?.inputs.rootBlockDevice as { volumeSize: number }).volumeSize, 30 + out.plan.disk.totalGiB);
@@ -337,12 +529,22 @@ describe("options", () => {
 
   it("the HF token goes to its own SecureString, which the role may read (as AWS evaluates it), never into user data", async () => {
     await useMocks();
-    const out = await deployStack(parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:hfToken": "hf_secretTokenValue123" })), ctx("hf"));
+    const out = await deployStack(
+      parseStackConfig(decodeConfigValues({ ...base(), "qwen3-serve:hfToken": "hf_secretTokenValue123" })),
+      ctx("hf"),
+    );
     await resolveAll(out);
-    const params = ofType("aws:ssm/parameter:Parameter").map((p) => String(p.inputs.name)).sort();
+    const params = ofType("aws:ssm/parameter:Parameter")
+      .map((p) => String(p.inputs.name))
+      .sort();
     assert.deepEqual(params, ["/qwen3-serve/hf/api-key", "/qwen3-serve/hf/hf-token", ...idleChunkNames("hf")]);
     const policies = policiesOfRole(recorded, "hf-role-7f3a");
-    for (const name of params) assert.equal(evaluate(policies, "ssm:GetParameter", `arn:aws:ssm:us-east-1:123456789012:parameter${name}`), "allow", name);
+    for (const name of params)
+      assert.equal(
+        evaluate(policies, "ssm:GetParameter", `arn:aws:ssm:us-east-1:123456789012:parameter${name}`),
+        "allow",
+        name,
+      );
     assert.ok(!userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}).includes("hf_secretTokenValue123"));
   });
 });
@@ -364,15 +566,24 @@ describe("config mistakes fail before anything is declared", () => {
   };
 
   it("a misspelled key is named, with the valid keys", () =>
-    mistake({ ...dev(), "qwen3-serve:idleMinuts": "30" }, "idleMinuts = \"idleMinuts\": unknown setting.\nDid you mean idleMinutes? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker"));
+    mistake(
+      { ...dev(), "qwen3-serve:idleMinuts": "30" },
+      'idleMinuts = "idleMinuts": unknown setting.\nDid you mean idleMinutes? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker',
+    ));
 
   it("a tag key EC2 cannot serve through instance metadata is refused, naming it", async () => {
     await useMocks();
-    assert.throws(() => parseStackConfig(decodeConfigValues({ ...dev(), "qwen3-serve:tags": JSON.stringify({ "team/ml": "x" }) })), (e: unknown) => {
-      assert.ok(e instanceof UserError);
-      assert.equal(e.message, 'tags = "team/ml": tag keys are 1-128 letters, digits and + - = . , _ : @ (no spaces or /).\nRename the key.');
-      return true;
-    });
+    assert.throws(
+      () => parseStackConfig(decodeConfigValues({ ...dev(), "qwen3-serve:tags": JSON.stringify({ "team/ml": "x" }) })),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError);
+        assert.equal(
+          e.message,
+          'tags = "team/ml": tag keys are 1-128 letters, digits and + - = . , _ : @ (no spaces or /).\nRename the key.',
+        );
+        return true;
+      },
+    );
     assert.deepEqual(recorded, []);
   });
 
@@ -382,10 +593,14 @@ describe("config mistakes fail before anything is declared", () => {
       'aws.allowedCidr = "aws.allowedCidr": unknown setting.\nDid you mean allowedCidrs? Check the spelling; settings are case-sensitive.\nValid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, private, ssh, proxyPort, tls, rootVolume, waitForReady, engineImageDigest',
     ));
 
-  const narrower = "Use narrower CIDRs (a /8 or smaller, or the private 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), or set aws.allowPublicIngress: true if you really mean it.";
+  const narrower =
+    "Use narrower CIDRs (a /8 or smaller, or the private 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), or set aws.allowPublicIngress: true if you really mean it.";
 
   it("0.0.0.0/0 is refused unless explicitly allowed", () =>
-    mistake({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["0.0.0.0/0"] }) }, `aws.allowedCidrs = "0.0.0.0/0": opens the port to the whole internet.\n${narrower}`));
+    mistake(
+      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["0.0.0.0/0"] }) },
+      `aws.allowedCidrs = "0.0.0.0/0": opens the port to the whole internet.\n${narrower}`,
+    ));
 
   it("0.0.0.0/1 with 128.0.0.0/1 (the whole internet in two halves) is refused at the first half", () =>
     mistake(
@@ -394,28 +609,63 @@ describe("config mistakes fail before anything is declared", () => {
     ));
 
   it("1.2.3.4/0 (which AWS reads as 0.0.0.0/0) is refused for its host bits, naming the network", () =>
-    mistake({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["1.2.3.4/0"] }) }, 'aws.allowedCidrs = "1.2.3.4/0": has host bits set past the /0: the network is 0.0.0.0/0.\nWrite 0.0.0.0/0, or 1.2.3.4/32 for that one address.'));
+    mistake(
+      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["1.2.3.4/0"] }) },
+      'aws.allowedCidrs = "1.2.3.4/0": has host bits set past the /0: the network is 0.0.0.0/0.\nWrite 0.0.0.0/0, or 1.2.3.4/32 for that one address.',
+    ));
 
   it("10.0.0.1/8 is refused with 10.0.0.0/8 suggested; in ssh.allowedCidrs too", async () => {
-    await mistake({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.1/8"] }) }, 'aws.allowedCidrs = "10.0.0.1/8": has host bits set past the /8: the network is 10.0.0.0/8.\nWrite 10.0.0.0/8, or 10.0.0.1/32 for that one address.');
     await mistake(
-      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], ssh: { keyName: "k", allowedCidrs: ["64.0.0.0/2"] } }) },
+      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.1/8"] }) },
+      'aws.allowedCidrs = "10.0.0.1/8": has host bits set past the /8: the network is 10.0.0.0/8.\nWrite 10.0.0.0/8, or 10.0.0.1/32 for that one address.',
+    );
+    await mistake(
+      {
+        ...dev(),
+        "qwen3-serve:aws": JSON.stringify({
+          allowedCidrs: ["10.0.0.0/8"],
+          ssh: { keyName: "k", allowedCidrs: ["64.0.0.0/2"] },
+        }),
+      },
       `aws.ssh.allowedCidrs = "64.0.0.0/2": opens the port to 1073741824 addresses, a public range broader than a /8.\n${narrower}`,
     );
   });
 
   it("a public range broader than a /8 passes with allowPublicIngress; private ranges of any size and a public /8 pass without it", async () => {
-    for (const [cidrs, allow] of [[["0.0.0.0/1", "128.0.0.0/1"], true], [["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "44.0.0.0/8"], false]] as const) {
+    for (const [cidrs, allow] of [
+      [["0.0.0.0/1", "128.0.0.0/1"], true],
+      [["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "44.0.0.0/8"], false],
+    ] as const) {
       await useMocks();
-      await resolveAll(await deployStack(parseStackConfig(decodeConfigValues({ ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: cidrs, allowPublicIngress: allow }) })), ctx("cidrs")));
-      assert.deepEqual(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs.cidrIpv4), cidrs);
+      await resolveAll(
+        await deployStack(
+          parseStackConfig(
+            decodeConfigValues({
+              ...dev(),
+              "qwen3-serve:aws": JSON.stringify({ allowedCidrs: cidrs, allowPublicIngress: allow }),
+            }),
+          ),
+          ctx("cidrs"),
+        ),
+      );
+      assert.deepEqual(
+        ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs.cidrIpv4),
+        cidrs,
+      );
     }
   });
 
   it("tls without openPort80ForAcme is refused, naming that key", () =>
     mistake(
-      { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], allowPublicIngress: true, tls: { domain: "llm.example.com", email: "ops@example.com" } }) },
-      'aws.tls.openPort80ForAcme = "false": Let\'s Encrypt\'s HTTP-01 check must reach port 80 from the whole internet to issue the certificate.\nSet aws.tls.openPort80ForAcme: true to open port 80 to everyone (only the ACME challenge is answered there), or drop tls.\nValid choices: true',
+      {
+        ...dev(),
+        "qwen3-serve:aws": JSON.stringify({
+          allowedCidrs: ["10.0.0.0/8"],
+          allowPublicIngress: true,
+          tls: { domain: "llm.example.com", email: "ops@example.com" },
+        }),
+      },
+      "aws.tls.openPort80ForAcme = \"false\": Let's Encrypt's HTTP-01 check must reach port 80 from the whole internet to issue the certificate.\nSet aws.tls.openPort80ForAcme: true to open port 80 to everyone (only the ACME challenge is answered there), or drop tls.\nValid choices: true",
     ));
 
   it("private without subnetId is refused, naming aws.subnetId and the route it needs", () =>
@@ -431,13 +681,20 @@ describe("config mistakes fail before anything is declared", () => {
         "qwen3-serve:model": "Qwen/Qwen3-235B-A22B",
         "qwen3-serve:engine": "vllm",
         "qwen3-serve:idleAction": "stop",
-        "qwen3-serve:aws": JSON.stringify({ ami: "ubuntu-24.04", instanceType: "p6-b200.48xlarge", allowedCidrs: ["203.0.113.0/24"] }),
+        "qwen3-serve:aws": JSON.stringify({
+          ami: "ubuntu-24.04",
+          instanceType: "p6-b200.48xlarge",
+          allowedCidrs: ["203.0.113.0/24"],
+        }),
       },
       'aws.ami = "ubuntu-24.04": plain Ubuntu cannot run the planned instance: p6-b200.48xlarge needs NVIDIA\'s NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot install on plain Ubuntu.\nSet aws.ami to a Deep Learning AMI family (its image ships the fabric manager), or pin a smaller aws.instanceType.\nValid choices: dlami-ubuntu-24.04, dlami-ubuntu-22.04',
     ));
 
   it("a user tag with the reserved qwen3-serve: prefix is refused, naming tags and the key", () =>
-    mistake({ ...dev(), "qwen3-serve:tags": JSON.stringify({ team: "ml", "qwen3-serve:ttl-hours": "9999" }) }, 'tags = "qwen3-serve:ttl-hours": the qwen3-serve: prefix is reserved for the tags this program sets; the idle watchdog and the reaper act on them.\nRename the key without the qwen3-serve: prefix.'));
+    mistake(
+      { ...dev(), "qwen3-serve:tags": JSON.stringify({ team: "ml", "qwen3-serve:ttl-hours": "9999" }) },
+      'tags = "qwen3-serve:ttl-hours": the qwen3-serve: prefix is reserved for the tags this program sets; the idle watchdog and the reaper act on them.\nRename the key without the qwen3-serve: prefix.',
+    ));
 
   it("allowedCidrs is required unless private", () =>
     mistake(
@@ -447,15 +704,27 @@ describe("config mistakes fail before anything is declared", () => {
 
   it("a pinned instance type too small for the model names the type and why", () =>
     mistake(
-      { ...dev(), "qwen3-serve:model": "Qwen3-32B", "qwen3-serve:engine": "vllm", "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], instanceType: "g6.xlarge" }) },
+      {
+        ...dev(),
+        "qwen3-serve:model": "Qwen3-32B",
+        "qwen3-serve:engine": "vllm",
+        "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], instanceType: "g6.xlarge" }),
+      },
       'aws.instanceType = "g6.xlarge": cannot hold Qwen3-32B (needs 80.1 GiB per GPU at TP 1, has 22.4).\nRemove the pin to let the plan choose (it picks g7e.2xlarge), or lower quantization, context or concurrency.',
     ));
 
   it("a bad value names the key, the value and the choices", () =>
-    mistake({ ...dev(), "qwen3-serve:idleAction": "hibernate" }, 'idleAction = "hibernate": not one of the valid choices.\nPick one of the valid choices.\nValid choices: stop, terminate'));
+    mistake(
+      { ...dev(), "qwen3-serve:idleAction": "hibernate" },
+      'idleAction = "hibernate": not one of the valid choices.\nPick one of the valid choices.\nValid choices: stop, terminate',
+    ));
 
   it("a plain-text HF token is refused", () =>
-    mistake({ ...dev(), "qwen3-serve:hfToken": "hf_plain" }, 'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\nSet it with `pulumi config set --secret qwen3-serve:hfToken <value>`.', false));
+    mistake(
+      { ...dev(), "qwen3-serve:hfToken": "hf_plain" },
+      'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\nSet it with `pulumi config set --secret qwen3-serve:hfToken <value>`.',
+      false,
+    ));
 });
 
 describe("plans for the example stacks", () => {

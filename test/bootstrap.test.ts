@@ -25,7 +25,8 @@ const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
 /** The apt-get subcommand, past `-o Name=Value` options. */
 const aptVerb = (args: string[]): string | undefined => args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "-o");
 const PINNED_DIGEST = `sha256:${"ab".repeat(32)}`;
-const phaseStates = (s: Sandbox): Record<string, string> => Object.fromEntries(Object.entries(s.status().phases).map(([k, v]) => [k, v.state]));
+const phaseStates = (s: Sandbox): Record<string, string> =>
+  Object.fromEntries(Object.entries(s.status().phases).map(([k, v]) => [k, v.state]));
 
 describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", () => {
   let sb: Sandbox;
@@ -38,21 +39,33 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
     assert.equal(st.state, "ready");
     assert.deepEqual(st.order, ["driver", "runtime", "secrets", "engine", "proxy", "weights", "load", "first-token"]);
     assert.deepEqual(phaseStates(sb), {
-      driver: "skipped", runtime: "skipped", secrets: "done", engine: "done", proxy: "done", weights: "done", load: "done", "first-token": "done",
+      driver: "skipped",
+      runtime: "skipped",
+      secrets: "done",
+      engine: "done",
+      proxy: "done",
+      weights: "done",
+      load: "done",
+      "first-token": "done",
     });
     // One log line per phase start and end.
     for (const phase of st.order) assert.match(r.stdout, new RegExp(`^qwen3-serve\\[${phase}\\]: started$`, "m"));
     // The engine container ran the plan's exact command, from the pinned image, on Docker's bridge
     // network (no --network host, so no path to the instance role), listening on 0.0.0.0 inside
     // its container with the port published on the host's loopback only, its json-file log capped.
-    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { image: string; entrypoint: string; cmd: string[]; opts: string[] };
+    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as {
+      image: string;
+      entrypoint: string;
+      cmd: string[];
+      opts: string[];
+    };
     assert.equal(run.image, "vllm/vllm-openai:v0.31.0");
     assert.deepEqual([run.entrypoint, ...run.cmd], sb.plan.serve.argv);
     assert.deepEqual(sb.plan.serve.argv.slice(3, 5), ["--host", "0.0.0.0"]);
     assert.equal(run.opts.includes("--network"), false, run.opts.join(" "));
     assert.equal(run.opts[run.opts.indexOf("-p") + 1], `127.0.0.1:${sb.enginePort}:${sb.enginePort}`);
     assert.deepEqual(
-      run.opts.filter((o, i) => ["--log-driver", "--log-opt"].includes(run.opts[i - 1] ?? "")),
+      run.opts.filter((_o, i) => ["--log-driver", "--log-opt"].includes(run.opts[i - 1] ?? "")),
       ["json-file", "max-size=100m", "max-file=3"],
     );
     // The download container has no host network either: it needs the Hub, never the metadata service.
@@ -62,7 +75,10 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
     // Through the proxy: 401 without the key, 200 with it, for the API and the status document.
     const base = `http://127.0.0.1:${sb.proxyPort}`;
     assert.equal((await request(`${base}/v1/models`)).status, 401);
-    assert.equal((await request(`${base}/v1/models`, { headers: { Authorization: "Bearer wrong-key-0123456789" } })).status, 401);
+    assert.equal(
+      (await request(`${base}/v1/models`, { headers: { Authorization: "Bearer wrong-key-0123456789" } })).status,
+      401,
+    );
     assert.equal((await request(`${base}/v1/models`, { headers: auth })).status, 200);
     assert.equal((await request(`${base}/qwen3-serve/status`)).status, 401);
     const status = await request(`${base}/qwen3-serve/status`, { headers: auth });
@@ -95,11 +111,19 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
   it("keeps secrets root-only and out of every script, config file, log and the status file", () => {
     assert.equal(mode(sb.p("etc/qwen3-serve/bootstrap.env")), "600");
     assert.equal(mode(sb.p("etc/qwen3-serve/secrets")), "700");
-    for (const f of ["auth-header", "proxy-auth.conf", "hf.env"]) assert.equal(mode(sb.p(`etc/qwen3-serve/secrets/${f}`)), "600", f);
+    for (const f of ["auth-header", "proxy-auth.conf", "hf.env"])
+      assert.equal(mode(sb.p(`etc/qwen3-serve/secrets/${f}`)), "600", f);
     assert.equal(readFileSync(sb.p("etc/qwen3-serve/secrets/hf.env"), "utf8"), "HF_TOKEN=hf_sandboxTokenValue\n");
     const public_ = [
-      "install.sh", "etc/qwen3-serve/bootstrap.env", "etc/qwen3-serve/engine.argv", "etc/qwen3-serve/engine.env",
-      "etc/nginx/conf.d/qwen3-serve.conf", "var/lib/qwen3-serve/status.json", "var/log/qwen3-serve/access.log", "fake/calls.log", "fake/engine.out",
+      "install.sh",
+      "etc/qwen3-serve/bootstrap.env",
+      "etc/qwen3-serve/engine.argv",
+      "etc/qwen3-serve/engine.env",
+      "etc/nginx/conf.d/qwen3-serve.conf",
+      "var/lib/qwen3-serve/status.json",
+      "var/log/qwen3-serve/access.log",
+      "fake/calls.log",
+      "fake/engine.out",
     ];
     for (const f of public_) {
       const text = readFileSync(sb.p(f), "utf8");
@@ -111,20 +135,41 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
   it("a second run changes nothing and downloads nothing", async () => {
     const callsBefore = sb.calls().length;
     const hfBefore = sb.count("hf");
-    const mtimes = ["etc/nginx/conf.d/qwen3-serve.conf", "etc/systemd/system/qwen3-serve-engine.service", "etc/qwen3-serve/secrets/proxy-auth.conf"].map((f) => statSync(sb.p(f)).mtimeMs);
+    const mtimes = [
+      "etc/nginx/conf.d/qwen3-serve.conf",
+      "etc/systemd/system/qwen3-serve-engine.service",
+      "etc/qwen3-serve/secrets/proxy-auth.conf",
+    ].map((f) => statSync(sb.p(f)).mtimeMs);
     const r = await sb.bootstrap();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(sb.status().state, "ready");
     assert.deepEqual(phaseStates(sb), {
-      driver: "skipped", runtime: "skipped", secrets: "skipped", engine: "skipped", proxy: "skipped", weights: "skipped", load: "skipped", "first-token": "done",
+      driver: "skipped",
+      runtime: "skipped",
+      secrets: "skipped",
+      engine: "skipped",
+      proxy: "skipped",
+      weights: "skipped",
+      load: "skipped",
+      "first-token": "done",
     });
     assert.equal(sb.count("hf"), hfBefore, "no new download");
     const newCalls = sb.calls().slice(callsBefore);
     const mutating = newCalls.filter(
-      (c) => (c.cmd === "docker" && ["pull", "run"].includes(c.args[0] ?? "")) || c.cmd === "apt-get" || (c.cmd === "systemctl" && /start|restart|reload/.test(c.args[0] ?? "")),
+      (c) =>
+        (c.cmd === "docker" && ["pull", "run"].includes(c.args[0] ?? "")) ||
+        c.cmd === "apt-get" ||
+        (c.cmd === "systemctl" && /start|restart|reload/.test(c.args[0] ?? "")),
     );
     assert.deepEqual(mutating, [], "no pulls, installs or (re)starts");
-    assert.deepEqual(["etc/nginx/conf.d/qwen3-serve.conf", "etc/systemd/system/qwen3-serve-engine.service", "etc/qwen3-serve/secrets/proxy-auth.conf"].map((f) => statSync(sb.p(f)).mtimeMs), mtimes);
+    assert.deepEqual(
+      [
+        "etc/nginx/conf.d/qwen3-serve.conf",
+        "etc/systemd/system/qwen3-serve-engine.service",
+        "etc/qwen3-serve/secrets/proxy-auth.conf",
+      ].map((f) => statSync(sb.p(f)).mtimeMs),
+      mtimes,
+    );
     // The cold start measured by the first run survives re-checks.
     assert.equal(sb.status().coldStart?.phases.weights?.state, "done");
   });
@@ -136,19 +181,26 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
     await sb.boot();
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {
-      status = await request(`${base}/v1/models`, { headers: auth }).then((r) => r.status, () => 0);
+      status = await request(`${base}/v1/models`, { headers: auth }).then(
+        (r) => r.status,
+        () => 0,
+      );
       if (status !== 200) await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(status, 200);
     assert.ok(readFileSync(sb.p("etc/systemd/system/qwen3-serve-engine.service"), "utf8").includes("Restart=always"));
-    assert.ok(readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8").includes("Restart=always"));
+    assert.ok(
+      readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8").includes("Restart=always"),
+    );
   });
 });
 
 describe("the AWS form: idle.py comes from SSM Parameter Store, not the user data", () => {
   let sb: Sandbox;
   const lib = (f: string): string => `usr/local/lib/qwen3-serve/${f}`;
-  const SHIPPED_IDLE_PY = shippedScript(readFileSync(path.join(__dirname, "..", "components", "machine", "idle.py"), "utf8"));
+  const SHIPPED_IDLE_PY = shippedScript(
+    readFileSync(path.join(__dirname, "..", "components", "machine", "idle.py"), "utf8"),
+  );
   const CHUNKS = [0, 1, 2].map((i) => `/qwen3-serve/sandbox/machine/idle.py/${i}`);
 
   it("a fresh run's secrets phase reads the three chunk parameters in order and installs idle.py byte-identical to the shipped text, mode 0755", async () => {
@@ -159,7 +211,10 @@ describe("the AWS form: idle.py comes from SSM Parameter Store, not the user dat
     assert.equal(phaseStates(sb).secrets, "done");
     assert.equal(readFileSync(sb.p(lib("idle.py")), "utf8"), SHIPPED_IDLE_PY);
     assert.equal(mode(sb.p(lib("idle.py"))), "755");
-    const reads = sb.calls().filter((c) => c.cmd === "aws").map((c) => c.args[c.args.indexOf("--name") + 1]);
+    const reads = sb
+      .calls()
+      .filter((c) => c.cmd === "aws")
+      .map((c) => c.args[c.args.indexOf("--name") + 1]);
     assert.deepEqual(reads, ["/qwen3-serve/sandbox/api-key", "/qwen3-serve/sandbox/hf-token", ...CHUNKS]);
   });
 
@@ -186,7 +241,9 @@ describe("the AWS form: idle.py comes from SSM Parameter Store, not the user dat
     assert.equal(t.status().error?.phase, "secrets");
     assert.match(
       t.status().error?.reason ?? "",
-      new RegExp(`^idle\\.py assembled from SSM parameters ${CHUNKS.join(" ")} has sha256 [0-9a-f]{64}, not IDLE_PY_SHA256 ${t.idleSsm?.sha256 ?? "?"}: they do not hold the watchdog this machine was launched with; run pulumi up again$`),
+      new RegExp(
+        `^idle\\.py assembled from SSM parameters ${CHUNKS.join(" ")} has sha256 [0-9a-f]{64}, not IDLE_PY_SHA256 ${t.idleSsm?.sha256 ?? "?"}: they do not hold the watchdog this machine was launched with; run pulumi up again$`,
+      ),
     );
     assert.equal(existsSync(t.p(lib("idle.py"))), false);
   });
@@ -196,11 +253,17 @@ describe("the AWS form: idle.py comes from SSM Parameter Store, not the user dat
     rmSync(t.p(`fake/ssm/${encodeURIComponent(CHUNKS[2] ?? "")}`));
     const r = await t.install();
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.equal(t.status().error?.reason, `could not read SSM parameter ${CHUNKS[2] ?? ""} (check the instance role and region us-east-1)`);
+    assert.equal(
+      t.status().error?.reason,
+      `could not read SSM parameter ${CHUNKS[2] ?? ""} (check the instance role and region us-east-1)`,
+    );
     assert.match(r.stderr, /An error occurred \(ParameterNotFound\) when calling the GetParameter operation: /);
     // The minute timer runs from boot, before the secrets phase: no idle.py yet is not a failure.
     const check = await t.run(["bash", t.p(lib("idle.sh"))]);
-    assert.deepEqual([check.code, check.stdout, check.stderr], [0, "qwen3-serve[idle]: watchdog not installed yet (the secrets phase installs idle.py)\n", ""]);
+    assert.deepEqual(
+      [check.code, check.stdout, check.stderr],
+      [0, "qwen3-serve[idle]: watchdog not installed yet (the secrets phase installs idle.py)\n", ""],
+    );
   });
 });
 
@@ -218,7 +281,10 @@ describe("downloads", { concurrency: true }, () => {
 
   it("a permanent failure leaves status failed, with the phase and the reason", async () => {
     const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" } });
-    sb.setEnv({ FAKE_HF_FAIL_ALWAYS: "huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: https://huggingface.co/api/models/Qwen/Qwen3-4B" });
+    sb.setEnv({
+      FAKE_HF_FAIL_ALWAYS:
+        "huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: https://huggingface.co/api/models/Qwen/Qwen3-4B",
+    });
     const r = await sb.install();
     assert.equal(r.code, 1);
     const st = sb.status();
@@ -237,7 +303,10 @@ describe("downloads", { concurrency: true }, () => {
 describe("progress and TLS", { concurrency: true }, () => {
   it("reports download progress in the status file while the weights arrive", async () => {
     // 4,096 expected bytes; the stub writes 2,048 and holds the rest until the test releases it.
-    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { WEIGHTS_EXPECTED_BYTES: "4096" } });
+    const sb = await sandbox({
+      request: { model: "Qwen3-4B", engine: "vllm" },
+      envFile: { WEIGHTS_EXPECTED_BYTES: "4096" },
+    });
     sb.setEnv({ FAKE_HF_HOLD: "1" });
     let finished = false;
     const run = sb.install().finally(() => (finished = true));
@@ -265,9 +334,31 @@ describe("progress and TLS", { concurrency: true }, () => {
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const certbotCall = sb.calls().find((c) => c.cmd === "certbot");
-    assert.deepEqual(certbotCall?.args.slice(0, 5), ["certonly", "--non-interactive", "--agree-tos", "--webroot", "-w"]);
+    assert.deepEqual(certbotCall?.args.slice(0, 5), [
+      "certonly",
+      "--non-interactive",
+      "--agree-tos",
+      "--webroot",
+      "-w",
+    ]);
     const curl = (extra: string[]): string =>
-      spawnSync("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert, "--resolve", `qwen.example.test:${sb.proxyPort}:127.0.0.1`, ...extra, `https://qwen.example.test:${sb.proxyPort}/v1/models`], { encoding: "utf8" }).stdout;
+      spawnSync(
+        "curl",
+        [
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "--cacert",
+          cert,
+          "--resolve",
+          `qwen.example.test:${sb.proxyPort}:127.0.0.1`,
+          ...extra,
+          `https://qwen.example.test:${sb.proxyPort}/v1/models`,
+        ],
+        { encoding: "utf8" },
+      ).stdout;
     assert.equal(curl([]), "401");
     assert.equal(curl(["-H", `Authorization: Bearer ${SANDBOX_API_KEY}`]), "200");
     assert.match(readFileSync(sb.p("etc/nginx/conf.d/qwen3-serve.conf"), "utf8"), /listen \d+ ssl;/);
@@ -276,12 +367,19 @@ describe("progress and TLS", { concurrency: true }, () => {
 
 describe("the driver", { concurrency: true }, () => {
   it("missing on plain Ubuntu: installs the open server driver, reboots, resumes and gets ready", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install" });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      driverPresent: false,
+      driverPolicy: "install",
+    });
     const first = await sb.install();
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.equal(sb.status().state, "rebooting");
     const apt = sb.calls().filter((c) => c.cmd === "apt-get" && aptVerb(c.args) === "install");
-    assert.ok(apt.some((c) => c.args.includes("nvidia-headless-580-server-open") && c.args.includes("nvidia-utils-580-server")), JSON.stringify(apt));
+    assert.ok(
+      apt.some((c) => c.args.includes("nvidia-headless-580-server-open") && c.args.includes("nvidia-utils-580-server")),
+      JSON.stringify(apt),
+    );
     assert.ok(sb.calls().some((c) => c.cmd === "systemctl" && c.args[0] === "reboot"));
     sb.reboot();
     // The boot unit runs the bootstrap again after the reboot.
@@ -291,11 +389,24 @@ describe("the driver", { concurrency: true }, () => {
     assert.equal(st.state, "ready");
     assert.equal(st.run, 2);
     assert.equal(st.phases.driver?.state, "done", "the resumed run records the driver phase");
-    assert.deepEqual(Object.keys(st.coldStart?.phases ?? {}).sort(), ["driver", "engine", "first-token", "load", "proxy", "runtime", "secrets", "weights"]);
+    assert.deepEqual(Object.keys(st.coldStart?.phases ?? {}).sort(), [
+      "driver",
+      "engine",
+      "first-token",
+      "load",
+      "proxy",
+      "runtime",
+      "secrets",
+      "weights",
+    ]);
   });
 
   it("missing where installing is not allowed: fails at once with the reason", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "require" });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      driverPresent: false,
+      driverPolicy: "require",
+    });
     const r = await sb.install();
     assert.equal(r.code, 1);
     assert.equal(sb.status().error?.phase, "driver");
@@ -303,23 +414,36 @@ describe("the driver", { concurrency: true }, () => {
   });
 
   it("GPUs smaller than the plan needs: fails naming both sizes", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, gpus: { name: "NVIDIA L4", mib: 23034, cc: "8.9", count: 1 } });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      gpus: { name: "NVIDIA L4", mib: 23034, cc: "8.9", count: 1 },
+    });
     const r = await sb.install();
     assert.equal(r.code, 1);
-    assert.match(sb.status().error?.reason ?? "", /^the plan needs \d+ MiB per GPU; the smallest GPU here has 23034 MiB \(NVIDIA L4\)$/);
+    assert.match(
+      sb.status().error?.reason ?? "",
+      /^the plan needs \d+ MiB per GPU; the smallest GPU here has 23034 MiB \(NVIDIA L4\)$/,
+    );
   });
 });
 
 describe("other engines and secret sources", { concurrency: true }, () => {
   it("Ollama: pulls through the server's API, records the digest, loads with keep_alive, serves the tag", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "ollama" }, gpus: { name: "Tesla T4", mib: 15360, cc: "7.5", count: 1 }, secrets: "file" });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "ollama" },
+      gpus: { name: "Tesla T4", mib: 15360, cc: "7.5", count: 1 },
+      secrets: "file",
+    });
     sb.setEnv({ FAKE_PULL_FAIL_TIMES: "1" });
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(sb.status().state, "ready");
     assert.equal(sb.count("pull"), 2, "one failed pull, retried");
     assert.equal(sb.status().versions?.modelRevision, "a".repeat(64));
-    const started = JSON.parse(readFileSync(sb.p("fake/engine-starts.log"), "utf8").trim().split("\n")[0] ?? "{}") as { argv: string[]; env: Record<string, string> };
+    const started = JSON.parse(readFileSync(sb.p("fake/engine-starts.log"), "utf8").trim().split("\n")[0] ?? "{}") as {
+      argv: string[];
+      env: Record<string, string>;
+    };
     assert.deepEqual(started.argv, ["ollama", "serve"]);
     assert.equal(started.env.OLLAMA_CONTEXT_LENGTH, "32768");
     assert.equal(started.env.OLLAMA_KEEP_ALIVE, "-1");
@@ -335,16 +459,27 @@ describe("other engines and secret sources", { concurrency: true }, () => {
     const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "sglang" } });
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { image: string; entrypoint: string; cmd: string[] };
+    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as {
+      image: string;
+      entrypoint: string;
+      cmd: string[];
+    };
     assert.equal(run.image, "lmsysorg/sglang:v0.5.21");
     assert.deepEqual([run.entrypoint, ...run.cmd], sb.plan.serve.argv);
   });
 
   it("a secrets file readable by others is refused", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, secrets: "file", secretsFileMode: 0o644 });
+    const sb = await sandbox({
+      request: { model: "qwen3:0.6b", engine: "ollama" },
+      secrets: "file",
+      secretsFileMode: 0o644,
+    });
     const r = await sb.install();
     assert.equal(r.code, 1);
-    assert.equal(sb.status().error?.reason, "secrets file /etc/qwen3-serve/secrets.env has mode 644; it must be 0600".replace("/etc", `${sb.root}/etc`));
+    assert.equal(
+      sb.status().error?.reason,
+      "secrets file /etc/qwen3-serve/secrets.env has mode 644; it must be 0600".replace("/etc", `${sb.root}/etc`),
+    );
   });
 });
 
@@ -354,7 +489,11 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
     // like the real one, aborts the load when its client hangs up first.
     // A 30 s load budget (in the env file, which the scripts read): calls cut at 1 s would abort
     // every load and fail the phase at 30 s.
-    const sb = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, secrets: "file", envFile: { LOAD_TIMEOUT_SECONDS: "30" } });
+    const sb = await sandbox({
+      request: { model: "qwen3:0.6b", engine: "ollama" },
+      secrets: "file",
+      envFile: { LOAD_TIMEOUT_SECONDS: "30" },
+    });
     sb.setEnv({ HTTP_TIMEOUT_SECONDS: "1", FAKE_OLLAMA_LOAD_MS: "2500" });
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -364,7 +503,10 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
 
   it("a crash-looping engine fails the load phase after 3 restarts, before the load timeout, with its last log lines as the reason", async () => {
     // 40 s of load budget: a run that waited for the timeout would fail with "did not load within 40s".
-    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { LOAD_TIMEOUT_SECONDS: "40" } });
+    const sb = await sandbox({
+      request: { model: "Qwen3-4B", engine: "vllm" },
+      envFile: { LOAD_TIMEOUT_SECONDS: "40" },
+    });
     sb.setEnv({ FAKE_ENGINE_CRASH: "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB" });
     const r = await sb.install();
     assert.equal(r.code, 1, r.stdout + r.stderr);
@@ -372,7 +514,10 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
     assert.equal(st.state, "failed");
     assert.equal(st.error?.phase, "load");
     const reason = st.error?.reason ?? "";
-    assert.match(reason, /^the engine exited [34] times while loading Qwen3-4B \(systemd restarts it each time\); its last log lines:\n/);
+    assert.match(
+      reason,
+      /^the engine exited [34] times while loading Qwen3-4B \(systemd restarts it each time\); its last log lines:\n/,
+    );
     assert.match(reason, /^ERROR torch\.OutOfMemoryError: CUDA out of memory\. Tried to allocate 2\.00 GiB$/m);
     assert.match(reason, /^INFO starting vllm for Qwen3-4B$/m);
   });
@@ -386,17 +531,29 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
       sb.status().error?.reason,
       "NVIDIA driver 550.127.05 is too old for vllm/vllm-openai:v0.31.0: it needs branch 580 or later (the image is built on CUDA 13). Upgrade the driver or use the Deep Learning AMI",
     );
-    assert.equal(sb.calls().some((c) => c.cmd === "docker" && c.args[0] === "pull"), false, "stops before pulling the image");
+    assert.equal(
+      sb.calls().some((c) => c.cmd === "docker" && c.args[0] === "pull"),
+      false,
+      "stops before pulling the image",
+    );
   });
 
   it("Ollama runs on driver 550 (its image needs no CUDA 13)", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:0.6b", engine: "ollama" }, driverVersion: "550.127.05", secrets: "file" });
+    const sb = await sandbox({
+      request: { model: "qwen3:0.6b", engine: "ollama" },
+      driverVersion: "550.127.05",
+      secrets: "file",
+    });
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
   it("plain Ubuntu after an interrupted dpkg: runs dpkg --configure -a before any apt-get, and every apt-get waits for the dpkg lock", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install" });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      driverPresent: false,
+      driverPolicy: "install",
+    });
     mkdirSync(sb.p("var/lib/dpkg/updates"), { recursive: true });
     writeFileSync(sb.p("var/lib/dpkg/updates/0007"), "interrupted\n");
     const r = await sb.install();
@@ -405,17 +562,29 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
     const calls = sb.calls().filter((c) => c.cmd === "apt-get" || c.cmd === "dpkg");
     assert.deepEqual(calls[0], { cmd: "dpkg", args: ["--force-confdef", "--force-confold", "--configure", "-a"] });
     const apt = calls.filter((c) => c.cmd === "apt-get");
-    assert.deepEqual(apt.map((c) => aptVerb(c.args)), ["update", "install"]);
+    assert.deepEqual(
+      apt.map((c) => aptVerb(c.args)),
+      ["update", "install"],
+    );
     for (const c of apt) assert.deepEqual(c.args.slice(0, 2), ["-o", "DPkg::Lock::Timeout=900"], JSON.stringify(c));
   });
 
   it("plain Ubuntu on an NVSwitch machine: installs the fabric manager of the driver's branch, enables it, and gets ready after the reboot", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install", envFile: { FABRIC_MANAGER: "fabricmanager" } });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      driverPresent: false,
+      driverPolicy: "install",
+      envFile: { FABRIC_MANAGER: "fabricmanager" },
+    });
     const first = await sb.install();
     assert.equal(first.code, 0, first.stdout + first.stderr);
     const install = sb.calls().find((c) => c.cmd === "apt-get" && aptVerb(c.args) === "install");
     assert.ok(install?.args.includes("nvidia-fabricmanager-580"), JSON.stringify(install));
-    assert.ok(sb.calls().some((c) => c.cmd === "systemctl" && c.args[0] === "enable" && c.args[1] === "nvidia-fabricmanager.service"));
+    assert.ok(
+      sb
+        .calls()
+        .some((c) => c.cmd === "systemctl" && c.args[0] === "enable" && c.args[1] === "nvidia-fabricmanager.service"),
+    );
     sb.reboot();
     const second = await sb.bootstrap();
     assert.equal(second.code, 0, second.stdout + second.stderr);
@@ -423,24 +592,44 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
   });
 
   it("plain Ubuntu on a B200 (NVLink subnet manager needed) is refused in the driver phase, before any install", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, driverPresent: false, driverPolicy: "install", envFile: { FABRIC_MANAGER: "fabricmanager+nvlsm" } });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      driverPresent: false,
+      driverPolicy: "install",
+      envFile: { FABRIC_MANAGER: "fabricmanager+nvlsm" },
+    });
     const r = await sb.install();
     assert.equal(r.code, 1);
     assert.equal(sb.status().error?.phase, "driver");
-    assert.match(sb.status().error?.reason ?? "", /^this instance type needs NVIDIA's NVLink subnet manager \(nvlsm\), which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI$/);
-    assert.equal(sb.calls().some((c) => c.cmd === "apt-get"), false);
+    assert.match(
+      sb.status().error?.reason ?? "",
+      /^this instance type needs NVIDIA's NVLink subnet manager \(nvlsm\), which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI$/,
+    );
+    assert.equal(
+      sb.calls().some((c) => c.cmd === "apt-get"),
+      false,
+    );
   });
 
   it("an NVSwitch machine with a driver but no fabric manager fails the driver phase saying so", async () => {
-    const sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, envFile: { FABRIC_MANAGER: "fabricmanager" } });
+    const sb = await sandbox({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      envFile: { FABRIC_MANAGER: "fabricmanager" },
+    });
     const r = await sb.install();
     assert.equal(r.code, 1);
     assert.equal(sb.status().error?.phase, "driver");
-    assert.match(sb.status().error?.reason ?? "", /^this NVSwitch machine needs nvidia-fabricmanager-580 running \(driver 580\.105\.08\), and it did not start; install it or use the Deep Learning AMI$/);
+    assert.match(
+      sb.status().error?.reason ?? "",
+      /^this NVSwitch machine needs nvidia-fabricmanager-580 running \(driver 580\.105\.08\), and it did not start; install it or use the Deep Learning AMI$/,
+    );
   });
 
   it("GPU_DEVICES device=0,1 reaches docker run as --gpus with its inner quotes, which Docker's CSV parser needs", async () => {
-    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { GPU_DEVICES: "device=0,1" } });
+    const sb = await sandbox({
+      request: { model: "Qwen3-4B", engine: "vllm" },
+      envFile: { GPU_DEVICES: "device=0,1" },
+    });
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { opts: string[] };
@@ -448,11 +637,20 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
   });
 
   it("a pinned image digest is pulled and run by digest, for the engine and the download container", async () => {
-    const sb = await sandbox({ request: { model: "Qwen3-4B", engine: "vllm" }, envFile: { ENGINE_IMAGE_DIGEST: PINNED_DIGEST } });
+    const sb = await sandbox({
+      request: { model: "Qwen3-4B", engine: "vllm" },
+      envFile: { ENGINE_IMAGE_DIGEST: PINNED_DIGEST },
+    });
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const ref = `vllm/vllm-openai:v0.31.0@${PINNED_DIGEST}`;
-    assert.deepEqual(sb.calls().filter((c) => c.cmd === "docker" && c.args[0] === "pull").map((c) => c.args[1]), [ref]);
+    assert.deepEqual(
+      sb
+        .calls()
+        .filter((c) => c.cmd === "docker" && c.args[0] === "pull")
+        .map((c) => c.args[1]),
+      [ref],
+    );
     assert.equal((JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { image: string }).image, ref);
     const download = sb.calls().find((c) => c.cmd === "docker" && c.args[0] === "run" && c.args.includes("hf"));
     assert.ok(download?.args.includes(ref), JSON.stringify(download));

@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { GPU_INSTANCES, GPU_MODELS, NVSWITCH_INSTANCES, awsGpu, fabricNeed, plainUbuntuRefusal } from "../components/catalog/gpus";
+import {
+  GPU_INSTANCES,
+  GPU_MODELS,
+  NVSWITCH_INSTANCES,
+  awsGpu,
+  fabricNeed,
+  plainUbuntuRefusal,
+} from "../components/catalog/gpus";
 import { MODELS } from "../components/catalog/models";
 import { FORMAT_SPECS, QUANTIZATIONS } from "../components/catalog/quantizations";
 import { paramCounts } from "../components/footprint/memory";
@@ -16,9 +23,21 @@ describe("model catalog", () => {
     assert.deepEqual(
       MODELS.map((m) => m.id),
       [
-        "Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B", "Qwen3-14B", "Qwen3-32B", "Qwen3-30B-A3B", "Qwen3-235B-A22B",
-        "Qwen3-4B-Instruct-2507", "Qwen3-4B-Thinking-2507", "Qwen3-30B-A3B-Instruct-2507", "Qwen3-30B-A3B-Thinking-2507",
-        "Qwen3-235B-A22B-Instruct-2507", "Qwen3-235B-A22B-Thinking-2507", "Qwen3-Coder-30B-A3B-Instruct",
+        "Qwen3-0.6B",
+        "Qwen3-1.7B",
+        "Qwen3-4B",
+        "Qwen3-8B",
+        "Qwen3-14B",
+        "Qwen3-32B",
+        "Qwen3-30B-A3B",
+        "Qwen3-235B-A22B",
+        "Qwen3-4B-Instruct-2507",
+        "Qwen3-4B-Thinking-2507",
+        "Qwen3-30B-A3B-Instruct-2507",
+        "Qwen3-30B-A3B-Thinking-2507",
+        "Qwen3-235B-A22B-Instruct-2507",
+        "Qwen3-235B-A22B-Thinking-2507",
+        "Qwen3-Coder-30B-A3B-Instruct",
       ],
     );
   });
@@ -78,7 +97,8 @@ describe("model catalog", () => {
 describe("GPU catalog", () => {
   it("covers the inference families the product promises, p5.4xlarge included", () => {
     const families = new Set(GPU_INSTANCES.map((i) => i.family));
-    for (const f of ["g4dn", "g5", "g6", "gr6", "g6e", "g7e", "p4d", "p4de", "p5", "p5en", "p6-b200"]) assert.ok(families.has(f), f);
+    for (const f of ["g4dn", "g5", "g6", "gr6", "g6e", "g7e", "p4d", "p4de", "p5", "p5en", "p6-b200"])
+      assert.ok(families.has(f), f);
     assert.ok(GPU_INSTANCES.some((i) => i.type === "p5.4xlarge" && i.gpuCount === 1));
   });
 
@@ -90,7 +110,8 @@ describe("GPU catalog", () => {
       assert.ok([1, 2, 4, 8].includes(i.gpuCount), i.type);
       assert.ok(i.vcpus > 0 && i.ramGiB > 0 && i.nvmeGB > 0, i.type);
       assert.ok(i.onDemandUsdPerHour > 0, i.type);
-      if (i.spotUsdPerHour !== null) assert.ok(i.spotUsdPerHour.min <= i.spotUsdPerHour.max && i.spotUsdPerHour.max <= i.onDemandUsdPerHour, i.type);
+      if (i.spotUsdPerHour !== null)
+        assert.ok(i.spotUsdPerHour.min <= i.spotUsdPerHour.max && i.spotUsdPerHour.max <= i.onDemandUsdPerHour, i.type);
       assert.match(i.source.asOf, DATE);
       assert.ok(gpu.usableMiB > 10000);
     }
@@ -106,7 +127,18 @@ describe("GPU catalog", () => {
 
   it("gives each GPU model its compute capability and a dated source", () => {
     const cc = Object.fromEntries(Object.values(GPU_MODELS).map((g) => [g.name, g.computeCapability]));
-    assert.deepEqual(cc, { T4: 7.5, A10G: 8.6, L4: 8.9, L40S: 8.9, "RTX-PRO-6000": 12.0, "A100-40GB": 8.0, "A100-80GB": 8.0, H100: 9.0, H200: 9.0, B200: 10.0 });
+    assert.deepEqual(cc, {
+      T4: 7.5,
+      A10G: 8.6,
+      L4: 8.9,
+      L40S: 8.9,
+      "RTX-PRO-6000": 12.0,
+      "A100-40GB": 8.0,
+      "A100-80GB": 8.0,
+      H100: 9.0,
+      H200: 9.0,
+      B200: 10.0,
+    });
     for (const g of Object.values(GPU_MODELS)) assert.match(g.source.asOf, DATE);
   });
 
@@ -118,13 +150,34 @@ describe("GPU catalog", () => {
 describe("NVSwitch instances", () => {
   it("p4d, p4de, p5.48xlarge and p5en need the fabric manager; p6-b200 the NVLink subnet manager too; single-GPU p5 and g-families nothing", () => {
     assert.deepEqual(
-      Object.fromEntries(["p4d.24xlarge", "p4de.24xlarge", "p5.4xlarge", "p5.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g6e.48xlarge", "g7e.48xlarge"].map((t) => [t, fabricNeed(t)])),
+      Object.fromEntries(
+        [
+          "p4d.24xlarge",
+          "p4de.24xlarge",
+          "p5.4xlarge",
+          "p5.48xlarge",
+          "p5en.48xlarge",
+          "p6-b200.48xlarge",
+          "g6e.48xlarge",
+          "g7e.48xlarge",
+        ].map((t) => [t, fabricNeed(t)]),
+      ),
       {
-        "p4d.24xlarge": "fabric-manager", "p4de.24xlarge": "fabric-manager", "p5.4xlarge": "none", "p5.48xlarge": "fabric-manager",
-        "p5en.48xlarge": "fabric-manager", "p6-b200.48xlarge": "fabric-manager+nvlsm", "g6e.48xlarge": "none", "g7e.48xlarge": "none",
+        "p4d.24xlarge": "fabric-manager",
+        "p4de.24xlarge": "fabric-manager",
+        "p5.4xlarge": "none",
+        "p5.48xlarge": "fabric-manager",
+        "p5en.48xlarge": "fabric-manager",
+        "p6-b200.48xlarge": "fabric-manager+nvlsm",
+        "g6e.48xlarge": "none",
+        "g7e.48xlarge": "none",
       },
     );
-    for (const t of Object.keys(NVSWITCH_INSTANCES)) assert.ok(GPU_INSTANCES.some((i) => i.type === t), `${t} is not a catalog instance`);
+    for (const t of Object.keys(NVSWITCH_INSTANCES))
+      assert.ok(
+        GPU_INSTANCES.some((i) => i.type === t),
+        `${t} is not a catalog instance`,
+      );
   });
 
   it("plain Ubuntu is refused only where the NVLink subnet manager is needed, naming the type and the way out", () => {

@@ -5,7 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cidrText, hasHostBits, isBroadPublic, isPrivate, isWithin, networkOf, parseCidr, type Cidr } from "../components/config/cidr";
+import {
+  cidrText,
+  hasHostBits,
+  isBroadPublic,
+  isPrivate,
+  isWithin,
+  networkOf,
+  parseCidr,
+  type Cidr,
+} from "../components/config/cidr";
 
 const must = (text: string): Cidr => {
   const c = parseCidr(text);
@@ -25,7 +34,20 @@ describe("parseCidr", () => {
   });
 
   it("returns null for anything that is not a.b.c.d/n", () => {
-    for (const bad of ["10.0.0.0", "10.0.0.0/33", "256.0.0.0/8", "010.0.0.0/8", "10.0.0/8", "10.0.0.0.0/8", "10.0.0.0/08", "a.b.c.d/8", "10.0.0.0/", "/8", "10.0.0.-1/8", " 10.0.0.0/8"]) {
+    for (const bad of [
+      "10.0.0.0",
+      "10.0.0.0/33",
+      "256.0.0.0/8",
+      "010.0.0.0/8",
+      "10.0.0/8",
+      "10.0.0.0.0/8",
+      "10.0.0.0/08",
+      "a.b.c.d/8",
+      "10.0.0.0/",
+      "/8",
+      "10.0.0.-1/8",
+      " 10.0.0.0/8",
+    ]) {
       assert.equal(parseCidr(bad), null, bad);
     }
   });
@@ -48,7 +70,8 @@ describe("host bits and canonical form", () => {
   });
 
   it("prints a parsed range back unchanged", () => {
-    for (const text of ["0.0.0.0/0", "10.20.0.0/16", "198.51.100.77/32", "255.255.255.255/32"]) assert.equal(cidrText(must(text)), text);
+    for (const text of ["0.0.0.0/0", "10.20.0.0/16", "198.51.100.77/32", "255.255.255.255/32"])
+      assert.equal(cidrText(must(text)), text);
   });
 });
 
@@ -61,7 +84,8 @@ describe("ranges", () => {
       ["11.0.0.0/8", "10.0.0.0/8", false],
       ["0.0.0.0/0", "0.0.0.0/0", true],
     ];
-    for (const [inner, outer, want] of table) assert.equal(isWithin(must(inner), must(outer)), want, `${inner} in ${outer}`);
+    for (const [inner, outer, want] of table)
+      assert.equal(isWithin(must(inner), must(outer)), want, `${inner} in ${outer}`);
   });
 
   it("private means wholly inside 10/8, 172.16/12 or 192.168/16", () => {

@@ -17,10 +17,15 @@ interface Run {
 
 function plan(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", "scripts/plan.ts", ...args], { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "scripts/plan.ts", ...args],
+      { cwd: ROOT, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -28,7 +33,19 @@ const NO_STACK = /^\s+at /m;
 
 describe("plan CLI", () => {
   it("--json prints exactly one JSON object with the promised fields", async () => {
-    const r = await plan("--model", "qwen3:30b-a3b", "--engine", "vllm", "--quant", "fp8", "--context", "64k", "--concurrency", "2", "--json");
+    const r = await plan(
+      "--model",
+      "qwen3:30b-a3b",
+      "--engine",
+      "vllm",
+      "--quant",
+      "fp8",
+      "--context",
+      "64k",
+      "--concurrency",
+      "2",
+      "--json",
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, "");
     const p = JSON.parse(r.stdout) as Record<string, unknown> & {
@@ -59,22 +76,86 @@ describe("plan CLI", () => {
   });
 
   const bad: [string, string[], RegExp][] = [
-    ["bad engine", ["--model", "qwen3:8b", "--engine", "tgi"], /^error: --engine = "tgi": .*\n.*\nValid choices: vllm, sglang, ollama\n$/],
-    ["unknown model", ["--model", "qwen4", "--engine", "vllm"], /^error: --model = "qwen4": not a Qwen3 model we know\.\nDid you mean Qwen3-8B, /],
-    ["bad quantization for the engine", ["--model", "qwen3:8b", "--engine", "ollama", "--quant", "awq"], /^error: --quant = "awq": .*\n.*\nValid choices: q4_K_M, q8_0, fp16\n$/],
-    ["unknown flag", ["--model", "qwen3:8b", "--engine", "vllm", "--gpu", "h100"], /^error: Unknown option '--gpu': not a flag of this command\.\nValid flags: --model, --engine, --quant, /],
-    ["misspelt flag", ["--model", "qwen3:8b", "--engine", "vllm", "--max-prise", "2"], /^error: Unknown option '--max-prise': not a flag of this command\. Did you mean --max-price\?\nValid flags: /],
-    ["flag without its value", ["--engine", "vllm", "--model"], /^error: --model needs a value: --model <value>\.\nValid flags: /],
-    ["value given to a switch", ["--model", "qwen3:8b", "--engine", "vllm", "--spot=yes"], /^error: --spot takes no value: give --spot alone\.\n/],
-    ["stray argument", ["--model", "qwen3:8b", "--engine", "vllm", "g6e"], /^error: unexpected argument "g6e": every value follows its flag \(--flag value\)\.\n/],
-    ["misspelt instance type", ["--model", "qwen3:8b", "--engine", "vllm", "--instance-types", "g6e.xlarg"], /^error: --instance-types = "g6e\.xlarg": not one of the valid choices\.\nDid you mean g6e\.xlarge\? Pick one of the valid choices\.\nValid choices: g4dn\.xlarge, /],
-    ["instance type as a family", ["--model", "qwen3:8b", "--engine", "vllm", "--families", "g6e.2xlarge"], /^error: --families = "g6e\.2xlarge": not one of the valid choices\.\nDid you mean g6e\? /],
-    ["GGUF tag on vLLM", ["--model", "qwen3:235b-a22b-q8_0", "--engine", "vllm"], /^error: --model = "qwen3:235b-a22b-q8_0": the name asks for q8_0 weights, an Ollama \(GGUF\) format that vllm does not load\.\nServe q8_0 with engine ollama, /],
-    ["price cap nothing meets", ["--model", "Qwen3-32B", "--engine", "vllm", "--max-price", "1"], /^error: --max-price = "1": no instance that can serve Qwen3-32B bf16 on vllm \(context 32768 x 1\) costs \$1\/h or less\.\nThe cheapest that fits is g7e\.2xlarge at \$3\.363\/h on-demand: raise the limit to at least 3\.363/],
-    ["non-numeric context", ["--model", "qwen3:8b", "--engine", "vllm", "--context", "lots"], /^error: --context = "lots": not a whole number\./],
-    ["nothing fits", ["--model", "Qwen3-235B-A22B", "--engine", "vllm", "--context", "128k", "--concurrency", "32"], /^error: --model = .*no instance in the catalog can serve this\.\nThe largest option, p6-b200\.48xlarge/],
-    ["missing engine", ["--model", "qwen3:8b"], /^error: --engine = "\(missing\)": missing: this setting is required\.\nName the inference engine\. Pick one of the valid choices\.\nValid choices: vllm, sglang, ollama\n$/],
-    ["missing model", ["--engine", "vllm"], /^error: --model = "\(missing\)": missing: this setting is required\.\nName a Qwen3 model: /],
+    [
+      "bad engine",
+      ["--model", "qwen3:8b", "--engine", "tgi"],
+      /^error: --engine = "tgi": .*\n.*\nValid choices: vllm, sglang, ollama\n$/,
+    ],
+    [
+      "unknown model",
+      ["--model", "qwen4", "--engine", "vllm"],
+      /^error: --model = "qwen4": not a Qwen3 model we know\.\nDid you mean Qwen3-8B, /,
+    ],
+    [
+      "bad quantization for the engine",
+      ["--model", "qwen3:8b", "--engine", "ollama", "--quant", "awq"],
+      /^error: --quant = "awq": .*\n.*\nValid choices: q4_K_M, q8_0, fp16\n$/,
+    ],
+    [
+      "unknown flag",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--gpu", "h100"],
+      /^error: Unknown option '--gpu': not a flag of this command\.\nValid flags: --model, --engine, --quant, /,
+    ],
+    [
+      "misspelt flag",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--max-prise", "2"],
+      /^error: Unknown option '--max-prise': not a flag of this command\. Did you mean --max-price\?\nValid flags: /,
+    ],
+    [
+      "flag without its value",
+      ["--engine", "vllm", "--model"],
+      /^error: --model needs a value: --model <value>\.\nValid flags: /,
+    ],
+    [
+      "value given to a switch",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--spot=yes"],
+      /^error: --spot takes no value: give --spot alone\.\n/,
+    ],
+    [
+      "stray argument",
+      ["--model", "qwen3:8b", "--engine", "vllm", "g6e"],
+      /^error: unexpected argument "g6e": every value follows its flag \(--flag value\)\.\n/,
+    ],
+    [
+      "misspelt instance type",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--instance-types", "g6e.xlarg"],
+      /^error: --instance-types = "g6e\.xlarg": not one of the valid choices\.\nDid you mean g6e\.xlarge\? Pick one of the valid choices\.\nValid choices: g4dn\.xlarge, /,
+    ],
+    [
+      "instance type as a family",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--families", "g6e.2xlarge"],
+      /^error: --families = "g6e\.2xlarge": not one of the valid choices\.\nDid you mean g6e\? /,
+    ],
+    [
+      "GGUF tag on vLLM",
+      ["--model", "qwen3:235b-a22b-q8_0", "--engine", "vllm"],
+      /^error: --model = "qwen3:235b-a22b-q8_0": the name asks for q8_0 weights, an Ollama \(GGUF\) format that vllm does not load\.\nServe q8_0 with engine ollama, /,
+    ],
+    [
+      "price cap nothing meets",
+      ["--model", "Qwen3-32B", "--engine", "vllm", "--max-price", "1"],
+      /^error: --max-price = "1": no instance that can serve Qwen3-32B bf16 on vllm \(context 32768 x 1\) costs \$1\/h or less\.\nThe cheapest that fits is g7e\.2xlarge at \$3\.363\/h on-demand: raise the limit to at least 3\.363/,
+    ],
+    [
+      "non-numeric context",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--context", "lots"],
+      /^error: --context = "lots": not a whole number\./,
+    ],
+    [
+      "nothing fits",
+      ["--model", "Qwen3-235B-A22B", "--engine", "vllm", "--context", "128k", "--concurrency", "32"],
+      /^error: --model = .*no instance in the catalog can serve this\.\nThe largest option, p6-b200\.48xlarge/,
+    ],
+    [
+      "missing engine",
+      ["--model", "qwen3:8b"],
+      /^error: --engine = "\(missing\)": missing: this setting is required\.\nName the inference engine\. Pick one of the valid choices\.\nValid choices: vllm, sglang, ollama\n$/,
+    ],
+    [
+      "missing model",
+      ["--engine", "vllm"],
+      /^error: --model = "\(missing\)": missing: this setting is required\.\nName a Qwen3 model: /,
+    ],
   ];
   for (const [name, args, stderr] of bad) {
     it(`${name}: exit 2, reason on stderr, nothing on stdout, no stack trace`, async () => {

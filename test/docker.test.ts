@@ -26,12 +26,28 @@ import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../components/catalog/images";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
 import { deployStack, type StackContext, type StackOutputs } from "../components/program/deploy";
-import { MOCK_API_KEY, MOCK_IMAGE_ID, MOCK_REPO_DIGEST, ofType, recorded, resolveAll, secretValue, useMocks, valueOf, type Recorded } from "./helpers/pulumiMocks";
+import {
+  MOCK_API_KEY,
+  MOCK_IMAGE_ID,
+  MOCK_REPO_DIGEST,
+  ofType,
+  recorded,
+  resolveAll,
+  secretValue,
+  useMocks,
+  valueOf,
+  type Recorded,
+} from "./helpers/pulumiMocks";
 import { freePort, request } from "./helpers/sandbox";
 import { stackFileConfig } from "./helpers/stacks";
 
 const ctx = (stack: string, warnings: string[] = []): StackContext => ({
-  project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => "198.51.100.77", isSecret: () => true, warn: (m) => warnings.push(m),
+  project: "qwen3-serve",
+  stack,
+  defaultOwner: "tester",
+  myIp: async () => "198.51.100.77",
+  isSecret: () => true,
+  warn: (m) => warnings.push(m),
 });
 const HF_TOKEN = "hf_secretTokenValue123";
 /** Where the Docker target's container scripts live. */
@@ -80,7 +96,10 @@ interface ContainerInputs {
 
 async function declare(over: Record<string, string>, stack: string): Promise<StackOutputs> {
   await useMocks();
-  const out = await deployStack(parseStackConfig(decodeConfigValues({ ...stackFileConfig("docker"), ...over })), ctx(stack));
+  const out = await deployStack(
+    parseStackConfig(decodeConfigValues({ ...stackFileConfig("docker"), ...over })),
+    ctx(stack),
+  );
   await resolveAll(out);
   return out;
 }
@@ -124,7 +143,8 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.deepEqual(images(), ["ollama/ollama:0.33.3", PROXY_IMAGE, WATCHDOG_IMAGE]);
     assert.equal(PROXY_IMAGE, "nginx:1.28.0-alpine");
     assert.equal(WATCHDOG_IMAGE, "python:3.13.2-alpine3.20");
-    for (const r of ofType("docker:index/remoteImage:RemoteImage")) assert.equal(r.inputs.keepLocally, true, "destroy leaves shared images on the host");
+    for (const r of ofType("docker:index/remoteImage:RemoteImage"))
+      assert.equal(r.inputs.keepLocally, true, "destroy leaves shared images on the host");
   });
 
   it("runs the engine with the plan's argv and env on the GPUs, on the private network only, no published port", () => {
@@ -133,8 +153,15 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.equal(e.image, MOCK_IMAGE_ID);
     assert.deepEqual([...e.entrypoints, ...e.command], ["ollama", "serve"]);
     assert.deepEqual(e.envs, [
-      "OLLAMA_HOST=0.0.0.0:11434", "OLLAMA_CONTEXT_LENGTH=32768", "OLLAMA_NUM_PARALLEL=1", "OLLAMA_KEEP_ALIVE=-1", "OLLAMA_MAX_LOADED_MODELS=1",
-      "OLLAMA_FLASH_ATTENTION=1", "OLLAMA_KV_CACHE_TYPE=f16", "OLLAMA_LOAD_TIMEOUT=30m", "DO_NOT_TRACK=1",
+      "OLLAMA_HOST=0.0.0.0:11434",
+      "OLLAMA_CONTEXT_LENGTH=32768",
+      "OLLAMA_NUM_PARALLEL=1",
+      "OLLAMA_KEEP_ALIVE=-1",
+      "OLLAMA_MAX_LOADED_MODELS=1",
+      "OLLAMA_FLASH_ATTENTION=1",
+      "OLLAMA_KV_CACHE_TYPE=f16",
+      "OLLAMA_LOAD_TIMEOUT=30m",
+      "DO_NOT_TRACK=1",
     ]);
     assert.equal(e.ports, undefined, "the engine port is never published");
     assert.deepEqual(e.networksAdvanced, [{ name: "dk-qwen3-serve", aliases: ["engine"] }]);
@@ -157,11 +184,18 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
 
   it("publishes only the proxy port; the key reaches nginx as a root-only, secret-marked upload", () => {
     const published = ofType("docker:index/container:Container").filter((r) => r.inputs.ports !== undefined);
-    assert.deepEqual(published.map((r) => [r.name, r.inputs.ports]), [["dk-proxy", [{ internal: 8080, external: 8080, ip: "192.0.2.20" }]]]);
+    assert.deepEqual(
+      published.map((r) => [r.name, r.inputs.ports]),
+      [["dk-proxy", [{ internal: 8080, external: 8080, ip: "192.0.2.20" }]]],
+    );
     const proxy = container("-proxy");
     assert.equal(proxy.image, MOCK_IMAGE_ID);
     const [logcap, conf, auth] = secretValue(proxy.uploads) as Upload[];
-    assert.deepEqual(logcap, { file: "/opt/qwen3-serve/logcap.sh", content: readFileSync(path.join(COMPONENT_DIR, "logcap.sh"), "utf8"), executable: true });
+    assert.deepEqual(logcap, {
+      file: "/opt/qwen3-serve/logcap.sh",
+      content: readFileSync(path.join(COMPONENT_DIR, "logcap.sh"), "utf8"),
+      executable: true,
+    });
     assert.equal(conf?.file, "/etc/nginx/conf.d/default.conf");
     assert.match(String(conf?.content), /set \$qwen3_serve_upstream http:\/\/engine:11434;/);
     assert.ok(!String(conf?.content).includes(MOCK_API_KEY));
@@ -177,9 +211,19 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     const w = container("-idle");
     assert.deepEqual(w.command, ["python3", "/opt/qwen3-serve/idle.py", "loop"]);
     assert.deepEqual(w.envs, [
-      "ENGINE=ollama", "ENGINE_HOST=engine", "ENGINE_PORT=11434", "ENGINE_HEALTH_PATH=/api/version", "IDLE_PHASE=health",
-      "IDLE_ACCESS_LOG=/var/log/qwen3-serve/access.log", "IDLE_MINUTES=30", "TTL_HOURS=", "IDLE_GRACE_MINUTES=10", "IDLE_ACTION=docker",
-      "IDLE_CONTAINERS=dk-qwen3-serve-engine,dk-qwen3-serve-proxy", "IDLE_CHECK_SECONDS=60", "IDLE_ACTIVITY=http://dk-qwen3-serve-proxy:8079",
+      "ENGINE=ollama",
+      "ENGINE_HOST=engine",
+      "ENGINE_PORT=11434",
+      "ENGINE_HEALTH_PATH=/api/version",
+      "IDLE_PHASE=health",
+      "IDLE_ACCESS_LOG=/var/log/qwen3-serve/access.log",
+      "IDLE_MINUTES=30",
+      "TTL_HOURS=",
+      "IDLE_GRACE_MINUTES=10",
+      "IDLE_ACTION=docker",
+      "IDLE_CONTAINERS=dk-qwen3-serve-engine,dk-qwen3-serve-proxy",
+      "IDLE_CHECK_SECONDS=60",
+      "IDLE_ACTIVITY=http://dk-qwen3-serve-proxy:8079",
       "IDLE_LOADING_MAX_SECONDS=1872",
     ]);
     assert.deepEqual(w.volumes, [
@@ -187,14 +231,18 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
       { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" },
     ]);
     const uploads = w.uploads as Upload[];
-    assert.deepEqual(uploads.map((u) => u.file), ["/opt/qwen3-serve/idle.py", "/opt/qwen3-serve/status.py"]);
+    assert.deepEqual(
+      uploads.map((u) => u.file),
+      ["/opt/qwen3-serve/idle.py", "/opt/qwen3-serve/status.py"],
+    );
     assert.match(String(uploads[0]?.content), /^def decide\(now, sample, state, settings\):$/m);
     assert.equal(w.ports, undefined);
     assert.equal(w.restart, "unless-stopped", "survives a daemon or host restart");
   });
 
   it("no input outside a secret marker holds the key", () => {
-    for (const r of snapshot) assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(MOCK_API_KEY), `${r.name} leaks the key`);
+    for (const r of snapshot)
+      assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(MOCK_API_KEY), `${r.name} leaks the key`);
     const wait = ofType("command:local:Command")[0]?.inputs ?? {};
     assert.equal(wait.create, "node --import tsx scripts/wait-ready.ts");
   });
@@ -203,12 +251,19 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     for (const r of snapshot.filter((x) => /docker:index\/(container|volume|network):/.test(x.type))) {
       const labels = r.inputs.labels as { label: string; value: string }[];
       const get = (k: string): string | undefined => labels.find((l) => l.label === k)?.value;
-      assert.deepEqual([get("qwen3-serve:stack"), get("qwen3-serve:engine"), get("qwen3-serve:model"), get("qwen3-serve:owner")], ["dk", "ollama", "Qwen3-32B", "tester"], r.name);
+      assert.deepEqual(
+        [get("qwen3-serve:stack"), get("qwen3-serve:engine"), get("qwen3-serve:model"), get("qwen3-serve:owner")],
+        ["dk", "ollama", "Qwen3-32B", "tester"],
+        r.name,
+      );
       // A changed label would replace the weights volume and every container.
-      assert.deepEqual(labels.filter((l) => /idle|ttl|expires/.test(l.label)), [], r.name);
+      assert.deepEqual(
+        labels.filter((l) => /idle|ttl|expires/.test(l.label)),
+        [],
+        r.name,
+      );
     }
   });
-
 
   it("exports the endpoint on the Docker host, the key as a secret, and SSH commands", async () => {
     assert.equal(await valueOf(out.endpoint), "http://192.0.2.20:8080/v1");
@@ -218,14 +273,19 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.equal(await valueOf(out.pricePerHour), 0);
     assert.equal(await valueOf(out.amiId), `ollama/ollama@${MOCK_REPO_DIGEST}`, "records the image digest in use");
     assert.equal(await valueOf(out.connectCommand), "ssh deploy@192.0.2.20");
-    assert.equal(await valueOf(out.portForwardCommand), "ssh -N -L 8080:192.0.2.20:8080 deploy@192.0.2.20", "forwards to where the port is published");
+    assert.equal(
+      await valueOf(out.portForwardCommand),
+      "ssh -N -L 8080:192.0.2.20:8080 deploy@192.0.2.20",
+      "forwards to where the port is published",
+    );
     assert.ok(!(await valueOf(out.curlExample)).includes(MOCK_API_KEY));
   });
 });
 
 describe("docker target under mocks: variants", () => {
   it("a new idle window replaces only the watchdog sidecar: the engine, proxy, volumes and network keep their inputs", async () => {
-    const inputsOf = (): Map<string, string> => new Map(recorded.filter((r) => r.type.startsWith("docker:")).map((r) => [r.name, JSON.stringify(r.inputs)]));
+    const inputsOf = (): Map<string, string> =>
+      new Map(recorded.filter((r) => r.type.startsWith("docker:")).map((r) => [r.name, JSON.stringify(r.inputs)]));
     await declare({}, "dk2");
     const a = inputsOf();
     await declare({ "qwen3-serve:idleMinutes": "90", "qwen3-serve:ttlHours": "6" }, "dk2");
@@ -237,43 +297,102 @@ describe("docker target under mocks: variants", () => {
   it("vLLM: downloads the weights into the volume first through download.sh; the token only as a secret file upload, no HF_TOKEN in env or argv", async () => {
     await declare({ ...VLLM, "qwen3-serve:hfToken": HF_TOKEN }, "dkv");
     const dl = container("-weights-download");
-    assert.deepEqual([...dl.entrypoints, ...dl.command], ["/bin/sh", "/opt/qwen3-serve/download.sh", "download", "Qwen/Qwen3-30B-A3B-FP8"]);
+    assert.deepEqual(
+      [...dl.entrypoints, ...dl.command],
+      ["/bin/sh", "/opt/qwen3-serve/download.sh", "download", "Qwen/Qwen3-30B-A3B-FP8"],
+    );
     assert.deepEqual(dl.envs, ["HF_XET_HIGH_PERFORMANCE=1", "QS_HF_TOKEN_FILE=/run/qwen3-serve/hf_token"]);
     assert.deepEqual(secretValue(dl.uploads), [
-      { file: "/opt/qwen3-serve/download.sh", content: readFileSync(path.join(COMPONENT_DIR, "download.sh"), "utf8"), executable: true },
+      {
+        file: "/opt/qwen3-serve/download.sh",
+        content: readFileSync(path.join(COMPONENT_DIR, "download.sh"), "utf8"),
+        executable: true,
+      },
       { file: "/run/qwen3-serve/hf_token", content: HF_TOKEN, permissions: "0400" },
     ]);
     assert.deepEqual([dl.attach, dl.mustRun, dl.restart], [true, false, "no"]);
-    assert.deepEqual(dl.volumes, [{ volumeName: "dkv-qwen3-serve-weights", containerPath: "/root/.cache/huggingface" }]);
-    for (const r of recorded) assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(HF_TOKEN), `${r.name} leaks the token`);
+    assert.deepEqual(dl.volumes, [
+      { volumeName: "dkv-qwen3-serve-weights", containerPath: "/root/.cache/huggingface" },
+    ]);
+    for (const r of recorded)
+      assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(HF_TOKEN), `${r.name} leaks the token`);
     const e = container("-engine");
-    assert.equal(e.command[e.command.indexOf("--host") + 1], "0.0.0.0", "listens on the container network for the proxy");
+    assert.equal(
+      e.command[e.command.indexOf("--host") + 1],
+      "0.0.0.0",
+      "listens on the container network for the proxy",
+    );
     assert.ok(e.envs?.includes("HF_HUB_OFFLINE=1"), "serves from the filled cache");
-    assert.deepEqual(e.healthcheck?.tests, ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=5)"]);
-    assert.equal(ofType("docker:index/container:Container").some((r) => r.name.endsWith("-weights-pull")), false);
+    assert.deepEqual(e.healthcheck?.tests, [
+      "CMD",
+      "python3",
+      "-c",
+      "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=5)",
+    ]);
+    assert.equal(
+      ofType("docker:index/container:Container").some((r) => r.name.endsWith("-weights-pull")),
+      false,
+    );
   });
 
   it("pins the engine image digest when asked, and a model revision", async () => {
     const digest = `sha256:${"ab".repeat(32)}`;
     const rev = "0123456789abcdef0123456789abcdef01234567";
-    await declare({ ...VLLM, "qwen3-serve:modelRevision": rev, "qwen3-serve:docker": JSON.stringify({ host: "ssh://deploy@192.0.2.20", bindAddress: "192.0.2.20", gpus: { model: "RTX-6000-Ada", count: 1 }, engineImageDigest: digest }) }, "dkd");
+    await declare(
+      {
+        ...VLLM,
+        "qwen3-serve:modelRevision": rev,
+        "qwen3-serve:docker": JSON.stringify({
+          host: "ssh://deploy@192.0.2.20",
+          bindAddress: "192.0.2.20",
+          gpus: { model: "RTX-6000-Ada", count: 1 },
+          engineImageDigest: digest,
+        }),
+      },
+      "dkd",
+    );
     assert.equal(images()[0], `vllm/vllm-openai:v0.31.0@${digest}`);
     assert.deepEqual(container("-weights-download").command, ["download", "Qwen/Qwen3-30B-A3B-FP8", "--revision", rev]);
   });
 
   it("a local socket: no host on the provider, published on 127.0.0.1 by default and the URL says so, docker exec to connect, no readiness wait when off", async () => {
-    const out = await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, proxyPort: 9443, waitForReady: false }), "qwen3-serve:model": "qwen3:8b", "qwen3-serve:idleMinutes": "off" }, "dkl");
+    const out = await declare(
+      {
+        "qwen3-serve:docker": JSON.stringify({
+          gpus: { model: "RTX-4090", count: 2 },
+          proxyPort: 9443,
+          waitForReady: false,
+        }),
+        "qwen3-serve:model": "qwen3:8b",
+        "qwen3-serve:idleMinutes": "off",
+      },
+      "dkl",
+    );
     const provider = recorded.find((r) => r.type === "pulumi:providers:docker");
     assert.equal(provider?.inputs.host, undefined);
     assert.deepEqual(container("-proxy").ports, [{ internal: 9443, external: 9443, ip: "127.0.0.1" }]);
     assert.equal(ofType("command:local:Command").length, 0);
-    assert.equal(ofType("docker:index/container:Container").some((r) => r.name.endsWith("-idle")), false, "no idle window, no TTL: no sidecar and no socket mount");
+    assert.equal(
+      ofType("docker:index/container:Container").some((r) => r.name.endsWith("-idle")),
+      false,
+      "no idle window, no TTL: no sidecar and no socket mount",
+    );
     assert.equal(await valueOf(out.endpoint), "http://127.0.0.1:9443/v1");
     assert.equal(await valueOf(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
   });
 
   it("gpuDevices device=0,1 reaches Docker as one DeviceRequest for GPUs 0 and 1 (driver nvidia, no count), never as CSV text", async () => {
-    await declare({ "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 }, gpuDevices: "device=0,1", waitForReady: false }), "qwen3-serve:model": "qwen3:8b" }, "dkg");
+    await declare(
+      {
+        "qwen3-serve:docker": JSON.stringify({
+          gpus: { model: "RTX-4090", count: 2 },
+          gpuDevices: "device=0,1",
+          waitForReady: false,
+        }),
+        "qwen3-serve:model": "qwen3:8b",
+      },
+      "dkg",
+    );
     const e = container("-engine");
     assert.equal(e.gpus, undefined);
     assert.deepEqual(e.deviceRequests, [{ driver: "nvidia", capabilities: ["gpu"], deviceIds: ["0", "1"] }]);
@@ -285,21 +404,52 @@ describe("docker target under mocks: variants", () => {
     assert.deepEqual(container("-proxy").ports, [{ internal: 8080, external: 8080, ip: "0.0.0.0" }]);
     assert.equal(await valueOf(all.endpoint), "http://192.0.2.20:8080/v1");
     assert.equal(await valueOf(all.portForwardCommand), "ssh -N -L 8080:127.0.0.1:8080 deploy@192.0.2.20");
-    const v6 = await declare({ "qwen3-serve:docker": JSON.stringify({ ...remote, bindAddress: "2001:db8::20" }) }, "dkb6");
+    const v6 = await declare(
+      { "qwen3-serve:docker": JSON.stringify({ ...remote, bindAddress: "2001:db8::20" }) },
+      "dkb6",
+    );
     assert.deepEqual(container("-proxy").ports, [{ internal: 8080, external: 8080, ip: "2001:db8::20" }]);
     assert.equal(await valueOf(v6.endpoint), "http://[2001:db8::20]:8080/v1");
   });
 
   it("refuses a bind address that is not an IP, a loopback bind the readiness wait cannot reach, and publicHost on a loopback bind, before declaring anything", async () => {
     await useMocks();
-    const parse = (d: Record<string, unknown>): unknown => parseStackConfig(decodeConfigValues({ ...stackFileConfig("docker"), "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-6000-Ada", count: 1 }, ...d }) }));
+    const parse = (d: Record<string, unknown>): unknown =>
+      parseStackConfig(
+        decodeConfigValues({
+          ...stackFileConfig("docker"),
+          "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-6000-Ada", count: 1 }, ...d }),
+        }),
+      );
     const refused = (d: Record<string, unknown>, key: string, problem: RegExp, hint: RegExp): void => {
-      assert.throws(() => parse(d), (e: unknown) => e instanceof UserError && e.key === key && problem.test(e.problem) && hint.test(e.hint), JSON.stringify(d));
+      assert.throws(
+        () => parse(d),
+        (e: unknown) => e instanceof UserError && e.key === key && problem.test(e.problem) && hint.test(e.hint),
+        JSON.stringify(d),
+      );
     };
-    refused({ bindAddress: "localhost" }, "docker.bindAddress", /^must be an IP address of the Docker host, such as 127\.0\.0\.1, 192\.0\.2\.20 or "0\.0\.0\.0" for all\.$/, /./);
-    refused({ host: "ssh://deploy@192.0.2.20" }, "docker.bindAddress", /remote host's loopback, which the readiness wait in `pulumi up` \(run here\) cannot reach/, /docker\.waitForReady: false and use the portForwardCommand output/);
-    refused({ publicHost: "gpu.example.test" }, "docker.publicHost", /the proxy is published on 127\.0\.0\.1 \(docker\.bindAddress\)/, /Drop publicHost/);
-    assert.doesNotThrow(() => parse({ host: "ssh://deploy@192.0.2.20", waitForReady: false }), "a remote loopback bind without the wait: reached through the port forward");
+    refused(
+      { bindAddress: "localhost" },
+      "docker.bindAddress",
+      /^must be an IP address of the Docker host, such as 127\.0\.0\.1, 192\.0\.2\.20 or "0\.0\.0\.0" for all\.$/,
+      /./,
+    );
+    refused(
+      { host: "ssh://deploy@192.0.2.20" },
+      "docker.bindAddress",
+      /remote host's loopback, which the readiness wait in `pulumi up` \(run here\) cannot reach/,
+      /docker\.waitForReady: false and use the portForwardCommand output/,
+    );
+    refused(
+      { publicHost: "gpu.example.test" },
+      "docker.publicHost",
+      /the proxy is published on 127\.0\.0\.1 \(docker\.bindAddress\)/,
+      /Drop publicHost/,
+    );
+    assert.doesNotThrow(
+      () => parse({ host: "ssh://deploy@192.0.2.20", waitForReady: false }),
+      "a remote loopback bind without the wait: reached through the port forward",
+    );
     assert.deepEqual(recorded, []);
   });
 
@@ -319,8 +469,17 @@ describe("docker target under mocks: variants", () => {
 
   it("refuses a model the stated GPUs cannot hold, before declaring anything", async () => {
     await useMocks();
-    const cfg = parseStackConfig(decodeConfigValues({ ...stackFileConfig("docker"), "qwen3-serve:model": "qwen3:235b-a22b" }));
-    await assert.rejects(deployStack(cfg, ctx("dkx")), (e: unknown) => e instanceof UserError && e.key === "docker.gpus" && e.value === "1 x RTX-6000-Ada (48.0 GiB each)" && /nor in q4_K_M at 8192 tokens or more\.$/.test(e.problem));
+    const cfg = parseStackConfig(
+      decodeConfigValues({ ...stackFileConfig("docker"), "qwen3-serve:model": "qwen3:235b-a22b" }),
+    );
+    await assert.rejects(
+      deployStack(cfg, ctx("dkx")),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.key === "docker.gpus" &&
+        e.value === "1 x RTX-6000-Ada (48.0 GiB each)" &&
+        /nor in q4_K_M at 8192 tokens or more\.$/.test(e.problem),
+    );
     assert.deepEqual(recorded, []);
   });
 });
@@ -339,9 +498,14 @@ describe("download.sh, the download container's entry, run for real", () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
   const run = (tokenFile: string): { code: number; seen: string } => {
-    const r = spawnSync("sh", [path.join(COMPONENT_DIR, "download.sh"), "download", "Qwen/Qwen3-30B-A3B-FP8", "--revision", "abc"], {
-      env: { PATH: `${path.join(dir, "bin")}:/usr/bin:/bin`, QS_HF_TOKEN_FILE: tokenFile }, encoding: "utf8",
-    });
+    const r = spawnSync(
+      "sh",
+      [path.join(COMPONENT_DIR, "download.sh"), "download", "Qwen/Qwen3-30B-A3B-FP8", "--revision", "abc"],
+      {
+        env: { PATH: `${path.join(dir, "bin")}:/usr/bin:/bin`, QS_HF_TOKEN_FILE: tokenFile },
+        encoding: "utf8",
+      },
+    );
     return { code: r.status ?? -1, seen: readFileSync(path.join(dir, "seen"), "utf8") };
   };
 
@@ -403,9 +567,16 @@ describe("the Docker proxy config, served by the real nginx", () => {
     writeFileSync(
       path.join(dir, "nginx.conf"),
       [
-        `pid ${dir}/nginx.pid;`, `error_log ${dir}/logs/error.log;`, "daemon off;", "worker_processes 1;", "events { worker_connections 64; }", "http {",
+        `pid ${dir}/nginx.pid;`,
+        `error_log ${dir}/logs/error.log;`,
+        "daemon off;",
+        "worker_processes 1;",
+        "events { worker_connections 64; }",
+        "http {",
         `  client_body_temp_path ${t("b")}; proxy_temp_path ${t("p")}; fastcgi_temp_path ${t("f")}; uwsgi_temp_path ${t("u")}; scgi_temp_path ${t("s")};`,
-        `  include ${dir}/conf.d/*.conf;`, "}", "",
+        `  include ${dir}/conf.d/*.conf;`,
+        "}",
+        "",
       ].join("\n"),
     );
     const check = spawnSync("nginx", ["-t", "-c", path.join(dir, "nginx.conf")], { encoding: "utf8" });
@@ -417,7 +588,12 @@ describe("the Docker proxy config, served by the real nginx", () => {
     nginx = spawn("sh", [path.join(COMPONENT_DIR, "logcap.sh"), "nginx", "-c", path.join(dir, "nginx.conf")], {
       stdio: "ignore",
       detached: true,
-      env: { ...process.env, QS_ACCESS_LOG: path.join(dir, "logs", "access.log"), QS_ACCESS_LOG_MAX_BYTES: String(LOG_CAP), QS_ACCESS_LOG_CHECK_SECONDS: "0.2" },
+      env: {
+        ...process.env,
+        QS_ACCESS_LOG: path.join(dir, "logs", "access.log"),
+        QS_ACCESS_LOG_MAX_BYTES: String(LOG_CAP),
+        QS_ACCESS_LOG_CHECK_SECONDS: "0.2",
+      },
     });
     for (let i = 0; i < 50; i++) {
       const up = await request(`http://127.0.0.1:${port}/v1/models`).catch(() => undefined);
@@ -442,7 +618,9 @@ describe("the Docker proxy config, served by the real nginx", () => {
   });
 
   it("passes a request with the key through to the engine and logs it for the idle watchdog", async () => {
-    const ok = await request(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
+    const ok = await request(`http://127.0.0.1:${port}/v1/models`, {
+      headers: { authorization: `Bearer ${MOCK_API_KEY}` },
+    });
     assert.equal(ok.status, 200);
     assert.match(ok.body, /qwen3:32b-q4_K_M/);
     assert.equal(seen.at(-1), "GET /v1/models -", "the engine never sees the key");
@@ -450,10 +628,12 @@ describe("the Docker proxy config, served by the real nginx", () => {
 
   it("logcap.sh keeps the access log under its cap: past it, the log moves to access.log.1 and nginx keeps appending from the start of the emptied file", async () => {
     const log = path.join(dir, "logs", "access.log");
-    const get = (n: number): Promise<{ status: number }> => request(`http://127.0.0.1:${port}/v1/models/${n}`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
+    const get = (n: number): Promise<{ status: number }> =>
+      request(`http://127.0.0.1:${port}/v1/models/${n}`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
     // Each line is about 55 bytes ($time_iso8601 $status $request_method $uri ...): 60 pass the cap.
     for (let n = 0; n < 60; n++) assert.equal((await get(n)).status, 200);
-    for (let i = 0; i < 50 && !(existsSync(`${log}.1`) && statSync(log).size <= LOG_CAP); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && !(existsSync(`${log}.1`) && statSync(log).size <= LOG_CAP); i++)
+      await new Promise((r) => setTimeout(r, 100));
     const rotated = readFileSync(`${log}.1`, "utf8");
     assert.ok(rotated.length > LOG_CAP && rotated.endsWith("\n"), "moved aside only past the cap, whole lines");
     assert.ok(statSync(log).size <= LOG_CAP, "the live log is back under the cap");

@@ -20,8 +20,37 @@ const flag = (argv: readonly string[], name: string): string | undefined => {
  * vLLM v0.31.0: `--enable-reasoning` and `--rope-scaling` are gone; SGLang: `--enable-ep-moe` is deprecated.
  */
 const KNOWN_FLAGS: Record<string, ReadonlySet<string>> = {
-  vllm: new Set(["--host", "--port", "--served-model-name", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--dtype", "--enable-expert-parallel", "--reasoning-parser", "--enable-auto-tool-choice", "--tool-call-parser", "--hf-overrides", "--revision"]),
-  sglang: new Set(["--model-path", "--host", "--port", "--served-model-name", "--tp-size", "--context-length", "--mem-fraction-static", "--enable-metrics", "--dtype", "--ep-size", "--reasoning-parser", "--tool-call-parser", "--json-model-override-args", "--revision"]),
+  vllm: new Set([
+    "--host",
+    "--port",
+    "--served-model-name",
+    "--tensor-parallel-size",
+    "--max-model-len",
+    "--gpu-memory-utilization",
+    "--dtype",
+    "--enable-expert-parallel",
+    "--reasoning-parser",
+    "--enable-auto-tool-choice",
+    "--tool-call-parser",
+    "--hf-overrides",
+    "--revision",
+  ]),
+  sglang: new Set([
+    "--model-path",
+    "--host",
+    "--port",
+    "--served-model-name",
+    "--tp-size",
+    "--context-length",
+    "--mem-fraction-static",
+    "--enable-metrics",
+    "--dtype",
+    "--ep-size",
+    "--reasoning-parser",
+    "--tool-call-parser",
+    "--json-model-override-args",
+    "--revision",
+  ]),
   ollama: new Set(),
 };
 
@@ -30,9 +59,26 @@ describe("vLLM", () => {
     const p = plan({ model: "qwen3:8b", engine: "vllm" });
     assert.equal(p.serve.image, "vllm/vllm-openai:v0.31.0");
     assert.deepEqual(p.serve.argv, [
-      "vllm", "serve", "Qwen/Qwen3-8B", "--host", "0.0.0.0", "--port", "8000", "--served-model-name", "Qwen3-8B",
-      "--tensor-parallel-size", "1", "--max-model-len", "32768", "--gpu-memory-utilization", "0.9",
-      "--reasoning-parser", "qwen3", "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+      "vllm",
+      "serve",
+      "Qwen/Qwen3-8B",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "8000",
+      "--served-model-name",
+      "Qwen3-8B",
+      "--tensor-parallel-size",
+      "1",
+      "--max-model-len",
+      "32768",
+      "--gpu-memory-utilization",
+      "0.9",
+      "--reasoning-parser",
+      "qwen3",
+      "--enable-auto-tool-choice",
+      "--tool-call-parser",
+      "hermes",
     ]);
     assert.deepEqual(p.serve.env, { HF_HUB_OFFLINE: "1", VLLM_NO_USAGE_STATS: "1", DO_NOT_TRACK: "1" });
     assert.equal(p.serve.servedModelName, "Qwen3-8B");
@@ -65,19 +111,43 @@ describe("vLLM", () => {
   });
 
   it("reasoning parser for hybrid and thinking models, none for instruct-only", () => {
-    assert.equal(flag(plan({ model: "Qwen3-30B-A3B-Thinking-2507", engine: "vllm", quantization: "fp8" }).serve.argv, "--reasoning-parser"), "qwen3");
-    assert.equal(plan({ model: "Qwen3-30B-A3B-Instruct-2507", engine: "vllm", quantization: "fp8" }).serve.argv.includes("--reasoning-parser"), false);
+    assert.equal(
+      flag(
+        plan({ model: "Qwen3-30B-A3B-Thinking-2507", engine: "vllm", quantization: "fp8" }).serve.argv,
+        "--reasoning-parser",
+      ),
+      "qwen3",
+    );
+    assert.equal(
+      plan({ model: "Qwen3-30B-A3B-Instruct-2507", engine: "vllm", quantization: "fp8" }).serve.argv.includes(
+        "--reasoning-parser",
+      ),
+      false,
+    );
   });
 
   it("Coder uses the qwen3_coder tool parser", () => {
-    assert.equal(flag(plan({ model: "qwen3-coder:30b", engine: "vllm", quantization: "fp8" }).serve.argv, "--tool-call-parser"), "qwen3_coder");
+    assert.equal(
+      flag(plan({ model: "qwen3-coder:30b", engine: "vllm", quantization: "fp8" }).serve.argv, "--tool-call-parser"),
+      "qwen3_coder",
+    );
   });
 
   it("loads the FP8 repo for fp8 and pins a revision when asked", () => {
-    const p = plan({ model: "Qwen3-14B", engine: "vllm", quantization: "fp8", modelRevision: "0123456789abcdef0123456789abcdef01234567" });
+    const p = plan({
+      model: "Qwen3-14B",
+      engine: "vllm",
+      quantization: "fp8",
+      modelRevision: "0123456789abcdef0123456789abcdef01234567",
+    });
     assert.equal(p.serve.argv[2], "Qwen/Qwen3-14B-FP8");
     assert.equal(flag(p.serve.argv, "--revision"), "0123456789abcdef0123456789abcdef01234567");
-    assert.deepEqual(p.serve.weights, { source: "hf", ref: "Qwen/Qwen3-14B-FP8", revision: "0123456789abcdef0123456789abcdef01234567", expectedBytes: p.serve.weights.expectedBytes });
+    assert.deepEqual(p.serve.weights, {
+      source: "hf",
+      ref: "Qwen/Qwen3-14B-FP8",
+      revision: "0123456789abcdef0123456789abcdef01234567",
+      expectedBytes: p.serve.weights.expectedBytes,
+    });
   });
 });
 
@@ -86,9 +156,28 @@ describe("SGLang", () => {
     const p = plan({ model: "Qwen3-14B", engine: "sglang" });
     assert.equal(p.serve.image, "lmsysorg/sglang:v0.5.21");
     assert.deepEqual(p.serve.argv, [
-      "python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen3-14B", "--host", "0.0.0.0", "--port", "30000",
-      "--served-model-name", "Qwen3-14B", "--tp-size", String(p.tensorParallelSize), "--context-length", "32768",
-      "--mem-fraction-static", "0.85", "--enable-metrics", "--reasoning-parser", "qwen3", "--tool-call-parser", "qwen25",
+      "python3",
+      "-m",
+      "sglang.launch_server",
+      "--model-path",
+      "Qwen/Qwen3-14B",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "30000",
+      "--served-model-name",
+      "Qwen3-14B",
+      "--tp-size",
+      String(p.tensorParallelSize),
+      "--context-length",
+      "32768",
+      "--mem-fraction-static",
+      "0.85",
+      "--enable-metrics",
+      "--reasoning-parser",
+      "qwen3",
+      "--tool-call-parser",
+      "qwen25",
     ]);
   });
 
@@ -125,7 +214,10 @@ describe("SGLang", () => {
   it("never lands on a T4: the pinned build has no sm75 kernels", () => {
     const p = plan({ model: "qwen3:0.6b", engine: "sglang" });
     assert.notEqual(p.instance.gpu, "T4");
-    assert.match(p.rejected.find((r) => r.type === "g4dn.xlarge")?.reason ?? "", /^sglang needs compute capability >= 8\.0, T4 has 7\.5$/);
+    assert.match(
+      p.rejected.find((r) => r.type === "g4dn.xlarge")?.reason ?? "",
+      /^sglang needs compute capability >= 8\.0, T4 has 7\.5$/,
+    );
   });
 });
 
@@ -135,32 +227,60 @@ describe("Ollama", () => {
     assert.equal(p.serve.image, "ollama/ollama:0.33.3");
     assert.deepEqual(p.serve.argv, ["ollama", "serve"]);
     assert.deepEqual(p.serve.env, {
-      OLLAMA_HOST: "0.0.0.0:11434", OLLAMA_CONTEXT_LENGTH: "16384", OLLAMA_NUM_PARALLEL: "2", OLLAMA_KEEP_ALIVE: "-1",
-      OLLAMA_MAX_LOADED_MODELS: "1", OLLAMA_FLASH_ATTENTION: "1", OLLAMA_KV_CACHE_TYPE: "f16", OLLAMA_LOAD_TIMEOUT: "30m", DO_NOT_TRACK: "1",
+      OLLAMA_HOST: "0.0.0.0:11434",
+      OLLAMA_CONTEXT_LENGTH: "16384",
+      OLLAMA_NUM_PARALLEL: "2",
+      OLLAMA_KEEP_ALIVE: "-1",
+      OLLAMA_MAX_LOADED_MODELS: "1",
+      OLLAMA_FLASH_ATTENTION: "1",
+      OLLAMA_KV_CACHE_TYPE: "f16",
+      OLLAMA_LOAD_TIMEOUT: "30m",
+      DO_NOT_TRACK: "1",
     });
     assert.equal(p.serve.servedModelName, "qwen3:8b-q4_K_M");
-    assert.deepEqual(p.serve.weights, { source: "ollama", ref: "qwen3:8b-q4_K_M", revision: null, expectedBytes: 5.2e9 });
+    assert.deepEqual(p.serve.weights, {
+      source: "ollama",
+      ref: "qwen3:8b-q4_K_M",
+      revision: null,
+      expectedBytes: 5.2e9,
+    });
   });
 
   it("an Ollama digest pin is accepted; a Hugging Face commit is refused with the reason", () => {
-    assert.equal(plan({ model: "qwen3:8b", engine: "ollama", modelRevision: "a".repeat(64) }).serve.weights.revision, "a".repeat(64));
-    assert.throws(() => plan({ model: "qwen3:8b", engine: "ollama", modelRevision: "a".repeat(40) }), /Ollama pins a manifest digest \(64 hex\)/);
+    assert.equal(
+      plan({ model: "qwen3:8b", engine: "ollama", modelRevision: "a".repeat(64) }).serve.weights.revision,
+      "a".repeat(64),
+    );
+    assert.throws(
+      () => plan({ model: "qwen3:8b", engine: "ollama", modelRevision: "a".repeat(40) }),
+      /Ollama pins a manifest digest \(64 hex\)/,
+    );
   });
 });
 
 describe("every plan's command", () => {
   const requests: PlanRequestInput[] = [];
   for (const engine of ["vllm", "sglang", "ollama"] as const) {
-    for (const model of ["qwen3:0.6b", "Qwen3-8B", "Qwen3-32B", "qwen3:30b-a3b", "Qwen3-235B-A22B", "Qwen3-30B-A3B-Thinking-2507", "qwen3-coder:30b"]) {
+    for (const model of [
+      "qwen3:0.6b",
+      "Qwen3-8B",
+      "Qwen3-32B",
+      "qwen3:30b-a3b",
+      "Qwen3-235B-A22B",
+      "Qwen3-30B-A3B-Thinking-2507",
+      "qwen3-coder:30b",
+    ]) {
       requests.push({ model, engine });
-      if (engine !== "ollama" && !model.includes("2507") && !model.includes("coder") && model !== "qwen3:0.6b") requests.push({ model, engine, context: 131072 });
+      if (engine !== "ollama" && !model.includes("2507") && !model.includes("coder") && model !== "qwen3:0.6b")
+        requests.push({ model, engine, context: 131072 });
     }
   }
   for (const r of requests) {
     it(`${r.model} on ${r.engine}${r.context ? ` at ${r.context}` : ""}: only known flags, no secrets, binds all addresses inside its container`, () => {
       const p = plan(r);
       const known = KNOWN_FLAGS[p.engine] ?? new Set<string>();
-      for (const a of p.serve.argv.filter((x) => x.startsWith("--"))) assert.ok(known.has(a), `${a} not checked for ${p.engine}`);
+      for (const a of p.serve.argv.filter((x) => x.startsWith("--")))
+        assert.ok(known.has(a), `${a} not checked for ${p.engine}`);
       assert.equal(p.serve.image, `${ENGINES[p.engine].image}`);
       assert.ok(!/--enable-reasoning|--rope-scaling|--enable-ep-moe|--api-key/.test(p.serve.argv.join(" ")));
       // Inside its own container network; the host publishes the port on 127.0.0.1 only (run-engine.sh).

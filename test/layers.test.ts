@@ -24,7 +24,12 @@ function tsFiles(dir: string): string[] {
 function imports(file: string): string[] {
   const src = readFileSync(file, "utf8");
   const specs: string[] = [];
-  for (const re of [/\bfrom\s+"([^"]+)"/g, /\bimport\s*\(\s*"([^"]+)"\s*\)/g, /\brequire\s*\(\s*"([^"]+)"\s*\)/g, /^import\s+"([^"]+)"/gm]) {
+  for (const re of [
+    /\bfrom\s+"([^"]+)"/g,
+    /\bimport\s*\(\s*"([^"]+)"\s*\)/g,
+    /\brequire\s*\(\s*"([^"]+)"\s*\)/g,
+    /^import\s+"([^"]+)"/gm,
+  ]) {
     for (const m of src.matchAll(re)) if (m[1] !== undefined) specs.push(m[1]);
   }
   return specs;
@@ -43,7 +48,11 @@ const resolveLocal = (from: string, spec: string): string => {
   throw new Error(`${rel(from)}: cannot resolve "${spec}"`);
 };
 
-const files = [...tsFiles(path.join(ROOT, "components")), ...tsFiles(path.join(ROOT, "scripts")), path.join(ROOT, "index.ts")];
+const files = [
+  ...tsFiles(path.join(ROOT, "components")),
+  ...tsFiles(path.join(ROOT, "scripts")),
+  path.join(ROOT, "index.ts"),
+];
 
 /**
  * The folders in import order: a file imports only from its own folder or one listed above it, so a
@@ -72,7 +81,9 @@ const LAYERS: readonly { dir: string; kind: "data" | "pure" | "components" | "en
 const placeOf = (f: string): { rank: number; kind: string; pure: boolean } => {
   const r = rel(f);
   const dir = path.posix.dirname(r) === "." ? "" : path.posix.dirname(r);
-  const rank = LAYERS.findIndex((l) => dir === l.dir || (l.dir !== "components" && l.dir !== "" && dir.startsWith(`${l.dir}/`)));
+  const rank = LAYERS.findIndex(
+    (l) => dir === l.dir || (l.dir !== "components" && l.dir !== "" && dir.startsWith(`${l.dir}/`)),
+  );
   assert.ok(rank >= 0, `${r} lies in no folder of LAYERS: add its folder there`);
   const layer = LAYERS[rank]!;
   const pure = layer.kind === "data" || layer.kind === "pure" || (layer.pure ?? []).includes(path.posix.basename(r));
@@ -104,14 +115,28 @@ describe("layers", () => {
   it("the pure layer touches no clock, environment, randomness or console", () => {
     for (const f of files.filter((x) => placeOf(x).pure)) {
       const src = readFileSync(f, "utf8");
-      for (const banned of [/\bDate\.now\(/, /\bnew Date\(/, /\bprocess\.(env|argv|exit|stdout|stderr|stdin|cwd|hrtime|platform)\b/, /\bMath\.random\(/, /\brandom(Bytes|UUID|Int|Fill)\b/, /\bconsole\./]) {
+      for (const banned of [
+        /\bDate\.now\(/,
+        /\bnew Date\(/,
+        /\bprocess\.(env|argv|exit|stdout|stderr|stdin|cwd|hrtime|platform)\b/,
+        /\bMath\.random\(/,
+        /\brandom(Bytes|UUID|Int|Fill)\b/,
+        /\bconsole\./,
+      ]) {
         assert.doesNotMatch(src, banned, `${rel(f)} uses ${banned.source}`);
       }
     }
   });
 
   it("has no import cycles", () => {
-    const graph = new Map(files.map((f) => [f, imports(f).filter((s) => s.startsWith(".")).map((s) => resolveLocal(f, s))]));
+    const graph = new Map(
+      files.map((f) => [
+        f,
+        imports(f)
+          .filter((s) => s.startsWith("."))
+          .map((s) => resolveLocal(f, s)),
+      ]),
+    );
     const state = new Map<string, "active" | "done">();
     const visit = (f: string, trail: string[]): void => {
       if (state.get(f) === "done") return;

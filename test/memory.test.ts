@@ -21,13 +21,26 @@ describe("weights vs Qwen's speed benchmark", () => {
   // input, MiB. The measurement is weights plus a small runtime allocation, so ours must sit below it
   // by no more than 700 MiB (the 20 rows show 130-680 MiB), for every size and format Qwen measured.
   const rows: [string, Quantization, number][] = [
-    ["Qwen3-0.6B", "bf16", 1394], ["Qwen3-0.6B", "fp8", 1217], ["Qwen3-0.6B", "gptq-int8", 986],
-    ["Qwen3-1.7B", "bf16", 3412], ["Qwen3-1.7B", "fp8", 2726], ["Qwen3-1.7B", "gptq-int8", 2229],
-    ["Qwen3-4B", "bf16", 7973], ["Qwen3-4B", "fp8", 5281], ["Qwen3-4B", "awq", 2915],
-    ["Qwen3-8B", "bf16", 15947], ["Qwen3-8B", "fp8", 9323], ["Qwen3-8B", "awq", 6177],
-    ["Qwen3-14B", "bf16", 28402], ["Qwen3-14B", "fp8", 16012], ["Qwen3-14B", "awq", 9962],
-    ["Qwen3-32B", "bf16", 62751], ["Qwen3-32B", "fp8", 33379], ["Qwen3-32B", "awq", 19109],
-    ["Qwen3-30B-A3B", "bf16", 58462], ["Qwen3-30B-A3B", "fp8", 30296],
+    ["Qwen3-0.6B", "bf16", 1394],
+    ["Qwen3-0.6B", "fp8", 1217],
+    ["Qwen3-0.6B", "gptq-int8", 986],
+    ["Qwen3-1.7B", "bf16", 3412],
+    ["Qwen3-1.7B", "fp8", 2726],
+    ["Qwen3-1.7B", "gptq-int8", 2229],
+    ["Qwen3-4B", "bf16", 7973],
+    ["Qwen3-4B", "fp8", 5281],
+    ["Qwen3-4B", "awq", 2915],
+    ["Qwen3-8B", "bf16", 15947],
+    ["Qwen3-8B", "fp8", 9323],
+    ["Qwen3-8B", "awq", 6177],
+    ["Qwen3-14B", "bf16", 28402],
+    ["Qwen3-14B", "fp8", 16012],
+    ["Qwen3-14B", "awq", 9962],
+    ["Qwen3-32B", "bf16", 62751],
+    ["Qwen3-32B", "fp8", 33379],
+    ["Qwen3-32B", "awq", 19109],
+    ["Qwen3-30B-A3B", "bf16", 58462],
+    ["Qwen3-30B-A3B", "fp8", 30296],
   ];
   for (const [id, q, measuredMiB] of rows) {
     it(`${id} ${q}: measured ${measuredMiB} MiB`, () => {
@@ -69,7 +82,10 @@ describe("weights vs engine logs", () => {
         if (t?.sizeGB === undefined) continue;
         const withoutSize: QwenModel = { ...m, ollama: { [q]: { tag: t.tag } } };
         const est = weightBytes(withoutSize, q as Quantization) / GB;
-        assert.ok(Math.abs(est / t.sizeGB - 1) < 0.05, `${t.tag}: estimated ${est.toFixed(2)} GB, published ${t.sizeGB}`);
+        assert.ok(
+          Math.abs(est / t.sizeGB - 1) < 0.05,
+          `${t.tag}: estimated ${est.toFixed(2)} GB, published ${t.sizeGB}`,
+        );
       }
     }
   });
@@ -78,8 +94,14 @@ describe("weights vs engine logs", () => {
 describe("KV cache per token", () => {
   // shared/reference/qwen3-engines.md §6.1: 2 x layers x KV heads x head_dim x 2 bytes.
   const table: [string, number][] = [
-    ["Qwen3-0.6B", 112], ["Qwen3-1.7B", 112], ["Qwen3-4B", 144], ["Qwen3-8B", 144],
-    ["Qwen3-14B", 160], ["Qwen3-32B", 256], ["Qwen3-30B-A3B", 96], ["Qwen3-235B-A22B", 188],
+    ["Qwen3-0.6B", 112],
+    ["Qwen3-1.7B", 112],
+    ["Qwen3-4B", 144],
+    ["Qwen3-8B", 144],
+    ["Qwen3-14B", 160],
+    ["Qwen3-32B", 256],
+    ["Qwen3-30B-A3B", 96],
+    ["Qwen3-235B-A22B", 188],
   ];
   for (const [id, kib] of table) {
     it(`${id}: ${kib} KiB per token at 16-bit`, () => assert.equal(kvBytesPerToken(model(id).arch, 2), kib * 1024));
@@ -101,7 +123,10 @@ describe("KV cache per token", () => {
 
   it("KV heads replicate once TP exceeds them, so per-GPU KV stops shrinking (vllm qwen3.py)", () => {
     const arch = model("Qwen3-30B-A3B").arch; // 4 KV heads
-    assert.deepEqual([1, 2, 4, 8].map((tp) => kvHeadsPerGpu(arch, tp)), [4, 2, 1, 1]);
+    assert.deepEqual(
+      [1, 2, 4, 8].map((tp) => kvHeadsPerGpu(arch, tp)),
+      [4, 2, 1, 1],
+    );
     assert.equal(kvBytesPerToken(arch, 2, 8), kvBytesPerToken(arch, 2, 4));
   });
 });

@@ -39,7 +39,13 @@ describe("spellings from the brief", () => {
 describe("every catalog spelling", () => {
   it("resolves each model's id, aliases, repos and tags back to that model", () => {
     for (const m of MODELS) {
-      const spellings = [m.id, m.id.toLowerCase(), ...m.aliases, ...Object.values(m.hf), ...Object.values(m.ollama).map((t) => t?.tag)];
+      const spellings = [
+        m.id,
+        m.id.toLowerCase(),
+        ...m.aliases,
+        ...Object.values(m.hf),
+        ...Object.values(m.ollama).map((t) => t?.tag),
+      ];
       for (const s of spellings) {
         assert.ok(s !== undefined);
         assert.equal(resolveModel(s).model.id, m.id, s);
@@ -79,7 +85,10 @@ describe("unknown models", () => {
           e.message.split("\n")[1],
           "Did you mean Qwen3-8B, Qwen3-4B, Qwen3-14B? Names, Hugging Face repos (Qwen/Qwen3-8B-FP8) and Ollama tags (qwen3:8b) all work.",
         );
-        assert.deepEqual(e.choices, MODELS.map((m) => m.id));
+        assert.deepEqual(
+          e.choices,
+          MODELS.map((m) => m.id),
+        );
         return true;
       },
     );

@@ -29,7 +29,9 @@ describe("Node.js floor", () => {
       .filter(([name]) => name !== "")
       .flatMap(([name, entry]) => {
         const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node;
-        return range !== undefined && !semver.satisfies(floor, range) ? [`${name}@${entry.version ?? "?"} needs node ${range}`] : [];
+        return range !== undefined && !semver.satisfies(floor, range)
+          ? [`${name}@${entry.version ?? "?"} needs node ${range}`]
+          : [];
       });
     assert.deepEqual(refusing, []);
   });

@@ -37,8 +37,13 @@ describe("every model x engine x default quantization", () => {
         // The choice is the cheapest fit: every listed alternative costs at least as much...
         for (const a of p.alternatives) assert.ok(a.pricePerHour >= p.instance.pricePerHour);
         // ...and every strictly cheaper instance was rejected with a reason.
-        const cheaper = GPU_INSTANCES.filter((i) => i.onDemandUsdPerHour < p.instance.pricePerHour).map((i) => i.type).sort();
-        const explained = p.rejected.filter((r) => cheaper.includes(r.type) && r.reason.length > 0).map((r) => r.type).sort();
+        const cheaper = GPU_INSTANCES.filter((i) => i.onDemandUsdPerHour < p.instance.pricePerHour)
+          .map((i) => i.type)
+          .sort();
+        const explained = p.rejected
+          .filter((r) => cheaper.includes(r.type) && r.reason.length > 0)
+          .map((r) => r.type)
+          .sort();
         assert.deepEqual(explained, cheaper);
       });
     }
@@ -68,15 +73,25 @@ describe("choices worth pinning (regression table)", () => {
 
   it("Qwen3-8B BF16 at its 40,960 default length does not fit a 24 GB GPU, as LMCache/LMCache#3430 reports for vLLM", () => {
     const p = plan({ model: "Qwen3-8B", engine: "vllm", context: 40960 });
-    for (const t of ["g5.xlarge", "g6.xlarge"]) assert.match(p.rejected.find((r) => r.type === t)?.reason ?? "", /^needs 2\d\.\d GiB per GPU at TP 1, has 22\.4$/);
+    for (const t of ["g5.xlarge", "g6.xlarge"])
+      assert.match(
+        p.rejected.find((r) => r.type === t)?.reason ?? "",
+        /^needs 2\d\.\d GiB per GPU at TP 1, has 22\.4$/,
+      );
   });
 });
 
 describe("derived settings", () => {
   it("YaRN appears only above the native window, factor = stretch rounded up to a quarter", () => {
     assert.equal(plan({ model: "Qwen3-8B", engine: "vllm" }).yarn, null);
-    assert.deepEqual(plan({ model: "Qwen3-8B", engine: "vllm", context: 131072 }).yarn, { factor: 4, originalMaxPositionEmbeddings: 32768 });
-    assert.deepEqual(plan({ model: "Qwen3-8B", engine: "sglang", context: 65536 }).yarn, { factor: 2, originalMaxPositionEmbeddings: 32768 });
+    assert.deepEqual(plan({ model: "Qwen3-8B", engine: "vllm", context: 131072 }).yarn, {
+      factor: 4,
+      originalMaxPositionEmbeddings: 32768,
+    });
+    assert.deepEqual(plan({ model: "Qwen3-8B", engine: "sglang", context: 65536 }).yarn, {
+      factor: 2,
+      originalMaxPositionEmbeddings: 32768,
+    });
     assert.equal(yarnFactor(40960, 32768), 1.25);
     // 2507 models are native to 262,144: no YaRN.
     assert.equal(plan({ model: "Qwen3-30B-A3B-Instruct-2507", engine: "vllm", context: 131072 }).yarn, null);
@@ -99,7 +114,13 @@ describe("derived settings", () => {
   });
 
   it("names the weights each engine loads", () => {
-    assert.deepEqual([plan({ model: "qwen3:8b", engine: "vllm", quantization: "awq" }).model.repo, plan({ model: "qwen3:8b", engine: "ollama" }).model.ollamaTag], ["Qwen/Qwen3-8B-AWQ", "qwen3:8b-q4_K_M"]);
+    assert.deepEqual(
+      [
+        plan({ model: "qwen3:8b", engine: "vllm", quantization: "awq" }).model.repo,
+        plan({ model: "qwen3:8b", engine: "ollama" }).model.ollamaTag,
+      ],
+      ["Qwen/Qwen3-8B-AWQ", "qwen3:8b-q4_K_M"],
+    );
   });
 
   it("prices spot from the dearest zone and says so", () => {
@@ -111,7 +132,16 @@ describe("derived settings", () => {
 
   it("exposes the fields the CLI's --json promises", () => {
     const p = plan({ model: "Qwen3-14B", engine: "vllm" });
-    for (const v of [p.instance.type, p.instance.gpuCount, p.instance.gpuMemoryGiB, p.instance.pricePerHour, p.memory.perGpuGiB, p.tensorParallelSize, p.contextLength, p.quantization]) {
+    for (const v of [
+      p.instance.type,
+      p.instance.gpuCount,
+      p.instance.gpuMemoryGiB,
+      p.instance.pricePerHour,
+      p.memory.perGpuGiB,
+      p.tensorParallelSize,
+      p.contextLength,
+      p.quantization,
+    ]) {
       assert.notEqual(v, undefined);
     }
     assert.deepEqual(JSON.parse(JSON.stringify(p)), p, "the plan is plain JSON");
@@ -120,15 +150,51 @@ describe("derived settings", () => {
 
 describe("user errors", () => {
   const cases: [string, PlanRequestInput | Record<string, unknown>, string][] = [
-    ["unknown engine", { model: "qwen3:8b", engine: "tgi" }, 'engine = "tgi": not one of the valid choices.\nName the inference engine. Pick one of the valid choices.\nValid choices: vllm, sglang, ollama'],
-    ["misspelled setting", { model: "qwen3:8b", engine: "vllm", contxt: 4096 }, 'contxt = "contxt": unknown setting.\nDid you mean context? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot, modelRevision'],
-    ["context too short", { model: "qwen3:8b", engine: "vllm", context: 512 }, 'context = "512": must be at least 1024 tokens.\nGive the context length per sequence in tokens, at least 1024 (default 32768).'],
-    ["concurrency zero", { model: "qwen3:8b", engine: "vllm", concurrency: 0 }, 'concurrency = "0": must be at least 1.\nGive the number of parallel full-context sequences, 1 to 1024 (default 1).'],
-    ["unknown family", { model: "qwen3:8b", engine: "vllm", families: ["g7"] }, 'families = "g7": not one of the valid choices.\nDid you mean g7e? Pick one of the valid choices.\nValid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200'],
-    ["GGUF format on vLLM", { model: "qwen3:8b", engine: "vllm", quantization: "q4_K_M" }, 'quantization = "q4_K_M": q4_K_M is an Ollama (GGUF) format; vllm does not load it.\nPick a quantization vllm loads, or switch engine.\nValid choices: bf16, fp8, awq'],
-    ["format Qwen never published", { model: "Qwen3-30B-A3B", engine: "sglang", quantization: "awq" }, 'quantization = "awq": Qwen publishes no awq weights for Qwen3-30B-A3B.\nPick a format published for Qwen3-30B-A3B.\nValid choices: bf16, fp8, gptq-int4'],
-    ["spelling and setting disagree", { model: "Qwen/Qwen3-8B-FP8", engine: "vllm", quantization: "bf16" }, 'quantization = "bf16": the model was given as "Qwen/Qwen3-8B-FP8", which names fp8.\nDrop the quantization setting, or name the model without a format suffix (Qwen3-8B).\nValid choices: fp8'],
-    ["context beyond the model", { model: "Qwen3-1.7B", engine: "vllm", context: 65536 }, 'context = "65536": Qwen3-1.7B on vllm serves at most 32768 tokens.\nUse a context between 1024 and 32768.'],
+    [
+      "unknown engine",
+      { model: "qwen3:8b", engine: "tgi" },
+      'engine = "tgi": not one of the valid choices.\nName the inference engine. Pick one of the valid choices.\nValid choices: vllm, sglang, ollama',
+    ],
+    [
+      "misspelled setting",
+      { model: "qwen3:8b", engine: "vllm", contxt: 4096 },
+      'contxt = "contxt": unknown setting.\nDid you mean context? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot, modelRevision',
+    ],
+    [
+      "context too short",
+      { model: "qwen3:8b", engine: "vllm", context: 512 },
+      'context = "512": must be at least 1024 tokens.\nGive the context length per sequence in tokens, at least 1024 (default 32768).',
+    ],
+    [
+      "concurrency zero",
+      { model: "qwen3:8b", engine: "vllm", concurrency: 0 },
+      'concurrency = "0": must be at least 1.\nGive the number of parallel full-context sequences, 1 to 1024 (default 1).',
+    ],
+    [
+      "unknown family",
+      { model: "qwen3:8b", engine: "vllm", families: ["g7"] },
+      'families = "g7": not one of the valid choices.\nDid you mean g7e? Pick one of the valid choices.\nValid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200',
+    ],
+    [
+      "GGUF format on vLLM",
+      { model: "qwen3:8b", engine: "vllm", quantization: "q4_K_M" },
+      'quantization = "q4_K_M": q4_K_M is an Ollama (GGUF) format; vllm does not load it.\nPick a quantization vllm loads, or switch engine.\nValid choices: bf16, fp8, awq',
+    ],
+    [
+      "format Qwen never published",
+      { model: "Qwen3-30B-A3B", engine: "sglang", quantization: "awq" },
+      'quantization = "awq": Qwen publishes no awq weights for Qwen3-30B-A3B.\nPick a format published for Qwen3-30B-A3B.\nValid choices: bf16, fp8, gptq-int4',
+    ],
+    [
+      "spelling and setting disagree",
+      { model: "Qwen/Qwen3-8B-FP8", engine: "vllm", quantization: "bf16" },
+      'quantization = "bf16": the model was given as "Qwen/Qwen3-8B-FP8", which names fp8.\nDrop the quantization setting, or name the model without a format suffix (Qwen3-8B).\nValid choices: fp8',
+    ],
+    [
+      "context beyond the model",
+      { model: "Qwen3-1.7B", engine: "vllm", context: 65536 },
+      'context = "65536": Qwen3-1.7B on vllm serves at most 32768 tokens.\nUse a context between 1024 and 32768.',
+    ],
   ];
   for (const [name, raw, message] of cases) {
     it(name, () => assert.equal(userError(() => buildPlan(parsePlanRequest(raw))).message, message));
@@ -139,23 +205,113 @@ describe("user errors", () => {
     const FAMILY_CHOICES = "Valid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200";
     // [what, input, key, problem, expected substrings of the message]
     const table: [string, Record<string, unknown> | null, string, string, string[]][] = [
-      ["model missing", { engine: "vllm" }, "model", "missing: this setting is required.", ["Name a Qwen3 model: a name (Qwen3-8B)"]],
+      [
+        "model missing",
+        { engine: "vllm" },
+        "model",
+        "missing: this setting is required.",
+        ["Name a Qwen3 model: a name (Qwen3-8B)"],
+      ],
       ["model empty", { model: "", engine: "vllm" }, "model", "is empty.", ["Hugging Face repo (Qwen/Qwen3-8B-FP8)"]],
       ["model a number", { model: 8, engine: "vllm" }, "model", "expected text, got a number.", []],
-      ["engine missing", { model: "qwen3:8b" }, "engine", "missing: this setting is required.", ["Valid choices: vllm, sglang, ollama"]],
-      ["engine misspelt", { model: "qwen3:8b", engine: "vlm" }, "engine", "not one of the valid choices.", ["Did you mean vllm?", "Valid choices: vllm, sglang, ollama"]],
-      ["quantization misspelt", { model: "qwen3:8b", engine: "vllm", quantization: "fp9" }, "quantization", "not one of the valid choices.", ["Did you mean fp8?", "Valid choices: bf16, fp8,"]],
-      ["instance type as a family", { model: "qwen3:8b", engine: "vllm", families: ["g6e.xlarge"] }, "families", "not one of the valid choices.", ["Did you mean g6e?", FAMILY_CHOICES]],
-      ["families empty", { model: "qwen3:8b", engine: "vllm", families: [] }, "families", "must list at least 1 item.", [FAMILY_CHOICES]],
-      ["families not a list", { model: "qwen3:8b", engine: "vllm", families: "g6e" }, "families", "expected a list, got text.", [FAMILY_CHOICES]],
-      ["instance type misspelt", { model: "qwen3:8b", engine: "vllm", instanceTypes: ["g6e.xlarg"] }, "instanceTypes", "not one of the valid choices.", ["Did you mean g6e.xlarge?", "Valid choices: g4dn.xlarge,"]],
-      ["instance type shortened", { model: "qwen3:8b", engine: "vllm", instanceTypes: ["p5.48xl"] }, "instanceTypes", "not one of the valid choices.", ["Did you mean p5.48xlarge?"]],
-      ["price as text", { model: "qwen3:8b", engine: "vllm", maxPricePerHour: "2" }, "maxPricePerHour", "must be a number of USD.", ["per hour in USD"]],
-      ["price zero", { model: "qwen3:8b", engine: "vllm", maxPricePerHour: 0 }, "maxPricePerHour", "must be above 0.", []],
-      ["spot as text", { model: "qwen3:8b", engine: "vllm", spot: "yes" }, "spot", "expected true or false, got text.", ["spot capacity or false for on-demand"]],
-      ["context fractional", { model: "qwen3:8b", engine: "vllm", context: 1.5 }, "context", "must be a whole number of tokens.", ["at least 1024"]],
-      ["concurrency too high", { model: "qwen3:8b", engine: "vllm", concurrency: 2000 }, "concurrency", "must be at most 1024.", ["1 to 1024"]],
-      ["revision not hex", { model: "qwen3:8b", engine: "vllm", modelRevision: "main" }, "modelRevision", "must be a 40-hex Hugging Face commit or a 64-hex Ollama digest.", []],
+      [
+        "engine missing",
+        { model: "qwen3:8b" },
+        "engine",
+        "missing: this setting is required.",
+        ["Valid choices: vllm, sglang, ollama"],
+      ],
+      [
+        "engine misspelt",
+        { model: "qwen3:8b", engine: "vlm" },
+        "engine",
+        "not one of the valid choices.",
+        ["Did you mean vllm?", "Valid choices: vllm, sglang, ollama"],
+      ],
+      [
+        "quantization misspelt",
+        { model: "qwen3:8b", engine: "vllm", quantization: "fp9" },
+        "quantization",
+        "not one of the valid choices.",
+        ["Did you mean fp8?", "Valid choices: bf16, fp8,"],
+      ],
+      [
+        "instance type as a family",
+        { model: "qwen3:8b", engine: "vllm", families: ["g6e.xlarge"] },
+        "families",
+        "not one of the valid choices.",
+        ["Did you mean g6e?", FAMILY_CHOICES],
+      ],
+      [
+        "families empty",
+        { model: "qwen3:8b", engine: "vllm", families: [] },
+        "families",
+        "must list at least 1 item.",
+        [FAMILY_CHOICES],
+      ],
+      [
+        "families not a list",
+        { model: "qwen3:8b", engine: "vllm", families: "g6e" },
+        "families",
+        "expected a list, got text.",
+        [FAMILY_CHOICES],
+      ],
+      [
+        "instance type misspelt",
+        { model: "qwen3:8b", engine: "vllm", instanceTypes: ["g6e.xlarg"] },
+        "instanceTypes",
+        "not one of the valid choices.",
+        ["Did you mean g6e.xlarge?", "Valid choices: g4dn.xlarge,"],
+      ],
+      [
+        "instance type shortened",
+        { model: "qwen3:8b", engine: "vllm", instanceTypes: ["p5.48xl"] },
+        "instanceTypes",
+        "not one of the valid choices.",
+        ["Did you mean p5.48xlarge?"],
+      ],
+      [
+        "price as text",
+        { model: "qwen3:8b", engine: "vllm", maxPricePerHour: "2" },
+        "maxPricePerHour",
+        "must be a number of USD.",
+        ["per hour in USD"],
+      ],
+      [
+        "price zero",
+        { model: "qwen3:8b", engine: "vllm", maxPricePerHour: 0 },
+        "maxPricePerHour",
+        "must be above 0.",
+        [],
+      ],
+      [
+        "spot as text",
+        { model: "qwen3:8b", engine: "vllm", spot: "yes" },
+        "spot",
+        "expected true or false, got text.",
+        ["spot capacity or false for on-demand"],
+      ],
+      [
+        "context fractional",
+        { model: "qwen3:8b", engine: "vllm", context: 1.5 },
+        "context",
+        "must be a whole number of tokens.",
+        ["at least 1024"],
+      ],
+      [
+        "concurrency too high",
+        { model: "qwen3:8b", engine: "vllm", concurrency: 2000 },
+        "concurrency",
+        "must be at most 1024.",
+        ["1 to 1024"],
+      ],
+      [
+        "revision not hex",
+        { model: "qwen3:8b", engine: "vllm", modelRevision: "main" },
+        "modelRevision",
+        "must be a 40-hex Hugging Face commit or a 64-hex Ollama digest.",
+        [],
+      ],
       ["not an object", null, "config", "expected a map of settings, got null.", []],
     ];
     for (const [what, raw, key, problem, parts] of table) {
@@ -194,7 +350,10 @@ describe("user errors", () => {
       "Serve fp8 with engine vllm or sglang, or keep ollama and name the model without the format (Qwen3-8B); ollama loads q4_K_M, q8_0, fp16 for it.\n" +
       "Valid choices: Qwen3-8B, qwen3:8b-q4_K_M, qwen3:8b-q8_0, qwen3:8b-fp16";
     assert.equal(userError(() => plan({ model: "Qwen/Qwen3-8B-FP8", engine: "ollama" })).message, expected);
-    assert.equal(userError(() => plan({ model: "Qwen/Qwen3-8B-FP8", engine: "ollama", quantization: "q8_0" })).message, expected);
+    assert.equal(
+      userError(() => plan({ model: "Qwen/Qwen3-8B-FP8", engine: "ollama", quantization: "q8_0" })).message,
+      expected,
+    );
   });
 
   it("nothing fits: shows the need on the largest option and how to relax", () => {
@@ -209,7 +368,9 @@ describe("user errors", () => {
 
   it("nothing fits because of filters: suggests only the filters", () => {
     // FP8 needs a newer GPU than the T4: a hardware rejection, which no lighter setting fixes.
-    const e = userError(() => plan({ model: "Qwen3-0.6B", engine: "vllm", quantization: "fp8", instanceTypes: ["g4dn.xlarge"] }));
+    const e = userError(() =>
+      plan({ model: "Qwen3-0.6B", engine: "vllm", quantization: "fp8", instanceTypes: ["g4dn.xlarge"] }),
+    );
     assert.equal(e.key, "model");
     assert.match(e.hint, /To fit, try more instance families or types\.$/);
   });
@@ -222,13 +383,24 @@ describe("user errors", () => {
         "The cheapest that fits is g7e.2xlarge at $3.363/h on-demand: raise the limit to at least 3.363, or try a lighter quantization (fp8 or awq), a shorter context (now 32768).",
     );
     // Spot prices the same search from the spot column.
-    assert.match(userError(() => plan({ model: "Qwen3-32B", engine: "vllm", maxPricePerHour: 1, spot: true })).hint, /^The cheapest that fits is g7e\.2xlarge at \$1\.541\/h spot: /);
+    assert.match(
+      userError(() => plan({ model: "Qwen3-32B", engine: "vllm", maxPricePerHour: 1, spot: true })).hint,
+      /^The cheapest that fits is g7e\.2xlarge at \$1\.541\/h spot: /,
+    );
   });
 
   it("a price cap under a family filter names the cheapest fit in those families and suggests widening them", () => {
-    const e = userError(() => plan({ model: "qwen3:0.6b", engine: "ollama", families: ["p5"], maxPricePerHour: 1, context: 8192 }));
+    const e = userError(() =>
+      plan({ model: "qwen3:0.6b", engine: "ollama", families: ["p5"], maxPricePerHour: 1, context: 8192 }),
+    );
     assert.equal(e.key, "maxPricePerHour");
-    assert.equal(e.problem, "no instance that can serve Qwen3-0.6B q4_K_M on ollama (context 8192 x 1) costs $1/h or less among the families and types allowed.");
-    assert.equal(e.hint, "The cheapest that fits is p5.4xlarge at $6.880/h on-demand: raise the limit to at least 6.880, or try more instance families or types.");
+    assert.equal(
+      e.problem,
+      "no instance that can serve Qwen3-0.6B q4_K_M on ollama (context 8192 x 1) costs $1/h or less among the families and types allowed.",
+    );
+    assert.equal(
+      e.hint,
+      "The cheapest that fits is p5.4xlarge at $6.880/h on-demand: raise the limit to at least 6.880, or try more instance families or types.",
+    );
   });
 });

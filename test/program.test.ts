@@ -45,27 +45,59 @@ pulumi.runtime.setMocks({
 });
 `;
 
-function loadProgram(stack: string, config: Record<string, string>, secretKeys: string[] = []): Promise<Record<string, string>> {
+function loadProgram(
+  stack: string,
+  config: Record<string, string>,
+  secretKeys: string[] = [],
+): Promise<Record<string, string>> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       ["-e", LOADER],
-      { cwd: ROOT, env: { ...process.env, STACK: stack, PULUMI_CONFIG: JSON.stringify(config), PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(secretKeys) }, encoding: "utf8", timeout: 120_000 },
-      (err, stdout, stderr) => (err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Record<string, string>)),
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          STACK: stack,
+          PULUMI_CONFIG: JSON.stringify(config),
+          PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(secretKeys),
+        },
+        encoding: "utf8",
+        timeout: 120_000,
+      },
+      (err, stdout, stderr) =>
+        err !== null
+          ? reject(new Error(`${err.message}\n${stderr}`))
+          : resolve(JSON.parse(stdout) as Record<string, string>),
     );
   });
 }
 
 const withoutMyIp = (config: Record<string, string>): Record<string, string> =>
-  Object.fromEntries(Object.entries(config).map(([k, v]) => [k, k === "qwen3-serve:aws" ? v.replace(/"myip"/g, '"198.51.100.0/24"') : v]));
+  Object.fromEntries(
+    Object.entries(config).map(([k, v]) => [
+      k,
+      k === "qwen3-serve:aws" ? v.replace(/"myip"/g, '"198.51.100.0/24"') : v,
+    ]),
+  );
 
 describe("index.ts under Pulumi's TypeScript loader", { concurrency: true }, () => {
   // Where each target's endpoint points: the instance's public IP, or the host the stack file names.
-  const endpoints: Record<string, string> = { aws: "http://203.0.113.10:8080/v1", workstation: "http://192.0.2.10:8080/v1", docker: "http://192.0.2.20:8080/v1" };
+  const endpoints: Record<string, string> = {
+    aws: "http://203.0.113.10:8080/v1",
+    workstation: "http://192.0.2.10:8080/v1",
+    docker: "http://192.0.2.20:8080/v1",
+  };
   for (const stack of stackNames()) {
     it(`${stack}: compiles with Pulumi's ts-node, reads the stack config, exports the endpoint (and awsRegion on AWS)`, async () => {
       // The workstation stack's SSH key is set with --secret by its user; the CLI says so in PULUMI_CONFIG_SECRET_KEYS.
-      const ssh: Record<string, string> = stackTarget(stack) === "workstation" ? { "qwen3-serve:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n" } : {};
+      const ssh: Record<string, string> =
+        stackTarget(stack) === "workstation"
+          ? {
+              "qwen3-serve:sshPrivateKey":
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
+            }
+          : {};
       const r = await loadProgram(stack, { ...withoutMyIp(stackFileConfig(stack)), ...ssh }, Object.keys(ssh));
       assert.equal(r.error, undefined, r.message);
       assert.match(r.tsnode ?? "", /vendor\/ts-node@7\.0\.1$/, "the same ts-node pulumi up uses");
@@ -76,9 +108,15 @@ describe("index.ts under Pulumi's TypeScript loader", { concurrency: true }, () 
   }
 
   it("refuses a workstation SSH key set without --secret", async () => {
-    const r = await loadProgram("workstation", { ...stackFileConfig("workstation"), "qwen3-serve:sshPrivateKey": "plain" });
+    const r = await loadProgram("workstation", {
+      ...stackFileConfig("workstation"),
+      "qwen3-serve:sshPrivateKey": "plain",
+    });
     assert.equal(r.error, "RunError");
-    assert.match(r.message ?? "", /^qwen3-serve:sshPrivateKey = "\(plain text\)": the SSH private key is stored in plain text in the stack file\.\nSet it with `pulumi config set --secret qwen3-serve:sshPrivateKey < ~\/\.ssh\/id_ed25519`\.$/);
+    assert.match(
+      r.message ?? "",
+      /^qwen3-serve:sshPrivateKey = "\(plain text\)": the SSH private key is stored in plain text in the stack file\.\nSet it with `pulumi config set --secret qwen3-serve:sshPrivateKey < ~\/\.ssh\/id_ed25519`\.$/,
+    );
   });
 
   it("a config mistake surfaces as a RunError naming the qwen3-serve key, with no stack trace", async () => {

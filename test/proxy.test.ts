@@ -34,7 +34,10 @@ describe("the proxy on a sandboxed machine", () => {
   let sb: Sandbox;
   let base = "";
   const engineRequests = (): { url: string; auth: string }[] =>
-    readFileSync(path.join(sb.state, "engine-requests.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { url: string; auth: string });
+    readFileSync(path.join(sb.state, "engine-requests.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { url: string; auth: string });
 
   before(async () => {
     sb = await Sandbox.create({ request: { model: "qwen3:0.6b", engine: "ollama" }, secrets: "remote" });
@@ -48,25 +51,42 @@ describe("the proxy on a sandboxed machine", () => {
   });
   after(() => sb?.destroy());
 
-  const models = async (authorization: string): Promise<number> => (await request(`${base}/v1/models`, { headers: { Authorization: authorization } })).status;
+  const models = async (authorization: string): Promise<number> =>
+    (await request(`${base}/v1/models`, { headers: { Authorization: authorization } })).status;
 
   it("accepts the exact key, with the scheme in any letter case (RFC 9110: the scheme is case-insensitive)", async () => {
-    assert.deepEqual([await models(`Bearer ${KEY}`), await models(`bearer ${KEY}`), await models(`BEARER ${KEY}`)], [200, 200, 200]);
+    assert.deepEqual(
+      [await models(`Bearer ${KEY}`), await models(`bearer ${KEY}`), await models(`BEARER ${KEY}`)],
+      [200, 200, 200],
+    );
   });
 
   it("refuses a key that differs only in letter case", async () => {
-    assert.deepEqual([await models(`Bearer ${KEY.toLowerCase()}`), await models(`Bearer ${KEY.toUpperCase()}`), await models(`Bearer p${KEY.slice(1)}`)], [401, 401, 401]);
+    assert.deepEqual(
+      [
+        await models(`Bearer ${KEY.toLowerCase()}`),
+        await models(`Bearer ${KEY.toUpperCase()}`),
+        await models(`Bearer p${KEY.slice(1)}`),
+      ],
+      [401, 401, 401],
+    );
   });
 
   it("refuses keys a regex wildcard would match: another character for '.', a repeated 'y' for 'y+'", async () => {
-    assert.deepEqual([await models(`Bearer ${KEY.replace(".", "X")}`), await models(`Bearer ${KEY.replace("Key+", "Keyy")}`)], [401, 401]);
+    assert.deepEqual(
+      [await models(`Bearer ${KEY.replace(".", "X")}`), await models(`Bearer ${KEY.replace("Key+", "Keyy")}`)],
+      [401, 401],
+    );
   });
 
   it("refuses the key with anything added before or after it, or with a second space", async () => {
     // (No trailing-space case: fetch strips a header value's surrounding whitespace before sending.)
     const tries = [`Bearer ${KEY}x`, `Bearer x${KEY}`, `Bearer  ${KEY}`, `XBearer ${KEY}`, KEY];
     const got = await Promise.all(tries.map(models));
-    assert.deepEqual(got, tries.map(() => 401));
+    assert.deepEqual(
+      got,
+      tries.map(() => 401),
+    );
   });
 
   it("never forwards the Authorization header to the engine", async () => {
@@ -78,19 +98,26 @@ describe("the proxy on a sandboxed machine", () => {
 
   it("a client without the key that trickles a request body counts as in flight for at most ~2 s after its 401, not nginx's default 30 s", async () => {
     const sock = sb.p("run/qwen3-serve-activity.sock");
-    const writing = async (): Promise<number> => Number(/Writing: (\d+)/.exec((await unixGet(sock, "/qwen3-serve/activity")).body)?.[1]);
+    const writing = async (): Promise<number> =>
+      Number(/Writing: (\d+)/.exec((await unixGet(sock, "/qwen3-serve/activity")).body)?.[1]);
     const client = net.connect(sb.proxyPort, "127.0.0.1");
     let answer = "";
     client.on("data", (c: Buffer) => (answer += c.toString()));
     client.on("error", () => undefined);
     await new Promise<void>((resolve) => client.once("connect", () => resolve()));
-    client.write("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"model\"");
+    client.write(
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model"',
+    );
     // One byte every 400 ms: never silent for lingering_timeout, bounded here to 4 s in all.
     const trickle = setInterval(() => client.writable && client.write(" "), 400);
     try {
       await new Promise((r) => setTimeout(r, 500));
       assert.match(answer, /^HTTP\/1\.1 401 /, "answered 401 at once");
-      assert.equal(await writing(), 2, "the discarded body keeps the request in flight at first (the probe is the other)");
+      assert.equal(
+        await writing(),
+        2,
+        "the discarded body keeps the request in flight at first (the probe is the other)",
+      );
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal(await writing(), 1, "only the probe itself: the slow client no longer counts");
     } finally {
@@ -104,12 +131,18 @@ describe("the proxy on a sandboxed machine", () => {
     const probe = await unixGet(sock, "/qwen3-serve/activity");
     assert.equal(probe.status, 200);
     // stub_status counts this probe itself as one request being written.
-    assert.match(probe.body, /^Active connections: \d+ \nserver accepts handled requests\n \d+ \d+ \d+ \nReading: 0 Writing: 1 Waiting: \d+ \n$/);
+    assert.match(
+      probe.body,
+      /^Active connections: \d+ \nserver accepts handled requests\n \d+ \d+ \d+ \nReading: 0 Writing: 1 Waiting: \d+ \n$/,
+    );
     assert.equal((await unixGet(sock, "/v1/models")).status, 404, "the socket serves the count and nothing else");
     assert.equal((await request(`${base}/qwen3-serve/activity`)).status, 401);
     const withKey = await request(`${base}/qwen3-serve/activity`, { headers: { Authorization: `Bearer ${KEY}` } });
     assert.doesNotMatch(withKey.body, /Active connections/, "the public port passes the path to the engine");
     // After a crash nginx leaves the socket file behind and could not bind again: the unit removes it first.
-    assert.match(readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8"), new RegExp(`^ExecStartPre=-/bin/rm -f ${sock.replace(/[.+]/g, "\\$&")}$`, "m"));
+    assert.match(
+      readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8"),
+      new RegExp(`^ExecStartPre=-/bin/rm -f ${sock.replace(/[.+]/g, "\\$&")}$`, "m"),
+    );
   });
 });

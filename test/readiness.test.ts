@@ -15,7 +15,10 @@ import { NotReadyError, waitForReady } from "../components/machine/readiness";
 const KEY = "sk-readiness-test-0123456789";
 
 /** A proxy stand-in: serves the given status documents in turn, then keeps the last. */
-function machine(statuses: (object | null)[], opts: { key?: string; completionStatus?: number } = {}): Promise<{ url: string; close: () => void; completions: () => number }> {
+function machine(
+  statuses: (object | null)[],
+  opts: { key?: string; completionStatus?: number } = {},
+): Promise<{ url: string; close: () => void; completions: () => number }> {
   let i = 0;
   let completions = 0;
   const server = http.createServer((req, res) => {
@@ -36,7 +39,9 @@ function machine(statuses: (object | null)[], opts: { key?: string; completionSt
     if (req.url === "/v1/chat/completions" && req.method === "POST") {
       completions += 1;
       const code = opts.completionStatus ?? 200;
-      res.writeHead(code, { "Content-Type": "application/json" }).end(code === 200 ? JSON.stringify({ choices: [{ message: { content: "OK" } }] }) : "{}");
+      res
+        .writeHead(code, { "Content-Type": "application/json" })
+        .end(code === 200 ? JSON.stringify({ choices: [{ message: { content: "OK" } }] }) : "{}");
       return;
     }
     res.writeHead(404).end();
@@ -59,7 +64,10 @@ const PHASES = [
   { state: "running", phase: "weights", progress: { percent: 43, detail: "12.1/28.0GB" } },
   { state: "running", phase: "weights", progress: { percent: 87, detail: "24.4/28.0GB" } },
   { state: "running", phase: "load" },
-  { state: "ready", coldStart: { phases: { driver: { seconds: 300 }, weights: { seconds: 412 }, load: { seconds: 95 } } } },
+  {
+    state: "ready",
+    coldStart: { phases: { driver: { seconds: 300 }, weights: { seconds: 412 }, load: { seconds: 95 } } },
+  },
 ];
 
 describe("waitForReady", () => {
@@ -67,7 +75,14 @@ describe("waitForReady", () => {
     const m = await machine(PHASES);
     servers.push(m);
     const lines: string[] = [];
-    const r = await waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30_000, pollMs: 1, log: (l) => lines.push(l) });
+    const r = await waitForReady({
+      baseUrl: m.url,
+      apiKey: KEY,
+      model: "Qwen3-8B",
+      timeoutMs: 30_000,
+      pollMs: 1,
+      log: (l) => lines.push(l),
+    });
     assert.deepEqual(lines.slice(0, -1), [
       "waiting for the machine: no answer from the proxy yet (booting or installing)",
       "bootstrap: driver",
@@ -82,11 +97,26 @@ describe("waitForReady", () => {
   });
 
   it("fails with the phase and reason the machine reports", async () => {
-    const m = await machine([{ state: "running", phase: "weights" }, { state: "failed", error: { phase: "weights", reason: "hf download of Qwen/Qwen3-8B failed after 5 attempts: 401 Unauthorized" } }]);
+    const m = await machine([
+      { state: "running", phase: "weights" },
+      {
+        state: "failed",
+        error: { phase: "weights", reason: "hf download of Qwen/Qwen3-8B failed after 5 attempts: 401 Unauthorized" },
+      },
+    ]);
     servers.push(m);
     await assert.rejects(
-      waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30_000, pollMs: 1, log: () => undefined }),
-      new NotReadyError("the bootstrap failed in phase weights: hf download of Qwen/Qwen3-8B failed after 5 attempts: 401 Unauthorized"),
+      waitForReady({
+        baseUrl: m.url,
+        apiKey: KEY,
+        model: "Qwen3-8B",
+        timeoutMs: 30_000,
+        pollMs: 1,
+        log: () => undefined,
+      }),
+      new NotReadyError(
+        "the bootstrap failed in phase weights: hf download of Qwen/Qwen3-8B failed after 5 attempts: 401 Unauthorized",
+      ),
     );
   });
 
@@ -94,14 +124,26 @@ describe("waitForReady", () => {
     const reason =
       "the engine exited 3 times while loading Qwen3-8B (systemd restarts it each time); its last log lines:\n" +
       "INFO starting vllm for Qwen3-8B\nERROR torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n";
-    const m = await machine([{ state: "running", phase: "load" }, { state: "failed", error: { phase: "load", reason } }]);
+    const m = await machine([
+      { state: "running", phase: "load" },
+      { state: "failed", error: { phase: "load", reason } },
+    ]);
     servers.push(m);
     let t = 0;
     let polls = 0;
     await assert.rejects(
       waitForReady({
-        baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30 * 60_000, pollMs: 10_000, log: () => undefined,
-        now: () => t, sleep: async (ms) => { polls += 1; t += ms; },
+        baseUrl: m.url,
+        apiKey: KEY,
+        model: "Qwen3-8B",
+        timeoutMs: 30 * 60_000,
+        pollMs: 10_000,
+        log: () => undefined,
+        now: () => t,
+        sleep: async (ms) => {
+          polls += 1;
+          t += ms;
+        },
       }),
       new NotReadyError(
         "the bootstrap failed in phase load: the engine exited 3 times while loading Qwen3-8B (systemd restarts it each time); its last log lines:\n" +
@@ -114,7 +156,17 @@ describe("waitForReady", () => {
   it("stops at once when the machine refuses the key", async () => {
     const m = await machine(PHASES, { key: "another-key-0123456789" });
     servers.push(m);
-    await assert.rejects(waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 30_000, pollMs: 1, log: () => undefined }), /refused this stack's API key \(401\)/);
+    await assert.rejects(
+      waitForReady({
+        baseUrl: m.url,
+        apiKey: KEY,
+        model: "Qwen3-8B",
+        timeoutMs: 30_000,
+        pollMs: 1,
+        log: () => undefined,
+      }),
+      /refused this stack's API key \(401\)/,
+    );
   });
 
   it("does not call it ready until a completion succeeds", async () => {
@@ -123,7 +175,16 @@ describe("waitForReady", () => {
     let t = 0;
     const lines: string[] = [];
     await assert.rejects(
-      waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 60_000, pollMs: 10_000, log: (l) => lines.push(l), now: () => t, sleep: async (ms) => void (t += ms) }),
+      waitForReady({
+        baseUrl: m.url,
+        apiKey: KEY,
+        model: "Qwen3-8B",
+        timeoutMs: 60_000,
+        pollMs: 10_000,
+        log: (l) => lines.push(l),
+        now: () => t,
+        sleep: async (ms) => void (t += ms),
+      }),
       /not ready after 1 min/,
     );
     assert.deepEqual(lines, ["the machine reports ready; waiting for a chat completion to succeed (last HTTP 503)"]);
@@ -135,7 +196,16 @@ describe("waitForReady", () => {
     servers.push(m);
     let t = 0;
     await assert.rejects(
-      waitForReady({ baseUrl: m.url, apiKey: KEY, model: "Qwen3-8B", timeoutMs: 40 * 60_000, pollMs: 10_000, log: () => undefined, now: () => t, sleep: async (ms) => void (t += ms) }),
+      waitForReady({
+        baseUrl: m.url,
+        apiKey: KEY,
+        model: "Qwen3-8B",
+        timeoutMs: 40 * 60_000,
+        pollMs: 10_000,
+        log: () => undefined,
+        now: () => t,
+        sleep: async (ms) => void (t += ms),
+      }),
       new NotReadyError("not ready after 40 min; last seen: weights 12% (3.4/28.0GB)"),
     );
   });
@@ -144,15 +214,25 @@ describe("waitForReady", () => {
 describe("scripts/wait-ready.ts, as `pulumi up` runs it", () => {
   const run = (env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
-      execFile(process.execPath, ["--import", "tsx", "scripts/wait-ready.ts"], { cwd: path.resolve(__dirname, ".."), env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "scripts/wait-ready.ts"],
+        { cwd: path.resolve(__dirname, ".."), env: { ...process.env, ...env }, timeout: 30_000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
       );
     });
 
   it("prints progress and exits 0 when ready", async () => {
     const m = await machine(PHASES);
     servers.push(m);
-    const r = await run({ QS_BASE_URL: m.url, QS_API_KEY: KEY, QS_MODEL: "Qwen3-8B", QS_TIMEOUT_SECONDS: "30", QS_POLL_SECONDS: "0.01" });
+    const r = await run({
+      QS_BASE_URL: m.url,
+      QS_API_KEY: KEY,
+      QS_MODEL: "Qwen3-8B",
+      QS_TIMEOUT_SECONDS: "30",
+      QS_POLL_SECONDS: "0.01",
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /bootstrap: weights 43% \(12\.1\/28\.0GB\)\n/);
     assert.ok(!r.stdout.includes(KEY));
@@ -161,7 +241,13 @@ describe("scripts/wait-ready.ts, as `pulumi up` runs it", () => {
   it("exits 1 with the machine's reason on stderr", async () => {
     const m = await machine([{ state: "failed", error: { phase: "driver", reason: "no working NVIDIA driver" } }]);
     servers.push(m);
-    const r = await run({ QS_BASE_URL: m.url, QS_API_KEY: KEY, QS_MODEL: "Qwen3-8B", QS_TIMEOUT_SECONDS: "30", QS_POLL_SECONDS: "0.01" });
+    const r = await run({
+      QS_BASE_URL: m.url,
+      QS_API_KEY: KEY,
+      QS_MODEL: "Qwen3-8B",
+      QS_TIMEOUT_SECONDS: "30",
+      QS_POLL_SECONDS: "0.01",
+    });
     assert.equal(r.code, 1);
     assert.equal(r.stderr, "error: the bootstrap failed in phase driver: no working NVIDIA driver\n");
   });

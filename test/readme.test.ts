@@ -31,7 +31,10 @@ describe("README", () => {
   it("gives the two set-up commands, the test one exactly as .ci/run runs it", () => {
     const testCommand = "bash scripts/test-tools.sh && npm ci && npm test";
     assert.ok(README.includes(`\n${testCommand}\n`));
-    assert.match(readFileSync(path.resolve(__dirname, "..", ".ci", "run"), "utf8"), new RegExp(`^${testCommand.replace(/[.&]/g, "\\$&")}$`, "m"));
+    assert.match(
+      readFileSync(path.resolve(__dirname, "..", ".ci", "run"), "utf8"),
+      new RegExp(`^${testCommand.replace(/[.&]/g, "\\$&")}$`, "m"),
+    );
     assert.ok(README.includes("npm ci && npx pulumi up -s dev"));
   });
 
@@ -44,14 +47,22 @@ describe("README", () => {
   it("prices the example stacks as their plans do", () => {
     for (const stack of stackNames()) {
       // The workstation stack needs its SSH key to validate; any text stands in for planning.
-      const plan = planForStack(parseStackConfig(decodeConfigValues({ ...stackFileConfig(stack), "qwen3-serve:sshPrivateKey": "key" })));
+      const plan = planForStack(
+        parseStackConfig(decodeConfigValues({ ...stackFileConfig(stack), "qwen3-serve:sshPrivateKey": "key" })),
+      );
       const row = README.split("\n").find((l) => l.startsWith(`| \`${stack}\` |`));
       assert.ok(row, `no row for ${stack}`);
       if (stackTarget(stack) === "aws") {
         assert.ok(row.includes(plan.instance.type), `${stack}: ${plan.instance.type}`);
-        assert.ok(row.includes(`| ${plan.instance.pricePerHour.toFixed(3)} |`), `${stack}: ${plan.instance.pricePerHour}`);
+        assert.ok(
+          row.includes(`| ${plan.instance.pricePerHour.toFixed(3)} |`),
+          `${stack}: ${plan.instance.pricePerHour}`,
+        );
       } else {
-        assert.ok(row.includes(`${plan.instance.gpuCount} x ${plan.instance.gpu} | n/a |`), `${stack}: ${plan.instance.gpuCount} x ${plan.instance.gpu}`);
+        assert.ok(
+          row.includes(`${plan.instance.gpuCount} x ${plan.instance.gpu} | n/a |`),
+          `${stack}: ${plan.instance.gpuCount} x ${plan.instance.gpu}`,
+        );
         assert.ok(row.toLowerCase().includes(plan.quantization.toLowerCase()), `${stack}: ${plan.quantization}`);
       }
     }

@@ -11,7 +11,14 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { parse } from "yaml";
-import { bootstrapEnv, renderCloudInit, renderInstallScript, renderMachineConfig, shippedScript, type MachineSettings } from "../components/machine/render";
+import {
+  bootstrapEnv,
+  renderCloudInit,
+  renderInstallScript,
+  renderMachineConfig,
+  shippedScript,
+  type MachineSettings,
+} from "../components/machine/render";
 import { shellQuote } from "../components/engines/shell";
 import { buildPlan, type Plan } from "../components/sizing/plan";
 import { parsePlanRequest } from "../components/sizing/request";
@@ -22,7 +29,12 @@ const dir = mkdtempSync(path.join(os.tmpdir(), "qs-render-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const SSM: MachineSettings = {
-  secrets: { source: "ssm", region: "eu-west-1", apiKeyParameter: "/qwen3-serve/prod/api-key", hfTokenParameter: "/qwen3-serve/prod/hf-token" },
+  secrets: {
+    source: "ssm",
+    region: "eu-west-1",
+    apiKeyParameter: "/qwen3-serve/prod/api-key",
+    hfTokenParameter: "/qwen3-serve/prod/hf-token",
+  },
   proxyPort: 8080,
   driver: "require",
 };
@@ -54,9 +66,16 @@ describe("env file", () => {
     // The watchdog is off unless the stack asks; it powers a cloud machine off.
     assert.deepEqual([env.IDLE_MINUTES, env.TTL_HOURS, env.IDLE_ACTION, env.IDLE_COUNT_SSH], ["", "", "poweroff", "0"]);
     const on = bootstrapEnv(p, { ...SSM, idle: { minutes: 30, ttlHours: 12, countSsh: true, action: "stop-engine" } });
-    assert.deepEqual([on.IDLE_MINUTES, on.TTL_HOURS, on.IDLE_ACTION, on.IDLE_COUNT_SSH, on.IDLE_GRACE_MINUTES], ["30", "12", "stop-engine", "1", "10"]);
+    assert.deepEqual(
+      [on.IDLE_MINUTES, on.TTL_HOURS, on.IDLE_ACTION, on.IDLE_COUNT_SSH, on.IDLE_GRACE_MINUTES],
+      ["30", "12", "stop-engine", "1", "10"],
+    );
     // Every variable the scripts read from the env file is set (none comes from a stale machine).
-    const scripts = scriptNames().map((n) => spawnSync("cat", [path.join(__dirname, "..", "components", "machine", n)], { encoding: "utf8" }).stdout).join("\n");
+    const scripts = scriptNames()
+      .map(
+        (n) => spawnSync("cat", [path.join(__dirname, "..", "components", "machine", n)], { encoding: "utf8" }).stdout,
+      )
+      .join("\n");
     // Shell reads $KEY; the idle watchdog (Python) reads env("KEY") or num("KEY").
     const read = new Set([...scripts.matchAll(/(?:\$\{?|env\("|num\(")([A-Z][A-Z0-9_]+)/g)].map((m) => m[1] ?? ""));
     for (const key of Object.keys(env)) assert.ok(read.has(key), `${key} is written but no script reads it`);
@@ -74,7 +93,8 @@ describe("env file", () => {
 
   it("tells the bootstrap which instances need the fabric manager (p4d, p4de, p5.48xlarge, p5en) and the NVLink subnet manager too (p6-b200)", () => {
     const on = (type: string): string | undefined =>
-      bootstrapEnv(buildPlan(parsePlanRequest({ model: "Qwen3-32B", engine: "vllm", instanceTypes: [type] })), SSM).FABRIC_MANAGER;
+      bootstrapEnv(buildPlan(parsePlanRequest({ model: "Qwen3-32B", engine: "vllm", instanceTypes: [type] })), SSM)
+        .FABRIC_MANAGER;
     assert.equal(on("p4de.24xlarge"), "fabricmanager");
     assert.equal(on("p5.48xlarge"), "fabricmanager");
     assert.equal(on("p5en.48xlarge"), "fabricmanager");
@@ -89,14 +109,23 @@ describe("env file", () => {
     const env = files.find((f) => f.path.endsWith("engine.env"));
     assert.deepEqual(argv?.content.split("\n").slice(0, -1), p.serve.argv);
     assert.equal(env?.content, "HF_HUB_OFFLINE=1\nVLLM_NO_USAGE_STATS=1\nDO_NOT_TRACK=1\n");
-    assert.deepEqual(files.map((f) => [f.path, f.mode]), [
-      ["/etc/qwen3-serve/bootstrap.env", "0600"], ["/etc/qwen3-serve/engine.argv", "0644"], ["/etc/qwen3-serve/engine.env", "0644"],
-    ]);
+    assert.deepEqual(
+      files.map((f) => [f.path, f.mode]),
+      [
+        ["/etc/qwen3-serve/bootstrap.env", "0600"],
+        ["/etc/qwen3-serve/engine.argv", "0644"],
+        ["/etc/qwen3-serve/engine.env", "0644"],
+      ],
+    );
   });
 });
 
 describe("cloud-init user data", () => {
-  for (const [model, engine] of [["qwen3:8b", "ollama"], ["Qwen3-30B-A3B", "vllm"], ["Qwen3-32B", "sglang"]] as const) {
+  for (const [model, engine] of [
+    ["qwen3:8b", "ollama"],
+    ["Qwen3-30B-A3B", "vllm"],
+    ["Qwen3-32B", "sglang"],
+  ] as const) {
     it(`${model} on ${engine}, AWS form (idle.py from SSM): valid under cloud-init schema, under 16 KiB gzipped, no secrets`, () => {
       const userData = renderCloudInit(machineFiles(plan(model, engine), AWS_SSM));
       const file = path.join(dir, `${engine}.yaml`);
@@ -107,23 +136,37 @@ describe("cloud-init user data", () => {
       assert.match(r.stdout, /Valid (schema|cloud-config)/);
       const gz = gzipSync(userData, { level: 9 }).length;
       assert.ok(gz < EC2_USER_DATA_LIMIT, `gzipped user data is ${gz} bytes; EC2 takes at most ${EC2_USER_DATA_LIMIT}`);
-      const doc = parse(userData) as { write_files: { path: string; permissions: string; content: string }[]; runcmd: string[][] };
+      const doc = parse(userData) as {
+        write_files: { path: string; permissions: string; content: string }[];
+        runcmd: string[][];
+      };
       // Secret-sounding settings only say where a secret lives, never what it is.
       const env = doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.content ?? "";
       const secretish = env.split("\n").filter((l) => /^[A-Z_]*(KEY|TOKEN|SECRET|PASSWORD)[A-Z_]*=/.test(l));
       assert.deepEqual(secretish, [
-        "SECRETS_SOURCE='ssm'", "SSM_API_KEY_PARAM='/qwen3-serve/prod/api-key'", "SSM_HF_TOKEN_PARAM='/qwen3-serve/prod/hf-token'", "SECRETS_FILE=''",
+        "SECRETS_SOURCE='ssm'",
+        "SSM_API_KEY_PARAM='/qwen3-serve/prod/api-key'",
+        "SSM_HF_TOKEN_PARAM='/qwen3-serve/prod/hf-token'",
+        "SECRETS_FILE=''",
       ]);
       assert.deepEqual(doc.runcmd, [["bash", "/usr/local/lib/qwen3-serve/bootstrap.sh", "--background"]]);
       assert.equal(doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.permissions, "0600");
-      assert.equal(doc.write_files.find((f) => f.path === "/usr/local/lib/qwen3-serve/bootstrap.sh")?.permissions, "0755");
+      assert.equal(
+        doc.write_files.find((f) => f.path === "/usr/local/lib/qwen3-serve/bootstrap.sh")?.permissions,
+        "0755",
+      );
     });
   }
 
   it("every model and engine, at 32K and 128K, with every optional setting at its longest, stays under 16 KiB gzipped in the AWS form (idle.py from SSM)", () => {
     const idle = idleScriptSsm(`/qwen3-serve/${"s".repeat(40)}`);
     const worst: MachineSettings = {
-      secrets: { source: "ssm", region: "ap-southeast-2", apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`, hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token` },
+      secrets: {
+        source: "ssm",
+        region: "ap-southeast-2",
+        apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`,
+        hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token`,
+      },
       idleFromSsm: { parameters: idle.parameters, sha256: idle.sha256 },
       proxyPort: 8443,
       driver: "install",
@@ -145,33 +188,68 @@ describe("cloud-init user data", () => {
         }
       }
     }
-    assert.ok(largest < EC2_USER_DATA_LIMIT, `largest gzipped user data is ${largest} bytes; EC2 takes at most ${EC2_USER_DATA_LIMIT}`);
+    assert.ok(
+      largest < EC2_USER_DATA_LIMIT,
+      `largest gzipped user data is ${largest} bytes; EC2 takes at most ${EC2_USER_DATA_LIMIT}`,
+    );
   });
 
   it("the AWS form leaves idle.py out, names its chunk parameters and the shipped text's SHA-256 in the env file, and refuses a hash that is not the shipped idle.py's", () => {
     const files = machineFiles(plan("qwen3:8b", "vllm"), AWS_SSM);
-    assert.deepEqual(files.filter((f) => f.path.includes("idle")).map((f) => f.path), ["/usr/local/lib/qwen3-serve/idle.sh"]);
+    assert.deepEqual(
+      files.filter((f) => f.path.includes("idle")).map((f) => f.path),
+      ["/usr/local/lib/qwen3-serve/idle.sh"],
+    );
     const env = files.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "";
-    assert.match(env, /^SSM_IDLE_PY_PARAMS='\/qwen3-serve\/prod\/machine\/idle\.py\/0 \/qwen3-serve\/prod\/machine\/idle\.py\/1 \/qwen3-serve\/prod\/machine\/idle\.py\/2'$/m);
+    assert.match(
+      env,
+      /^SSM_IDLE_PY_PARAMS='\/qwen3-serve\/prod\/machine\/idle\.py\/0 \/qwen3-serve\/prod\/machine\/idle\.py\/1 \/qwen3-serve\/prod\/machine\/idle\.py\/2'$/m,
+    );
     const shipped = shippedScript(readFileSync(path.join(__dirname, "..", "components", "machine", "idle.py"), "utf8"));
     const sha = spawnSync("sha256sum", { input: shipped, encoding: "utf8" }).stdout.split(" ")[0];
     assert.match(env, new RegExp(`^IDLE_PY_SHA256='${sha}'$`, "m"));
     // Other targets ship it in place and leave both keys empty.
     const ssh = machineFiles(plan("qwen3:8b", "vllm"), SSM);
     assert.equal(ssh.find((f) => f.path.endsWith("/idle.py"))?.content, shipped);
-    assert.match(ssh.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "", /^SSM_IDLE_PY_PARAMS=''\nIDLE_PY_SHA256=''$/m);
-    assert.throws(() => machineFiles(plan("qwen3:8b", "vllm"), { ...AWS_SSM, idleFromSsm: { parameters: idleProd.parameters, sha256: "0".repeat(64) } }), /idleFromSsm\.sha256 0{64} is not the shipped idle\.py's/);
-    assert.throws(() => machineFiles(plan("qwen3:8b", "vllm"), { ...AWS_SSM, secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" } }), /idle\.py can come from SSM only on a machine that reads its secrets from SSM/);
+    assert.match(
+      ssh.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "",
+      /^SSM_IDLE_PY_PARAMS=''\nIDLE_PY_SHA256=''$/m,
+    );
+    assert.throws(
+      () =>
+        machineFiles(plan("qwen3:8b", "vllm"), {
+          ...AWS_SSM,
+          idleFromSsm: { parameters: idleProd.parameters, sha256: "0".repeat(64) },
+        }),
+      /idleFromSsm\.sha256 0{64} is not the shipped idle\.py's/,
+    );
+    assert.throws(
+      () =>
+        machineFiles(plan("qwen3:8b", "vllm"), {
+          ...AWS_SSM,
+          secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" },
+        }),
+      /idle\.py can come from SSM only on a machine that reads its secrets from SSM/,
+    );
   });
 });
 
 describe("shipped scripts", () => {
   it("drop only full-line comments, keep shebangs and shellcheck directives, and still parse", () => {
-    assert.equal(shippedScript("#!/usr/bin/env bash\n# why\n  # indented why\nx=1 # trailing stays\n# shellcheck disable=SC2034\ny='#not a comment'\n"), "#!/usr/bin/env bash\nx=1 # trailing stays\n# shellcheck disable=SC2034\ny='#not a comment'\n");
+    assert.equal(
+      shippedScript(
+        "#!/usr/bin/env bash\n# why\n  # indented why\nx=1 # trailing stays\n# shellcheck disable=SC2034\ny='#not a comment'\n",
+      ),
+      "#!/usr/bin/env bash\nx=1 # trailing stays\n# shellcheck disable=SC2034\ny='#not a comment'\n",
+    );
     for (const f of machineFiles(plan("qwen3:8b", "vllm"), SSM).filter((x) => /\.(sh|py)$/.test(x.path))) {
       const file = path.join(dir, path.basename(f.path));
       writeFileSync(file, f.content);
-      const r = f.path.endsWith(".py") ? spawnSync("python3", ["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", file], { encoding: "utf8" }) : spawnSync("bash", ["-n", file], { encoding: "utf8" });
+      const r = f.path.endsWith(".py")
+        ? spawnSync("python3", ["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", file], {
+            encoding: "utf8",
+          })
+        : spawnSync("bash", ["-n", file], { encoding: "utf8" });
       assert.equal(r.status, 0, `${f.path}: ${r.stderr}`);
       assert.doesNotMatch(f.content.split("\n").slice(1).join("\n"), /^\s*#(?! shellcheck )/m, f.path);
     }
@@ -180,7 +258,10 @@ describe("shipped scripts", () => {
 
 describe("SSH installer", () => {
   it("passes shellcheck and embeds every file", () => {
-    const files = machineFiles(plan("qwen3:8b", "ollama"), { ...SSM, secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" } });
+    const files = machineFiles(plan("qwen3:8b", "ollama"), {
+      ...SSM,
+      secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" },
+    });
     const script = renderInstallScript(files);
     const file = path.join(dir, "install.sh");
     writeFileSync(file, script);

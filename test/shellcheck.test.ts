@@ -25,11 +25,16 @@ function shellScripts(dir: string): string[] {
 describe("shellcheck", () => {
   it("is installed (apt-get install shellcheck)", () => {
     const r = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });
-    assert.equal(r.status, 0, "shellcheck not found: run `apt-get install shellcheck` (or `bash scripts/test-tools.sh`)");
+    assert.equal(
+      r.status,
+      0,
+      "shellcheck not found: run `apt-get install shellcheck` (or `bash scripts/test-tools.sh`)",
+    );
   });
 
   const scripts = shellScripts(ROOT);
-  it("finds the scripts, .ci/run among them", () => assert.ok(scripts.some((s) => s.endsWith(path.join(".ci", "run")))));
+  it("finds the scripts, .ci/run among them", () =>
+    assert.ok(scripts.some((s) => s.endsWith(path.join(".ci", "run")))));
 
   for (const s of scripts) {
     it(`${path.relative(ROOT, s)} passes shellcheck -S warning`, () => {

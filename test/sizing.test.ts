@@ -6,7 +6,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { GpuInstance, GpuModel } from "../components/catalog/gpus";
 import { MODELS, type QwenModel } from "../components/catalog/models";
-import { evaluateInstance, sizeOver, type Candidate, type Rejection, type SizingInput } from "../components/sizing/sizing";
+import {
+  evaluateInstance,
+  sizeOver,
+  type Candidate,
+  type Rejection,
+  type SizingInput,
+} from "../components/sizing/sizing";
 import { ENGINES } from "../components/engines";
 import type { Engine } from "../components/engines/types";
 
@@ -25,10 +31,25 @@ const lookup = (name: string): GpuModel => {
   return g;
 };
 
-function inst(type: string, gpu: string, gpuCount: number, price: number, extra: Partial<GpuInstance> = {}): GpuInstance {
+function inst(
+  type: string,
+  gpu: string,
+  gpuCount: number,
+  price: number,
+  extra: Partial<GpuInstance> = {},
+): GpuInstance {
   return {
-    type, family: type.split(".")[0] ?? type, gpu, gpuCount, vcpus: 8, ramGiB: 1024, nvmeGB: 0,
-    onDemandUsdPerHour: price, spotUsdPerHour: { min: price / 4, max: price / 2 }, source: SRC, ...extra,
+    type,
+    family: type.split(".")[0] ?? type,
+    gpu,
+    gpuCount,
+    vcpus: 8,
+    ramGiB: 1024,
+    nvmeGB: 0,
+    onDemandUsdPerHour: price,
+    spotUsdPerHour: { min: price / 4, max: price / 2 },
+    source: SRC,
+    ...extra,
   };
 }
 
@@ -42,7 +63,17 @@ const isFit = (r: Candidate | Rejection): r is Candidate => "instance" in r;
 const TINY: QwenModel = {
   ...(MODELS[0] as QwenModel),
   id: "Tiny",
-  arch: { layers: 1, hiddenSize: 128, intermediateSize: 256, attentionHeads: 1, kvHeads: 1, headDim: 128, vocabSize: 1000, tiedEmbeddings: true, moe: null },
+  arch: {
+    layers: 1,
+    hiddenSize: 128,
+    intermediateSize: 256,
+    attentionHeads: 1,
+    kvHeads: 1,
+    headDim: 128,
+    vocabSize: 1000,
+    tiedEmbeddings: true,
+    moe: null,
+  },
   ollama: { q4_K_M: { tag: "tiny:q4_K_M", sizeGB: 2 ** 30 / 1e9 } },
 };
 const TINY_ENGINE: Engine = {
@@ -50,7 +81,14 @@ const TINY_ENGINE: Engine = {
   name: "tiny",
   memory: { ...ENGINES.ollama.memory, utilization: 0.5, overheadGiB: () => 1 },
 };
-const tinyInput: SizingInput = { model: TINY, engine: TINY_ENGINE, quantization: "q4_K_M", context: 1024, concurrency: 1, spot: false };
+const tinyInput: SizingInput = {
+  model: TINY,
+  engine: TINY_ENGINE,
+  quantization: "q4_K_M",
+  context: 1024,
+  concurrency: 1,
+  spot: false,
+};
 
 describe("memory boundary", () => {
   it("a GPU with exactly the required 4097 MiB fits", () => {
@@ -60,7 +98,13 @@ describe("memory boundary", () => {
   });
   it("one MiB less is rejected, with the need and the size in the reason", () => {
     const r = evaluateInstance(tinyInput, inst("a.x", "small", 1, 1), lookup);
-    assert.deepEqual(r, { instanceType: "a.x", kind: "gpu-memory", pricePerHour: 1, reason: "needs 4.0 GiB per GPU, has 4.0", requiredGiB: 4097 / 1024 });
+    assert.deepEqual(r, {
+      instanceType: "a.x",
+      kind: "gpu-memory",
+      pricePerHour: 1,
+      reason: "needs 4.0 GiB per GPU, has 4.0",
+      requiredGiB: 4097 / 1024,
+    });
   });
   it("layer splitting over 2 GPUs halves the per-GPU weights and KV (1 layer cannot split: stays on one)", () => {
     const r = evaluateInstance(tinyInput, inst("a.2x", "small", 2, 1), lookup);
@@ -72,12 +116,29 @@ describe("memory boundary", () => {
 describe("choice over a catalog", () => {
   const m8 = MODELS.find((m) => m.id === "Qwen3-8B");
   assert.ok(m8);
-  const base: SizingInput = { model: m8, engine: ENGINES.vllm, quantization: "bf16", context: 32768, concurrency: 1, spot: false };
+  const base: SizingInput = {
+    model: m8,
+    engine: ENGINES.vllm,
+    quantization: "bf16",
+    context: 32768,
+    concurrency: 1,
+    spot: false,
+  };
 
   it("picks the cheapest fit and lists cheaper misfits first", () => {
-    const { fits, rejected } = sizeOver(base, [inst("c.big", "big", 1, 5), inst("a.small", "small", 1, 1), inst("b.big", "big", 1, 3)], lookup);
-    assert.deepEqual(fits.map((f) => f.instance.type), ["b.big", "c.big"]);
-    assert.deepEqual(rejected.map((r) => [r.instanceType, r.kind]), [["a.small", "gpu-memory"]]);
+    const { fits, rejected } = sizeOver(
+      base,
+      [inst("c.big", "big", 1, 5), inst("a.small", "small", 1, 1), inst("b.big", "big", 1, 3)],
+      lookup,
+    );
+    assert.deepEqual(
+      fits.map((f) => f.instance.type),
+      ["b.big", "c.big"],
+    );
+    assert.deepEqual(
+      rejected.map((r) => [r.instanceType, r.kind]),
+      [["a.small", "gpu-memory"]],
+    );
   });
 
   it("on a price tie prefers fewer GPUs", () => {
@@ -87,9 +148,15 @@ describe("choice over a catalog", () => {
 
   it("uses the dearest spot zone for spot, and rejects types with no spot price", () => {
     const spotInput = { ...base, spot: true };
-    const { fits, rejected } = sizeOver(spotInput, [inst("a.big", "big", 1, 8), inst("b.big", "big", 1, 3, { spotUsdPerHour: null })], lookup);
+    const { fits, rejected } = sizeOver(
+      spotInput,
+      [inst("a.big", "big", 1, 8), inst("b.big", "big", 1, 3, { spotUsdPerHour: null })],
+      lookup,
+    );
     assert.equal(fits[0]?.pricePerHour, 4);
-    assert.deepEqual(rejected, [{ instanceType: "b.big", kind: "price", pricePerHour: null, reason: "no spot price listed for this type" }]);
+    assert.deepEqual(rejected, [
+      { instanceType: "b.big", kind: "price", pricePerHour: null, reason: "no spot price listed for this type" },
+    ]);
   });
 
   it("rejects fits over the price limit", () => {
@@ -100,7 +167,12 @@ describe("choice over a catalog", () => {
 
   it("rejects hosts whose RAM cannot stage the weights", () => {
     const r = evaluateInstance(base, inst("a.big", "big", 1, 1, { ramGiB: 16 }), lookup);
-    assert.deepEqual(r, { instanceType: "a.big", kind: "host-ram", pricePerHour: 1, reason: "host RAM 16 GiB cannot stage 15.3 GiB of weights (needs 17.3)" });
+    assert.deepEqual(r, {
+      instanceType: "a.big",
+      kind: "host-ram",
+      pricePerHour: 1,
+      reason: "host RAM 16 GiB cannot stage 15.3 GiB of weights (needs 17.3)",
+    });
   });
 
   it("uses every GPU for tensor parallelism: 8 GPUs give TP 8", () => {
@@ -116,7 +188,9 @@ describe("choice over a catalog", () => {
     const r = evaluateInstance({ ...base, model: m4, quantization: "fp8" }, inst("a.8", "big", 8, 1), lookup);
     assert.ok(isFit(r));
     assert.equal(r.tensorParallelSize, 4);
-    assert.deepEqual(r.notes, ["4 of 8 GPUs idle: TP 8 splits the 9728-wide MLP into 1216-wide shards, not a multiple of the fp8 block size 128"]);
+    assert.deepEqual(r.notes, [
+      "4 of 8 GPUs idle: TP 8 splits the 9728-wide MLP into 1216-wide shards, not a multiple of the fp8 block size 128",
+    ]);
   });
 
   it("turns on expert parallelism for MoE at TP > 1 only", () => {
@@ -129,7 +203,11 @@ describe("choice over a catalog", () => {
   });
 
   it("Ollama uses as few GPUs as hold the model", () => {
-    const r = evaluateInstance({ ...base, engine: ENGINES.ollama, quantization: "q4_K_M" }, inst("a.4", "big", 4, 1), lookup);
+    const r = evaluateInstance(
+      { ...base, engine: ENGINES.ollama, quantization: "q4_K_M" },
+      inst("a.4", "big", 4, 1),
+      lookup,
+    );
     assert.ok(isFit(r));
     assert.equal(r.gpusUsed, 1);
     assert.deepEqual(r.notes, ["uses 1 of 4 GPUs"]);

@@ -21,8 +21,25 @@ import { makeClient } from "../components/smoke/chat";
 import { fetchStatus, SourceError } from "../components/stacks/outputs";
 import { runChecks, type ChecksInput } from "../components/smoke/checks";
 import { UserError } from "../components/errors/userError";
-import { parseSmokeOptions, parseStackOutputs, resolveTarget, skipReason, thinkingSwitch, withPlanDefaults, type RawSmokeFlags, type SmokeContext, type SmokeOptions } from "../components/smoke/options";
-import { coldStartBreakdown, exitCodeFor, formatCheckLine, formatCheckSummary, formatColdStart, type CheckResult } from "../components/smoke/report";
+import {
+  parseSmokeOptions,
+  parseStackOutputs,
+  resolveTarget,
+  skipReason,
+  thinkingSwitch,
+  withPlanDefaults,
+  type RawSmokeFlags,
+  type SmokeContext,
+  type SmokeOptions,
+} from "../components/smoke/options";
+import {
+  coldStartBreakdown,
+  exitCodeFor,
+  formatCheckLine,
+  formatCheckSummary,
+  formatColdStart,
+  type CheckResult,
+} from "../components/smoke/report";
 import { summarizeBench } from "../components/smoke/stats";
 import { readyStatusDoc, startFakeOpenAI, type FakeServer, type FakeSettings } from "./helpers/fakeOpenAI";
 
@@ -43,13 +60,29 @@ async function fake(overrides: Partial<FakeSettings> = {}): Promise<FakeServer> 
 type CheckOptions = ChecksInput["options"];
 const VLLM_HYBRID: CheckOptions = { engine: "vllm", thinkingMode: "hybrid", tools: true, timeoutSeconds: 10 };
 
-async function check(f: FakeServer, options: Partial<CheckOptions> = {}, model: string | null = "Qwen3-8B", key = KEY): Promise<Record<string, CheckResult>> {
-  const run = await runChecks({ target: { baseUrl: f.baseUrl, apiKey: key, model, statusUrl: `${f.root}/qwen3-serve/status` }, options: { ...VLLM_HYBRID, ...options } });
+async function check(
+  f: FakeServer,
+  options: Partial<CheckOptions> = {},
+  model: string | null = "Qwen3-8B",
+  key = KEY,
+): Promise<Record<string, CheckResult>> {
+  const run = await runChecks({
+    target: { baseUrl: f.baseUrl, apiKey: key, model, statusUrl: `${f.root}/qwen3-serve/status` },
+    options: { ...VLLM_HYBRID, ...options },
+  });
   return Object.fromEntries(run.results.map((r) => [r.name, r]));
 }
 
-const statuses = (rs: Record<string, CheckResult>): Record<string, string> => Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, v.status]));
-const ALL_PASS = { models: "pass", thinking: "pass", "thinking off": "pass", streaming: "pass", "tool call": "pass", "key required": "pass" };
+const statuses = (rs: Record<string, CheckResult>): Record<string, string> =>
+  Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, v.status]));
+const ALL_PASS = {
+  models: "pass",
+  thinking: "pass",
+  "thinking off": "pass",
+  streaming: "pass",
+  "tool call": "pass",
+  "key required": "pass",
+};
 
 /** Every request carried this key, except exactly the listed keyless ones. */
 function assertKeyOnEvery(f: FakeServer, keyless: string[]): void {
@@ -58,10 +91,12 @@ function assertKeyOnEvery(f: FakeServer, keyless: string[]): void {
     f.requests.filter((r) => r.authorization === undefined).map((r) => `${r.method} ${r.path}`),
     keyless,
   );
-  for (const r of f.requests.filter((x) => x.authorization !== undefined)) assert.equal(r.authorization, `Bearer ${KEY}`, `${r.method} ${r.path}`);
+  for (const r of f.requests.filter((x) => x.authorization !== undefined))
+    assert.equal(r.authorization, `Bearer ${KEY}`, `${r.method} ${r.path}`);
 }
 
-const chatBodies = (f: FakeServer): Record<string, unknown>[] => f.requests.filter((r) => r.path === "/v1/chat/completions").map((r) => r.body ?? {});
+const chatBodies = (f: FakeServer): Record<string, unknown>[] =>
+  f.requests.filter((r) => r.path === "/v1/chat/completions").map((r) => r.body ?? {});
 const userText = (body: Record<string, unknown>): string => {
   const msgs = body.messages as { role: string; content: string }[];
   return msgs.find((m) => m.role === "user")?.content ?? "";
@@ -83,9 +118,18 @@ describe("the pass/fail decision", () => {
   });
 
   it("prints one line per check with its duration, and the verdict", () => {
-    assert.equal(formatCheckLine({ name: "streaming", status: "pass", ms: 1234, detail: "TTFT 52 ms" }), "PASS  streaming        1.2 s  TTFT 52 ms");
-    assert.equal(formatCheckLine({ name: "tool call", status: "skip", ms: 0, detail: "--no-tools given" }), "SKIP  tool call               --no-tools given");
-    assert.equal(formatCheckSummary([r("pass"), r("fail"), r("skip")]), "1 passed, 1 failed, 1 skipped: the endpoint does NOT work as expected");
+    assert.equal(
+      formatCheckLine({ name: "streaming", status: "pass", ms: 1234, detail: "TTFT 52 ms" }),
+      "PASS  streaming        1.2 s  TTFT 52 ms",
+    );
+    assert.equal(
+      formatCheckLine({ name: "tool call", status: "skip", ms: 0, detail: "--no-tools given" }),
+      "SKIP  tool call               --no-tools given",
+    );
+    assert.equal(
+      formatCheckSummary([r("pass"), r("fail"), r("skip")]),
+      "1 passed, 1 failed, 1 skipped: the endpoint does NOT work as expected",
+    );
   });
 });
 
@@ -98,25 +142,66 @@ describe("flags", () => {
     const o = parse(base);
     assert.equal(o.url, "http://127.0.0.1:8080/v1");
     assert.deepEqual(
-      { mode: o.mode, source: o.source, engine: o.engine, thinkingMode: o.thinkingMode, tools: o.tools, streams: o.streams, durationSeconds: o.durationSeconds, maxTokens: o.maxTokens, maxRequests: o.maxRequests },
-      { mode: "checks", source: { kind: "flags" }, engine: "vllm", thinkingMode: "hybrid", tools: true, streams: 4, durationSeconds: 30, maxTokens: 128, maxRequests: 1000 },
+      {
+        mode: o.mode,
+        source: o.source,
+        engine: o.engine,
+        thinkingMode: o.thinkingMode,
+        tools: o.tools,
+        streams: o.streams,
+        durationSeconds: o.durationSeconds,
+        maxTokens: o.maxTokens,
+        maxRequests: o.maxRequests,
+      },
+      {
+        mode: "checks",
+        source: { kind: "flags" },
+        engine: "vllm",
+        thinkingMode: "hybrid",
+        tools: true,
+        streams: 4,
+        durationSeconds: 30,
+        maxTokens: 128,
+        maxRequests: 1000,
+      },
     );
   });
 
   it("names the flag, the bad value and the valid choices", () => {
-    assert.throws(() => parse({ ...base, engine: "tgi" }), new UserError({ key: "--engine", value: "tgi", problem: "not a known choice.", hint: "Pick one of the choices below.", choices: ["vllm", "sglang", "ollama"] }));
-    assert.throws(() => parse({ ...base, "thinking-mode": "auto" }), /^UserError: --thinking-mode = "auto": not a known choice\.\n.*\nValid choices: hybrid, thinking, instruct$/s);
-    assert.throws(() => parse({ ...base, bench: true, streams: "65" }), /--streams = "65": out of range\.\nGive a whole number from 1 to 64/);
+    assert.throws(
+      () => parse({ ...base, engine: "tgi" }),
+      new UserError({
+        key: "--engine",
+        value: "tgi",
+        problem: "not a known choice.",
+        hint: "Pick one of the choices below.",
+        choices: ["vllm", "sglang", "ollama"],
+      }),
+    );
+    assert.throws(
+      () => parse({ ...base, "thinking-mode": "auto" }),
+      /^UserError: --thinking-mode = "auto": not a known choice\.\n.*\nValid choices: hybrid, thinking, instruct$/s,
+    );
+    assert.throws(
+      () => parse({ ...base, bench: true, streams: "65" }),
+      /--streams = "65": out of range\.\nGive a whole number from 1 to 64/,
+    );
     assert.throws(() => parse({ ...base, bench: true, streams: "2.5" }), /--streams = "2.5": not a whole number/);
     assert.throws(() => parse({ ...base, bench: true, duration: "601" }), /--duration = "601": out of range/);
     assert.throws(() => parse({ ...base, bench: true, duration: "0" }), /--duration = "0": out of range/);
-    assert.throws(() => parse({ ...base, url: "http://127.0.0.1:8080" }), /--url = "http:\/\/127\.0\.0\.1:8080": does not end in \/v1/);
+    assert.throws(
+      () => parse({ ...base, url: "http://127.0.0.1:8080" }),
+      /--url = "http:\/\/127\.0\.0\.1:8080": does not end in \/v1/,
+    );
     assert.throws(() => parse({ ...base, url: "ftp://h/v1" }), /--url = "ftp:\/\/h\/v1": not an http or https URL/);
   });
 
   it("refuses benchmark flags without --bench and --bench with --since-up", () => {
     assert.throws(() => parse({ ...base, streams: "2" }), /--streams = "2": only applies with --bench/);
-    assert.throws(() => parse({ ...base, bench: true, "since-up": true }), /--since-up .* cannot be combined with --bench/);
+    assert.throws(
+      () => parse({ ...base, bench: true, "since-up": true }),
+      /--since-up .* cannot be combined with --bench/,
+    );
   });
 
   it("takes the endpoint from flags, a pipe, a file or a stack", () => {
@@ -130,17 +215,49 @@ describe("flags", () => {
   });
 
   it("reads stack outputs and lets flags override them", () => {
-    const outs = parseStackOutputs({ endpoint: "http://203.0.113.7:8080/v1", apiKey: KEY, modelName: "qwen3:8b-q4_K_M", statusUrl: "http://203.0.113.7:8080/qwen3-serve/status", plan: {} }, "stdin");
+    const outs = parseStackOutputs(
+      {
+        endpoint: "http://203.0.113.7:8080/v1",
+        apiKey: KEY,
+        modelName: "qwen3:8b-q4_K_M",
+        statusUrl: "http://203.0.113.7:8080/qwen3-serve/status",
+        plan: {},
+      },
+      "stdin",
+    );
     const fromStack = resolveTarget(parse({}, { stdinIsTTY: false }), outs);
-    assert.deepEqual(fromStack, { baseUrl: "http://203.0.113.7:8080/v1", apiKey: KEY, model: "qwen3:8b-q4_K_M", statusUrl: "http://203.0.113.7:8080/qwen3-serve/status" });
+    assert.deepEqual(fromStack, {
+      baseUrl: "http://203.0.113.7:8080/v1",
+      apiKey: KEY,
+      model: "qwen3:8b-q4_K_M",
+      statusUrl: "http://203.0.113.7:8080/qwen3-serve/status",
+    });
     const overridden = resolveTarget(parse({ url: "http://127.0.0.1:8080/v1", model: "Qwen3-8B", outputs: "-" }), outs);
-    assert.deepEqual(overridden, { baseUrl: "http://127.0.0.1:8080/v1", apiKey: KEY, model: "Qwen3-8B", statusUrl: "http://127.0.0.1:8080/qwen3-serve/status" });
-    assert.throws(() => parseStackOutputs({ endpoint: "http://h/v1", apiKey: "[secret]" }, "stdin"), /apiKey is hidden\.\nAdd --show-secrets/);
-    assert.throws(() => parseStackOutputs({ apiKey: KEY }, "stdin"), /stdin = "endpoint": the stack outputs lack the endpoint/);
+    assert.deepEqual(overridden, {
+      baseUrl: "http://127.0.0.1:8080/v1",
+      apiKey: KEY,
+      model: "Qwen3-8B",
+      statusUrl: "http://127.0.0.1:8080/qwen3-serve/status",
+    });
+    assert.throws(
+      () => parseStackOutputs({ endpoint: "http://h/v1", apiKey: "[secret]" }, "stdin"),
+      /apiKey is hidden\.\nAdd --show-secrets/,
+    );
+    assert.throws(
+      () => parseStackOutputs({ apiKey: KEY }, "stdin"),
+      /stdin = "endpoint": the stack outputs lack the endpoint/,
+    );
   });
 
   it("takes the engine and thinking mode from the stack's plan unless flags set them", () => {
-    const outs = parseStackOutputs({ endpoint: "http://203.0.113.7:8080/v1", apiKey: KEY, plan: { engine: "ollama", model: { thinking: "instruct" } } }, "stdin");
+    const outs = parseStackOutputs(
+      {
+        endpoint: "http://203.0.113.7:8080/v1",
+        apiKey: KEY,
+        plan: { engine: "ollama", model: { thinking: "instruct" } },
+      },
+      "stdin",
+    );
     const fromPlan = withPlanDefaults(parse({}, { stdinIsTTY: false }), outs);
     assert.deepEqual([fromPlan.engine, fromPlan.thinkingMode], ["ollama", "instruct"]);
     const flagged = withPlanDefaults(parse({ outputs: "-", engine: "sglang", "thinking-mode": "thinking" }), outs);
@@ -151,10 +268,22 @@ describe("flags", () => {
   });
 
   it("turns thinking off the way each engine understands", () => {
-    assert.deepEqual(thinkingSwitch("vllm", "hybrid", false), { extraBody: { chat_template_kwargs: { enable_thinking: false } }, userSuffix: " /no_think" });
-    assert.deepEqual(thinkingSwitch("sglang", "instruct", false), { extraBody: { chat_template_kwargs: { enable_thinking: false } }, userSuffix: "" });
-    assert.deepEqual(thinkingSwitch("ollama", "hybrid", false), { extraBody: { reasoning_effort: "none" }, userSuffix: " /no_think" });
-    assert.deepEqual(thinkingSwitch("vllm", "hybrid", true), { extraBody: { chat_template_kwargs: { enable_thinking: true } }, userSuffix: "" });
+    assert.deepEqual(thinkingSwitch("vllm", "hybrid", false), {
+      extraBody: { chat_template_kwargs: { enable_thinking: false } },
+      userSuffix: " /no_think",
+    });
+    assert.deepEqual(thinkingSwitch("sglang", "instruct", false), {
+      extraBody: { chat_template_kwargs: { enable_thinking: false } },
+      userSuffix: "",
+    });
+    assert.deepEqual(thinkingSwitch("ollama", "hybrid", false), {
+      extraBody: { reasoning_effort: "none" },
+      userSuffix: " /no_think",
+    });
+    assert.deepEqual(thinkingSwitch("vllm", "hybrid", true), {
+      extraBody: { chat_template_kwargs: { enable_thinking: true } },
+      userSuffix: "",
+    });
     assert.deepEqual(thinkingSwitch("ollama", "hybrid", true), { extraBody: {}, userSuffix: "" });
     assert.deepEqual(thinkingSwitch("vllm", "thinking", true), { extraBody: {}, userSuffix: "" });
   });
@@ -196,26 +325,42 @@ describe("cold start", () => {
     doc.coldStart.phases.weights = { seconds: 0.2, state: "skipped" };
     const c = coldStartBreakdown(doc);
     assert.ok(c.kind === "ok");
-    assert.deepEqual(c.rows.find((r) => r.label === "weights"), { label: "weights", seconds: 0.2, note: "skipped" });
+    assert.deepEqual(
+      c.rows.find((r) => r.label === "weights"),
+      { label: "weights", seconds: 0.2, note: "skipped" },
+    );
   });
 
   it("says why there is no breakdown yet", () => {
-    assert.deepEqual(coldStartBreakdown({ state: "running", phase: "weights", progress: { percent: 43, detail: "12.1/28.0GB" } }), {
-      kind: "missing",
-      message: "no cold start yet: the machine is running in phase weights (43%, 12.1/28.0GB) and has not reached ready; try again later",
-    });
-    assert.deepEqual(coldStartBreakdown({ state: "failed", error: { phase: "driver", reason: "no working NVIDIA driver" } }), {
-      kind: "missing",
-      message: "no cold start: the bootstrap failed in phase driver: no working NVIDIA driver",
-    });
+    assert.deepEqual(
+      coldStartBreakdown({ state: "running", phase: "weights", progress: { percent: 43, detail: "12.1/28.0GB" } }),
+      {
+        kind: "missing",
+        message:
+          "no cold start yet: the machine is running in phase weights (43%, 12.1/28.0GB) and has not reached ready; try again later",
+      },
+    );
+    assert.deepEqual(
+      coldStartBreakdown({ state: "failed", error: { phase: "driver", reason: "no working NVIDIA driver" } }),
+      {
+        kind: "missing",
+        message: "no cold start: the bootstrap failed in phase driver: no working NVIDIA driver",
+      },
+    );
     assert.equal(coldStartBreakdown("<html>").kind, "missing");
   });
 
   it("reads the status document through the proxy with the key, and names a refused key", async () => {
     const f = await fake({ statusDoc: readyStatusDoc() });
     assert.deepEqual(await fetchStatus(`${f.root}/qwen3-serve/status`, KEY, 5), readyStatusDoc());
-    await assert.rejects(fetchStatus(`${f.root}/qwen3-serve/status`, "wrong-key", 5), new SourceError(`${f.root}/qwen3-serve/status refused the API key (HTTP 401)`));
-    assert.deepEqual(f.requests.map((r) => r.authorization), [`Bearer ${KEY}`, "Bearer wrong-key"]);
+    await assert.rejects(
+      fetchStatus(`${f.root}/qwen3-serve/status`, "wrong-key", 5),
+      new SourceError(`${f.root}/qwen3-serve/status refused the API key (HTTP 401)`),
+    );
+    assert.deepEqual(
+      f.requests.map((r) => r.authorization),
+      [`Bearer ${KEY}`, "Bearer wrong-key"],
+    );
   });
 });
 
@@ -231,7 +376,10 @@ describe("checks against the fake server", () => {
     assert.ok(ttft >= 15 && ttft < 2000, `TTFT ${ttft}`);
     // Thinking off: 4 answer chunks and the closing chunk, each sent 20 ms after the last.
     assert.ok((rs.streaming?.ms ?? 0) >= 95, `the stream took ${rs.streaming?.ms} ms for 5 chunks 20 ms apart`);
-    assert.match(rs["tool call"]?.detail ?? "", /get_weather\(\{"city":"Paris"\}\), then "It is 18 °C and sunny in Paris\."/);
+    assert.match(
+      rs["tool call"]?.detail ?? "",
+      /get_weather\(\{"city":"Paris"\}\), then "It is 18 °C and sunny in Paris\."/,
+    );
     assert.equal(rs["key required"]?.detail, "HTTP 401 without a key");
     assertKeyOnEvery(f, ["GET /v1/models"]);
 
@@ -242,7 +390,10 @@ describe("checks against the fake server", () => {
     assert.equal(streamed?.stream, true);
     assert.deepEqual(streamed?.stream_options, { include_usage: true });
     assert.ok(Array.isArray(toolFirst?.tools));
-    assert.deepEqual((toolSecond?.messages as { role: string }[]).map((m) => m.role), ["user", "assistant", "tool"]);
+    assert.deepEqual(
+      (toolSecond?.messages as { role: string }[]).map((m) => m.role),
+      ["user", "assistant", "tool"],
+    );
   });
 
   it("accepts reasoning in reasoning_content (SGLang, older vLLM)", async () => {
@@ -264,7 +415,10 @@ describe("checks against the fake server", () => {
   it("fails thinking off when the server ignores the switches", async () => {
     const rs = await check(await fake({ offSwitches: [] }));
     assert.deepEqual(statuses(rs), { ...ALL_PASS, "thinking off": "fail" });
-    assert.match(rs["thinking off"]?.detail ?? "", /^reasoning came back \(\d+ chars in "reasoning"\) with thinking off \(sent \{"chat_template_kwargs":\{"enable_thinking":false\}\} and "\/no_think"\)$/);
+    assert.match(
+      rs["thinking off"]?.detail ?? "",
+      /^reasoning came back \(\d+ chars in "reasoning"\) with thinking off \(sent \{"chat_template_kwargs":\{"enable_thinking":false\}\} and "\/no_think"\)$/,
+    );
   });
 
   it("sends Ollama reasoning_effort none, which an Ollama-like server obeys and vLLM's switch does not reach", async () => {
@@ -311,27 +465,53 @@ describe("checks against the fake server", () => {
 
   it("fails everything but the keyless probe with a wrong key", async () => {
     const rs = await check(await fake(), {}, "Qwen3-8B", "sk-wrong-key");
-    assert.deepEqual(statuses(rs), { models: "fail", thinking: "fail", "thinking off": "fail", streaming: "fail", "tool call": "fail", "key required": "pass" });
+    assert.deepEqual(statuses(rs), {
+      models: "fail",
+      thinking: "fail",
+      "thinking off": "fail",
+      streaming: "fail",
+      "tool call": "fail",
+      "key required": "pass",
+    });
     assert.match(rs.models?.detail ?? "", /^HTTP 401/);
   });
 
-  it("a stream that stalls mid-way fails the streaming check within --timeout 1, and the other checks still pass", { timeout: 20_000 }, async () => {
+  it("a stream that stalls mid-way fails the streaming check within --timeout 1, and the other checks still pass", {
+    timeout: 20_000,
+  }, async () => {
     const f = await fake({ stallAfterChunks: 2 });
     const t0 = performance.now();
     const rs = await check(f, { timeoutSeconds: 1 });
     const took = performance.now() - t0;
     assert.deepEqual(statuses(rs), { ...ALL_PASS, streaming: "fail" });
-    assert.equal(rs.streaming?.detail, "timed out: no complete stream within 1 s (--timeout), 2 chunks with text before it stalled");
-    assert.ok((rs.streaming?.ms ?? 0) >= 950 && (rs.streaming?.ms ?? 0) < 3000, `the streaming check took ${rs.streaming?.ms} ms`);
+    assert.equal(
+      rs.streaming?.detail,
+      "timed out: no complete stream within 1 s (--timeout), 2 chunks with text before it stalled",
+    );
+    assert.ok(
+      (rs.streaming?.ms ?? 0) >= 950 && (rs.streaming?.ms ?? 0) < 3000,
+      `the streaming check took ${rs.streaming?.ms} ms`,
+    );
     assert.ok(took < 6000, `all checks took ${took} ms`);
   });
 
   it("after /v1/models fails with no --model, the checks that need a model are skipped naming that failure, not run", async () => {
     const rs = await check(await fake(), {}, null, "sk-wrong-key");
-    assert.deepEqual(statuses(rs), { models: "fail", thinking: "skip", "thinking off": "skip", streaming: "skip", "tool call": "skip", "key required": "pass" });
+    assert.deepEqual(statuses(rs), {
+      models: "fail",
+      thinking: "skip",
+      "thinking off": "skip",
+      streaming: "skip",
+      "tool call": "skip",
+      "key required": "pass",
+    });
     assert.equal(rs.models?.detail, "HTTP 401: invalid API key");
     for (const name of ["thinking", "thinking off", "streaming", "tool call"]) {
-      assert.equal(rs[name]?.detail, "not run: /v1/models failed (HTTP 401: invalid API key) and --model was not given", name);
+      assert.equal(
+        rs[name]?.detail,
+        "not run: /v1/models failed (HTTP 401: invalid API key) and --model was not given",
+        name,
+      );
     }
     assert.equal(exitCodeFor(Object.values(rs)), 1);
   });
@@ -339,7 +519,14 @@ describe("checks against the fake server", () => {
   it("when /v1/models lists no model and no --model is given, the model checks are skipped saying so", async () => {
     const f = await fake({ models: [] });
     const rs = await check(f, {}, null);
-    assert.deepEqual(statuses(rs), { models: "fail", thinking: "skip", "thinking off": "skip", streaming: "skip", "tool call": "skip", "key required": "pass" });
+    assert.deepEqual(statuses(rs), {
+      models: "fail",
+      thinking: "skip",
+      "thinking off": "skip",
+      streaming: "skip",
+      "tool call": "skip",
+      "key required": "pass",
+    });
     assert.equal(rs.thinking?.detail, "not run: /v1/models lists no model and --model was not given");
     assert.equal(f.chats(), 0);
   });
@@ -355,8 +542,10 @@ describe("checks against the fake server", () => {
 });
 
 describe("benchmark bounds", () => {
-  const bench = (f: FakeServer, b: { streams: number; durationSeconds: number; maxRequests: number; maxTokens?: number }) =>
-    runBench({ client: makeClient(f.baseUrl, KEY, 10), model: "Qwen3-8B", maxTokens: 128, ...b });
+  const bench = (
+    f: FakeServer,
+    b: { streams: number; durationSeconds: number; maxRequests: number; maxTokens?: number },
+  ) => runBench({ client: makeClient(f.baseUrl, KEY, 10), model: "Qwen3-8B", maxTokens: 128, ...b });
 
   it("never has more than N streams open, and uses all N", async () => {
     // 10 chunks x 30 ms: about 300 ms a request, so 2 streams finish several each in 1 s.
@@ -378,9 +567,15 @@ describe("benchmark bounds", () => {
     // Each request would take 2 s; the run must end at 1 s.
     const f = await fake({ tokenDelayMs: 200, reasoningChunks: 0, answerChunks: 10 });
     const r = await bench(f, { streams: 2, durationSeconds: 1, maxRequests: 1000 });
-    assert.ok(r.elapsedMs >= 950 && r.elapsedMs < 1800, `${r.elapsedMs} ms, where finishing the streams would take 2000`);
+    assert.ok(
+      r.elapsedMs >= 950 && r.elapsedMs < 1800,
+      `${r.elapsedMs} ms, where finishing the streams would take 2000`,
+    );
     const s = summarizeBench(r.samples, r.elapsedMs);
-    assert.deepEqual({ requests: s.requests, completed: s.completed, cutOff: s.cutOff, errors: s.errors }, { requests: 2, completed: 0, cutOff: 2, errors: 0 });
+    assert.deepEqual(
+      { requests: s.requests, completed: s.completed, cutOff: s.cutOff, errors: s.errors },
+      { requests: 2, completed: 0, cutOff: 2, errors: 0 },
+    );
     assert.equal(f.chats(), 2);
     // The cut-off streams delivered up to 4 chunks each before the deadline; they count.
     assert.ok(s.outputTokens >= 2 && s.outputTokens <= 10, `${s.outputTokens} tokens`);
@@ -399,20 +594,43 @@ describe("benchmark bounds", () => {
   it("counts tokens from usage when the server sends it, else chunks", async () => {
     // Two tokens per chunk: usage says 8 for 4 chunks; counting chunks would say 4.
     const withUsage = await fake({ reasoningChunks: 0, answerChunks: 4, tokensPerChunk: 2 });
-    const a = summarizeBench((await bench(withUsage, { streams: 1, durationSeconds: 5, maxRequests: 2 })).samples, 1000);
+    const a = summarizeBench(
+      (await bench(withUsage, { streams: 1, durationSeconds: 5, maxRequests: 2 })).samples,
+      1000,
+    );
     assert.deepEqual({ tokens: a.outputTokens, from: a.tokenCount }, { tokens: 16, from: "usage" });
     const noUsage = await fake({ reasoningChunks: 0, answerChunks: 4, tokensPerChunk: 2, usage: false });
     const b = summarizeBench((await bench(noUsage, { streams: 1, durationSeconds: 5, maxRequests: 2 })).samples, 1000);
     assert.deepEqual({ tokens: b.outputTokens, from: b.tokenCount }, { tokens: 8, from: "chunks" });
   });
 
-  it("bounds each benchmark stream by the client timeout: a stalled stream is an error after 1 s, not held to the duration", { timeout: 20_000 }, async () => {
+  it("bounds each benchmark stream by the client timeout: a stalled stream is an error after 1 s, not held to the duration", {
+    timeout: 20_000,
+  }, async () => {
     const f = await fake({ stallAfterChunks: 1, reasoningChunks: 0, answerChunks: 4 });
-    const r = await runBench({ client: makeClient(f.baseUrl, KEY, 1), model: "Qwen3-8B", maxTokens: 128, streams: 1, durationSeconds: 10, maxRequests: 2 });
+    const r = await runBench({
+      client: makeClient(f.baseUrl, KEY, 1),
+      model: "Qwen3-8B",
+      maxTokens: 128,
+      streams: 1,
+      durationSeconds: 10,
+      maxRequests: 2,
+    });
     const s = summarizeBench(r.samples, r.elapsedMs);
-    assert.deepEqual({ requests: s.requests, errors: s.errors, cutOff: s.cutOff }, { requests: 2, errors: 2, cutOff: 0 });
-    assert.deepEqual(s.errorKinds, [{ message: "timed out: no complete stream within 1 s (--timeout), 1 chunks with text before it stalled", count: 2 }]);
-    assert.ok(r.elapsedMs >= 1900 && r.elapsedMs < 5000, `${r.elapsedMs} ms for two 1 s timeouts, where the duration was 10 s`);
+    assert.deepEqual(
+      { requests: s.requests, errors: s.errors, cutOff: s.cutOff },
+      { requests: 2, errors: 2, cutOff: 0 },
+    );
+    assert.deepEqual(s.errorKinds, [
+      {
+        message: "timed out: no complete stream within 1 s (--timeout), 1 chunks with text before it stalled",
+        count: 2,
+      },
+    ]);
+    assert.ok(
+      r.elapsedMs >= 1900 && r.elapsedMs < 5000,
+      `${r.elapsedMs} ms for two 1 s timeouts, where the duration was 10 s`,
+    );
   });
 
   it("counts failed requests as errors with their reason", async () => {
@@ -434,7 +652,11 @@ describe("scripts/smoke.ts as a child process", () => {
     new Promise((resolve, reject) => {
       const env = { ...process.env };
       delete env.OPENAI_API_KEY;
-      const child = spawn(process.execPath, ["--import", "tsx", "scripts/smoke.ts", ...args], { cwd: ROOT, env, timeout: 30_000 });
+      const child = spawn(process.execPath, ["--import", "tsx", "scripts/smoke.ts", ...args], {
+        cwd: ROOT,
+        env,
+        timeout: 30_000,
+      });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -453,7 +675,14 @@ describe("scripts/smoke.ts as a child process", () => {
     assert.equal(lines[0], `Smoke test of ${f.baseUrl}: model Qwen3-8B, engine vllm, thinking hybrid`);
     assert.deepEqual(
       lines.slice(1, 7).map((l) => /^(\w+) +(\S.*?) +\d+ ms/.exec(l)?.slice(1, 3)),
-      [["PASS", "models"], ["PASS", "thinking"], ["PASS", "thinking off"], ["PASS", "streaming"], ["PASS", "tool call"], ["PASS", "key required"]],
+      [
+        ["PASS", "models"],
+        ["PASS", "thinking"],
+        ["PASS", "thinking off"],
+        ["PASS", "streaming"],
+        ["PASS", "tool call"],
+        ["PASS", "key required"],
+      ],
     );
     assert.equal(lines[7], "6 passed, 0 failed, 0 skipped: the endpoint works");
     assert.ok(!r.stdout.includes(KEY));
@@ -473,21 +702,36 @@ describe("scripts/smoke.ts as a child process", () => {
     const bad = await smoke(["--url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--engine", "tgi"]);
     assert.equal(bad.code, 2);
     assert.equal(bad.stdout, "");
-    assert.equal(bad.stderr, 'error: --engine = "tgi": not a known choice.\nPick one of the choices below.\nValid choices: vllm, sglang, ollama\n');
+    assert.equal(
+      bad.stderr,
+      'error: --engine = "tgi": not a known choice.\nPick one of the choices below.\nValid choices: vllm, sglang, ollama\n',
+    );
     const unknown = await smoke(["--url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--stream", "2"]);
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /^error: Unknown option '--stream': not a flag of this command\. Did you mean --streams\?\nValid flags: --url, /);
+    assert.match(
+      unknown.stderr,
+      /^error: Unknown option '--stream': not a flag of this command\. Did you mean --streams\?\nValid flags: --url, /,
+    );
     assert.doesNotMatch(bad.stderr + unknown.stderr, NO_STACK);
   });
 
   it("flag mistakes name the flag, what was wrong and the choices, with the nearest choice and no parser or validator wording", async () => {
     const url = ["--url", "http://127.0.0.1:9/v1", "--api-key", KEY];
     const cases: [string[], RegExp][] = [
-      [[...url, "--engine", "vlm"], /^error: --engine = "vlm": not a known choice\.\nDid you mean vllm\? Pick one of the choices below\.\nValid choices: vllm, sglang, ollama\n$/],
-      [[...url, "--thinking-mode", "thinkng"], /^error: --thinking-mode = "thinkng": not a known choice\.\nDid you mean thinking\? .*\nValid choices: hybrid, thinking, instruct\n$/],
+      [
+        [...url, "--engine", "vlm"],
+        /^error: --engine = "vlm": not a known choice\.\nDid you mean vllm\? Pick one of the choices below\.\nValid choices: vllm, sglang, ollama\n$/,
+      ],
+      [
+        [...url, "--thinking-mode", "thinkng"],
+        /^error: --thinking-mode = "thinkng": not a known choice\.\nDid you mean thinking\? .*\nValid choices: hybrid, thinking, instruct\n$/,
+      ],
       [[...url, "--timeout"], /^error: --timeout needs a value: --timeout <value>\.\nValid flags: /],
       [[...url, "--no-tools=1"], /^error: --no-tools takes no value: give --no-tools alone\.\n/],
-      [[...url, "--timeout", "soon"], /^error: --timeout = "soon": not a number\.\nGive a number from 1 to 3600 \(default 300\)\.\n$/],
+      [
+        [...url, "--timeout", "soon"],
+        /^error: --timeout = "soon": not a number\.\nGive a number from 1 to 3600 \(default 300\)\.\n$/,
+      ],
       [[...url, "extra"], /^error: unexpected argument "extra": every value follows its flag/],
     ];
     for (const [args, stderr] of cases) {
@@ -499,11 +743,16 @@ describe("scripts/smoke.ts as a child process", () => {
     }
   });
 
-  it("--timeout 1 ends a run against a stream that stalls: FAIL streaming naming --timeout, exit 1", { timeout: 30_000 }, async () => {
+  it("--timeout 1 ends a run against a stream that stalls: FAIL streaming naming --timeout, exit 1", {
+    timeout: 30_000,
+  }, async () => {
     const f = await fake({ stallAfterChunks: 1 });
     const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--model", "Qwen3-8B", "--timeout", "1"]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /^FAIL {2}streaming +1\.\d s {2}timed out: no complete stream within 1 s \(--timeout\), 1 chunks with text before it stalled$/m);
+    assert.match(
+      r.stdout,
+      /^FAIL {2}streaming +1\.\d s {2}timed out: no complete stream within 1 s \(--timeout\), 1 chunks with text before it stalled$/m,
+    );
     assert.match(r.stdout, /^5 passed, 1 failed, 0 skipped/m);
   });
 
@@ -515,7 +764,10 @@ describe("scripts/smoke.ts as a child process", () => {
       const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--json", missing]);
       assert.equal(r.code, 2, r.stdout + r.stderr);
       assert.equal(r.stdout, "");
-      assert.equal(r.stderr, `error: --json = ${JSON.stringify(missing)}: cannot be written: its folder does not exist (ENOENT).\nGive a file in an existing folder you can write to, e.g. --json results.json.\n`);
+      assert.equal(
+        r.stderr,
+        `error: --json = ${JSON.stringify(missing)}: cannot be written: its folder does not exist (ENOENT).\nGive a file in an existing folder you can write to, e.g. --json results.json.\n`,
+      );
       const folder = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--bench", "--json", dir]);
       assert.equal(folder.code, 2);
       assert.match(folder.stderr, /^error: --json = ".*": cannot be written: it is a folder \(EISDIR\)\./);
@@ -523,7 +775,17 @@ describe("scripts/smoke.ts as a child process", () => {
       assert.equal(f.requests.length, 0, "nothing ran against the endpoint");
       // The check leaves no empty file behind where none was.
       const fresh = path.join(dir, "fresh.json");
-      const ok = await smoke(["--url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--since-up", "--timeout", "1", "--json", fresh]);
+      const ok = await smoke([
+        "--url",
+        "http://127.0.0.1:9/v1",
+        "--api-key",
+        KEY,
+        "--since-up",
+        "--timeout",
+        "1",
+        "--json",
+        fresh,
+      ]);
       assert.equal(ok.code, 1, ok.stdout + ok.stderr);
       assert.equal(existsSync(fresh), false);
     } finally {
@@ -536,13 +798,28 @@ describe("scripts/smoke.ts as a child process", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "smoke-bench-"));
     try {
       const file = path.join(dir, "bench.json");
-      const r = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--bench", "--streams", "2", "--duration", "1.5", "--json", file]);
+      const r = await smoke([
+        "--url",
+        f.baseUrl,
+        "--api-key",
+        KEY,
+        "--bench",
+        "--streams",
+        "2",
+        "--duration",
+        "1.5",
+        "--json",
+        file,
+      ]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /^bench \d+ of 1\.5 s: \d+ done, \d in flight, \d+ tokens, 0 errors$/m);
       assert.match(r.stdout, /^ {2}requests +\d+ started: \d+ completed, 0 failed, \d cut off at the time limit$/m);
       assert.match(r.stdout, /^ {2}TTFT +p50 \d+ ms, p95 \d+ ms$/m);
       assert.match(r.stdout, /^ {2}output tokens\/s +\d+\.\d/m);
-      const doc = JSON.parse(readFileSync(file, "utf8")) as { settings: { streams: number }; summary: { completed: number; requests: number; errors: number } };
+      const doc = JSON.parse(readFileSync(file, "utf8")) as {
+        settings: { streams: number };
+        summary: { completed: number; requests: number; errors: number };
+      };
       assert.equal(doc.settings.streams, 2);
       assert.equal(doc.summary.errors, 0);
       assert.equal(doc.summary.requests, f.chats());
@@ -556,10 +833,16 @@ describe("scripts/smoke.ts as a child process", () => {
 
   it("--since-up with stack outputs piped in prints the cold-start table; a machine not ready yet exits 1", async () => {
     const f = await fake({ statusDoc: readyStatusDoc() });
-    const outputs = JSON.stringify({ endpoint: f.baseUrl, apiKey: KEY, modelName: "Qwen3-8B", statusUrl: `${f.root}/qwen3-serve/status` });
+    const outputs = JSON.stringify({
+      endpoint: f.baseUrl,
+      apiKey: KEY,
+      modelName: "Qwen3-8B",
+      statusUrl: `${f.root}/qwen3-serve/status`,
+    });
     const r = await smoke(["--since-up"], outputs);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    for (const row of ["boot", "driver", "engine", "weights", "load", "first token", "total"]) assert.match(r.stdout, new RegExp(`^ {2}${row} +\\S`, "m"));
+    for (const row of ["boot", "driver", "engine", "weights", "load", "first token", "total"])
+      assert.match(r.stdout, new RegExp(`^ {2}${row} +\\S`, "m"));
     assert.match(r.stdout, /^ {2}engine +1m 52s +11% +runtime 2\.0 s \+ image 1m 50s$/m);
     f.settings.statusDoc = { state: "running", phase: "weights", progress: { percent: 43, detail: "12.1/28.0GB" } };
     const early = await smoke(["--since-up", "--outputs", "-"], outputs);
@@ -571,6 +854,9 @@ describe("scripts/smoke.ts as a child process", () => {
   it("says what is wrong with piped outputs that lack the key", async () => {
     const r = await smoke([], JSON.stringify({ endpoint: "http://127.0.0.1:9/v1", apiKey: "[secret]" }));
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'error: stdin = "[secret]": apiKey is hidden.\nAdd --show-secrets: `pulumi stack output --json --show-secrets`.\n');
+    assert.equal(
+      r.stderr,
+      'error: stdin = "[secret]": apiKey is hidden.\nAdd --show-secrets: `pulumi stack output --json --show-secrets`.\n',
+    );
   });
 });

@@ -19,7 +19,8 @@ const ROOT = path.resolve(__dirname, "..");
 
 const OK = (id: string): string =>
   `<CancelSpotInstanceRequestsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId><spotInstanceRequestSet><item><spotInstanceRequestId>${id}</spotInstanceRequestId><state>cancelled</state></item></spotInstanceRequestSet></CancelSpotInstanceRequestsResponse>`;
-const ERROR = (code: string): string => `<Response><Errors><Error><Code>${code}</Code><Message>${code}</Message></Error></Errors><RequestID>62bb4b08-2e7d-4c10-9626-5b0f3a2daccc</RequestID></Response>`;
+const ERROR = (code: string): string =>
+  `<Response><Errors><Error><Code>${code}</Code><Message>${code}</Message></Error></Errors><RequestID>62bb4b08-2e7d-4c10-9626-5b0f3a2daccc</RequestID></Response>`;
 
 interface Run {
   readonly code: number;
@@ -52,10 +53,15 @@ function run(id: string, reply: { status: number; body: string }): Promise<Run> 
         AWS_SECRET_ACCESS_KEY: "fake",
         AWS_MAX_ATTEMPTS: "1",
       };
-      execFile(process.execPath, ["--import", "tsx", "scripts/cancel-spot-request.ts"], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) => {
-        server.close();
-        resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr, requests });
-      });
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "scripts/cancel-spot-request.ts"],
+        { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 },
+        (err, stdout, stderr) => {
+          server.close();
+          resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr, requests });
+        },
+      );
     });
   });
 }
@@ -64,7 +70,9 @@ describe("cancel-spot-request", { concurrency: true }, () => {
   it("sends one CancelSpotInstanceRequests for the stack's request id and exits 0", async () => {
     const r = await run("sir-0abc", { status: 200, body: OK("sir-0abc") });
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.requests, ["Action=CancelSpotInstanceRequests&Version=2016-11-15&SpotInstanceRequestId.1=sir-0abc"]);
+    assert.deepEqual(r.requests, [
+      "Action=CancelSpotInstanceRequests&Version=2016-11-15&SpotInstanceRequestId.1=sir-0abc",
+    ]);
     assert.equal(r.stdout, "spot request sir-0abc: cancelled\n");
   });
 

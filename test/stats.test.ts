@@ -13,9 +13,15 @@ describe("percentile (nearest rank)", () => {
   it("matches the textbook examples", () => {
     // The nearest-rank examples from the Wikipedia article on percentiles.
     const a = [15, 20, 35, 40, 50];
-    assert.deepEqual([5, 30, 40, 50, 100].map((p) => percentile(a, p)), [15, 20, 20, 35, 50]);
+    assert.deepEqual(
+      [5, 30, 40, 50, 100].map((p) => percentile(a, p)),
+      [15, 20, 20, 35, 50],
+    );
     const b = [3, 6, 7, 8, 8, 10, 13, 15, 16, 20];
-    assert.deepEqual([25, 50, 75, 100].map((p) => percentile(b, p)), [7, 8, 15, 20]);
+    assert.deepEqual(
+      [25, 50, 75, 100].map((p) => percentile(b, p)),
+      [7, 8, 15, 20],
+    );
   });
 
   it("p0 is the minimum and p100 the maximum, whatever the order", () => {
@@ -66,7 +72,15 @@ const sample = (s: Partial<RequestSample> & Pick<RequestSample, "outcome">): Req
 
 describe("summarizeBench", () => {
   const samples: RequestSample[] = [
-    sample({ outcome: "ok", startMs: 0, firstTokenMs: 100, endMs: 400, gapsMs: [10, 20, 30], tokenChunks: 4, usageTokens: 8 }),
+    sample({
+      outcome: "ok",
+      startMs: 0,
+      firstTokenMs: 100,
+      endMs: 400,
+      gapsMs: [10, 20, 30],
+      tokenChunks: 4,
+      usageTokens: 8,
+    }),
     sample({ outcome: "ok", startMs: 0, firstTokenMs: 200, endMs: 500, gapsMs: [40], tokenChunks: 2 }),
     sample({ outcome: "cut", startMs: 100, firstTokenMs: 250, endMs: 1000, gapsMs: [50, 60], tokenChunks: 3 }),
     sample({ outcome: "error", endMs: 5, error: "HTTP 500: boom" }),

@@ -22,7 +22,15 @@ import { shellQuote } from "../components/engines/shell";
 import { UserError } from "../components/errors/userError";
 import { deployStack, type StackContext } from "../components/program/deploy";
 import { commandSteps, type RemoteInputs, type Step } from "./helpers/commandSteps";
-import { MOCK_API_KEY, ofType, recorded, registeredOptions, resolveAll, secretValue, useMocks } from "./helpers/pulumiMocks";
+import {
+  MOCK_API_KEY,
+  ofType,
+  recorded,
+  registeredOptions,
+  resolveAll,
+  secretValue,
+  useMocks,
+} from "./helpers/pulumiMocks";
 import { freePort, Sandbox } from "./helpers/sandbox";
 import { stackFileConfig } from "./helpers/stacks";
 
@@ -30,7 +38,12 @@ const SSH_KEY_TEXT = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----
 /** The example stack's host key, as `ssh-keyscan` prints it. */
 const EXAMPLE_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIGuCXvOfClsKwS0ohV6xnJCCPexQeKDaUi5x+gnUunA0";
 const ctx = (stack: string, warnings: string[] = []): StackContext => ({
-  project: "qwen3-serve", stack, defaultOwner: "tester", myIp: async () => "198.51.100.77", isSecret: () => true, warn: (m) => warnings.push(m),
+  project: "qwen3-serve",
+  stack,
+  defaultOwner: "tester",
+  myIp: async () => "198.51.100.77",
+  isSecret: () => true,
+  warn: (m) => warnings.push(m),
 });
 
 /** A declared install command and the options it was registered with. */
@@ -44,7 +57,10 @@ interface Declared {
 const stdinText = (stdin: unknown): string => String(secretValue(stdin));
 /** The base64 lines the installer's put() decodes for one file, decoded. */
 function installedFile(installer: string, file: string): string | undefined {
-  const m = new RegExp(`^put '${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}' (\\d+) <<'QS_FILE'\n([\\s\\S]*?)\nQS_FILE$`, "m").exec(installer);
+  const m = new RegExp(
+    `^put '${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}' (\\d+) <<'QS_FILE'\n([\\s\\S]*?)\nQS_FILE$`,
+    "m",
+  ).exec(installer);
   return m === null ? undefined : `${m[1]} ${Buffer.from((m[2] ?? "").replace(/\n/g, ""), "base64").toString("utf8")}`;
 }
 
@@ -52,33 +68,64 @@ async function declare(raw: Record<string, string>, stack: string): Promise<Decl
   await useMocks();
   const out = await deployStack(parseStackConfig(decodeConfigValues(raw)), ctx(stack));
   await resolveAll(out);
-  const install = ofType("command:remote:Command").find((c) => c.name === `${stack}-install`)?.inputs as unknown as RemoteInputs;
+  const install = ofType("command:remote:Command").find((c) => c.name === `${stack}-install`)
+    ?.inputs as unknown as RemoteInputs;
   let endpoint = "";
   out.endpoint.apply((e) => (endpoint = e));
   await resolveAll(out);
-  return { install, deleteBeforeReplace: registeredOptions.get(`${stack}-install`)?.deleteBeforeReplace ?? false, endpoint };
+  return {
+    install,
+    deleteBeforeReplace: registeredOptions.get(`${stack}-install`)?.deleteBeforeReplace ?? false,
+    endpoint,
+  };
 }
 
 describe("workstation under mocks", () => {
-  const raw = (): Record<string, string> => ({ ...stackFileConfig("workstation"), "qwen3-serve:sshPrivateKey": SSH_KEY_TEXT });
-  const ws = (over: Record<string, unknown>): string => JSON.stringify({ host: "192.0.2.10", gpus: { model: "RTX-4090", count: 2 }, hostKey: `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}`, ...over });
+  const raw = (): Record<string, string> => ({
+    ...stackFileConfig("workstation"),
+    "qwen3-serve:sshPrivateKey": SSH_KEY_TEXT,
+  });
+  const ws = (over: Record<string, unknown>): string =>
+    JSON.stringify({
+      host: "192.0.2.10",
+      gpus: { model: "RTX-4090", count: 2 },
+      hostKey: `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}`,
+      ...over,
+    });
 
   it("declares an API key and one SSH command, and nothing else", async () => {
     await declare(raw(), "ws");
-    assert.deepEqual(recorded.map((r) => r.type).sort(), ["command:remote:Command", "qwen3-serve:workstation:Server", "random:index/randomPassword:RandomPassword"]);
+    assert.deepEqual(recorded.map((r) => r.type).sort(), [
+      "command:remote:Command",
+      "qwen3-serve:workstation:Server",
+      "random:index/randomPassword:RandomPassword",
+    ]);
   });
 
   it("sends the key and token only inside the secret-marked installer on stdin, as a 0600 file placed first; command lines hold no secret", async () => {
     const { install } = await declare({ ...raw(), "qwen3-serve:hfToken": "hf_secretTokenValue123" }, "ws2");
     const installer = stdinText(install.stdin);
-    assert.equal(installedFile(installer, "/etc/qwen3-serve/secrets.env"), `0600 API_KEY=${MOCK_API_KEY}\nHF_TOKEN=hf_secretTokenValue123\n`);
-    assert.ok(installer.indexOf("put '/etc/qwen3-serve/secrets.env'") < installer.indexOf("put '/etc/qwen3-serve/bootstrap.env'"), "secrets before the files that read them");
+    assert.equal(
+      installedFile(installer, "/etc/qwen3-serve/secrets.env"),
+      `0600 API_KEY=${MOCK_API_KEY}\nHF_TOKEN=hf_secretTokenValue123\n`,
+    );
+    assert.ok(
+      installer.indexOf("put '/etc/qwen3-serve/secrets.env'") <
+        installer.indexOf("put '/etc/qwen3-serve/bootstrap.env'"),
+      "secrets before the files that read them",
+    );
     for (const c of [install.create, install.update ?? "", install.delete ?? ""]) {
       assert.ok(!c.includes(MOCK_API_KEY) && !c.includes("hf_secret"), c);
     }
     // The whole connection, private key included, is marked secret (the provider adds its dial defaults).
     assert.deepEqual(secretValue(install.connection), {
-      host: "192.0.2.10", port: 22, user: "ubuntu", privateKey: SSH_KEY_TEXT, hostKey: `ssh-ed25519 ${EXAMPLE_KEY}`, dialErrorLimit: 10, perDialTimeout: 15,
+      host: "192.0.2.10",
+      port: 22,
+      user: "ubuntu",
+      privateKey: SSH_KEY_TEXT,
+      hostKey: `ssh-ed25519 ${EXAMPLE_KEY}`,
+      dialErrorLimit: 10,
+      perDialTimeout: 15,
     });
   });
 
@@ -93,56 +140,113 @@ describe("workstation under mocks", () => {
     assert.deepEqual(commandSteps(a.install, b.install, b.deleteBeforeReplace), []);
     for (const change of changes) {
       const c = await declare({ ...raw(), ...change }, "ws3");
-      assert.deepEqual(commandSteps(a.install, c.install, c.deleteBeforeReplace).map((s) => `${s.kind}: ${s.command}`), ["update: sudo bash -s"], JSON.stringify(change));
+      assert.deepEqual(
+        commandSteps(a.install, c.install, c.deleteBeforeReplace).map((s) => `${s.kind}: ${s.command}`),
+        ["update: sudo bash -s"],
+        JSON.stringify(change),
+      );
     }
     assert.deepEqual(a.install.triggers, ["ubuntu@192.0.2.10:22"]);
     assert.equal(a.install.create, "sudo bash -s");
     assert.equal(a.install.update, "sudo bash -s");
     assert.equal((a.install as unknown as { addPreviousOutputInEnv: boolean }).addPreviousOutputInEnv, false);
-    assert.equal(a.install.delete, `sudo sh -c 'if [ -f "\${QS_ROOT:-}/usr/local/lib/qwen3-serve/uninstall.sh" ]; then bash "\${QS_ROOT:-}/usr/local/lib/qwen3-serve/uninstall.sh"; fi'`);
+    assert.equal(
+      a.install.delete,
+      `sudo sh -c 'if [ -f "\${QS_ROOT:-}/usr/local/lib/qwen3-serve/uninstall.sh" ]; then bash "\${QS_ROOT:-}/usr/local/lib/qwen3-serve/uninstall.sh"; fi'`,
+    );
     assert.equal(a.endpoint, "http://192.0.2.10:8080/v1");
   });
 
   it("another machine (host, port or user) replaces the install, uninstalling from the old one first", async () => {
     const a = await declare(raw(), "ws4");
-    const moved = await declare({ ...raw(), "qwen3-serve:workstation": ws({ host: "192.0.2.11", hostKey: `192.0.2.11 ssh-ed25519 ${EXAMPLE_KEY}` }) }, "ws4");
+    const moved = await declare(
+      {
+        ...raw(),
+        "qwen3-serve:workstation": ws({ host: "192.0.2.11", hostKey: `192.0.2.11 ssh-ed25519 ${EXAMPLE_KEY}` }),
+      },
+      "ws4",
+    );
     assert.equal(moved.deleteBeforeReplace, true);
     assert.deepEqual(moved.install.triggers, ["ubuntu@192.0.2.11:22"]);
     const steps = commandSteps(a.install, moved.install, moved.deleteBeforeReplace);
-    assert.deepEqual(steps.map((s) => [s.kind, (secretValue(s.inputs.connection) as { host: string }).host]), [["delete", "192.0.2.10"], ["create", "192.0.2.11"]]);
+    assert.deepEqual(
+      steps.map((s) => [s.kind, (secretValue(s.inputs.connection) as { host: string }).host]),
+      [
+        ["delete", "192.0.2.10"],
+        ["create", "192.0.2.11"],
+      ],
+    );
   });
 
   it("fits the plan to the stated GPUs, stepping down what the stack left open, and says so", async () => {
     await useMocks();
     const warnings: string[] = [];
-    const cfg = parseStackConfig(decodeConfigValues({ ...raw(), "qwen3-serve:model": "Qwen3-8B", "qwen3-serve:workstation": ws({ host: "h", hostKey: `h ssh-ed25519 ${EXAMPLE_KEY}`, gpus: { model: "RTX-4090", count: 1 } }) }));
+    const cfg = parseStackConfig(
+      decodeConfigValues({
+        ...raw(),
+        "qwen3-serve:model": "Qwen3-8B",
+        "qwen3-serve:workstation": ws({
+          host: "h",
+          hostKey: `h ssh-ed25519 ${EXAMPLE_KEY}`,
+          gpus: { model: "RTX-4090", count: 1 },
+        }),
+      }),
+    );
     const out = await deployStack(cfg, ctx("ws6", warnings));
     await resolveAll(out);
     assert.deepEqual([out.plan.quantization, out.plan.contextLength], ["bf16", 16384]);
-    assert.deepEqual(warnings, ["Qwen3-8B as asked does not fit 1 x RTX-4090 (24.0 GiB each); serving context 16384 instead of 32768"]);
+    assert.deepEqual(warnings, [
+      "Qwen3-8B as asked does not fit 1 x RTX-4090 (24.0 GiB each); serving context 16384 instead of 32768",
+    ]);
   });
 
   it("refuses, with the reason, what no quantization or context fits", async () => {
     await useMocks();
-    const cfg = parseStackConfig(decodeConfigValues({ ...raw(), "qwen3-serve:model": "Qwen3-235B-A22B", "qwen3-serve:workstation": ws({ host: "h", hostKey: `h ssh-ed25519 ${EXAMPLE_KEY}` }) }));
-    await assert.rejects(deployStack(cfg, ctx("ws7")), (e: unknown) => e instanceof UserError && e.key === "workstation.gpus" && /does not fit this machine as asked \(needs 248\.8 GiB per GPU at TP 2, has 24\.0\)/.test(e.problem));
+    const cfg = parseStackConfig(
+      decodeConfigValues({
+        ...raw(),
+        "qwen3-serve:model": "Qwen3-235B-A22B",
+        "qwen3-serve:workstation": ws({ host: "h", hostKey: `h ssh-ed25519 ${EXAMPLE_KEY}` }),
+      }),
+    );
+    await assert.rejects(
+      deployStack(cfg, ctx("ws7")),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.key === "workstation.gpus" &&
+        /does not fit this machine as asked \(needs 248\.8 GiB per GPU at TP 2, has 24\.0\)/.test(e.problem),
+    );
     assert.deepEqual(recorded, []);
   });
 
   it("requires the SSH key, as a secret", () => {
-    assert.throws(() => parseStackConfig(decodeConfigValues(stackFileConfig("workstation"))), /sshPrivateKey = "\(missing\)": the workstation target connects over SSH with a private key\./);
+    assert.throws(
+      () => parseStackConfig(decodeConfigValues(stackFileConfig("workstation"))),
+      /sshPrivateKey = "\(missing\)": the workstation target connects over SSH with a private key\./,
+    );
   });
 });
 
 describe("workstation.hostKey validation", () => {
   const parse = (over: Record<string, unknown>): unknown =>
-    parseStackConfig(decodeConfigValues({
-      ...stackFileConfig("workstation"),
-      "qwen3-serve:sshPrivateKey": SSH_KEY_TEXT,
-      "qwen3-serve:workstation": JSON.stringify({ host: "192.0.2.10", gpus: { model: "RTX-4090", count: 2 }, ...over }),
-    }));
+    parseStackConfig(
+      decodeConfigValues({
+        ...stackFileConfig("workstation"),
+        "qwen3-serve:sshPrivateKey": SSH_KEY_TEXT,
+        "qwen3-serve:workstation": JSON.stringify({
+          host: "192.0.2.10",
+          gpus: { model: "RTX-4090", count: 2 },
+          ...over,
+        }),
+      }),
+    );
   const refused = (over: Record<string, unknown>, problem: RegExp, hint: RegExp = /ssh-keyscan -t ed25519/): void => {
-    assert.throws(() => parse(over), (e: unknown) => e instanceof UserError && e.key === "workstation.hostKey" && problem.test(e.problem) && hint.test(e.hint), JSON.stringify(over));
+    assert.throws(
+      () => parse(over),
+      (e: unknown) =>
+        e instanceof UserError && e.key === "workstation.hostKey" && problem.test(e.problem) && hint.test(e.hint),
+      JSON.stringify(over),
+    );
   };
 
   it("missing: a UserError naming the key and how to get it (ssh-keyscan -t ed25519)", () => {
@@ -150,17 +254,39 @@ describe("workstation.hostKey validation", () => {
   });
 
   it("refuses a bare key, an RSA key, a line for another host or port, a mangled key and two lines", () => {
-    refused({ hostKey: `ssh-ed25519 ${EXAMPLE_KEY}` }, /is a bare public key; a known_hosts line starts with the host it belongs to\./);
-    refused({ hostKey: "192.0.2.10 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ" }, /is an RSA host key/, /`ssh-keyscan -t ed25519 <host>`/);
-    refused({ hostKey: `192.0.2.99 ssh-ed25519 ${EXAMPLE_KEY}` }, /^is for 192\.0\.2\.99, not for 192\.0\.2\.10 \(workstation\.host and workstation\.port\)\.$/, /`ssh-keyscan -t ed25519 192\.0\.2\.10`/);
-    refused({ port: 2222, hostKey: `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}` }, /^is for 192\.0\.2\.10, not for \[192\.0\.2\.10\]:2222/, /`ssh-keyscan -t ed25519 -p 2222 192\.0\.2\.10`/);
-    refused({ hostKey: `192.0.2.10 ecdsa-sha2-nistp256 ${EXAMPLE_KEY}` }, /its key is not a base64 ecdsa-sha2-nistp256 public key\./);
-    refused({ hostKey: `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}\n192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}` }, /holds more than one line/);
+    refused(
+      { hostKey: `ssh-ed25519 ${EXAMPLE_KEY}` },
+      /is a bare public key; a known_hosts line starts with the host it belongs to\./,
+    );
+    refused(
+      { hostKey: "192.0.2.10 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ" },
+      /is an RSA host key/,
+      /`ssh-keyscan -t ed25519 <host>`/,
+    );
+    refused(
+      { hostKey: `192.0.2.99 ssh-ed25519 ${EXAMPLE_KEY}` },
+      /^is for 192\.0\.2\.99, not for 192\.0\.2\.10 \(workstation\.host and workstation\.port\)\.$/,
+      /`ssh-keyscan -t ed25519 192\.0\.2\.10`/,
+    );
+    refused(
+      { port: 2222, hostKey: `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}` },
+      /^is for 192\.0\.2\.10, not for \[192\.0\.2\.10\]:2222/,
+      /`ssh-keyscan -t ed25519 -p 2222 192\.0\.2\.10`/,
+    );
+    refused(
+      { hostKey: `192.0.2.10 ecdsa-sha2-nistp256 ${EXAMPLE_KEY}` },
+      /its key is not a base64 ecdsa-sha2-nistp256 public key\./,
+    );
+    refused(
+      { hostKey: `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}\n192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}` },
+      /holds more than one line/,
+    );
     refused({ hostKey: "192.0.2.10 ssh-dss AAAAB3NzaC1kc3M" }, /has key type "ssh-dss"/);
   });
 
   it("accepts ssh-keyscan's forms: the host, [host]:port off 22, a hashed name, a trailing comment", () => {
-    const keyOf = (over: Record<string, unknown>): unknown => (parse(over) as { workstation: { hostKey: string } }).workstation.hostKey;
+    const keyOf = (over: Record<string, unknown>): unknown =>
+      (parse(over) as { workstation: { hostKey: string } }).workstation.hostKey;
     assert.equal(keyOf({ hostKey: `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}` }), `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}`);
     assert.doesNotThrow(() => parse({ port: 2222, hostKey: `[192.0.2.10]:2222 ssh-ed25519 ${EXAMPLE_KEY}` }));
     assert.doesNotThrow(() => parse({ hostKey: `gpu-box,192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY} root@gpu-box` }));
@@ -196,7 +322,15 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     "qwen3-serve:model": "qwen3:0.6b",
     "qwen3-serve:engine": "ollama",
     "qwen3-serve:sshPrivateKey": readFileSync(path.join(dir, "client"), "utf8"),
-    "qwen3-serve:workstation": JSON.stringify({ host: "127.0.0.1", port: sshPort, user: USER, proxyPort, gpus: { model: "RTX-4090", count: 1 }, hostKey: scannedKey, ...over }),
+    "qwen3-serve:workstation": JSON.stringify({
+      host: "127.0.0.1",
+      port: sshPort,
+      user: USER,
+      proxyPort,
+      gpus: { model: "RTX-4090", count: 1 },
+      hostKey: scannedKey,
+      ...over,
+    }),
     ...top,
   });
 
@@ -211,8 +345,24 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     writeFileSync(known, `[${c.host}]:${c.port} ${c.hostKey}\n`);
     const r = spawnSync(
       "ssh",
-      ["-i", path.join(dir, "client"), "-p", String(c.port), "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${known}`, "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", `${c.user}@${c.host}`, `env ${sb.envWords()} bash -c ${shellQuote(step.command)}`],
+      [
+        "-i",
+        path.join(dir, "client"),
+        "-p",
+        String(c.port),
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${known}`,
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        `${c.user}@${c.host}`,
+        `env ${sb.envWords()} bash -c ${shellQuote(step.command)}`,
+      ],
       { input: step.stdin === undefined ? "" : stdinText(step.stdin), encoding: "utf8", timeout: 180_000 },
     );
     return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
@@ -231,11 +381,17 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
   const post = (port: number, model: string, key?: string): Promise<number> =>
     new Promise((resolve, reject) => {
       const body = JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
-      const headers: Record<string, string> = { "content-type": "application/json", ...(key !== undefined ? { authorization: `Bearer ${key}` } : {}) };
-      const req = http.request({ host: "127.0.0.1", port, path: "/v1/chat/completions", method: "POST", headers, agent: false }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      });
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        ...(key !== undefined ? { authorization: `Bearer ${key}` } : {}),
+      };
+      const req = http.request(
+        { host: "127.0.0.1", port, path: "/v1/chat/completions", method: "POST", headers, agent: false },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on("error", reject);
       req.end(body);
     });
@@ -243,24 +399,46 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     assert.equal(await post(port, model), 401);
     assert.equal(await post(port, model, MOCK_API_KEY), 200);
   };
-  const engineStarts = (): number => sb.calls().filter((c) => c.cmd === "systemctl" && /start|restart/.test(c.args[0] ?? "") && c.args.includes("qwen3-serve-engine.service")).length;
+  const engineStarts = (): number =>
+    sb
+      .calls()
+      .filter(
+        (c) =>
+          c.cmd === "systemctl" &&
+          /start|restart/.test(c.args[0] ?? "") &&
+          c.args.includes("qwen3-serve-engine.service"),
+      ).length;
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "qs-sshd-"));
-    for (const k of ["host", "client", "other-host"]) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, k)]);
+    for (const k of ["host", "client", "other-host"])
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, k)]);
     writeFileSync(path.join(dir, "authorized_keys"), readFileSync(path.join(dir, "client.pub")));
     sshPort = await freePort();
     writeFileSync(
       path.join(dir, "sshd_config"),
-      [`Port ${sshPort}`, "ListenAddress 127.0.0.1", `HostKey ${dir}/host`, `AuthorizedKeysFile ${dir}/authorized_keys`, "PermitRootLogin prohibit-password",
-        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", `PidFile ${dir}/sshd.pid`, ""].join("\n"),
+      [
+        `Port ${sshPort}`,
+        "ListenAddress 127.0.0.1",
+        `HostKey ${dir}/host`,
+        `AuthorizedKeysFile ${dir}/authorized_keys`,
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        `PidFile ${dir}/sshd.pid`,
+        "",
+      ].join("\n"),
     );
     // sshd run by root insists on its privilege-separation folder; run by a user it needs none.
     if (process.getuid?.() === 0) mkdirSync("/run/sshd", { recursive: true });
     sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: "ignore" });
     // The host key line as a user gets it: ssh-keyscan against the running server.
     for (let i = 0; i < 100 && scannedKey === undefined; i++) {
-      const scan = spawnSync("ssh-keyscan", ["-t", "ed25519", "-p", String(sshPort), "127.0.0.1"], { encoding: "utf8" });
+      const scan = spawnSync("ssh-keyscan", ["-t", "ed25519", "-p", String(sshPort), "127.0.0.1"], {
+        encoding: "utf8",
+      });
       const line = scan.stdout.split("\n").find((l) => l.startsWith("["));
       if (line !== undefined) scannedKey = line.trim();
       else await new Promise((r) => setTimeout(r, 100));
@@ -270,7 +448,11 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     proxyPort = await freePort();
     // The sandbox supplies the stub commands, nginx's base config and the fake engine; the files
     // themselves come from the component's installer, over SSH.
-    sb = await Sandbox.create({ request: { model: "qwen3:0.6b", engine: "ollama" }, secrets: "remote", gpus: { name: "NVIDIA GeForce RTX 4090", mib: 24564, cc: "8.9", count: 1 } });
+    sb = await Sandbox.create({
+      request: { model: "qwen3:0.6b", engine: "ollama" },
+      secrets: "remote",
+      gpus: { name: "NVIDIA GeForce RTX 4090", mib: 24564, cc: "8.9", count: 1 },
+    });
     sb.setEnv({ FAKE_ENGINE_PORT: "11434" });
   });
 
@@ -310,11 +492,22 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
   it("the same config again runs nothing, and running the installer again changes nothing", async () => {
     assert.deepEqual(await up(await declare(config(), "loopback")), []);
     const before = sb.calls().length;
-    const r = run({ kind: "update", inputs: deployed.install, command: deployed.install.update ?? "", stdin: deployed.install.stdin });
+    const r = run({
+      kind: "update",
+      inputs: deployed.install,
+      command: deployed.install.update ?? "",
+      stdin: deployed.install.stdin,
+    });
     assert.equal(r.code, 0, r.out);
-    const mutating = sb.calls().slice(before).filter(
-      (c) => (c.cmd === "docker" && ["pull", "run"].includes(c.args[0] ?? "")) || c.cmd === "apt-get" || (c.cmd === "systemctl" && /start|restart|reload/.test(c.args[0] ?? "")),
-    );
+    const mutating = sb
+      .calls()
+      .slice(before)
+      .filter(
+        (c) =>
+          (c.cmd === "docker" && ["pull", "run"].includes(c.args[0] ?? "")) ||
+          c.cmd === "apt-get" ||
+          (c.cmd === "systemctl" && /start|restart|reload/.test(c.args[0] ?? "")),
+      );
     assert.deepEqual(mutating, []);
     assert.equal(sb.count("pull"), 1, "the model was pulled once");
   });
@@ -322,7 +515,10 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
   it("a changed idle window: one in-place update; the env file has the new window, the endpoint answers, the engine never restarted", async () => {
     const starts = engineStarts();
     const steps = await up(await declare(config({}, { "qwen3-serve:idleMinutes": "45" }), "loopback"));
-    assert.deepEqual(steps.map((s) => s.kind), ["update"]);
+    assert.deepEqual(
+      steps.map((s) => s.kind),
+      ["update"],
+    );
     assert.match(readFileSync(sb.p("etc/qwen3-serve/bootstrap.env"), "utf8"), /^IDLE_MINUTES='45'$/m);
     await answers(proxyPort, "qwen3:0.6b-q4_K_M");
     assert.equal(engineStarts(), starts, "a healthy engine kept running");
@@ -331,8 +527,13 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
   it("a changed proxy port: one in-place update; the endpoint answers on the new port with the same key, and no longer on the old one; the engine kept running", async () => {
     const starts = engineStarts();
     const newPort = await freePort();
-    const steps = await up(await declare(config({ proxyPort: newPort }, { "qwen3-serve:idleMinutes": "45" }), "loopback"));
-    assert.deepEqual(steps.map((s) => s.kind), ["update"]);
+    const steps = await up(
+      await declare(config({ proxyPort: newPort }, { "qwen3-serve:idleMinutes": "45" }), "loopback"),
+    );
+    assert.deepEqual(
+      steps.map((s) => s.kind),
+      ["update"],
+    );
     await answers(newPort, "qwen3:0.6b-q4_K_M");
     await assert.rejects(post(proxyPort, "qwen3:0.6b-q4_K_M", MOCK_API_KEY), /ECONNREFUSED/);
     assert.equal(engineStarts(), starts, "the proxy port is not the engine's: no model reload");
@@ -341,27 +542,53 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
 
   it("a changed model: one in-place update; the endpoint serves the new model", async () => {
     const steps = await up(await declare(config({}, { "qwen3-serve:model": "qwen3:1.7b" }), "loopback"));
-    assert.deepEqual(steps.map((s) => s.kind), ["update"]);
+    assert.deepEqual(
+      steps.map((s) => s.kind),
+      ["update"],
+    );
     await answers(proxyPort, "qwen3:1.7b-q4_K_M");
     assert.equal(sb.status().state, "ready");
   });
 
   it("another address for the same machine: uninstall, then install (delete before replace); the endpoint comes back with its secrets", async () => {
     const hostKey = readFileSync(path.join(dir, "host.pub"), "utf8").split(" ").slice(0, 2).join(" ");
-    const moved = await declare(config({ host: "localhost", hostKey: `[localhost]:${sshPort} ${hostKey}` }, { "qwen3-serve:model": "qwen3:1.7b" }), "loopback");
+    const moved = await declare(
+      config(
+        { host: "localhost", hostKey: `[localhost]:${sshPort} ${hostKey}` },
+        { "qwen3-serve:model": "qwen3:1.7b" },
+      ),
+      "loopback",
+    );
     const steps = await up(moved);
-    assert.deepEqual(steps.map((s) => s.kind), ["delete", "create"]);
+    assert.deepEqual(
+      steps.map((s) => s.kind),
+      ["delete", "create"],
+    );
     assert.equal(readFileSync(sb.p("etc/qwen3-serve/secrets.env"), "utf8"), `API_KEY=${MOCK_API_KEY}\n`);
     assert.equal(sb.status().state, "ready");
     await answers(proxyPort, "qwen3:1.7b-q4_K_M");
   });
 
   it("destroy removes units, proxy config, scripts and secrets, and keeps the weights", () => {
-    const del: Step = { kind: "delete", inputs: deployed.install, command: deployed.install.delete ?? "", stdin: deployed.install.stdin };
+    const del: Step = {
+      kind: "delete",
+      inputs: deployed.install,
+      command: deployed.install.delete ?? "",
+      stdin: deployed.install.stdin,
+    };
     const r = run(del);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /weights kept/);
-    for (const gone of ["etc/systemd/system/qwen3-serve-engine.service", "etc/systemd/system/qwen3-serve-bootstrap.service", "etc/systemd/system/qwen3-serve-idle.timer", "etc/systemd/system/qwen3-serve-idle.service", "etc/logrotate.d/qwen3-serve", "etc/nginx/conf.d/qwen3-serve.conf", "etc/qwen3-serve", "usr/local/lib/qwen3-serve"]) {
+    for (const gone of [
+      "etc/systemd/system/qwen3-serve-engine.service",
+      "etc/systemd/system/qwen3-serve-bootstrap.service",
+      "etc/systemd/system/qwen3-serve-idle.timer",
+      "etc/systemd/system/qwen3-serve-idle.service",
+      "etc/logrotate.d/qwen3-serve",
+      "etc/nginx/conf.d/qwen3-serve.conf",
+      "etc/qwen3-serve",
+      "usr/local/lib/qwen3-serve",
+    ]) {
       assert.equal(existsSync(sb.p(gone)), false, gone);
     }
     assert.ok(existsSync(sb.p("var/lib/qwen3-serve/ollama/models/manifests")), "weights stay");

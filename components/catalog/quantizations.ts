@@ -50,16 +50,78 @@ const QWEN_QUANT_DOCS: Source = {
 /** Format specs, keyed by quantization name. */
 export const FORMAT_SPECS: { readonly [Q in Quantization]: Q extends HfFormat ? HfFormatSpec : GgufFormatSpec } = {
   // Embeddings, LM head and norms stay 16-bit in every Qwen checkpoint; linearBits covers only the linear layers.
-  bf16: { kind: "hf", linearBits: 16, blockSize: 0, minComputeCapability: 7.0, untiesEmbeddings: false, source: QWEN_QUANT_DOCS },
+  bf16: {
+    kind: "hf",
+    linearBits: 16,
+    blockSize: 0,
+    minComputeCapability: 7.0,
+    untiesEmbeddings: false,
+    source: QWEN_QUANT_DOCS,
+  },
   // One fp32 scale per 128x128 block adds 32/16384 bits per weight. Qwen's speed benchmark measures the FP8
   // builds of the tied 0.6B/1.7B/4B one embedding matrix (BF16) larger than the formula without it.
-  fp8: { kind: "hf", linearBits: 8 + 32 / 16384, blockSize: 128, minComputeCapability: 8.0, untiesEmbeddings: true, source: QWEN_QUANT_DOCS },
+  fp8: {
+    kind: "hf",
+    linearBits: 8 + 32 / 16384,
+    blockSize: 128,
+    minComputeCapability: 8.0,
+    untiesEmbeddings: true,
+    source: QWEN_QUANT_DOCS,
+  },
   // Group 128: one fp16 scale and one packed 4-bit zero point per group.
-  awq: { kind: "hf", linearBits: 4 + (16 + 4) / 128, blockSize: 128, minComputeCapability: 7.5, untiesEmbeddings: false, source: QWEN_QUANT_DOCS },
-  "gptq-int4": { kind: "hf", linearBits: 4 + (16 + 4) / 128, blockSize: 128, minComputeCapability: 6.0, untiesEmbeddings: false, source: QWEN_QUANT_DOCS },
-  "gptq-int8": { kind: "hf", linearBits: 8 + (16 + 8) / 128, blockSize: 128, minComputeCapability: 6.0, untiesEmbeddings: false, source: QWEN_QUANT_DOCS },
+  awq: {
+    kind: "hf",
+    linearBits: 4 + (16 + 4) / 128,
+    blockSize: 128,
+    minComputeCapability: 7.5,
+    untiesEmbeddings: false,
+    source: QWEN_QUANT_DOCS,
+  },
+  "gptq-int4": {
+    kind: "hf",
+    linearBits: 4 + (16 + 4) / 128,
+    blockSize: 128,
+    minComputeCapability: 6.0,
+    untiesEmbeddings: false,
+    source: QWEN_QUANT_DOCS,
+  },
+  "gptq-int8": {
+    kind: "hf",
+    linearBits: 8 + (16 + 8) / 128,
+    blockSize: 128,
+    minComputeCapability: 6.0,
+    untiesEmbeddings: false,
+    source: QWEN_QUANT_DOCS,
+  },
   // Averages from published tag sizes: qwen3:4b-instruct-2507 q4_K_M 2.5 GB, q8_0 4.3 GB, fp16 8.1 GB for 4.02B params.
-  q4_K_M: { kind: "gguf", estimatedBitsPerParam: 5.0, minComputeCapability: 5.0, source: { url: "https://ollama.com/library/qwen3/tags (copy)", asOf: "2025-09-01", note: "2.5 GB x 8 / 4.02B = 4.98 bits" } },
-  q8_0: { kind: "gguf", estimatedBitsPerParam: 8.6, minComputeCapability: 5.0, source: { url: "https://ollama.com/library/qwen3/tags (copy)", asOf: "2025-09-01", note: "4.3 GB x 8 / 4.02B = 8.56 bits; 33 GB / 30.5B = 8.66" } },
-  fp16: { kind: "gguf", estimatedBitsPerParam: 16.1, minComputeCapability: 5.0, source: { url: "https://ollama.com/library/qwen3/tags (copy)", asOf: "2025-09-01", note: "8.1 GB x 8 / 4.02B = 16.1 bits" } },
+  q4_K_M: {
+    kind: "gguf",
+    estimatedBitsPerParam: 5.0,
+    minComputeCapability: 5.0,
+    source: {
+      url: "https://ollama.com/library/qwen3/tags (copy)",
+      asOf: "2025-09-01",
+      note: "2.5 GB x 8 / 4.02B = 4.98 bits",
+    },
+  },
+  q8_0: {
+    kind: "gguf",
+    estimatedBitsPerParam: 8.6,
+    minComputeCapability: 5.0,
+    source: {
+      url: "https://ollama.com/library/qwen3/tags (copy)",
+      asOf: "2025-09-01",
+      note: "4.3 GB x 8 / 4.02B = 8.56 bits; 33 GB / 30.5B = 8.66",
+    },
+  },
+  fp16: {
+    kind: "gguf",
+    estimatedBitsPerParam: 16.1,
+    minComputeCapability: 5.0,
+    source: {
+      url: "https://ollama.com/library/qwen3/tags (copy)",
+      asOf: "2025-09-01",
+      note: "8.1 GB x 8 / 4.02B = 16.1 bits",
+    },
+  },
 };

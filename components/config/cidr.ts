@@ -54,7 +54,7 @@ export function hasHostBits(c: Cidr): boolean {
 
 /** True when every address of `inner` lies in `outer`. */
 export function isWithin(inner: Cidr, outer: Cidr): boolean {
-  return inner.prefix >= outer.prefix && ((inner.address & maskOf(outer.prefix)) >>> 0) === networkOf(outer).address;
+  return inner.prefix >= outer.prefix && (inner.address & maskOf(outer.prefix)) >>> 0 === networkOf(outer).address;
 }
 
 const PRIVATE = PRIVATE_RANGES.map((r) => {

@@ -11,7 +11,12 @@ import { createHmac } from "node:crypto";
 import { UserError } from "../errors/userError";
 
 /** Host key types we accept: the ones OpenSSH generates by default besides RSA. */
-export const HOST_KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"] as const;
+export const HOST_KEY_TYPES = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+] as const;
 
 const KEY = "workstation.hostKey";
 const HOW = "Run `ssh-keyscan -t ed25519 <host>` (with `-p <port>` when SSH is not on 22) and paste its output line.";
@@ -60,13 +65,22 @@ export function connectionHostKey(line: string, host: string, port: number): str
   if (type === "ssh-rsa") {
     // pulumi-command offers only the key's own type, ssh-rsa (SHA-1 signatures), which OpenSSH 8.8
     // and later refuse by default: the connection would fail with "no common algorithm for host key".
-    refuse(text, "is an RSA host key, which the SSH client Pulumi uses can only check with SHA-1 signatures that current OpenSSH servers refuse.", "Use the machine's ed25519 key: `ssh-keyscan -t ed25519 <host>`.");
+    refuse(
+      text,
+      "is an RSA host key, which the SSH client Pulumi uses can only check with SHA-1 signatures that current OpenSSH servers refuse.",
+      "Use the machine's ed25519 key: `ssh-keyscan -t ed25519 <host>`.",
+    );
   }
-  if (!(HOST_KEY_TYPES as readonly string[]).includes(type)) refuse(text, `has key type ${JSON.stringify(type)}, not a known_hosts line with a supported key type.`);
+  if (!(HOST_KEY_TYPES as readonly string[]).includes(type))
+    refuse(text, `has key type ${JSON.stringify(type)}, not a known_hosts line with a supported key type.`);
   if (blobType(b64) !== type) refuse(text, `its key is not a base64 ${type} public key.`);
   const names = namesFor(host, port);
   if (!hosts.split(",").some((p) => patternNames(p, names))) {
-    refuse(text, `is for ${hosts}, not for ${names[0] ?? host} (workstation.host and workstation.port).`, `Scan the machine you deploy to: \`ssh-keyscan -t ed25519${port === 22 ? "" : ` -p ${port}`} ${host}\`.`);
+    refuse(
+      text,
+      `is for ${hosts}, not for ${names[0] ?? host} (workstation.host and workstation.port).`,
+      `Scan the machine you deploy to: \`ssh-keyscan -t ed25519${port === 22 ? "" : ` -p ${port}`} ${host}\`.`,
+    );
   }
   return `${type} ${b64}`;
 }

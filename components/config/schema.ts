@@ -24,21 +24,33 @@ export const RESERVED_TAG_PREFIX = "qwen3-serve:";
 /** Stands for the deployer's own public IPv4 address as a /32, resolved at deploy time. */
 export const MY_IP = "myip";
 
-const allowedCidr = z.union([z.literal(MY_IP), z.cidrv4()], `must be an IPv4 CIDR such as 203.0.113.0/24, or "${MY_IP}"`);
+const allowedCidr = z.union(
+  [z.literal(MY_IP), z.cidrv4()],
+  `must be an IPv4 CIDR such as 203.0.113.0/24, or "${MY_IP}"`,
+);
 const TYPES = GPU_INSTANCES.map((i) => i.type) as [string, ...string[]];
 
 /** Settings of the AWS target (`qwen3-serve:aws`). */
 export const AwsSettingsSchema = z.strictObject({
   /** Region of every resource (an explicit AWS provider); defaults to the aws:region provider setting. */
-  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d+$/, "must be an AWS region such as us-east-1").optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d+$/, "must be an AWS region such as us-east-1")
+    .optional(),
   /** Pin the instance type instead of letting the plan choose; it must hold the model. */
   instanceType: z.enum(TYPES).optional(),
   /** Image family: the Deep Learning AMI (driver preinstalled) or plain Ubuntu (driver installed, one reboot). */
   ami: z.enum(AMI_FAMILY_NAMES).default("dlami-ubuntu-24.04"),
   /** Pin an exact AMI for reproducible machines; otherwise the family's latest is resolved once and kept. */
-  amiId: z.string().regex(/^ami-[0-9a-f]{8,17}$/, "must look like ami-0123456789abcdef0").optional(),
+  amiId: z
+    .string()
+    .regex(/^ami-[0-9a-f]{8,17}$/, "must look like ami-0123456789abcdef0")
+    .optional(),
   /** Subnet to launch in; defaults to the default VPC's subnet in a zone that offers the type. */
-  subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must look like subnet-0123456789abcdef0").optional(),
+  subnetId: z
+    .string()
+    .regex(/^subnet-[0-9a-f]{8,17}$/, "must look like subnet-0123456789abcdef0")
+    .optional(),
   /** Who may reach the endpoint port. Required unless private. */
   allowedCidrs: z.array(allowedCidr).min(1).optional(),
   /** Explicitly allow public ranges broader than a /8 (such as 0.0.0.0/0) in allowedCidrs and ssh.allowedCidrs. */
@@ -54,7 +66,10 @@ export const AwsSettingsSchema = z.strictObject({
     .strictObject({
       domain: z.hostname(),
       email: z.email(),
-      hostedZoneId: z.string().regex(/^Z[0-9A-Z]{5,32}$/).optional(),
+      hostedZoneId: z
+        .string()
+        .regex(/^Z[0-9A-Z]{5,32}$/)
+        .optional(),
       /** Open port 80 to the whole internet for Let's Encrypt's HTTP-01 check; required with tls. */
       openPort80ForAcme: z.boolean().default(false),
     })
@@ -70,7 +85,10 @@ export const AwsSettingsSchema = z.strictObject({
   /** Wait during `pulumi up` until the endpoint answers a real chat completion. */
   waitForReady: z.boolean().default(true),
   /** Pin the engine image digest (sha256:...). */
-  engineImageDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits").optional(),
+  engineImageDigest: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits")
+    .optional(),
 });
 
 /** The GPUs of a machine we do not size but serve on: a known card and how many. */
@@ -93,7 +111,10 @@ export const WorkstationSettingsSchema = z.strictObject({
   host: z.string().min(1),
   port: z.int().min(1).max(65535).default(22),
   /** SSH user: root, or one with passwordless sudo. */
-  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Linux user name").default("ubuntu"),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*$/, "must be a Linux user name")
+    .default("ubuntu"),
   gpus: MachineGpusSchema,
   /** Host RAM, GiB; checked against the weights when given. */
   ramGiB: z.int().min(1).optional(),
@@ -111,22 +132,36 @@ export const LOOPBACK = "127.0.0.1";
 /** Settings of the Docker target (`qwen3-serve:docker`): any Docker host with the NVIDIA container toolkit. */
 export const DockerSettingsSchema = z.strictObject({
   /** Docker daemon: unix:///var/run/docker.sock (default), ssh://user@host or tcp://host:2376. */
-  host: z.string().regex(/^(unix|ssh|tcp):\/\//, "must start with unix://, ssh:// or tcp://").optional(),
+  host: z
+    .string()
+    .regex(/^(unix|ssh|tcp):\/\//, "must start with unix://, ssh:// or tcp://")
+    .optional(),
   gpus: MachineGpusSchema,
   /** GPUs for the engine container: all, or device=0,1. */
-  gpuDevices: z.string().regex(/^(all|device=\d+(,\d+)*)$/, 'must be "all" or like "device=0,1"').default("all"),
+  gpuDevices: z
+    .string()
+    .regex(/^(all|device=\d+(,\d+)*)$/, 'must be "all" or like "device=0,1"')
+    .default("all"),
   /**
    * Host address the proxy's port is published on. Docker's published ports bypass the host's
    * firewall (its own iptables rules come first), so the default is loopback: reach it through an
    * SSH port forward, or name an address of the host (0.0.0.0 for all) to open it.
    */
-  bindAddress: z.union([z.ipv4(), z.ipv6()], 'must be an IP address of the Docker host, such as 127.0.0.1, 192.0.2.20 or "0.0.0.0" for all').default(LOOPBACK),
+  bindAddress: z
+    .union(
+      [z.ipv4(), z.ipv6()],
+      'must be an IP address of the Docker host, such as 127.0.0.1, 192.0.2.20 or "0.0.0.0" for all',
+    )
+    .default(LOOPBACK),
   /** Host name clients use in the endpoint URL; defaults to the bind address, or for 0.0.0.0 the daemon's host. */
   publicHost: z.string().min(1).optional(),
   /** Port the proxy container publishes. */
   proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
   /** Pin the engine image digest (sha256:...). */
-  engineImageDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits").optional(),
+  engineImageDigest: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits")
+    .optional(),
   /** Wait in `pulumi up` for a real completion through the proxy. */
   waitForReady: z.boolean().default(true),
 });
@@ -155,12 +190,19 @@ export const StackConfigSchema = z.strictObject({
   // with spaces or "/" (and ".", "..", "_index"): refuse them here, before anything launches.
   tags: z
     .record(
-      z.string().regex(/^(?!\.{1,2}$|_index$)[A-Za-z0-9+\-=.,_:@]{1,128}$/, "tag keys are 1-128 letters, digits and + - = . , _ : @ (no spaces or /)"),
+      z
+        .string()
+        .regex(
+          /^(?!\.{1,2}$|_index$)[A-Za-z0-9+\-=.,_:@]{1,128}$/,
+          "tag keys are 1-128 letters, digits and + - = . , _ : @ (no spaces or /)",
+        ),
       z.string().max(256),
     )
     .default({}),
   /** Minutes without inference requests before the machine stops itself, or "off". */
-  idleMinutes: z.union([z.int().min(5).max(10080), z.literal("off")], 'must be whole minutes (5 to 10080) or "off"').default("off"),
+  idleMinutes: z
+    .union([z.int().min(5).max(10080), z.literal("off")], 'must be whole minutes (5 to 10080) or "off"')
+    .default("off"),
   /** An interactive login (SSH) on the machine counts as activity for the idle watchdog. */
   idleCountsSsh: z.boolean().default(false),
   /** Hard time-to-live in hours after boot, whatever the traffic. */
@@ -197,7 +239,12 @@ function refuse(key: string, value: unknown, problem: string, hint: string, choi
 /** Rules that span keys, checked after the shape. */
 function checkAws(aws: AwsSettings | undefined): AwsSettings {
   if (aws === undefined) {
-    return refuse("aws", "(missing)", "the aws target needs its settings.", `Set ${CONFIG_NAMESPACE}:aws with at least allowedCidrs (e.g. ["${MY_IP}"]) or private: true.`);
+    return refuse(
+      "aws",
+      "(missing)",
+      "the aws target needs its settings.",
+      `Set ${CONFIG_NAMESPACE}:aws with at least allowedCidrs (e.g. ["${MY_IP}"]) or private: true.`,
+    );
   }
   if (aws.private) checkPrivate(aws);
   else if (aws.allowedCidrs === undefined) {
@@ -220,15 +267,32 @@ function checkAws(aws: AwsSettings | undefined): AwsSettings {
     );
   }
   if (aws.rootVolume.throughputMiBps > aws.rootVolume.iops / 4) {
-    refuse("aws.rootVolume.throughputMiBps", aws.rootVolume.throughputMiBps, `gp3 allows at most 0.25 MiB/s per provisioned IOPS (${aws.rootVolume.iops} IOPS).`, `Raise aws.rootVolume.iops to at least ${aws.rootVolume.throughputMiBps * 4}.`);
+    refuse(
+      "aws.rootVolume.throughputMiBps",
+      aws.rootVolume.throughputMiBps,
+      `gp3 allows at most 0.25 MiB/s per provisioned IOPS (${aws.rootVolume.iops} IOPS).`,
+      `Raise aws.rootVolume.iops to at least ${aws.rootVolume.throughputMiBps * 4}.`,
+    );
   }
   return aws;
 }
 
 /** A private endpoint has no public IP: it needs a subnet whose route table reaches SSM, the registry and Hugging Face. */
 function checkPrivate(aws: AwsSettings): void {
-  if (aws.allowedCidrs !== undefined) refuse("aws.allowedCidrs", aws.allowedCidrs, "a private endpoint has no public port.", "Drop allowedCidrs, or set private: false.");
-  if (aws.tls !== undefined) refuse("aws.tls", aws.tls.domain, "a private endpoint cannot get a public certificate.", "Drop tls, or set private: false.");
+  if (aws.allowedCidrs !== undefined)
+    refuse(
+      "aws.allowedCidrs",
+      aws.allowedCidrs,
+      "a private endpoint has no public port.",
+      "Drop allowedCidrs, or set private: false.",
+    );
+  if (aws.tls !== undefined)
+    refuse(
+      "aws.tls",
+      aws.tls.domain,
+      "a private endpoint cannot get a public certificate.",
+      "Drop tls, or set private: false.",
+    );
   if (aws.subnetId === undefined) {
     refuse(
       "aws.subnetId",
@@ -244,14 +308,28 @@ function checkCidrList(key: string, list: readonly string[] | undefined, allowPu
   for (const text of list ?? []) {
     if (text === MY_IP) continue;
     const cidr = parseCidr(text);
-    if (cidr === null) return refuse(key, text, "is not an IPv4 CIDR.", "Write it as a.b.c.d/n, such as 203.0.113.0/24.");
+    if (cidr === null)
+      return refuse(key, text, "is not an IPv4 CIDR.", "Write it as a.b.c.d/n, such as 203.0.113.0/24.");
     if (hasHostBits(cidr)) {
       const net = cidrText(networkOf(cidr));
-      refuse(key, text, `has host bits set past the /${cidr.prefix}: the network is ${net}.`, `Write ${net}, or ${text.split("/")[0] ?? ""}/32 for that one address.`);
+      refuse(
+        key,
+        text,
+        `has host bits set past the /${cidr.prefix}: the network is ${net}.`,
+        `Write ${net}, or ${text.split("/")[0] ?? ""}/32 for that one address.`,
+      );
     }
     if (isBroadPublic(cidr) && !allowPublic) {
-      const what = cidr.prefix === 0 ? "the whole internet" : `${2 ** (32 - cidr.prefix)} addresses, a public range broader than a /8`;
-      refuse(key, text, `opens the port to ${what}.`, `Use narrower CIDRs (a /8 or smaller, or the private ${PRIVATE_RANGES.join(", ")}), or set aws.allowPublicIngress: true if you really mean it.`);
+      const what =
+        cidr.prefix === 0
+          ? "the whole internet"
+          : `${2 ** (32 - cidr.prefix)} addresses, a public range broader than a /8`;
+      refuse(
+        key,
+        text,
+        `opens the port to ${what}.`,
+        `Use narrower CIDRs (a /8 or smaller, or the private ${PRIVATE_RANGES.join(", ")}), or set aws.allowPublicIngress: true if you really mean it.`,
+      );
     }
   }
 }
@@ -260,7 +338,12 @@ function checkCidrList(key: string, list: readonly string[] | undefined, allowPu
 function checkTags(tags: Readonly<Record<string, string>>): void {
   for (const key of Object.keys(tags)) {
     if (key.toLowerCase().startsWith(RESERVED_TAG_PREFIX)) {
-      refuse("tags", key, `the ${RESERVED_TAG_PREFIX} prefix is reserved for the tags this program sets; the idle watchdog and the reaper act on them.`, `Rename the key without the ${RESERVED_TAG_PREFIX} prefix.`);
+      refuse(
+        "tags",
+        key,
+        `the ${RESERVED_TAG_PREFIX} prefix is reserved for the tags this program sets; the idle watchdog and the reaper act on them.`,
+        `Rename the key without the ${RESERVED_TAG_PREFIX} prefix.`,
+      );
     }
   }
 }
@@ -274,7 +357,12 @@ export function isLoopback(address: string): boolean {
 function checkDocker(d: DockerSettings): void {
   if (!isLoopback(d.bindAddress)) return;
   if (d.publicHost !== undefined) {
-    refuse("docker.publicHost", d.publicHost, `the proxy is published on ${d.bindAddress} (docker.bindAddress), so no other host reaches it by that name.`, "Drop publicHost, or set docker.bindAddress to the host address clients use (\"0.0.0.0\" for all).");
+    refuse(
+      "docker.publicHost",
+      d.publicHost,
+      `the proxy is published on ${d.bindAddress} (docker.bindAddress), so no other host reaches it by that name.`,
+      'Drop publicHost, or set docker.bindAddress to the host address clients use ("0.0.0.0" for all).',
+    );
   }
   const remote = d.host !== undefined && !d.host.startsWith("unix://");
   if (remote && d.waitForReady) {
@@ -282,7 +370,7 @@ function checkDocker(d: DockerSettings): void {
       "docker.bindAddress",
       d.bindAddress,
       `the proxy is published on the remote host's loopback, which the readiness wait in \`pulumi up\` (run here) cannot reach.`,
-      "Set docker.bindAddress to an address of the Docker host this machine can reach (\"0.0.0.0\" for all), or set docker.waitForReady: false and use the portForwardCommand output.",
+      'Set docker.bindAddress to an address of the Docker host this machine can reach ("0.0.0.0" for all), or set docker.waitForReady: false and use the portForwardCommand output.',
     );
   }
 }
@@ -296,23 +384,52 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   // Settings for a target the stack does not use would be silently ignored: refuse them.
   for (const t of TARGETS) {
     if (t !== config.target && config[t] !== undefined) {
-      refuse(t, "(set)", `the target is ${config.target}, so ${t} settings would be ignored.`, `Remove ${CONFIG_NAMESPACE}:${t}, or set target: ${t}.`, [...TARGETS]);
+      refuse(
+        t,
+        "(set)",
+        `the target is ${config.target}, so ${t} settings would be ignored.`,
+        `Remove ${CONFIG_NAMESPACE}:${t}, or set target: ${t}.`,
+        [...TARGETS],
+      );
     }
   }
   if (config.target === "aws") checkAws(config.aws);
   if (config.target !== "aws") {
     if (config[config.target] === undefined) {
-      refuse(config.target, "(missing)", `the ${config.target} target needs its settings.`, `Set ${CONFIG_NAMESPACE}:${config.target} with at least ${config.target === "workstation" ? "host and gpus" : "gpus"}.`);
+      refuse(
+        config.target,
+        "(missing)",
+        `the ${config.target} target needs its settings.`,
+        `Set ${CONFIG_NAMESPACE}:${config.target} with at least ${config.target === "workstation" ? "host and gpus" : "gpus"}.`,
+      );
     }
-    if (config.spot) refuse("spot", true, `spot capacity is an AWS notion; the ${config.target} target runs on a machine you own.`, "Drop spot.");
+    if (config.spot)
+      refuse(
+        "spot",
+        true,
+        `spot capacity is an AWS notion; the ${config.target} target runs on a machine you own.`,
+        "Drop spot.",
+      );
     for (const key of ["families", "instanceTypes", "maxPricePerHour"] as const) {
-      if (config[key] !== undefined) refuse(key, config[key], `chooses among cloud instances; the ${config.target} target's machine is given.`, `Drop ${key}.`);
+      if (config[key] !== undefined)
+        refuse(
+          key,
+          config[key],
+          `chooses among cloud instances; the ${config.target} target's machine is given.`,
+          `Drop ${key}.`,
+        );
     }
   }
-  if (config.workstation !== undefined) connectionHostKey(config.workstation.hostKey, config.workstation.host, config.workstation.port);
+  if (config.workstation !== undefined)
+    connectionHostKey(config.workstation.hostKey, config.workstation.host, config.workstation.port);
   if (config.docker !== undefined) checkDocker(config.docker);
   if (config.target === "workstation" && config.sshPrivateKey === undefined) {
-    refuse("sshPrivateKey", "(missing)", "the workstation target connects over SSH with a private key.", `Set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519\`.`);
+    refuse(
+      "sshPrivateKey",
+      "(missing)",
+      "the workstation target connects over SSH with a private key.",
+      `Set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519\`.`,
+    );
   }
   return config;
 }
@@ -334,7 +451,11 @@ export function planRequestFrom(config: StackConfig): PlanRequest {
     ...(config.quantization !== undefined ? { quantization: config.quantization } : {}),
     ...(config.modelRevision !== undefined ? { modelRevision: config.modelRevision } : {}),
     ...(config.families !== undefined ? { families: config.families } : {}),
-    ...(pinned !== undefined ? { instanceTypes: [pinned] } : config.instanceTypes !== undefined ? { instanceTypes: config.instanceTypes } : {}),
+    ...(pinned !== undefined
+      ? { instanceTypes: [pinned] }
+      : config.instanceTypes !== undefined
+        ? { instanceTypes: config.instanceTypes }
+        : {}),
     ...(config.maxPricePerHour !== undefined ? { maxPricePerHour: config.maxPricePerHour } : {}),
   };
 }

@@ -25,18 +25,31 @@ function serve(input: ServeInput): ServeCommand {
     rope === null
       ? null
       : {
-          rope_scaling: { rope_type: "yarn", factor: rope.factor, original_max_position_embeddings: rope.original_max_position_embeddings },
+          rope_scaling: {
+            rope_type: "yarn",
+            factor: rope.factor,
+            original_max_position_embeddings: rope.original_max_position_embeddings,
+          },
           rope_parameters: rope,
         };
   const argv = [
-    "python3", "-m", "sglang.launch_server",
-    "--model-path", repo,
-    "--host", input.bindHost,
-    "--port", String(PORT),
-    "--served-model-name", model.id,
-    "--tp-size", String(input.tensorParallelSize),
-    "--context-length", String(input.contextLength),
-    "--mem-fraction-static", String(MEM_FRACTION_STATIC),
+    "python3",
+    "-m",
+    "sglang.launch_server",
+    "--model-path",
+    repo,
+    "--host",
+    input.bindHost,
+    "--port",
+    String(PORT),
+    "--served-model-name",
+    model.id,
+    "--tp-size",
+    String(input.tensorParallelSize),
+    "--context-length",
+    String(input.contextLength),
+    "--mem-fraction-static",
+    String(MEM_FRACTION_STATIC),
     // Prometheus metrics on the same port feed the idle watchdog.
     "--enable-metrics",
     ...when(input.dtypeFallback, "--dtype", "half"),
@@ -44,11 +57,16 @@ function serve(input: ServeInput): ServeCommand {
     // Thinking-2507 templates open <think> in the prompt; qwen3-thinking treats output as reasoning until </think>.
     ...when(model.thinking === "hybrid", "--reasoning-parser", "qwen3"),
     ...when(model.thinking === "thinking", "--reasoning-parser", "qwen3-thinking"),
-    "--tool-call-parser", model.sglangToolParser,
+    "--tool-call-parser",
+    model.sglangToolParser,
     ...when(override !== null, "--json-model-override-args", JSON.stringify(override)),
     ...when(input.revision !== null, "--revision", input.revision ?? ""),
   ];
-  return { argv, env: { HF_HUB_OFFLINE: "1", DO_NOT_TRACK: "1", ...longerContextEnv(input) }, servedModelName: model.id };
+  return {
+    argv,
+    env: { HF_HUB_OFFLINE: "1", DO_NOT_TRACK: "1", ...longerContextEnv(input) },
+    servedModelName: model.id,
+  };
 }
 
 /**
@@ -91,7 +109,8 @@ export const sglang: Engine = {
   driver: {
     minBranch: 580,
     reason: "the image is built on CUDA 13",
-    source: "lmsysorg/sglang:v0.5.21 is the CUDA 13 build; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
+    source:
+      "lmsysorg/sglang:v0.5.21 is the CUDA 13 build; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
   },
   // lmsysorg/sglang was an 11 GB single layer in Feb 2025 (sgl-project/sglang#3673) and has grown since; estimate.
   installDiskGiB: 40,

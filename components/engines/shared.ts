@@ -16,7 +16,8 @@ export function hfWeights(model: QwenModel, quant: Quantization): WeightsSource 
 export function yarnRopeParameters(input: ServeInput): Record<string, string | number> | null {
   if (input.yarn === null) return null;
   const theta = input.model.arch.ropeTheta;
-  if (theta === undefined) throw new Error(`${input.model.id} has no rope_theta in the catalog, so YaRN cannot be configured`);
+  if (theta === undefined)
+    throw new Error(`${input.model.id} has no rope_theta in the catalog, so YaRN cannot be configured`);
   return {
     rope_type: "yarn",
     factor: input.yarn.factor,

@@ -30,18 +30,28 @@ function serve(input: ServeInput): ServeCommand {
   const repo = hfWeights(model, input.quantization).ref;
   const rope = yarnRopeParameters(input);
   const argv = [
-    "vllm", "serve", repo,
-    "--host", input.bindHost,
-    "--port", String(PORT),
-    "--served-model-name", model.id,
-    "--tensor-parallel-size", String(input.tensorParallelSize),
-    "--max-model-len", String(input.contextLength),
-    "--gpu-memory-utilization", String(vllm.memory.utilization),
+    "vllm",
+    "serve",
+    repo,
+    "--host",
+    input.bindHost,
+    "--port",
+    String(PORT),
+    "--served-model-name",
+    model.id,
+    "--tensor-parallel-size",
+    String(input.tensorParallelSize),
+    "--max-model-len",
+    String(input.contextLength),
+    "--gpu-memory-utilization",
+    String(vllm.memory.utilization),
     ...when(input.dtypeFallback, "--dtype", "half"),
     ...when(input.expertParallel, "--enable-expert-parallel"),
     // The qwen3 parser handles hybrid models and Thinking-2507 templates that open <think> in the prompt.
     ...when(model.thinking !== "instruct", "--reasoning-parser", "qwen3"),
-    "--enable-auto-tool-choice", "--tool-call-parser", model.vllmToolParser,
+    "--enable-auto-tool-choice",
+    "--tool-call-parser",
+    model.vllmToolParser,
     // --rope-scaling is gone; YaRN goes through --hf-overrides in the transformers 5 shape.
     ...when(rope !== null, "--hf-overrides", JSON.stringify({ rope_parameters: rope })),
     ...when(input.revision !== null, "--revision", input.revision ?? ""),
@@ -79,7 +89,8 @@ export const vllm: Engine = {
   driver: {
     minBranch: 580,
     reason: "the image is built on CUDA 13",
-    source: "vLLM v0.31.0 release images use CUDA 13.0; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
+    source:
+      "vLLM v0.31.0 release images use CUDA 13.0; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
   },
   // vllm/vllm-openai images measured 28.6 GB unpacked (vllm-project/vllm#22377, Dec 2025).
   installDiskGiB: 35,

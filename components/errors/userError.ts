@@ -43,11 +43,23 @@ export class UserError extends Error {
 
   /** The same error, its key shown as the entry point names it (a flag or a config key). */
   relabel(label: (key: string) => string): UserError {
-    return new UserError({ key: label(this.key), value: this.value, problem: this.problem, hint: this.hint, choices: this.choices });
+    return new UserError({
+      key: label(this.key),
+      value: this.value,
+      problem: this.problem,
+      hint: this.hint,
+      choices: this.choices,
+    });
   }
 }
 
-function formatUserError(key: string, value: string, problem: string, hint: string, choices: readonly string[]): string {
+function formatUserError(
+  key: string,
+  value: string,
+  problem: string,
+  hint: string,
+  choices: readonly string[],
+): string {
   const lines = [`${key} = ${JSON.stringify(value)}: ${problem}`, hint];
   if (choices.length > 0) lines.push(`Valid choices: ${choices.join(", ")}`);
   return lines.join("\n");

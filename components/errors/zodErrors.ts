@@ -43,7 +43,8 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 function schemaAt(schema: AnySchema, path: readonly PropertyKey[]): AnySchema | undefined {
   let s: AnySchema | undefined = schema;
   for (const p of path) {
-    const def: { shape?: Record<string, AnySchema>; element?: AnySchema } | undefined = s === undefined ? undefined : (unwrap(s)._zod.def as { shape?: Record<string, AnySchema>; element?: AnySchema });
+    const def: { shape?: Record<string, AnySchema>; element?: AnySchema } | undefined =
+      s === undefined ? undefined : (unwrap(s)._zod.def as { shape?: Record<string, AnySchema>; element?: AnySchema });
     s = typeof p === "number" ? def?.element : def?.shape?.[String(p)];
   }
   return s;
@@ -83,7 +84,9 @@ export function nearestChoice(value: string, choices: readonly string[]): string
     .sort((a, b) => a.d - b.d || a.prefix - b.prefix || a.c.localeCompare(b.c));
   const best = ranked[0];
   // Half the longer name is as far as a typo stretches; beyond that any suggestion is a guess.
-  return best !== undefined && best.d <= Math.max(2, Math.floor(Math.max(v.length, best.c.length) / 2)) ? best.c : undefined;
+  return best !== undefined && best.d <= Math.max(2, Math.floor(Math.max(v.length, best.c.length) / 2))
+    ? best.c
+    : undefined;
 }
 
 /** "Did you mean X? " for a misspelt value, or "" when nothing is close. */
@@ -101,7 +104,18 @@ const EXPECTED: Readonly<Record<string, string>> = {
   object: "a map of settings",
 };
 
-const kindOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "a map" : typeof v === "string" ? "text" : typeof v === "number" ? "a number" : typeof v);
+const kindOf = (v: unknown): string =>
+  v === null
+    ? "null"
+    : Array.isArray(v)
+      ? "a list"
+      : typeof v === "object"
+        ? "a map"
+        : typeof v === "string"
+          ? "text"
+          : typeof v === "number"
+            ? "a number"
+            : typeof v;
 
 /** zod's own English wording; a schema's custom message ("must be at least 1") never starts like this. */
 const ZOD_DEFAULT = /^(Invalid|Too (small|big)|Unrecognized|Expected)\b/;
@@ -116,8 +130,10 @@ function problemFor(issue: z.core.$ZodIssue, value: unknown): string {
     case "invalid_value":
       return "not one of the valid choices.";
     case "too_small":
-      if (issue.origin === "array") return `must list at least ${String(issue.minimum)} item${issue.minimum === 1 ? "" : "s"}.`;
-      if (issue.origin === "string") return issue.minimum === 1 ? "is empty." : `must be at least ${String(issue.minimum)} characters.`;
+      if (issue.origin === "array")
+        return `must list at least ${String(issue.minimum)} item${issue.minimum === 1 ? "" : "s"}.`;
+      if (issue.origin === "string")
+        return issue.minimum === 1 ? "is empty." : `must be at least ${String(issue.minimum)} characters.`;
       return `must be ${issue.inclusive === false ? "above" : "at least"} ${String(issue.minimum)}.`;
     case "too_big":
       if (issue.origin === "array") return `must list at most ${String(issue.maximum)} items.`;
@@ -133,7 +149,8 @@ function problemFor(issue: z.core.$ZodIssue, value: unknown): string {
 /** The first issue of a failed parse as a {@link UserError}. */
 export function zodToUserError(error: z.ZodError, input: unknown, schema: AnySchema): UserError {
   const issue = error.issues[0];
-  if (issue === undefined) return new UserError({ key: "config", value: input, problem: "invalid.", hint: "Check the settings." });
+  if (issue === undefined)
+    return new UserError({ key: "config", value: input, problem: "invalid.", hint: "Check the settings." });
   const named = issue.path.filter((p) => typeof p === "string");
   if (issue.code === "unrecognized_keys") {
     const key = [...named, issue.keys[0] ?? ""].join(".");
@@ -153,15 +170,21 @@ export function zodToUserError(error: z.ZodError, input: unknown, schema: AnySch
     return new UserError({
       key,
       value: String(issue.path.at(-1) ?? ""),
-      problem: ZOD_DEFAULT.test(message) ? "not an allowed name." : `${message.endsWith(".") ? message : `${message}.`}`,
+      problem: ZOD_DEFAULT.test(message)
+        ? "not an allowed name."
+        : `${message.endsWith(".") ? message : `${message}.`}`,
       hint: "Rename the key.",
     });
   }
   const value = valueAt(input, issue.path);
   const at = schemaAt(schema, issue.path);
-  const choices = issue.code === "invalid_value" ? issue.values.map(String) : enumChoices(at === undefined ? undefined : unwrap(at));
+  const choices =
+    issue.code === "invalid_value" ? issue.values.map(String) : enumChoices(at === undefined ? undefined : unwrap(at));
   const described = descriptionOf(at);
-  const expected = issue.code === "invalid_type" ? `Give ${EXPECTED[issue.expected] ?? issue.expected}.` : "Fix the value and try again.";
+  const expected =
+    issue.code === "invalid_type"
+      ? `Give ${EXPECTED[issue.expected] ?? issue.expected}.`
+      : "Fix the value and try again.";
   const fallback = choices.length > 0 ? "Pick one of the valid choices." : expected;
   return new UserError({
     key: named.join(".") || "config",

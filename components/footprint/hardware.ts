@@ -39,7 +39,12 @@ export interface HfHardwareOptions {
  *   FP8 MoE needs CC >= 8.9 (vLLM's FP8 MoE kernels are Ada/Hopper only);
  * - AWQ and GPTQ need their kernels' minimum capability and run in float16.
  */
-export function hfHardware(model: QwenModel, quant: Quantization, gpu: GpuModel, opts: HfHardwareOptions): HardwareVerdict {
+export function hfHardware(
+  model: QwenModel,
+  quant: Quantization,
+  gpu: GpuModel,
+  opts: HfHardwareOptions,
+): HardwareVerdict {
   const spec = FORMAT_SPECS[quant];
   const cc = gpu.computeCapability;
   const ccText = `compute capability ${cc.toFixed(1)}`;
@@ -47,25 +52,45 @@ export function hfHardware(model: QwenModel, quant: Quantization, gpu: GpuModel,
     return { ok: false, reason: `${opts.engine} does not load GGUF (${quant}); use ollama for GGUF quantizations` };
   }
   if (cc < opts.minComputeCapability) {
-    return { ok: false, reason: `${opts.engine} needs compute capability >= ${opts.minComputeCapability.toFixed(1)}, ${gpu.name} has ${cc.toFixed(1)}` };
+    return {
+      ok: false,
+      reason: `${opts.engine} needs compute capability >= ${opts.minComputeCapability.toFixed(1)}, ${gpu.name} has ${cc.toFixed(1)}`,
+    };
   }
   if (cc < spec.minComputeCapability) {
-    return { ok: false, reason: `${quant} needs compute capability >= ${spec.minComputeCapability.toFixed(1)}, ${gpu.name} has ${cc.toFixed(1)}` };
+    return {
+      ok: false,
+      reason: `${quant} needs compute capability >= ${spec.minComputeCapability.toFixed(1)}, ${gpu.name} has ${cc.toFixed(1)}`,
+    };
   }
   switch (quant) {
     case "bf16":
       return cc >= BF16_MIN_CC
         ? { ok: true, dtype: "bfloat16" }
-        : { ok: true, dtype: "float16", note: `${gpu.name} (${ccText}) has no bfloat16: serving BF16 weights in float16` };
+        : {
+            ok: true,
+            dtype: "float16",
+            note: `${gpu.name} (${ccText}) has no bfloat16: serving BF16 weights in float16`,
+          };
     case "fp8":
       if (cc >= FP8_W8A8_MIN_CC) return { ok: true, dtype: "bfloat16" };
       if (model.arch.moe !== null) {
-        return { ok: false, reason: `FP8 MoE needs compute capability >= ${FP8_W8A8_MIN_CC}, ${gpu.name} has ${cc.toFixed(1)}` };
+        return {
+          ok: false,
+          reason: `FP8 MoE needs compute capability >= ${FP8_W8A8_MIN_CC}, ${gpu.name} has ${cc.toFixed(1)}`,
+        };
       }
       if (!opts.fp8WeightOnlyBelowAda) {
-        return { ok: false, reason: `${opts.engine} runs FP8 only at compute capability >= ${FP8_W8A8_MIN_CC}, ${gpu.name} has ${cc.toFixed(1)}` };
+        return {
+          ok: false,
+          reason: `${opts.engine} runs FP8 only at compute capability >= ${FP8_W8A8_MIN_CC}, ${gpu.name} has ${cc.toFixed(1)}`,
+        };
       }
-      return { ok: true, dtype: "bfloat16", note: `${gpu.name} (${ccText}) has no FP8 tensor cores: FP8 runs weight-only (W8A16, FP8 Marlin)` };
+      return {
+        ok: true,
+        dtype: "bfloat16",
+        note: `${gpu.name} (${ccText}) has no FP8 tensor cores: FP8 runs weight-only (W8A16, FP8 Marlin)`,
+      };
     default:
       return { ok: true, dtype: "float16" };
   }
@@ -78,16 +103,25 @@ export function ggufHardware(quant: Quantization, gpu: GpuModel): HardwareVerdic
     return { ok: false, reason: `ollama loads GGUF only; ${quant} is a Hugging Face format (use vllm or sglang)` };
   }
   if (gpu.computeCapability < spec.minComputeCapability) {
-    return { ok: false, reason: `GGUF on CUDA needs compute capability >= ${spec.minComputeCapability.toFixed(1)}, ${gpu.name} has ${gpu.computeCapability.toFixed(1)}` };
+    return {
+      ok: false,
+      reason: `GGUF on CUDA needs compute capability >= ${spec.minComputeCapability.toFixed(1)}, ${gpu.name} has ${gpu.computeCapability.toFixed(1)}`,
+    };
   }
   return { ok: true, dtype: gpu.computeCapability >= BF16_MIN_CC ? "bfloat16" : "float16" };
 }
 
 /** Why a tensor-parallel size is not allowed, or null when it is. */
-export function tensorParallelProblem(arch: Architecture, quant: Quantization, tp: number, expertParallel: boolean): string | null {
+export function tensorParallelProblem(
+  arch: Architecture,
+  quant: Quantization,
+  tp: number,
+  expertParallel: boolean,
+): string | null {
   if (!Number.isInteger(Math.log2(tp))) return `TP ${tp} is not a power of two`;
   if (arch.attentionHeads % tp !== 0) return `TP ${tp} does not divide ${arch.attentionHeads} attention heads`;
-  if (arch.kvHeads % tp !== 0 && tp % arch.kvHeads !== 0) return `TP ${tp} neither divides nor is a multiple of ${arch.kvHeads} KV heads`;
+  if (arch.kvHeads % tp !== 0 && tp % arch.kvHeads !== 0)
+    return `TP ${tp} neither divides nor is a multiple of ${arch.kvHeads} KV heads`;
   const spec = FORMAT_SPECS[quant];
   if (spec.kind === "hf" && spec.blockSize > 0) {
     // Each rank holds a slice of every column-parallel output; a quantized slice must be whole blocks.

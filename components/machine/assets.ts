@@ -6,12 +6,29 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { renderMachineConfig, scriptFiles, shippedScript, type DeferredIdle, type MachineFile, type MachineSettings } from "./render";
+import {
+  renderMachineConfig,
+  scriptFiles,
+  shippedScript,
+  type DeferredIdle,
+  type MachineFile,
+  type MachineSettings,
+} from "./render";
 import type { Plan } from "../sizing/plan";
 
 /** Script paths relative to the install dir, in install order. */
 export function scriptNames(dir: string = __dirname): string[] {
-  const top = ["bootstrap.sh", "idle.py", "idle.sh", "lib.sh", "proxy-auth.conf", "proxy.conf", "run-engine.sh", "status.py", "uninstall.sh"];
+  const top = [
+    "bootstrap.sh",
+    "idle.py",
+    "idle.sh",
+    "lib.sh",
+    "proxy-auth.conf",
+    "proxy.conf",
+    "run-engine.sh",
+    "status.py",
+    "uninstall.sh",
+  ];
   const steps = readdirSync(path.join(dir, "steps"))
     .filter((f) => f.endsWith(".sh"))
     .sort()
@@ -25,7 +42,10 @@ export function loadScripts(dir: string = __dirname): Record<string, string> {
 }
 
 /** A file shipped with the scripts (proxy templates, the watchdog), for targets that place it themselves. */
-export function loadTemplate(name: "proxy.conf" | "proxy-auth.conf" | "idle.py" | "status.py", dir: string = __dirname): string {
+export function loadTemplate(
+  name: "proxy.conf" | "proxy-auth.conf" | "idle.py" | "status.py",
+  dir: string = __dirname,
+): string {
   return readFileSync(path.join(dir, name), "utf8");
 }
 
@@ -40,8 +60,12 @@ const sha256Hex = (text: string): string => createHash("sha256").update(text, "u
  */
 export function machineFiles(plan: Plan, settings: MachineSettings): MachineFile[] {
   const deferred = settings.idleFromSsm;
-  if (deferred !== undefined && deferred.sha256 !== sha256Hex(shippedIdle())) throw new Error(`idleFromSsm.sha256 ${deferred.sha256} is not the shipped idle.py's`);
-  const scripts = Object.entries(loadScripts()).filter(([rel]) => (rel !== "uninstall.sh" || settings.uninstallable === true) && (rel !== "idle.py" || deferred === undefined));
+  if (deferred !== undefined && deferred.sha256 !== sha256Hex(shippedIdle()))
+    throw new Error(`idleFromSsm.sha256 ${deferred.sha256} is not the shipped idle.py's`);
+  const scripts = Object.entries(loadScripts()).filter(
+    ([rel]) =>
+      (rel !== "uninstall.sh" || settings.uninstallable === true) && (rel !== "idle.py" || deferred === undefined),
+  );
   return [...scriptFiles(Object.fromEntries(scripts)), ...renderMachineConfig(plan, settings)];
 }
 
@@ -67,6 +91,9 @@ export interface IdleScriptSsm extends DeferredIdle {
 export function idleScriptSsm(prefix: string): IdleScriptSsm {
   const text = shippedIdle();
   const encoded = gzipSync(text, { level: 9 }).toString("base64");
-  const values = (encoded.match(new RegExp(`.{1,${SSM_CHUNK_CHARS}}`, "g")) ?? []).map((value, i) => ({ name: `${prefix.replace(/\/$/, "")}/machine/idle.py/${i}`, value }));
+  const values = (encoded.match(new RegExp(`.{1,${SSM_CHUNK_CHARS}}`, "g")) ?? []).map((value, i) => ({
+    name: `${prefix.replace(/\/$/, "")}/machine/idle.py/${i}`,
+    value,
+  }));
   return { sha256: sha256Hex(text), parameters: values.map((v) => v.name), values };
 }

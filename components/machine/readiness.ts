@@ -68,7 +68,10 @@ const describe = (s: StatusView): string => {
  */
 function failureMessage(error: StatusView["error"]): string {
   const [first, ...rest] = (error?.reason ?? "no reason given").split("\n");
-  const quoted = rest.filter((l) => l.trim() !== "").map((l) => `\n    ${l}`).join("");
+  const quoted = rest
+    .filter((l) => l.trim() !== "")
+    .map((l) => `\n    ${l}`)
+    .join("");
   return `the bootstrap failed in phase ${error?.phase ?? "unknown"}: ${first ?? ""}${quoted}`;
 }
 
@@ -93,7 +96,10 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
       // Without a bootstrap (Docker), the model appearing on /v1/models stands in for "ready".
       const path = o.hasStatus === false ? "/v1/models" : "/qwen3-serve/status";
       const res = await fetchImpl(`${o.baseUrl}${path}`, { headers: auth, signal: AbortSignal.timeout(15_000) });
-      if (res.status === 401) throw new NotReadyError("the endpoint refused this stack's API key (401); the machine was configured with another key");
+      if (res.status === 401)
+        throw new NotReadyError(
+          "the endpoint refused this stack's API key (401); the machine was configured with another key",
+        );
       if (res.ok) {
         const body: unknown = await res.json();
         status = o.hasStatus === false ? modelsAsStatus(body, o.model) : (body as StatusView);
@@ -110,7 +116,11 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
       const res = await fetchImpl(`${o.baseUrl}/v1/chat/completions`, {
         method: "POST",
         headers: { ...auth, "Content-Type": "application/json" },
-        body: JSON.stringify({ model: o.model, messages: [{ role: "user", content: "Reply with OK." }], max_tokens: 1 }),
+        body: JSON.stringify({
+          model: o.model,
+          messages: [{ role: "user", content: "Reply with OK." }],
+          max_tokens: 1,
+        }),
         signal: AbortSignal.timeout(120_000),
       }).catch(() => null);
       if (res !== null && res.ok) {
@@ -123,7 +133,9 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
           return { waitedSeconds, coldStart };
         }
       }
-      say(`the machine reports ready; waiting for a chat completion to succeed (last HTTP ${res?.status ?? "no answer"})`);
+      say(
+        `the machine reports ready; waiting for a chat completion to succeed (last HTTP ${res?.status ?? "no answer"})`,
+      );
     } else {
       lastSeen = describe(status);
       say(`bootstrap: ${status.state === "rebooting" ? "rebooting to load the NVIDIA driver" : lastSeen}`);

@@ -38,7 +38,12 @@ export interface MachineFile {
 
 /** Where the machine gets its secrets: SSM parameter names, or a root-only file the caller wrote. */
 export type SecretsSource =
-  | { readonly source: "ssm"; readonly region: string; readonly apiKeyParameter: string; readonly hfTokenParameter?: string }
+  | {
+      readonly source: "ssm";
+      readonly region: string;
+      readonly apiKeyParameter: string;
+      readonly hfTokenParameter?: string;
+    }
   | { readonly source: "file"; readonly path: string };
 
 /** What the idle watchdog does on the machine (components/machine/idle.py). */
@@ -125,8 +130,10 @@ function fabricManagerSetting(instanceType: string): string {
 function deferredIdleEnv(settings: MachineSettings): { SSM_IDLE_PY_PARAMS: string; IDLE_PY_SHA256: string } {
   const d = settings.idleFromSsm;
   if (d === undefined) return { SSM_IDLE_PY_PARAMS: "", IDLE_PY_SHA256: "" };
-  if (settings.secrets.source !== "ssm") throw new Error("idle.py can come from SSM only on a machine that reads its secrets from SSM");
-  if (d.parameters.length === 0 || d.parameters.some((p) => !/^\/[A-Za-z0-9_.\-/]+$/.test(p))) throw new Error(`bad SSM parameter names for idle.py: ${d.parameters.join(" ")}`);
+  if (settings.secrets.source !== "ssm")
+    throw new Error("idle.py can come from SSM only on a machine that reads its secrets from SSM");
+  if (d.parameters.length === 0 || d.parameters.some((p) => !/^\/[A-Za-z0-9_.\-/]+$/.test(p)))
+    throw new Error(`bad SSM parameter names for idle.py: ${d.parameters.join(" ")}`);
   if (!/^[0-9a-f]{64}$/.test(d.sha256)) throw new Error(`idle.py SHA-256 must be 64 hex digits, not ${d.sha256}`);
   return { SSM_IDLE_PY_PARAMS: d.parameters.join(" "), IDLE_PY_SHA256: d.sha256 };
 }
@@ -187,14 +194,29 @@ export function renderMachineConfig(plan: Plan, settings: MachineSettings): Mach
     if (/[\r\n]/.test(v)) throw new Error(`engine env ${k} holds a newline, which docker --env-file cannot carry`);
   }
   for (const a of plan.serve.argv) {
-    if (/[\r\n]/.test(a)) throw new Error(`engine argument ${JSON.stringify(a)} holds a newline, which engine.argv cannot carry`);
+    if (/[\r\n]/.test(a))
+      throw new Error(`engine argument ${JSON.stringify(a)} holds a newline, which engine.argv cannot carry`);
   }
   return [
-    { path: `${CONF_DIR}/bootstrap.env`, mode: "0600", content: header + Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join("") },
+    {
+      path: `${CONF_DIR}/bootstrap.env`,
+      mode: "0600",
+      content:
+        header +
+        Object.entries(env)
+          .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
+          .join(""),
+    },
     // One argument per line: read with mapfile, so JSON and spaces survive without shell quoting.
     { path: `${CONF_DIR}/engine.argv`, mode: "0644", content: plan.serve.argv.map((a) => `${a}\n`).join("") },
     // docker --env-file format: KEY=VALUE, taken literally.
-    { path: `${CONF_DIR}/engine.env`, mode: "0644", content: Object.entries(plan.serve.env).map(([k, v]) => `${k}=${v}\n`).join("") },
+    {
+      path: `${CONF_DIR}/engine.env`,
+      mode: "0644",
+      content: Object.entries(plan.serve.env)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(""),
+    },
   ];
 }
 
@@ -256,7 +278,11 @@ export function renderInstallScript(files: readonly MachineFile[]): string {
   ];
   for (const f of files) {
     lines.push(`put ${shellQuote(f.path)} ${f.mode} <<'QS_FILE'`);
-    lines.push(...(Buffer.from(f.content, "utf8").toString("base64").match(/.{1,76}/g) ?? []));
+    lines.push(
+      ...(Buffer.from(f.content, "utf8")
+        .toString("base64")
+        .match(/.{1,76}/g) ?? []),
+    );
     lines.push("QS_FILE");
   }
   lines.push(`exec bash "$QS_ROOT${LIB_DIR}/bootstrap.sh"`);
@@ -268,7 +294,10 @@ export const SECRETS_FILE = `${CONF_DIR}/secrets.env`;
 
 /** The secrets file's text: the key and optional HF token, one KEY=VALUE per line. */
 export function secretsFileContent(apiKey: string, hfToken?: string): string {
-  for (const [name, v] of [["API key", apiKey], ["HF token", hfToken ?? ""]] as const) {
+  for (const [name, v] of [
+    ["API key", apiKey],
+    ["HF token", hfToken ?? ""],
+  ] as const) {
     if (/[\r\n]/.test(v)) throw new Error(`the ${name} holds a newline`);
   }
   return `API_KEY=${apiKey}\n${hfToken === undefined ? "" : `HF_TOKEN=${hfToken}\n`}`;

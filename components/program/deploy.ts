@@ -87,7 +87,12 @@ function fittedAwsPlan(config: StackConfig): Plan {
     if (pinned === undefined || !isUserError(e) || !e.problem.startsWith("no instance")) throw e;
     const unpinned = (() => {
       try {
-        return buildPlan(planRequestFrom({ ...config, aws: config.aws === undefined ? undefined : { ...config.aws, instanceType: undefined } })).instance.type;
+        return buildPlan(
+          planRequestFrom({
+            ...config,
+            aws: config.aws === undefined ? undefined : { ...config.aws, instanceType: undefined },
+          }),
+        ).instance.type;
       } catch {
         return undefined;
       }
@@ -96,13 +101,19 @@ function fittedAwsPlan(config: StackConfig): Plan {
       key: "aws.instanceType",
       value: pinned,
       problem: `cannot hold ${config.model} (${e.hint.replace(/^The largest option, [^:]+: /, "").replace(/\. To fit.*$/, "")}).`,
-      hint: unpinned === undefined ? "Remove the pin or lower quantization, context or concurrency." : `Remove the pin to let the plan choose (it picks ${unpinned}), or lower quantization, context or concurrency.`,
+      hint:
+        unpinned === undefined
+          ? "Remove the pin or lower quantization, context or concurrency."
+          : `Remove the pin to let the plan choose (it picks ${unpinned}), or lower quantization, context or concurrency.`,
     });
   }
 }
 
 /** The described GPUs of a machine we serve on, with any memory override applied. */
-export function machineGpus(gpus: { model: string; count: number; memoryMiB?: number | undefined }, ramGiB?: number): MachineGpus {
+export function machineGpus(
+  gpus: { model: string; count: number; memoryMiB?: number | undefined },
+  ramGiB?: number,
+): MachineGpus {
   const known = KNOWN_GPUS[gpus.model];
   if (known === undefined) throw new Error(`config validation let an unknown GPU through: ${gpus.model}`);
   const gpu = gpus.memoryMiB === undefined ? known : { ...known, usableMiB: gpus.memoryMiB };
@@ -121,7 +132,12 @@ async function resolveCidrs(list: readonly string[], ctx: StackContext): Promise
 }
 
 /** Tags that carry lifetime settings (idle window, TTL, expiry), which a stack changes over its life. */
-const LIFETIME_TAGS = new Set(["qwen3-serve:idle-minutes", "qwen3-serve:idle-counts-ssh", "qwen3-serve:ttl-hours", "qwen3-serve:expires-at"]);
+const LIFETIME_TAGS = new Set([
+  "qwen3-serve:idle-minutes",
+  "qwen3-serve:idle-counts-ssh",
+  "qwen3-serve:ttl-hours",
+  "qwen3-serve:expires-at",
+]);
 
 /** Tags on everything, so a person or a script can find every machine and its owner. */
 export function stackTags(config: StackConfig, ctx: StackContext, plan: Plan): Record<string, string> {
@@ -153,7 +169,12 @@ function requireSecret(config: StackConfig, ctx: StackContext, key: "hfToken" | 
 }
 
 /** Plan onto a given machine, and say so when quantization or context had to step down. */
-function machinePlan(config: StackConfig, machine: MachineGpus, bindHost: "127.0.0.1" | "0.0.0.0", warn?: (message: string) => void): Plan {
+function machinePlan(
+  config: StackConfig,
+  machine: MachineGpus,
+  bindHost: "127.0.0.1" | "0.0.0.0",
+  warn?: (message: string) => void,
+): Plan {
   let fitted: ReturnType<typeof planForMachine>;
   try {
     fitted = planForMachine({ ...planRequestFrom(config), bindHost }, machine, explicitChoices(config));
@@ -188,7 +209,8 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
 
   if (config.target === "workstation") {
     const ws = config.workstation;
-    if (ws === undefined || config.sshPrivateKey === undefined) throw new Error("parseStackConfig guarantees workstation settings and key");
+    if (ws === undefined || config.sshPrivateKey === undefined)
+      throw new Error("parseStackConfig guarantees workstation settings and key");
     const machine = machineGpus(ws.gpus, ws.ramGiB);
     plan = planForStack(config, ctx.warn);
     server = new WorkstationServer(ctx.stack, {
@@ -209,11 +231,14 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
     if (d === undefined) throw new Error("parseStackConfig guarantees docker settings");
     const machine = machineGpus(d.gpus);
     plan = planForStack(config, ctx.warn);
-    const hostName = d.host === undefined || d.host.startsWith("unix://") ? "localhost" : (new URL(d.host).hostname || "localhost");
+    const hostName =
+      d.host === undefined || d.host.startsWith("unix://") ? "localhost" : new URL(d.host).hostname || "localhost";
     // Docker labels cannot change in place: a new label replaces the volume (weights) and every
     // container. Keep only the labels that never change for a stack; the watchdog's settings
     // travel in the sidecar's environment instead.
-    const tags = Object.fromEntries(Object.entries(stackTags(config, ctx, plan)).filter(([k]) => !LIFETIME_TAGS.has(k)));
+    const tags = Object.fromEntries(
+      Object.entries(stackTags(config, ctx, plan)).filter(([k]) => !LIFETIME_TAGS.has(k)),
+    );
     server = new DockerServer(ctx.stack, {
       plan,
       ...(d.host !== undefined ? { host: d.host } : {}),
@@ -234,7 +259,13 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
     plan = awsPlan(config);
     const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
     const sshCidrs = aws.ssh === undefined ? undefined : await resolveCidrs(aws.ssh.allowedCidrs, ctx);
-    if (!aws.allowPublicIngress && [...allowedCidrs, ...(sshCidrs ?? [])].some((c) => { const p = parseCidr(c); return p === null || isBroadPublic(p); })) {
+    if (
+      !aws.allowPublicIngress &&
+      [...allowedCidrs, ...(sshCidrs ?? [])].some((c) => {
+        const p = parseCidr(c);
+        return p === null || isBroadPublic(p);
+      })
+    ) {
       throw new Error("config validation let a public range broader than a /8 through without allowPublicIngress");
     }
     const gpu = new GpuServer(ctx.stack, {
@@ -244,7 +275,9 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
       ...(aws.subnetId !== undefined ? { subnetId: aws.subnetId } : {}),
       allowedCidrs,
       private: aws.private,
-      ...(aws.ssh !== undefined && sshCidrs !== undefined ? { ssh: { keyName: aws.ssh.keyName, allowedCidrs: sshCidrs } } : {}),
+      ...(aws.ssh !== undefined && sshCidrs !== undefined
+        ? { ssh: { keyName: aws.ssh.keyName, allowedCidrs: sshCidrs } }
+        : {}),
       proxyPort: aws.proxyPort,
       ...(aws.tls !== undefined ? { tls: aws.tls } : {}),
       rootVolume: aws.rootVolume,

@@ -16,7 +16,14 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type * as Ec2Sdk from "@aws-sdk/client-ec2";
 import { z } from "zod";
-import { instanceToLookUp, missingMarkers, parseStopTime, type ReapDecision, type ReaperInstance, type ReaperStackInput } from "./rules";
+import {
+  instanceToLookUp,
+  missingMarkers,
+  parseStopTime,
+  type ReapDecision,
+  type ReaperInstance,
+  type ReaperStackInput,
+} from "./rules";
 import { PROJECT_DIR } from "../stacks/outputs";
 
 /** One stack as the backend lists it. */
@@ -52,9 +59,22 @@ export interface Ec2Lookup {
 /** The reason in a Pulumi CLI failure, without the command dump: its `error:` lines, else its first lines. */
 export function pulumiFailure(e: unknown): string {
   const result: unknown = typeof e === "object" && e !== null && "commandResult" in e ? e.commandResult : undefined;
-  const text = typeof result === "object" && result !== null && "stderr" in result && typeof result.stderr === "string" && result.stderr.trim() !== "" ? result.stderr : e instanceof Error ? e.message : String(e);
-  if (/\bENOENT\b/.test(text)) return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
-  const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const text =
+    typeof result === "object" &&
+    result !== null &&
+    "stderr" in result &&
+    typeof result.stderr === "string" &&
+    result.stderr.trim() !== ""
+      ? result.stderr
+      : e instanceof Error
+        ? e.message
+        : String(e);
+  if (/\bENOENT\b/.test(text))
+    return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   const errors = lines.filter((l) => /^error:/i.test(l)).map((l) => l.replace(/^error:\s*/i, ""));
   return (errors.length > 0 ? errors : lines).slice(0, 2).join("; ").slice(0, 300) || "no reason given";
 }
@@ -91,14 +111,21 @@ export function pulumiCli(opts: PulumiCliOptions = {}): PulumiRunner {
       child.on("error", reject);
       child.on("close", (code) => {
         if (code === 0) resolve(stdout);
-        else reject(Object.assign(new Error(`pulumi ${args.join(" ")} exited ${code ?? "on a signal"}`), { commandResult: { stdout, stderr, code } }));
+        else
+          reject(
+            Object.assign(new Error(`pulumi ${args.join(" ")} exited ${code ?? "on a signal"}`), {
+              commandResult: { stdout, stderr, code },
+            }),
+          );
       });
     });
 }
 
 // The JSON shapes the CLI prints (pulumi/pulumi pkg/cmd/pulumi/stack: stack_list.go stackSummaryJSON,
 // stack_history.go updateInfoJSON and configValueJSON; read 2026-11-30). Unknown fields pass.
-const listingJson = z.array(z.object({ name: z.string(), lastUpdate: z.string().optional(), updateInProgress: z.boolean().optional() }));
+const listingJson = z.array(
+  z.object({ name: z.string(), lastUpdate: z.string().optional(), updateInProgress: z.boolean().optional() }),
+);
 const configValueJson = z.object({ value: z.string().optional(), secret: z.boolean().optional() });
 const configJson = z.record(z.string(), configValueJson);
 const historyJson = z.array(z.object({ config: configJson.optional() }));
@@ -126,18 +153,32 @@ export function pulumiWorkspace(run: PulumiRunner = pulumiCli()): ReaperWorkspac
   return {
     async listStacks() {
       const list = parseJson(listingJson, await run(["stack", "ls", "--json"]), "stack ls --json");
-      return list.map((s) => ({ name: s.name, updateInProgress: s.updateInProgress === true, ...(s.lastUpdate !== undefined ? { lastUpdate: s.lastUpdate } : {}) }));
+      return list.map((s) => ({
+        name: s.name,
+        updateInProgress: s.updateInProgress === true,
+        ...(s.lastUpdate !== undefined ? { lastUpdate: s.lastUpdate } : {}),
+      }));
     },
     async outputs(stackName) {
-      return parseJson(outputsJson, await run(["stack", "output", "--json", "--stack", stackName]), "stack output --json");
+      return parseJson(
+        outputsJson,
+        await run(["stack", "output", "--json", "--stack", stackName]),
+        "stack output --json",
+      );
     },
     async deployedConfig(stackName) {
       // The backend lists updates newest first (pkg/backend/diy/state.go getHistory), so page 1 of size 1 is the last.
-      const history = parseJson(historyJson, await run(["stack", "history", "--json", "--page-size", "1", "--stack", stackName]), "stack history --json");
+      const history = parseJson(
+        historyJson,
+        await run(["stack", "history", "--json", "--page-size", "1", "--stack", stackName]),
+        "stack history --json",
+      );
       return configValues(history[0]?.config ?? {});
     },
     async config(stackName) {
-      return configValues(parseJson(configJson, await run(["config", "--json", "--stack", stackName]), "config --json"));
+      return configValues(
+        parseJson(configJson, await run(["config", "--json", "--stack", stackName]), "config --json"),
+      );
     },
     async destroy(stackName, onOutput) {
       await run(["destroy", "--yes", "--skip-preview", "--stack", stackName], onOutput);
@@ -153,11 +194,16 @@ export function projectName(workDir: string = PROJECT_DIR): string {
 }
 
 /** The instance state and tags from a DescribeInstances answer; null when it lists no such instance. */
-export function instanceFromDescribe(out: Pick<Ec2Sdk.DescribeInstancesCommandOutput, "Reservations">, instanceId: string): ReaperInstance | null {
+export function instanceFromDescribe(
+  out: Pick<Ec2Sdk.DescribeInstancesCommandOutput, "Reservations">,
+  instanceId: string,
+): ReaperInstance | null {
   const instance = (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
   if (instance === undefined) return null;
   const state = instance.State?.Name ?? "unknown";
-  const tags = Object.fromEntries((instance.Tags ?? []).flatMap((t) => (t.Key === undefined ? [] : [[t.Key, t.Value ?? ""]])));
+  const tags = Object.fromEntries(
+    (instance.Tags ?? []).flatMap((t) => (t.Key === undefined ? [] : [[t.Key, t.Value ?? ""]])),
+  );
   if (state === "running") {
     const launchedAt = instance.LaunchTime?.getTime();
     return launchedAt === undefined || !Number.isFinite(launchedAt) ? { state, tags } : { state, launchedAt, tags };
@@ -211,7 +257,8 @@ export class ReaperError extends Error {
   }
 }
 
-const errorText = (e: unknown): string => (e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e));
+const errorText = (e: unknown): string =>
+  e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e);
 
 /** The checkout's config for a region of last resort; an unreadable or missing stack file is no config. */
 async function checkoutConfig(workspace: ReaperWorkspace, name: string): Promise<Record<string, string>> {
@@ -226,8 +273,16 @@ async function checkoutConfig(workspace: ReaperWorkspace, name: string): Promise
  * Read one listed stack from its deployment: outputs first (a stack without this program's
  * markers is not read further), then the last update's config, then the instance in its region.
  */
-export async function gatherStack(workspace: ReaperWorkspace, ec2: Ec2Lookup, s: StackListing): Promise<ReaperStackInput> {
-  const base = { name: s.name, updateInProgress: s.updateInProgress, ...(s.lastUpdate !== undefined ? { lastUpdate: s.lastUpdate } : {}) };
+export async function gatherStack(
+  workspace: ReaperWorkspace,
+  ec2: Ec2Lookup,
+  s: StackListing,
+): Promise<ReaperStackInput> {
+  const base = {
+    name: s.name,
+    updateInProgress: s.updateInProgress,
+    ...(s.lastUpdate !== undefined ? { lastUpdate: s.lastUpdate } : {}),
+  };
   let outputs: Record<string, unknown>;
   let deployedConfig: Record<string, string>;
   try {
@@ -239,14 +294,27 @@ export async function gatherStack(workspace: ReaperWorkspace, ec2: Ec2Lookup, s:
   }
   let ref = instanceToLookUp(outputs, deployedConfig);
   if (ref === undefined) return { ...base, outputs, deployedConfig };
-  if (ref.region === undefined) ref = instanceToLookUp(outputs, deployedConfig, await checkoutConfig(workspace, s.name)) ?? ref;
+  if (ref.region === undefined)
+    ref = instanceToLookUp(outputs, deployedConfig, await checkoutConfig(workspace, s.name)) ?? ref;
   const instanceRef = ref;
   if (instanceRef.region === undefined) {
     // The SDK's default region would be the reaper's, not the stack's: a wrong "not found", or another account's view.
-    return { ...base, outputs, deployedConfig, instanceRef, instanceError: "no region recorded (no awsRegion output, no aws:region in the stack config)" };
+    return {
+      ...base,
+      outputs,
+      deployedConfig,
+      instanceRef,
+      instanceError: "no region recorded (no awsRegion output, no aws:region in the stack config)",
+    };
   }
   try {
-    return { ...base, outputs, deployedConfig, instanceRef, instance: await ec2.describe(instanceRef.instanceId, instanceRef.region) };
+    return {
+      ...base,
+      outputs,
+      deployedConfig,
+      instanceRef,
+      instance: await ec2.describe(instanceRef.instanceId, instanceRef.region),
+    };
   } catch (e) {
     return { ...base, outputs, deployedConfig, instanceRef, instanceError: errorText(e) };
   }
@@ -273,7 +341,11 @@ export async function gatherStacks(workspace: ReaperWorkspace, ec2: Ec2Lookup): 
 }
 
 /** A fresh look at one stack just before acting on it; undefined when the backend no longer lists it. */
-export async function recheckStack(workspace: ReaperWorkspace, ec2: Ec2Lookup, name: string): Promise<ReaperStackInput | undefined> {
+export async function recheckStack(
+  workspace: ReaperWorkspace,
+  ec2: Ec2Lookup,
+  name: string,
+): Promise<ReaperStackInput | undefined> {
   const listing = (await listOrFail(workspace)).find((s) => s.name === name);
   return listing === undefined ? undefined : gatherStack(workspace, ec2, listing);
 }
@@ -295,7 +367,12 @@ export interface DestroyResult {
  * (someone may have extended, restarted or retagged it since the listing); a failure is recorded
  * and the next stack still runs.
  */
-export async function destroyStacks(workspace: ReaperWorkspace, names: readonly string[], onOutput: (stack: string, text: string) => void, recheck: (stack: string) => Promise<ReapDecision>): Promise<DestroyResult[]> {
+export async function destroyStacks(
+  workspace: ReaperWorkspace,
+  names: readonly string[],
+  onOutput: (stack: string, text: string) => void,
+  recheck: (stack: string) => Promise<ReapDecision>,
+): Promise<DestroyResult[]> {
   const results: DestroyResult[] = [];
   for (const name of names) {
     try {

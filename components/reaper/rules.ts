@@ -52,7 +52,7 @@ export interface ReaperStackInput {
   /** Stack name as `pulumi stack ls` lists it (bare, or `organization/project/stack`). */
   readonly name: string;
   /** The last update's time, as the backend reports it (ISO 8601); absent for a stack never updated. */
-  readonly lastUpdate?: string;
+  readonly lastUpdate?: string | undefined;
   /** An update is running now (the Pulumi Cloud backend reports it; the file backend never does). */
   readonly updateInProgress: boolean;
   /** The deployed stack outputs, plain values (secrets blinded). */
@@ -60,13 +60,13 @@ export interface ReaperStackInput {
   /** The config of the stack's last update (`pulumi stack history`), full keys; empty when not read. */
   readonly deployedConfig: Readonly<Record<string, string>>;
   /** The EC2 instance in the outputs and its region; absent when the outputs name no EC2 instance. */
-  readonly instanceRef?: InstanceRef;
+  readonly instanceRef?: InstanceRef | undefined;
   /** The instance: undefined when not looked up, null when EC2 does not know it in that region. */
-  readonly instance?: ReaperInstance | null;
+  readonly instance?: ReaperInstance | null | undefined;
   /** Why the instance could not be looked up (no region, credentials, network). */
-  readonly instanceError?: string;
+  readonly instanceError?: string | undefined;
   /** Why the stack's outputs or history could not be read. */
-  readonly readError?: string;
+  readonly readError?: string | undefined;
 }
 
 /** The clock, the limit and whose stacks these are. */
@@ -146,8 +146,16 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
  */
 export function missingMarkers(outputs: Readonly<Record<string, unknown>>): string | undefined {
   const plan = outputs.plan;
-  const planOk = isRecord(plan) && plan.version === 1 && typeof plan.engine === "string" && isRecord(plan.model) && typeof plan.model.id === "string";
-  const missing = [...(planOk ? [] : ["plan"]), ...["endpoint", "modelName", "instanceId"].filter((k) => typeof outputs[k] !== "string")];
+  const planOk =
+    isRecord(plan) &&
+    plan.version === 1 &&
+    typeof plan.engine === "string" &&
+    isRecord(plan.model) &&
+    typeof plan.model.id === "string";
+  const missing = [
+    ...(planOk ? [] : ["plan"]),
+    ...["endpoint", "modelName", "instanceId"].filter((k) => typeof outputs[k] !== "string"),
+  ];
   return missing.length === 0 ? undefined : missing.join(", ");
 }
 
@@ -186,7 +194,10 @@ export function regionFromOutputs(outputs: Readonly<Record<string, unknown>>): s
  * The EC2 instance to look up for a stack: the outputs' `instanceId` when it is an EC2 id, in the
  * first region found in the outputs, then in each config given (deployed first); otherwise undefined.
  */
-export function instanceToLookUp(outputs: Readonly<Record<string, unknown>>, ...configs: readonly Readonly<Record<string, string>>[]): InstanceRef | undefined {
+export function instanceToLookUp(
+  outputs: Readonly<Record<string, unknown>>,
+  ...configs: readonly Readonly<Record<string, string>>[]
+): InstanceRef | undefined {
   const id = outputs.instanceId;
   if (typeof id !== "string" || !EC2_INSTANCE_ID.test(id)) return undefined;
   let region = regionFromOutputs(outputs);
@@ -203,8 +214,20 @@ function lifetime(expiresRaw: string | undefined, now: number): Rule {
   if (expiresRaw === undefined) return { note: "no expiry set" };
   const expiresAt = parseIsoTime(expiresRaw);
   // Guessing what a garbled date meant could destroy a stack someone still uses.
-  if (expiresAt === undefined) return { verdict: keep(`expiresAt "${expiresRaw}" is not an ISO 8601 time with an offset (e.g. 2027-03-31T00:00:00Z); fix it to let the reaper act`) };
-  if (now > expiresAt) return { verdict: { decision: "destroy", reason: `expired ${formatDuration(now - expiresAt)} ago (expiresAt ${expiresRaw})`, kind: "expired" } };
+  if (expiresAt === undefined)
+    return {
+      verdict: keep(
+        `expiresAt "${expiresRaw}" is not an ISO 8601 time with an offset (e.g. 2027-03-31T00:00:00Z); fix it to let the reaper act`,
+      ),
+    };
+  if (now > expiresAt)
+    return {
+      verdict: {
+        decision: "destroy",
+        reason: `expired ${formatDuration(now - expiresAt)} ago (expiresAt ${expiresRaw})`,
+        kind: "expired",
+      },
+    };
   return { note: `expires in ${formatDuration(expiresAt - now)}` };
 }
 
@@ -218,7 +241,13 @@ function ttlRule(ttlHours: number, launchedAt: number | undefined, now: number):
   if (launchedAt === undefined) return { note: `running, start time unknown (TTL ${ttl})` };
   const up = now - launchedAt;
   if (up > ttlHours * HOUR_MS + TTL_SLACK_MINUTES * 60_000) {
-    return { verdict: { decision: "destroy", reason: `running ${formatDuration(up)} since its last start, past its TTL of ${ttl}: the watchdog did not stop it`, kind: "ttl" } };
+    return {
+      verdict: {
+        decision: "destroy",
+        reason: `running ${formatDuration(up)} since its last start, past its TTL of ${ttl}: the watchdog did not stop it`,
+        kind: "ttl",
+      },
+    };
   }
   return { note: `running ${formatDuration(up)} (TTL ${ttl})` };
 }
@@ -239,7 +268,9 @@ function stateRule(instance: ReaperInstance, settings: ReaperSettings, ttlHours:
   if (stoppedAt === undefined) return { note: `stopped, stop time unknown (${limit})` };
   const stoppedFor = settings.now - stoppedAt;
   if (stoppedFor > settings.stoppedForHours * HOUR_MS) {
-    return { verdict: { decision: "destroy", reason: `stopped for ${formatDuration(stoppedFor)} (${limit})`, kind: "stopped" } };
+    return {
+      verdict: { decision: "destroy", reason: `stopped for ${formatDuration(stoppedFor)} (${limit})`, kind: "stopped" },
+    };
   }
   return { note: `stopped for ${formatDuration(stoppedFor)} (${limit})` };
 }
@@ -249,7 +280,10 @@ function ourInstance(stack: ReaperStackInput, ref: InstanceRef, project: string)
   const id = ref.instanceId;
   if (stack.instanceError !== undefined) return keep(`instance ${id} unreadable: ${stack.instanceError}`);
   if (stack.instance === undefined) return keep(`instance ${id} not looked up`);
-  if (stack.instance === null) return keep(`instance ${id} not found in ${ref.region ?? "its region"}, so its tags cannot show the stack is this project's`);
+  if (stack.instance === null)
+    return keep(
+      `instance ${id} not found in ${ref.region ?? "its region"}, so its tags cannot show the stack is this project's`,
+    );
   const tags = stack.instance.tags;
   const want = shortStackName(stack.name);
   if (tags[TAG_PROJECT] !== project || tags[TAG_STACK] !== want) {
@@ -267,7 +301,8 @@ function decideAws(stack: ReaperStackInput, ref: InstanceRef, settings: ReaperSe
   if ("verdict" in life) return life.verdict;
   const ttlRaw = instance.tags[TAG_TTL_HOURS];
   const ttlHours = parseTtlHours(ttlRaw);
-  if (Number.isNaN(ttlHours)) return keep(`ttlHours "${ttlRaw ?? ""}" is not a positive number of hours; fix it to let the reaper act`);
+  if (Number.isNaN(ttlHours))
+    return keep(`ttlHours "${ttlRaw ?? ""}" is not a positive number of hours; fix it to let the reaper act`);
   const inst = stateRule(instance, settings, ttlHours);
   if ("verdict" in inst) return inst.verdict;
   return keep(`${inst.note}; ${life.note}`);
@@ -280,7 +315,9 @@ function decideAws(stack: ReaperStackInput, ref: InstanceRef, settings: ReaperSe
 function decideMachine(stack: ReaperStackInput, settings: ReaperSettings): ReapDecision {
   const target = stack.deployedConfig[KEY_TARGET];
   if (target === undefined || !MACHINE_TARGETS.has(target)) {
-    return keep(`no EC2 instance in the outputs, and the last update's config sets no docker or workstation ${KEY_TARGET}: not recognisably this project's stack`);
+    return keep(
+      `no EC2 instance in the outputs, and the last update's config sets no docker or workstation ${KEY_TARGET}: not recognisably this project's stack`,
+    );
   }
   const life = lifetime(stack.deployedConfig[KEY_EXPIRES_AT], settings.now);
   if ("verdict" in life) return life.verdict;
@@ -298,9 +335,15 @@ export function decideStack(stack: ReaperStackInput, settings: ReaperSettings): 
   // On a legacy file backend `pulumi stack ls` lists every project's stacks (see client/reaper.ts).
   const missing = missingMarkers(stack.outputs);
   if (missing !== undefined) {
-    return keep(Object.keys(stack.outputs).length === 0 ? "nothing deployed (no stack outputs)" : `not a ${CONFIG_NAMESPACE} deployment: its outputs lack ${missing}`);
+    return keep(
+      Object.keys(stack.outputs).length === 0
+        ? "nothing deployed (no stack outputs)"
+        : `not a ${CONFIG_NAMESPACE} deployment: its outputs lack ${missing}`,
+    );
   }
-  return stack.instanceRef === undefined ? decideMachine(stack, settings) : decideAws(stack, stack.instanceRef, settings);
+  return stack.instanceRef === undefined
+    ? decideMachine(stack, settings)
+    : decideAws(stack, stack.instanceRef, settings);
 }
 
 /** True when the stack is kept only because something about it could not be read, which a cron job should hear about. */
@@ -322,7 +365,12 @@ export function parseReapSettings(flags: ReapFlagInput, clock: number, project: 
   if (flags.now !== undefined) {
     const t = parseIsoTime(flags.now);
     if (t === undefined) {
-      throw new UserError({ key: "now", value: flags.now, problem: "not an ISO 8601 time with an offset.", hint: "Give a time such as 2026-11-29T10:00:00Z or 2026-11-29T11:00:00+01:00." });
+      throw new UserError({
+        key: "now",
+        value: flags.now,
+        problem: "not an ISO 8601 time with an offset.",
+        hint: "Give a time such as 2026-11-29T10:00:00Z or 2026-11-29T11:00:00+01:00.",
+      });
     }
     now = t;
   }
@@ -330,7 +378,12 @@ export function parseReapSettings(flags: ReapFlagInput, clock: number, project: 
   if (flags.stoppedFor !== undefined) {
     const h = Number(flags.stoppedFor);
     if (flags.stoppedFor.trim() === "" || !Number.isFinite(h) || h < 0) {
-      throw new UserError({ key: "stopped-for", value: flags.stoppedFor, problem: "not a number of hours.", hint: `Give hours, 0 or more (default ${DEFAULT_STOPPED_FOR_HOURS}), e.g. 48 or 1.5.` });
+      throw new UserError({
+        key: "stopped-for",
+        value: flags.stoppedFor,
+        problem: "not a number of hours.",
+        hint: `Give hours, 0 or more (default ${DEFAULT_STOPPED_FOR_HOURS}), e.g. 48 or 1.5.`,
+      });
     }
     stoppedForHours = h;
   }
@@ -353,6 +406,7 @@ export function formatReapTable(rows: readonly ReapRow[]): string {
   // The reason goes last: it is the long, ragged column, and padding it would only add trailing spaces.
   const cells = rows.map((r) => [r.stack, r.decision.decision, r.action, r.decision.reason]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
-  const line = (c: readonly string[]): string => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join("  ");
+  const line = (c: readonly string[]): string =>
+    c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join("  ");
   return [line(header), ...cells.map(line)].join("\n");
 }

@@ -87,32 +87,52 @@ export function planForMachine(request: PlanRequest, machine: MachineGpus, expli
       ? [asked]
       : engine.quantizations
           .filter((q) => bits(q) <= bits(asked))
-          .filter((q) => (FORMAT_SPECS[q].kind === "hf" ? model.hf[q as keyof typeof model.hf] : model.ollama[q as keyof typeof model.ollama]) !== undefined)
+          .filter(
+            (q) =>
+              (FORMAT_SPECS[q].kind === "hf"
+                ? model.hf[q as keyof typeof model.hf]
+                : model.ollama[q as keyof typeof model.ollama]) !== undefined,
+          )
           .sort((a, b) => bits(b) - bits(a));
   const contexts: number[] = [request.context];
-  if (!explicit.context) for (let c = Math.floor(request.context / 2); c >= MIN_FIT_CONTEXT; c = Math.floor(c / 2)) contexts.push(c);
+  if (!explicit.context)
+    for (let c = Math.floor(request.context / 2); c >= MIN_FIT_CONTEXT; c = Math.floor(c / 2)) contexts.push(c);
 
   for (const quantization of quants) {
     for (const context of contexts) {
       if (quantization === asked && context === request.context) continue;
       try {
         const plan = buildPlan({ ...request, spot: false, quantization, context }, catalog);
-        const what = [quantization !== asked ? `${quantization} instead of ${asked}` : "", context !== request.context ? `context ${context} instead of ${request.context}` : ""].filter(Boolean).join(", ");
-        return { plan: factual(plan, machine), adjusted: `${model.id} as asked does not fit ${describe}; serving ${what}` };
+        const what = [
+          quantization !== asked ? `${quantization} instead of ${asked}` : "",
+          context !== request.context ? `context ${context} instead of ${request.context}` : "",
+        ]
+          .filter(Boolean)
+          .join(", ");
+        return {
+          plan: factual(plan, machine),
+          adjusted: `${model.id} as asked does not fit ${describe}; serving ${what}`,
+        };
       } catch (e) {
         if (!isNoFit(e)) throw e;
       }
     }
   }
   const needs = firstError.hint.replace(/^The largest option, [^:]+: /, "").replace(/\. To fit.*$/, "");
-  const tried = quants.length > 1 || contexts.length > 1 ? `, nor in ${quants.join(", ")} at ${Math.min(...contexts)} tokens or more` : "";
+  const tried =
+    quants.length > 1 || contexts.length > 1
+      ? `, nor in ${quants.join(", ")} at ${Math.min(...contexts)} tokens or more`
+      : "";
   throw new UserError({
     key: "gpus",
     value: describe,
     problem: `${model.id} on ${engine.name} does not fit this machine as asked (${needs})${tried}.`,
-    hint: explicit.quantization || explicit.context
-      ? "Unset quantization or context so they can be stepped down, pick a smaller model, or add GPUs."
-      : "Pick a smaller model or add GPUs.",
-    choices: MODELS.filter((m) => m.params.totalB < model.params.totalB && m.release === model.release).map((m) => m.id),
+    hint:
+      explicit.quantization || explicit.context
+        ? "Unset quantization or context so they can be stepped down, pick a smaller model, or add GPUs."
+        : "Pick a smaller model or add GPUs.",
+    choices: MODELS.filter((m) => m.params.totalB < model.params.totalB && m.release === model.release).map(
+      (m) => m.id,
+    ),
   });
 }

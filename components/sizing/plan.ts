@@ -114,7 +114,11 @@ export interface Plan {
   /** Other fits, cheapest first. */
   readonly alternatives: readonly PlanAlternative[];
   /** Instances that do not fit, cheapest first, each with its reason. */
-  readonly rejected: readonly { readonly type: string; readonly pricePerHour: number | null; readonly reason: string }[];
+  readonly rejected: readonly {
+    readonly type: string;
+    readonly pricePerHour: number | null;
+    readonly reason: string;
+  }[];
   /** What the machine will run, exactly; no secret values, only placeholders. */
   readonly serve: {
     /** Pinned engine image. */
@@ -130,7 +134,12 @@ export interface Plan {
     /** The `model` value clients send. */
     readonly servedModelName: string;
     /** Where the weights come from, the pinned revision if any, and their expected size. */
-    readonly weights: { readonly source: "hf" | "ollama"; readonly ref: string; readonly revision: string | null; readonly expectedBytes: number };
+    readonly weights: {
+      readonly source: "hf" | "ollama";
+      readonly ref: string;
+      readonly revision: string | null;
+      readonly expectedBytes: number;
+    };
     /** How clients authenticate; the key itself never appears in a plan. */
     readonly auth: "Authorization: Bearer <api-key>";
   };
@@ -141,9 +150,15 @@ export interface Plan {
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 /** Pick the quantization: explicit, else what the spelling names, else the engine default. */
-function chooseQuantization(request: PlanRequest, engine: Engine, model: QwenModel, implied: Quantization | undefined): Quantization {
+function chooseQuantization(
+  request: PlanRequest,
+  engine: Engine,
+  model: QwenModel,
+  implied: Quantization | undefined,
+): Quantization {
   const allowed: readonly Quantization[] = engine.quantizations;
-  if (implied !== undefined && !allowed.includes(implied)) throw unloadableSpelling(request.model, engine, model, implied);
+  if (implied !== undefined && !allowed.includes(implied))
+    throw unloadableSpelling(request.model, engine, model, implied);
   if (request.quantization !== undefined && implied !== undefined && request.quantization !== implied) {
     throw new UserError({
       key: "quantization",
@@ -153,7 +168,8 @@ function chooseQuantization(request: PlanRequest, engine: Engine, model: QwenMod
       choices: [implied],
     });
   }
-  const quant = request.quantization ?? (implied !== undefined && allowed.includes(implied) ? implied : engine.quantizations[0]);
+  const quant =
+    request.quantization ?? (implied !== undefined && allowed.includes(implied) ? implied : engine.quantizations[0]);
   if (!allowed.includes(quant)) {
     const kind = FORMAT_SPECS[quant].kind === "gguf" ? "an Ollama (GGUF) format" : "a Hugging Face format";
     throw new UserError({
@@ -178,7 +194,11 @@ function chooseQuantization(request: PlanRequest, engine: Engine, model: QwenMod
 
 /** The spellings that name a format: the plain name, then each format's repo or tag. */
 function spellingsFor(model: QwenModel, formats: readonly Quantization[]): string[] {
-  const named = formats.map((q) => (FORMAT_SPECS[q].kind === "hf" ? model.hf[q as keyof typeof model.hf] : model.ollama[q as keyof typeof model.ollama]?.tag));
+  const named = formats.map((q) =>
+    FORMAT_SPECS[q].kind === "hf"
+      ? model.hf[q as keyof typeof model.hf]
+      : model.ollama[q as keyof typeof model.ollama]?.tag,
+  );
   return [model.id, ...named.filter((s): s is string => s !== undefined)];
 }
 
@@ -197,7 +217,9 @@ function unloadableSpelling(spelling: string, engine: Engine, model: QwenModel, 
 }
 
 function available(model: QwenModel, q: Quantization): boolean {
-  return FORMAT_SPECS[q].kind === "hf" ? model.hf[q as keyof typeof model.hf] !== undefined : model.ollama[q as keyof typeof model.ollama] !== undefined;
+  return FORMAT_SPECS[q].kind === "hf"
+    ? model.hf[q as keyof typeof model.hf] !== undefined
+    : model.ollama[q as keyof typeof model.ollama] !== undefined;
 }
 
 /** YaRN factor for a context: the stretch over the native window, rounded up to a quarter. */
@@ -233,7 +255,12 @@ function lessDemanding(input: SizingInput): string[] {
 }
 
 /** Instances that fit but cost more than the cap: the cap, not the model, is what to change. */
-function overBudgetError(input: SizingInput, request: PlanRequest, cap: number, overBudget: readonly Rejection[]): UserError {
+function overBudgetError(
+  input: SizingInput,
+  request: PlanRequest,
+  cap: number,
+  overBudget: readonly Rejection[],
+): UserError {
   const { model, engine, quantization, context, concurrency } = input;
   // Rejections arrive cheapest first, so the first one is the cheapest instance that would fit.
   const cheapest = overBudget[0];
@@ -250,16 +277,26 @@ function overBudgetError(input: SizingInput, request: PlanRequest, cap: number, 
   });
 }
 
-function noFitError(input: SizingInput, request: PlanRequest, considered: readonly GpuInstance[], rejected: readonly Rejection[], gpus: GpuLookup): UserError {
+function noFitError(
+  input: SizingInput,
+  request: PlanRequest,
+  considered: readonly GpuInstance[],
+  rejected: readonly Rejection[],
+  gpus: GpuLookup,
+): UserError {
   const { model, engine, quantization, context, concurrency } = input;
   const overBudget = rejected.filter((r) => r.kind === "over-budget");
-  if (request.maxPricePerHour !== undefined && overBudget.length > 0) return overBudgetError(input, request, request.maxPricePerHour, overBudget);
+  if (request.maxPricePerHour !== undefined && overBudget.length > 0)
+    return overBudgetError(input, request, request.maxPricePerHour, overBudget);
   const relax: string[] = [];
   if (rejected.some((r) => r.kind === "gpu-memory" || r.kind === "host-ram")) relax.push(...lessDemanding(input));
   if (request.maxPricePerHour !== undefined) relax.push(`a higher price limit (now $${request.maxPricePerHour}/h)`);
-  if (request.families !== undefined || request.instanceTypes !== undefined) relax.push("more instance families or types");
+  if (request.families !== undefined || request.instanceTypes !== undefined)
+    relax.push("more instance families or types");
   const largest = [...considered].sort(
-    (a, b) => b.gpuCount * gpus(b.gpu).usableMiB - a.gpuCount * gpus(a.gpu).usableMiB || a.onDemandUsdPerHour - b.onDemandUsdPerHour,
+    (a, b) =>
+      b.gpuCount * gpus(b.gpu).usableMiB - a.gpuCount * gpus(a.gpu).usableMiB ||
+      a.onDemandUsdPerHour - b.onDemandUsdPerHour,
   )[0];
   const largestReason = largest === undefined ? undefined : rejected.find((r) => r.instanceType === largest.type);
   const largestText =
@@ -291,7 +328,10 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
   const quantization = chooseQuantization(request, engine, model, impliedQuantization);
   const maxContext = engine.maxContext(model);
   if (request.context > maxContext) {
-    const why = engine.name === "ollama" && model.context.max > maxContext ? ` (Ollama has no YaRN switch; vllm and sglang serve up to ${model.context.max})` : "";
+    const why =
+      engine.name === "ollama" && model.context.max > maxContext
+        ? ` (Ollama has no YaRN switch; vllm and sglang serve up to ${model.context.max})`
+        : "";
     throw new UserError({
       key: "context",
       value: request.context,
@@ -301,7 +341,9 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
   }
 
   const input: SizingInput = {
-    model, engine, quantization,
+    model,
+    engine,
+    quantization,
     context: request.context,
     concurrency: request.concurrency,
     spot: request.spot,
@@ -314,13 +356,26 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
 
   const yarn =
     engine.memory.split === "tensor" && request.context > model.context.native
-      ? { factor: yarnFactor(request.context, model.context.native), originalMaxPositionEmbeddings: model.context.native }
+      ? {
+          factor: yarnFactor(request.context, model.context.native),
+          originalMaxPositionEmbeddings: model.context.native,
+        }
       : null;
   const notes = [...chosen.notes];
-  if (yarn !== null) notes.push(`context above ${model.context.native} uses static YaRN (factor ${yarn.factor}); Qwen notes it can lower quality on short prompts`);
-  if (!weightsArePublished(model, quantization)) notes.push(`no published size for ${model.ollama[quantization as "q4_K_M"]?.tag ?? quantization}: weights estimated from bits per parameter`);
-  if (chosen.tensorParallelSize > model.arch.kvHeads) notes.push(`TP ${chosen.tensorParallelSize} exceeds ${model.arch.kvHeads} KV heads: each head is replicated, so KV cache per GPU stops shrinking at TP ${model.arch.kvHeads}`);
-  if (request.spot) notes.push(`spot price is the dearest ${PRICE_REGION} zone in the catalog snapshot; spot can be interrupted`);
+  if (yarn !== null)
+    notes.push(
+      `context above ${model.context.native} uses static YaRN (factor ${yarn.factor}); Qwen notes it can lower quality on short prompts`,
+    );
+  if (!weightsArePublished(model, quantization))
+    notes.push(
+      `no published size for ${model.ollama[quantization as "q4_K_M"]?.tag ?? quantization}: weights estimated from bits per parameter`,
+    );
+  if (chosen.tensorParallelSize > model.arch.kvHeads)
+    notes.push(
+      `TP ${chosen.tensorParallelSize} exceeds ${model.arch.kvHeads} KV heads: each head is replicated, so KV cache per GPU stops shrinking at TP ${model.arch.kvHeads}`,
+    );
+  if (request.spot)
+    notes.push(`spot price is the dearest ${PRICE_REGION} zone in the catalog snapshot; spot can be interrupted`);
 
   const revision = request.modelRevision ?? null;
   const weightsSource = engine.weights(model, quantization);
@@ -328,8 +383,14 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     throw new UserError({
       key: "modelRevision",
       value: revision,
-      problem: weightsSource.source === "hf" ? "vLLM and SGLang pin a Hugging Face commit (40 hex)." : "Ollama pins a manifest digest (64 hex).",
-      hint: weightsSource.source === "hf" ? `Use a commit of ${weightsSource.ref} from its Hugging Face history.` : `Use the digest \`ollama list\` or /api/tags reports for ${weightsSource.ref}.`,
+      problem:
+        weightsSource.source === "hf"
+          ? "vLLM and SGLang pin a Hugging Face commit (40 hex)."
+          : "Ollama pins a manifest digest (64 hex).",
+      hint:
+        weightsSource.source === "hf"
+          ? `Use a commit of ${weightsSource.ref} from its Hugging Face history.`
+          : `Use the digest \`ollama list\` or /api/tags reports for ${weightsSource.ref}.`,
     });
   }
   const command = engine.serve({
@@ -350,7 +411,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
 
   const m = chosen.memory;
   const weightsDiskGiB = weightBytes(model, quantization) / GIB;
-  const diskTotal = Math.ceil(((weightsDiskGiB * 1.2 + engine.installDiskGiB) / 10)) * 10;
+  const diskTotal = Math.ceil((weightsDiskGiB * 1.2 + engine.installDiskGiB) / 10) * 10;
   const perHour = chosen.pricePerHour;
 
   return {
@@ -371,7 +432,10 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       id: model.id,
       thinking: model.thinking,
       repo: FORMAT_SPECS[quantization].kind === "hf" ? (model.hf[quantization as keyof typeof model.hf] ?? null) : null,
-      ollamaTag: FORMAT_SPECS[quantization].kind === "gguf" ? (model.ollama[quantization as keyof typeof model.ollama]?.tag ?? null) : null,
+      ollamaTag:
+        FORMAT_SPECS[quantization].kind === "gguf"
+          ? (model.ollama[quantization as keyof typeof model.ollama]?.tag ?? null)
+          : null,
       paramsB: { total: model.params.totalB, active: model.params.activeB },
       nativeContext: model.context.native,
       moe: model.arch.moe !== null,
@@ -432,7 +496,12 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       healthPath: engine.healthPath,
       openaiBasePath: engine.openaiBasePath,
       servedModelName: command.servedModelName,
-      weights: { source: weightsSource.source, ref: weightsSource.ref, revision, expectedBytes: Math.round(weightBytes(model, quantization)) },
+      weights: {
+        source: weightsSource.source,
+        ref: weightsSource.ref,
+        revision,
+        expectedBytes: Math.round(weightBytes(model, quantization)),
+      },
       auth: "Authorization: Bearer <api-key>",
     },
     notes,

@@ -9,13 +9,21 @@ import type { Plan } from "./plan";
 export const CHEAPER_REJECTIONS_SHOWN = 8;
 
 const int = (n: number): string => n.toLocaleString("en-US");
-const usd = (n: number, digits = 3): string => `$${n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
+const usd = (n: number, digits = 3): string =>
+  `$${n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
 const gib = (n: number): string => `${n.toFixed(1)} GiB`;
 
 function table(rows: readonly (readonly string[])[], indent = "  "): string[] {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd());
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+  );
 }
 
 /** Render a plan for a terminal. */
@@ -25,19 +33,37 @@ export function formatPlan(plan: Plan): string {
   const seqs = plan.concurrency === 1 ? "1 sequence" : `${int(plan.concurrency)} sequences`;
   const engineName = { vllm: "vLLM", sglang: "SGLang", ollama: "Ollama" }[plan.engine];
   const source = plan.model.repo ?? plan.model.ollamaTag ?? plan.model.id;
-  const split = plan.engine === "ollama" ? `layers over ${plan.gpusUsed} GPU${plan.gpusUsed > 1 ? "s" : ""}` : `TP ${plan.tensorParallelSize}${plan.expertParallel ? " + expert parallel" : ""}`;
-  const yarn = plan.yarn === null ? "no YaRN" : `YaRN x${plan.yarn.factor} from ${int(plan.yarn.originalMaxPositionEmbeddings)}`;
+  const split =
+    plan.engine === "ollama"
+      ? `layers over ${plan.gpusUsed} GPU${plan.gpusUsed > 1 ? "s" : ""}`
+      : `TP ${plan.tensorParallelSize}${plan.expertParallel ? " + expert parallel" : ""}`;
+  const yarn =
+    plan.yarn === null ? "no YaRN" : `YaRN x${plan.yarn.factor} from ${int(plan.yarn.originalMaxPositionEmbeddings)}`;
   const headroom = m.perGpuGiB - m.weightsGiB - m.kvCacheGiB - m.overheadGiB;
 
   const out: string[] = [];
-  out.push(`Request   ${plan.model.id} (${source}) on ${engineName}, ${plan.quantization}, context ${int(plan.contextLength)} x ${seqs}, ${i.market}`);
-  out.push(`Chosen    ${i.type}: ${i.gpuCount} x ${i.gpu} (${gib(i.gpuMemoryGiB)} each, CC ${i.computeCapability.toFixed(1)}), ${i.vcpus} vCPU, ${int(i.ramGiB)} GiB RAM`);
-  out.push(`Cost      ${usd(plan.cost.perHour)}/h, ${usd(plan.cost.perMonth, 0)}/month at 730 h (${i.market}, ${i.priceRegion}, prices as of ${i.priceAsOf})`);
-  out.push(`Settings  ${split}, max context ${int(plan.contextLength)}, dtype ${plan.dtype}, ${yarn}, disk ${plan.disk.totalGiB} GiB for weights + engine`);
+  out.push(
+    `Request   ${plan.model.id} (${source}) on ${engineName}, ${plan.quantization}, context ${int(plan.contextLength)} x ${seqs}, ${i.market}`,
+  );
+  out.push(
+    `Chosen    ${i.type}: ${i.gpuCount} x ${i.gpu} (${gib(i.gpuMemoryGiB)} each, CC ${i.computeCapability.toFixed(1)}), ${i.vcpus} vCPU, ${int(i.ramGiB)} GiB RAM`,
+  );
+  out.push(
+    `Cost      ${usd(plan.cost.perHour)}/h, ${usd(plan.cost.perMonth, 0)}/month at 730 h (${i.market}, ${i.priceRegion}, prices as of ${i.priceAsOf})`,
+  );
+  out.push(
+    `Settings  ${split}, max context ${int(plan.contextLength)}, dtype ${plan.dtype}, ${yarn}, disk ${plan.disk.totalGiB} GiB for weights + engine`,
+  );
   const quoted = plan.serve.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : shellQuote(a))).join(" ");
-  out.push(`Serve     ${plan.serve.image}, on 127.0.0.1:${plan.serve.port} behind the API-key proxy; clients send model "${plan.serve.servedModelName}"`);
+  out.push(
+    `Serve     ${plan.serve.image}, on 127.0.0.1:${plan.serve.port} behind the API-key proxy; clients send model "${plan.serve.servedModelName}"`,
+  );
   out.push(`          ${quoted}`);
-  out.push(`          env ${Object.entries(plan.serve.env).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  out.push(
+    `          env ${Object.entries(plan.serve.env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")}`,
+  );
   out.push("");
   out.push(`Memory per GPU: needs ${gib(m.perGpuGiB)} of ${gib(m.gpuMemoryGiB)}`);
   out.push(
@@ -56,14 +82,20 @@ export function formatPlan(plan: Plan): string {
     // The ones priced closest to the choice are the near misses worth reading.
     const shown = cheaper.slice(-CHEAPER_REJECTIONS_SHOWN);
     out.push(...table(shown.map((r) => [r.type, `${usd(r.pricePerHour ?? 0)}/h`, r.reason])));
-    if (cheaper.length > shown.length) out.push(`  ... and ${cheaper.length - shown.length} cheaper ones (all listed with --json)`);
+    if (cheaper.length > shown.length)
+      out.push(`  ... and ${cheaper.length - shown.length} cheaper ones (all listed with --json)`);
   }
   if (plan.alternatives.length > 0) {
     out.push("");
     out.push("Alternatives:");
     out.push(
       ...table(
-        plan.alternatives.map((a) => [a.type, `${usd(a.pricePerHour)}/h`, `${a.gpuCount} x ${a.gpu}`, `needs ${gib(a.perGpuGiB)} of ${gib(a.gpuMemoryGiB)} per GPU`]),
+        plan.alternatives.map((a) => [
+          a.type,
+          `${usd(a.pricePerHour)}/h`,
+          `${a.gpuCount} x ${a.gpu}`,
+          `needs ${gib(a.perGpuGiB)} of ${gib(a.gpuMemoryGiB)} per GPU`,
+        ]),
       ),
     );
   }

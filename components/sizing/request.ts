@@ -19,7 +19,9 @@ const FAMILIES = [...new Set(GPU_INSTANCES.map((i) => i.family))];
 const TYPES = GPU_INSTANCES.map((i) => i.type);
 
 /** A context length in tokens. */
-export const ContextSchema = z.int("must be a whole number of tokens").min(MIN_CONTEXT, `must be at least ${MIN_CONTEXT} tokens`);
+export const ContextSchema = z
+  .int("must be a whole number of tokens")
+  .min(MIN_CONTEXT, `must be at least ${MIN_CONTEXT} tokens`);
 
 /** Accept any case for quantization names (`Q4_K_M`, `FP8`), returning the canonical spelling. */
 const quantization = z.preprocess((v) => {
@@ -31,13 +33,20 @@ const quantization = z.preprocess((v) => {
 /** The sizing request schema. Unknown keys are errors, so typos never pass silently. */
 export const PlanRequestSchema = z.strictObject({
   /** Model spelling: name, Hugging Face repo or Ollama tag. */
-  model: z.string().min(1).describe("Name a Qwen3 model: a name (Qwen3-8B), a Hugging Face repo (Qwen/Qwen3-8B-FP8) or an Ollama tag (qwen3:8b)"),
+  model: z
+    .string()
+    .min(1)
+    .describe(
+      "Name a Qwen3 model: a name (Qwen3-8B), a Hugging Face repo (Qwen/Qwen3-8B-FP8) or an Ollama tag (qwen3:8b)",
+    ),
   /** Inference engine. */
   engine: z.enum(ENGINE_NAMES).describe("Name the inference engine"),
   /** Weight format; defaults to the engine's default (bf16 or q4_K_M), or what the model spelling names. */
   quantization: quantization.optional().describe("Name a weight format, or leave it out for the engine's default"),
   /** Context length per sequence, tokens. */
-  context: ContextSchema.default(DEFAULT_CONTEXT).describe(`Give the context length per sequence in tokens, at least ${MIN_CONTEXT} (default ${DEFAULT_CONTEXT})`),
+  context: ContextSchema.default(DEFAULT_CONTEXT).describe(
+    `Give the context length per sequence in tokens, at least ${MIN_CONTEXT} (default ${DEFAULT_CONTEXT})`,
+  ),
   /** Sequences served in parallel at full context. */
   concurrency: z
     .int("must be a whole number")
@@ -48,9 +57,17 @@ export const PlanRequestSchema = z.strictObject({
   /** Only consider these instance families (e.g. g6e, p5). */
   families: z.array(z.enum(FAMILIES)).min(1).optional().describe("Give a list of instance families, e.g. g6e,p5"),
   /** Only consider these instance types. */
-  instanceTypes: z.array(z.enum(TYPES)).min(1).optional().describe("Give a list of instance types, e.g. g6e.xlarge,g6e.2xlarge"),
+  instanceTypes: z
+    .array(z.enum(TYPES))
+    .min(1)
+    .optional()
+    .describe("Give a list of instance types, e.g. g6e.xlarge,g6e.2xlarge"),
   /** Upper bound on the hourly price, USD. */
-  maxPricePerHour: z.number("must be a number of USD").positive("must be above 0").optional().describe("Give the most you will pay per hour in USD, e.g. 2.5"),
+  maxPricePerHour: z
+    .number("must be a number of USD")
+    .positive("must be above 0")
+    .optional()
+    .describe("Give the most you will pay per hour in USD, e.g. 2.5"),
   /** Price for spot capacity instead of on-demand. */
   spot: z.boolean().default(false).describe("Give true for spot capacity or false for on-demand"),
   /** Pin the weights: a Hugging Face commit (40 hex) for vLLM/SGLang, an Ollama manifest digest (64 hex) for Ollama. */

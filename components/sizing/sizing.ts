@@ -139,7 +139,10 @@ function breakdown(input: SizingInput, gpu: GpuModel, tp: number, layerShare: nu
 }
 
 /** The largest tensor-parallel size the instance's GPUs and the model allow. */
-function largestTensorParallel(input: SizingInput, gpuCount: number): { tp: number; expertParallel: boolean; skipped: string[] } {
+function largestTensorParallel(
+  input: SizingInput,
+  gpuCount: number,
+): { tp: number; expertParallel: boolean; skipped: string[] } {
   const skipped: string[] = [];
   for (let tp = 2 ** Math.floor(Math.log2(gpuCount)); tp >= 1; tp /= 2) {
     const expertParallel = input.model.arch.moe !== null && tp > 1;
@@ -154,7 +157,11 @@ function largestTensorParallel(input: SizingInput, gpuCount: number): { tp: numb
 export type GpuLookup = (name: string) => GpuModel;
 
 /** Decide whether one instance can serve the request. */
-export function evaluateInstance(input: SizingInput, instance: GpuInstance, gpus: GpuLookup = awsGpu): Candidate | Rejection {
+export function evaluateInstance(
+  input: SizingInput,
+  instance: GpuInstance,
+  gpus: GpuLookup = awsGpu,
+): Candidate | Rejection {
   const gpu: GpuModel = gpus(instance.gpu);
   const price = priceFor(instance, input.spot);
   const reject = (kind: RejectionKind, reason: string, requiredGiB?: number): Rejection =>
@@ -176,10 +183,17 @@ export function evaluateInstance(input: SizingInput, instance: GpuInstance, gpus
     tp = choice.tp;
     gpusUsed = tp;
     expertParallel = choice.expertParallel;
-    if (tp < instance.gpuCount) notes.push(`${instance.gpuCount - tp} of ${instance.gpuCount} GPUs idle: ${choice.skipped[0] ?? `TP ${instance.gpuCount} not allowed`}`);
+    if (tp < instance.gpuCount)
+      notes.push(
+        `${instance.gpuCount - tp} of ${instance.gpuCount} GPUs idle: ${choice.skipped[0] ?? `TP ${instance.gpuCount} not allowed`}`,
+      );
     memory = breakdown(input, gpu, tp, 1);
     if (memory.requiredGiB > memory.gpuMemoryGiB) {
-      return reject("gpu-memory", `needs ${gib(memory.requiredGiB)} GiB per GPU at TP ${tp}, has ${gib(memory.gpuMemoryGiB)}`, memory.requiredGiB);
+      return reject(
+        "gpu-memory",
+        `needs ${gib(memory.requiredGiB)} GiB per GPU at TP ${tp}, has ${gib(memory.gpuMemoryGiB)}`,
+        memory.requiredGiB,
+      );
     }
   } else {
     const layers = input.model.arch.layers;
@@ -195,7 +209,11 @@ export function evaluateInstance(input: SizingInput, instance: GpuInstance, gpus
     if (fit === undefined || last === undefined) {
       const m = last ?? breakdown(input, gpu, 1, 1);
       const over = instance.gpuCount > 1 ? ` split over ${instance.gpuCount} GPUs` : "";
-      return reject("gpu-memory", `needs ${gib(m.requiredGiB)} GiB per GPU${over}, has ${gib(m.gpuMemoryGiB)}`, m.requiredGiB);
+      return reject(
+        "gpu-memory",
+        `needs ${gib(m.requiredGiB)} GiB per GPU${over}, has ${gib(m.gpuMemoryGiB)}`,
+        m.requiredGiB,
+      );
     }
     memory = fit;
     if (gpusUsed < instance.gpuCount) notes.push(`uses ${gpusUsed} of ${instance.gpuCount} GPUs`);
@@ -203,12 +221,25 @@ export function evaluateInstance(input: SizingInput, instance: GpuInstance, gpus
 
   const ramNeed = memory.weightsTotalGiB + HOST_RAM_RESERVE_GIB;
   if (instance.ramGiB < ramNeed) {
-    return reject("host-ram", `host RAM ${instance.ramGiB} GiB cannot stage ${gib(memory.weightsTotalGiB)} GiB of weights (needs ${gib(ramNeed)})`);
+    return reject(
+      "host-ram",
+      `host RAM ${instance.ramGiB} GiB cannot stage ${gib(memory.weightsTotalGiB)} GiB of weights (needs ${gib(ramNeed)})`,
+    );
   }
   if (input.maxPricePerHour !== undefined && price > input.maxPricePerHour) {
     return reject("over-budget", `$${price.toFixed(3)}/h is over the $${input.maxPricePerHour}/h limit`);
   }
-  return { instance, gpu, pricePerHour: price, tensorParallelSize: tp, gpusUsed, expertParallel, dtype: verdict.dtype, memory, notes };
+  return {
+    instance,
+    gpu,
+    pricePerHour: price,
+    tensorParallelSize: tp,
+    gpusUsed,
+    expertParallel,
+    dtype: verdict.dtype,
+    memory,
+    notes,
+  };
 }
 
 function isCandidate(x: Candidate | Rejection): x is Candidate {
@@ -217,15 +248,26 @@ function isCandidate(x: Candidate | Rejection): x is Candidate {
 
 /** Order fits: cheaper first; on a tie fewer GPUs, then name, so the choice is stable. */
 export function compareCandidates(a: Candidate, b: Candidate): number {
-  return a.pricePerHour - b.pricePerHour || a.instance.gpuCount - b.instance.gpuCount || a.instance.type.localeCompare(b.instance.type);
+  return (
+    a.pricePerHour - b.pricePerHour ||
+    a.instance.gpuCount - b.instance.gpuCount ||
+    a.instance.type.localeCompare(b.instance.type)
+  );
 }
 
 /** Evaluate every instance: the fits (cheapest first) and the misfits with reasons (cheapest first). */
-export function sizeOver(input: SizingInput, catalog: readonly GpuInstance[], gpus: GpuLookup = awsGpu): { fits: Candidate[]; rejected: Rejection[] } {
+export function sizeOver(
+  input: SizingInput,
+  catalog: readonly GpuInstance[],
+  gpus: GpuLookup = awsGpu,
+): { fits: Candidate[]; rejected: Rejection[] } {
   const results = catalog.map((i) => evaluateInstance(input, i, gpus));
   const fits = results.filter(isCandidate).sort(compareCandidates);
   const rejected = results
     .filter((r): r is Rejection => !isCandidate(r))
-    .sort((a, b) => (a.pricePerHour ?? Infinity) - (b.pricePerHour ?? Infinity) || a.instanceType.localeCompare(b.instanceType));
+    .sort(
+      (a, b) =>
+        (a.pricePerHour ?? Infinity) - (b.pricePerHour ?? Infinity) || a.instanceType.localeCompare(b.instanceType),
+    );
   return { fits, rejected };
 }

@@ -56,8 +56,16 @@ export async function runBench(b: BenchInput): Promise<BenchRun> {
 
   const tick = (): void => {
     const done = samples.filter((s) => s.outcome === "ok").length;
-    const tokens = samples.reduce((a, s) => a + (s.usageTokens ?? s.tokenChunks), 0) + [...open].reduce((a, m) => a + m.tokenChunks, 0);
-    b.onTick?.({ elapsedSeconds: (now() - t0) / 1000, completed: done, inFlight: open.size, tokens, errors: samples.filter((s) => s.outcome === "error").length });
+    const tokens =
+      samples.reduce((a, s) => a + (s.usageTokens ?? s.tokenChunks), 0) +
+      [...open].reduce((a, m) => a + m.tokenChunks, 0);
+    b.onTick?.({
+      elapsedSeconds: (now() - t0) / 1000,
+      completed: done,
+      inFlight: open.size,
+      tokens,
+      errors: samples.filter((s) => s.outcome === "error").length,
+    });
   };
   const ticker = b.onTick === undefined ? null : setInterval(tick, b.tickMs ?? 1000);
 
@@ -72,7 +80,13 @@ export async function runBench(b: BenchInput): Promise<BenchRun> {
       try {
         await meter.run(
           b.client,
-          { model: b.model, messages: [{ role: "user", content: PROMPT }], max_tokens: b.maxTokens, stream: true, stream_options: { include_usage: true } },
+          {
+            model: b.model,
+            messages: [{ role: "user", content: PROMPT }],
+            max_tokens: b.maxTokens,
+            stream: true,
+            stream_options: { include_usage: true },
+          },
           stop.signal,
         );
       } catch (e) {

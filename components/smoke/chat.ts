@@ -9,7 +9,15 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from "o
 /** A client for one endpoint: no retries (a check must see the first failure), a fixed timeout. */
 export function makeClient(baseUrl: string, apiKey: string, timeoutSeconds: number): OpenAI {
   // Null the org/project/admin settings so OPENAI_* variables meant for api.openai.com never reach this endpoint.
-  return new OpenAI({ baseURL: baseUrl, apiKey, organization: null, project: null, adminAPIKey: null, maxRetries: 0, timeout: timeoutSeconds * 1000 });
+  return new OpenAI({
+    baseURL: baseUrl,
+    apiKey,
+    organization: null,
+    project: null,
+    adminAPIKey: null,
+    maxRetries: 0,
+    timeout: timeoutSeconds * 1000,
+  });
 }
 
 /** Where a reply's reasoning was found. */
@@ -42,7 +50,9 @@ export class StreamTimeoutError extends Error {
     /** Chunks with text that arrived before it. */
     readonly tokenChunks: number,
   ) {
-    super(`timed out: no complete stream within ${timeoutMs / 1000} s (--timeout), ${tokenChunks} chunks with text before it stalled`);
+    super(
+      `timed out: no complete stream within ${timeoutMs / 1000} s (--timeout), ${tokenChunks} chunks with text before it stalled`,
+    );
     this.name = "StreamTimeoutError";
   }
 }
@@ -52,7 +62,8 @@ export function describeError(e: unknown): string {
   if (e instanceof StreamTimeoutError) return e.message;
   if (e instanceof OpenAI.APIConnectionTimeoutError) return "timed out";
   if (e instanceof OpenAI.APIConnectionError) {
-    const cause = e.cause instanceof Error ? (e.cause.cause instanceof Error ? e.cause.cause.message : e.cause.message) : "";
+    const cause =
+      e.cause instanceof Error ? (e.cause.cause instanceof Error ? e.cause.cause.message : e.cause.message) : "";
     return `cannot connect${cause ? `: ${cause}` : ""}`;
   }
   if (e instanceof OpenAI.APIError && e.status !== undefined) {
@@ -96,7 +107,8 @@ export class StreamMeter {
       this.endMs = this.now();
     }
     // The caller's own abort (the benchmark's deadline) is not a timeout; it reads the unfinished meter.
-    if (deadline.aborted && signal?.aborted !== true && this.finishReason === null) throw new StreamTimeoutError(client.timeout, this.tokenChunks);
+    if (deadline.aborted && signal?.aborted !== true && this.finishReason === null)
+      throw new StreamTimeoutError(client.timeout, this.tokenChunks);
     return this;
   }
 

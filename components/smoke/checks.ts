@@ -5,8 +5,19 @@
  * goes through the official openai SDK; only the keyless probe uses plain fetch, because the SDK
  * always sends the key.
  */
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
-import { skipReason, thinkingSwitch, type CheckId, type SmokeOptions, type SmokeTarget, type ThinkingSwitch } from "./options";
+import type {
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from "openai/resources/chat/completions";
+import {
+  skipReason,
+  thinkingSwitch,
+  type CheckId,
+  type SmokeOptions,
+  type SmokeTarget,
+  type ThinkingSwitch,
+} from "./options";
 import type { CheckResult } from "./report";
 import { describeError, inlineThinking, makeClient, reasoningOf, StreamMeter } from "./chat";
 
@@ -53,7 +64,11 @@ const WEATHER_TOOL: ChatCompletionTool = {
   function: {
     name: "get_weather",
     description: "Current weather for a city.",
-    parameters: { type: "object", properties: { city: { type: "string", description: "City name, e.g. Paris" } }, required: ["city"] },
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string", description: "City name, e.g. Paris" } },
+      required: ["city"],
+    },
   },
 };
 
@@ -71,7 +86,12 @@ const pass = (detail: string): Verdict => ({ status: "pass", detail });
 const fail = (detail: string): Verdict => ({ status: "fail", detail });
 
 /** A non-streaming request with the thinking switch applied; extra fields ride along in the body. */
-function chatParams(model: string, messages: ChatCompletionMessageParam[], sw: ThinkingSwitch, maxTokens: number): ChatCompletionCreateParamsNonStreaming {
+function chatParams(
+  model: string,
+  messages: ChatCompletionMessageParam[],
+  sw: ThinkingSwitch,
+  maxTokens: number,
+): ChatCompletionCreateParamsNonStreaming {
   return { model, messages, max_tokens: maxTokens, ...sw.extraBody };
 }
 
@@ -118,11 +138,16 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
       model = ids[0];
       return pass(`serves ${ids.join(", ")}; checking ${model}`);
     }
-    return ids.includes(model) ? pass(`${model} is served${ids.length > 1 ? ` (of ${ids.length} models)` : ""}`) : fail(`${model} is not listed; served: ${ids.join(", ") || "none"}`);
+    return ids.includes(model)
+      ? pass(`${model} is served${ids.length > 1 ? ` (of ${ids.length} models)` : ""}`)
+      : fail(`${model} is not listed; served: ${ids.join(", ") || "none"}`);
   });
   const listing = results[0];
   if (model === null && listing?.status === "fail") {
-    noModel = listing.detail === "/v1/models lists no model" ? "not run: /v1/models lists no model and --model was not given" : `not run: /v1/models failed (${listing.detail}) and --model was not given`;
+    noModel =
+      listing.detail === "/v1/models lists no model"
+        ? "not run: /v1/models lists no model and --model was not given"
+        : `not run: /v1/models failed (${listing.detail}) and --model was not given`;
   }
 
   const thinkingOnly = options.thinkingMode === "thinking";
@@ -133,7 +158,9 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
   const quickBudget = thinkingOnly ? THINKING_BUDGET : ANSWER_BUDGET;
 
   await run("thinking", async () => {
-    const r = await client.chat.completions.create(chatParams(needModel(), [{ role: "user", content: QUESTION + on.userSuffix }], on, THINKING_BUDGET));
+    const r = await client.chat.completions.create(
+      chatParams(needModel(), [{ role: "user", content: QUESTION + on.userSuffix }], on, THINKING_BUDGET),
+    );
     const choice = r.choices[0];
     if (choice === undefined) return fail("the reply has no choices");
     const content = choice.message.content ?? "";
@@ -145,19 +172,28 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
           : `no reasoning in the reply (neither "reasoning" nor "reasoning_content"); answer ${excerpt(content)}`,
       );
     }
-    if (content.trim() === "") return fail(`reasoning (${reasoning.text.length} chars) but no answer after it (finish_reason ${choice.finish_reason}; ${THINKING_BUDGET} tokens allowed)`);
-    if (inlineThinking(content)) return fail(`reasoning in "${reasoning.field}" but the answer holds <think> too: ${excerpt(content)}`);
+    if (content.trim() === "")
+      return fail(
+        `reasoning (${reasoning.text.length} chars) but no answer after it (finish_reason ${choice.finish_reason}; ${THINKING_BUDGET} tokens allowed)`,
+      );
+    if (inlineThinking(content))
+      return fail(`reasoning in "${reasoning.field}" but the answer holds <think> too: ${excerpt(content)}`);
     return pass(`reasoning in "${reasoning.field}" (${reasoning.text.length} chars), answer ${excerpt(content)}`);
   });
 
   await run("thinking-off", async () => {
-    const r = await client.chat.completions.create(chatParams(needModel(), [{ role: "user", content: QUESTION + off.userSuffix }], off, ANSWER_BUDGET));
+    const r = await client.chat.completions.create(
+      chatParams(needModel(), [{ role: "user", content: QUESTION + off.userSuffix }], off, ANSWER_BUDGET),
+    );
     const choice = r.choices[0];
     if (choice === undefined) return fail("the reply has no choices");
     const content = choice.message.content ?? "";
     const reasoning = reasoningOf(choice.message);
     const how = `${JSON.stringify(off.extraBody)}${off.userSuffix === "" ? "" : ' and "/no_think"'}`;
-    if (reasoning !== null) return fail(`reasoning came back (${reasoning.text.length} chars in "${reasoning.field}") with thinking off (sent ${how})`);
+    if (reasoning !== null)
+      return fail(
+        `reasoning came back (${reasoning.text.length} chars in "${reasoning.field}") with thinking off (sent ${how})`,
+      );
     if (inlineThinking(content)) return fail(`the answer holds <think> reasoning with thinking off (sent ${how})`);
     if (content.trim() === "") return fail(`no answer (finish_reason ${choice.finish_reason})`);
     return pass(`no reasoning (sent ${how}), answer ${excerpt(content)}`);
@@ -169,17 +205,28 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
       stream: true,
       stream_options: { include_usage: true },
     });
-    if (meter.tokenChunks === 0) return fail(`the stream carried no tokens (finish_reason ${meter.finishReason ?? "none"})`);
-    if (meter.finishReason === null) return fail(`the stream ended without a finish_reason after ${meter.tokenChunks} chunks`);
+    if (meter.tokenChunks === 0)
+      return fail(`the stream carried no tokens (finish_reason ${meter.finishReason ?? "none"})`);
+    if (meter.finishReason === null)
+      return fail(`the stream ended without a finish_reason after ${meter.tokenChunks} chunks`);
     const ttft = Math.round((meter.firstTokenMs ?? meter.startMs) - meter.startMs);
-    const tokens = meter.usageTokens === null ? `${meter.tokenChunks} chunks` : `${meter.usageTokens} tokens in ${meter.tokenChunks} chunks`;
+    const tokens =
+      meter.usageTokens === null
+        ? `${meter.tokenChunks} chunks`
+        : `${meter.usageTokens} tokens in ${meter.tokenChunks} chunks`;
     return pass(`TTFT ${ttft} ms, ${tokens}, answer ${excerpt(meter.content || meter.reasoning)}`);
   });
 
   await run("tool-call", async () => {
     const m = needModel();
-    const messages: ChatCompletionMessageParam[] = [{ role: "user", content: `What is the weather in Paris right now? Use the get_weather tool.${quick.userSuffix}` }];
-    const first = await client.chat.completions.create({ ...chatParams(m, messages, quick, quickBudget), tools: [WEATHER_TOOL], tool_choice: "auto" });
+    const messages: ChatCompletionMessageParam[] = [
+      { role: "user", content: `What is the weather in Paris right now? Use the get_weather tool.${quick.userSuffix}` },
+    ];
+    const first = await client.chat.completions.create({
+      ...chatParams(m, messages, quick, quickBudget),
+      tools: [WEATHER_TOOL],
+      tool_choice: "auto",
+    });
     const msg = first.choices[0]?.message;
     const call = msg?.tool_calls?.find((c) => c.type === "function" && c.function.name === "get_weather");
     if (msg === undefined || call === undefined || call.type !== "function") {
@@ -196,25 +243,43 @@ export async function runChecks(input: ChecksInput): Promise<ChecksRun> {
     } catch {
       return fail(`get_weather arguments are not JSON: ${excerpt(call.function.arguments)}`);
     }
-    const city = typeof args === "object" && args !== null && "city" in args && typeof args.city === "string" ? args.city : "Paris";
+    const city =
+      typeof args === "object" && args !== null && "city" in args && typeof args.city === "string"
+        ? args.city
+        : "Paris";
     const result = JSON.stringify({ city, temperature_c: 18, condition: "sunny" });
     const second = await client.chat.completions.create({
-      ...chatParams(m, [...messages, { role: "assistant", content: msg.content ?? null, tool_calls: [call] }, { role: "tool", tool_call_id: call.id, content: result }], quick, quickBudget),
+      ...chatParams(
+        m,
+        [
+          ...messages,
+          { role: "assistant", content: msg.content ?? null, tool_calls: [call] },
+          { role: "tool", tool_call_id: call.id, content: result },
+        ],
+        quick,
+        quickBudget,
+      ),
       tools: [WEATHER_TOOL],
     });
     const answer = second.choices[0]?.message;
-    if (answer?.tool_calls !== undefined && answer.tool_calls.length > 0) return fail("the model called a tool again instead of answering from the result");
+    if (answer?.tool_calls !== undefined && answer.tool_calls.length > 0)
+      return fail("the model called a tool again instead of answering from the result");
     const text = answer?.content ?? "";
-    if (text.trim() === "") return fail(`no answer after the tool result (finish_reason ${second.choices[0]?.finish_reason ?? "none"})`);
+    if (text.trim() === "")
+      return fail(`no answer after the tool result (finish_reason ${second.choices[0]?.finish_reason ?? "none"})`);
     return pass(`get_weather(${call.function.arguments.replace(/\s+/g, "")}), then ${excerpt(text)}`);
   });
 
   await run("no-key", async () => {
     // Plain fetch: the SDK always sends the key, and this request must go without one.
-    const res = await fetchImpl(`${target.baseUrl}/models`, { signal: AbortSignal.timeout(options.timeoutSeconds * 1000) });
+    const res = await fetchImpl(`${target.baseUrl}/models`, {
+      signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
+    });
     await res.body?.cancel();
     if (res.status === 401 || res.status === 403) return pass(`HTTP ${res.status} without a key`);
-    return fail(`HTTP ${res.status} without a key: ${res.ok ? "the endpoint is open to anyone who can reach it" : "expected 401 or 403"}`);
+    return fail(
+      `HTTP ${res.status} without a key: ${res.ok ? "the endpoint is open to anyone who can reach it" : "expected 401 or 403"}`,
+    );
   });
 
   return { model, results };

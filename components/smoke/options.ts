@@ -93,19 +93,41 @@ export interface SmokeContext {
 function oneOf<T extends string>(flag: string, raw: string | undefined, choices: readonly T[], fallback: T): T {
   if (raw === undefined) return fallback;
   const hit = choices.find((c) => c === raw.trim().toLowerCase());
-  if (hit === undefined) throw new UserError({ key: flag, value: raw, problem: "not a known choice.", hint: `${didYouMean(raw, choices)}Pick one of the choices below.`, choices });
+  if (hit === undefined)
+    throw new UserError({
+      key: flag,
+      value: raw,
+      problem: "not a known choice.",
+      hint: `${didYouMean(raw, choices)}Pick one of the choices below.`,
+      choices,
+    });
   return hit;
 }
 
-function bounded(flag: string, raw: string | undefined, lim: { default: number; min: number; max: number }, integer: boolean): number {
+function bounded(
+  flag: string,
+  raw: string | undefined,
+  lim: { default: number; min: number; max: number },
+  integer: boolean,
+): number {
   if (raw === undefined) return lim.default;
   const n = Number(raw);
   const kind = integer ? "a whole number" : "a number";
   if (raw.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new UserError({ key: flag, value: raw, problem: `not ${kind}.`, hint: `Give ${kind} from ${lim.min} to ${lim.max} (default ${lim.default}).` });
+    throw new UserError({
+      key: flag,
+      value: raw,
+      problem: `not ${kind}.`,
+      hint: `Give ${kind} from ${lim.min} to ${lim.max} (default ${lim.default}).`,
+    });
   }
   if (n < lim.min || n > lim.max) {
-    throw new UserError({ key: flag, value: raw, problem: `out of range.`, hint: `Give ${kind} from ${lim.min} to ${lim.max} (default ${lim.default}).` });
+    throw new UserError({
+      key: flag,
+      value: raw,
+      problem: `out of range.`,
+      hint: `Give ${kind} from ${lim.min} to ${lim.max} (default ${lim.default}).`,
+    });
   }
   return n;
 }
@@ -117,13 +139,28 @@ export function normalizeBaseUrl(flag: string, raw: string): string {
   try {
     parsed = new URL(trimmed);
   } catch {
-    throw new UserError({ key: flag, value: raw, problem: "not a URL.", hint: "Give the OpenAI base URL, e.g. http://203.0.113.7:8080/v1." });
+    throw new UserError({
+      key: flag,
+      value: raw,
+      problem: "not a URL.",
+      hint: "Give the OpenAI base URL, e.g. http://203.0.113.7:8080/v1.",
+    });
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new UserError({ key: flag, value: raw, problem: "not an http or https URL.", hint: "Give the OpenAI base URL, e.g. http://203.0.113.7:8080/v1." });
+    throw new UserError({
+      key: flag,
+      value: raw,
+      problem: "not an http or https URL.",
+      hint: "Give the OpenAI base URL, e.g. http://203.0.113.7:8080/v1.",
+    });
   }
   if (!parsed.pathname.endsWith("/v1")) {
-    throw new UserError({ key: flag, value: raw, problem: "does not end in /v1.", hint: "Give the OpenAI base URL, the one clients use, e.g. http://203.0.113.7:8080/v1." });
+    throw new UserError({
+      key: flag,
+      value: raw,
+      problem: "does not end in /v1.",
+      hint: "Give the OpenAI base URL, the one clients use, e.g. http://203.0.113.7:8080/v1.",
+    });
   }
   return trimmed;
 }
@@ -135,23 +172,63 @@ export function parseSmokeOptions(flags: RawSmokeFlags, ctx: SmokeContext): Smok
   const bench = flags.bench === true;
   const sinceUp = flags["since-up"] === true;
   if (bench && sinceUp) {
-    throw new UserError({ key: "--since-up", value: "true", problem: "cannot be combined with --bench.", hint: "Run the benchmark and the cold-start report as two commands." });
+    throw new UserError({
+      key: "--since-up",
+      value: "true",
+      problem: "cannot be combined with --bench.",
+      hint: "Run the benchmark and the cold-start report as two commands.",
+    });
   }
   if (!bench) {
     for (const f of BENCH_ONLY) {
-      if (flags[f] !== undefined) throw new UserError({ key: `--${f}`, value: flags[f], problem: "only applies with --bench.", hint: `Add --bench, or drop --${f}.` });
+      if (flags[f] !== undefined)
+        throw new UserError({
+          key: `--${f}`,
+          value: flags[f],
+          problem: "only applies with --bench.",
+          hint: `Add --bench, or drop --${f}.`,
+        });
     }
   }
   if (flags.stack !== undefined && flags.outputs !== undefined) {
-    throw new UserError({ key: "--outputs", value: flags.outputs, problem: "cannot be combined with --stack.", hint: "Read the outputs one way: --stack <name> or --outputs <file|->." });
+    throw new UserError({
+      key: "--outputs",
+      value: flags.outputs,
+      problem: "cannot be combined with --stack.",
+      hint: "Read the outputs one way: --stack <name> or --outputs <file|->.",
+    });
   }
-  if (flags.stack !== undefined && flags.stack.trim() === "") throw new UserError({ key: "--stack", value: flags.stack, problem: "is empty.", hint: "Name a stack of this project, e.g. --stack dev." });
-  if (flags.outputs !== undefined && flags.outputs.trim() === "") throw new UserError({ key: "--outputs", value: flags.outputs, problem: "is empty.", hint: "Give a file, or - for stdin." });
+  if (flags.stack !== undefined && flags.stack.trim() === "")
+    throw new UserError({
+      key: "--stack",
+      value: flags.stack,
+      problem: "is empty.",
+      hint: "Name a stack of this project, e.g. --stack dev.",
+    });
+  if (flags.outputs !== undefined && flags.outputs.trim() === "")
+    throw new UserError({
+      key: "--outputs",
+      value: flags.outputs,
+      problem: "is empty.",
+      hint: "Give a file, or - for stdin.",
+    });
 
   const url = flags.url === undefined ? undefined : normalizeBaseUrl("--url", flags.url);
   const apiKey = flags["api-key"] ?? (ctx.envApiKey !== undefined && ctx.envApiKey !== "" ? ctx.envApiKey : undefined);
-  if (apiKey !== undefined && apiKey.trim() === "") throw new UserError({ key: "--api-key", value: "", problem: "is empty.", hint: "Give the endpoint's API key (or set OPENAI_API_KEY)." });
-  if (flags.model !== undefined && flags.model.trim() === "") throw new UserError({ key: "--model", value: "", problem: "is empty.", hint: "Give the model name clients send, or leave --model out to use the first one /v1/models lists." });
+  if (apiKey !== undefined && apiKey.trim() === "")
+    throw new UserError({
+      key: "--api-key",
+      value: "",
+      problem: "is empty.",
+      hint: "Give the endpoint's API key (or set OPENAI_API_KEY).",
+    });
+  if (flags.model !== undefined && flags.model.trim() === "")
+    throw new UserError({
+      key: "--model",
+      value: "",
+      problem: "is empty.",
+      hint: "Give the model name clients send, or leave --model out to use the first one /v1/models lists.",
+    });
 
   let source: EndpointSource;
   if (flags.stack !== undefined) source = { kind: "stack", stack: flags.stack.trim() };
@@ -168,7 +245,12 @@ export function parseSmokeOptions(flags: RawSmokeFlags, ctx: SmokeContext): Smok
     });
   }
   if (source.kind === "flags" && apiKey === undefined) {
-    throw new UserError({ key: "--api-key", value: "", problem: "missing.", hint: "Give --api-key <key> (or set OPENAI_API_KEY) with --url." });
+    throw new UserError({
+      key: "--api-key",
+      value: "",
+      problem: "missing.",
+      hint: "Give --api-key <key> (or set OPENAI_API_KEY) with --url.",
+    });
   }
 
   const base = {
@@ -184,7 +266,13 @@ export function parseSmokeOptions(flags: RawSmokeFlags, ctx: SmokeContext): Smok
     maxTokens: bounded("--max-tokens", flags["max-tokens"], BENCH_LIMITS.maxTokens, true),
     maxRequests: bounded("--max-requests", flags["max-requests"], BENCH_LIMITS.maxRequests, true),
   } satisfies Partial<SmokeOptions>;
-  if (flags.json !== undefined && flags.json.trim() === "") throw new UserError({ key: "--json", value: "", problem: "is empty.", hint: "Give a file to write the figures to, e.g. --json bench.json." });
+  if (flags.json !== undefined && flags.json.trim() === "")
+    throw new UserError({
+      key: "--json",
+      value: "",
+      problem: "is empty.",
+      hint: "Give a file to write the figures to, e.g. --json bench.json.",
+    });
   return {
     ...base,
     ...(url !== undefined ? { url } : {}),
@@ -224,7 +312,12 @@ export function parseStackOutputs(doc: unknown, from: string): StackOutputs {
   }
   // Without --show-secrets Pulumi prints the literal "[secret]" in place of the key.
   if (r.data.apiKey === "[secret]") {
-    throw new UserError({ key: from, value: "[secret]", problem: "apiKey is hidden.", hint: "Add --show-secrets: `pulumi stack output --json --show-secrets`." });
+    throw new UserError({
+      key: from,
+      value: "[secret]",
+      problem: "apiKey is hidden.",
+      hint: "Add --show-secrets: `pulumi stack output --json --show-secrets`.",
+    });
   }
   return r.data;
 }
@@ -255,10 +348,25 @@ export function withPlanDefaults(o: SmokeOptions, outputs: StackOutputs | null):
 export function resolveTarget(o: SmokeOptions, outputs: StackOutputs | null): SmokeTarget {
   const baseUrl = o.url ?? (outputs === null ? undefined : normalizeBaseUrl("endpoint", outputs.endpoint));
   const apiKey = o.apiKey ?? outputs?.apiKey;
-  if (baseUrl === undefined) throw new UserError({ key: "--url", value: "", problem: "no endpoint given.", hint: "Give --url <base ending in /v1>." });
-  if (apiKey === undefined) throw new UserError({ key: "--api-key", value: "", problem: "missing.", hint: "Give --api-key <key> (or set OPENAI_API_KEY)." });
+  if (baseUrl === undefined)
+    throw new UserError({
+      key: "--url",
+      value: "",
+      problem: "no endpoint given.",
+      hint: "Give --url <base ending in /v1>.",
+    });
+  if (apiKey === undefined)
+    throw new UserError({
+      key: "--api-key",
+      value: "",
+      problem: "missing.",
+      hint: "Give --api-key <key> (or set OPENAI_API_KEY).",
+    });
   // Only trust the stack's statusUrl when the endpoint is the stack's too.
-  const statusUrl = o.url === undefined && outputs?.statusUrl !== undefined ? outputs.statusUrl : `${baseUrl.replace(/\/v1$/, "")}/qwen3-serve/status`;
+  const statusUrl =
+    o.url === undefined && outputs?.statusUrl !== undefined
+      ? outputs.statusUrl
+      : `${baseUrl.replace(/\/v1$/, "")}/qwen3-serve/status`;
   return { baseUrl, apiKey, model: o.model ?? outputs?.modelName ?? null, statusUrl };
 }
 
@@ -277,9 +385,13 @@ export interface ThinkingSwitch {
  */
 export function thinkingSwitch(engine: SmokeEngine, mode: ThinkingMode, on: boolean): ThinkingSwitch {
   if (on) {
-    return { extraBody: mode === "hybrid" && engine !== "ollama" ? { chat_template_kwargs: { enable_thinking: true } } : {}, userSuffix: "" };
+    return {
+      extraBody: mode === "hybrid" && engine !== "ollama" ? { chat_template_kwargs: { enable_thinking: true } } : {},
+      userSuffix: "",
+    };
   }
-  const extraBody = engine === "ollama" ? { reasoning_effort: "none" } : { chat_template_kwargs: { enable_thinking: false } };
+  const extraBody =
+    engine === "ollama" ? { reasoning_effort: "none" } : { chat_template_kwargs: { enable_thinking: false } };
   return { extraBody, userSuffix: mode === "hybrid" ? " /no_think" : "" };
 }
 
@@ -290,8 +402,10 @@ export type CheckId = (typeof CHECK_IDS)[number];
 
 /** Why a check is skipped for these options, or null when it runs. Declared, never guessed from replies. */
 export function skipReason(id: CheckId, o: Pick<SmokeOptions, "thinkingMode" | "tools">): string | null {
-  if (id === "thinking" && o.thinkingMode === "instruct") return "instruct-only model (--thinking-mode instruct) has no reasoning to separate";
-  if (id === "thinking-off" && o.thinkingMode === "thinking") return "thinking-only model (--thinking-mode thinking) cannot turn thinking off";
+  if (id === "thinking" && o.thinkingMode === "instruct")
+    return "instruct-only model (--thinking-mode instruct) has no reasoning to separate";
+  if (id === "thinking-off" && o.thinkingMode === "thinking")
+    return "thinking-only model (--thinking-mode thinking) cannot turn thinking off";
   if (id === "tool-call" && !o.tools) return "--no-tools given";
   return null;
 }

@@ -48,13 +48,21 @@ export function formatCheckSummary(results: readonly CheckResult[]): string {
   return `${n("pass")} passed, ${n("fail")} failed, ${n("skip")} skipped: ${verdict}`;
 }
 
-const fmt = (n: number | null, unit = " ms"): string => (n === null ? "-" : `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString("en-US")}${unit}`);
+const fmt = (n: number | null, unit = " ms"): string =>
+  n === null ? "-" : `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString("en-US")}${unit}`;
 const pp = (s: Spread): string => `p50 ${fmt(s.p50)}, p95 ${fmt(s.p95)}`;
 
 function table(rows: readonly (readonly string[])[], indent = "  "): string[] {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd());
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+  );
 }
 
 /** The settings a benchmark ran with, for its heading. */
@@ -68,14 +76,25 @@ export interface BenchSettings {
 
 /** The benchmark table. */
 export function formatBench(s: BenchSummary, b: BenchSettings): string {
-  const counted = { usage: "from the server's usage", chunks: "counted as streamed chunks (no usage sent)", mixed: "from usage, plus streamed chunks of requests without usage, e.g. cut off", none: "none received" }[s.tokenCount];
+  const counted = {
+    usage: "from the server's usage",
+    chunks: "counted as streamed chunks (no usage sent)",
+    mixed: "from usage, plus streamed chunks of requests without usage, e.g. cut off",
+    none: "none received",
+  }[s.tokenCount];
   const lines = [
     `Benchmark: ${b.model}, ${b.streams} concurrent stream${b.streams === 1 ? "" : "s"} for ${b.durationSeconds} s (at most ${b.maxRequests} requests, ${b.maxTokens} max tokens each)`,
     ...table([
-      ["requests", `${s.requests} started: ${s.completed} completed, ${s.errors} failed, ${s.cutOff} cut off at the time limit`],
+      [
+        "requests",
+        `${s.requests} started: ${s.completed} completed, ${s.errors} failed, ${s.cutOff} cut off at the time limit`,
+      ],
       ["elapsed", `${s.elapsedSeconds.toFixed(1)} s`],
       ["requests/s", s.requestsPerSecond.toFixed(2)],
-      ["output tokens/s", `${s.outputTokensPerSecond.toFixed(1)}  (${s.outputTokens.toLocaleString("en-US")} tokens, ${counted})`],
+      [
+        "output tokens/s",
+        `${s.outputTokensPerSecond.toFixed(1)}  (${s.outputTokens.toLocaleString("en-US")} tokens, ${counted})`,
+      ],
       ["TTFT", pp(s.ttftMs)],
       ["inter-token", pp(s.interTokenMs)],
       ["request time", pp(s.e2eMs)],
@@ -87,13 +106,21 @@ export function formatBench(s: BenchSummary, b: BenchSettings): string {
 }
 
 /** One line of live benchmark progress. */
-export function formatBenchProgress(p: { elapsedSeconds: number; completed: number; inFlight: number; tokens: number; errors: number }, durationSeconds: number): string {
+export function formatBenchProgress(
+  p: { elapsedSeconds: number; completed: number; inFlight: number; tokens: number; errors: number },
+  durationSeconds: number,
+): string {
   return `bench ${Math.floor(Math.min(p.elapsedSeconds, durationSeconds))} of ${durationSeconds} s: ${p.completed} done, ${p.inFlight} in flight, ${p.tokens.toLocaleString("en-US")} tokens, ${p.errors} errors`;
 }
 
 // ---- cold start -----------------------------------------------------------------------------
 
-const Phase = z.object({ seconds: z.number().optional(), state: z.string().optional(), startedAt: z.string().optional(), finishedAt: z.string().optional() });
+const Phase = z.object({
+  seconds: z.number().optional(),
+  state: z.string().optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+});
 const StatusDoc = z.object({
   state: z.string().optional(),
   phase: z.string().nullish(),
@@ -119,7 +146,13 @@ export interface ColdStartRow {
 
 /** The cold-start breakdown, or why there is none yet. */
 export type ColdStart =
-  | { readonly kind: "ok"; readonly bootAt: string | null; readonly readyAt: string; readonly totalSeconds: number | null; readonly rows: readonly ColdStartRow[] }
+  | {
+      readonly kind: "ok";
+      readonly bootAt: string | null;
+      readonly readyAt: string;
+      readonly totalSeconds: number | null;
+      readonly rows: readonly ColdStartRow[];
+    }
   | { readonly kind: "missing"; readonly message: string };
 
 const isoSeconds = (iso: string | null | undefined): number | null => {
@@ -135,13 +168,27 @@ const isoSeconds = (iso: string | null | undefined): number | null => {
  */
 export function coldStartBreakdown(doc: unknown): ColdStart {
   const r = StatusDoc.safeParse(doc);
-  if (!r.success) return { kind: "missing", message: "the status document is not one the bootstrap writes (no state, phases or coldStart in the expected shape)" };
+  if (!r.success)
+    return {
+      kind: "missing",
+      message:
+        "the status document is not one the bootstrap writes (no state, phases or coldStart in the expected shape)",
+    };
   const s = r.data;
   const cs = s.coldStart;
   if (cs === null || cs === undefined) {
-    if (s.state === "failed") return { kind: "missing", message: `no cold start: the bootstrap failed in phase ${s.error?.phase ?? "unknown"}: ${s.error?.reason ?? "no reason given"}` };
-    const where = s.phase ? ` in phase ${s.phase}${s.progress?.percent !== undefined ? ` (${s.progress.percent}%${s.progress.detail ? `, ${s.progress.detail}` : ""})` : ""}` : "";
-    return { kind: "missing", message: `no cold start yet: the machine is ${s.state ?? "starting"}${where} and has not reached ready; try again later` };
+    if (s.state === "failed")
+      return {
+        kind: "missing",
+        message: `no cold start: the bootstrap failed in phase ${s.error?.phase ?? "unknown"}: ${s.error?.reason ?? "no reason given"}`,
+      };
+    const where = s.phase
+      ? ` in phase ${s.phase}${s.progress?.percent !== undefined ? ` (${s.progress.percent}%${s.progress.detail ? `, ${s.progress.detail}` : ""})` : ""}`
+      : "";
+    return {
+      kind: "missing",
+      message: `no cold start yet: the machine is ${s.state ?? "starting"}${where} and has not reached ready; try again later`,
+    };
   }
   const phase = (name: string): { seconds: number | null; note: string } => {
     const p = cs.phases[name];
@@ -154,11 +201,20 @@ export function coldStartBreakdown(doc: unknown): ColdStart {
   const bootSeconds = boot !== null && started !== null ? Math.max(0, started - boot) : null;
   const runtime = phase("runtime");
   const engine = phase("engine");
-  const engineSeconds = runtime.seconds === null && engine.seconds === null ? null : (runtime.seconds ?? 0) + (engine.seconds ?? 0);
+  const engineSeconds =
+    runtime.seconds === null && engine.seconds === null ? null : (runtime.seconds ?? 0) + (engine.seconds ?? 0);
   const rows: ColdStartRow[] = [
-    { label: "boot", seconds: bootSeconds, note: bootSeconds === null ? "boot time not recorded" : "power-on to bootstrap start" },
+    {
+      label: "boot",
+      seconds: bootSeconds,
+      note: bootSeconds === null ? "boot time not recorded" : "power-on to bootstrap start",
+    },
     { label: "driver", ...phase("driver") },
-    { label: "engine", seconds: engineSeconds, note: `runtime ${secs(runtime.seconds)} + image ${secs(engine.seconds)}${engine.note ? ` (${engine.note})` : ""}` },
+    {
+      label: "engine",
+      seconds: engineSeconds,
+      note: `runtime ${secs(runtime.seconds)} + image ${secs(engine.seconds)}${engine.note ? ` (${engine.note})` : ""}`,
+    },
     { label: "weights", ...phase("weights") },
     { label: "load", ...phase("load") },
     { label: "first token", ...phase("first-token") },
@@ -167,7 +223,11 @@ export function coldStartBreakdown(doc: unknown): ColdStart {
   const totalSeconds = from !== null && ready !== null ? Math.max(0, ready - from) : null;
   if (totalSeconds !== null) {
     const known = rows.reduce((a, row) => a + (row.seconds ?? 0), 0);
-    rows.push({ label: "other", seconds: Math.max(0, totalSeconds - known), note: "secrets, proxy, reboots, waits between phases" });
+    rows.push({
+      label: "other",
+      seconds: Math.max(0, totalSeconds - known),
+      note: "secrets, proxy, reboots, waits between phases",
+    });
   }
   return { kind: "ok", bootAt: cs.bootAt ?? null, readyAt: cs.readyAt, totalSeconds, rows };
 }
@@ -183,12 +243,23 @@ export function secs(s: number | null): string {
 
 /** The cold-start table: seconds and share of the total per row. */
 export function formatColdStart(c: Extract<ColdStart, { kind: "ok" }>): string {
-  const share = (s: number | null): string => (s === null || c.totalSeconds === null || c.totalSeconds === 0 ? "" : `${Math.round((100 * s) / c.totalSeconds)}%`);
+  const share = (s: number | null): string =>
+    s === null || c.totalSeconds === null || c.totalSeconds === 0 ? "" : `${Math.round((100 * s) / c.totalSeconds)}%`;
   const rows = c.rows.map((r) => [r.label, secs(r.seconds), share(r.seconds), r.note]);
-  rows.push(["total", secs(c.totalSeconds), c.totalSeconds === null ? "" : "100%", c.bootAt === null ? `bootstrap start to ready at ${c.readyAt}` : `${c.bootAt} to ${c.readyAt}`]);
+  rows.push([
+    "total",
+    secs(c.totalSeconds),
+    c.totalSeconds === null ? "" : "100%",
+    c.bootAt === null ? `bootstrap start to ready at ${c.readyAt}` : `${c.bootAt} to ${c.readyAt}`,
+  ]);
   // Right-align the figures so they read as a column of numbers.
   const wSecs = Math.max(...rows.map((r) => (r[1] ?? "").length));
   const wShare = Math.max(...rows.map((r) => (r[2] ?? "").length));
-  const aligned = rows.map((r) => [r[0] ?? "", (r[1] ?? "").padStart(wSecs), (r[2] ?? "").padStart(wShare), r[3] ?? ""]);
+  const aligned = rows.map((r) => [
+    r[0] ?? "",
+    (r[1] ?? "").padStart(wSecs),
+    (r[2] ?? "").padStart(wShare),
+    r[3] ?? "",
+  ]);
   return ["Cold start (first boot to a ready endpoint):", ...table(aligned)].join("\n");
 }

@@ -89,7 +89,8 @@ export function summarizeBench(samples: readonly RequestSample[], elapsedMs: num
       outputTokens += s.tokenChunks;
     }
   }
-  const tokenCount = fromUsage > 0 && fromChunks > 0 ? "mixed" : fromUsage > 0 ? "usage" : fromChunks > 0 ? "chunks" : "none";
+  const tokenCount =
+    fromUsage > 0 && fromChunks > 0 ? "mixed" : fromUsage > 0 ? "usage" : fromChunks > 0 ? "chunks" : "none";
   const elapsedSeconds = elapsedMs / 1000;
   const perSecond = (n: number): number => (elapsedSeconds > 0 ? n / elapsedSeconds : 0);
   const kinds = new Map<string, number>();
@@ -107,6 +108,8 @@ export function summarizeBench(samples: readonly RequestSample[], elapsedMs: num
     ttftMs: spread(producing.flatMap((s) => (s.firstTokenMs === null ? [] : [s.firstTokenMs - s.startMs]))),
     interTokenMs: spread(producing.flatMap((s) => s.gapsMs)),
     e2eMs: spread(completed.map((s) => s.endMs - s.startMs)),
-    errorKinds: [...kinds.entries()].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count || a.message.localeCompare(b.message)),
+    errorKinds: [...kinds.entries()]
+      .map(([message, count]) => ({ message, count }))
+      .sort((a, b) => b.count - a.count || a.message.localeCompare(b.message)),
   };
 }

@@ -37,21 +37,34 @@ export async function readOutputsJson(from: string, stdin: Readable): Promise<un
     throw new SourceError(`cannot read stack outputs from ${where}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (text.trim() === "") {
-    throw new SourceError(`no stack outputs on ${where}: pipe in \`pulumi stack output --json --show-secrets\`, or give --url and --api-key`);
+    throw new SourceError(
+      `no stack outputs on ${where}: pipe in \`pulumi stack output --json --show-secrets\`, or give --url and --api-key`,
+    );
   }
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new SourceError(`the stack outputs on ${where} are not JSON: expected \`pulumi stack output --json --show-secrets\``);
+    throw new SourceError(
+      `the stack outputs on ${where} are not JSON: expected \`pulumi stack output --json --show-secrets\``,
+    );
   }
 }
 
 /** The lines of a Pulumi CLI failure that say what went wrong, without the command dump. */
 function pulumiReason(e: unknown): string {
   const result: unknown = typeof e === "object" && e !== null && "commandResult" in e ? e.commandResult : undefined;
-  const stderr = typeof result === "object" && result !== null && "stderr" in result && typeof result.stderr === "string" ? result.stderr : e instanceof Error ? e.message : String(e);
-  if (/\bENOENT\b/.test(stderr)) return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
-  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const stderr =
+    typeof result === "object" && result !== null && "stderr" in result && typeof result.stderr === "string"
+      ? result.stderr
+      : e instanceof Error
+        ? e.message
+        : String(e);
+  if (/\bENOENT\b/.test(stderr))
+    return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   const errors = lines.filter((l) => /^error:/i.test(l)).map((l) => l.replace(/^error:\s*/i, ""));
   return (errors.length > 0 ? errors : lines).slice(0, 2).join("; ").slice(0, 300) || "no reason given";
 }
@@ -73,17 +86,31 @@ export async function readStackOutputs(stackName: string): Promise<Record<string
 }
 
 /** GET the bootstrap status document with the key; the body as parsed JSON. */
-export async function fetchStatus(statusUrl: string, apiKey: string, timeoutSeconds: number, fetchImpl: typeof fetch = fetch): Promise<unknown> {
+export async function fetchStatus(
+  statusUrl: string,
+  apiKey: string,
+  timeoutSeconds: number,
+  fetchImpl: typeof fetch = fetch,
+): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetchImpl(statusUrl, { headers: { Authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+    res = await fetchImpl(statusUrl, {
+      headers: { Authorization: `Bearer ${apiKey}` },
+      signal: AbortSignal.timeout(timeoutSeconds * 1000),
+    });
   } catch (e) {
-    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
+    const cause =
+      e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
     throw new SourceError(`cannot reach ${statusUrl}: ${cause} (the machine may still be booting)`);
   }
-  if (res.status === 401 || res.status === 403) throw new SourceError(`${statusUrl} refused the API key (HTTP ${res.status})`);
-  if (res.status === 404) throw new SourceError(`${statusUrl} has no status document (HTTP 404): is this endpoint a qwen3-serve machine?`);
-  if (!res.ok) throw new SourceError(`${statusUrl} answered HTTP ${res.status} (the proxy is up but the status is not readable yet)`);
+  if (res.status === 401 || res.status === 403)
+    throw new SourceError(`${statusUrl} refused the API key (HTTP ${res.status})`);
+  if (res.status === 404)
+    throw new SourceError(`${statusUrl} has no status document (HTTP 404): is this endpoint a qwen3-serve machine?`);
+  if (!res.ok)
+    throw new SourceError(
+      `${statusUrl} answered HTTP ${res.status} (the proxy is up but the status is not readable yet)`,
+    );
   try {
     return (await res.json()) as unknown;
   } catch {

@@ -36,7 +36,7 @@ export interface GpuServerArgs {
   /** Public port of the authenticating proxy. */
   readonly proxyPort: number;
   /** HTTPS for this name; with a hosted zone the A record is created too. Port 80 opens to the internet for ACME (the config requires tls.openPort80ForAcme). */
-  readonly tls?: { readonly domain: string; readonly email: string; readonly hostedZoneId?: string };
+  readonly tls?: { readonly domain: string; readonly email: string; readonly hostedZoneId?: string | undefined };
   /** gp3 root performance and extra size. */
   readonly rootVolume: { readonly throughputMiBps: number; readonly iops: number; readonly extraGiB: number };
   /** What an OS-initiated shutdown (the idle watchdog) does. */
@@ -96,7 +96,10 @@ export function instancePolicy(parameterArns: readonly string[]): string {
  * request, which "remains active until Amazon EC2 launches the Spot Instance" and is then done
  * (EC2 User Guide, spot-requests.html, as quoted by the CDK's SpotRequestType). Both read 2026-11-30.
  */
-export function spotOptionsFor(shutdownBehavior: "stop" | "terminate"): { spotInstanceType: "persistent" | "one-time"; instanceInterruptionBehavior: "stop" | "terminate" } {
+export function spotOptionsFor(shutdownBehavior: "stop" | "terminate"): {
+  spotInstanceType: "persistent" | "one-time";
+  instanceInterruptionBehavior: "stop" | "terminate";
+} {
   return shutdownBehavior === "stop"
     ? { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" }
     : { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" };
@@ -133,7 +136,10 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     super("qwen3-serve:aws:GpuServer", name, {}, opts);
     const { plan } = args;
     // One provider for every AWS resource and lookup; other packages (random, command) keep their defaults.
-    const provider = args.region === undefined ? undefined : new aws.Provider(`${name}-aws`, { region: args.region }, { parent: this });
+    const provider =
+      args.region === undefined
+        ? undefined
+        : new aws.Provider(`${name}-aws`, { region: args.region }, { parent: this });
     const parent = { parent: this, ...(provider !== undefined ? { provider } : {}) };
     const plainParent = { parent: this };
     const family = AMI_FAMILIES[args.amiFamily];
@@ -143,7 +149,13 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, plainParent);
     const apiKeyParam = new aws.ssm.Parameter(
       `${name}-api-key`,
-      { name: `${args.parameterPrefix}/api-key`, type: "SecureString", value: key.result, description: "qwen3-serve endpoint API key", tags },
+      {
+        name: `${args.parameterPrefix}/api-key`,
+        type: "SecureString",
+        value: key.result,
+        description: "qwen3-serve endpoint API key",
+        tags,
+      },
       parent,
     );
     const hfParam =
@@ -151,7 +163,13 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         ? undefined
         : new aws.ssm.Parameter(
             `${name}-hf-token`,
-            { name: `${args.parameterPrefix}/hf-token`, type: "SecureString", value: pulumi.secret(args.hfToken), description: "Hugging Face token for weight downloads", tags },
+            {
+              name: `${args.parameterPrefix}/hf-token`,
+              type: "SecureString",
+              value: pulumi.secret(args.hfToken),
+              description: "Hugging Face token for weight downloads",
+              tags,
+            },
             parent,
           );
 
@@ -163,7 +181,14 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         new aws.ssm.Parameter(
           `${name}-idle-py-${i}`,
           // insecureValue: the script is no secret, so diffs show it (`value` is always marked secret).
-          { name: paramName, type: "String", tier: "Standard", insecureValue: value, description: `qwen3-serve idle watchdog (idle.py): gzip+base64, part ${i + 1} of ${idleScript.values.length}`, tags },
+          {
+            name: paramName,
+            type: "String",
+            tier: "Standard",
+            insecureValue: value,
+            description: `qwen3-serve idle watchdog (idle.py): gzip+base64, part ${i + 1} of ${idleScript.values.length}`,
+            tags,
+          },
           parent,
         ),
     );
@@ -181,8 +206,16 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
       },
       parent,
     );
-    const paramArns = [apiKeyParam.arn, ...(hfParam === undefined ? [] : [hfParam.arn]), ...idleParams.map((p) => p.arn)];
-    new aws.iam.RolePolicy(`${name}-instance`, { role: role.name, policy: pulumi.all(paramArns).apply((arns) => instancePolicy(arns)) }, parent);
+    const paramArns = [
+      apiKeyParam.arn,
+      ...(hfParam === undefined ? [] : [hfParam.arn]),
+      ...idleParams.map((p) => p.arn),
+    ];
+    new aws.iam.RolePolicy(
+      `${name}-instance`,
+      { role: role.name, policy: pulumi.all(paramArns).apply((arns) => instancePolicy(arns)) },
+      parent,
+    );
     const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, parent);
 
     // ---- network: the given subnet, or the default VPC's subnet in a zone offering the type ----
@@ -212,12 +245,19 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
       vpcId = vpc.id;
       subnetId = subnets.ids.apply((ids) => {
         const first = [...ids].sort()[0];
-        if (first === undefined) throw new Error(`no default subnet in a zone that offers ${plan.instance.type}; set qwen3-serve:aws.subnetId`);
+        if (first === undefined)
+          throw new Error(
+            `no default subnet in a zone that offers ${plan.instance.type}; set qwen3-serve:aws.subnetId`,
+          );
         return first;
       });
     }
 
-    const sg = new aws.ec2.SecurityGroup(`${name}-sg`, { vpcId, description: `qwen3-serve ${name}: endpoint ingress only`, tags }, parent);
+    const sg = new aws.ec2.SecurityGroup(
+      `${name}-sg`,
+      { vpcId, description: `qwen3-serve ${name}: endpoint ingress only`, tags },
+      parent,
+    );
     const ingress = (rule: string, port: number, cidr: string, description: string): void => {
       new aws.vpc.SecurityGroupIngressRule(
         `${name}-${rule}`,
@@ -225,26 +265,41 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         parent,
       );
     };
-    if (!args.private) args.allowedCidrs.forEach((cidr, i) => ingress(`endpoint-${i}`, args.proxyPort, cidr, "qwen3-serve endpoint"));
+    if (!args.private)
+      args.allowedCidrs.forEach((cidr, i) => ingress(`endpoint-${i}`, args.proxyPort, cidr, "qwen3-serve endpoint"));
     args.ssh?.allowedCidrs.forEach((cidr, i) => ingress(`ssh-${i}`, 22, cidr, "SSH"));
     // HTTP-01 validation comes from Let's Encrypt's servers; config validation demanded tls.openPort80ForAcme.
     if (args.tls !== undefined) ingress("acme", 80, "0.0.0.0/0", "Let's Encrypt HTTP-01");
     new aws.vpc.SecurityGroupEgressRule(
       `${name}-egress`,
-      { securityGroupId: sg.id, cidrIpv4: "0.0.0.0/0", ipProtocol: "-1", description: "downloads, SSM, package mirrors", tags },
+      {
+        securityGroupId: sg.id,
+        cidrIpv4: "0.0.0.0/0",
+        ipProtocol: "-1",
+        description: "downloads, SSM, package mirrors",
+        tags,
+      },
       parent,
     );
 
     // ---- the machine ----
-    const amiLookup =
-      args.amiId ??
-      aws.ssm.getParameterOutput({ name: family.ssmParameter }, invokeOpts).insecureValue;
+    const amiLookup = args.amiId ?? aws.ssm.getParameterOutput({ name: family.ssmParameter }, invokeOpts).insecureValue;
     // The parameters' own names (outputs), so the instance boots only once they exist.
     const userData = pulumi
-      .all([apiKeyParam.name, hfParam?.name ?? pulumi.output(""), aws.getRegionOutput({}, invokeOpts).region, pulumi.all(idleParams.map((p) => p.name))])
+      .all([
+        apiKeyParam.name,
+        hfParam?.name ?? pulumi.output(""),
+        aws.getRegionOutput({}, invokeOpts).region,
+        pulumi.all(idleParams.map((p) => p.name)),
+      ])
       .apply(([apiKeyName, hfName, region, idleNames]) => {
         const files = machineFiles(plan, {
-          secrets: { source: "ssm", region, apiKeyParameter: apiKeyName, ...(hfName !== "" ? { hfTokenParameter: hfName } : {}) },
+          secrets: {
+            source: "ssm",
+            region,
+            apiKeyParameter: apiKeyName,
+            ...(hfName !== "" ? { hfTokenParameter: hfName } : {}),
+          },
           idleFromSsm: { parameters: idleNames, sha256: idleScript.sha256 },
           proxyPort: args.proxyPort,
           driver: family.hasDriver ? "require" : "install",
@@ -271,7 +326,12 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         userDataReplaceOnChange: true,
         instanceInitiatedShutdownBehavior: args.shutdownBehavior,
         // Tags in metadata: the idle watchdog reads its window and TTL from them each minute.
-        metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1, instanceMetadataTags: "enabled" },
+        metadataOptions: {
+          httpTokens: "required",
+          httpEndpoint: "enabled",
+          httpPutResponseHopLimit: 1,
+          instanceMetadataTags: "enabled",
+        },
         rootBlockDevice: {
           volumeType: "gp3",
           volumeSize: family.osDiskGiB + plan.disk.totalGiB + args.rootVolume.extraGiB,
@@ -281,7 +341,9 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
           deleteOnTermination: true,
           tags,
         },
-        ...(spot ? { instanceMarketOptions: { marketType: "spot", spotOptions: spotOptionsFor(args.shutdownBehavior) } } : {}),
+        ...(spot
+          ? { instanceMarketOptions: { marketType: "spot", spotOptions: spotOptionsFor(args.shutdownBehavior) } }
+          : {}),
         tags: { ...tags, Name: `qwen3-serve-${name}` },
       },
       // A new DLAMI release must not replace a running machine: the AMI is resolved once and kept
@@ -294,12 +356,24 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     // A stopped instance gives its public IP back; an Elastic IP stays, so the endpoint, the DNS
     // record and the key's destination survive idle stops and spot interruptions.
     const eip = args.private ? undefined : new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, parent);
-    const eipAssociation = eip === undefined ? undefined : new aws.ec2.EipAssociation(`${name}-eip`, { instanceId: instance.id, allocationId: eip.allocationId }, parent);
+    const eipAssociation =
+      eip === undefined
+        ? undefined
+        : new aws.ec2.EipAssociation(
+            `${name}-eip`,
+            { instanceId: instance.id, allocationId: eip.allocationId },
+            parent,
+          );
     // Not instance.publicIp: "this field will change after the EIP is attached" (@pulumi/aws 7.48 ec2/eip.d.ts, publicIp).
     const publicIp: pulumi.Output<string> = eip === undefined ? pulumi.output("") : eip.publicIp;
-    const host: pulumi.Output<string> = args.tls !== undefined ? pulumi.output(args.tls.domain) : args.private ? pulumi.output("127.0.0.1") : publicIp;
+    const host: pulumi.Output<string> =
+      args.tls !== undefined ? pulumi.output(args.tls.domain) : args.private ? pulumi.output("127.0.0.1") : publicIp;
     if (args.tls?.hostedZoneId !== undefined) {
-      new aws.route53.Record(`${name}-dns`, { zoneId: args.tls.hostedZoneId, name: args.tls.domain, type: "A", ttl: 60, records: [publicIp] }, parent);
+      new aws.route53.Record(
+        `${name}-dns`,
+        { zoneId: args.tls.hostedZoneId, name: args.tls.domain, type: "A", ttl: 60, records: [publicIp] },
+        parent,
+      );
     }
     const scheme = args.tls !== undefined ? "https" : "http";
     const base = pulumi.interpolate`${scheme}://${host}:${args.proxyPort}`;
@@ -363,7 +437,11 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
   private declareLifecycle(
     name: string,
     instance: aws.ec2.Instance,
-    { spot, shutdownBehavior, region }: { spot: boolean; shutdownBehavior: "stop" | "terminate"; region: pulumi.Output<string> },
+    {
+      spot,
+      shutdownBehavior,
+      region,
+    }: { spot: boolean; shutdownBehavior: "stop" | "terminate"; region: pulumi.Output<string> },
     opts: pulumi.CustomResourceOptions,
   ): void {
     if (!spot) {

@@ -11,7 +11,13 @@ import * as random from "@pulumi/random";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../catalog/images";
-import { IDLE_GRACE_MINUTES, loadTimeoutSeconds, readinessTimeoutSeconds, renderTemplate, type IdleSettings } from "../machine/render";
+import {
+  IDLE_GRACE_MINUTES,
+  loadTimeoutSeconds,
+  readinessTimeoutSeconds,
+  renderTemplate,
+  type IdleSettings,
+} from "../machine/render";
 import type { Plan } from "../sizing/plan";
 import { loadTemplate } from "../machine/assets";
 import { curlExample, targetOutputsOf, type TargetOutputs } from "./outputs";
@@ -76,8 +82,11 @@ function script(name: "download.sh" | "logcap.sh"): string {
  */
 export function gpuDeviceRequests(gpuDevices: string): docker.types.input.ContainerDeviceRequest[] {
   const ids = /^device=(\d+(?:,\d+)*)$/.exec(gpuDevices)?.[1];
-  if (gpuDevices !== "all" && ids === undefined) throw new Error(`gpuDevices ${JSON.stringify(gpuDevices)} passed config validation`);
-  return [{ driver: "nvidia", capabilities: ["gpu"], ...(ids === undefined ? { count: -1 } : { deviceIds: ids.split(",") }) }];
+  if (gpuDevices !== "all" && ids === undefined)
+    throw new Error(`gpuDevices ${JSON.stringify(gpuDevices)} passed config validation`);
+  return [
+    { driver: "nvidia", capabilities: ["gpu"], ...(ids === undefined ? { count: -1 } : { deviceIds: ids.split(",") }) },
+  ];
 }
 
 /** Whether a bind address means every interface of the host. */
@@ -112,7 +121,9 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
   constructor(name: string, args: DockerServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("qwen3-serve:docker:Server", name, {}, opts);
     const { plan } = args;
-    const provider = new docker.Provider(`${name}-docker`, args.host !== undefined ? { host: args.host } : {}, { parent: this });
+    const provider = new docker.Provider(`${name}-docker`, args.host !== undefined ? { host: args.host } : {}, {
+      parent: this,
+    });
     const child = { parent: this, provider };
     const labels = Object.entries(args.labels).map(([label, value]) => ({ label, value }));
     const source = plan.serve.weights.source;
@@ -125,7 +136,10 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
 
     const engineImage = new docker.RemoteImage(
       `${name}-engine-image`,
-      { name: args.engineImageDigest === undefined ? plan.serve.image : `${plan.serve.image}@${args.engineImageDigest}`, keepLocally: true },
+      {
+        name: args.engineImageDigest === undefined ? plan.serve.image : `${plan.serve.image}@${args.engineImageDigest}`,
+        keepLocally: true,
+      },
       child,
     );
     const proxyImage = new docker.RemoteImage(`${name}-proxy-image`, { name: PROXY_IMAGE, keepLocally: true }, child);
@@ -133,7 +147,11 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
     // vLLM and SGLang: fill the cache before the engine starts, with hf from the engine's own image.
     const prerequisites: pulumi.Resource[] = [];
     if (source === "hf") {
-      const hfArgs = ["download", plan.serve.weights.ref, ...(plan.serve.weights.revision !== null ? ["--revision", plan.serve.weights.revision] : [])];
+      const hfArgs = [
+        "download",
+        plan.serve.weights.ref,
+        ...(plan.serve.weights.revision !== null ? ["--revision", plan.serve.weights.revision] : []),
+      ];
       prerequisites.push(
         new docker.Container(
           `${name}-weights-download`,
@@ -147,7 +165,9 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
             envs: ["HF_XET_HIGH_PERFORMANCE=1", `QS_HF_TOKEN_FILE=${HF_TOKEN_FILE}`],
             uploads: [
               { file: `${SCRIPT_DIR}/download.sh`, content: script("download.sh"), executable: true },
-              ...(args.hfToken !== undefined ? [{ file: HF_TOKEN_FILE, content: pulumi.secret(args.hfToken), permissions: "0400" }] : []),
+              ...(args.hfToken !== undefined
+                ? [{ file: HF_TOKEN_FILE, content: pulumi.secret(args.hfToken), permissions: "0400" }]
+                : []),
             ],
             volumes: [{ volumeName: cache.name, containerPath: cachePath }],
             ...RUN_ONCE,
@@ -165,7 +185,12 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
     const healthTest =
       source === "ollama"
         ? ["CMD", "ollama", "list"]
-        : ["CMD", "python3", "-c", `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${plan.serve.port}${plan.serve.healthPath}', timeout=5)`];
+        : [
+            "CMD",
+            "python3",
+            "-c",
+            `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${plan.serve.port}${plan.serve.healthPath}', timeout=5)`,
+          ];
     const engine = new docker.Container(
       `${name}-engine`,
       {
@@ -177,12 +202,21 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
         deviceRequests: gpuDeviceRequests(args.gpuDevices),
         // Tensor-parallel ranks share memory over /dev/shm.
         ipcMode: "host",
-        ulimits: [{ name: "memlock", soft: -1, hard: -1 }, { name: "stack", soft: 67108864, hard: 67108864 }],
+        ulimits: [
+          { name: "memlock", soft: -1, hard: -1 },
+          { name: "stack", soft: 67108864, hard: 67108864 },
+        ],
         volumes: [{ volumeName: cache.name, containerPath: cachePath }],
         // Reachable only on the private network, by the proxy: no published port.
         networksAdvanced: [{ name: network.name, aliases: [ENGINE_ALIAS] }],
         restart: "unless-stopped",
-        healthcheck: { tests: healthTest, interval: "30s", timeout: "10s", retries: 3, startPeriod: `${loadTimeoutSeconds(plan)}s` },
+        healthcheck: {
+          tests: healthTest,
+          interval: "30s",
+          timeout: "10s",
+          retries: 3,
+          startPeriod: `${loadTimeoutSeconds(plan)}s`,
+        },
         wait: true,
         waitTimeout: loadTimeoutSeconds(plan),
         ...ENGINE_LOGS,
@@ -227,7 +261,9 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
       STATUS_LOCATION: "",
       ACTIVITY_LISTEN: String(activityPort),
     });
-    const authConf = pulumi.secret(key.result.apply((k) => renderTemplate(loadTemplate("proxy-auth.conf"), { API_KEY: k.replace(/[.+]/g, "\\$&") })));
+    const authConf = pulumi.secret(
+      key.result.apply((k) => renderTemplate(loadTemplate("proxy-auth.conf"), { API_KEY: k.replace(/[.+]/g, "\\$&") })),
+    );
     const proxy = new docker.Container(
       `${name}-proxy`,
       {
@@ -258,7 +294,11 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
     // engine's metrics, and stops the engine and proxy through the Docker socket. The socket is
     // root on the host, so the sidecar exists only when a window or TTL asks for it.
     if (args.idle.minutes !== null || args.idle.ttlHours !== null) {
-      const watchdogImage = new docker.RemoteImage(`${name}-idle-image`, { name: WATCHDOG_IMAGE, keepLocally: true }, child);
+      const watchdogImage = new docker.RemoteImage(
+        `${name}-idle-image`,
+        { name: WATCHDOG_IMAGE, keepLocally: true },
+        child,
+      );
       const dir = "/opt/qwen3-serve";
       new docker.Container(
         `${name}-idle`,
@@ -332,10 +372,16 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
     this.pricePerHour = pulumi.output(0);
     this.amiId = engineImage.repoDigest.apply((d) => d || plan.serve.image);
     const sshHost = args.host?.startsWith("ssh://") === true ? args.host.slice("ssh://".length) : undefined;
-    this.connectCommand = pulumi.output(sshHost !== undefined ? `ssh ${sshHost}` : `docker exec -it ${name}-qwen3-serve-engine sh`);
+    this.connectCommand = pulumi.output(
+      sshHost !== undefined ? `ssh ${sshHost}` : `docker exec -it ${name}-qwen3-serve-engine sh`,
+    );
     // The forward ends where the port is published: the bind address, or loopback for a wildcard bind.
     const forwardTo = isWildcard(args.bindAddress) ? "127.0.0.1" : endpointHost(args.bindAddress, "");
-    this.portForwardCommand = pulumi.output(sshHost !== undefined ? `ssh -N -L ${args.proxyPort}:${forwardTo}:${args.proxyPort} ${sshHost}` : "n/a (local Docker host)");
+    this.portForwardCommand = pulumi.output(
+      sshHost !== undefined
+        ? `ssh -N -L ${args.proxyPort}:${forwardTo}:${args.proxyPort} ${sshHost}`
+        : "n/a (local Docker host)",
+    );
     this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
     this.statusUrl = pulumi.output("n/a (no bootstrap on the Docker target; see docker logs)");
     this.registerOutputs(targetOutputsOf(this));

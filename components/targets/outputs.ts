@@ -34,8 +34,18 @@ export interface TargetOutputs {
 
 /** The keys of {@link TargetOutputs}, for copying them onto the stack outputs. */
 export const TARGET_OUTPUT_KEYS = [
-  "endpoint", "modelName", "apiKey", "instanceId", "publicIp", "instanceType", "pricePerHour", "amiId",
-  "connectCommand", "portForwardCommand", "curlExample", "statusUrl",
+  "endpoint",
+  "modelName",
+  "apiKey",
+  "instanceId",
+  "publicIp",
+  "instanceType",
+  "pricePerHour",
+  "amiId",
+  "connectCommand",
+  "portForwardCommand",
+  "curlExample",
+  "statusUrl",
 ] as const satisfies readonly (keyof TargetOutputs)[];
 
 /** The curl example every target prints: the key comes from the stack at run time. */

@@ -17,7 +17,14 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "node:crypto";
-import { renderInstallScript, secretsMachineFile, SECRETS_FILE, STATUS_URL_PATH, workstationCommands, type IdleSettings } from "../machine/render";
+import {
+  renderInstallScript,
+  secretsMachineFile,
+  SECRETS_FILE,
+  STATUS_URL_PATH,
+  workstationCommands,
+  type IdleSettings,
+} from "../machine/render";
 import { connectionHostKey } from "../config/hostKey";
 import type { Plan } from "../sizing/plan";
 import { machineFiles } from "../machine/assets";
@@ -80,11 +87,19 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
     };
 
     const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, parent);
-    const files = machineFiles(plan, { secrets: { source: "file", path: SECRETS_FILE }, proxyPort: args.proxyPort, driver: "require", idle: args.idle, uninstallable: true });
+    const files = machineFiles(plan, {
+      secrets: { source: "file", path: SECRETS_FILE },
+      proxyPort: args.proxyPort,
+      driver: "require",
+      idle: args.idle,
+      uninstallable: true,
+    });
     this.installerHash = createHash("sha256").update(renderInstallScript(files)).digest("hex");
     // The key and token go in on stdin, inside the installer: never on a command line or in state unmarked.
     const stdin = pulumi.secret(
-      pulumi.all([key.result, args.hfToken ?? pulumi.output("")]).apply(([k, hf]) => renderInstallScript([secretsMachineFile(k, hf === "" ? undefined : hf), ...files])),
+      pulumi
+        .all([key.result, args.hfToken ?? pulumi.output("")])
+        .apply(([k, hf]) => renderInstallScript([secretsMachineFile(k, hf === "" ? undefined : hf), ...files])),
     );
     const install = new command.remote.Command(
       `${name}-install`,
@@ -118,7 +133,9 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
     this.pricePerHour = pulumi.output(0);
     this.amiId = pulumi.output("n/a (existing machine)");
     this.connectCommand = pulumi.output(`ssh -p ${args.port} ${args.user}@${args.host}`);
-    this.portForwardCommand = pulumi.output(`ssh -p ${args.port} -N -L ${args.proxyPort}:127.0.0.1:${args.proxyPort} ${args.user}@${args.host}`);
+    this.portForwardCommand = pulumi.output(
+      `ssh -p ${args.port} -N -L ${args.proxyPort}:127.0.0.1:${args.proxyPort} ${args.user}@${args.host}`,
+    );
     this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
     this.statusUrl = pulumi.output(`${base}${STATUS_URL_PATH}`);
     this.registerOutputs(targetOutputsOf(this));

@@ -38,7 +38,8 @@ export function commandSteps(old: RemoteInputs | null, next: RemoteInputs, delet
   const create: Step = { kind: "create", inputs: next, command: next.create, stdin: next.stdin };
   if (old === null) return [create];
   if (JSON.stringify(old.triggers ?? []) !== JSON.stringify(next.triggers ?? [])) {
-    const del: Step[] = old.delete === undefined ? [] : [{ kind: "delete", inputs: old, command: old.delete, stdin: old.stdin }];
+    const del: Step[] =
+      old.delete === undefined ? [] : [{ kind: "delete", inputs: old, command: old.delete, stdin: old.stdin }];
     return deleteBeforeReplace ? [...del, create] : [create, ...del];
   }
   if (withoutTriggers(old) === withoutTriggers(next)) return [];

@@ -130,7 +130,9 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
     }
     const thinks = settings.reasoningField !== "none" && !thinkingOff(body, settings);
     const last = lastMessage(body);
-    const offersWeather = Array.isArray(body.tools) && body.tools.some((t) => isRecord(t) && isRecord(t.function) && t.function.name === "get_weather");
+    const offersWeather =
+      Array.isArray(body.tools) &&
+      body.tools.some((t) => isRecord(t) && isRecord(t.function) && t.function.name === "get_weather");
 
     if (body.stream === true) {
       inFlight += 1;
@@ -156,7 +158,11 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
       let cut = false;
       const word = "tok ".repeat(settings.tokensPerChunk);
       for (let i = 0; i < (thinks ? settings.reasoningChunks : 0) && !cut; i++) {
-        cut = !add(settings.reasoningField === "inline" ? { content: i === 0 ? `<think>${word}` : word } : { [settings.reasoningField]: word });
+        cut = !add(
+          settings.reasoningField === "inline"
+            ? { content: i === 0 ? `<think>${word}` : word }
+            : { [settings.reasoningField]: word },
+        );
       }
       if (thinks && settings.reasoningField === "inline" && !cut) cut = !add({ content: "</think>" });
       for (let i = 0; i < settings.answerChunks && !cut; i++) cut = !add({ content: i === 0 ? "42 " : word });
@@ -175,7 +181,12 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
           return;
         }
         write({ ...base, choices: [{ index: 0, delta: {}, finish_reason: cut ? "length" : "stop" }] });
-        if (wantsUsage) write({ ...base, choices: [], usage: { prompt_tokens: 20, completion_tokens: tokens, total_tokens: 20 + tokens } });
+        if (wantsUsage)
+          write({
+            ...base,
+            choices: [],
+            usage: { prompt_tokens: 20, completion_tokens: tokens, total_tokens: 20 + tokens },
+          });
         res.end("data: [DONE]\n\n");
       };
       timer = setTimeout(next, settings.tokenDelayMs);
@@ -190,18 +201,32 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
       const temp = isRecord(result) ? String(result.temperature_c) : "?";
       message = { role: "assistant", content: `It is ${temp} °C and sunny in ${city}.` };
     } else if (offersWeather && settings.tools) {
-      message = { role: "assistant", content: null, tool_calls: [{ id: "call_fake_1", type: "function", function: { name: "get_weather", arguments: '{"city": "Paris"}' } }] };
+      message = {
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { id: "call_fake_1", type: "function", function: { name: "get_weather", arguments: '{"city": "Paris"}' } },
+        ],
+      };
       finish = "tool_calls";
     } else if (offersWeather) {
       message = { role: "assistant", content: "I cannot look up the weather." };
     } else {
       const reasoning = "The user asks 17 + 25. That is 42.";
-      message =
-        !thinks ? { role: "assistant", content: "42" }
-        : settings.reasoningField === "inline" ? { role: "assistant", content: `<think>${reasoning}</think>\n\n42` }
-        : { role: "assistant", content: "42", [settings.reasoningField]: reasoning };
+      message = !thinks
+        ? { role: "assistant", content: "42" }
+        : settings.reasoningField === "inline"
+          ? { role: "assistant", content: `<think>${reasoning}</think>\n\n42` }
+          : { role: "assistant", content: "42", [settings.reasoningField]: reasoning };
     }
-    send(res, 200, { id: "chatcmpl-fake", object: "chat.completion", created: 0, model, choices: [{ index: 0, message, finish_reason: finish }], usage: { prompt_tokens: 20, completion_tokens: 12, total_tokens: 32 } });
+    send(res, 200, {
+      id: "chatcmpl-fake",
+      object: "chat.completion",
+      created: 0,
+      model,
+      choices: [{ index: 0, message, finish_reason: finish }],
+      usage: { prompt_tokens: 20, completion_tokens: 12, total_tokens: 32 },
+    });
   };
 
   const server = http.createServer((req, res) => {
@@ -228,7 +253,10 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
         return;
       }
       if (req.method === "GET" && path === "/v1/models") {
-        send(res, 200, { object: "list", data: settings.models.map((id) => ({ id, object: "model", created: 0, owned_by: "fake" })) });
+        send(res, 200, {
+          object: "list",
+          data: settings.models.map((id) => ({ id, object: "model", created: 0, owned_by: "fake" })),
+        });
       } else if (req.method === "POST" && path === "/v1/chat/completions" && body !== null) {
         chat(body, res);
       } else if (req.method === "GET" && path === "/qwen3-serve/status" && settings.statusDoc !== null) {
@@ -262,7 +290,12 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
 /** A status document as components/machine/status.py writes it once ready, phases in seconds from boot. */
 export function readyStatusDoc(): Record<string, unknown> {
   // Boot at 10:00:00, bootstrap from 10:00:40, ready at 10:16:40: total 1000 s.
-  const phase = (startedAt: string, finishedAt: string, seconds: number, state = "done"): Json => ({ startedAt, finishedAt, seconds, state });
+  const phase = (startedAt: string, finishedAt: string, seconds: number, state = "done"): Json => ({
+    startedAt,
+    finishedAt,
+    seconds,
+    state,
+  });
   const phases = {
     driver: phase("2026-11-29T10:00:40Z", "2026-11-29T10:00:44Z", 4),
     runtime: phase("2026-11-29T10:00:44Z", "2026-11-29T10:00:46Z", 2),
@@ -279,6 +312,11 @@ export function readyStatusDoc(): Record<string, unknown> {
     state: "ready",
     phase: null,
     readyAt: "2026-11-29T10:16:40Z",
-    coldStart: { bootAt: "2026-11-29T10:00:00Z", startedAt: "2026-11-29T10:00:40Z", readyAt: "2026-11-29T10:16:40Z", phases },
+    coldStart: {
+      bootAt: "2026-11-29T10:00:00Z",
+      startedAt: "2026-11-29T10:00:40Z",
+      readyAt: "2026-11-29T10:16:40Z",
+      phases,
+    },
   };
 }

@@ -43,46 +43,81 @@ export const MANAGED_POLICIES: Readonly<Record<string, PolicyDocument>> = {
       {
         Effect: "Allow",
         Action: [
-          "ssm:DescribeAssociation", "ssm:GetDeployablePatchSnapshotForInstance", "ssm:GetDocument", "ssm:DescribeDocument",
-          "ssm:GetManifest", "ssm:GetParameter", "ssm:GetParameters", "ssm:ListAssociations", "ssm:ListInstanceAssociations",
-          "ssm:PutInventory", "ssm:PutComplianceItems", "ssm:PutConfigurePackageResult", "ssm:UpdateAssociationStatus",
-          "ssm:UpdateInstanceAssociationStatus", "ssm:UpdateInstanceInformation",
+          "ssm:DescribeAssociation",
+          "ssm:GetDeployablePatchSnapshotForInstance",
+          "ssm:GetDocument",
+          "ssm:DescribeDocument",
+          "ssm:GetManifest",
+          "ssm:GetParameter",
+          "ssm:GetParameters",
+          "ssm:ListAssociations",
+          "ssm:ListInstanceAssociations",
+          "ssm:PutInventory",
+          "ssm:PutComplianceItems",
+          "ssm:PutConfigurePackageResult",
+          "ssm:UpdateAssociationStatus",
+          "ssm:UpdateInstanceAssociationStatus",
+          "ssm:UpdateInstanceInformation",
         ],
         Resource: "*",
       },
       {
         Effect: "Allow",
-        Action: ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"],
+        Action: [
+          "ssmmessages:CreateControlChannel",
+          "ssmmessages:CreateDataChannel",
+          "ssmmessages:OpenControlChannel",
+          "ssmmessages:OpenDataChannel",
+        ],
         Resource: "*",
       },
       {
         Effect: "Allow",
-        Action: ["ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage", "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply"],
+        Action: [
+          "ec2messages:AcknowledgeMessage",
+          "ec2messages:DeleteMessage",
+          "ec2messages:FailMessage",
+          "ec2messages:GetEndpoint",
+          "ec2messages:GetMessages",
+          "ec2messages:SendReply",
+        ],
         Resource: "*",
       },
     ],
   },
 };
 
-const list = (v: string | readonly string[] | undefined): readonly string[] => (v === undefined ? [] : typeof v === "string" ? [v] : v);
+const list = (v: string | readonly string[] | undefined): readonly string[] =>
+  v === undefined ? [] : typeof v === "string" ? [v] : v;
 
 /** IAM wildcard match: `*` any run of characters, `?` one character. */
 export function wildcardMatch(pattern: string, value: string, caseInsensitive: boolean): boolean {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${re}$`, caseInsensitive ? "is" : "s").test(value);
 }
 
 function matches(s: Statement, action: string, resource: string): boolean {
-  if (s.Condition !== undefined) throw new Error(`statement ${s.Sid ?? ""} has a Condition, which this evaluator does not model`);
-  const actionHit = s.Action !== undefined ? list(s.Action).some((p) => wildcardMatch(p, action, true)) : !list(s.NotAction).some((p) => wildcardMatch(p, action, true));
+  if (s.Condition !== undefined)
+    throw new Error(`statement ${s.Sid ?? ""} has a Condition, which this evaluator does not model`);
+  const actionHit =
+    s.Action !== undefined
+      ? list(s.Action).some((p) => wildcardMatch(p, action, true))
+      : !list(s.NotAction).some((p) => wildcardMatch(p, action, true));
   const resourceHit =
-    s.Resource !== undefined ? list(s.Resource).some((p) => wildcardMatch(p, resource, false)) : !list(s.NotResource).some((p) => wildcardMatch(p, resource, false));
+    s.Resource !== undefined
+      ? list(s.Resource).some((p) => wildcardMatch(p, resource, false))
+      : !list(s.NotResource).some((p) => wildcardMatch(p, resource, false));
   return actionHit && resourceHit;
 }
 
 /** Whether the policies, taken together, allow `action` on `resource`. */
 export function evaluate(policies: readonly PolicyDocument[], action: string, resource: string): Decision {
-  const statements = policies.flatMap((p) => (Array.isArray(p.Statement) ? (p.Statement as readonly Statement[]) : [p.Statement as Statement]));
+  const statements = policies.flatMap((p) =>
+    Array.isArray(p.Statement) ? (p.Statement as readonly Statement[]) : [p.Statement as Statement],
+  );
   const hits = statements.filter((s) => matches(s, action, resource));
   if (hits.some((s) => s.Effect === "Deny")) return "explicit-deny";
   return hits.some((s) => s.Effect === "Allow") ? "allow" : "implicit-deny";
@@ -95,8 +130,11 @@ export function evaluate(policies: readonly PolicyDocument[], action: string, re
  */
 export function policiesOfRole(recorded: readonly Recorded[], roleName: string): PolicyDocument[] {
   const role = recorded.find((r) => r.type === "aws:iam/role:Role");
-  if (role?.inputs.managedPolicyArns !== undefined || role?.inputs.inlinePolicies !== undefined) throw new Error("policies embedded in the Role are not read by this helper");
-  const inline = recorded.filter((r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.inputs.role === roleName).map((r) => JSON.parse(String(r.inputs.policy)) as PolicyDocument);
+  if (role?.inputs.managedPolicyArns !== undefined || role?.inputs.inlinePolicies !== undefined)
+    throw new Error("policies embedded in the Role are not read by this helper");
+  const inline = recorded
+    .filter((r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.inputs.role === roleName)
+    .map((r) => JSON.parse(String(r.inputs.policy)) as PolicyDocument);
   const managed = recorded
     .filter((r) => r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" && r.inputs.role === roleName)
     .map((r) => {

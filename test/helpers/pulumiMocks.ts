@@ -50,24 +50,49 @@ export const MOCK_PUBLIC_IP = "203.0.113.10";
 /** The fake address of every mocked Elastic IP. */
 export const MOCK_ELASTIC_IP = "203.0.113.99";
 
-const invokes: Record<string, (inputs: Record<string, unknown>, provider: string | undefined) => Record<string, unknown>> = {
+const invokes: Record<
+  string,
+  (inputs: Record<string, unknown>, provider: string | undefined) => Record<string, unknown>
+> = {
   "aws:ec2/getVpc:getVpc": () => ({ id: "vpc-0default", cidrBlock: "172.31.0.0/16" }),
-  "aws:ec2/getSubnets:getSubnets": () => ({ id: "subnets", ids: ["subnet-0bbbbbbbbbbbbbbbb", "subnet-0aaaaaaaaaaaaaaaa"] }),
+  "aws:ec2/getSubnets:getSubnets": () => ({
+    id: "subnets",
+    ids: ["subnet-0bbbbbbbbbbbbbbbb", "subnet-0aaaaaaaaaaaaaaaa"],
+  }),
   "aws:ec2/getSubnet:getSubnet": (i) => ({ id: i.id, vpcId: "vpc-0given", availabilityZone: "us-east-1a" }),
-  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({ id: "offerings", locations: ["us-east-1a", "us-east-1b"], locationTypes: [], instanceTypes: [] }),
-  "aws:ssm/getParameter:getParameter": (i) => ({ id: i.name, name: i.name, value: "ami-0mockdlami000000", insecureValue: "ami-0mockdlami000000", type: "String" }),
+  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({
+    id: "offerings",
+    locations: ["us-east-1a", "us-east-1b"],
+    locationTypes: [],
+    instanceTypes: [],
+  }),
+  "aws:ssm/getParameter:getParameter": (i) => ({
+    id: i.name,
+    name: i.name,
+    value: "ami-0mockdlami000000",
+    insecureValue: "ami-0mockdlami000000",
+    type: "String",
+  }),
   "aws:index/getRegion:getRegion": (_i, provider) => {
     const region = regionOfProvider(provider);
     return { id: region, name: region, region };
   },
 };
 
-function state(type: string, name: string, inputs: Record<string, unknown>, provider: string | undefined): Record<string, unknown> {
+function state(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown>,
+  provider: string | undefined,
+): Record<string, unknown> {
   switch (type) {
     case "random:index/randomPassword:RandomPassword":
       return { ...inputs, result: MOCK_API_KEY };
     case "aws:ssm/parameter:Parameter":
-      return { ...inputs, arn: `arn:aws:ssm:${regionOfProvider(provider)}:123456789012:parameter${String(inputs.name)}` };
+      return {
+        ...inputs,
+        arn: `arn:aws:ssm:${regionOfProvider(provider)}:123456789012:parameter${String(inputs.name)}`,
+      };
     case "aws:iam/role:Role":
       return { ...inputs, name: roleName(name), arn: `arn:aws:iam::123456789012:role/${roleName(name)}` };
     case "aws:iam/instanceProfile:InstanceProfile":
@@ -84,7 +109,11 @@ function state(type: string, name: string, inputs: Record<string, unknown>, prov
       return { ...inputs, publicIp: MOCK_ELASTIC_IP, allocationId: `eipalloc-0${name}` };
     case "docker:index/remoteImage:RemoteImage":
       // What the provider reports after a pull: the local image id and the registry digest.
-      return { ...inputs, imageId: MOCK_IMAGE_ID, repoDigest: `${String(inputs.name).split(":")[0]}@${MOCK_REPO_DIGEST}` };
+      return {
+        ...inputs,
+        imageId: MOCK_IMAGE_ID,
+        repoDigest: `${String(inputs.name).split(":")[0]}@${MOCK_REPO_DIGEST}`,
+      };
     case "command:local:Command":
       return { ...inputs, stdout: "ready", stderr: "" };
     default:
@@ -116,7 +145,11 @@ interface RegisterRequest {
 /** Wrap the mock monitor's registration to keep the options it otherwise drops. */
 function recordOptions(): void {
   const register = MockMonitor.prototype.registerResource;
-  MockMonitor.prototype.registerResource = function (this: MockMonitor, req: RegisterRequest, callback: (err: unknown, response: unknown) => void) {
+  MockMonitor.prototype.registerResource = function (
+    this: MockMonitor,
+    req: RegisterRequest,
+    callback: (err: unknown, response: unknown) => void,
+  ) {
     registeredOptions.set(req.getName(), { deleteBeforeReplace: req.getDeletebeforereplace() });
     return register.call(this, req, callback);
   };
@@ -137,7 +170,12 @@ export async function useMocks(): Promise<void> {
     {
       newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
         const inputs = args.inputs as Record<string, unknown>;
-        recorded.push({ type: args.type, name: args.name, inputs, ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}) });
+        recorded.push({
+          type: args.type,
+          name: args.name,
+          inputs,
+          ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
+        });
         const id = idOf(args.type, args.name, inputs);
         if (args.type === "pulumi:providers:aws") providerRegions.set(id, String(inputs.region));
         return { id, state: state(args.type, args.name, inputs, args.provider) };
@@ -145,7 +183,10 @@ export async function useMocks(): Promise<void> {
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         const handler = invokes[args.token];
         if (handler === undefined) throw new Error(`mock: unhandled invoke ${args.token}`);
-        recordedCalls.push({ token: args.token, ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}) });
+        recordedCalls.push({
+          token: args.token,
+          ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
+        });
         return handler(args.inputs as Record<string, unknown>, args.provider);
       },
     },
@@ -172,7 +213,11 @@ export function settle(): Promise<void> {
 
 /** Resolve every Output in an object (so nothing is still pending when the next test starts). */
 export async function resolveAll(outputs: object): Promise<void> {
-  await Promise.all(Object.values(outputs).filter((v): v is pulumi.Output<unknown> => pulumi.Output.isInstance(v)).map((o) => valueOf(o)));
+  await Promise.all(
+    Object.values(outputs)
+      .filter((v): v is pulumi.Output<unknown> => pulumi.Output.isInstance(v))
+      .map((o) => valueOf(o)),
+  );
   await settle();
 }
 
@@ -183,6 +228,7 @@ const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 /** The value inside a secret-marked input; throws if the input was not marked secret. */
 export function secretValue(v: unknown): unknown {
   const o = v as Record<string, unknown> | null;
-  if (o === null || typeof o !== "object" || o[SIG_KEY] !== SECRET_SIG) throw new Error(`expected a secret-marked value, got ${JSON.stringify(v)}`);
+  if (o === null || typeof o !== "object" || o[SIG_KEY] !== SECRET_SIG)
+    throw new Error(`expected a secret-marked value, got ${JSON.stringify(v)}`);
   return o.value;
 }

@@ -4,17 +4,44 @@
  * on loopback (test/fixtures/fake-engine.js) and the distribution's real nginx as the proxy.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { renderInstallScript, type IdleSettings, type MachineFile, type MachineSettings } from "../../components/machine/render";
+import {
+  renderInstallScript,
+  type IdleSettings,
+  type MachineFile,
+  type MachineSettings,
+} from "../../components/machine/render";
 import { buildPlan, type Plan } from "../../components/sizing/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../../components/sizing/request";
 import { idleScriptSsm, machineFiles, type IdleScriptSsm } from "../../components/machine/assets";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
-const STUBS = ["nvidia-smi", "apt-get", "dpkg", "systemctl", "journalctl", "docker", "hf", "aws", "nvidia-ctk", "gpg", "certbot", "who"];
+const STUBS = [
+  "nvidia-smi",
+  "apt-get",
+  "dpkg",
+  "systemctl",
+  "journalctl",
+  "docker",
+  "hf",
+  "aws",
+  "nvidia-ctk",
+  "gpg",
+  "certbot",
+  "who",
+];
 
 /** The API key the sandbox's secrets source holds: 48 letters and digits, the shape the targets generate. */
 export const SANDBOX_API_KEY = "SandboxKey0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -74,7 +101,13 @@ export class Sandbox {
   readonly idleSsm: IdleScriptSsm | undefined;
   private env: Record<string, string>;
 
-  private constructor(root: string, plan: Plan, files: MachineFile[], env: Record<string, string>, idleSsm: IdleScriptSsm | undefined) {
+  private constructor(
+    root: string,
+    plan: Plan,
+    files: MachineFile[],
+    env: Record<string, string>,
+    idleSsm: IdleScriptSsm | undefined,
+  ) {
     this.root = root;
     this.state = path.join(root, "fake");
     this.bin = path.join(root, "fake-bin");
@@ -102,12 +135,18 @@ export class Sandbox {
     const proxyPort = await freePort();
     const enginePort = await freePort();
     const secretsPath = "/etc/qwen3-serve/secrets.env";
-    if (opts.idleFromSsm === true && (opts.secrets ?? "ssm") !== "ssm") throw new Error("idleFromSsm needs SSM secrets");
+    if (opts.idleFromSsm === true && (opts.secrets ?? "ssm") !== "ssm")
+      throw new Error("idleFromSsm needs SSM secrets");
     const idleSsm = opts.idleFromSsm === true ? idleScriptSsm("/qwen3-serve/sandbox") : undefined;
     const settings: MachineSettings = {
       secrets:
         (opts.secrets ?? "ssm") === "ssm"
-          ? { source: "ssm", region: "us-east-1", apiKeyParameter: "/qwen3-serve/sandbox/api-key", hfTokenParameter: "/qwen3-serve/sandbox/hf-token" }
+          ? {
+              source: "ssm",
+              region: "us-east-1",
+              apiKeyParameter: "/qwen3-serve/sandbox/api-key",
+              hfTokenParameter: "/qwen3-serve/sandbox/hf-token",
+            }
           : { source: "file", path: secretsPath },
       proxyPort,
       driver: opts.driverPolicy ?? "require",
@@ -120,10 +159,18 @@ export class Sandbox {
     const overrides: Record<string, string> = { ENGINE_PORT: String(enginePort), ...(opts.envFile ?? {}) };
     const patch = (content: string): string =>
       Object.entries(overrides).reduce((c, [k, v]) => c.replace(new RegExp(`^${k}=.*$`, "m"), `${k}='${v}'`), content);
-    const files = machineFiles(plan, settings).map((f) => (f.path.endsWith("/bootstrap.env") ? { ...f, content: patch(f.content) } : f));
+    const files = machineFiles(plan, settings).map((f) =>
+      f.path.endsWith("/bootstrap.env") ? { ...f, content: patch(f.content) } : f,
+    );
 
     const gpus = opts.gpus ?? { name: "NVIDIA L40S", mib: 46068, cc: "8.9", count: plan.gpusUsed };
-    writeFileSync(path.join(state, "gpus.csv"), Array.from({ length: gpus.count }, () => `${gpus.name}, ${gpus.mib}, ${gpus.cc}, ${opts.driverVersion ?? "580.105.08"}\n`).join(""));
+    writeFileSync(
+      path.join(state, "gpus.csv"),
+      Array.from(
+        { length: gpus.count },
+        () => `${gpus.name}, ${gpus.mib}, ${gpus.cc}, ${opts.driverVersion ?? "580.105.08"}\n`,
+      ).join(""),
+    );
     if (opts.driverPresent ?? true) writeFileSync(path.join(state, "driver"), "1");
     mkdirSync(path.join(state, "ssm"), { recursive: true });
     writeFileSync(path.join(state, "ssm", encodeURIComponent("/qwen3-serve/sandbox/api-key")), SANDBOX_API_KEY);
@@ -136,7 +183,8 @@ export class Sandbox {
       chmodSync(p, opts.secretsFileMode ?? 0o600);
     }
 
-    for (const d of ["run", "var/log/nginx", "var/lib/nginx", "etc/nginx/conf.d"]) mkdirSync(path.join(root, d), { recursive: true });
+    for (const d of ["run", "var/log/nginx", "var/lib/nginx", "etc/nginx/conf.d"])
+      mkdirSync(path.join(root, d), { recursive: true });
     const tmp = (n: string): string => path.join(root, "var/lib/nginx", n);
     writeFileSync(
       path.join(root, "etc/nginx/nginx.conf"),
@@ -228,7 +276,11 @@ export class Sandbox {
   calls(): { cmd: string; args: string[] }[] {
     const f = path.join(this.state, "calls.log");
     if (!existsSync(f)) return [];
-    return readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { cmd: string; args: string[] });
+    return readFileSync(f, "utf8")
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { cmd: string; args: string[] });
   }
 
   /** A counter the stubs keep (hf downloads, completions, pulls). */
@@ -293,7 +345,10 @@ export interface StatusDoc {
 }
 
 /** HTTP request to the sandbox proxy; returns status and body. */
-export async function request(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
+export async function request(
+  url: string,
+  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { method: init.method ?? "GET", body: init.body ?? null, headers: init.headers ?? {} });
   return { status: res.status, body: await res.text() };
 }

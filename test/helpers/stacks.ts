@@ -18,8 +18,12 @@ export function stackNames(): string[] {
 
 /** One stack file's config map. */
 export function stackFileConfig(stack: string): Record<string, string> {
-  const doc = parse(readFileSync(path.join(STACKS, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
-  return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+  const doc = parse(readFileSync(path.join(STACKS, `Pulumi.${stack}.yaml`), "utf8")) as {
+    config: Record<string, unknown>;
+  };
+  return Object.fromEntries(
+    Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
 }
 
 /** The target a stack file deploys to (`aws` when it sets none, as the schema defaults). */
