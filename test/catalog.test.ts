@@ -3,6 +3,8 @@
  * promises; parameter counts derived from the architecture match the model cards.
  */
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import path from "node:path";
 import { describe, it } from "node:test";
 import {
   GPU_INSTANCES,
@@ -47,7 +49,7 @@ describe("model catalog", () => {
       assert.ok(m.sources.length > 0);
       for (const s of m.sources) {
         assert.match(s.asOf, DATE, `${m.id} source date`);
-        assert.ok(s.url.length > 10, `${m.id} source url`);
+        for (const u of [s.url].flat()) assert.match(u, /^https:\/\/\S+$/, `${m.id} source url`);
       }
       // Every Qwen3 model ships BF16 and FP8 from Qwen itself, and repos live under Qwen/.
       assert.equal(m.hf.bf16, `Qwen/${m.id}`);
@@ -197,5 +199,43 @@ describe("format specs", () => {
       assert.match(s.source.asOf, DATE, q);
       assert.ok(s.minComputeCapability >= 5 && s.minComputeCapability <= 8, q);
     }
+  });
+});
+
+/** Every object exported (at any depth) by a catalog module that carries a date: a row's source. */
+function sourcesIn(value: unknown, where: string, out: [string, Record<string, unknown>][], seen: Set<unknown>): void {
+  if (value === null || typeof value !== "object" || seen.has(value)) return;
+  seen.add(value);
+  const record = value as Record<string, unknown>;
+  if ("asOf" in record) out.push([where, record]);
+  for (const [key, inner] of Object.entries(record)) sourcesIn(inner, `${where}.${key}`, out, seen);
+}
+
+describe("catalog sources", () => {
+  it("every source in every catalog file is a public https URL (or a list of them) with a real YYYY-MM-DD date", async () => {
+    const dir = path.resolve(__dirname, "..", "components", "catalog");
+    const found: [string, Record<string, unknown>][] = [];
+    const seen = new Set<unknown>();
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
+      const exports = (await import(path.join(dir, file))) as Record<string, unknown>;
+      for (const [name, value] of Object.entries(exports)) sourcesIn(value, `${file}:${name}`, found, seen);
+    }
+    // Models, GPUs, instances, NVSwitch rows, workstation cards, AMIs, images and formats: 51 distinct today.
+    assert.ok(found.length >= 40, `only ${found.length} sources found`);
+    const bad: string[] = [];
+    for (const [where, s] of found) {
+      const urls = Array.isArray(s.url) ? (s.url as unknown[]) : [s.url];
+      if (urls.length === 0) bad.push(`${where}: no url`);
+      for (const u of urls) {
+        let ok = false;
+        try {
+          ok = typeof u === "string" && !/\s/.test(u) && new URL(u).protocol === "https:";
+        } catch {}
+        if (!ok) bad.push(`${where}: url ${JSON.stringify(u)}`);
+      }
+      const asOf = String(s.asOf);
+      if (!DATE.test(asOf) || Number.isNaN(Date.parse(asOf)) || asOf > "2026-11-30") bad.push(`${where}: asOf ${asOf}`);
+    }
+    assert.deepEqual(bad, []);
   });
 });

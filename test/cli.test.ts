@@ -20,7 +20,8 @@ function plan(...args: string[]): Promise<Run> {
     execFile(
       process.execPath,
       ["--import", "tsx", "scripts/plan.ts", ...args],
-      { cwd: ROOT, timeout: 30_000 },
+      // A guard against a hung child only, far above the 1-3 s a run takes, so a loaded machine does not fail it.
+      { cwd: ROOT, timeout: 120_000 },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
         resolve({ code, stdout, stderr });
@@ -32,7 +33,7 @@ function plan(...args: string[]): Promise<Run> {
 const NO_STACK = /^\s+at /m;
 
 describe("plan CLI", () => {
-  it("--json prints exactly one JSON object with the promised fields", async () => {
+  it("--json prints exactly one JSON object: the request echoed, the chosen instance, its price and the KV cache", async () => {
     const r = await plan(
       "--model",
       "qwen3:30b-a3b",
@@ -50,13 +51,16 @@ describe("plan CLI", () => {
     assert.equal(r.stderr, "");
     const p = JSON.parse(r.stdout) as Record<string, unknown> & {
       instance: { type: string; gpuCount: number; gpuMemoryGiB: number; pricePerHour: number };
-      memory: { perGpuGiB: number };
+      memory: { perGpuGiB: number; kvCacheGiB: number };
     };
-    assert.equal(typeof p.instance.type, "string");
-    assert.equal(typeof p.instance.gpuCount, "number");
-    assert.equal(typeof p.instance.gpuMemoryGiB, "number");
-    assert.equal(typeof p.instance.pricePerHour, "number");
-    assert.equal(typeof p.memory.perGpuGiB, "number");
+    // g7e.2xlarge: one RTX PRO 6000 at $3.36312/h (the GPU catalog's us-east-1 row); 97,887 MiB / 1024 = 95.59 GiB.
+    assert.equal(p.instance.type, "g7e.2xlarge");
+    assert.equal(p.instance.gpuCount, 1);
+    assert.equal(p.instance.gpuMemoryGiB, 95.59);
+    assert.equal(p.instance.pricePerHour, 3.36312);
+    // KV: 2 x 48 layers x 4 KV heads x 128 x 2 bytes = 98,304 B/token, x 65,536 tokens x 2 sequences = 12 GiB.
+    assert.equal(p.memory.kvCacheGiB, 12);
+    assert.ok(p.memory.perGpuGiB > 12 && p.memory.perGpuGiB <= p.instance.gpuMemoryGiB, `${p.memory.perGpuGiB}`);
     assert.equal(p.tensorParallelSize, 1);
     assert.equal(p.contextLength, 65536);
     assert.equal(p.quantization, "fp8");

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ENGINES } from "../components/engines";
 import { buildPlan, type Plan } from "../components/sizing/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
-import { ENGINES } from "../components/engines";
 
 const plan = (raw: PlanRequestInput): Plan => buildPlan(parsePlanRequest(raw));
 const flag = (argv: readonly string[], name: string): string | undefined => {
@@ -142,18 +142,27 @@ describe("vLLM", () => {
     });
     assert.equal(p.serve.argv[2], "Qwen/Qwen3-14B-FP8");
     assert.equal(flag(p.serve.argv, "--revision"), "0123456789abcdef0123456789abcdef01234567");
+    // Worked from Qwen3-14B's config.json (https://huggingface.co/Qwen/Qwen3-14B/blob/main/config.json: 40 layers,
+    // hidden 5120, intermediate 17408, 40 Q / 8 KV heads of 128, vocab 151936, untied) and the FP8 checkpoint's
+    // 128x128 blocks with one fp32 scale each (https://huggingface.co/Qwen/Qwen3-14B-FP8/blob/main/config.json):
+    //   linear per layer = attention 2 x 5120 x 5120 + 2 x 5120 x 1024 = 62,914,560, MLP 3 x 5120 x 17408 = 267,386,880;
+    //   x 40 layers = 13,212,057,600 params at 1 byte + 32/16384 bits each = 13,215,283,200 bytes;
+    //   embedding and LM head 2 x 151936 x 5120 = 1,555,824,640, norms 40 x (2 x 128 + 2 x 5120) + 5120 = 424,960,
+    //   both BF16: 3,112,499,200 bytes. Total 16,327,782,400.
     assert.deepEqual(p.serve.weights, {
       source: "hf",
       ref: "Qwen/Qwen3-14B-FP8",
       revision: "0123456789abcdef0123456789abcdef01234567",
-      expectedBytes: p.serve.weights.expectedBytes,
+      expectedBytes: 16_327_782_400,
     });
   });
 });
 
 describe("SGLang", () => {
-  it("Qwen3-14B: the full command", () => {
+  it("Qwen3-14B on one L40S (g6e.xlarge): the full command, TP 1", () => {
     const p = plan({ model: "Qwen3-14B", engine: "sglang" });
+    // g6e.xlarge carries one L40S (the GPU catalog's skypilot-catalog row), so the only TP size is 1.
+    assert.equal(p.instance.type, "g6e.xlarge");
     assert.equal(p.serve.image, "lmsysorg/sglang:v0.5.21");
     assert.deepEqual(p.serve.argv, [
       "python3",
@@ -168,7 +177,7 @@ describe("SGLang", () => {
       "--served-model-name",
       "Qwen3-14B",
       "--tp-size",
-      String(p.tensorParallelSize),
+      "1",
       "--context-length",
       "32768",
       "--mem-fraction-static",
@@ -205,9 +214,12 @@ describe("SGLang", () => {
     });
   }
 
-  it("MoE across GPUs uses --ep-size, thinking-only models the qwen3-thinking parser", () => {
+  it("MoE across 4 GPUs (g7e.24xlarge): --tp-size 4 and --ep-size 4; thinking-only models the qwen3-thinking parser", () => {
     const p = plan({ model: "Qwen3-235B-A22B-Thinking-2507", engine: "sglang", quantization: "fp8" });
-    assert.equal(flag(p.serve.argv, "--ep-size"), flag(p.serve.argv, "--tp-size"));
+    // g7e.24xlarge carries four RTX PRO 6000 (the GPU catalog's skypilot-catalog row): TP 4, experts spread over all 4.
+    assert.equal(p.instance.type, "g7e.24xlarge");
+    assert.equal(flag(p.serve.argv, "--tp-size"), "4");
+    assert.equal(flag(p.serve.argv, "--ep-size"), "4");
     assert.equal(flag(p.serve.argv, "--reasoning-parser"), "qwen3-thinking");
   });
 
@@ -242,6 +254,7 @@ describe("Ollama", () => {
       source: "ollama",
       ref: "qwen3:8b-q4_K_M",
       revision: null,
+      // The tag's published download size, 5.2 GB (https://ollama.com/library/qwen3/tags).
       expectedBytes: 5.2e9,
     });
   });
@@ -275,17 +288,76 @@ describe("every plan's command", () => {
         requests.push({ model, engine, context: 131072 });
     }
   }
+  /**
+   * The pinned images, as each engine's pinSource records them: vLLM v0.31.0 (vllm/vllm-openai on Docker Hub),
+   * SGLang v0.5.21 (lmsysorg/sglang), Ollama 0.33.3 (ollama/ollama, whose tags carry no leading v).
+   */
+  const IMAGES: Record<string, string> = {
+    vllm: "vllm/vllm-openai:v0.31.0",
+    sglang: "lmsysorg/sglang:v0.5.21",
+    ollama: "ollama/ollama:0.33.3",
+  };
   for (const r of requests) {
-    it(`${r.model} on ${r.engine}${r.context ? ` at ${r.context}` : ""}: only known flags, no secrets, binds all addresses inside its container`, () => {
+    it(`${r.model} on ${r.engine}${r.context ? ` at ${r.context}` : ""}: the pinned image, only known flags, no secrets, binds all addresses inside its container`, () => {
       const p = plan(r);
       const known = KNOWN_FLAGS[p.engine] ?? new Set<string>();
       for (const a of p.serve.argv.filter((x) => x.startsWith("--")))
         assert.ok(known.has(a), `${a} not checked for ${p.engine}`);
-      assert.equal(p.serve.image, `${ENGINES[p.engine].image}`);
+      assert.equal(p.serve.image, IMAGES[r.engine]);
       assert.ok(!/--enable-reasoning|--rope-scaling|--enable-ep-moe|--api-key/.test(p.serve.argv.join(" ")));
       // Inside its own container network; the host publishes the port on 127.0.0.1 only (run-engine.sh).
       assert.ok(p.serve.argv.includes("0.0.0.0") || p.serve.env.OLLAMA_HOST?.startsWith("0.0.0.0:"));
       assert.equal(JSON.stringify(p.serve).includes("hf_"), false);
     });
   }
+});
+
+/** Fields that cite where an engine's pin, flags or figures were checked. */
+const CITATION_KEYS = new Set(["pinSource", "basis", "source", "sources"]);
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Every citation field and every object carrying `asOf`, with its path, walking data but not functions. */
+function citationsIn(value: unknown, where: string, out: [string, unknown][], seen: Set<unknown>): void {
+  if (value === null || typeof value !== "object" || seen.has(value)) return;
+  seen.add(value);
+  const record = value as Record<string, unknown>;
+  if ("asOf" in record) out.push([where, record]);
+  for (const [key, inner] of Object.entries(record)) {
+    if (CITATION_KEYS.has(key) && (inner === null || typeof inner !== "object")) out.push([`${where}.${key}`, inner]);
+    citationsIn(inner, `${where}.${key}`, out, seen);
+  }
+}
+
+/** What is wrong with one citation: not a { url, asOf } object, a url that is not public https, or a bad date. */
+function citationProblems(where: string, cited: unknown): string[] {
+  if (cited === null || typeof cited !== "object") return [`${where}: ${JSON.stringify(cited)} is not { url, asOf }`];
+  const s = cited as Record<string, unknown>;
+  const urls = Array.isArray(s.url) ? (s.url as unknown[]) : [s.url];
+  const bad = urls.length === 0 ? [`${where}: no url`] : [];
+  for (const u of urls) {
+    let ok = false;
+    try {
+      ok = typeof u === "string" && !/\s/.test(u) && new URL(u).protocol === "https:";
+    } catch {}
+    if (!ok) bad.push(`${where}: url ${JSON.stringify(u)}`);
+  }
+  const asOf = String(s.asOf);
+  if (!DATE.test(asOf) || Number.isNaN(Date.parse(asOf)) || asOf > "2026-11-30") bad.push(`${where}: asOf ${asOf}`);
+  return bad;
+}
+
+describe("engine sources", () => {
+  it("every pinSource, memory basis and driver source of every engine is a public https URL (or a list of them) with a real YYYY-MM-DD date", () => {
+    const found: [string, unknown][] = [];
+    const seen = new Set<unknown>();
+    for (const [name, engine] of Object.entries(ENGINES)) citationsIn(engine, name, found, seen);
+    const paths = found.map(([where]) => where);
+    for (const name of Object.keys(ENGINES))
+      for (const field of [`${name}.pinSource`, `${name}.memory.basis`, `${name}.driver.source`])
+        assert.ok(paths.includes(field), `${field} missing from ${JSON.stringify(paths)}`);
+    assert.deepEqual(
+      found.flatMap(([where, cited]) => citationProblems(where, cited)),
+      [],
+    );
+  });
 });

@@ -17,7 +17,8 @@ const model = (id: string): QwenModel => {
 };
 
 describe("weights vs Qwen's speed benchmark", () => {
-  // QwenLM/Qwen3:docs/source/getting_started/speed_benchmark.md: Transformers GPU memory at a 1-token
+  // https://github.com/QwenLM/Qwen3/blob/main/docs/source/getting_started/speed_benchmark.md (checked 2026-11-30):
+  // Transformers GPU memory at a 1-token
   // input, MiB. The measurement is weights plus a small runtime allocation, so ours must sit below it
   // by no more than 700 MiB (the 20 rows show 130-680 MiB), for every size and format Qwen measured.
   const rows: [string, Quantization, number][] = [
@@ -92,7 +93,9 @@ describe("weights vs engine logs", () => {
 });
 
 describe("KV cache per token", () => {
-  // shared/reference/qwen3-engines.md §6.1: 2 x layers x KV heads x head_dim x 2 bytes.
+  // 2 (K and V) x layers x KV heads x head_dim 128 x 2 bytes, with layers and KV heads from each model's
+  // config.json (https://huggingface.co/Qwen/<id>/blob/main/config.json): 0.6B and 1.7B 28 x 8, 4B and 8B 36 x 8,
+  // 14B 40 x 8, 32B 64 x 8, 30B-A3B 48 x 4, 235B-A22B 94 x 4. E.g. 8B: 2 x 36 x 8 x 128 x 2 = 147,456 B = 144 KiB.
   const table: [string, number][] = [
     ["Qwen3-0.6B", 112],
     ["Qwen3-1.7B", 112],
@@ -121,13 +124,17 @@ describe("KV cache per token", () => {
     assert.ok(Math.abs(tokens / 178880 - 1) < 0.015, `${tokens}`);
   });
 
-  it("KV heads replicate once TP exceeds them, so per-GPU KV stops shrinking (vllm qwen3.py)", () => {
+  it("KV heads replicate once TP exceeds them: 30B-A3B's 4 heads give 4, 2, 1, 1 per GPU and 24 KiB per token at TP 4 and 8 (vllm qwen3.py)", () => {
     const arch = model("Qwen3-30B-A3B").arch; // 4 KV heads
     assert.deepEqual(
       [1, 2, 4, 8].map((tp) => kvHeadsPerGpu(arch, tp)),
       [4, 2, 1, 1],
     );
-    assert.equal(kvBytesPerToken(arch, 2, 8), kvBytesPerToken(arch, 2, 4));
+    // 2 x 48 layers x 1 head x 128 x 2 bytes = 24,576 B at TP 4; TP 8 still holds one whole head per GPU.
+    assert.deepEqual(
+      [4, 8].map((tp) => kvBytesPerToken(arch, 2, tp)),
+      [24_576, 24_576],
+    );
   });
 });
 

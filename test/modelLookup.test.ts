@@ -53,10 +53,19 @@ describe("every catalog spelling", () => {
     }
   });
 
-  it("holds no spelling twice (the index would throw at import on a clash)", () => {
-    const all = knownSpellings();
-    assert.equal(new Set(all).size, all.length);
-    assert.ok(all.length > 100, `${all.length} spellings`);
+  it("no spelling names two models, and the index holds exactly the catalog's spellings", () => {
+    const owners = new Map<string, Set<string>>();
+    for (const m of MODELS) {
+      const raw = [m.id, ...m.aliases, ...Object.values(m.hf), ...Object.values(m.ollama).map((t) => t?.tag)];
+      for (const s of raw) {
+        assert.ok(s !== undefined);
+        const key = normalizeModelSpelling(s);
+        owners.set(key, (owners.get(key) ?? new Set()).add(m.id));
+      }
+    }
+    const clashes = [...owners].filter(([, ids]) => ids.size > 1).map(([key, ids]) => `${key}: ${[...ids].join(", ")}`);
+    assert.deepEqual(clashes, []);
+    assert.deepEqual(knownSpellings(), [...owners.keys()].sort());
   });
 
   it("normalizes case, whitespace and URL prefixes", () => {
@@ -85,10 +94,23 @@ describe("unknown models", () => {
           e.message.split("\n")[1],
           "Did you mean Qwen3-8B, Qwen3-4B, Qwen3-14B? Names, Hugging Face repos (Qwen/Qwen3-8B-FP8) and Ollama tags (qwen3:8b) all work.",
         );
-        assert.deepEqual(
-          e.choices,
-          MODELS.map((m) => m.id),
-        );
+        assert.deepEqual(e.choices, [
+          "Qwen3-0.6B",
+          "Qwen3-1.7B",
+          "Qwen3-4B",
+          "Qwen3-8B",
+          "Qwen3-14B",
+          "Qwen3-32B",
+          "Qwen3-30B-A3B",
+          "Qwen3-235B-A22B",
+          "Qwen3-4B-Instruct-2507",
+          "Qwen3-4B-Thinking-2507",
+          "Qwen3-30B-A3B-Instruct-2507",
+          "Qwen3-30B-A3B-Thinking-2507",
+          "Qwen3-235B-A22B-Instruct-2507",
+          "Qwen3-235B-A22B-Thinking-2507",
+          "Qwen3-Coder-30B-A3B-Instruct",
+        ]);
         return true;
       },
     );

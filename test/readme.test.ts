@@ -44,7 +44,7 @@ describe("README", () => {
     assert.deepEqual([...documented].sort(), schemaKeys().sort());
   });
 
-  it("prices the example stacks as their plans do", () => {
+  it("shows each example stack as its plan does: type and price for AWS stacks, GPUs and format for the others", () => {
     for (const stack of stackNames()) {
       // The workstation stack needs its SSH key to validate; any text stands in for planning.
       const plan = planForStack(
@@ -71,7 +71,7 @@ describe("README", () => {
   it("lists exactly the Debian packages scripts/test-tools.sh installs", () => {
     const ci = readFileSync(path.resolve(__dirname, "..", "scripts", "test-tools.sh"), "utf8");
     const installed = /^packages=\(([^)]*)\)/m.exec(ci)?.[1]?.trim().split(/\s+/) ?? [];
-    const sentence = /installs, only where missing, ([^]*?) from Debian/.exec(README)?.[1] ?? "";
+    const sentence = /installs, only where missing, ([\s\S]*?) from Debian/.exec(README)?.[1] ?? "";
     const documented = [...sentence.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
     assert.ok(installed.length > 0, "no packages=(...) line in scripts/test-tools.sh");
     assert.deepEqual([...documented].sort(), [...installed].sort());

@@ -106,10 +106,62 @@ describe("memory boundary", () => {
       requiredGiB: 4097 / 1024,
     });
   });
-  it("layer splitting over 2 GPUs halves the per-GPU weights and KV (1 layer cannot split: stays on one)", () => {
+});
+
+/**
+ * Layer splitting, worked by hand. TWO_LAYER is TINY with 2 layers and a published 2 GiB GGUF:
+ * KV is 2 x 2 layers x 1 head x 128 x 2 bytes = 1,024 B/token, so 1,024 tokens take 1 MiB.
+ * On one GPU: (2 GiB + 1 MiB + 1 GiB overhead) / 0.5 = 6,146 MiB, over the "exact" GPU's 4,097.
+ * Over 2 GPUs each holds 1 of 2 layers: (1 GiB + 0.5 MiB + 1 GiB) / 0.5 = 4,097 MiB, which fits.
+ */
+const TWO_LAYER: QwenModel = {
+  ...TINY,
+  id: "TwoLayer",
+  arch: { ...TINY.arch, layers: 2 },
+  ollama: { q4_K_M: { tag: "two-layer:q4_K_M", sizeGB: (2 * 2 ** 30) / 1e9 } },
+};
+
+describe("layer splitting", () => {
+  it("2 layers over 2 GPUs: each GPU holds 1 GiB of weights and 0.5 MiB of KV, needs 4,097 MiB, and fits", () => {
+    const r = evaluateInstance({ ...tinyInput, model: TWO_LAYER }, inst("a.2x", "exact", 2, 1), lookup);
+    assert.ok(isFit(r), JSON.stringify(r));
+    assert.equal(r.gpusUsed, 2);
+    assert.equal(r.tensorParallelSize, 1);
+    assert.equal(r.memory.weightsGiB, 1);
+    assert.equal(r.memory.weightsTotalGiB, 2);
+    assert.equal(r.memory.kvCacheGiB * 1024, 0.5);
+    assert.equal(r.memory.kvBytesPerTokenPerGpu, 512);
+    assert.equal(r.memory.requiredGiB * 1024, 4097);
+    assert.deepEqual(r.notes, []);
+  });
+
+  it("2 layers on 1 GPU of the same size need 6,146 MiB and are rejected", () => {
+    const r = evaluateInstance({ ...tinyInput, model: TWO_LAYER }, inst("a.1x", "exact", 1, 1), lookup);
+    assert.deepEqual(r, {
+      instanceType: "a.1x",
+      kind: "gpu-memory",
+      pricePerHour: 1,
+      reason: "needs 6.0 GiB per GPU, has 4.0",
+      requiredGiB: 6146 / 1024,
+    });
+  });
+
+  it("uses as few GPUs as hold the model: 2 of 4, and says so", () => {
+    const r = evaluateInstance({ ...tinyInput, model: TWO_LAYER }, inst("a.4x", "exact", 4, 1), lookup);
+    assert.ok(isFit(r), JSON.stringify(r));
+    assert.equal(r.gpusUsed, 2);
+    assert.deepEqual(r.notes, ["uses 2 of 4 GPUs"]);
+  });
+
+  it("1 layer cannot split: over 2 GPUs it still needs all 4,097 MiB on one, and is rejected", () => {
     const r = evaluateInstance(tinyInput, inst("a.2x", "small", 2, 1), lookup);
-    assert.equal(isFit(r), false);
-    assert.match((r as Rejection).reason, /split over 2 GPUs/);
+    assert.deepEqual(r, {
+      instanceType: "a.2x",
+      kind: "gpu-memory",
+      pricePerHour: 1,
+      reason: "needs 4.0 GiB per GPU split over 2 GPUs, has 4.0",
+      requiredGiB: 4097 / 1024,
+    });
   });
 });
 

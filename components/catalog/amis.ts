@@ -17,14 +17,21 @@ export interface AmiFamily {
 }
 
 const DLAMI_SOURCE: Source = {
-  url: "https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html; shared/reference/aws-gpu.md §2",
+  url: [
+    "https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html",
+    "https://docs.aws.amazon.com/dlami/latest/devguide/appendix-ami-release-notes.html",
+    "https://github.com/aws/deep-learning-containers/issues/2425",
+  ],
   asOf: "2026-09-21",
-  note: "Base OSS Nvidia Driver GPU AMI: driver 580/595, CUDA 13, NVIDIA Container Toolkit, Docker, SSM agent. EC2's recommended root size for the Base DLAMI is 100 GB (aws/deep-learning-containers#2425).",
+  note: "Base OSS Nvidia Driver GPU AMI release notes: driver 580/595, CUDA 13, NVIDIA Container Toolkit, Docker, SSM agent. EC2's recommended root size for the Base DLAMI is 100 GB (the GitHub issue).",
 };
 const CANONICAL_SOURCE: Source = {
-  url: "Canonical's public SSM parameters /aws/service/canonical/ubuntu/server/<release>/stable/current/amd64/hvm/<volume>/ami-id (used by many public Terraform, CDK and shell recipes)",
+  url: [
+    "https://documentation.ubuntu.com/aws/en/latest/aws-how-to/instances/find-ubuntu-images/",
+    "https://discourse.ubuntu.com/t/finding-ubuntu-images-with-the-aws-ssm-parameter-store/15507",
+  ],
   asOf: "2026-11-29",
-  note: "22.04 images are published under ebs-gp2, 24.04 under ebs-gp3",
+  note: "Canonical's public SSM parameters /aws/service/canonical/ubuntu/server/<release>/stable/current/amd64/hvm/<volume>/ami-id; 22.04 images are published under ebs-gp2, 24.04 under ebs-gp3",
 };
 
 /** Image families by name. */

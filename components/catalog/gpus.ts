@@ -43,9 +43,9 @@ export interface GpuInstance {
 }
 
 const NVSMI_T4: Source = {
-  url: "nvidia-smi on an AWS g4dn host, quoted in AWS SageMaker HyperPod docs (search index id 57979129469)",
+  url: "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-run-jobs-slurm-docker.html",
   asOf: "2026-11-29",
-  note: "Tesla T4 reports 15109MiB with ECC on; EC2 GpuInfo says 16384",
+  note: 'nvidia-smi sample on an AWS host in "Running Docker containers on a Slurm compute node on HyperPod": Tesla T4 reports 15109MiB with ECC on; EC2 GpuInfo says 16384',
 };
 
 /** GPU models, keyed by name. Compute capability from https://developer.nvidia.com/cuda-gpus. */
@@ -57,9 +57,9 @@ export const GPU_MODELS = {
     computeCapability: 8.6,
     usableMiB: 22888,
     source: {
-      url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)",
+      url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
       asOf: "2026-01-21",
-      note: "CC 8.6 as listed for A10 at developer.nvidia.com/cuda-gpus",
+      note: "GpuInfo column; CC 8.6 as listed for A10 at https://developer.nvidia.com/cuda-gpus",
     },
   },
   L4: {
@@ -67,14 +67,20 @@ export const GPU_MODELS = {
     architecture: "Ada",
     computeCapability: 8.9,
     usableMiB: 22888,
-    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+    source: {
+      url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
+      asOf: "2026-01-21",
+    },
   },
   L40S: {
     name: "L40S",
     architecture: "Ada",
     computeCapability: 8.9,
     usableMiB: 45776,
-    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+    source: {
+      url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
+      asOf: "2026-01-21",
+    },
   },
   "RTX-PRO-6000": {
     name: "RTX-PRO-6000",
@@ -82,9 +88,9 @@ export const GPU_MODELS = {
     computeCapability: 12.0,
     usableMiB: 97887,
     source: {
-      url: "nvidia-smi total on an RTX PRO 6000 Blackwell Server Edition (search index id 67160152436)",
+      url: "https://github.com/bigstack-oss/cubecos/issues/312",
       asOf: "2026-11-29",
-      note: "EC2 GpuInfo says 98304",
+      note: "nvidia-smi -q on RTX PRO 6000 Blackwell Server Edition cards; the 97887 MiB total was first read from a file with no public address and is not yet confirmed on this page; EC2 GpuInfo says 98304",
     },
   },
   "A100-40GB": {
@@ -92,14 +98,20 @@ export const GPU_MODELS = {
     architecture: "Ampere",
     computeCapability: 8.0,
     usableMiB: 40960,
-    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+    source: {
+      url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
+      asOf: "2026-01-21",
+    },
   },
   "A100-80GB": {
     name: "A100-80GB",
     architecture: "Ampere",
     computeCapability: 8.0,
     usableMiB: 81920,
-    source: { url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (GpuInfo)", asOf: "2026-01-21" },
+    source: {
+      url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
+      asOf: "2026-01-21",
+    },
   },
   H100: {
     name: "H100",
@@ -107,9 +119,9 @@ export const GPU_MODELS = {
     computeCapability: 9.0,
     usableMiB: 81559,
     source: {
-      url: "driver-reported memory on p5.48xlarge, public Go table of EC2 GPU info (search index id 59571545358)",
-      asOf: "2026-11-29",
-      note: "EC2 GpuInfo says 81920",
+      url: "https://github.com/NVIDIA/nccl/issues/1264",
+      asOf: "2026-11-30",
+      note: "nvidia-smi on 8x H100 80GB HBM3 (SXM): 81559MiB each; EC2 GpuInfo says 81920",
     },
   },
   H200: {
@@ -118,9 +130,9 @@ export const GPU_MODELS = {
     computeCapability: 9.0,
     usableMiB: 143771,
     source: {
-      url: "nvidia-smi total on an H200 (search index id 69500187434)",
-      asOf: "2026-11-29",
-      note: "EC2 GpuInfo says 144384",
+      url: "https://github.com/ModelCloud/GPTQModel/issues/2678",
+      asOf: "2026-11-30",
+      note: "nvidia-smi on 8x NVIDIA H200: 143771MiB each; EC2 GpuInfo says 144384",
     },
   },
   B200: {
@@ -129,9 +141,9 @@ export const GPU_MODELS = {
     computeCapability: 10.0,
     usableMiB: 182784,
     source: {
-      url: "driver-reported memory on p6-b200.48xlarge (search index id 59571545358)",
-      asOf: "2026-11-29",
-      note: "EC2 GpuInfo says 183359",
+      url: "https://github.com/NVIDIA/TensorRT-LLM/issues/10278",
+      asOf: "2026-11-30",
+      note: "nvidia-smi on 8x B200 shows 183359MiB each (also EC2's GpuInfo); 182784 MiB is a driver figure for p6-b200.48xlarge read from a file with no public address, kept as the lower bound until confirmed",
     },
   },
 } as const satisfies Record<string, GpuModel>;
@@ -140,9 +152,13 @@ export const GPU_MODELS = {
 export type GpuModelName = keyof typeof GPU_MODELS;
 
 const SKY: Source = {
-  url: "skypilot-org/skypilot-catalog:catalogs/v8/aws/vms.csv@00148f2 (us-east-1 rows); NVMe from tsaol/aws-gpu:data/all_gpu_instances.js@7412fd2 (instances.vantage.sh)",
+  url: [
+    "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
+    "https://github.com/tsaol/aws-gpu/blob/7412fd2/data/all_gpu_instances.js",
+    "https://instances.vantage.sh/",
+  ],
   asOf: "2026-01-21",
-  note: "prices change; re-check before quoting",
+  note: "us-east-1 rows of the skypilot catalog; NVMe sizes from the tsaol/aws-gpu copy of instances.vantage.sh; prices change, re-check before quoting",
 };
 
 type Row = [
@@ -232,7 +248,10 @@ export function awsGpu(name: string): GpuModel {
 export type FabricNeed = "none" | "fabric-manager" | "fabric-manager+nvlsm";
 
 const NVSWITCH_SOURCE: Source = {
-  url: "AWS Deep Learning AMI release notes and NVIDIA Fabric Manager user guide (docs.nvidia.com/datacenter/tesla/fabric-manager-user-guide); shared/reference/aws-gpu.md",
+  url: [
+    "https://docs.nvidia.com/datacenter/tesla/fabric-manager-user-guide/index.html",
+    "https://docs.aws.amazon.com/dlami/latest/devguide/appendix-ami-release-notes.html",
+  ],
   asOf: "2026-11-30",
   note: "without a running nvidia-fabricmanager of the driver's branch, nvidia-smi works but CUDA init fails with error 802; NVLink 5 (B200) also needs the NVLink subnet manager (nvlsm)",
 };

@@ -3,7 +3,7 @@
  * the Hugging Face repos Qwen published per weight format, and the Ollama library tags.
  *
  * Pure data. Sizing reads the architecture; engines read repos and tags.
- * Sources are cited per row; the shared research notes (`qwen3-engines.md`) collect them.
+ * Sources are cited per row, each a public URL with the date it was read.
  */
 import type { Source } from "./source";
 
@@ -105,37 +105,49 @@ const CTX_2504 = { native: 32768, max: 131072, ollama: 40960 } as const;
 const CTX_2507 = { native: 262144, max: 262144, ollama: 262144 } as const;
 
 const SRC_REPORT: Source = {
-  url: "https://arxiv.org/abs/2505.09388 (QwenLM/Qwen3:Qwen3_Technical_Report.pdf, Tables 1-2)",
+  url: "https://arxiv.org/abs/2505.09388",
   asOf: "2025-05-14",
-  note: "layers, Q/KV heads, tied embeddings, experts, context",
+  note: "Qwen3 Technical Report, Tables 1-2: layers, Q/KV heads, tied embeddings, experts, context",
 };
-const SRC_CONFIGS: Source = {
-  url: "citsjtu2020/LLM-Prof:sglang/Model_Config.md (copies of the Qwen/Qwen3-* config.json files)",
-  asOf: "2026-01-09",
-  note: "hidden/intermediate sizes, head_dim 128, vocab 151936, max_position_embeddings 40960; via shared/reference/qwen3-engines.md §1.2",
-};
+/** A model's own config.json on Hugging Face: the architecture fields above. */
+function configJson(id: string, asOf: string, note: string): Source {
+  return { url: `https://huggingface.co/Qwen/${id}/blob/main/config.json`, asOf, note };
+}
+/** The April 2025 dense and MoE configs, whose figures were read together. */
+const config2504 = (id: string): Source =>
+  configJson(
+    id,
+    "2026-01-09",
+    "hidden/intermediate sizes, head_dim 128, vocab 151936, max_position_embeddings 40960; read from verbatim copies of the file",
+  );
 const SRC_CONTEXT: Source = {
-  url: "QwenLM/Qwen3:docs/source/deployment/vllm.md and docs/source/getting_started/concepts.md",
+  url: [
+    "https://qwen.readthedocs.io/en/stable/deployment/vllm.html",
+    "https://github.com/QwenLM/Qwen3/blob/main/docs/source/getting_started/concepts.md",
+  ],
   asOf: "2026-01-09",
   note: "32,768 native, 131,072 with YaRN factor 4 (4B and larger); 2507: 262,144 native",
 };
-const SRC_XINFERENCE: Source = {
-  url: "xorbitsai/inference:xinference/model/llm/models/qwen3.json, Qwen3-Instruct.json, Qwen3-Thinking.json, Qwen3-Coder.json",
+const SRC_HF_REPOS: Source = {
+  url: "https://huggingface.co/Qwen",
   asOf: "2026-01-26",
-  note: "Qwen/ Hugging Face repo ids per format; no Qwen/ AWQ or GPTQ repos exist for 2507 and Coder",
+  note: "each `hf` entry is the repo https://huggingface.co/<entry> under Qwen's organization; no Qwen/ AWQ or GPTQ repos exist for 2507 and Coder. Listed first from xorbitsai/inference's model registry",
 };
 const SRC_OLLAMA_TAGS: Source = {
-  url: "https://ollama.com/library/qwen3/tags (third-party copy of the tags page, Aug-Sep 2025)",
+  url: ["https://ollama.com/library/qwen3/tags", "https://ollama.com/library/qwen3-coder/tags"],
   asOf: "2025-09-01",
-  note: "tag names and sizes; sizes absent here were not found in a source. Short tags (qwen3:30b, qwen3:235b, qwen3:4b) moved to 2507 builds, so we always pull the explicit quant tag.",
+  note: "tag names and sizes, read from a copy of the tags pages (Aug-Sep 2025); sizes absent here were not found in a source. Short tags (qwen3:30b, qwen3:235b, qwen3:4b) moved to 2507 builds, so we always pull the explicit quant tag.",
 };
 const SRC_TOOLS: Source = {
-  url: "vllm-project/recipes:Qwen/Qwen3-Coder-480B-A35B.md; sgl-project/sglang:python/sglang/srt/function_call/function_call_parser.py",
+  url: [
+    "https://github.com/vllm-project/recipes/blob/main/Qwen/Qwen3-Coder-480B-A35B.md",
+    "https://github.com/sgl-project/sglang/blob/main/python/sglang/srt/function_call/function_call_parser.py",
+  ],
   asOf: "2026-11-29",
   note: "vLLM: hermes for Qwen3, qwen3_coder for Coder (v0.10.0+); SGLang: qwen25 and qwen3_coder",
 };
 
-function card(url: string, asOf: string, note: string): Source {
+function card(url: string | readonly string[], asOf: string, note: string): Source {
   return { url, asOf, note };
 }
 
@@ -218,14 +230,10 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_REPORT,
-      SRC_CONFIGS,
-      SRC_XINFERENCE,
+      config2504("Qwen3-0.6B"),
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
-      card(
-        "https://huggingface.co/Qwen/Qwen3-0.6B (quoted at q4km.ai)",
-        "2025-04-29",
-        "0.6B params, 0.44B non-embedding, 32,768 context",
-      ),
+      card("https://huggingface.co/Qwen/Qwen3-0.6B", "2025-04-29", "0.6B params, 0.44B non-embedding, 32,768 context"),
     ],
   },
   {
@@ -241,13 +249,13 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_REPORT,
-      SRC_CONFIGS,
-      SRC_XINFERENCE,
+      config2504("Qwen3-1.7B"),
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
-      card(
-        "zyzshishui/slime:scripts/models/qwen3-1.7B.sh",
+      configJson(
+        "Qwen3-1.7B",
         "2026-01-09",
-        "hidden 2048, intermediate 6144 (mirrors config.json)",
+        "hidden 2048, intermediate 6144 (read from a copy in zyzshishui/slime's model scripts)",
       ),
     ],
   },
@@ -263,7 +271,7 @@ export const MODELS: readonly QwenModel[] = [
     ollama: tags("qwen3:4b", { q4_K_M: undefined, q8_0: undefined, fp16: undefined }),
     aliases: ["qwen3:4b"],
     ...QWEN3_TOOLS,
-    sources: [SRC_REPORT, SRC_CONFIGS, SRC_CONTEXT, SRC_XINFERENCE, SRC_OLLAMA_TAGS],
+    sources: [SRC_REPORT, config2504("Qwen3-4B"), SRC_CONTEXT, SRC_HF_REPOS, SRC_OLLAMA_TAGS],
   },
   {
     id: "Qwen3-8B",
@@ -278,14 +286,14 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_REPORT,
-      SRC_CONFIGS,
+      config2504("Qwen3-8B"),
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
       card(
-        "https://huggingface.co/Qwen/Qwen3-8B (card text, quoted on r/LocalLLaMA)",
-        "2025-04-29",
-        "8.2B params, 6.95B non-embedding",
+        "https://huggingface.co/Qwen/Qwen3-8B",
+        "2026-11-30",
+        "card: 8.2B params, 6.95B non-embedding, 36 layers, 32 Q / 8 KV heads (checked against a verbatim quote of the card)",
       ),
     ],
   },
@@ -302,14 +310,14 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_REPORT,
-      SRC_CONFIGS,
+      config2504("Qwen3-14B"),
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
       card(
-        "https://huggingface.co/OpenPipe/Qwen3-14B-Instruct/blob/main/README.md (copy of the Qwen3-14B card)",
+        "https://huggingface.co/Qwen/Qwen3-14B",
         "2025-04-29",
-        "14.8B params, 13.2B non-embedding",
+        "card: 14.8B params, 13.2B non-embedding (read from OpenPipe/Qwen3-14B-Instruct's copy of the card)",
       ),
     ],
   },
@@ -326,11 +334,15 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_REPORT,
-      SRC_CONFIGS,
+      config2504("Qwen3-32B"),
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
-      card("https://openrouter.ai/qwen/qwen3-32b", "2025-04-29", "32.8B params"),
+      card(
+        ["https://huggingface.co/Qwen/Qwen3-32B", "https://openrouter.ai/qwen/qwen3-32b"],
+        "2025-04-29",
+        "32.8B params (read on OpenRouter's model page)",
+      ),
     ],
   },
   {
@@ -346,9 +358,9 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_REPORT,
-      SRC_CONFIGS,
+      config2504("Qwen3-30B-A3B"),
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
       card(
         "https://huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507",
@@ -375,12 +387,12 @@ export const MODELS: readonly QwenModel[] = [
     sources: [
       SRC_REPORT,
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
-      card(
-        "https://gitcode.com/Ascend/MindSpeed-RL/blob/master/configs/model/qwen3_235b_a22b.yaml",
+      configJson(
+        "Qwen3-235B-A22B",
         "2026-01-09",
-        "hidden 4096, moe_intermediate 1536, 94 layers, 64Q/4KV (mirrors config.json)",
+        "hidden 4096, moe_intermediate 1536, 94 layers, 64Q/4KV (read from Ascend/MindSpeed-RL's copy on gitcode)",
       ),
     ],
   },
@@ -397,12 +409,12 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
-      card(
-        "akougkas/warpio-cli:warpio-docs/ai-docs/model_cards/qwen3:4b.md",
+      configJson(
+        "Qwen3-4B-Instruct-2507",
         "2026-01-09",
-        "config copy: max_position_embeddings 262144, rope_theta 5e6, same dims as Qwen3-4B",
+        "max_position_embeddings 262144, rope_theta 5e6, same dims as Qwen3-4B (read from a copy in akougkas/warpio-cli)",
       ),
     ],
   },
@@ -417,7 +429,7 @@ export const MODELS: readonly QwenModel[] = [
     ollama: tags("qwen3:4b-thinking-2507", { q4_K_M: 2.5, q8_0: 4.3, fp16: 8.1 }),
     aliases: ["qwen3:4b-thinking"],
     ...QWEN3_TOOLS,
-    sources: [SRC_CONTEXT, SRC_XINFERENCE, SRC_OLLAMA_TAGS],
+    sources: [SRC_CONTEXT, SRC_HF_REPOS, SRC_OLLAMA_TAGS],
   },
   {
     id: "Qwen3-30B-A3B-Instruct-2507",
@@ -432,7 +444,7 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
       card(
         "https://huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507",
@@ -452,7 +464,7 @@ export const MODELS: readonly QwenModel[] = [
     ollama: tags("qwen3:30b-a3b-thinking-2507", { q4_K_M: 19, q8_0: 32, fp16: 61 }),
     aliases: ["qwen3:30b-thinking"],
     ...QWEN3_TOOLS,
-    sources: [SRC_CONTEXT, SRC_XINFERENCE, SRC_OLLAMA_TAGS],
+    sources: [SRC_CONTEXT, SRC_HF_REPOS, SRC_OLLAMA_TAGS],
   },
   {
     id: "Qwen3-235B-A22B-Instruct-2507",
@@ -468,12 +480,12 @@ export const MODELS: readonly QwenModel[] = [
     ...QWEN3_TOOLS,
     sources: [
       SRC_CONTEXT,
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
-      card(
-        "https://huggingface.co/vera6/affine-multi/blob/main/config.json",
+      configJson(
+        "Qwen3-235B-A22B-Instruct-2507",
         "2026-01-09",
-        "FP8-derived 2507 config: same dims, max_position_embeddings 262144",
+        "same dims, max_position_embeddings 262144 (read from a derived copy, vera6/affine-multi)",
       ),
     ],
   },
@@ -488,7 +500,7 @@ export const MODELS: readonly QwenModel[] = [
     ollama: tags("qwen3:235b-a22b-thinking-2507", { q4_K_M: 142, q8_0: 250, fp16: 470 }),
     aliases: ["qwen3:235b-thinking"],
     ...QWEN3_TOOLS,
-    sources: [SRC_CONTEXT, SRC_XINFERENCE, SRC_OLLAMA_TAGS],
+    sources: [SRC_CONTEXT, SRC_HF_REPOS, SRC_OLLAMA_TAGS],
   },
   {
     id: "Qwen3-Coder-30B-A3B-Instruct",
@@ -504,13 +516,13 @@ export const MODELS: readonly QwenModel[] = [
     vllmToolParser: "qwen3_coder",
     sglangToolParser: "qwen3_coder",
     sources: [
-      SRC_XINFERENCE,
+      SRC_HF_REPOS,
       SRC_OLLAMA_TAGS,
       SRC_TOOLS,
-      card(
-        "https://huggingface.co/RTP-LLM/Qwen3-Coder-30B-A3B-Instruct-RTPurbo/blob/main/config.json",
+      configJson(
+        "Qwen3-Coder-30B-A3B-Instruct",
         "2026-01-09",
-        "config copy: 48 layers, 32Q/4KV, 128 experts/8, moe 768, max_position_embeddings 262144",
+        "48 layers, 32Q/4KV, 128 experts/8, moe 768, max_position_embeddings 262144 (read from RTP-LLM's copy)",
       ),
     ],
   },

@@ -42,9 +42,14 @@ export interface GgufFormatSpec {
 }
 
 const QWEN_QUANT_DOCS: Source = {
-  url: "QwenLM/Qwen3:docs/source/deployment/vllm.md; https://docs.vllm.ai/en/v0.32.0/features/quantization/",
+  url: [
+    "https://qwen.readthedocs.io/en/stable/deployment/vllm.html",
+    "https://huggingface.co/Qwen/Qwen3-8B-FP8",
+    "https://huggingface.co/docs/transformers/quantization/finegrained_fp8",
+    "https://docs.vllm.ai/en/v0.32.0/features/quantization/",
+  ],
   asOf: "2026-11-29",
-  note: "Qwen3 FP8 is block-wise (128x128) with BF16 embeddings and LM head; AWQ and GPTQ use group size 128",
+  note: "Qwen3 FP8 is fine-grained, block-wise (weight_block_size 128x128) with BF16 embeddings and LM head; AWQ and GPTQ use group size 128",
 };
 
 /** Format specs, keyed by quantization name. */
@@ -99,9 +104,9 @@ export const FORMAT_SPECS: { readonly [Q in Quantization]: Q extends HfFormat ? 
     estimatedBitsPerParam: 5.0,
     minComputeCapability: 5.0,
     source: {
-      url: "https://ollama.com/library/qwen3/tags (copy)",
+      url: "https://ollama.com/library/qwen3/tags",
       asOf: "2025-09-01",
-      note: "2.5 GB x 8 / 4.02B = 4.98 bits",
+      note: "2.5 GB x 8 / 4.02B = 4.98 bits (sizes read from a copy of the page)",
     },
   },
   q8_0: {
@@ -109,9 +114,9 @@ export const FORMAT_SPECS: { readonly [Q in Quantization]: Q extends HfFormat ? 
     estimatedBitsPerParam: 8.6,
     minComputeCapability: 5.0,
     source: {
-      url: "https://ollama.com/library/qwen3/tags (copy)",
+      url: "https://ollama.com/library/qwen3/tags",
       asOf: "2025-09-01",
-      note: "4.3 GB x 8 / 4.02B = 8.56 bits; 33 GB / 30.5B = 8.66",
+      note: "4.3 GB x 8 / 4.02B = 8.56 bits; 33 GB / 30.5B = 8.66 (sizes read from a copy of the page)",
     },
   },
   fp16: {
@@ -119,9 +124,9 @@ export const FORMAT_SPECS: { readonly [Q in Quantization]: Q extends HfFormat ? 
     estimatedBitsPerParam: 16.1,
     minComputeCapability: 5.0,
     source: {
-      url: "https://ollama.com/library/qwen3/tags (copy)",
+      url: "https://ollama.com/library/qwen3/tags",
       asOf: "2025-09-01",
-      note: "8.1 GB x 8 / 4.02B = 16.1 bits",
+      note: "8.1 GB x 8 / 4.02B = 16.1 bits (sizes read from a copy of the page)",
     },
   },
 };

@@ -5,12 +5,9 @@
 import { GPU_MODELS, type GpuModel } from "./gpus";
 import type { Source } from "./source";
 
-const CC_SOURCE = "compute capability: https://developer.nvidia.com/cuda-gpus";
-const nvsmi = (id: string, what: string): Source => ({
-  url: `nvidia-smi output in public code (search index id ${id}); ${CC_SOURCE}`,
-  asOf: "2026-11-29",
-  note: what,
-});
+/** Compute capabilities of every card below. */
+const CC_SOURCE = "https://developer.nvidia.com/cuda-gpus";
+const nvsmi = (url: string, what: string, asOf = "2026-11-29"): Source => ({ url: [url, CC_SOURCE], asOf, note: what });
 
 /** Cards not in the AWS table, keyed by the name users write. */
 export const WORKSTATION_GPUS = {
@@ -19,41 +16,51 @@ export const WORKSTATION_GPUS = {
     architecture: "Ampere",
     computeCapability: 8.6,
     usableMiB: 24268,
-    source: nvsmi("44960744613", "nvidia-smi totals seen: 24268 to 24576 MiB depending on driver; the lower is used"),
+    source: nvsmi(
+      "https://github.com/noonghunna/club-3090/issues/390",
+      "nvidia-smi totals seen: 24268 MiB (older drivers, first read from a file with no public address) to 24576 MiB (this issue, driver 580); the lower is used",
+      "2026-11-30",
+    ),
   },
   "RTX-4090": {
     name: "RTX-4090",
     architecture: "Ada",
     computeCapability: 8.9,
     usableMiB: 24564,
-    source: {
-      url: `vllm-project/vllm#7553 (nvidia-smi: 23859MiB / 24564MiB on RTX 4090); ${CC_SOURCE}`,
-      asOf: "2026-11-29",
-    },
+    source: nvsmi(
+      "https://github.com/vllm-project/vllm/issues/7553",
+      "nvidia-smi: 23859MiB / 24564MiB on RTX 4090 (24564MiB again in https://github.com/RLinf/RLinf/issues/255)",
+    ),
   },
   "RTX-5090": {
     name: "RTX-5090",
     architecture: "Blackwell",
     computeCapability: 12.0,
     usableMiB: 32123,
-    source: {
-      url: `vllm-project/vllm#14452 (vLLM log: total_gpu_memory 31.37GiB on RTX 5090); ${CC_SOURCE}`,
-      asOf: "2026-11-29",
-    },
+    source: nvsmi(
+      "https://github.com/vllm-project/vllm/issues/14452",
+      "vLLM log: total_gpu_memory 31.37GiB on RTX 5090",
+    ),
   },
   "RTX-A6000": {
     name: "RTX-A6000",
     architecture: "Ampere",
     computeCapability: 8.6,
     usableMiB: 49140,
-    source: nvsmi("53180135391", "nvidia-smi: 49140MiB"),
+    source: nvsmi(
+      "https://github.com/NVIDIA/k8s-device-plugin/issues/324",
+      "nvidia-smi -q on an RTX A6000; the 49140MiB total was first read from a file with no public address and is not yet confirmed on this page",
+    ),
   },
   "RTX-6000-Ada": {
     name: "RTX-6000-Ada",
     architecture: "Ada",
     computeCapability: 8.9,
     usableMiB: 49140,
-    source: nvsmi("53455615656", "nvidia-smi: 49,140 MiB"),
+    source: nvsmi(
+      "https://github.com/chsasank/device-benchmarks/issues/16",
+      "an RTX 6000 Ada report; the 49,140 MiB nvidia-smi total was first read from a file with no public address and is not yet confirmed on this page",
+    ),
   },
 } as const satisfies Record<string, GpuModel>;
 

@@ -27,7 +27,8 @@ function serve(input: ServeInput): ServeCommand {
       OLLAMA_HOST: `${input.bindHost}:${PORT}`,
       // Ollama's own default depends on VRAM (4k to 256k); the plan sized KV for exactly this.
       OLLAMA_CONTEXT_LENGTH: String(input.contextLength),
-      // KV is allocated for NUM_PARALLEL x CONTEXT_LENGTH tokens (docs/faq.mdx), matching the plan's concurrency.
+      // KV is allocated for NUM_PARALLEL x CONTEXT_LENGTH tokens (https://docs.ollama.com/faq), matching the
+      // plan's concurrency.
       OLLAMA_NUM_PARALLEL: String(input.concurrency),
       // Negative keeps the model loaded forever; the idle watchdog, not Ollama, decides when to stop.
       OLLAMA_KEEP_ALIVE: "-1",
@@ -47,9 +48,19 @@ export const ollama: Engine = {
   name: "ollama",
   version: OLLAMA_VERSION,
   image: `ollama/ollama:${OLLAMA_VERSION}`,
-  pinSource:
-    "0.33.3 released 2026-09-03; env vars from its `ollama serve --help` and ollama/ollama:envconfig/config.go; " +
-    "Docker Hub tags carry no leading v",
+  pinSource: {
+    url: [
+      "https://github.com/ollama/ollama/releases/tag/v0.33.3",
+      "https://hub.docker.com/r/ollama/ollama/tags?name=0.33.3",
+      "https://github.com/ollama/ollama/blob/v0.33.3/envconfig/config.go",
+      "https://github.com/microsoft/winget-pkgs/pull/428989",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "0.33.3 released 2026-09-03 (the winget package PR of that day); env vars and their defaults from " +
+      "envconfig/config.go, read at commit fb30760 (main, 2026-08-21, before the tag) since the tag itself is not " +
+      "stored here; Docker Hub tags carry no leading v, GitHub tags do",
+  },
   port: PORT,
   healthPath: "/api/version",
   openaiBasePath: "/v1",
@@ -58,20 +69,34 @@ export const ollama: Engine = {
   memory: {
     utilization: 0.95,
     split: "layer",
-    // OLLAMA_KV_CACHE_TYPE defaults to f16 (ollama/ollama:envconfig/config.go).
+    // OLLAMA_KV_CACHE_TYPE defaults to f16 (https://github.com/ollama/ollama/blob/v0.33.3/envconfig/config.go).
     kvBytesPerElement: 2,
     // CUDA context and cuBLAS workspace, plus llama.cpp's compute graph for a 512-token batch.
     overheadGiB: (arch: Architecture) => 0.5 + activationBytes(arch, 1, 512, 512) / GIB,
-    basis:
-      "KV cache scales with OLLAMA_NUM_PARALLEL x OLLAMA_CONTEXT_LENGTH (ollama/ollama:docs/faq.mdx); f16 KV matches the qwen3:235b log " +
-      "memory.required.kv=752 MiB at 4,096 tokens (ollama/ollama#10810); layers spread over GPUs only when one GPU is too small",
+    basis: {
+      url: [
+        "https://github.com/ollama/ollama/blob/v0.33.3/docs/faq.mdx",
+        "https://docs.ollama.com/faq",
+        "https://github.com/ollama/ollama/issues/10810",
+      ],
+      asOf: "2026-11-30",
+      note:
+        "KV cache scales with OLLAMA_NUM_PARALLEL x OLLAMA_CONTEXT_LENGTH (the FAQ: 'Required RAM will scale by " +
+        "OLLAMA_NUM_PARALLEL * OLLAMA_CONTEXT_LENGTH', read at fb30760); f16 KV matches the qwen3:235b log " +
+        "memory.required.kv=752 MiB at 4,096 tokens (#10810); layers spread over GPUs only when one GPU is too " +
+        "small",
+    },
   },
   driver: {
     minBranch: 550,
     reason: "Ollama's bundled CUDA runners",
-    source:
-      "ollama/ollama:docs/gpu.mdx (main, checked 2026-11-30): compute capability 5.0+ and driver 550 and newer; 5.0 to 6.2 need 570, " +
-      "which no catalog GPU is (all are 7.5+)",
+    source: {
+      url: ["https://github.com/ollama/ollama/blob/v0.33.3/docs/gpu.mdx", "https://docs.ollama.com/gpu"],
+      asOf: "2026-11-30",
+      note:
+        "compute capability 5.0+ and driver 550 and newer; 5.0 to 6.2 need 570, which no catalog GPU is (all are " +
+        "7.5+); read in docs/gpu.mdx at fb30760 and on docs.ollama.com (an older copy of that page said 531)",
+    },
   },
   // Ollama's Linux build bundles its CUDA runtime libraries; a few GB. Estimate.
   installDiskGiB: 8,

@@ -71,8 +71,9 @@ function serve(input: ServeInput): ServeCommand {
 
 /**
  * SGLang refuses a --context-length above the length it derives from the config unless
- * SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is set (sgl-project/sglang:python/sglang/srt/configs/
- * model_config.py, ModelConfig._derive_context_length, main checked 2026-11-30). The derived length
+ * SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is set (ModelConfig._derive_context_length in
+ * https://github.com/sgl-project/sglang/blob/v0.5.21/python/sglang/srt/configs/model_config.py,
+ * read on main 2026-11-30, not at the tag). The derived length
  * is max_position_embeddings (40,960 on the April-2025 Qwen3 configs), not multiplied by a YaRN
  * factor that names original_max_position_embeddings. The catalog's native window is never above
  * max_position_embeddings, so a context past it, or any YaRN, sets the variable.
@@ -87,9 +88,20 @@ export const sglang: Engine = {
   name: "sglang",
   version: SGLANG_VERSION,
   image: `lmsysorg/sglang:v${SGLANG_VERSION}`,
-  pinSource:
-    "v0.5.21 released 2026-10-02; flags checked against sgl-project/sglang:python/sglang/srt/server_args.py (main after v0.5.21) " +
-    "and docs.sglang.io; --enable-ep-moe is deprecated in favour of --ep-size",
+  pinSource: {
+    url: [
+      "https://github.com/sgl-project/sglang/releases/tag/v0.5.21",
+      "https://hub.docker.com/r/lmsysorg/sglang/tags?name=v0.5.21",
+      "https://github.com/sgl-project/sglang/blob/v0.5.21/python/sglang/srt/server_args.py",
+      "https://docs.sglang.io/advanced_features/server_arguments.html",
+      "https://github.com/sgl-project/sglang/pull/10770",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "v0.5.21 released 2026-10-02 (release page, 779 PRs); flags from server_args.py (read on main after v0.5.21, " +
+      "not at the tag) and the server-arguments page; --enable-ep-moe deprecated in favour of --ep-size by PR " +
+      "#10770",
+  },
   port: PORT,
   healthPath: "/health",
   openaiBasePath: "/v1",
@@ -102,21 +114,40 @@ export const sglang: Engine = {
     split: "tensor",
     kvBytesPerElement: 2,
     overheadGiB: vllmStyleOverheadGiB,
-    basis:
-      "--mem-fraction-static 0.85 as in Qwen's SGLang benchmark (QwenLM/Qwen3:docs/source/getting_started/speed_benchmark.md); " +
-      "chunked prefill of 8,192 tokens and CUDA graphs sized like vLLM's",
+    basis: {
+      url: [
+        "https://github.com/QwenLM/Qwen3/blob/7a2f61ffc7a20d47efcd2bf97f6f2bf52729042e/docs/source/getting_started/speed_benchmark.md",
+        "https://docs.sglang.io/advanced_features/server_arguments.html",
+      ],
+      asOf: "2026-11-30",
+      note:
+        "--mem-fraction-static 0.85 as in Qwen's SGLang benchmark ('By default, we set mem_fraction_static=0.85'); " +
+        "chunked prefill of 8,192 tokens and CUDA graphs sized like vLLM's (an estimate, not an SGLang measurement)",
+    },
   },
   driver: {
     minBranch: 580,
     reason: "the image is built on CUDA 13",
-    source:
-      "lmsysorg/sglang:v0.5.21 is the CUDA 13 build; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
+    source: {
+      url: [
+        "https://hub.docker.com/r/lmsysorg/sglang/tags?name=v0.5.21",
+        "https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html",
+      ],
+      asOf: "2026-11-30",
+      note:
+        "lmsysorg/sglang:v0.5.21 is the CUDA 13.0 build (-cu129 tags are CUDA 12.9; third-party image tables read " +
+        "2026-10-05 say so, the tag page itself was not re-read here); NVIDIA's minor-version table: CUDA 13.x " +
+        "needs driver >= 580",
+    },
   },
-  // lmsysorg/sglang was an 11 GB single layer in Feb 2025 (sgl-project/sglang#3673) and has grown since; estimate.
+  // lmsysorg/sglang was an 11 GB single layer in Feb 2025 (https://github.com/sgl-project/sglang/issues/3673) and has
+  // grown since; estimate.
   installDiskGiB: 40,
   maxContext: (model: QwenModel) => model.context.max,
-  // Dense block FP8 runs weight-only through Marlin on sm80-sm88 (sgl-project/sglang PR #8990);
-  // FP8 MoE fails on Ampere ("fp8e4nv not supported", sgl-project/sglang#38291, open in Sept 2026).
+  // Dense block FP8 runs weight-only through Marlin on sm80-sm88 (https://github.com/sgl-project/sglang/pull/8990; PR
+  // https://github.com/sgl-project/sglang/pull/30681 calls it "the existing weight-only FP8 Marlin path for linear
+  // layers"); FP8 MoE fails on Ampere ("fp8e4nv not supported", https://github.com/sgl-project/sglang/issues/38291,
+  // open in Sept 2026; #30681, which would route it through Marlin, was still open in July 2026).
   checkHardware: (model: QwenModel, quant: Quantization, gpu: GpuModel) =>
     hfHardware(model, quant, gpu, { engine: "sglang", fp8WeightOnlyBelowAda: true, minComputeCapability: 8.0 }),
   serve,

@@ -5,6 +5,7 @@
 import type { Architecture, QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
+import type { Source } from "../catalog/source";
 import type { HardwareVerdict } from "../footprint/hardware";
 
 /** How an engine uses GPU memory, for sizing. */
@@ -17,8 +18,8 @@ export interface EngineMemoryProfile {
   readonly kvBytesPerElement: number;
   /** Runtime memory per GPU besides weights and KV cache: CUDA context, activations, CUDA graphs. */
   overheadGiB(arch: Architecture, tensorParallel: number): number;
-  /** Why the profile's numbers are what they are (sources and measurements). */
-  readonly basis: string;
+  /** Why the profile's numbers are what they are: public sources and measurements, dated; the note explains. */
+  readonly basis: Source;
 }
 
 /** The sized decisions an engine turns into a command line. */
@@ -69,8 +70,8 @@ export interface DriverNeed {
   readonly minBranch: number;
   /** Why, in a few words, for the machine's error message. */
   readonly reason: string;
-  /** Where the minimum was checked, with the date. */
-  readonly source: string;
+  /** Where the minimum was checked: public URLs and the date. */
+  readonly source: Source;
 }
 
 /** One inference engine. */
@@ -81,8 +82,8 @@ export interface Engine {
   readonly version: string;
   /** Pinned container image (repo:tag) the machine runs. */
   readonly image: string;
-  /** Where the pin and the flags were checked. */
-  readonly pinSource: string;
+  /** Where the pin and the flags were checked: public URLs (release, image tag, flag source) and the date. */
+  readonly pinSource: Source;
   /** Port the engine listens on inside its container; published on the host's 127.0.0.1 only. */
   readonly port: number;
   /** Path that answers 200 once the server is up. */

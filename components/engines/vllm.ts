@@ -69,9 +69,25 @@ export const vllm: Engine = {
   name: "vllm",
   version: VLLM_VERSION,
   image: `vllm/vllm-openai:v${VLLM_VERSION}`,
-  pinSource:
-    "v0.31.0 released 2026-10-05; flags checked against vllm-project/vllm main-branch source and docs.vllm.ai " +
-    "(--rope-scaling removed in PR #28006, --enable-reasoning removed in v0.10.0); image entrypoint is `vllm serve`",
+  pinSource: {
+    url: [
+      "https://github.com/vllm-project/vllm/releases/tag/v0.31.0",
+      "https://hub.docker.com/r/vllm/vllm-openai/tags?name=v0.31.0",
+      "https://docs.vllm.ai/en/v0.31.0/configuration/engine_args/",
+      "https://github.com/vllm-project/vllm/blob/v0.31.0/vllm/engine/arg_utils.py",
+      "https://github.com/vllm-project/vllm/pull/28006",
+      "https://github.com/vllm-project/vllm/pull/17452",
+      "https://github.com/vllm-project/vllm/issues/18538",
+      "https://github.com/vllm-project/vllm/blob/v0.31.0/docker/Dockerfile",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "v0.31.0 released 2026-10-05 (a vLLM digest of 2026-10-06 lists it as new in the last 24 h); flags from the " +
+      "engine-args page and arg_utils.py of the tag; --rope-scaling removed in PR #28006 (vLLM 0.11.1, as " +
+      "vllm-project/recipes PR #856 says), --enable-reasoning deprecated in PR #17452 and refused by 0.10.0 (issue " +
+      "#18538); the image's entrypoint is `vllm serve` (run-engine.sh sets --entrypoint anyway). The tag's own " +
+      "arg_utils.py and Dockerfile were not re-read here: the stored copies predate the tag",
+  },
   port: PORT,
   healthPath: "/health",
   openaiBasePath: "/v1",
@@ -82,17 +98,38 @@ export const vllm: Engine = {
     split: "tensor",
     kvBytesPerElement: 2,
     overheadGiB: vllmStyleOverheadGiB,
-    basis:
-      "--gpu-memory-utilization 0.9 (vLLM default, QwenLM/Qwen3:docs/source/deployment/vllm.md); overhead from vLLM start-up logs in " +
-      "vllm-project/vllm#11251, #15815, #14452 and gpustack/runner#251 (non-torch 0.3-0.4 GiB, activations 1.0-2.5 GiB, CUDA graphs 0.17-1.4 GiB)",
+    basis: {
+      url: [
+        "https://github.com/QwenLM/Qwen3/blob/7a2f61ffc7a20d47efcd2bf97f6f2bf52729042e/docs/source/deployment/vllm.md",
+        "https://github.com/vllm-project/vllm/issues/11251",
+        "https://github.com/vllm-project/vllm/issues/15815",
+        "https://github.com/vllm-project/vllm/issues/14452",
+        "https://github.com/gpustack/runner/pull/251",
+      ],
+      asOf: "2026-11-30",
+      note:
+        "--gpu-memory-utilization 0.9 is vLLM's default (Qwen's vLLM page: 'By default, it is 0.9'); start-up logs " +
+        "bound the overhead: non_torch 0.39 GiB and activations 2.53 GiB (#11251), 0.33 GiB and 1.01-1.77 GiB " +
+        "(#14452), CUDA graphs 0.36 GiB (gpustack/runner PR #251). #15815 (Qwen2.5-32B at TP 2 on L40S) was not " +
+        "re-read here, and no page read here shows the 1.4 GiB CUDA-graph upper figure",
+    },
   },
   driver: {
     minBranch: 580,
     reason: "the image is built on CUDA 13",
-    source:
-      "vLLM v0.31.0 release images use CUDA 13.0; NVIDIA CUDA compatibility table: CUDA 13.x needs driver >= 580 (docs.nvidia.com/deploy/cuda-compatibility), checked 2026-11-30",
+    source: {
+      url: [
+        "https://hub.docker.com/r/vllm/vllm-openai/tags?name=v0.31.0",
+        "https://github.com/vllm-project/vllm/pull/39878",
+        "https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html",
+      ],
+      asOf: "2026-11-30",
+      note:
+        "the default v0.31.0 tag is the CUDA 13.0 build (CUDA 13 became the default in v0.20.0, PR #39878; -cu129 " +
+        "tags are the CUDA 12.9 builds); NVIDIA's minor-version table: CUDA 13.x needs driver >= 580",
+    },
   },
-  // vllm/vllm-openai images measured 28.6 GB unpacked (vllm-project/vllm#22377, Dec 2025).
+  // vllm/vllm-openai:latest measured 28.6 GB unpacked (https://github.com/vllm-project/vllm/pull/22377, Dec 2025).
   installDiskGiB: 35,
   maxContext: (model: QwenModel) => model.context.max,
   checkHardware: (model: QwenModel, quant: Quantization, gpu: GpuModel) =>
