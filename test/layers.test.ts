@@ -25,7 +25,8 @@ function imports(file: string): string[] {
   const src = readFileSync(file, "utf8");
   const specs: string[] = [];
   for (const re of [
-    /\bfrom\s+"([^"]+)"/g,
+    // import/export statements only, so a string or comment holding `from "` is not read as one.
+    /^(?:import|export)\b[^"';]*?\bfrom\s+"([^"]+)"/gm,
     /\bimport\s*\(\s*"([^"]+)"\s*\)/g,
     /\brequire\s*\(\s*"([^"]+)"\s*\)/g,
     /^import\s+"([^"]+)"/gm,
@@ -62,6 +63,7 @@ const files = [
 const LAYERS: readonly { dir: string; kind: "data" | "pure" | "components" | "entry"; pure?: readonly string[] }[] = [
   { dir: "components/catalog", kind: "data" },
   { dir: "components/errors", kind: "pure" },
+  { dir: "components/text", kind: "pure" },
   { dir: "components/footprint", kind: "pure" },
   { dir: "components/engines", kind: "pure" },
   { dir: "components/sizing", kind: "pure" },

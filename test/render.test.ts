@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -13,9 +13,11 @@ import { gzipSync } from "node:zlib";
 import { parse } from "yaml";
 import {
   bootstrapEnv,
+  machineEnv,
   renderCloudInit,
   renderInstallScript,
   renderMachineConfig,
+  renderTemplate,
   shippedScript,
   type MachineSettings,
 } from "../components/machine/render";
@@ -67,8 +69,8 @@ describe("env file", () => {
     assert.deepEqual([env.IDLE_MINUTES, env.TTL_HOURS, env.IDLE_ACTION, env.IDLE_COUNT_SSH], ["", "", "poweroff", "0"]);
     const on = bootstrapEnv(p, { ...SSM, idle: { minutes: 30, ttlHours: 12, countSsh: true, action: "stop-engine" } });
     assert.deepEqual(
-      [on.IDLE_MINUTES, on.TTL_HOURS, on.IDLE_ACTION, on.IDLE_COUNT_SSH, on.IDLE_GRACE_MINUTES],
-      ["30", "12", "stop-engine", "1", "10"],
+      [on.IDLE_MINUTES, on.TTL_HOURS, on.IDLE_ACTION, on.IDLE_COUNT_SSH],
+      ["30", "12", "stop-engine", "1"],
     );
     // Every variable the scripts read from the env file is set (none comes from a stale machine).
     const scripts = scriptNames()
@@ -76,9 +78,12 @@ describe("env file", () => {
         (n) => spawnSync("cat", [path.join(__dirname, "..", "components", "machine", n)], { encoding: "utf8" }).stdout,
       )
       .join("\n");
-    // Shell reads $KEY; the idle watchdog (Python) reads env("KEY") or num("KEY").
-    const read = new Set([...scripts.matchAll(/(?:\$\{?|env\("|num\(")([A-Z][A-Z0-9_]+)/g)].map((m) => m[1] ?? ""));
-    for (const key of Object.keys(env)) assert.ok(read.has(key), `${key} is written but no script reads it`);
+    // Shell reads $KEY; the idle watchdog (Python) reads env("KEY"), num("KEY") or fact("KEY").
+    const read = new Set(
+      [...scripts.matchAll(/(?:\$\{?|env\("|num\("|fact\(")([A-Z][A-Z0-9_]+)/g)].map((m) => m[1] ?? ""),
+    );
+    for (const key of [...Object.keys(env), ...Object.keys(machineEnv())])
+      assert.ok(read.has(key), `${key} is written but no script reads it`);
   });
 
   it("carries each engine image's minimum driver branch: 580 for vLLM and SGLang (CUDA 13 images), 550 for Ollama", () => {
@@ -112,6 +117,7 @@ describe("env file", () => {
     assert.deepEqual(
       files.map((f) => [f.path, f.mode]),
       [
+        ["/usr/local/lib/qwen3-serve/machine.env", "0644"],
         ["/etc/qwen3-serve/bootstrap.env", "0600"],
         ["/etc/qwen3-serve/engine.argv", "0644"],
         ["/etc/qwen3-serve/engine.env", "0644"],
@@ -275,5 +281,162 @@ describe("SSH installer", () => {
     const p = plan("qwen3:8b", "vllm");
     const bad = { ...p, serve: { ...p.serve, argv: [...p.serve.argv, "two\nlines"] } };
     assert.throws(() => renderMachineConfig(bad, SSM), /holds a newline/);
+  });
+});
+
+describe("machine facts: defined once in render.ts, read by the scripts from machine.env", () => {
+  const MACHINE = path.join(__dirname, "..", "components", "machine");
+  /** The facts as a machine gets them: render.ts's values, pinned here so a change is deliberate. */
+  const FACTS = {
+    QS_CONF_DIR: "/etc/qwen3-serve",
+    QS_BOOTSTRAP_ENV: "/etc/qwen3-serve/bootstrap.env",
+    QS_ENGINE_ARGV: "/etc/qwen3-serve/engine.argv",
+    QS_ENGINE_ENV: "/etc/qwen3-serve/engine.env",
+    QS_STATE_DIR: "/var/lib/qwen3-serve",
+    QS_STATUS_FILE: "/var/lib/qwen3-serve/status.json",
+    QS_LOG_DIR: "/var/log/qwen3-serve",
+    QS_ACCESS_LOG: "/var/log/qwen3-serve/access.log",
+    QS_STATUS_URL_PATH: "/qwen3-serve/status",
+    QS_ACTIVITY_URL_PATH: "/qwen3-serve/activity",
+    QS_ACTIVITY_SOCKET: "/run/qwen3-serve-activity.sock",
+    QS_HF_CACHE: "/var/lib/qwen3-serve/hf",
+    QS_HF_CACHE_MOUNT: "/root/.cache/huggingface",
+    QS_OLLAMA_CACHE: "/var/lib/qwen3-serve/ollama",
+    QS_OLLAMA_CACHE_MOUNT: "/root/.ollama",
+    ENGINE_ULIMITS: "memlock=-1 stack=67108864",
+    ENGINE_LOG_MAX_SIZE: "100m",
+    ENGINE_LOG_MAX_FILES: "3",
+    IDLE_GRACE_MINUTES: "10",
+  };
+  const machineEnvFile = (): string =>
+    renderMachineConfig(plan("qwen3:8b", "vllm"), SSM).find((f) => f.path.endsWith("/machine.env"))?.content ?? "";
+
+  /** A folder holding the given machine scripts and a machine.env with `content`. */
+  function libDir(names: readonly string[], content: string): string {
+    const lib = mkdtempSync(path.join(dir, "lib-"));
+    for (const n of names) copyFileSync(path.join(MACHINE, n), path.join(lib, n));
+    writeFileSync(path.join(lib, "machine.env"), content);
+    return lib;
+  }
+
+  it("machine.env (0644, beside the scripts) holds every fact, quoted for bash, with the values pinned here", () => {
+    assert.deepEqual(machineEnv(), FACTS);
+    const file = renderMachineConfig(plan("qwen3:8b", "vllm"), SSM).find((f) => f.path.endsWith("/machine.env"));
+    assert.deepEqual([file?.path, file?.mode], ["/usr/local/lib/qwen3-serve/machine.env", "0644"]);
+    const names = Object.keys(FACTS);
+    const envFile = path.join(dir, "machine.env");
+    writeFileSync(envFile, file?.content ?? "");
+    const r = spawnSync(
+      "bash",
+      [
+        "--norc",
+        "-c",
+        `set -eu; . "$1"; for n in ${names.join(" ")}; do printf '%s\\0' "\${!n}"; done`,
+        "bash",
+        envFile,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.split("\0").slice(0, -1), Object.values(FACTS));
+  });
+
+  it("no file under components/machine/ but render.ts spells a fact's path, URL path or ulimit, or gives a fact a default", () => {
+    const files = (d: string): string[] =>
+      readdirSync(d).flatMap((n) =>
+        statSync(path.join(d, n)).isDirectory() ? files(path.join(d, n)) : [path.join(d, n)],
+      );
+    const literals = [
+      ...Object.values(FACTS)
+        .filter((v) => v.startsWith("/"))
+        .flatMap((v) => [v, v.slice(1)]),
+      "memlock=-1",
+      "67108864",
+    ];
+    const found: string[] = [];
+    for (const f of files(MACHINE).filter((f) => path.basename(f) !== "render.ts")) {
+      const text = readFileSync(f, "utf8");
+      const rel = path.relative(MACHINE, f);
+      for (const lit of literals) if (text.includes(lit)) found.push(`${rel}: ${lit}`);
+      for (const name of Object.keys(FACTS)) {
+        // ${NAME:-x} in shell, env("NAME", x) or .get("NAME", x) in Python: a second source.
+        const fallback = new RegExp(`\\$\\{${name}:-|(?:env|get)\\("${name}",`);
+        if (fallback.test(text)) found.push(`${rel}: a default for ${name}`);
+      }
+    }
+    assert.deepEqual(found, []);
+  });
+
+  it("lib.sh takes the facts from machine.env beside it and roots each path at QS_ROOT", () => {
+    const lib = libDir(["lib.sh"], machineEnvFile());
+    const vars = ["CONF_DIR", "SECRETS_DIR", "ENGINE_ARGV_FILE", "STATE_DIR", "STATUS_FILE", "ACCESS_LOG", "HF_CACHE"];
+    const r = spawnSync(
+      "bash",
+      ["--norc", "-c", `set -eu; . "$QS_LIB/lib.sh"; for n in ${vars.join(" ")} QS_ENV_FILE; do echo "\${!n}"; done`],
+      { env: { PATH: process.env.PATH ?? "", QS_LIB: lib, QS_ROOT: "/sandbox" }, encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), [
+      "/sandbox/etc/qwen3-serve",
+      "/sandbox/etc/qwen3-serve/secrets",
+      "/sandbox/etc/qwen3-serve/engine.argv",
+      "/sandbox/var/lib/qwen3-serve",
+      "/sandbox/var/lib/qwen3-serve/status.json",
+      "/sandbox/var/log/qwen3-serve/access.log",
+      "/sandbox/var/lib/qwen3-serve/hf",
+      "/sandbox/etc/qwen3-serve/bootstrap.env",
+    ]);
+  });
+
+  it("lib.sh stops with status 2, naming what is missing: a fact absent from machine.env, or machine.env itself", () => {
+    const without = machineEnvFile()
+      .split("\n")
+      .filter((l) => !l.startsWith("QS_STATE_DIR="))
+      .join("\n");
+    const source = (lib: string): ReturnType<typeof spawnSync> =>
+      spawnSync("bash", ["--norc", "-c", '. "$QS_LIB/lib.sh"; echo reached'], {
+        env: { PATH: process.env.PATH ?? "", QS_LIB: lib },
+        encoding: "utf8",
+      });
+    const lib = libDir(["lib.sh"], without);
+    const missingFact = source(lib);
+    assert.deepEqual([missingFact.status, missingFact.stdout], [2, ""]);
+    assert.equal(missingFact.stderr, `qwen3-serve: QS_STATE_DIR is missing from ${lib}/machine.env\n`);
+    rmSync(path.join(lib, "machine.env"));
+    const noFile = source(lib);
+    assert.deepEqual([noFile.status, noFile.stdout], [2, ""]);
+    assert.equal(noFile.stderr, `qwen3-serve: missing ${lib}/machine.env\n`);
+  });
+
+  it("idle.py takes a fact from its environment first, else from machine.env beside it, and stops naming one in neither", () => {
+    const lib = libDir(["idle.py", "status.py"], machineEnvFile());
+    const fact = (name: string, extra: Record<string, string> = {}): ReturnType<typeof spawnSync> =>
+      spawnSync("python3", ["-c", "import sys, idle; print(idle.fact(sys.argv[1]))", name], {
+        cwd: lib,
+        env: { PATH: process.env.PATH ?? "", PYTHONDONTWRITEBYTECODE: "1", ...extra },
+        encoding: "utf8",
+      });
+    assert.equal(fact("QS_STATUS_FILE").stdout, "/var/lib/qwen3-serve/status.json\n");
+    assert.equal(fact("IDLE_GRACE_MINUTES").stdout, "10\n");
+    assert.equal(fact("QS_STATUS_FILE", { QS_STATUS_FILE: "/srv/status.json" }).stdout, "/srv/status.json\n");
+    const missing = fact("QS_NOT_A_FACT");
+    assert.equal(missing.status, 1);
+    assert.equal(
+      missing.stderr,
+      `idle.py: QS_NOT_A_FACT is neither in the environment nor in ${path.join(lib, "machine.env")}\n`,
+    );
+  });
+
+  it("the proxy template's activity location is the fact's URL path, whoever renders it", () => {
+    const conf = renderTemplate(readFileSync(path.join(MACHINE, "proxy.conf"), "utf8"), {
+      AUTH_INCLUDE: "/x/auth.conf",
+      LISTEN: "listen 8080;",
+      ACCESS_LOG: "/x/access.log",
+      UPSTREAM_SETUP: "",
+      UPSTREAM: "http://127.0.0.1:8000",
+      STATUS_LOCATION: "",
+      ACTIVITY_LISTEN: "8079",
+    });
+    assert.match(conf, /^ {4}location = \/qwen3-serve\/activity \{ stub_status; \}$/m);
   });
 });

@@ -100,11 +100,6 @@ export function activationBytes(arch: Architecture, tensorParallel: number, toke
   return tokens * perToken * 2 + sequences * arch.vocabSize * 4;
 }
 
-/** Round up to one decimal, for GiB figures shown to people. */
-export function roundUp1(x: number): number {
-  return Math.ceil(x * 10 - 1e-9) / 10;
-}
-
 /** Bytes of the K and V projection weights, which tensor parallelism replicates once ranks outnumber KV heads. */
 export function kvProjectionBytes(model: QwenModel, quant: Quantization): number {
   const spec = FORMAT_SPECS[quant];

@@ -3,7 +3,7 @@
 # Deep Learning AMI) to an authenticated OpenAI-compatible endpoint serving the planned model.
 #
 # Idempotent: each phase checks before it acts, so a second run changes and downloads nothing.
-# Progress goes to $STATE_DIR/status.json (one JSON document) and one log line per phase.
+# Progress goes to $STATUS_FILE (one JSON document) and one log line per phase.
 # Runs as root from qwen3-serve-bootstrap.service, which also resumes it after a driver reboot.
 set -euo pipefail
 # Files are world-readable unless a step says otherwise (secrets set 0600 themselves): nginx's
@@ -13,7 +13,6 @@ umask 022
 QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 # shellcheck source=lib.sh
 . "$QS_LIB/lib.sh"
-QS_ENV_FILE="${QS_ENV_FILE:-$CONF_DIR/bootstrap.env}"
 load_env "$QS_ENV_FILE"
 export QS_ROOT QS_LIB QS_ENV_FILE
 

@@ -4,6 +4,7 @@
   idle.py check    gather, decide, act, record; qwen3-serve-idle.timer runs it every minute
   idle.py loop     check every IDLE_CHECK_SECONDS (the Docker target's sidecar)
   idle.py decide   the pure rule: JSON {now, sample, state, settings} on stdin, decision on stdout
+                   (a JSON list of those: a list of decisions)
 """
 # Busy: an authenticated inference request in the proxy's access log, a request in flight at the
 # proxy, requests running or waiting in the engine's /metrics (vLLM, SGLang), generated tokens
@@ -14,6 +15,7 @@ import json
 import math
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime
+from functools import lru_cache
 
 # No __pycache__ beside the installed scripts (or in this repository when tests run them).
 sys.dont_write_bytecode = True
@@ -111,7 +114,7 @@ def decide(now, sample, state, settings):
         deadlines.append((up + ttl * 3600, f"up {span(now - up)}, past its TTL of {ttl:g} h", f"TTL of {ttl:g} h"))
     window = settings.get("idleMinutes")
     if window and not loading:
-        base = max(st.get("lastActivityAt") or 0, sample.get("readyAt") or 0, sample["bootAt"] + settings.get("graceMinutes", 10) * 60)
+        base = max(st.get("lastActivityAt") or 0, sample.get("readyAt") or 0, sample["bootAt"] + settings["graceMinutes"] * 60)
         idle = span(now - base)
         deadlines.append((base + window * 60, f"no inference request for {idle} (idle window {window:g} min)", f"idle for {idle}"))
     if not deadlines:
@@ -138,6 +141,39 @@ UNREADABLE = (OSError, ValueError, RecursionError, http.client.HTTPException)
 
 def env(name, default=""):
     return os.environ.get(name, default)
+
+
+MACHINE_ENV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "machine.env")
+
+
+@lru_cache(maxsize=1)
+def machine_env():
+    # machine.env beside this script (KEY='value' lines, quoted for bash); empty when absent.
+    facts = {}
+    try:
+        with open(MACHINE_ENV, encoding="utf-8") as f:
+            for line in f:
+                key, sep, value = line.rstrip("\n").partition("=")
+                if sep and re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+                    facts[key] = "".join(shlex.split(value))
+    except (OSError, ValueError):
+        pass
+    return facts
+
+
+def fact(name):
+    # A machine fact (a path, the grace period) as components/machine/render.ts defines it: from the
+    # environment, else machine.env. Without one the check stops, naming it: a wrong guess would act
+    # on the wrong files.
+    v = os.environ.get(name, machine_env().get(name))
+    if not v:
+        raise SystemExit(f"idle.py: {name} is neither in the environment nor in {MACHINE_ENV}")
+    return v
+
+
+def rooted(name):
+    # A machine path under QS_ROOT (the tests' sandbox; empty on a machine).
+    return env("QS_ROOT") + fact(name)
 
 
 def num(name, warnings):
@@ -184,7 +220,7 @@ def clean_state(raw):
 
 def state_paths(root):
     # The fallback lives on /run, a tmpfs on the machines: a full root disk leaves it writable.
-    return [os.path.join(root, "var/lib/qwen3-serve/idle-state.json"), os.path.join(root, "run/qwen3-serve-idle-state.json")]
+    return [os.path.join(rooted("QS_STATE_DIR"), "idle-state.json"), os.path.join(root, "run/qwen3-serve-idle-state.json")]
 
 
 def load_state(root, memory):
@@ -311,12 +347,13 @@ def docker(method, path):
 def in_flight():
     # Requests the proxy is serving now, less this probe (stub_status "Writing"); None when unreadable.
     # IDLE_ACTIVITY: the Docker target's http://proxy:port; a machine's nginx answers on a unix socket.
-    target = env("IDLE_ACTIVITY") or "unix:" + os.path.join(env("QS_ROOT"), "run/qwen3-serve-activity.sock")
+    target = env("IDLE_ACTIVITY") or "unix:" + rooted("QS_ACTIVITY_SOCKET")
+    path = fact("QS_ACTIVITY_URL_PATH")
     try:
         if target.startswith("unix:"):
-            code, text = unix_get(target[len("unix:"):], "/qwen3-serve/activity", timeout=5)
+            code, text = unix_get(target[len("unix:"):], path, timeout=5)
         else:
-            code, text = http_get(target + "/qwen3-serve/activity")
+            code, text = http_get(target + path)
     except UNREADABLE:
         return None
     m = re.search(r"\bWriting: (\d+)", text)
@@ -373,8 +410,7 @@ def load_settings(state):
             # Keep acting on what the tags said last, rather than stopping or never stopping.
             s = state.get("settings") or s
             warnings.append(f"instance tags unreadable ({e}); keeping the last known settings")
-    grace = num("IDLE_GRACE_MINUTES", warnings)
-    s.update(graceMinutes=10 if grace is None else grace, warnMinutes=min(5, (s["idleMinutes"] or 10) // 2), action=env("IDLE_ACTION", "poweroff"),
+    s.update(graceMinutes=float(fact("IDLE_GRACE_MINUTES")), warnMinutes=min(5, (s["idleMinutes"] or 10) // 2), action=env("IDLE_ACTION", "poweroff"),
              loadingMaxSeconds=num("IDLE_LOADING_MAX_SECONDS", warnings))
     return s, warnings
 
@@ -387,9 +423,9 @@ def when(v):
         return None
 
 
-def bootstrap_phase(root):
+def bootstrap_phase():
     # Phase, readyAt, loading since, and warnings, from the bootstrap's status file.
-    path = os.path.join(root, "var/lib/qwen3-serve/status.json")
+    path = rooted("QS_STATUS_FILE")
     doc, why = read_json(path)
     if doc is None:
         return "unknown", None, None, [f"bootstrap status {why or path + ' missing'}; the idle rule applies"]
@@ -410,7 +446,6 @@ def boot(now):
 
 def sample_machine(now, state, settings):
     # What the machine shows now, the access log's new position, and warnings about what it could not read.
-    root = env("QS_ROOT")
     base = f"http://{env('ENGINE_HOST', '127.0.0.1')}:{env('ENGINE_PORT')}"
     warnings, ready_at, started_at = [], None, None
     # Docker has no bootstrap status file: the engine's health says whether it still loads.
@@ -420,8 +455,8 @@ def sample_machine(now, state, settings):
         except UNREADABLE:
             phase = "starting"
     else:
-        phase, ready_at, started_at, warnings = bootstrap_phase(root)
-    last, pos = scan_log(env("IDLE_ACCESS_LOG") or os.path.join(root, "var/log/qwen3-serve/access.log"), state.get("log"))
+        phase, ready_at, started_at, warnings = bootstrap_phase()
+    last, pos = scan_log(env("IDLE_ACCESS_LOG") or rooted("QS_ACCESS_LOG"), state.get("log"))
     boot_id, boot_at = boot(now)
     sessions = 0
     if settings["countSsh"]:
@@ -458,9 +493,9 @@ def say(line):
         pass
 
 
-def record_status(root, now, d, settings, warnings):
+def record_status(now, d, settings, warnings):
     # The decision in the status file, for the status page; warnings when it cannot be written.
-    path = os.path.join(root, "var/lib/qwen3-serve/status.json")
+    path = rooted("QS_STATUS_FILE")
     rec = {k: d[k] for k in ("action", "reason", "lastActivityAt", "stopAt")}
     rec.update(warnings=warnings, checkedAt=iso(now), idleMinutes=settings["idleMinutes"], ttlHours=settings["ttlHours"])
     try:
@@ -500,7 +535,7 @@ def check(memory=None):
     new_state = dict(d["state"], log=pos, checkedAt=now, settings={k: settings[k] for k in ("idleMinutes", "ttlHours", "countSsh")})
     if pos is None:
         new_state.pop("log")
-    late = save_state(root, new_state) + record_status(root, now, d, settings, warnings)
+    late = save_state(root, new_state) + record_status(now, d, settings, warnings)
     for w in late:
         say(f"WARNING: {w}")
     return code, new_state
@@ -509,8 +544,10 @@ def check(memory=None):
 def main(argv):
     op = argv[1] if len(argv) > 1 else ""
     if op == "decide":
+        # A JSON list of requests gets a list of decisions: one process for a whole table of cases.
         req = json.load(sys.stdin)
-        json.dump(decide(req["now"], req["sample"], req.get("state", {}), req["settings"]), sys.stdout)
+        out = [decide(r["now"], r["sample"], r.get("state", {}), r["settings"]) for r in (req if isinstance(req, list) else [req])]
+        json.dump(out if isinstance(req, list) else out[0], sys.stdout)
         return 0
     if op == "check":
         return check()[0]

@@ -4,8 +4,9 @@ set -euo pipefail
 QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 # shellcheck source=lib.sh
 . "$QS_LIB/lib.sh"
-load_env "${QS_ENV_FILE:-$CONF_DIR/bootstrap.env}"
-export QS_ROOT ENGINE ENGINE_PORT IDLE_SETTINGS IDLE_MINUTES TTL_HOURS IDLE_GRACE_MINUTES IDLE_COUNT_SSH IDLE_ACTION IDLE_LOADING_MAX_SECONDS
+load_env "$QS_ENV_FILE"
+# The plan's settings; idle.py reads the machine facts (paths, grace period) from machine.env beside it.
+export QS_ROOT ENGINE ENGINE_PORT IDLE_SETTINGS IDLE_MINUTES TTL_HOURS IDLE_COUNT_SSH IDLE_ACTION IDLE_LOADING_MAX_SECONDS
 # On AWS the secrets phase installs idle.py (it comes from SSM, not the user data); the timer
 # starts at boot, before that, so until then a check is a no-op rather than a failed unit.
 if [ ! -f "$QS_LIB/idle.py" ]; then

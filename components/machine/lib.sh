@@ -2,23 +2,49 @@
 # Shared helpers for the qwen3-serve bootstrap: paths, env loading, logging, the status file,
 # retries and idempotent writes. Sourced by bootstrap.sh, every step and run-engine.sh.
 
+# Where things are comes from machine.env, installed beside these scripts and rendered from
+# components/machine/render.ts (machineEnv), the one place that defines them. A missing fact stops
+# the script here, before it acts on a wrong path.
+if [ ! -r "$QS_LIB/machine.env" ]; then
+  echo "qwen3-serve: missing $QS_LIB/machine.env" >&2
+  exit 2
+fi
+# shellcheck source=/dev/null
+. "$QS_LIB/machine.env"
+for fact in QS_CONF_DIR QS_BOOTSTRAP_ENV QS_ENGINE_ARGV QS_ENGINE_ENV QS_STATE_DIR QS_STATUS_FILE QS_LOG_DIR \
+  QS_ACCESS_LOG QS_STATUS_URL_PATH QS_ACTIVITY_URL_PATH QS_ACTIVITY_SOCKET QS_HF_CACHE QS_HF_CACHE_MOUNT \
+  QS_OLLAMA_CACHE QS_OLLAMA_CACHE_MOUNT ENGINE_ULIMITS ENGINE_LOG_MAX_SIZE ENGINE_LOG_MAX_FILES IDLE_GRACE_MINUTES; do
+  if [ -z "${!fact:-}" ]; then
+    echo "qwen3-serve: $fact is missing from $QS_LIB/machine.env" >&2
+    exit 2
+  fi
+done
+
 # Every absolute path hangs off QS_ROOT so the sandbox tests can run the real scripts in a temp dir.
+QS_ROOT="${QS_ROOT:-}"
 # The scripts that source this file use these paths.
 # shellcheck disable=SC2034
-QS_ROOT="${QS_ROOT:-}"
-CONF_DIR="$QS_ROOT/etc/qwen3-serve"
-SECRETS_DIR="$CONF_DIR/secrets"
-STATE_DIR="$QS_ROOT/var/lib/qwen3-serve"
-LOG_DIR="$QS_ROOT/var/log/qwen3-serve"
-SYSTEMD_DIR="$QS_ROOT/etc/systemd/system"
-NGINX_CONF_DIR="$QS_ROOT/etc/nginx/conf.d"
-STATUS_FILE="$STATE_DIR/status.json"
-ERROR_FILE="$STATE_DIR/.last-error"
+{
+  CONF_DIR="$QS_ROOT$QS_CONF_DIR"
+  SECRETS_DIR="$CONF_DIR/secrets"
+  ENGINE_ARGV_FILE="$QS_ROOT$QS_ENGINE_ARGV"
+  ENGINE_ENV_FILE="$QS_ROOT$QS_ENGINE_ENV"
+  STATE_DIR="$QS_ROOT$QS_STATE_DIR"
+  LOG_DIR="$QS_ROOT$QS_LOG_DIR"
+  ACCESS_LOG="$QS_ROOT$QS_ACCESS_LOG"
+  HF_CACHE="$QS_ROOT$QS_HF_CACHE"
+  OLLAMA_CACHE="$QS_ROOT$QS_OLLAMA_CACHE"
+  SYSTEMD_DIR="$QS_ROOT/etc/systemd/system"
+  NGINX_CONF_DIR="$QS_ROOT/etc/nginx/conf.d"
+  STATUS_FILE="$QS_ROOT$QS_STATUS_FILE"
+  ERROR_FILE="$STATE_DIR/.last-error"
+}
+QS_ENV_FILE="${QS_ENV_FILE:-$QS_ROOT$QS_BOOTSTRAP_ENV}"
 QS_PHASE="${QS_PHASE:-bootstrap}"
 
 # Read the root-only env file the caller wrote. It holds settings and secret *locations*, never secrets.
 load_env() {
-  local file="${1:-$CONF_DIR/bootstrap.env}"
+  local file="${1:-$QS_ENV_FILE}"
   if [ ! -r "$file" ]; then
     echo "qwen3-serve: missing $file" >&2
     exit 2

@@ -4,6 +4,7 @@
  * target's readiness step (scripts/wait-ready.ts). Network I/O only; the clock and fetch are
  * injectable so tests can walk it through phases on loopback.
  */
+import { STATUS_URL_PATH } from "./render";
 
 /** What the status document says (the parts the waiter reads). */
 interface StatusView {
@@ -94,7 +95,7 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
     let status: StatusView | null = null;
     try {
       // Without a bootstrap (Docker), the model appearing on /v1/models stands in for "ready".
-      const path = o.hasStatus === false ? "/v1/models" : "/qwen3-serve/status";
+      const path = o.hasStatus === false ? "/v1/models" : STATUS_URL_PATH;
       const res = await fetchImpl(`${o.baseUrl}${path}`, { headers: auth, signal: AbortSignal.timeout(15_000) });
       if (res.status === 401)
         throw new NotReadyError(

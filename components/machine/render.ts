@@ -5,6 +5,7 @@
  */
 import { stringify } from "yaml";
 import { fabricNeed } from "../catalog/gpus";
+import { AWS_CLI_IMAGE, DRIVER_BRANCH, NCT_VERSION } from "../catalog/pins";
 import { ENGINES } from "../engines";
 import { shellQuote } from "../engines/shell";
 import type { Plan } from "../sizing/plan";
@@ -15,17 +16,37 @@ export const LIB_DIR = "/usr/local/lib/qwen3-serve";
 export const CONF_DIR = "/etc/qwen3-serve";
 /** Where it keeps state: status file, caches. */
 export const STATE_DIR = "/var/lib/qwen3-serve";
-/** The bootstrap's progress document on the machine. */
-export const STATUS_PATH = `${STATE_DIR}/status.json`;
+/** The per-plan settings the scripts source (settings and secret locations, no secrets). */
+const BOOTSTRAP_ENV_FILE = `${CONF_DIR}/bootstrap.env`;
+/** The engine's argv, one argument per line. */
+const ENGINE_ARGV_FILE = `${CONF_DIR}/engine.argv`;
+/** The engine container's environment, in docker's env-file format. */
+const ENGINE_ENV_FILE = `${CONF_DIR}/engine.env`;
+/** Where its logs live. */
+export const LOG_DIR = "/var/log/qwen3-serve";
+/** The proxy's access log (no headers, no bodies), which the idle watchdog reads. */
+export const ACCESS_LOG = `${LOG_DIR}/access.log`;
 /** Path of the status document behind the proxy (same API key as the endpoint). */
 export const STATUS_URL_PATH = "/qwen3-serve/status";
+/** Path of the proxy's count of requests in flight (stub_status), on its private listener only. */
+export const ACTIVITY_URL_PATH = "/qwen3-serve/activity";
+/** The machines' private listener for {@link ACTIVITY_URL_PATH}: a unix socket, so no port can collide. */
+export const ACTIVITY_SOCKET = "/run/qwen3-serve-activity.sock";
 
-/** NVIDIA server driver branch for plain Ubuntu: CUDA 13 images need >= 580 (NVIDIA compatibility table). */
-export const DRIVER_BRANCH = "580";
-/** NVIDIA Container Toolkit apt version for plain Ubuntu (the Deep Learning AMI ships its own). */
-export const NCT_VERSION = "1.18.1-1";
-/** AWS CLI image used to read SSM parameters where the host has no `aws`. */
-export const AWS_CLI_IMAGE = "amazon/aws-cli:2.22.0";
+/**
+ * Where the weights live, per source: the host's cache folder (kept across reinstalls) and where
+ * the engine image expects it (the default HF_HOME of the vLLM and SGLang images; Ollama's models folder).
+ */
+export const WEIGHTS_CACHE = {
+  hf: { host: `${STATE_DIR}/hf`, container: "/root/.cache/huggingface" },
+  ollama: { host: `${STATE_DIR}/ollama`, container: "/root/.ollama" },
+} as const;
+
+/** Resource limits of the engine container: unlimited locked memory (pinned host buffers for GPU transfers), a 64 MiB stack. */
+export const ENGINE_ULIMITS: Readonly<Record<string, number>> = { memlock: -1, stack: 67108864 };
+
+/** The engine container's log cap (json-file driver): the engine logs every request, and the default never rotates. */
+export const ENGINE_LOG_CAP = { maxSize: "100m", maxFiles: 3 } as const;
 
 /** A file to place on the machine. */
 export interface MachineFile {
@@ -68,6 +89,51 @@ export const IDLE_OFF: IdleSettings = { minutes: null, ttlHours: null, countSsh:
 
 /** Minutes after boot in which the watchdog never finds a machine idle. */
 export const IDLE_GRACE_MINUTES = 10;
+
+/** Where {@link machineEnv} is installed: beside the scripts, which find it before anything else. */
+export const MACHINE_ENV_FILE = `${LIB_DIR}/machine.env`;
+
+/**
+ * The facts the machine side shares with this code, whatever the plan: paths, URL paths, caches,
+ * engine limits and the watchdog's grace period. This is their only definition: lib.sh sources
+ * them from {@link MACHINE_ENV_FILE} (the scripts prefix QS_ROOT to each path), and idle.py reads
+ * its environment, else that file beside it. The Docker target passes them to its watchdog sidecar.
+ */
+export function machineEnv(): Record<string, string> {
+  return {
+    QS_CONF_DIR: CONF_DIR,
+    QS_BOOTSTRAP_ENV: BOOTSTRAP_ENV_FILE,
+    QS_ENGINE_ARGV: ENGINE_ARGV_FILE,
+    QS_ENGINE_ENV: ENGINE_ENV_FILE,
+    QS_STATE_DIR: STATE_DIR,
+    QS_STATUS_FILE: `${STATE_DIR}/status.json`,
+    QS_LOG_DIR: LOG_DIR,
+    QS_ACCESS_LOG: ACCESS_LOG,
+    QS_STATUS_URL_PATH: STATUS_URL_PATH,
+    QS_ACTIVITY_URL_PATH: ACTIVITY_URL_PATH,
+    QS_ACTIVITY_SOCKET: ACTIVITY_SOCKET,
+    QS_HF_CACHE: WEIGHTS_CACHE.hf.host,
+    QS_HF_CACHE_MOUNT: WEIGHTS_CACHE.hf.container,
+    QS_OLLAMA_CACHE: WEIGHTS_CACHE.ollama.host,
+    QS_OLLAMA_CACHE_MOUNT: WEIGHTS_CACHE.ollama.container,
+    ENGINE_ULIMITS: Object.entries(ENGINE_ULIMITS)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(" "),
+    ENGINE_LOG_MAX_SIZE: ENGINE_LOG_CAP.maxSize,
+    ENGINE_LOG_MAX_FILES: String(ENGINE_LOG_CAP.maxFiles),
+    IDLE_GRACE_MINUTES: String(IDLE_GRACE_MINUTES),
+  };
+}
+
+/** KEY='value' lines, quoted for bash (and for idle.py's reader), under a header. */
+function envFileText(header: string, env: Readonly<Record<string, string>>): string {
+  return (
+    header +
+    Object.entries(env)
+      .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
+      .join("")
+  );
+}
 
 /** Target-specific settings for the bootstrap. */
 export interface MachineSettings {
@@ -177,7 +243,6 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     IDLE_SETTINGS: idle.fromInstanceTags === true ? "imds-tags" : "env",
     IDLE_MINUTES: idle.minutes === null || idle.fromInstanceTags === true ? "" : String(idle.minutes),
     TTL_HOURS: idle.ttlHours === null || idle.fromInstanceTags === true ? "" : String(idle.ttlHours),
-    IDLE_GRACE_MINUTES: String(IDLE_GRACE_MINUTES),
     IDLE_COUNT_SSH: idle.countSsh && idle.fromInstanceTags !== true ? "1" : "0",
     IDLE_ACTION: idle.action,
     // Past the readiness timeout `pulumi up` waits, a bootstrap still "loading" is wedged: idle rules apply.
@@ -186,7 +251,7 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
   return env;
 }
 
-/** The three per-plan config files the scripts read. */
+/** The machine facts ({@link machineEnv}) and the three per-plan config files the scripts read. */
 export function renderMachineConfig(plan: Plan, settings: MachineSettings): MachineFile[] {
   const env = bootstrapEnv(plan, settings);
   const header = "# Written by qwen3-serve from the plan. Settings and secret locations only; no secret values.\n";
@@ -199,19 +264,19 @@ export function renderMachineConfig(plan: Plan, settings: MachineSettings): Mach
   }
   return [
     {
-      path: `${CONF_DIR}/bootstrap.env`,
-      mode: "0600",
-      content:
-        header +
-        Object.entries(env)
-          .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
-          .join(""),
+      path: MACHINE_ENV_FILE,
+      mode: "0644",
+      content: envFileText(
+        "# Written by qwen3-serve: where things are on this machine, whatever the plan.\n",
+        machineEnv(),
+      ),
     },
+    { path: BOOTSTRAP_ENV_FILE, mode: "0600", content: envFileText(header, env) },
     // One argument per line: read with mapfile, so JSON and spaces survive without shell quoting.
-    { path: `${CONF_DIR}/engine.argv`, mode: "0644", content: plan.serve.argv.map((a) => `${a}\n`).join("") },
+    { path: ENGINE_ARGV_FILE, mode: "0644", content: plan.serve.argv.map((a) => `${a}\n`).join("") },
     // docker --env-file format: KEY=VALUE, taken literally.
     {
-      path: `${CONF_DIR}/engine.env`,
+      path: ENGINE_ENV_FILE,
       mode: "0644",
       content: Object.entries(plan.serve.env)
         .map(([k, v]) => `${k}=${v}\n`)
@@ -321,10 +386,16 @@ export function workstationCommands(user: string, purgeWeights: boolean): { inst
   };
 }
 
-/** Fill a template's @NAME@ tokens (the same rule as lib.sh's render_template); a missing value is an error. */
+/** Template tokens every caller gets without naming them: facts the proxy shares with the watchdog. */
+const TEMPLATE_FACTS: Readonly<Record<string, string>> = { ACTIVITY_PATH: ACTIVITY_URL_PATH };
+
+/**
+ * Fill a template's @NAME@ tokens (the same rule as lib.sh's render_template) from `values`, then
+ * from the shared facts; a missing value is an error.
+ */
 export function renderTemplate(text: string, values: Readonly<Record<string, string>>): string {
   return text.replace(/@([A-Z_]+)@/g, (_m, name: string) => {
-    const v = values[name];
+    const v = values[name] ?? TEMPLATE_FACTS[name];
     if (v === undefined) throw new Error(`template: no value for @${name}@`);
     return v;
   });

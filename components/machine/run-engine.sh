@@ -10,14 +10,14 @@ set -euo pipefail
 QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 # shellcheck source=lib.sh
 . "$QS_LIB/lib.sh"
-load_env "${QS_ENV_FILE:-$CONF_DIR/bootstrap.env}"
+load_env "$QS_ENV_FILE"
 
-mapfile -t argv <"$CONF_DIR/engine.argv"
-[ "${#argv[@]}" -gt 0 ] || { echo "qwen3-serve: $CONF_DIR/engine.argv is empty" >&2; exit 2; }
+mapfile -t argv <"$ENGINE_ARGV_FILE"
+[ "${#argv[@]}" -gt 0 ] || { echo "qwen3-serve: $ENGINE_ARGV_FILE is empty" >&2; exit 2; }
 
 case "$WEIGHTS_SOURCE" in
-  hf) volume="$STATE_DIR/hf:/root/.cache/huggingface" ;;
-  ollama) volume="$STATE_DIR/ollama:/root/.ollama" ;;
+  hf) volume="$HF_CACHE:$QS_HF_CACHE_MOUNT" ;;
+  ollama) volume="$OLLAMA_CACHE:$QS_OLLAMA_CACHE_MOUNT" ;;
   *) echo "qwen3-serve: unknown WEIGHTS_SOURCE $WEIGHTS_SOURCE" >&2; exit 2 ;;
 esac
 mkdir -p "${volume%%:*}"
@@ -27,11 +27,14 @@ mkdir -p "${volume%%:*}"
 gpus="${GPU_DEVICES:-all}"
 case "$gpus" in device=*) gpus="\"$gpus\"" ;; esac
 
+ulimits=()
+for limit in $ENGINE_ULIMITS; do ulimits+=(--ulimit "$limit"); done
+
 docker rm -f qwen3-serve-engine >/dev/null 2>&1 || true
 # json-file, capped: the engine logs every request, and the default driver never rotates.
 exec docker run --rm --name qwen3-serve-engine \
   --gpus "$gpus" --ipc=host -p "127.0.0.1:${ENGINE_PORT}:${ENGINE_PORT}" \
-  --log-driver json-file --log-opt "max-size=${ENGINE_LOG_MAX_SIZE:-100m}" --log-opt "max-file=${ENGINE_LOG_MAX_FILES:-3}" \
-  --ulimit memlock=-1 --ulimit stack=67108864 \
-  -v "$volume" --env-file "$CONF_DIR/engine.env" \
+  --log-driver json-file --log-opt "max-size=${ENGINE_LOG_MAX_SIZE}" --log-opt "max-file=${ENGINE_LOG_MAX_FILES}" \
+  "${ulimits[@]}" \
+  -v "$volume" --env-file "$ENGINE_ENV_FILE" \
   --entrypoint "${argv[0]}" "$(engine_image_ref)" "${argv[@]:1}"

@@ -30,9 +30,10 @@ if [ "$purge" = 1 ]; then
   rm -rf "$STATE_DIR"
   echo "qwen3-serve: removed, weights included"
 else
-  # Keep the caches; drop the run state so a later install starts a fresh cold start.
-  find "$STATE_DIR" -mindepth 1 -maxdepth 1 ! -name hf ! -name ollama -exec rm -rf {} + 2>/dev/null || true
-  echo "qwen3-serve: removed; weights kept in $STATE_DIR (hf, ollama)"
+  # Keep the caches (folders of the state folder); drop the run state so a later install starts a fresh cold start.
+  hf_cache="$(basename "$HF_CACHE")" ollama_cache="$(basename "$OLLAMA_CACHE")"
+  find "$STATE_DIR" -mindepth 1 -maxdepth 1 ! -name "$hf_cache" ! -name "$ollama_cache" -exec rm -rf {} + 2>/dev/null || true
+  echo "qwen3-serve: removed; weights kept in $STATE_DIR ($hf_cache, $ollama_cache)"
 fi
 # Last, the scripts themselves (this one included: bash has already read it).
 rm -rf "$QS_LIB"

@@ -1,7 +1,7 @@
 /**
  * The reaper's reach into the world, kept thin: this project's stacks through the Pulumi CLI and
  * instance states and tags through EC2 DescribeInstances, each behind a small interface so the
- * tests run the reaper against fakes. Decisions live in `components/core/reaper.ts`.
+ * tests run the reaper against fakes. Decisions live in `./rules.ts`.
  *
  * Every Pulumi command names its stack with `--stack`, and none is `pulumi stack select`: the
  * user's selected stack (kept per project and backend in ~/.pulumi/workspaces) stays as it was.
@@ -24,7 +24,10 @@ import {
   type ReaperInstance,
   type ReaperStackInput,
 } from "./rules";
-import { PROJECT_DIR } from "../stacks/outputs";
+import { PROJECT_DIR, pulumiFailure } from "../stacks/outputs";
+
+/** Re-exported for the reaper tests, which check it against the CLI's own failure texts. */
+export { pulumiFailure };
 
 /** One stack as the backend lists it. */
 export interface StackListing {
@@ -54,29 +57,6 @@ export interface ReaperWorkspace {
 export interface Ec2Lookup {
   /** The instance's state and tags in that region, or null when EC2 there does not know the id. */
   describe(instanceId: string, region: string): Promise<ReaperInstance | null>;
-}
-
-/** The reason in a Pulumi CLI failure, without the command dump: its `error:` lines, else its first lines. */
-export function pulumiFailure(e: unknown): string {
-  const result: unknown = typeof e === "object" && e !== null && "commandResult" in e ? e.commandResult : undefined;
-  const text =
-    typeof result === "object" &&
-    result !== null &&
-    "stderr" in result &&
-    typeof result.stderr === "string" &&
-    result.stderr.trim() !== ""
-      ? result.stderr
-      : e instanceof Error
-        ? e.message
-        : String(e);
-  if (/\bENOENT\b/.test(text))
-    return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
-  const lines = text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "");
-  const errors = lines.filter((l) => /^error:/i.test(l)).map((l) => l.replace(/^error:\s*/i, ""));
-  return (errors.length > 0 ? errors : lines).slice(0, 2).join("; ").slice(0, 300) || "no reason given";
 }
 
 /** Runs one Pulumi CLI command; resolves to its stdout, rejects with the stderr in `commandResult`. */

@@ -3,6 +3,7 @@
  * Pure string building; the CLI prints it.
  */
 import { shellQuote } from "../engines/shell";
+import { table } from "../text/table";
 import type { Plan } from "./plan";
 
 /** Rejections shown under "why not cheaper". */
@@ -12,19 +13,6 @@ const int = (n: number): string => n.toLocaleString("en-US");
 const usd = (n: number, digits = 3): string =>
   `$${n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
 const gib = (n: number): string => `${n.toFixed(1)} GiB`;
-
-function table(rows: readonly (readonly string[])[], indent = "  "): string[] {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map(
-    (r) =>
-      indent +
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-        .join("  ")
-        .trimEnd(),
-  );
-}
 
 /** Render a plan for a terminal. */
 export function formatPlan(plan: Plan): string {

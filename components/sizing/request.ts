@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { GPU_INSTANCES } from "../catalog/gpus";
-import { QUANTIZATIONS, type Quantization } from "../catalog/quantizations";
+import { QUANTIZATIONS } from "../catalog/quantizations";
 import { ENGINE_NAMES } from "../engines";
 import { zodToUserError } from "../errors/zodErrors";
 
@@ -88,9 +88,4 @@ export function parsePlanRequest(raw: unknown): PlanRequest {
   const r = PlanRequestSchema.safeParse(raw);
   if (!r.success) throw zodToUserError(r.error, raw, PlanRequestSchema);
   return r.data;
-}
-
-/** Narrow an engine-agnostic quantization name, for callers holding a plain string. */
-export function isQuantization(s: string): s is Quantization {
-  return (QUANTIZATIONS as readonly string[]).includes(s);
 }

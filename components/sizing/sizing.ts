@@ -79,18 +79,8 @@ export interface Rejection {
   /** Hourly price for the chosen market, or null where none is listed. */
   readonly pricePerHour: number | null;
   readonly reason: string;
-  /** Per-GPU memory need when memory was the reason, for "largest option" messages. */
+  /** Per-GPU memory need when memory was the reason (NothingFitsError.largest carries it). */
   readonly requiredGiB?: number;
-}
-
-/** The outcome of sizing over a catalog. */
-export interface SizingResult {
-  /** Cheapest fit (ties: fewer GPUs, then name). */
-  readonly chosen: Candidate;
-  /** The other fits, cheapest first. */
-  readonly alternatives: readonly Candidate[];
-  /** Every instance that does not fit, cheapest first. */
-  readonly rejected: readonly Rejection[];
 }
 
 /** Hourly price for the market, or null when the catalog lists none. */

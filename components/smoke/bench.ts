@@ -5,17 +5,13 @@
  * outlasts its duration by more than the abort takes.
  */
 import type OpenAI from "openai";
+import type { BenchSettings } from "./report";
 import type { RequestSample } from "./stats";
 import { describeError, StreamMeter } from "./chat";
 
-/** What {@link runBench} needs. */
-export interface BenchInput {
+/** What {@link runBench} needs: the settings the report prints, plus the client and its hooks. */
+export interface BenchInput extends BenchSettings {
   readonly client: OpenAI;
-  readonly model: string;
-  readonly streams: number;
-  readonly durationSeconds: number;
-  readonly maxTokens: number;
-  readonly maxRequests: number;
   /** Called about once a second with the running totals. */
   readonly onTick?: (p: BenchProgress) => void;
   readonly tickMs?: number;

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { UserError } from "../errors/userError";
 import { didYouMean } from "../errors/zodErrors";
+import { STATUS_URL_PATH } from "../machine/render";
 
 /** Engines whose thinking switches we know. */
 export const SMOKE_ENGINES = ["vllm", "sglang", "ollama"] as const;
@@ -366,7 +367,7 @@ export function resolveTarget(o: SmokeOptions, outputs: StackOutputs | null): Sm
   const statusUrl =
     o.url === undefined && outputs?.statusUrl !== undefined
       ? outputs.statusUrl
-      : `${baseUrl.replace(/\/v1$/, "")}/qwen3-serve/status`;
+      : `${baseUrl.replace(/\/v1$/, "")}${STATUS_URL_PATH}`;
   return { baseUrl, apiKey, model: o.model ?? outputs?.modelName ?? null, statusUrl };
 }
 

@@ -3,6 +3,7 @@
  * benchmark table, and the cold-start breakdown read from the bootstrap's status document. Pure.
  */
 import { z } from "zod";
+import { table } from "../text/table";
 import type { BenchSummary, Spread } from "./stats";
 
 /** The outcome of one check. */
@@ -27,12 +28,17 @@ export function exitCodeFor(results: readonly CheckResult[]): 0 | 1 {
 
 const NAME_WIDTH = 13;
 
-/** A duration for a human: 850 ms, 4.2 s, 1m 05s. */
+/** A minute or more, to the second: 1m 05s. */
+function minutesAndSeconds(seconds: number): string {
+  const r = Math.round(seconds);
+  return `${Math.floor(r / 60)}m ${String(r % 60).padStart(2, "0")}s`;
+}
+
+/** A check's duration for a human: 850 ms, 4.2 s, 1m 05s. */
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return minutesAndSeconds(ms / 1000);
 }
 
 /** One report line: status, name, duration, detail. */
@@ -51,19 +57,6 @@ export function formatCheckSummary(results: readonly CheckResult[]): string {
 const fmt = (n: number | null, unit = " ms"): string =>
   n === null ? "-" : `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString("en-US")}${unit}`;
 const pp = (s: Spread): string => `p50 ${fmt(s.p50)}, p95 ${fmt(s.p95)}`;
-
-function table(rows: readonly (readonly string[])[], indent = "  "): string[] {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map(
-    (r) =>
-      indent +
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-        .join("  ")
-        .trimEnd(),
-  );
-}
 
 /** The settings a benchmark ran with, for its heading. */
 export interface BenchSettings {
@@ -237,8 +230,7 @@ export function secs(s: number | null): string {
   if (s === null) return "-";
   if (s < 10) return `${s.toFixed(1)} s`;
   if (s < 60) return `${Math.round(s)} s`;
-  const r = Math.round(s);
-  return `${Math.floor(r / 60)}m ${String(r % 60).padStart(2, "0")}s`;
+  return minutesAndSeconds(s);
 }
 
 /** The cold-start table: seconds and share of the total per row. */

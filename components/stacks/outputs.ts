@@ -50,18 +50,22 @@ export async function readOutputsJson(from: string, stdin: Readable): Promise<un
   }
 }
 
-/** The lines of a Pulumi CLI failure that say what went wrong, without the command dump. */
-function pulumiReason(e: unknown): string {
+/** The reason in a Pulumi CLI failure (Automation API or CLI), without the command dump: its `error:` lines, else its first lines. */
+export function pulumiFailure(e: unknown): string {
   const result: unknown = typeof e === "object" && e !== null && "commandResult" in e ? e.commandResult : undefined;
-  const stderr =
-    typeof result === "object" && result !== null && "stderr" in result && typeof result.stderr === "string"
+  const text =
+    typeof result === "object" &&
+    result !== null &&
+    "stderr" in result &&
+    typeof result.stderr === "string" &&
+    result.stderr.trim() !== ""
       ? result.stderr
       : e instanceof Error
         ? e.message
         : String(e);
-  if (/\bENOENT\b/.test(stderr))
+  if (/\bENOENT\b/.test(text))
     return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
-  const lines = stderr
+  const lines = text
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l !== "");
@@ -81,7 +85,7 @@ export async function readStackOutputs(stackName: string): Promise<Record<string
     const outputs = await stack.outputs();
     return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
   } catch (e) {
-    throw new SourceError(`cannot read the outputs of stack "${stackName}": ${pulumiReason(e)}`);
+    throw new SourceError(`cannot read the outputs of stack "${stackName}": ${pulumiFailure(e)}`);
   }
 }
 

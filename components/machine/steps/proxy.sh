@@ -50,14 +50,15 @@ fi
 
 # The same template serves the Docker target; here it points at the bootstrap's files.
 # The watchdog's in-flight count listens on a unix socket: no port to collide with on someone's
-# workstation, and nothing a network can reach. idle.py derives the same path from QS_ROOT.
-activity_sock="$QS_ROOT/run/qwen3-serve-activity.sock"
-export TPL_AUTH_INCLUDE="${SECRETS_DIR}/proxy-auth.conf" TPL_LISTEN="$listen" TPL_ACCESS_LOG="${LOG_DIR}/access.log" \
-  TPL_UPSTREAM="http://127.0.0.1:${ENGINE_PORT}" TPL_UPSTREAM_SETUP="" TPL_ACTIVITY_LISTEN="unix:$activity_sock"
+# workstation, and nothing a network can reach. idle.py reads the same QS_ACTIVITY_SOCKET.
+activity_sock="$QS_ROOT$QS_ACTIVITY_SOCKET"
+export TPL_AUTH_INCLUDE="${SECRETS_DIR}/proxy-auth.conf" TPL_LISTEN="$listen" TPL_ACCESS_LOG="$ACCESS_LOG" \
+  TPL_UPSTREAM="http://127.0.0.1:${ENGINE_PORT}" TPL_UPSTREAM_SETUP="" TPL_ACTIVITY_LISTEN="unix:$activity_sock" \
+  TPL_ACTIVITY_PATH="$QS_ACTIVITY_URL_PATH"
 TPL_STATUS_LOCATION="$(cat <<LOCATION
 
     # Bootstrap progress for waiting clients; same key as the API.
-    location = /qwen3-serve/status {
+    location = ${QS_STATUS_URL_PATH} {
         if (\$qwen3_serve_authorized = 0) { return 401 '{"error":{"message":"missing or wrong API key","type":"authentication_error"}}\n'; }
         default_type application/json;
         alias ${STATUS_FILE};
@@ -79,7 +80,7 @@ UNIT
 # The access log is what the idle watchdog reads; rotate it in place (copytruncate keeps nginx's
 # file handle, and the watchdog rereads a file that got shorter) so it cannot fill the disk.
 write_if_changed "$QS_ROOT/etc/logrotate.d/qwen3-serve" 0644 <<ROTATE || true
-$LOG_DIR/access.log {
+$ACCESS_LOG {
     daily
     rotate 7
     compress

@@ -39,7 +39,7 @@ hf_download() {
   # Docker's default bridge network, not the host's: the download needs the internet, never the
   # instance metadata service (hop limit 1 keeps bridge containers from its tokens; see run-engine.sh).
   docker run --rm --env-file "$SECRETS_DIR/hf.env" -e HF_XET_HIGH_PERFORMANCE=1 \
-    -v "$STATE_DIR/hf:/root/.cache/huggingface" --entrypoint hf "$(engine_image_ref)" "${args[@]}" \
+    -v "$HF_CACHE:$QS_HF_CACHE_MOUNT" --entrypoint hf "$(engine_image_ref)" "${args[@]}" \
     >"$STATE_DIR/hf-download.out" 2>"$STATE_DIR/hf-download.err"
 }
 
@@ -54,14 +54,14 @@ wait_for_ollama() {
   local deadline=$((SECONDS + ${LOAD_TIMEOUT_SECONDS:-600}))
   until [ "$(http_code "http://127.0.0.1:${ENGINE_PORT}/api/version")" = 200 ]; do
     [ "$SECONDS" -lt "$deadline" ] || fail "the Ollama server did not answer on 127.0.0.1:${ENGINE_PORT}"
-    sleep 2
+    sleep "${POLL_SECONDS:-2}"
   done
 }
 
-mkdir -p "$STATE_DIR/hf" "$STATE_DIR/ollama"
+mkdir -p "$HF_CACHE" "$OLLAMA_CACHE"
 case "$WEIGHTS_SOURCE" in
   hf)
-    cache="$STATE_DIR/hf/hub/models--${MODEL_REF//\//--}"
+    cache="$HF_CACHE/hub/models--${MODEL_REF//\//--}"
     watch_progress "$cache" &
     watcher=$!
     trap 'kill "$watcher" 2>/dev/null || true' EXIT
