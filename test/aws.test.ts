@@ -11,9 +11,12 @@ import { before, describe, it } from "node:test";
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
-import { AMI_FAMILIES } from "../components/catalog/amis";
+import { nodeScriptCommand } from "../components/machine/nodeScript";
 import { shippedScript } from "../components/machine/render";
-import { decodeConfigValues, parseStackConfig, type StackConfig } from "../components/config/schema";
+import { parsePlanRequest } from "../components/sizing/request";
+import { buildPlan } from "../components/sizing/plan";
+import { GpuServer } from "../components/targets/aws";
+import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
 import { deployStack, planForStack, type StackContext, type StackOutputs } from "../components/program/deploy";
 import { stackFileConfig, stackNames, stacksFor, stackTarget } from "./helpers/stacks";
@@ -28,6 +31,7 @@ import {
   ofType,
   recorded,
   recordedCalls,
+  registeredOptions,
   resolveAll,
   secretValue,
   settle,
@@ -56,6 +60,85 @@ const SHIPPED_IDLE_PY = shippedScript(
 const idleChunkNames = (stack: string): string[] => [0, 1, 2].map((i) => `/qwen3-serve/${stack}/machine/idle.py/${i}`);
 const arnOf = (name: string): string => `arn:aws:ssm:us-east-1:123456789012:parameter${name}`;
 
+/** What each example stack's instance is launched with, written out from the stack files and the plans. */
+interface Expected {
+  readonly instanceType: string;
+  /** The plan's price for that type (on-demand, us-east-1). */
+  readonly pricePerHour: number;
+  /** The `model` value clients send. */
+  readonly modelName: string;
+  /** idleAction. */
+  readonly shutdown: "stop" | "terminate";
+  /** aws.allowedCidrs with myip resolved to the deployer's /32; the proxy port is the default 8080. */
+  readonly ingress: readonly string[];
+  /** The DLAMI's 100 GiB OS disk + the plan's disk (20, 70, 110 GiB) + rootVolume.extraGiB (0). */
+  readonly volumeSize: number;
+  readonly iops: number;
+  readonly throughput: number;
+  /** The tags on every taggable resource (the instance adds Name). */
+  readonly tags: Readonly<Record<string, string>>;
+}
+const EXPECTED: Readonly<Record<string, Expected>> = {
+  dev: {
+    instanceType: "g4dn.xlarge",
+    pricePerHour: 0.526,
+    modelName: "qwen3:8b-q4_K_M",
+    shutdown: "terminate",
+    ingress: ["198.51.100.77/32"],
+    volumeSize: 120,
+    iops: 3000,
+    throughput: 500,
+    tags: {
+      "qwen3-serve:project": "qwen3-serve",
+      "qwen3-serve:stack": "dev",
+      "qwen3-serve:model": "Qwen3-8B",
+      "qwen3-serve:engine": "ollama",
+      "qwen3-serve:owner": "tester",
+      "qwen3-serve:idle-minutes": "30",
+    },
+  },
+  lab: {
+    instanceType: "g6e.xlarge",
+    pricePerHour: 1.861,
+    modelName: "Qwen3-30B-A3B",
+    shutdown: "stop",
+    ingress: ["198.51.100.0/24", "198.51.100.77/32"],
+    volumeSize: 170,
+    iops: 3000,
+    throughput: 500,
+    tags: {
+      "qwen3-serve:project": "qwen3-serve",
+      "qwen3-serve:stack": "lab",
+      "qwen3-serve:model": "Qwen3-30B-A3B",
+      "qwen3-serve:engine": "vllm",
+      "qwen3-serve:owner": "ml-lab",
+      "qwen3-serve:idle-minutes": "30",
+      "qwen3-serve:ttl-hours": "12",
+      "qwen3-serve:expires-at": "2027-03-31T00:00:00Z",
+    },
+  },
+  prod: {
+    instanceType: "g7e.12xlarge",
+    pricePerHour: 8.28608,
+    modelName: "Qwen3-32B",
+    shutdown: "stop",
+    ingress: ["10.20.0.0/16", "198.51.100.77/32"],
+    volumeSize: 210,
+    iops: 4000,
+    throughput: 1000,
+    tags: {
+      "qwen3-serve:project": "qwen3-serve",
+      "qwen3-serve:stack": "prod",
+      "qwen3-serve:model": "Qwen3-32B",
+      "qwen3-serve:engine": "vllm",
+      "qwen3-serve:owner": "platform-team",
+      "qwen3-serve:idle-minutes": "off",
+    },
+  },
+};
+/** The readiness waiter's script, by absolute path in this repository. */
+const WAIT_READY_SCRIPT = path.resolve(__dirname, "..", "scripts", "wait-ready.ts");
+
 before(() => useMocks());
 
 describe("example stacks", () => {
@@ -69,13 +152,12 @@ describe("example stacks", () => {
 
   for (const stack of stacks) {
     describe(stack, () => {
-      let config: StackConfig;
       let out: StackOutputs;
+      const want = EXPECTED[stack] as Expected;
 
       before(async () => {
         await useMocks();
-        config = parseStackConfig(decodeConfigValues(stackFileConfig(stack)));
-        out = await deployStack(config, ctx(stack));
+        out = await deployStack(parseStackConfig(decodeConfigValues(stackFileConfig(stack))), ctx(stack));
         await resolveAll(out);
       });
 
@@ -93,9 +175,7 @@ describe("example stacks", () => {
           "aws:ssm/parameter:Parameter",
           "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
           ...Array<string>(3).fill("aws:ssm/parameter:Parameter"), // idle.py in three chunks
-          ...Array<string>(config.aws?.allowedCidrs?.length ?? 0).fill(
-            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-          ),
+          ...Array<string>(want.ingress.length).fill("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
           "command:local:Command",
           "qwen3-serve:aws:GpuServer",
           "random:index/randomPassword:RandomPassword",
@@ -106,9 +186,8 @@ describe("example stacks", () => {
       it("launches the planned instance type from the family's AMI, IMDSv2 only, encrypted gp3 root sized from the plan", () => {
         const [instance] = ofType("aws:ec2/instance:Instance");
         assert.ok(instance);
-        const plan = out.plan;
         const i = instance.inputs;
-        assert.equal(i.instanceType, plan.instance.type);
+        assert.equal(i.instanceType, want.instanceType);
         assert.equal(i.ami, "ami-0mockdlami000000");
         assert.deepEqual(i.metadataOptions, {
           httpTokens: "required",
@@ -116,18 +195,16 @@ describe("example stacks", () => {
           httpPutResponseHopLimit: 1,
           instanceMetadataTags: "enabled",
         });
-        const family = AMI_FAMILIES[config.aws?.ami ?? "dlami-ubuntu-24.04"];
-        const rv = config.aws?.rootVolume;
         assert.deepEqual(i.rootBlockDevice, {
           volumeType: "gp3",
-          volumeSize: family.osDiskGiB + plan.disk.totalGiB + (rv?.extraGiB ?? 0),
-          iops: rv?.iops,
-          throughput: rv?.throughputMiBps,
+          volumeSize: want.volumeSize,
+          iops: want.iops,
+          throughput: want.throughput,
           encrypted: true,
           deleteOnTermination: true,
-          tags: (i.rootBlockDevice as { tags: unknown }).tags,
+          tags: want.tags,
         });
-        assert.equal(i.instanceInitiatedShutdownBehavior, config.idleAction);
+        assert.equal(i.instanceInitiatedShutdownBehavior, want.shutdown);
         assert.equal(i.userDataReplaceOnChange, true);
         assert.equal(
           i.subnetId,
@@ -139,10 +216,9 @@ describe("example stacks", () => {
 
       it("allows ingress only on the proxy port from the configured CIDRs, never 0.0.0.0/0", () => {
         const rules = ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs);
-        const want = (config.aws?.allowedCidrs ?? []).map((c) => (c === "myip" ? `${MY_IP}/32` : c));
         assert.deepEqual(
           rules.map((r) => [r.cidrIpv4, r.ipProtocol, r.fromPort, r.toPort]),
-          want.map((c) => [c, "tcp", config.aws?.proxyPort, config.aws?.proxyPort]),
+          want.ingress.map((c) => [c, "tcp", 8080, 8080]),
         );
         assert.ok(!rules.some((r) => r.cidrIpv4 === "0.0.0.0/0"));
         const [egress] = ofType("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule");
@@ -266,35 +342,31 @@ describe("example stacks", () => {
         assert.match(userData, /TTL_HOURS=''\n/);
         assert.match(userData, /IDLE_ACTION='poweroff'/);
         const tags = instance?.inputs.tags as Record<string, string>;
-        assert.equal(tags["qwen3-serve:idle-minutes"], String(config.idleMinutes));
-        assert.equal(
-          tags["qwen3-serve:ttl-hours"],
-          config.ttlHours === undefined ? undefined : String(config.ttlHours),
-        );
-        assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, config.idleAction);
+        assert.equal(tags["qwen3-serve:idle-minutes"], want.tags["qwen3-serve:idle-minutes"]);
+        assert.equal(tags["qwen3-serve:ttl-hours"], want.tags["qwen3-serve:ttl-hours"]);
+        assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, want.shutdown);
       });
 
-      it("tags every taggable resource with project, stack, model, engine and owner", () => {
+      it("tags every taggable resource with exactly the stack's tags (project, stack, model, engine, owner, lifetime settings), and the instance also with its Name", () => {
         const taggable = recorded.filter((r) => r.inputs.tags !== undefined || r.type === "aws:ec2/instance:Instance");
         assert.ok(taggable.length >= 7);
         for (const r of taggable) {
-          const tags = r.inputs.tags as Record<string, string>;
-          assert.equal(tags["qwen3-serve:project"], "qwen3-serve", r.name);
-          assert.equal(tags["qwen3-serve:stack"], stack, r.name);
-          assert.equal(tags["qwen3-serve:model"], out.plan.model.id, r.name);
-          assert.equal(tags["qwen3-serve:engine"], out.plan.engine, r.name);
-          assert.equal(tags["qwen3-serve:owner"], config.owner ?? "tester", r.name);
+          const name = r.type === "aws:ec2/instance:Instance" ? { Name: `qwen3-serve-${stack}` } : {};
+          assert.deepEqual(r.inputs.tags, { ...want.tags, ...name }, r.name);
         }
       });
 
-      it("waits for readiness once per machine, with the key in the environment, never on the command line", () => {
+      it("waits for readiness once per machine by running the package's waiter by absolute path, with the key in the environment, never on the command line", () => {
         const [wait] = ofType("command:local:Command");
-        assert.equal(wait?.inputs.create, "node --import tsx scripts/wait-ready.ts");
+        // The command's form is nodeScriptCommand's own (test/readiness.test.ts); here: the target uses it, for this script.
+        assert.equal(wait?.inputs.create, nodeScriptCommand("wait-ready"));
+        assert.ok(String(wait?.inputs.create).includes(`'${WAIT_READY_SCRIPT}'`), String(wait?.inputs.create));
+        assert.ok(!String(wait?.inputs.create).includes(MOCK_API_KEY));
         // A secret value inside the map makes the whole environment secret in state and diffs.
         const env = secretValue(wait?.inputs.environment) as Record<string, string>;
         assert.equal(env.QS_API_KEY, MOCK_API_KEY);
-        assert.equal(env.QS_BASE_URL, `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}`);
-        assert.equal(env.QS_MODEL, out.plan.serve.servedModelName);
+        assert.equal(env.QS_BASE_URL, `http://${MOCK_ELASTIC_IP}:8080`);
+        assert.equal(env.QS_MODEL, want.modelName);
         assert.deepEqual(wait?.inputs.triggers, [`i-0${stack}`]);
       });
 
@@ -307,10 +379,7 @@ describe("example stacks", () => {
           [`i-0${stack}`, `eipalloc-0${stack}-eip`],
         );
         assert.equal(await valueOf(out.publicIp), MOCK_ELASTIC_IP);
-        assert.equal(
-          await valueOf(out.statusUrl),
-          `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}/qwen3-serve/status`,
-        );
+        assert.equal(await valueOf(out.statusUrl), `http://${MOCK_ELASTIC_IP}:8080/qwen3-serve/status`);
         for (const o of [out.endpoint, out.statusUrl, out.publicIp, out.curlExample])
           assert.ok(!(await valueOf(o)).includes(MOCK_PUBLIC_IP));
       });
@@ -322,13 +391,13 @@ describe("example stacks", () => {
       });
 
       it("exports the endpoint, model, key (secret), instance facts, SSM commands and a curl example", async () => {
-        assert.equal(await valueOf(out.endpoint), `http://${MOCK_ELASTIC_IP}:${config.aws?.proxyPort}/v1`);
-        assert.equal(await valueOf(out.modelName), out.plan.serve.servedModelName);
+        assert.equal(await valueOf(out.endpoint), `http://${MOCK_ELASTIC_IP}:8080/v1`);
+        assert.equal(await valueOf(out.modelName), want.modelName);
         assert.equal(await valueOf(out.apiKey), MOCK_API_KEY);
         assert.equal(await pulumi.isSecret(out.apiKey), true);
         assert.equal(await valueOf(out.instanceId), `i-0${stack}`);
-        assert.equal(await valueOf(out.instanceType), out.plan.instance.type);
-        assert.equal(await valueOf(out.pricePerHour), out.plan.instance.pricePerHour);
+        assert.equal(await valueOf(out.instanceType), want.instanceType);
+        assert.equal(await valueOf(out.pricePerHour), want.pricePerHour);
         assert.equal(await valueOf(out.amiId), "ami-0mockdlami000000");
         assert.equal(
           await valueOf(out.connectCommand),
@@ -402,7 +471,7 @@ describe("options", () => {
     assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "stop");
     const cancel = ofType("command:local:Command").find((c) => c.name === "spot-stop-cancel-spot-request");
     assert.deepEqual(cancel?.inputs, {
-      delete: "node --import tsx scripts/cancel-spot-request.ts",
+      delete: nodeScriptCommand("cancel-spot-request"),
       environment: { QS_SPOT_REQUEST_ID: "sir-0spot-stop", AWS_REGION: "us-east-1" },
     });
     assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
@@ -494,7 +563,11 @@ describe("options", () => {
     );
   });
 
-  it("a pinned AMI is used as given and may change; an unpinned one is ignored on later updates", async () => {
+  it("an unpinned AMI (the family's latest) is registered with ignoreChanges [ami]; a pinned one is used as given, without ignoreChanges", async () => {
+    await useMocks();
+    await resolveAll(await deployStack(parseStackConfig(decodeConfigValues(base())), ctx("unpinned")));
+    assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.ami, "ami-0mockdlami000000");
+    assert.deepEqual(registeredOptions.get("unpinned")?.ignoreChanges, ["ami"]);
     await useMocks();
     await resolveAll(
       await deployStack(
@@ -508,6 +581,7 @@ describe("options", () => {
       ),
     );
     assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.ami, "ami-0123456789abcdef0");
+    assert.deepEqual(registeredOptions.get("pinned")?.ignoreChanges, []);
   });
 
   it("plain Ubuntu: Canonical's parameter, a small OS disk, and the bootstrap installs the driver", async () => {
@@ -523,7 +597,8 @@ describe("options", () => {
     );
     await resolveAll(out);
     const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.equal((instance?.inputs.rootBlockDevice as { volumeSize: number }).volumeSize, 30 + out.plan.disk.totalGiB);
+    // Plain Ubuntu's 30 GiB OS disk (not the DLAMI's 100) + the dev plan's 20 GiB.
+    assert.equal((instance?.inputs.rootBlockDevice as { volumeSize?: number } | undefined)?.volumeSize, 50);
     assert.match(userDataOf(instance?.inputs ?? {}), /DRIVER_POLICY='install'/);
   });
 
@@ -725,6 +800,62 @@ describe("config mistakes fail before anything is declared", () => {
       'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\nSet it with `pulumi config set --secret qwen3-serve:hfToken <value>`.',
       false,
     ));
+});
+
+describe("GpuServer declared by a user's own program", () => {
+  const declareServer = async (idle: ConstructorParameters<typeof GpuServer>[1]["idle"]): Promise<void> => {
+    await useMocks();
+    const server = new GpuServer("my server", {
+      plan: buildPlan(parsePlanRequest({ model: "Qwen3-8B", engine: "vllm" })),
+      amiFamily: "dlami-ubuntu-24.04",
+      allowedCidrs: ["203.0.113.7/32"],
+      private: false,
+      proxyPort: 8080,
+      rootVolume: { throughputMiBps: 500, iops: 3000, extraGiB: 0 },
+      shutdownBehavior: "stop",
+      idle,
+      waitForReady: false,
+    });
+    await resolveAll({ endpoint: server.endpoint, apiKey: server.apiKey, region: server.region });
+  };
+
+  it("without parameterPrefix, tags or the watchdog's action and source: SSM names under /qwen3-serve/<project>/<stack>/<name> (space made -), window, TTL and SSH rule in the instance's tags and read from there, powering off", async () => {
+    await declareServer({ minutes: 45, ttlHours: 8, countSsh: true });
+    // The mocks run as project qwen3-serve, stack test (test/helpers/pulumiMocks.ts).
+    const prefix = "/qwen3-serve/qwen3-serve/test/my-server";
+    assert.deepEqual(
+      ofType("aws:ssm/parameter:Parameter")
+        .map((p) => String(p.inputs.name))
+        .sort(),
+      [
+        `${prefix}/api-key`,
+        `${prefix}/machine/idle.py/0`,
+        `${prefix}/machine/idle.py/1`,
+        `${prefix}/machine/idle.py/2`,
+      ],
+    );
+    const [instance] = ofType("aws:ec2/instance:Instance");
+    assert.deepEqual(instance?.inputs.tags, {
+      "qwen3-serve:idle-minutes": "45",
+      "qwen3-serve:idle-counts-ssh": "true",
+      "qwen3-serve:ttl-hours": "8",
+      Name: "qwen3-serve-my server",
+    });
+    const userData = userDataOf(instance?.inputs ?? {});
+    assert.match(userData, new RegExp(`SSM_API_KEY_PARAM='${prefix}/api-key'`));
+    assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
+    assert.match(userData, /IDLE_MINUTES=''\n/);
+    assert.match(userData, /IDLE_ACTION='poweroff'/);
+  });
+
+  it("idle.fromInstanceTags false: the window goes in user data and the instance carries only its Name tag", async () => {
+    await declareServer({ minutes: 45, ttlHours: null, countSsh: false, fromInstanceTags: false });
+    const [instance] = ofType("aws:ec2/instance:Instance");
+    assert.deepEqual(instance?.inputs.tags, { Name: "qwen3-serve-my server" });
+    const userData = userDataOf(instance?.inputs ?? {});
+    assert.match(userData, /IDLE_SETTINGS='env'/);
+    assert.match(userData, /IDLE_MINUTES='45'/);
+  });
 });
 
 describe("plans for the example stacks", () => {

@@ -25,6 +25,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../components/catalog/images";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
+import { nodeScriptCommand } from "../components/machine/nodeScript";
+import { KNOWN_GPUS } from "../components/catalog/workstationGpus";
+import { planForMachine } from "../components/sizing/machinePlan";
+import { buildPlan } from "../components/sizing/plan";
+import { parsePlanRequest } from "../components/sizing/request";
+import { DockerServer } from "../components/targets/docker";
+import { targetOutputsOf } from "../components/targets/outputs";
 import { deployStack, type StackContext, type StackOutputs } from "../components/program/deploy";
 import {
   MOCK_API_KEY,
@@ -34,6 +41,7 @@ import {
   recorded,
   resolveAll,
   secretValue,
+  settle,
   useMocks,
   valueOf,
   type Recorded,
@@ -53,6 +61,24 @@ const HF_TOKEN = "hf_secretTokenValue123";
 /** Where the Docker target's container scripts live. */
 const COMPONENT_DIR = path.resolve(__dirname, "..", "components", "targets", "docker");
 const VLLM = { "qwen3-serve:model": "Qwen/Qwen3-30B-A3B-FP8", "qwen3-serve:engine": "vllm" };
+
+/**
+ * Poll `check` every 100 ms until it returns a value, failing with `what` after `seconds`: a bound
+ * generous enough for a loaded machine, since each step waits on another process (nginx, logcap.sh).
+ */
+async function eventually<T>(
+  what: string,
+  seconds: number,
+  check: () => T | undefined | Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${seconds} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** Pulumi's secret marker, as resolved inputs carry it. */
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -211,6 +237,26 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     const w = container("-idle");
     assert.deepEqual(w.command, ["python3", "/opt/qwen3-serve/idle.py", "loop"]);
     assert.deepEqual(w.envs, [
+      // The machine facts idle.py reads (paths, grace period): without them it stops at its first check.
+      "QS_CONF_DIR=/etc/qwen3-serve",
+      "QS_BOOTSTRAP_ENV=/etc/qwen3-serve/bootstrap.env",
+      "QS_ENGINE_ARGV=/etc/qwen3-serve/engine.argv",
+      "QS_ENGINE_ENV=/etc/qwen3-serve/engine.env",
+      "QS_STATE_DIR=/var/lib/qwen3-serve",
+      "QS_STATUS_FILE=/var/lib/qwen3-serve/status.json",
+      "QS_LOG_DIR=/var/log/qwen3-serve",
+      "QS_ACCESS_LOG=/var/log/qwen3-serve/access.log",
+      "QS_STATUS_URL_PATH=/qwen3-serve/status",
+      "QS_ACTIVITY_URL_PATH=/qwen3-serve/activity",
+      "QS_ACTIVITY_SOCKET=/run/qwen3-serve-activity.sock",
+      "QS_HF_CACHE=/var/lib/qwen3-serve/hf",
+      "QS_HF_CACHE_MOUNT=/root/.cache/huggingface",
+      "QS_OLLAMA_CACHE=/var/lib/qwen3-serve/ollama",
+      "QS_OLLAMA_CACHE_MOUNT=/root/.ollama",
+      "ENGINE_ULIMITS=memlock=-1 stack=67108864",
+      "ENGINE_LOG_MAX_SIZE=100m",
+      "ENGINE_LOG_MAX_FILES=3",
+      "IDLE_GRACE_MINUTES=10",
       "ENGINE=ollama",
       "ENGINE_HOST=engine",
       "ENGINE_PORT=11434",
@@ -219,7 +265,6 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
       "IDLE_ACCESS_LOG=/var/log/qwen3-serve/access.log",
       "IDLE_MINUTES=30",
       "TTL_HOURS=",
-      "IDLE_GRACE_MINUTES=10",
       "IDLE_ACTION=docker",
       "IDLE_CONTAINERS=dk-qwen3-serve-engine,dk-qwen3-serve-proxy",
       "IDLE_CHECK_SECONDS=60",
@@ -240,11 +285,20 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
     assert.equal(w.restart, "unless-stopped", "survives a daemon or host restart");
   });
 
-  it("no input outside a secret marker holds the key", () => {
+  it("no input outside a secret marker holds the key; the readiness wait runs the package's waiter by absolute path", () => {
     for (const r of snapshot)
       assert.ok(!JSON.stringify(publicPart(r.inputs)).includes(MOCK_API_KEY), `${r.name} leaks the key`);
     const wait = ofType("command:local:Command")[0]?.inputs ?? {};
-    assert.equal(wait.create, "node --import tsx scripts/wait-ready.ts");
+    assert.equal(wait.create, nodeScriptCommand("wait-ready"));
+    assert.ok(String(wait.create).includes(`'${path.resolve(__dirname, "..", "scripts", "wait-ready.ts")}'`));
+    assert.deepEqual(secretValue(wait.environment), {
+      QS_BASE_URL: "http://192.0.2.20:8080",
+      QS_API_KEY: MOCK_API_KEY,
+      QS_MODEL: "qwen3:32b-q4_K_M",
+      QS_HAS_STATUS: "false",
+      QS_TIMEOUT_SECONDS: "1872",
+      QS_POLL_SECONDS: "10",
+    });
   });
 
   it("labels every container, volume and network with the stack's fixed tags, never the changeable idle settings", () => {
@@ -467,6 +521,49 @@ describe("docker target under mocks: variants", () => {
     assert.deepEqual(proxy.envs, ["QS_ACCESS_LOG=/var/log/qwen3-serve/access.log"]);
   });
 
+  it("declared by a user's own program without publicHost, labels or gpuDescription: the URL names the bind address, nothing is labelled, the outputs describe the plan's GPUs", async () => {
+    await useMocks();
+    const gpu = KNOWN_GPUS["RTX-4090"];
+    assert.ok(gpu);
+    const { plan } = planForMachine(
+      { ...parsePlanRequest({ model: "qwen3:8b", engine: "ollama" }), bindHost: "0.0.0.0" },
+      { gpu, count: 2 },
+      { quantization: false, context: false },
+    );
+    const server = new DockerServer("mine", {
+      plan,
+      host: "ssh://deploy@192.0.2.20",
+      bindAddress: "192.0.2.20",
+      gpuDevices: "all",
+      proxyPort: 8080,
+      waitForReady: false,
+      idle: { minutes: null, ttlHours: null, countSsh: false, action: "stop-engine" },
+    });
+    await resolveAll(targetOutputsOf(server));
+    assert.equal(await valueOf(server.endpoint), "http://192.0.2.20:8080/v1");
+    assert.equal(await valueOf(server.instanceType), "docker: 2 x RTX-4090");
+    for (const r of recorded.filter((x) => /docker:index\/(container|volume|network):/.test(x.type)))
+      assert.deepEqual(r.inputs.labels, [], r.name);
+  });
+
+  it("a gpuDevices value that is neither all nor device=<indexes> is a UserError naming gpuDevices, before anything is declared", async () => {
+    await useMocks();
+    assert.throws(
+      () =>
+        new DockerServer("bad", {
+          plan: buildPlan(parsePlanRequest({ model: "qwen3:8b", engine: "ollama" })),
+          bindAddress: "127.0.0.1",
+          gpuDevices: "device=0;1",
+          proxyPort: 8080,
+          waitForReady: false,
+          idle: { minutes: null, ttlHours: null, countSsh: false, action: "stop-engine" },
+        }),
+      (e: unknown) => e instanceof UserError && e.key === "gpuDevices" && e.value === "device=0;1",
+    );
+    await settle();
+    assert.deepEqual(recorded, []);
+  });
+
   it("refuses a model the stated GPUs cannot hold, before declaring anything", async () => {
     await useMocks();
     const cfg = parseStackConfig(
@@ -595,11 +692,9 @@ describe("the Docker proxy config, served by the real nginx", () => {
         QS_ACCESS_LOG_CHECK_SECONDS: "0.2",
       },
     });
-    for (let i = 0; i < 50; i++) {
-      const up = await request(`http://127.0.0.1:${port}/v1/models`).catch(() => undefined);
-      if (up !== undefined) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await eventually("nginx answering on its port", 30, () =>
+      request(`http://127.0.0.1:${port}/v1/models`).catch(() => undefined),
+    );
   });
 
   after(() => {
@@ -617,13 +712,24 @@ describe("the Docker proxy config, served by the real nginx", () => {
     assert.equal(seen.length, before);
   });
 
-  it("passes a request with the key through to the engine and logs it for the idle watchdog", async () => {
-    const ok = await request(`http://127.0.0.1:${port}/v1/models`, {
+  it("passes a request with the key through to the engine without the key, and writes it to the access log the idle watchdog reads (status, method, path; no key)", async () => {
+    const ok = await request(`http://127.0.0.1:${port}/v1/models/keyed`, {
       headers: { authorization: `Bearer ${MOCK_API_KEY}` },
     });
     assert.equal(ok.status, 200);
     assert.match(ok.body, /qwen3:32b-q4_K_M/);
-    assert.equal(seen.at(-1), "GET /v1/models -", "the engine never sees the key");
+    assert.equal(seen.at(-1), "GET /v1/models/keyed -", "the engine never sees the key");
+    // nginx logs a request after answering it, so the line may land after the response: wait for it.
+    const log = path.join(dir, "logs", "access.log");
+    const line = await eventually("the keyed request in the access log", 10, () =>
+      existsSync(log)
+        ? readFileSync(log, "utf8")
+            .split("\n")
+            .find((l) => l.includes(" /v1/models/keyed "))
+        : undefined,
+    );
+    assert.match(line, /^\d{4}-\d\d-\d\dT\S+ 200 GET \/v1\/models\/keyed \S+ \d+$/);
+    assert.ok(!readFileSync(log, "utf8").includes(MOCK_API_KEY), "the key is never logged");
   });
 
   it("logcap.sh keeps the access log under its cap: past it, the log moves to access.log.1 and nginx keeps appending from the start of the emptied file", async () => {
@@ -632,8 +738,9 @@ describe("the Docker proxy config, served by the real nginx", () => {
       request(`http://127.0.0.1:${port}/v1/models/${n}`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
     // Each line is about 55 bytes ($time_iso8601 $status $request_method $uri ...): 60 pass the cap.
     for (let n = 0; n < 60; n++) assert.equal((await get(n)).status, 200);
-    for (let i = 0; i < 50 && !(existsSync(`${log}.1`) && statSync(log).size <= LOG_CAP); i++)
-      await new Promise((r) => setTimeout(r, 100));
+    await eventually("logcap.sh moving the log aside", 30, () =>
+      existsSync(`${log}.1`) && statSync(log).size <= LOG_CAP ? true : undefined,
+    );
     const rotated = readFileSync(`${log}.1`, "utf8");
     assert.ok(rotated.length > LOG_CAP && rotated.endsWith("\n"), "moved aside only past the cap, whole lines");
     assert.ok(statSync(log).size <= LOG_CAP, "the live log is back under the cap");

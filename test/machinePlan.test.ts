@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import { KNOWN_GPUS } from "../components/catalog/workstationGpus";
 import { isUserError } from "../components/errors/userError";
 import { MACHINE_TYPE, planForMachine, type MachineGpus } from "../components/sizing/machinePlan";
+import { NothingFitsError } from "../components/sizing/plan";
 import { parsePlanRequest } from "../components/sizing/request";
 
 const gpus = (model: string, count: number, ramGiB?: number): MachineGpus => {
@@ -102,6 +103,25 @@ describe("planForMachine", () => {
         /nor in bf16, fp8.* at 8192 tokens or more\.$/.test(e.problem) &&
         e.choices.includes("Qwen3-32B") &&
         !e.choices.includes("Qwen3-235B-A22B"),
+    );
+  });
+
+  it("a model no step-down fits is a NothingFitsError whose `largest` is the machine as asked: 2 x RTX-4090, needs 248.8 GiB per GPU", () => {
+    assert.throws(
+      () => planForMachine(parsePlanRequest({ model: "Qwen3-235B-A22B", engine: "vllm" }), gpus("RTX-4090", 2), OPEN),
+      (e: unknown) => {
+        assert.ok(e instanceof NothingFitsError);
+        assert.equal(e.largest?.instanceType, MACHINE_TYPE);
+        assert.equal(e.largest?.gpu, "RTX-4090");
+        assert.equal(e.largest?.gpuCount, 2);
+        assert.equal(Math.round((e.largest?.requiredGiB ?? 0) * 10) / 10, 248.8);
+        assert.equal(e.largest?.reason, "needs 248.8 GiB per GPU at TP 2, has 24.0");
+        assert.equal(
+          e.problem,
+          "Qwen3-235B-A22B on vllm does not fit this machine as asked (needs 248.8 GiB per GPU at TP 2, has 24.0), nor in bf16, fp8, gptq-int4 at 8192 tokens or more.",
+        );
+        return true;
+      },
     );
   });
 

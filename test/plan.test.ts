@@ -8,7 +8,9 @@ import { describe, it } from "node:test";
 import { GPU_INSTANCES } from "../components/catalog/gpus";
 import { MODELS } from "../components/catalog/models";
 import { UserError } from "../components/errors/userError";
-import { buildPlan, yarnFactor, type Plan } from "../components/sizing/plan";
+import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
+import { planForStack } from "../components/program/deploy";
+import { buildPlan, NothingFitsError, yarnFactor, type Plan } from "../components/sizing/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
 import { ENGINE_NAMES, ENGINES } from "../components/engines";
 
@@ -363,6 +365,69 @@ describe("user errors", () => {
       'model = "Qwen3-235B-A22B bf16 on vllm, context 131072 x 32": no instance in the catalog can serve this.\n' +
         "The largest option, p6-b200.48xlarge (8 x B200, 178.5 GiB each): needs 271.8 GiB per GPU at TP 8, has 178.5. " +
         "To fit, try a lighter quantization (fp8 or gptq-int4), a shorter context (now 131072), fewer parallel sequences (now 32).",
+    );
+  });
+
+  it("nothing fits: a NothingFitsError whose `largest` names p6-b200.48xlarge, 8 x B200, 178.5 GiB each, needing 271.8 per GPU", () => {
+    const e = userError(() => plan({ model: "Qwen3-235B-A22B", engine: "vllm", context: 131072, concurrency: 32 }));
+    assert.ok(e instanceof NothingFitsError);
+    const largest = e.largest;
+    assert.ok(largest !== null);
+    assert.deepEqual(
+      {
+        instanceType: largest.instanceType,
+        gpu: largest.gpu,
+        gpuCount: largest.gpuCount,
+        gpuGiB: largest.gpuGiB,
+        requiredGiB: Math.round((largest.requiredGiB ?? 0) * 10) / 10,
+        reason: largest.reason,
+      },
+      {
+        instanceType: "p6-b200.48xlarge",
+        gpu: "B200",
+        gpuCount: 8,
+        gpuGiB: 178.5,
+        requiredGiB: 271.8,
+        reason: "needs 271.8 GiB per GPU at TP 8, has 178.5",
+      },
+    );
+    // Relabelling for an entry point keeps the class and the fields.
+    const relabelled = e.relabel((k) => `--${k}`);
+    assert.ok(relabelled instanceof NothingFitsError);
+    assert.equal(relabelled.key, "--model");
+    assert.deepEqual(relabelled.largest, largest);
+  });
+
+  it("nothing fits for a rule other than GPU memory: `largest.requiredGiB` is null, the reason says the rule", () => {
+    const e = userError(() =>
+      plan({ model: "Qwen3-0.6B", engine: "vllm", quantization: "fp8", instanceTypes: ["g4dn.xlarge"] }),
+    );
+    assert.ok(e instanceof NothingFitsError);
+    assert.equal(e.largest?.instanceType, "g4dn.xlarge");
+    assert.equal(e.largest?.requiredGiB, null);
+    assert.match(e.largest?.reason ?? "", /fp8/i);
+  });
+
+  it("a price cap nothing meets is not a NothingFitsError: the instances fit, the cap is what to change", () => {
+    const e = userError(() => plan({ model: "Qwen3-32B", engine: "vllm", maxPricePerHour: 1 }));
+    assert.equal(e.key, "maxPricePerHour");
+    assert.ok(!(e instanceof NothingFitsError));
+  });
+
+  it("an AWS stack pinning an instance that holds the model but costs over maxPricePerHour is refused naming maxPricePerHour, not as 'cannot hold'", () => {
+    const config = parseStackConfig(
+      decodeConfigValues({
+        "qwen3-serve:model": "Qwen3-0.6B",
+        "qwen3-serve:engine": "vllm",
+        "qwen3-serve:maxPricePerHour": "1",
+        "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], instanceType: "p5.48xlarge" }),
+      }),
+    );
+    const e = userError(() => planForStack(config));
+    assert.equal(e.key, "maxPricePerHour");
+    assert.match(
+      e.hint,
+      /^The cheapest that fits is p5\.48xlarge at \$55\.040\/h on-demand: raise the limit to at least 55\.040/,
     );
   });
 

@@ -1,19 +1,55 @@
 /**
- * The Pulumi program as `pulumi up` loads it: a child process registers ts-node exactly as
- * @pulumi/pulumi's run harness does (its vendored ts-node with the project's TypeScript and
- * tsconfig, type-checking on), installs Pulumi mocks, passes a stack file's config through
- * PULUMI_CONFIG as the CLI would, and runs index.ts's exported program. Proves the program
- * compiles under Pulumi's loader, reads its config, and reports config mistakes as one line.
+ * The Pulumi program, index.ts, end to end from config to stack outputs, in two parts:
+ *
+ * 1. Under Pulumi's own TypeScript loader, once (one child process; compiling under ts-node is the
+ *    slow part): a child registers ts-node exactly as @pulumi/pulumi's run harness does (its vendored
+ *    ts-node with the project's TypeScript and tsconfig, type-checking on), installs Pulumi mocks,
+ *    passes config through PULUMI_CONFIG as the CLI would, and runs index.ts's exported program for
+ *    the AWS example stack (dev), then for two config mistakes. Proves that index.ts and every module
+ *    it loads compile under that loader (the target registry loads all three targets, so one stack
+ *    compiles them all), that the program reads its config, and that mistakes surface as one-line
+ *    RunErrors naming the qwen3-serve key.
+ * 2. In this process, under the plain mocks the component tests use: index.ts's exported program for
+ *    every example stack file, each exporting its target's endpoint, instance type, and awsRegion on
+ *    AWS only. Proves each stack file's config is read, validated and deployed through the program.
+ *
  * ("myip" is replaced by a fixed CIDR: these machines cannot reach checkip.amazonaws.com.)
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import path from "node:path";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import main = require("../index");
+import { decodeConfigValues, parseStackConfig, TARGET_NAMES } from "../components/config/schema";
+import { UserError } from "../components/errors/userError";
+import { deployStack, type StackContext } from "../components/program/deploy";
+import { NothingFitsError } from "../components/sizing/plan";
+import { TARGETS } from "../components/targets/registry";
+import { MOCK_ELASTIC_IP, recorded, resolveAll, useMocks, valueOf as outputValue } from "./helpers/pulumiMocks";
 import { stackFileConfig, stackNames, stackTarget } from "./helpers/stacks";
 
 const ROOT = path.resolve(__dirname, "..");
 
+/** One run of the program in the loader's process: the config the CLI would pass, and which keys it marks secret. */
+interface LoaderRun {
+  readonly config: Record<string, string>;
+  readonly secretKeys: readonly string[];
+}
+
+/** What one run returned: the outputs read, or the error's class and message. */
+interface LoaderResult {
+  readonly tsnode?: string;
+  readonly endpoint?: string;
+  readonly instanceType?: string;
+  readonly awsRegion?: string | null;
+  readonly error?: string;
+  readonly message?: string;
+}
+
+// Runs index.ts's program once per entry of RUNS, in order, in one process: ts-node compiles it
+// once, and each run sets the config (and the secret keys index.ts reads from its environment)
+// the way the language host would before a program starts.
 const LOADER = `
 const tsutils = require("@pulumi/pulumi/tsutils.js");
 const { tsnodeRequire, typescriptRequire } = tsutils.typeScriptRequireStrings();
@@ -33,42 +69,33 @@ const invokes = {
 pulumi.runtime.setMocks({
   newResource: (a) => ({ id: a.name + "-id", state: { ...a.inputs, publicIp: "203.0.113.10", result: "k".repeat(48), arn: "arn:aws:ssm:us-east-1:1:parameter/x" } }),
   call: (a) => { const f = invokes[a.token]; if (!f) throw new Error("unhandled invoke " + a.token); return f(a.inputs); },
-}, "qwen3-serve", process.env.STACK, false).then(async () => {
+}, "qwen3-serve", "dev", false).then(async () => {
   const main = require(process.cwd() + "/index.ts");
-  try {
-    const out = await main();
-    const value = (o) => new Promise((r) => o.apply(r));
-    process.stdout.write(JSON.stringify({ tsnode: tsnodeRequire, endpoint: await value(out.endpoint), modelName: await value(out.modelName), instanceType: await value(out.instanceType), awsRegion: out.awsRegion === undefined ? null : await value(out.awsRegion) }));
-  } catch (e) {
-    process.stdout.write(JSON.stringify({ error: e.constructor.name, message: e.message }));
+  const value = (o) => new Promise((r) => o.apply(r));
+  const results = [];
+  for (const run of JSON.parse(process.env.RUNS)) {
+    pulumi.runtime.setAllConfig(run.config, run.secretKeys);
+    process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(run.secretKeys);
+    try {
+      const out = await main();
+      results.push({ tsnode: tsnodeRequire, endpoint: await value(out.endpoint), instanceType: await value(out.instanceType), awsRegion: out.awsRegion === undefined ? null : await value(out.awsRegion) });
+    } catch (e) {
+      results.push({ error: e.constructor.name, message: e.message });
+    }
   }
+  process.stdout.write(JSON.stringify(results));
 });
 `;
 
-function loadProgram(
-  stack: string,
-  config: Record<string, string>,
-  secretKeys: string[] = [],
-): Promise<Record<string, string>> {
+/** Run index.ts under Pulumi's TypeScript loader, once per run, in one child process. */
+function loadProgram(runs: readonly LoaderRun[]): Promise<LoaderResult[]> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       ["-e", LOADER],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          STACK: stack,
-          PULUMI_CONFIG: JSON.stringify(config),
-          PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(secretKeys),
-        },
-        encoding: "utf8",
-        timeout: 120_000,
-      },
+      { cwd: ROOT, env: { ...process.env, RUNS: JSON.stringify(runs) }, encoding: "utf8", timeout: 120_000 },
       (err, stdout, stderr) =>
-        err !== null
-          ? reject(new Error(`${err.message}\n${stderr}`))
-          : resolve(JSON.parse(stdout) as Record<string, string>),
+        err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as LoaderResult[]),
     );
   });
 }
@@ -81,47 +108,146 @@ const withoutMyIp = (config: Record<string, string>): Record<string, string> =>
     ]),
   );
 
-describe("index.ts under Pulumi's TypeScript loader", { concurrency: true }, () => {
-  // Where each target's endpoint points: the instance's public IP, or the host the stack file names.
-  const endpoints: Record<string, string> = {
-    aws: "http://203.0.113.10:8080/v1",
-    workstation: "http://192.0.2.10:8080/v1",
-    docker: "http://192.0.2.20:8080/v1",
-  };
-  for (const stack of stackNames()) {
-    it(`${stack}: compiles with Pulumi's ts-node, reads the stack config, exports the endpoint (and awsRegion on AWS)`, async () => {
-      // The workstation stack's SSH key is set with --secret by its user; the CLI says so in PULUMI_CONFIG_SECRET_KEYS.
-      const ssh: Record<string, string> =
-        stackTarget(stack) === "workstation"
-          ? {
-              "qwen3-serve:sshPrivateKey":
-                "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
-            }
-          : {};
-      const r = await loadProgram(stack, { ...withoutMyIp(stackFileConfig(stack)), ...ssh }, Object.keys(ssh));
-      assert.equal(r.error, undefined, r.message);
-      assert.match(r.tsnode ?? "", /vendor\/ts-node@7\.0\.1$/, "the same ts-node pulumi up uses");
-      assert.equal(r.endpoint, endpoints[stackTarget(stack)]);
-      assert.ok((r.instanceType ?? "").length > 0);
-      assert.equal(r.awsRegion, stackTarget(stack) === "aws" ? "us-east-1" : null);
-    });
-  }
+/** A workstation's SSH key, which its user sets with --secret. */
+const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n";
 
-  it("refuses a workstation SSH key set without --secret", async () => {
-    const r = await loadProgram("workstation", {
-      ...stackFileConfig("workstation"),
-      "qwen3-serve:sshPrivateKey": "plain",
-    });
-    assert.equal(r.error, "RunError");
+/** A stack file's config as the CLI passes it, with the SSH key a workstation stack's user adds (and its secret keys). */
+function cliConfig(stack: string): LoaderRun {
+  const ssh: Record<string, string> =
+    stackTarget(stack) === "workstation" ? { "qwen3-serve:sshPrivateKey": SSH_KEY } : {};
+  return { config: { ...withoutMyIp(stackFileConfig(stack)), ...ssh }, secretKeys: Object.keys(ssh) };
+}
+
+describe("index.ts under Pulumi's TypeScript loader (the AWS example stack, then two config mistakes)", () => {
+  let results: LoaderResult[];
+
+  before(async () => {
+    results = await loadProgram([
+      cliConfig("dev"),
+      { config: { ...stackFileConfig("workstation"), "qwen3-serve:sshPrivateKey": "plain" }, secretKeys: [] },
+      { config: { ...withoutMyIp(stackFileConfig("dev")), "qwen3-serve:engin": "vllm" }, secretKeys: [] },
+    ]);
+  });
+
+  it("dev: compiles with Pulumi's ts-node, reads the stack config, exports the endpoint and awsRegion", () => {
+    const r = results[0];
+    assert.equal(r?.error, undefined, r?.message);
+    assert.match(r?.tsnode ?? "", /vendor\/ts-node@7\.0\.1$/, "the same ts-node pulumi up uses");
+    assert.equal(r?.endpoint, "http://203.0.113.10:8080/v1");
+    assert.equal(r?.instanceType, "g4dn.xlarge");
+    assert.equal(r?.awsRegion, "us-east-1");
+  });
+
+  it("refuses a workstation SSH key set without --secret", () => {
+    assert.equal(results[1]?.error, "RunError");
     assert.match(
-      r.message ?? "",
+      results[1]?.message ?? "",
       /^qwen3-serve:sshPrivateKey = "\(plain text\)": the SSH private key is stored in plain text in the stack file\.\nSet it with `pulumi config set --secret qwen3-serve:sshPrivateKey < ~\/\.ssh\/id_ed25519`\.$/,
     );
   });
 
-  it("a config mistake surfaces as a RunError naming the qwen3-serve key, with no stack trace", async () => {
-    const r = await loadProgram("dev", { ...withoutMyIp(stackFileConfig("dev")), "qwen3-serve:engin": "vllm" });
-    assert.equal(r.error, "RunError");
-    assert.match(r.message ?? "", /^qwen3-serve:engin = "engin": unknown setting\.\n/);
+  it("a config mistake surfaces as a RunError naming the qwen3-serve key, with no stack trace", () => {
+    assert.equal(results[2]?.error, "RunError");
+    assert.match(results[2]?.message ?? "", /^qwen3-serve:engin = "engin": unknown setting\.\n/);
+  });
+});
+
+describe("index.ts in this process under plain mocks, for every example stack", () => {
+  // Where each stack's endpoint points: the Elastic IP on AWS, or the host the stack file names.
+  const endpoints: Record<string, string> = {
+    aws: `http://${MOCK_ELASTIC_IP}:8080/v1`,
+    workstation: "http://192.0.2.10:8080/v1",
+    docker: "http://192.0.2.20:8080/v1",
+  };
+
+  for (const stack of stackNames()) {
+    it(`${stack}: reads the stack file's config and exports its target's endpoint, instance type, and awsRegion on AWS only`, async () => {
+      await useMocks();
+      const { config, secretKeys } = cliConfig(stack);
+      pulumi.runtime.setAllConfig(config, [...secretKeys]);
+      const before = process.env.PULUMI_CONFIG_SECRET_KEYS;
+      process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(secretKeys);
+      try {
+        const out = await main();
+        await resolveAll(out);
+        assert.equal(await outputValue(out.endpoint), endpoints[stackTarget(stack)]);
+        assert.ok((await outputValue(out.instanceType)).length > 0);
+        assert.equal(
+          out.awsRegion === undefined ? null : await outputValue(out.awsRegion),
+          stackTarget(stack) === "aws" ? "us-east-1" : null,
+        );
+      } finally {
+        if (before === undefined) delete process.env.PULUMI_CONFIG_SECRET_KEYS;
+        else process.env.PULUMI_CONFIG_SECRET_KEYS = before;
+      }
+    });
+  }
+});
+
+describe("the target registry", () => {
+  const ctx = (myIp: string): StackContext => ({
+    project: "qwen3-serve",
+    stack: "reg",
+    defaultOwner: "tester",
+    myIp: async () => myIp,
+    isSecret: () => true,
+  });
+
+  it("holds one module, with plan and declare, for each target name the config accepts", () => {
+    assert.deepEqual(Object.keys(TARGETS).sort(), ["aws", "docker", "workstation"]);
+    assert.deepEqual([...TARGET_NAMES].sort(), ["aws", "docker", "workstation"]);
+    for (const t of Object.values(TARGETS)) {
+      assert.equal(typeof t.plan, "function");
+      assert.equal(typeof t.declare, "function");
+    }
+  });
+
+  it('a "myip" lookup that answers no IPv4 address is a UserError naming aws.allowedCidrs, with nothing declared', async () => {
+    await useMocks();
+    const config = parseStackConfig(decodeConfigValues(stackFileConfig("dev")));
+    await assert.rejects(
+      deployStack(config, ctx("<html>rate limited</html>")),
+      (e: unknown) => e instanceof UserError && e.key === "aws.allowedCidrs" && e.value === "myip",
+    );
+    assert.deepEqual(recorded, []);
+  });
+
+  it("a Docker daemon address no URL parser reads is a UserError naming docker.host, with nothing declared", async () => {
+    await useMocks();
+    const config = parseStackConfig(
+      decodeConfigValues({
+        ...stackFileConfig("docker"),
+        "qwen3-serve:docker": JSON.stringify({
+          host: "tcp://[not-an-address",
+          gpus: { model: "RTX-4090", count: 1 },
+          bindAddress: "0.0.0.0",
+        }),
+      }),
+    );
+    await assert.rejects(
+      deployStack(config, ctx("198.51.100.77")),
+      (e: unknown) => e instanceof UserError && e.key === "docker.host",
+    );
+    assert.deepEqual(recorded, []);
+  });
+
+  it("a model the Docker host's GPUs cannot hold stays a NothingFitsError, relabelled docker.gpus, with the machine as `largest`", async () => {
+    await useMocks();
+    const config = parseStackConfig(
+      decodeConfigValues({
+        ...stackFileConfig("docker"),
+        "qwen3-serve:model": "Qwen3-235B-A22B",
+        "qwen3-serve:engine": "vllm",
+        "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-4090", count: 2 } }),
+      }),
+    );
+    await assert.rejects(deployStack(config, ctx("198.51.100.77")), (e: unknown) => {
+      assert.ok(e instanceof NothingFitsError);
+      assert.equal(e.key, "docker.gpus");
+      assert.equal(e.largest?.gpu, "RTX-4090");
+      assert.equal(e.largest?.gpuCount, 2);
+      return true;
+    });
+    assert.deepEqual(recorded, []);
   });
 });

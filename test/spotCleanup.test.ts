@@ -5,17 +5,25 @@
  * response from the EC2 API reference, and errors as `<Response><Errors><Error><Code>` with
  * HTTP 400 (the shape quoted in terraform-provider-aws PR 41206, read 2026-11-30).
  *
+ * The script runs as the AWS target's step runs it: the step's own command line
+ * (nodeScriptCommand), through /bin/sh as command.local.Command runs it, from a working folder
+ * outside this repository.
+ *
  * What this proves: the exact request, and the exit codes a destroy depends on. Not proven here:
  * that real EC2 then launches no replacement (needs an AWS account).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
 import path from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
+import { nodeScriptCommand } from "../components/machine/nodeScript";
 
-const ROOT = path.resolve(__dirname, "..");
+/** A working folder outside the repository, as a user's own Pulumi project would be. */
+let elsewhere = "";
 
 const OK = (id: string): string =>
   `<CancelSpotInstanceRequestsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId><spotInstanceRequestSet><item><spotInstanceRequestId>${id}</spotInstanceRequestId><state>cancelled</state></item></spotInstanceRequestSet></CancelSpotInstanceRequestsResponse>`;
@@ -54,9 +62,9 @@ function run(id: string, reply: { status: number; body: string }): Promise<Run> 
         AWS_MAX_ATTEMPTS: "1",
       };
       execFile(
-        process.execPath,
-        ["--import", "tsx", "scripts/cancel-spot-request.ts"],
-        { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 },
+        "/bin/sh",
+        ["-c", nodeScriptCommand("cancel-spot-request")],
+        { cwd: elsewhere, env, encoding: "utf8", timeout: 60_000 },
         (err, stdout, stderr) => {
           server.close();
           resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr, requests });
@@ -66,7 +74,14 @@ function run(id: string, reply: { status: number; body: string }): Promise<Run> 
   });
 }
 
-describe("cancel-spot-request", { concurrency: true }, () => {
+describe("cancel-spot-request, run by the AWS step's own command from a folder outside the repository", {
+  concurrency: true,
+}, () => {
+  before(() => {
+    elsewhere = mkdtempSync(path.join(os.tmpdir(), "qs-spot-cwd-"));
+  });
+  after(() => rmSync(elsewhere, { recursive: true, force: true }));
+
   it("sends one CancelSpotInstanceRequests for the stack's request id and exits 0", async () => {
     const r = await run("sir-0abc", { status: 200, body: OK("sir-0abc") });
     assert.equal(r.code, 0, r.stderr);

@@ -6,7 +6,8 @@
 import { z } from "zod";
 import { AMI_FAMILY_NAMES } from "../catalog/amis";
 import { GPU_INSTANCES } from "../catalog/gpus";
-import { KNOWN_GPU_NAMES } from "../catalog/workstationGpus";
+import type { GpuModel } from "../catalog/gpus";
+import { KNOWN_GPU_NAMES, KNOWN_GPUS } from "../catalog/workstationGpus";
 import { cidrText, hasHostBits, isBroadPublic, networkOf, parseCidr, PRIVATE_RANGES } from "./cidr";
 import { UserError } from "../errors/userError";
 import { connectionHostKey } from "./hostKey";
@@ -15,10 +16,10 @@ import { zodToUserError } from "../errors/zodErrors";
 
 /** Config namespace: keys are `qwen3-serve:<key>`. */
 export const CONFIG_NAMESPACE = "qwen3-serve";
-/** Where the endpoint can run. */
-export const TARGETS = ["aws", "workstation", "docker"] as const;
+/** Where the endpoint can run (components/targets/registry.ts holds each target's module). */
+export const TARGET_NAMES = ["aws", "workstation", "docker"] as const;
 /** One target name. */
-export type TargetName = (typeof TARGETS)[number];
+export type TargetName = (typeof TARGET_NAMES)[number];
 /** Tag keys this program sets and acts on (idle window, TTL, owner): user tags may not use the prefix. */
 export const RESERVED_TAG_PREFIX = "qwen3-serve:";
 /** Stands for the deployer's own public IPv4 address as a /32, resolved at deploy time. */
@@ -91,14 +92,28 @@ export const AwsSettingsSchema = z.strictObject({
     .optional(),
 });
 
-/** The GPUs of a machine we do not size but serve on: a known card and how many. */
-export const MachineGpusSchema = z.strictObject({
-  /** A known card (see KNOWN_GPU_NAMES), e.g. RTX-4090, L40S, H100. */
-  model: z.enum(KNOWN_GPU_NAMES as [string, ...string[]]),
-  count: z.int().min(1).max(16),
-  /** Memory per GPU as nvidia-smi reports it, MiB, when it differs from the table (e.g. a display takes some). */
-  memoryMiB: z.int().min(4096).optional(),
-});
+/**
+ * The GPUs of a machine we do not size but serve on: a known card and how many. The validated value
+ * also carries `gpu`, the card's catalog row with any memory override applied.
+ */
+export const MachineGpusSchema = z
+  .strictObject({
+    /** A known card (see KNOWN_GPU_NAMES), e.g. RTX-4090, L40S, H100. */
+    model: z.enum(KNOWN_GPU_NAMES as [string, ...string[]]),
+    count: z.int().min(1).max(16),
+    /** Memory per GPU as nvidia-smi reports it, MiB, when it differs from the table (e.g. a display takes some). */
+    memoryMiB: z.int().min(4096).optional(),
+  })
+  .transform((g, ctx) => {
+    const known = KNOWN_GPUS[g.model];
+    if (known === undefined) {
+      // The enum above only lets known names through; this keeps the lookup total for the type checker.
+      ctx.addIssue({ code: "custom", message: "not a known GPU", input: g.model, path: ["model"] });
+      return z.NEVER;
+    }
+    const gpu: GpuModel = g.memoryMiB === undefined ? known : { ...known, usableMiB: g.memoryMiB };
+    return { ...g, gpu };
+  });
 
 /** How to get the workstation's host key line; said wherever it is missing or wrong. */
 const HOST_KEY_HINT =
@@ -182,7 +197,7 @@ export const StackConfigSchema = z.strictObject({
   maxPricePerHour: planShape.maxPricePerHour,
   spot: planShape.spot,
   /** Where to run the endpoint. */
-  target: z.enum(TARGETS).default("aws"),
+  target: z.enum(TARGET_NAMES).default("aws"),
   /** Who owns the machine, for the owner tag. */
   owner: z.string().min(1).max(128).optional(),
   /** Extra tags on every resource. */
@@ -223,8 +238,36 @@ export const StackConfigSchema = z.strictObject({
   docker: DockerSettingsSchema.optional(),
 });
 
-/** Validated stack config. */
-export type StackConfig = z.output<typeof StackConfigSchema>;
+/** The config as the schema alone shapes it, before the rules that tie the target to its settings. */
+type ParsedConfig = z.output<typeof StackConfigSchema>;
+/** Keys every target reads. */
+export type CommonConfig = Omit<ParsedConfig, TargetName | "target">;
+/** A validated config for the AWS target. */
+export interface AwsStackConfig extends CommonConfig {
+  readonly target: "aws";
+  readonly aws: AwsSettings;
+  readonly workstation?: undefined;
+  readonly docker?: undefined;
+}
+/** A validated config for the workstation target: its settings and the SSH key are both set. */
+export interface WorkstationStackConfig extends CommonConfig {
+  readonly target: "workstation";
+  readonly workstation: WorkstationSettings;
+  readonly sshPrivateKey: string;
+  readonly aws?: undefined;
+  readonly docker?: undefined;
+}
+/** A validated config for the Docker target. */
+export interface DockerStackConfig extends CommonConfig {
+  readonly target: "docker";
+  readonly docker: DockerSettings;
+  readonly aws?: undefined;
+  readonly workstation?: undefined;
+}
+/** Validated stack config: one target and that target's settings, tied by type. */
+export type StackConfig = AwsStackConfig | WorkstationStackConfig | DockerStackConfig;
+/** The validated GPUs of a workstation or Docker host, with their catalog row. */
+export type MachineGpusSettings = z.output<typeof MachineGpusSchema>;
 /** Validated AWS settings. */
 export type AwsSettings = z.output<typeof AwsSettingsSchema>;
 /** Validated workstation settings. */
@@ -236,7 +279,7 @@ function refuse(key: string, value: unknown, problem: string, hint: string, choi
   throw new UserError({ key, value, problem, hint, ...(choices !== undefined ? { choices } : {}) });
 }
 
-/** Rules that span keys, checked after the shape. */
+/** Rules that span keys, checked after the shape; the CIDR lists come back in canonical form. */
 function checkAws(aws: AwsSettings | undefined): AwsSettings {
   if (aws === undefined) {
     return refuse(
@@ -255,8 +298,17 @@ function checkAws(aws: AwsSettings | undefined): AwsSettings {
       `List CIDRs such as ["${MY_IP}"] or ["203.0.113.0/24"], or set private: true and reach it through an SSM port forward.`,
     );
   }
-  checkCidrList("aws.allowedCidrs", aws.allowedCidrs, aws.allowPublicIngress);
-  checkCidrList("aws.ssh.allowedCidrs", aws.ssh?.allowedCidrs, aws.allowPublicIngress);
+  const allowedCidrs =
+    aws.allowedCidrs === undefined
+      ? undefined
+      : checkCidrList("aws.allowedCidrs", aws.allowedCidrs, aws.allowPublicIngress);
+  const ssh =
+    aws.ssh === undefined
+      ? undefined
+      : {
+          ...aws.ssh,
+          allowedCidrs: checkCidrList("aws.ssh.allowedCidrs", aws.ssh.allowedCidrs, aws.allowPublicIngress),
+        };
   if (aws.tls !== undefined && !aws.tls.openPort80ForAcme) {
     refuse(
       "aws.tls.openPort80ForAcme",
@@ -274,7 +326,7 @@ function checkAws(aws: AwsSettings | undefined): AwsSettings {
       `Raise aws.rootVolume.iops to at least ${aws.rootVolume.throughputMiBps * 4}.`,
     );
   }
-  return aws;
+  return { ...aws, allowedCidrs, ssh };
 }
 
 /** A private endpoint has no public IP: it needs a subnet whose route table reaches SSM, the registry and Hugging Face. */
@@ -303,10 +355,17 @@ function checkPrivate(aws: AwsSettings): void {
   }
 }
 
-/** Each CIDR must be a network address; a public range broader than a /8 needs allowPublicIngress. */
-function checkCidrList(key: string, list: readonly string[] | undefined, allowPublic: boolean): void {
-  for (const text of list ?? []) {
-    if (text === MY_IP) continue;
+/**
+ * Each CIDR must be a network address; a public range broader than a /8 needs allowPublicIngress.
+ * Returns the list in canonical form ("myip" kept), or undefined when none was given.
+ */
+function checkCidrList(key: string, list: readonly string[], allowPublic: boolean): string[] {
+  const out: string[] = [];
+  for (const text of list) {
+    if (text === MY_IP) {
+      out.push(text);
+      continue;
+    }
     const cidr = parseCidr(text);
     if (cidr === null)
       return refuse(key, text, "is not an IPv4 CIDR.", "Write it as a.b.c.d/n, such as 203.0.113.0/24.");
@@ -331,7 +390,9 @@ function checkCidrList(key: string, list: readonly string[] | undefined, allowPu
         `Use narrower CIDRs (a /8 or smaller, or the private ${PRIVATE_RANGES.join(", ")}), or set aws.allowPublicIngress: true if you really mean it.`,
       );
     }
+    out.push(cidrText(cidr));
   }
+  return out;
 }
 
 /** User tags may not set the tags the watchdog and the reaper act on. */
@@ -379,69 +440,84 @@ function checkDocker(d: DockerSettings): void {
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   const r = StackConfigSchema.safeParse(raw);
   if (!r.success) throw zodToUserError(r.error, raw, StackConfigSchema);
-  const config = r.data;
-  checkTags(config.tags);
+  const { aws, workstation, docker, target, ...common } = r.data;
+  checkTags(common.tags);
   // Settings for a target the stack does not use would be silently ignored: refuse them.
-  for (const t of TARGETS) {
-    if (t !== config.target && config[t] !== undefined) {
+  const settings = { aws, workstation, docker };
+  for (const t of TARGET_NAMES) {
+    if (t !== target && settings[t] !== undefined) {
       refuse(
         t,
         "(set)",
-        `the target is ${config.target}, so ${t} settings would be ignored.`,
+        `the target is ${target}, so ${t} settings would be ignored.`,
         `Remove ${CONFIG_NAMESPACE}:${t}, or set target: ${t}.`,
-        [...TARGETS],
+        [...TARGET_NAMES],
       );
     }
   }
-  if (config.target === "aws") checkAws(config.aws);
-  if (config.target !== "aws") {
-    if (config[config.target] === undefined) {
-      refuse(
-        config.target,
-        "(missing)",
-        `the ${config.target} target needs its settings.`,
-        `Set ${CONFIG_NAMESPACE}:${config.target} with at least ${config.target === "workstation" ? "host and gpus" : "gpus"}.`,
-      );
+  switch (target) {
+    case "aws":
+      return { ...common, target, aws: checkAws(aws) };
+    case "workstation": {
+      const ws = checkMachineTarget(target, workstation, common);
+      connectionHostKey(ws.hostKey, ws.host, ws.port);
+      return { ...common, target, workstation: ws, sshPrivateKey: requireSshKey(common.sshPrivateKey) };
     }
-    if (config.spot)
-      refuse(
-        "spot",
-        true,
-        `spot capacity is an AWS notion; the ${config.target} target runs on a machine you own.`,
-        "Drop spot.",
-      );
-    for (const key of ["families", "instanceTypes", "maxPricePerHour"] as const) {
-      if (config[key] !== undefined)
-        refuse(
-          key,
-          config[key],
-          `chooses among cloud instances; the ${config.target} target's machine is given.`,
-          `Drop ${key}.`,
-        );
+    case "docker": {
+      const d = checkMachineTarget(target, docker, common);
+      checkDocker(d);
+      return { ...common, target, docker: d };
     }
   }
-  if (config.workstation !== undefined)
-    connectionHostKey(config.workstation.hostKey, config.workstation.host, config.workstation.port);
-  if (config.docker !== undefined) checkDocker(config.docker);
-  if (config.target === "workstation" && config.sshPrivateKey === undefined) {
-    refuse(
-      "sshPrivateKey",
+}
+
+/** A machine target (one the user owns) needs its settings, and takes no cloud-only choices. */
+function checkMachineTarget<S>(target: Exclude<TargetName, "aws">, settings: S | undefined, common: CommonConfig): S {
+  if (settings === undefined) {
+    return refuse(
+      target,
       "(missing)",
-      "the workstation target connects over SSH with a private key.",
-      `Set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519\`.`,
+      `the ${target} target needs its settings.`,
+      `Set ${CONFIG_NAMESPACE}:${target} with at least ${target === "workstation" ? "host and gpus" : "gpus"}.`,
     );
   }
-  return config;
+  if (common.spot)
+    refuse(
+      "spot",
+      true,
+      `spot capacity is an AWS notion; the ${target} target runs on a machine you own.`,
+      "Drop spot.",
+    );
+  for (const key of ["families", "instanceTypes", "maxPricePerHour"] as const) {
+    if (common[key] !== undefined)
+      refuse(
+        key,
+        common[key],
+        `chooses among cloud instances; the ${target} target's machine is given.`,
+        `Drop ${key}.`,
+      );
+  }
+  return settings;
+}
+
+/** The workstation target connects over SSH, so its private key must be set. */
+function requireSshKey(key: string | undefined): string {
+  if (key !== undefined) return key;
+  return refuse(
+    "sshPrivateKey",
+    "(missing)",
+    "the workstation target connects over SSH with a private key.",
+    `Set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519\`.`,
+  );
 }
 
 /** Which sizing inputs the stack set itself (a given machine may step the others down to fit). */
-export function explicitChoices(config: StackConfig): { quantization: boolean; context: boolean } {
+export function explicitChoices(config: CommonConfig): { quantization: boolean; context: boolean } {
   return { quantization: config.quantization !== undefined, context: config.context !== undefined };
 }
 
-/** The sizing request a stack config implies; a pinned instance type narrows the catalog to it. */
-export function planRequestFrom(config: StackConfig): PlanRequest {
-  const pinned = config.aws?.instanceType;
+/** The sizing request the keys every target shares imply (the AWS target narrows it to a pinned type). */
+export function planRequestFrom(config: CommonConfig): PlanRequest {
   return {
     model: config.model,
     engine: config.engine,
@@ -451,11 +527,7 @@ export function planRequestFrom(config: StackConfig): PlanRequest {
     ...(config.quantization !== undefined ? { quantization: config.quantization } : {}),
     ...(config.modelRevision !== undefined ? { modelRevision: config.modelRevision } : {}),
     ...(config.families !== undefined ? { families: config.families } : {}),
-    ...(pinned !== undefined
-      ? { instanceTypes: [pinned] }
-      : config.instanceTypes !== undefined
-        ? { instanceTypes: config.instanceTypes }
-        : {}),
+    ...(config.instanceTypes !== undefined ? { instanceTypes: config.instanceTypes } : {}),
     ...(config.maxPricePerHour !== undefined ? { maxPricePerHour: config.maxPricePerHour } : {}),
   };
 }

@@ -7,9 +7,8 @@ import type { GpuInstance, GpuModel } from "../catalog/gpus";
 import { MODELS } from "../catalog/models";
 import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
 import { ENGINES } from "../engines";
-import { isUserError, UserError } from "../errors/userError";
 import { resolveModel } from "./modelLookup";
-import { buildPlan, type Plan } from "./plan";
+import { buildPlan, type LargestOption, NothingFitsError, type Plan } from "./plan";
 import type { PlanRequest } from "./request";
 
 /** Shortest context we step down to when shrinking to fit: room for a thinking answer. */
@@ -65,18 +64,16 @@ function factual(plan: Plan, machine: MachineGpus): Plan {
   return { ...plan, instance: { ...plan.instance, ramGiB: machine.ramGiB ?? 0, priceRegion: "n/a" } };
 }
 
-const isNoFit = (e: unknown): e is UserError => isUserError(e) && e.problem.startsWith("no instance");
-
 /** Plan a request onto a described machine, stepping down unset quantization and context to fit. */
 export function planForMachine(request: PlanRequest, machine: MachineGpus, explicit: ExplicitChoices): MachinePlan {
   const catalog = catalogFor(machine);
   const describe = `${machine.count} x ${machine.gpu.name} (${(machine.gpu.usableMiB / 1024).toFixed(1)} GiB each)`;
-  let firstError: UserError;
+  let asAsked: LargestOption | null;
   try {
     return { plan: factual(buildPlan({ ...request, spot: false }, catalog), machine), adjusted: null };
   } catch (e) {
-    if (!isNoFit(e)) throw e;
-    firstError = e;
+    if (!(e instanceof NothingFitsError)) throw e;
+    asAsked = e.largest;
   }
 
   const { model, impliedQuantization } = resolveModel(request.model);
@@ -114,25 +111,29 @@ export function planForMachine(request: PlanRequest, machine: MachineGpus, expli
           adjusted: `${model.id} as asked does not fit ${describe}; serving ${what}`,
         };
       } catch (e) {
-        if (!isNoFit(e)) throw e;
+        if (!(e instanceof NothingFitsError)) throw e;
       }
     }
   }
-  const needs = firstError.hint.replace(/^The largest option, [^:]+: /, "").replace(/\. To fit.*$/, "");
+  // The catalog is this one machine, so the largest option is the machine as asked.
+  const needs = asAsked?.reason ?? "No instance type passed the filters";
   const tried =
     quants.length > 1 || contexts.length > 1
       ? `, nor in ${quants.join(", ")} at ${Math.min(...contexts)} tokens or more`
       : "";
-  throw new UserError({
-    key: "gpus",
-    value: describe,
-    problem: `${model.id} on ${engine.name} does not fit this machine as asked (${needs})${tried}.`,
-    hint:
-      explicit.quantization || explicit.context
-        ? "Unset quantization or context so they can be stepped down, pick a smaller model, or add GPUs."
-        : "Pick a smaller model or add GPUs.",
-    choices: MODELS.filter((m) => m.params.totalB < model.params.totalB && m.release === model.release).map(
-      (m) => m.id,
-    ),
-  });
+  throw new NothingFitsError(
+    {
+      key: "gpus",
+      value: describe,
+      problem: `${model.id} on ${engine.name} does not fit this machine as asked (${needs})${tried}.`,
+      hint:
+        explicit.quantization || explicit.context
+          ? "Unset quantization or context so they can be stepped down, pick a smaller model, or add GPUs."
+          : "Pick a smaller model or add GPUs.",
+      choices: MODELS.filter((m) => m.params.totalB < model.params.totalB && m.release === model.release).map(
+        (m) => m.id,
+      ),
+    },
+    asAsked,
+  );
 }

@@ -7,7 +7,7 @@ import type { QwenModel, ThinkingMode } from "../catalog/models";
 import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
 import { ENGINE_NAMES, ENGINES, type EngineName } from "../engines";
 import type { Engine } from "../engines/types";
-import { UserError } from "../errors/userError";
+import { UserError, type UserErrorParts } from "../errors/userError";
 import { GIB, weightBytes, weightsArePublished } from "../footprint/memory";
 import { resolveModel } from "./modelLookup";
 import type { PlanRequest } from "./request";
@@ -149,6 +149,41 @@ export interface Plan {
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
+/** The largest machine sizing considered for a request nothing fits, and what it lacked. */
+export interface LargestOption {
+  /** Instance type (the machine targets' stand-in type for a described machine). */
+  readonly instanceType: string;
+  /** GPU model name. */
+  readonly gpu: string;
+  readonly gpuCount: number;
+  /** Memory one GPU has, GiB. */
+  readonly gpuGiB: number;
+  /** Memory one GPU would need, GiB, when GPU memory is what it lacked; null for any other rule. */
+  readonly requiredGiB: number | null;
+  /** Why it cannot serve, as the sizing rule words it ("needs 80.1 GiB per GPU at TP 1, has 22.4"). */
+  readonly reason: string;
+}
+
+/** Nothing in the catalog (or on the described machine) can serve the request: a UserError with its facts as fields. */
+export class NothingFitsError extends UserError {
+  /** The largest option considered, or null when no instance passed the filters. */
+  readonly largest: LargestOption | null;
+
+  constructor(parts: UserErrorParts, largest: LargestOption | null) {
+    super(parts);
+    this.name = "NothingFitsError";
+    this.largest = largest;
+  }
+
+  /** The same error under another key label, its fields kept. */
+  override relabel(label: (key: string) => string): NothingFitsError {
+    return new NothingFitsError(
+      { key: label(this.key), value: this.value, problem: this.problem, hint: this.hint, choices: this.choices },
+      this.largest,
+    );
+  }
+}
+
 /** Pick the quantization: explicit, else what the spelling names, else the engine default. */
 function chooseQuantization(
   request: PlanRequest,
@@ -277,6 +312,29 @@ function overBudgetError(
   });
 }
 
+/** The largest option (most GPU memory in all; on a tie, the cheaper) and why it was rejected. */
+function largestOption(
+  considered: readonly GpuInstance[],
+  rejected: readonly Rejection[],
+  gpus: GpuLookup,
+): LargestOption | null {
+  const largest = [...considered].sort(
+    (a, b) =>
+      b.gpuCount * gpus(b.gpu).usableMiB - a.gpuCount * gpus(a.gpu).usableMiB ||
+      a.onDemandUsdPerHour - b.onDemandUsdPerHour,
+  )[0];
+  if (largest === undefined) return null;
+  const rejection = rejected.find((r) => r.instanceType === largest.type);
+  return {
+    instanceType: largest.type,
+    gpu: largest.gpu,
+    gpuCount: largest.gpuCount,
+    gpuGiB: gpus(largest.gpu).usableMiB / 1024,
+    requiredGiB: rejection?.requiredGiB ?? null,
+    reason: rejection?.reason ?? "rejected",
+  };
+}
+
 function noFitError(
   input: SizingInput,
   request: PlanRequest,
@@ -293,22 +351,20 @@ function noFitError(
   if (request.maxPricePerHour !== undefined) relax.push(`a higher price limit (now $${request.maxPricePerHour}/h)`);
   if (request.families !== undefined || request.instanceTypes !== undefined)
     relax.push("more instance families or types");
-  const largest = [...considered].sort(
-    (a, b) =>
-      b.gpuCount * gpus(b.gpu).usableMiB - a.gpuCount * gpus(a.gpu).usableMiB ||
-      a.onDemandUsdPerHour - b.onDemandUsdPerHour,
-  )[0];
-  const largestReason = largest === undefined ? undefined : rejected.find((r) => r.instanceType === largest.type);
+  const largest = largestOption(considered, rejected, gpus);
   const largestText =
-    largest === undefined
+    largest === null
       ? "No instance type passed the filters."
-      : `The largest option, ${largest.type} (${largest.gpuCount} x ${largest.gpu}, ${(gpus(largest.gpu).usableMiB / 1024).toFixed(1)} GiB each): ${largestReason?.reason ?? "rejected"}.`;
-  return new UserError({
-    key: "model",
-    value: `${model.id} ${quantization} on ${engine.name}, context ${context} x ${concurrency}`,
-    problem: "no instance in the catalog can serve this.",
-    hint: `${largestText} To fit, try ${relax.length > 0 ? relax.join(", ") : "another model"}.`,
-  });
+      : `The largest option, ${largest.instanceType} (${largest.gpuCount} x ${largest.gpu}, ${largest.gpuGiB.toFixed(1)} GiB each): ${largest.reason}.`;
+  return new NothingFitsError(
+    {
+      key: "model",
+      value: `${model.id} ${quantization} on ${engine.name}, context ${context} x ${concurrency}`,
+      problem: "no instance in the catalog can serve this.",
+      hint: `${largestText} To fit, try ${relax.length > 0 ? relax.join(", ") : "another model"}.`,
+    },
+    largest,
+  );
 }
 
 /** Where sizing looks for machines: the AWS tables by default. */

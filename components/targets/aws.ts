@@ -9,13 +9,16 @@
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import { gzipSync } from "node:zlib";
 import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
+import { UserError } from "../errors/userError";
 import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../machine/render";
 import type { Plan } from "../sizing/plan";
 import { idleScriptSsm, machineFiles } from "../machine/assets";
-import { curlExample, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { nodeScriptCommand } from "../machine/nodeScript";
+import { declareApiKey } from "./apiKey";
+import { targetOutputs, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { declareReadinessWait } from "./readinessWait";
 
 /** Inputs of {@link GpuServer}. */
 export interface GpuServerArgs {
@@ -42,19 +45,50 @@ export interface GpuServerArgs {
   /** What an OS-initiated shutdown (the idle watchdog) does. */
   readonly shutdownBehavior: "stop" | "terminate";
   /** The idle watchdog: it powers the machine off, which shutdownBehavior turns into stop or terminate. */
-  readonly idle: IdleSettings;
+  readonly idle: GpuServerIdle;
   /** Pin the engine image digest. */
   readonly engineImageDigest?: string;
   /** Hugging Face token for gated repos (secret). */
   readonly hfToken?: pulumi.Input<string>;
   /** Wait in `pulumi up` until a real completion succeeds. */
   readonly waitForReady: boolean;
-  /** Prefix of the SSM parameter names, e.g. /qwen3-serve/dev. */
-  readonly parameterPrefix: string;
-  /** Tags for every resource. */
-  readonly tags: Readonly<Record<string, string>>;
+  /** Prefix of the SSM parameter names; default /qwen3-serve/<project>/<stack>/<name> ({@link defaultParameterPrefix}). */
+  readonly parameterPrefix?: string;
+  /** Tags for every resource; default none besides the watchdog's and Name. */
+  readonly tags?: Readonly<Record<string, string>>;
   /** Region for every AWS resource and lookup (an explicit provider); otherwise the default provider's (aws:region). */
   readonly region?: string;
+}
+
+/**
+ * The watchdog's settings on AWS. `action` defaults to `poweroff` (the machine stops or terminates as
+ * shutdownBehavior says). `fromInstanceTags` defaults to true: the component tags the instance with
+ * the window, TTL and SSH rule ({@link watchdogTags}) and the watchdog reads them from instance
+ * metadata each minute, so changing them updates the running machine instead of replacing it.
+ */
+export type GpuServerIdle = Omit<IdleSettings, "action" | "fromInstanceTags"> &
+  Partial<Pick<IdleSettings, "action" | "fromInstanceTags">>;
+
+/**
+ * The SSM prefix when the caller gives none: /qwen3-serve/<project>/<stack>/<name>, unique per
+ * component in an account and region. Each part keeps only the characters SSM allows in a name
+ * (a-zA-Z0-9_.- between slashes); the fixed first part also keeps clear of the reserved "aws" and
+ * "ssm" prefixes (PutParameter Name, "Naming Constraints":
+ * https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ssm/aws.sdk.kotlin.services.ssm.model/-put-parameter-request/name.html,
+ * read 2026-11-30).
+ */
+export function defaultParameterPrefix(name: string): string {
+  const part = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, "-");
+  return `/qwen3-serve/${part(pulumi.getProject())}/${part(pulumi.getStack())}/${part(name)}`;
+}
+
+/** The instance tags idle.py reads through instance metadata (components/machine/idle.py, imds_tags). */
+export function watchdogTags(idle: GpuServerIdle): Record<string, string> {
+  return {
+    "qwen3-serve:idle-minutes": idle.minutes === null ? "off" : String(idle.minutes),
+    ...(idle.countSsh ? { "qwen3-serve:idle-counts-ssh": "true" } : {}),
+    ...(idle.ttlHours !== null ? { "qwen3-serve:ttl-hours": String(idle.ttlHours) } : {}),
+  };
 }
 
 /**
@@ -107,28 +141,31 @@ export function spotOptionsFor(shutdownBehavior: "stop" | "terminate"): {
 
 /** One GPU EC2 host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
 export class GpuServer extends pulumi.ComponentResource implements TargetOutputs {
+  // The shared outputs, set at once by Object.assign from targetOutputs().
   /** OpenAI base URL, ending in /v1. */
-  readonly endpoint: pulumi.Output<string>;
+  declare readonly endpoint: pulumi.Output<string>;
   /** The `model` value clients send. */
-  readonly modelName: pulumi.Output<string>;
+  declare readonly modelName: pulumi.Output<string>;
   /** The API key (secret). */
-  readonly apiKey: pulumi.Output<string>;
-  readonly instanceId: pulumi.Output<string>;
+  declare readonly apiKey: pulumi.Output<string>;
+  /** The EC2 instance id. */
+  declare readonly instanceId: pulumi.Output<string>;
   /** Public IPv4, or empty for a private endpoint. */
-  readonly publicIp: pulumi.Output<string>;
-  readonly instanceType: pulumi.Output<string>;
+  declare readonly publicIp: pulumi.Output<string>;
+  /** The EC2 instance type. */
+  declare readonly instanceType: pulumi.Output<string>;
   /** Planned price per hour (us-east-1 reference). */
-  readonly pricePerHour: pulumi.Output<number>;
+  declare readonly pricePerHour: pulumi.Output<number>;
   /** The AMI the instance runs, for rebuilding it exactly. */
-  readonly amiId: pulumi.Output<string>;
+  declare readonly amiId: pulumi.Output<string>;
   /** `aws ssm start-session` to a shell on the machine. */
-  readonly connectCommand: pulumi.Output<string>;
+  declare readonly connectCommand: pulumi.Output<string>;
   /** `aws ssm start-session` that forwards the endpoint port to localhost. */
-  readonly portForwardCommand: pulumi.Output<string>;
+  declare readonly portForwardCommand: pulumi.Output<string>;
   /** A request to paste into a terminal (reads the key from the stack, never embeds it). */
-  readonly curlExample: pulumi.Output<string>;
+  declare readonly curlExample: pulumi.Output<string>;
   /** Bootstrap status document URL (same key). */
-  readonly statusUrl: pulumi.Output<string>;
+  declare readonly statusUrl: pulumi.Output<string>;
   /** The region every resource lives in (the reaper reads it from the `awsRegion` stack output). */
   readonly region: pulumi.Output<string>;
 
@@ -141,18 +178,23 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         ? undefined
         : new aws.Provider(`${name}-aws`, { region: args.region }, { parent: this });
     const parent = { parent: this, ...(provider !== undefined ? { provider } : {}) };
-    const plainParent = { parent: this };
     const family = AMI_FAMILIES[args.amiFamily];
     const tags = { ...args.tags };
+    const parameterPrefix = args.parameterPrefix ?? defaultParameterPrefix(name);
+    const idle: IdleSettings = {
+      ...args.idle,
+      action: args.idle.action ?? "poweroff",
+      fromInstanceTags: args.idle.fromInstanceTags ?? true,
+    };
 
     // ---- secrets: a per-stack API key, stored with the optional HF token as SSM SecureStrings ----
-    const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, plainParent);
+    const key = declareApiKey(name, this);
     const apiKeyParam = new aws.ssm.Parameter(
       `${name}-api-key`,
       {
-        name: `${args.parameterPrefix}/api-key`,
+        name: `${parameterPrefix}/api-key`,
         type: "SecureString",
-        value: key.result,
+        value: key,
         description: "qwen3-serve endpoint API key",
         tags,
       },
@@ -164,7 +206,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         : new aws.ssm.Parameter(
             `${name}-hf-token`,
             {
-              name: `${args.parameterPrefix}/hf-token`,
+              name: `${parameterPrefix}/hf-token`,
               type: "SecureString",
               value: pulumi.secret(args.hfToken),
               description: "Hugging Face token for weight downloads",
@@ -175,7 +217,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
 
     // ---- the idle watchdog: too big for EC2's 16 KiB of user data, so it waits in free Standard
     // String parameters (4 KB each) that the secrets phase joins, decodes and checks by hash ----
-    const idleScript = idleScriptSsm(args.parameterPrefix);
+    const idleScript = idleScriptSsm(parameterPrefix);
     const idleParams = idleScript.values.map(
       ({ name: paramName, value }, i) =>
         new aws.ssm.Parameter(
@@ -245,10 +287,14 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
       vpcId = vpc.id;
       subnetId = subnets.ids.apply((ids) => {
         const first = [...ids].sort()[0];
-        if (first === undefined)
-          throw new Error(
-            `no default subnet in a zone that offers ${plan.instance.type}; set qwen3-serve:aws.subnetId`,
-          );
+        if (first === undefined) {
+          throw new UserError({
+            key: "subnetId",
+            value: "(default VPC)",
+            problem: `the default VPC has no default subnet in a zone that offers ${plan.instance.type}.`,
+            hint: "Give a subnet in such a zone (a stack sets it as aws.subnetId), or pin another instance type.",
+          });
+        }
         return first;
       });
     }
@@ -265,9 +311,11 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         parent,
       );
     };
-    if (!args.private)
-      args.allowedCidrs.forEach((cidr, i) => ingress(`endpoint-${i}`, args.proxyPort, cidr, "qwen3-serve endpoint"));
-    args.ssh?.allowedCidrs.forEach((cidr, i) => ingress(`ssh-${i}`, 22, cidr, "SSH"));
+    if (!args.private) {
+      for (const [i, cidr] of args.allowedCidrs.entries())
+        ingress(`endpoint-${i}`, args.proxyPort, cidr, "qwen3-serve endpoint");
+    }
+    for (const [i, cidr] of (args.ssh?.allowedCidrs ?? []).entries()) ingress(`ssh-${i}`, 22, cidr, "SSH");
     // HTTP-01 validation comes from Let's Encrypt's servers; config validation demanded tls.openPort80ForAcme.
     if (args.tls !== undefined) ingress("acme", 80, "0.0.0.0/0", "Let's Encrypt HTTP-01");
     new aws.vpc.SecurityGroupEgressRule(
@@ -303,7 +351,7 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
           idleFromSsm: { parameters: idleNames, sha256: idleScript.sha256 },
           proxyPort: args.proxyPort,
           driver: family.hasDriver ? "require" : "install",
-          idle: args.idle,
+          idle,
           ...(args.tls !== undefined ? { tls: { domain: args.tls.domain, email: args.tls.email } } : {}),
           ...(args.engineImageDigest !== undefined ? { engineImageDigest: args.engineImageDigest } : {}),
         });
@@ -344,7 +392,8 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
         ...(spot
           ? { instanceMarketOptions: { marketType: "spot", spotOptions: spotOptionsFor(args.shutdownBehavior) } }
           : {}),
-        tags: { ...tags, Name: `qwen3-serve-${name}` },
+        // The watchdog's settings, where it reads them from the instance's tags.
+        tags: { ...tags, ...(idle.fromInstanceTags === true ? watchdogTags(idle) : {}), Name: `qwen3-serve-${name}` },
       },
       // A new DLAMI release must not replace a running machine: the AMI is resolved once and kept
       // (pin aws.amiId, or `pulumi up --replace`, to move). A pinned AMI is honoured as given.
@@ -378,44 +427,40 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     const scheme = args.tls !== undefined ? "https" : "http";
     const base = pulumi.interpolate`${scheme}://${host}:${args.proxyPort}`;
 
-    let ready: pulumi.Output<string> = pulumi.output("not waited");
-    if (args.waitForReady && !args.private) {
-      const wait = new command.local.Command(
-        `${name}-ready`,
-        {
-          create: "node --import tsx scripts/wait-ready.ts",
-          environment: {
-            QS_BASE_URL: base,
-            // Secret already (the random provider marks it); said again so no refactor can lose it.
-            QS_API_KEY: pulumi.secret(key.result),
-            QS_MODEL: plan.serve.servedModelName,
-            QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, !family.hasDriver)),
-            QS_POLL_SECONDS: "10",
-          },
-          logging: "stdoutAndStderr",
-          // Wait once per machine: on creation and on replacement, not on every update.
-          triggers: [instance.id],
-        },
-        { parent: this, dependsOn: eipAssociation === undefined ? [instance] : [instance, eipAssociation] },
-      );
-      ready = wait.stdout.apply(() => "ready");
-    }
+    const ready =
+      args.waitForReady && !args.private
+        ? declareReadinessWait(
+            name,
+            {
+              baseUrl: base,
+              apiKey: key,
+              model: plan.serve.servedModelName,
+              timeoutSeconds: readinessTimeoutSeconds(plan, !family.hasDriver),
+              hasStatus: true,
+              // Wait once per machine: on creation and on replacement, not on every update.
+              triggers: [instance.id],
+            },
+            { parent: this, dependsOn: eipAssociation === undefined ? [instance] : [instance, eipAssociation] },
+          )
+        : pulumi.output("not waited");
 
+    const outputs = targetOutputs({
+      baseUrl: base,
+      readyWhen: ready,
+      modelName: plan.serve.servedModelName,
+      apiKey: key,
+      instanceId: instance.id,
+      publicIp,
+      instanceType: instance.instanceType,
+      pricePerHour: plan.instance.pricePerHour,
+      amiId: instance.ami,
+      connectCommand: pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id}`,
+      portForwardCommand: pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id} --document-name AWS-StartPortForwardingSession --parameters portNumber=${args.proxyPort},localPortNumber=${args.proxyPort}`,
+      statusUrl: pulumi.interpolate`${base}${STATUS_URL_PATH}`,
+    });
+    Object.assign(this, outputs);
     this.region = region;
-    this.endpoint = pulumi.all([base, ready]).apply(([b]) => `${b}/v1`);
-    this.modelName = pulumi.output(plan.serve.servedModelName);
-    this.apiKey = pulumi.secret(key.result);
-    this.instanceId = instance.id;
-    this.publicIp = publicIp;
-    this.instanceType = instance.instanceType;
-    this.pricePerHour = pulumi.output(plan.instance.pricePerHour);
-    this.amiId = instance.ami;
-    this.connectCommand = pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id}`;
-    this.portForwardCommand = pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id} --document-name AWS-StartPortForwardingSession --parameters portNumber=${args.proxyPort},localPortNumber=${args.proxyPort}`;
-    this.statusUrl = pulumi.interpolate`${base}${STATUS_URL_PATH}`;
-    this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
-
-    this.registerOutputs({ ...targetOutputsOf(this), region: this.region });
+    this.registerOutputs({ ...targetOutputsOf(outputs), region });
   }
 
   /**
@@ -452,10 +497,128 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
     new command.local.Command(
       `${name}-cancel-spot-request`,
       {
-        delete: "node --import tsx scripts/cancel-spot-request.ts",
+        delete: nodeScriptCommand("cancel-spot-request"),
         environment: { QS_SPOT_REQUEST_ID: instance.spotInstanceRequestId, AWS_REGION: region },
       },
       { parent: this, dependsOn: [instance] },
     );
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The AWS target module (listed in components/targets/registry.ts): how an `aws` stack config plans and
+// what it declares. Kept apart from the component above, which takes a plan and knows no config.
+// ---------------------------------------------------------------------------------------------
+
+import { AMI_FAMILY_NAMES } from "../catalog/amis";
+import { plainUbuntuRefusal } from "../catalog/gpus";
+import { cidrText, parseCidr } from "../config/cidr";
+import { type AwsStackConfig, MY_IP, planRequestFrom } from "../config/schema";
+import { buildPlan, NothingFitsError } from "../sizing/plan";
+import type { DeclaredOutputs, Target } from "./target";
+import { hfTokenArg, idleSettings, type StackContext, stackTags } from "./stackContext";
+
+/** Plan on AWS: the cheapest fitting instance, or the pinned one; refuses an image that cannot run it. */
+function planAws(config: AwsStackConfig): Plan {
+  const plan = fittedAwsPlan(config);
+  const ami = config.aws.ami;
+  const refusal = AMI_FAMILIES[ami].hasDriver ? null : plainUbuntuRefusal(plan.instance.type);
+  if (refusal !== null) {
+    throw new UserError({
+      key: "aws.ami",
+      value: ami,
+      problem: `plain Ubuntu cannot run the planned instance: ${refusal.replace(/; use the Deep Learning AMI$/, "")}.`,
+      hint: "Set aws.ami to a Deep Learning AMI family (its image ships the fabric manager), or pin a smaller aws.instanceType.",
+      choices: AMI_FAMILY_NAMES.filter((f) => AMI_FAMILIES[f].hasDriver),
+    });
+  }
+  return plan;
+}
+
+/** The cheapest fitting instance; a pinned type that cannot hold the model names the type. */
+function fittedAwsPlan(config: AwsStackConfig): Plan {
+  const pinned = config.aws.instanceType;
+  const request = planRequestFrom(config);
+  if (pinned === undefined) return buildPlan(request);
+  try {
+    return buildPlan({ ...request, instanceTypes: [pinned] });
+  } catch (e) {
+    if (!(e instanceof NothingFitsError) || e.largest === null) throw e;
+    const unpinned = cheapestType(request);
+    throw new UserError({
+      key: "aws.instanceType",
+      value: pinned,
+      problem: `cannot hold ${config.model} (${e.largest.reason}).`,
+      hint:
+        unpinned === undefined
+          ? "Remove the pin or lower quantization, context or concurrency."
+          : `Remove the pin to let the plan choose (it picks ${unpinned}), or lower quantization, context or concurrency.`,
+    });
+  }
+}
+
+/** The type the plan would choose without a pin, or undefined when none fits. */
+function cheapestType(request: Parameters<typeof buildPlan>[0]): string | undefined {
+  try {
+    return buildPlan(request).instance.type;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "myip" resolved to the deployer's address, duplicates dropped (the config is already canonical). */
+async function resolveCidrs(list: readonly string[], ctx: StackContext): Promise<string[]> {
+  const out: string[] = [];
+  for (const text of list) out.push(text === MY_IP ? await myIpCidr(ctx) : text);
+  return [...new Set(out)];
+}
+
+/** The deployer's address as a /32, refused before anything is declared when it is not an IPv4 address. */
+async function myIpCidr(ctx: StackContext): Promise<string> {
+  const ip = await ctx.myIp();
+  const cidr = parseCidr(`${ip}/32`);
+  if (cidr === null) {
+    throw new UserError({
+      key: "aws.allowedCidrs",
+      value: MY_IP,
+      problem: `the deployer's public address was looked up as "${ip}", which is not an IPv4 address.`,
+      hint: "List your CIDR instead of myip.",
+    });
+  }
+  return cidrText(cidr);
+}
+
+/** Declare the AWS stack: CIDRs resolved first, then one {@link GpuServer}. */
+async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext): Promise<DeclaredOutputs> {
+  const aws = config.aws;
+  const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
+  const ssh =
+    aws.ssh === undefined
+      ? {}
+      : { ssh: { keyName: aws.ssh.keyName, allowedCidrs: await resolveCidrs(aws.ssh.allowedCidrs, ctx) } };
+  const gpu = new GpuServer(ctx.stack, {
+    plan,
+    amiFamily: aws.ami,
+    ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
+    ...(aws.subnetId !== undefined ? { subnetId: aws.subnetId } : {}),
+    allowedCidrs,
+    private: aws.private,
+    ...ssh,
+    proxyPort: aws.proxyPort,
+    ...(aws.tls !== undefined ? { tls: aws.tls } : {}),
+    rootVolume: aws.rootVolume,
+    shutdownBehavior: config.idleAction,
+    idle: { ...idleSettings(config, "poweroff"), fromInstanceTags: true },
+    ...(aws.engineImageDigest !== undefined ? { engineImageDigest: aws.engineImageDigest } : {}),
+    waitForReady: aws.waitForReady,
+    // Kept as deployed stacks have it, so their parameters are not replaced.
+    parameterPrefix: `/${ctx.project}/${ctx.stack}`,
+    tags: stackTags(config, ctx, plan),
+    ...(aws.region !== undefined ? { region: aws.region } : {}),
+    ...hfTokenArg(config),
+  });
+  return { ...targetOutputsOf(gpu), awsRegion: gpu.region };
+}
+
+/** The AWS target: plans over the instance catalog, declares one {@link GpuServer}. */
+export const awsTarget: Target<AwsStackConfig> = { plan: planAws, declare: declareAws };

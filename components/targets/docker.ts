@@ -4,32 +4,38 @@
  * with its port unpublished, a weights cache volume filled before serving (Ollama pulls through
  * its own API instead), and the same nginx auth proxy as the bootstrap, the only published port.
  */
-import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { PROXY_IMAGE, WATCHDOG_IMAGE } from "../catalog/images";
+import { UserError } from "../errors/userError";
 import {
-  IDLE_GRACE_MINUTES,
+  ACCESS_LOG,
+  ENGINE_LOG_CAP,
+  ENGINE_ULIMITS,
+  LOG_DIR,
   loadTimeoutSeconds,
+  machineEnv,
   readinessTimeoutSeconds,
   renderTemplate,
+  WEIGHTS_CACHE,
   type IdleSettings,
 } from "../machine/render";
 import type { Plan } from "../sizing/plan";
 import { loadTemplate } from "../machine/assets";
-import { curlExample, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { declareApiKey } from "./apiKey";
+import { planGpus, targetOutputs, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { declareReadinessWait } from "./readinessWait";
 
 /** Inputs of {@link DockerServer}. */
 export interface DockerServerArgs {
   /** The plan, fitted to the host's GPUs, with the engine bound to 0.0.0.0 inside its network. */
   readonly plan: Plan;
-  /** Docker daemon address; the local socket when absent. */
+  /** Docker daemon address (unix://, ssh://user@host or tcp://host:port); the local socket when absent. */
   readonly host?: string;
-  /** Host name in the endpoint URL. */
-  readonly publicHost: string;
+  /** Host name in the endpoint URL; default: the bind address, or for a wildcard bind the daemon's host ({@link endpointHost}). */
+  readonly publicHost?: string;
   /** GPUs for the engine: all, or device=0,1. */
   readonly gpuDevices: string;
   /** Port the proxy publishes. */
@@ -42,16 +48,14 @@ export interface DockerServerArgs {
   readonly hfToken?: pulumi.Input<string>;
   /** Wait in `pulumi up` for a real completion through the proxy. */
   readonly waitForReady: boolean;
-  /** Labels on every container, volume and network. */
-  readonly labels: Readonly<Record<string, string>>;
-  /** What describes the GPUs in outputs. */
-  readonly gpuDescription: string;
+  /** Labels on every container, volume and network (a changed label replaces them); default none. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** What describes the GPUs in outputs; default the plan's, e.g. "1 x RTX-6000-Ada". */
+  readonly gpuDescription?: string;
   /** The idle watchdog sidecar's settings; no sidecar when neither a window nor a TTL is set. */
   readonly idle: IdleSettings;
 }
 
-/** Where the containers keep weights. */
-const CACHE_PATH = { hf: "/root/.cache/huggingface", ollama: "/root/.ollama" } as const;
 /** A container that runs once to completion (weights download or pull): a finished one is not a failure to restart. */
 const RUN_ONCE = { attach: true, mustRun: false, logs: true, restart: "no" } as const;
 /** Network alias the proxy reaches the engine by. */
@@ -60,16 +64,40 @@ const ENGINE_ALIAS = "engine";
 const SCRIPT_DIR = "/opt/qwen3-serve";
 /** Where the download container finds the HF token; download.sh deletes it before downloading. */
 const HF_TOKEN_FILE = "/run/qwen3-serve/hf_token";
-/** The access log the proxy writes and the watchdog reads, on the shared logs volume. */
-const ACCESS_LOG = "/var/log/qwen3-serve/access.log";
 /** Container logs capped as the machines cap the engine's (run-engine.sh): json-file, rotated by size. */
-const ENGINE_LOGS = { logDriver: "json-file", logOpts: { "max-size": "100m", "max-file": "3" } };
+const ENGINE_LOGS = {
+  logDriver: "json-file",
+  logOpts: { "max-size": ENGINE_LOG_CAP.maxSize, "max-file": String(ENGINE_LOG_CAP.maxFiles) },
+};
 /** The same for the small containers (proxy error log, watchdog, one-shot download or pull). */
 const SMALL_LOGS = { logDriver: "json-file", logOpts: { "max-size": "10m", "max-file": "3" } };
 
 /** A script of this folder, as uploaded into a container. */
 function script(name: "download.sh" | "logcap.sh"): string {
   return readFileSync(path.join(__dirname, "docker", name), "utf8");
+}
+
+/**
+ * The watchdog sidecar's environment: the machine facts idle.py needs (paths, grace period), then
+ * how to reach the engine, the proxy's activity port and the containers to stop over the Docker API.
+ */
+export function watchdogEnv(name: string, plan: Plan, idle: IdleSettings, activityPort: number): Record<string, string> {
+  return {
+    ...machineEnv(),
+    ENGINE: plan.engine,
+    ENGINE_HOST: ENGINE_ALIAS,
+    ENGINE_PORT: String(plan.serve.port),
+    ENGINE_HEALTH_PATH: plan.serve.healthPath,
+    IDLE_PHASE: "health",
+    IDLE_ACCESS_LOG: ACCESS_LOG,
+    IDLE_MINUTES: idle.minutes === null ? "" : String(idle.minutes),
+    TTL_HOURS: idle.ttlHours === null ? "" : String(idle.ttlHours),
+    IDLE_ACTION: "docker",
+    IDLE_CONTAINERS: `${name}-qwen3-serve-engine,${name}-qwen3-serve-proxy`,
+    IDLE_CHECK_SECONDS: "60",
+    IDLE_ACTIVITY: `http://${name}-qwen3-serve-proxy:${activityPort}`,
+    IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, false)),
+  };
 }
 
 /**
@@ -82,8 +110,15 @@ function script(name: "download.sh" | "logcap.sh"): string {
  */
 export function gpuDeviceRequests(gpuDevices: string): docker.types.input.ContainerDeviceRequest[] {
   const ids = /^device=(\d+(?:,\d+)*)$/.exec(gpuDevices)?.[1];
-  if (gpuDevices !== "all" && ids === undefined)
-    throw new Error(`gpuDevices ${JSON.stringify(gpuDevices)} passed config validation`);
+  if (gpuDevices !== "all" && ids === undefined) {
+    throw new UserError({
+      key: "gpuDevices",
+      value: gpuDevices,
+      problem: "is neither all nor a list of GPU indexes.",
+      hint: "Give all, or device= with comma-separated indexes as nvidia-smi numbers them.",
+      choices: ["all", "device=0", "device=0,1"],
+    });
+  }
   return [
     { driver: "nvidia", capabilities: ["gpu"], ...(ids === undefined ? { count: -1 } : { deviceIds: ids.split(",") }) },
   ];
@@ -92,6 +127,24 @@ export function gpuDeviceRequests(gpuDevices: string): docker.types.input.Contai
 /** Whether a bind address means every interface of the host. */
 function isWildcard(address: string): boolean {
   return address === "0.0.0.0" || address === "::";
+}
+
+/**
+ * The endpoint URL's host when the caller names none: the bind address, or for a wildcard bind the
+ * daemon's host name (`localhost` for a local socket).
+ */
+export function defaultPublicHost(bindAddress: string, host: string | undefined): string {
+  if (host === undefined || host.startsWith("unix://")) return endpointHost(bindAddress, "localhost");
+  try {
+    return endpointHost(bindAddress, new URL(host).hostname || "localhost");
+  } catch {
+    throw new UserError({
+      key: "host",
+      value: host,
+      problem: "is not a Docker daemon address.",
+      hint: "Give unix:///var/run/docker.sock, ssh://user@host or tcp://host:2376, or leave it out for the local socket.",
+    });
+  }
 }
 
 /**
@@ -105,31 +158,47 @@ export function endpointHost(bindAddress: string, daemonHost: string): string {
 
 /** A Docker host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
 export class DockerServer extends pulumi.ComponentResource implements TargetOutputs {
-  readonly endpoint: pulumi.Output<string>;
-  readonly modelName: pulumi.Output<string>;
-  readonly apiKey: pulumi.Output<string>;
-  readonly instanceId: pulumi.Output<string>;
-  readonly publicIp: pulumi.Output<string>;
-  readonly instanceType: pulumi.Output<string>;
-  readonly pricePerHour: pulumi.Output<number>;
-  readonly amiId: pulumi.Output<string>;
-  readonly connectCommand: pulumi.Output<string>;
-  readonly portForwardCommand: pulumi.Output<string>;
-  readonly curlExample: pulumi.Output<string>;
-  readonly statusUrl: pulumi.Output<string>;
+  // The shared outputs, set at once by Object.assign from targetOutputs().
+  /** OpenAI base URL, ending in /v1. */
+  declare readonly endpoint: pulumi.Output<string>;
+  /** The `model` value clients send. */
+  declare readonly modelName: pulumi.Output<string>;
+  /** The API key (secret). */
+  declare readonly apiKey: pulumi.Output<string>;
+  /** The engine container's id. */
+  declare readonly instanceId: pulumi.Output<string>;
+  /** The endpoint's host. */
+  declare readonly publicIp: pulumi.Output<string>;
+  /** `docker: <GPUs>`. */
+  declare readonly instanceType: pulumi.Output<string>;
+  /** Always 0: the host is yours. */
+  declare readonly pricePerHour: pulumi.Output<number>;
+  /** The engine image's registry digest (or its tag when the daemon reports none). */
+  declare readonly amiId: pulumi.Output<string>;
+  /** SSH to the daemon's host, or `docker exec` into the engine for a local one. */
+  declare readonly connectCommand: pulumi.Output<string>;
+  /** SSH port forward to where the proxy is published; n/a for a local daemon. */
+  declare readonly portForwardCommand: pulumi.Output<string>;
+  /** A request to paste into a terminal (reads the key from the stack, never embeds it). */
+  declare readonly curlExample: pulumi.Output<string>;
+  /** n/a: no bootstrap status document on this target. */
+  declare readonly statusUrl: pulumi.Output<string>;
 
   constructor(name: string, args: DockerServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    // Bad input fails here, before anything is declared.
+    const deviceRequests = gpuDeviceRequests(args.gpuDevices);
+    const publicHost = args.publicHost ?? defaultPublicHost(args.bindAddress, args.host);
     super("qwen3-serve:docker:Server", name, {}, opts);
     const { plan } = args;
     const provider = new docker.Provider(`${name}-docker`, args.host !== undefined ? { host: args.host } : {}, {
       parent: this,
     });
     const child = { parent: this, provider };
-    const labels = Object.entries(args.labels).map(([label, value]) => ({ label, value }));
+    const labels = Object.entries(args.labels ?? {}).map(([label, value]) => ({ label, value }));
     const source = plan.serve.weights.source;
-    const cachePath = CACHE_PATH[source];
+    const cachePath = WEIGHTS_CACHE[source].container;
 
-    const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, { parent: this });
+    const key = declareApiKey(name, this);
     const network = new docker.Network(`${name}-net`, { name: `${name}-qwen3-serve`, driver: "bridge", labels }, child);
     const cache = new docker.Volume(`${name}-weights`, { name: `${name}-qwen3-serve-weights`, labels }, child);
     const logs = new docker.Volume(`${name}-logs`, { name: `${name}-qwen3-serve-logs`, labels }, child);
@@ -199,13 +268,10 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
         entrypoints: [entrypoint ?? ""],
         command: cmd,
         envs: Object.entries(plan.serve.env).map(([k, v]) => `${k}=${v}`),
-        deviceRequests: gpuDeviceRequests(args.gpuDevices),
+        deviceRequests,
         // Tensor-parallel ranks share memory over /dev/shm.
         ipcMode: "host",
-        ulimits: [
-          { name: "memlock", soft: -1, hard: -1 },
-          { name: "stack", soft: 67108864, hard: 67108864 },
-        ],
+        ulimits: Object.entries(ENGINE_ULIMITS).map(([limit, value]) => ({ name: limit, soft: value, hard: value })),
         volumes: [{ volumeName: cache.name, containerPath: cachePath }],
         // Reachable only on the private network, by the proxy: no published port.
         networksAdvanced: [{ name: network.name, aliases: [ENGINE_ALIAS] }],
@@ -262,7 +328,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
       ACTIVITY_LISTEN: String(activityPort),
     });
     const authConf = pulumi.secret(
-      key.result.apply((k) => renderTemplate(loadTemplate("proxy-auth.conf"), { API_KEY: k.replace(/[.+]/g, "\\$&") })),
+      key.apply((k) => renderTemplate(loadTemplate("proxy-auth.conf"), { API_KEY: k.replace(/[.+]/g, "\\$&") })),
     );
     const proxy = new docker.Container(
       `${name}-proxy`,
@@ -282,7 +348,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
           { file: "/etc/nginx/conf.d/default.conf", content: proxyConf },
           { file: "/etc/nginx/qwen3-serve-auth.conf", content: authConf, permissions: "0600" },
         ],
-        volumes: [{ volumeName: logs.name, containerPath: "/var/log/qwen3-serve" }],
+        volumes: [{ volumeName: logs.name, containerPath: LOG_DIR }],
         networksAdvanced: [{ name: network.name }],
         restart: "unless-stopped",
         labels,
@@ -306,28 +372,13 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
           name: `${name}-qwen3-serve-idle`,
           image: watchdogImage.imageId,
           command: ["python3", `${dir}/idle.py`, "loop"],
-          envs: Object.entries({
-            ENGINE: plan.engine,
-            ENGINE_HOST: ENGINE_ALIAS,
-            ENGINE_PORT: String(plan.serve.port),
-            ENGINE_HEALTH_PATH: plan.serve.healthPath,
-            IDLE_PHASE: "health",
-            IDLE_ACCESS_LOG: ACCESS_LOG,
-            IDLE_MINUTES: args.idle.minutes === null ? "" : String(args.idle.minutes),
-            TTL_HOURS: args.idle.ttlHours === null ? "" : String(args.idle.ttlHours),
-            IDLE_GRACE_MINUTES: String(IDLE_GRACE_MINUTES),
-            IDLE_ACTION: "docker",
-            IDLE_CONTAINERS: `${name}-qwen3-serve-engine,${name}-qwen3-serve-proxy`,
-            IDLE_CHECK_SECONDS: "60",
-            IDLE_ACTIVITY: `http://${name}-qwen3-serve-proxy:${activityPort}`,
-            IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, false)),
-          }).map(([k, v]) => `${k}=${v}`),
+          envs: Object.entries(watchdogEnv(name, plan, args.idle, activityPort)).map(([k, v]) => `${k}=${v}`),
           uploads: [
             { file: `${dir}/idle.py`, content: loadTemplate("idle.py"), executable: true },
             { file: `${dir}/status.py`, content: loadTemplate("status.py") },
           ],
           volumes: [
-            { volumeName: logs.name, containerPath: "/var/log/qwen3-serve", readOnly: true },
+            { volumeName: logs.name, containerPath: LOG_DIR, readOnly: true },
             { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" },
           ],
           networksAdvanced: [{ name: network.name }],
@@ -339,51 +390,105 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
       );
     }
 
-    const base = `http://${args.publicHost}:${args.proxyPort}`;
-    let ready: pulumi.Output<string> = proxy.id;
-    if (args.waitForReady) {
-      const wait = new command.local.Command(
-        `${name}-ready`,
-        {
-          create: "node --import tsx scripts/wait-ready.ts",
-          environment: {
-            QS_BASE_URL: base,
-            // Secret already (the random provider marks it); said again so no refactor can lose it.
-            QS_API_KEY: pulumi.secret(key.result),
-            QS_MODEL: plan.serve.servedModelName,
-            QS_HAS_STATUS: "false",
-            QS_TIMEOUT_SECONDS: String(readinessTimeoutSeconds(plan, false)),
-            QS_POLL_SECONDS: "10",
+    const base = `http://${publicHost}:${args.proxyPort}`;
+    const ready = args.waitForReady
+      ? declareReadinessWait(
+          name,
+          {
+            baseUrl: base,
+            apiKey: key,
+            model: plan.serve.servedModelName,
+            timeoutSeconds: readinessTimeoutSeconds(plan, false),
+            hasStatus: false,
+            triggers: [engine.id, proxy.id],
           },
-          logging: "stdoutAndStderr",
-          triggers: [engine.id, proxy.id],
-        },
-        { parent: this, dependsOn: [proxy] },
-      );
-      ready = wait.stdout;
-    }
+          { parent: this, dependsOn: [proxy] },
+        )
+      : proxy.id;
 
-    this.endpoint = ready.apply(() => `${base}/v1`);
-    this.modelName = pulumi.output(plan.serve.servedModelName);
-    this.apiKey = pulumi.secret(key.result);
-    this.instanceId = engine.id;
-    this.publicIp = pulumi.output(args.publicHost);
-    this.instanceType = pulumi.output(`docker: ${args.gpuDescription}`);
-    this.pricePerHour = pulumi.output(0);
-    this.amiId = engineImage.repoDigest.apply((d) => d || plan.serve.image);
     const sshHost = args.host?.startsWith("ssh://") === true ? args.host.slice("ssh://".length) : undefined;
-    this.connectCommand = pulumi.output(
-      sshHost !== undefined ? `ssh ${sshHost}` : `docker exec -it ${name}-qwen3-serve-engine sh`,
-    );
     // The forward ends where the port is published: the bind address, or loopback for a wildcard bind.
     const forwardTo = isWildcard(args.bindAddress) ? "127.0.0.1" : endpointHost(args.bindAddress, "");
-    this.portForwardCommand = pulumi.output(
-      sshHost !== undefined
-        ? `ssh -N -L ${args.proxyPort}:${forwardTo}:${args.proxyPort} ${sshHost}`
-        : "n/a (local Docker host)",
-    );
-    this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
-    this.statusUrl = pulumi.output("n/a (no bootstrap on the Docker target; see docker logs)");
-    this.registerOutputs(targetOutputsOf(this));
+    const outputs = targetOutputs({
+      baseUrl: base,
+      readyWhen: ready,
+      modelName: plan.serve.servedModelName,
+      apiKey: key,
+      instanceId: engine.id,
+      publicIp: publicHost,
+      instanceType: `docker: ${args.gpuDescription ?? planGpus(plan)}`,
+      pricePerHour: 0,
+      amiId: engineImage.repoDigest.apply((d) => d || plan.serve.image),
+      connectCommand: sshHost !== undefined ? `ssh ${sshHost}` : `docker exec -it ${name}-qwen3-serve-engine sh`,
+      portForwardCommand:
+        sshHost !== undefined
+          ? `ssh -N -L ${args.proxyPort}:${forwardTo}:${args.proxyPort} ${sshHost}`
+          : "n/a (local Docker host)",
+      statusUrl: "n/a (no bootstrap on the Docker target; see docker logs)",
+    });
+    Object.assign(this, outputs);
+    this.registerOutputs(targetOutputsOf(outputs));
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Docker target module (listed in components/targets/registry.ts): how a `docker` stack config plans
+// and what it declares. Kept apart from the component above, which takes a plan and knows no config.
+// ---------------------------------------------------------------------------------------------
+
+import type { DockerStackConfig } from "../config/schema";
+import type { DeclaredOutputs, Target } from "./target";
+import {
+  describeGpus,
+  hfTokenArg,
+  idleSettings,
+  LIFETIME_TAGS,
+  machineGpus,
+  planOnMachine,
+  type StackContext,
+  stackTags,
+} from "./stackContext";
+
+/** Plan onto the Docker host's described GPUs, stepping unset quantization or context down to fit. */
+function planDocker(config: DockerStackConfig, warn?: (message: string) => void): Plan {
+  return planOnMachine(config, machineGpus(config.docker.gpus), "docker.gpus", warn);
+}
+
+/** The endpoint's host, worked out before anything is declared; a bad daemon address names docker.host. */
+function publicHostOf(d: DockerStackConfig["docker"]): string {
+  if (d.publicHost !== undefined) return d.publicHost;
+  try {
+    return defaultPublicHost(d.bindAddress, d.host);
+  } catch (e) {
+    throw e instanceof UserError ? e.relabel((k) => `docker.${k}`) : e;
+  }
+}
+
+/** Declare the Docker stack: one {@link DockerServer}. */
+async function declareDocker(config: DockerStackConfig, plan: Plan, ctx: StackContext): Promise<DeclaredOutputs> {
+  const d = config.docker;
+  // Docker labels cannot change in place: a new label replaces the volume (weights) and every
+  // container. Keep only the labels that never change for a stack; the watchdog's settings
+  // travel in the sidecar's environment instead.
+  const labels = Object.fromEntries(
+    Object.entries(stackTags(config, ctx, plan)).filter(([k]) => !LIFETIME_TAGS.has(k)),
+  );
+  const server = new DockerServer(ctx.stack, {
+    plan,
+    ...(d.host !== undefined ? { host: d.host } : {}),
+    publicHost: publicHostOf(d),
+    bindAddress: d.bindAddress,
+    gpuDevices: d.gpuDevices,
+    proxyPort: d.proxyPort,
+    ...(d.engineImageDigest !== undefined ? { engineImageDigest: d.engineImageDigest } : {}),
+    waitForReady: d.waitForReady,
+    labels,
+    gpuDescription: describeGpus(machineGpus(d.gpus)),
+    idle: idleSettings(config, "stop-engine"),
+    ...hfTokenArg(config),
+  });
+  return targetOutputsOf(server);
+}
+
+/** The Docker target: plans onto the host's described GPUs, declares one {@link DockerServer}. */
+export const dockerTarget: Target<DockerStackConfig> = { plan: planDocker, declare: declareDocker };

@@ -2,7 +2,8 @@
  * The outputs every target exposes, so a stack's outputs read the same whether the model runs on
  * AWS, a workstation or a Docker host.
  */
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
+import type { Plan } from "../sizing/plan";
 
 /** Stack outputs shared by all targets. */
 export interface TargetOutputs {
@@ -56,4 +57,56 @@ export function curlExample(endpoint: string, model: string): string {
 /** The shared outputs of a target, as one object: what a component registers and the stack exports. */
 export function targetOutputsOf(target: TargetOutputs): TargetOutputs {
   return Object.fromEntries(TARGET_OUTPUT_KEYS.map((k) => [k, target[k]])) as unknown as TargetOutputs;
+}
+
+/** What a target knows about its endpoint and machine; {@link targetOutputs} derives the rest. */
+export interface TargetOutputParts {
+  /** The endpoint without /v1: http(s)://host:port. */
+  readonly baseUrl: pulumi.Input<string>;
+  /** Resolves once the endpoint is ready (or declared, where nothing waits); the endpoint waits for it. */
+  readonly readyWhen: pulumi.Output<unknown>;
+  /** The `model` value clients send. */
+  readonly modelName: string;
+  /** The API key; marked secret again here. */
+  readonly apiKey: pulumi.Input<string>;
+  /** See {@link TargetOutputs.instanceId}. */
+  readonly instanceId: pulumi.Input<string>;
+  /** See {@link TargetOutputs.publicIp}. */
+  readonly publicIp: pulumi.Input<string>;
+  /** See {@link TargetOutputs.instanceType}. */
+  readonly instanceType: pulumi.Input<string>;
+  /** See {@link TargetOutputs.pricePerHour}. */
+  readonly pricePerHour: number;
+  /** See {@link TargetOutputs.amiId}. */
+  readonly amiId: pulumi.Input<string>;
+  /** See {@link TargetOutputs.connectCommand}. */
+  readonly connectCommand: pulumi.Input<string>;
+  /** See {@link TargetOutputs.portForwardCommand}. */
+  readonly portForwardCommand: pulumi.Input<string>;
+  /** See {@link TargetOutputs.statusUrl}. */
+  readonly statusUrl: pulumi.Input<string>;
+}
+
+/** The twelve shared outputs of a target: the endpoint (once ready), the key as a secret, and the curl example. */
+export function targetOutputs(parts: TargetOutputParts): TargetOutputs {
+  const endpoint = pulumi.all([parts.baseUrl, parts.readyWhen]).apply(([base]) => `${base}/v1`);
+  return {
+    endpoint,
+    modelName: pulumi.output(parts.modelName),
+    apiKey: pulumi.secret(parts.apiKey),
+    instanceId: pulumi.output(parts.instanceId),
+    publicIp: pulumi.output(parts.publicIp),
+    instanceType: pulumi.output(parts.instanceType),
+    pricePerHour: pulumi.output(parts.pricePerHour),
+    amiId: pulumi.output(parts.amiId),
+    connectCommand: pulumi.output(parts.connectCommand),
+    portForwardCommand: pulumi.output(parts.portForwardCommand),
+    curlExample: endpoint.apply((e) => curlExample(e, parts.modelName)),
+    statusUrl: pulumi.output(parts.statusUrl),
+  };
+}
+
+/** The GPUs of a plan for a given machine as outputs show them, e.g. "2 x RTX-4090". */
+export function planGpus(plan: Plan): string {
+  return `${plan.instance.gpuCount} x ${plan.instance.gpu}`;
 }

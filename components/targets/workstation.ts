@@ -15,7 +15,6 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import { createHash } from "node:crypto";
 import {
   renderInstallScript,
@@ -28,7 +27,8 @@ import {
 import { connectionHostKey } from "../config/hostKey";
 import type { Plan } from "../sizing/plan";
 import { machineFiles } from "../machine/assets";
-import { curlExample, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { declareApiKey } from "./apiKey";
+import { planGpus, targetOutputs, targetOutputsOf, type TargetOutputs } from "./outputs";
 
 /** Inputs of {@link WorkstationServer}. */
 export interface WorkstationServerArgs {
@@ -36,7 +36,8 @@ export interface WorkstationServerArgs {
   readonly plan: Plan;
   /** Host name or IP, for SSH and in the endpoint URL. */
   readonly host: string;
-  readonly port: number;
+  /** SSH port; default 22. */
+  readonly port?: number;
   /** root, or a user with passwordless sudo. */
   readonly user: string;
   /** SSH private key (secret). */
@@ -49,44 +50,58 @@ export interface WorkstationServerArgs {
   readonly hfToken?: pulumi.Input<string>;
   /** Delete downloaded weights on destroy. */
   readonly purgeWeightsOnDestroy: boolean;
-  /** What describes the GPUs in outputs, e.g. "2 x RTX-4090". */
-  readonly gpuDescription: string;
+  /** What describes the GPUs in outputs; default the plan's, e.g. "2 x RTX-4090". */
+  readonly gpuDescription?: string;
   /** The idle watchdog: it stops the engine, never the machine. */
   readonly idle: IdleSettings;
 }
 
 /** An existing GPU workstation serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
 export class WorkstationServer extends pulumi.ComponentResource implements TargetOutputs {
-  readonly endpoint: pulumi.Output<string>;
-  readonly modelName: pulumi.Output<string>;
-  readonly apiKey: pulumi.Output<string>;
-  readonly instanceId: pulumi.Output<string>;
-  readonly publicIp: pulumi.Output<string>;
-  readonly instanceType: pulumi.Output<string>;
-  readonly pricePerHour: pulumi.Output<number>;
-  readonly amiId: pulumi.Output<string>;
-  readonly connectCommand: pulumi.Output<string>;
-  readonly portForwardCommand: pulumi.Output<string>;
-  readonly curlExample: pulumi.Output<string>;
-  readonly statusUrl: pulumi.Output<string>;
+  // The shared outputs, set at once by Object.assign from targetOutputs().
+  /** OpenAI base URL, ending in /v1. */
+  declare readonly endpoint: pulumi.Output<string>;
+  /** The `model` value clients send. */
+  declare readonly modelName: pulumi.Output<string>;
+  /** The API key (secret). */
+  declare readonly apiKey: pulumi.Output<string>;
+  /** user@host. */
+  declare readonly instanceId: pulumi.Output<string>;
+  /** The machine's host name or IP. */
+  declare readonly publicIp: pulumi.Output<string>;
+  /** `workstation: <GPUs>`. */
+  declare readonly instanceType: pulumi.Output<string>;
+  /** Always 0: the machine is yours. */
+  declare readonly pricePerHour: pulumi.Output<number>;
+  /** n/a: an existing machine. */
+  declare readonly amiId: pulumi.Output<string>;
+  /** `ssh` to the machine. */
+  declare readonly connectCommand: pulumi.Output<string>;
+  /** `ssh -L` that forwards the endpoint port to localhost. */
+  declare readonly portForwardCommand: pulumi.Output<string>;
+  /** A request to paste into a terminal (reads the key from the stack, never embeds it). */
+  declare readonly curlExample: pulumi.Output<string>;
+  /** Bootstrap status document URL (same key). */
+  declare readonly statusUrl: pulumi.Output<string>;
   /** sha256 of the installer without the secrets: it changes exactly when a `pulumi up` re-runs the bootstrap. */
   readonly installerHash: string;
 
   constructor(name: string, args: WorkstationServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    const port = args.port ?? 22;
+    // Checked here, before anything is declared; the SSH handshake then refuses a machine with another key.
+    const hostKey = connectionHostKey(args.hostKey, args.host, port);
     super("qwen3-serve:workstation:Server", name, {}, opts);
-    const parent = { parent: this };
     const { plan } = args;
     const commands = workstationCommands(args.user, args.purgeWeightsOnDestroy);
     const connection = {
       host: args.host,
-      port: args.port,
+      port,
       user: args.user,
       privateKey: pulumi.secret(args.privateKey),
-      // Checked in the SSH handshake, before authentication: a machine with another key gets nothing.
-      hostKey: connectionHostKey(args.hostKey, args.host, args.port),
+      hostKey,
     };
 
-    const key = new random.RandomPassword(`${name}-api-key`, { length: 48, special: false }, parent);
+    const key = declareApiKey(name, this);
     const files = machineFiles(plan, {
       secrets: { source: "file", path: SECRETS_FILE },
       proxyPort: args.proxyPort,
@@ -98,7 +113,7 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
     // The key and token go in on stdin, inside the installer: never on a command line or in state unmarked.
     const stdin = pulumi.secret(
       pulumi
-        .all([key.result, args.hfToken ?? pulumi.output("")])
+        .all([key, args.hfToken ?? pulumi.output("")])
         .apply(([k, hf]) => renderInstallScript([secretsMachineFile(k, hf === "" ? undefined : hf), ...files])),
     );
     const install = new command.remote.Command(
@@ -113,7 +128,7 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
         delete: commands.uninstall,
         // Another machine is a replacement: uninstall from the old one (its own connection, kept in
         // state), then install on the new.
-        triggers: [`${args.user}@${args.host}:${args.port}`],
+        triggers: [`${args.user}@${args.host}:${port}`],
         logging: "stdoutAndStderr",
         // The last run's whole log would go out as SSH env requests that sshd refuses (a warning
         // every update); nothing here reads it (remote/commandOutputs.go, run).
@@ -123,21 +138,64 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
     );
 
     const base = `http://${args.host}:${args.proxyPort}`;
-    // The installer ends with a real completion through the proxy, so its success means ready.
-    this.endpoint = install.stdout.apply(() => `${base}/v1`);
-    this.modelName = pulumi.output(plan.serve.servedModelName);
-    this.apiKey = pulumi.secret(key.result);
-    this.instanceId = pulumi.output(`${args.user}@${args.host}`);
-    this.publicIp = pulumi.output(args.host);
-    this.instanceType = pulumi.output(`workstation: ${args.gpuDescription}`);
-    this.pricePerHour = pulumi.output(0);
-    this.amiId = pulumi.output("n/a (existing machine)");
-    this.connectCommand = pulumi.output(`ssh -p ${args.port} ${args.user}@${args.host}`);
-    this.portForwardCommand = pulumi.output(
-      `ssh -p ${args.port} -N -L ${args.proxyPort}:127.0.0.1:${args.proxyPort} ${args.user}@${args.host}`,
-    );
-    this.curlExample = this.endpoint.apply((e) => curlExample(e, plan.serve.servedModelName));
-    this.statusUrl = pulumi.output(`${base}${STATUS_URL_PATH}`);
-    this.registerOutputs(targetOutputsOf(this));
+    const outputs = targetOutputs({
+      baseUrl: base,
+      // The installer ends with a real completion through the proxy, so its success means ready.
+      readyWhen: install.stdout,
+      modelName: plan.serve.servedModelName,
+      apiKey: key,
+      instanceId: `${args.user}@${args.host}`,
+      publicIp: args.host,
+      instanceType: `workstation: ${args.gpuDescription ?? planGpus(plan)}`,
+      pricePerHour: 0,
+      amiId: "n/a (existing machine)",
+      connectCommand: `ssh -p ${port} ${args.user}@${args.host}`,
+      portForwardCommand: `ssh -p ${port} -N -L ${args.proxyPort}:127.0.0.1:${args.proxyPort} ${args.user}@${args.host}`,
+      statusUrl: `${base}${STATUS_URL_PATH}`,
+    });
+    Object.assign(this, outputs);
+    this.registerOutputs(targetOutputsOf(outputs));
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The workstation target module (listed in components/targets/registry.ts): how a `workstation` stack
+// config plans and what it declares. Kept apart from the component above, which takes a plan and
+// knows no config.
+// ---------------------------------------------------------------------------------------------
+
+import type { WorkstationStackConfig } from "../config/schema";
+import type { DeclaredOutputs, Target } from "./target";
+import { describeGpus, hfTokenArg, idleSettings, machineGpus, planOnMachine, type StackContext } from "./stackContext";
+
+/** Plan onto the workstation's described GPUs (and RAM), stepping unset quantization or context down to fit. */
+function planWorkstation(config: WorkstationStackConfig, warn?: (message: string) => void): Plan {
+  const ws = config.workstation;
+  return planOnMachine(config, machineGpus(ws.gpus, ws.ramGiB), "workstation.gpus", warn);
+}
+
+/** Declare the workstation stack: one {@link WorkstationServer}. */
+async function declareWorkstation(
+  config: WorkstationStackConfig,
+  plan: Plan,
+  ctx: StackContext,
+): Promise<DeclaredOutputs> {
+  const ws = config.workstation;
+  const server = new WorkstationServer(ctx.stack, {
+    plan,
+    host: ws.host,
+    port: ws.port,
+    user: ws.user,
+    privateKey: pulumi.secret(config.sshPrivateKey),
+    hostKey: ws.hostKey,
+    proxyPort: ws.proxyPort,
+    purgeWeightsOnDestroy: ws.purgeWeightsOnDestroy,
+    gpuDescription: describeGpus(machineGpus(ws.gpus, ws.ramGiB)),
+    idle: idleSettings(config, "stop-engine"),
+    ...hfTokenArg(config),
+  });
+  return targetOutputsOf(server);
+}
+
+/** The workstation target: plans onto the machine's described GPUs, declares one {@link WorkstationServer}. */
+export const workstationTarget: Target<WorkstationStackConfig> = { plan: planWorkstation, declare: declareWorkstation };

@@ -133,13 +133,21 @@ function idOf(type: string, name: string, inputs: Record<string, unknown>): stri
 
 let installed = false;
 
-/** Resource options as the SDK sent them to the monitor, by resource name (mocks' newResource never sees options). */
-export const registeredOptions = new Map<string, { readonly deleteBeforeReplace: boolean }>();
+/**
+ * Resource options as the SDK sent them to the monitor, by resource name (mocks' newResource never
+ * sees options). Custom resources only: a component may share its name with one of its children.
+ */
+export const registeredOptions = new Map<
+  string,
+  { readonly deleteBeforeReplace: boolean; readonly ignoreChanges: readonly string[] }
+>();
 
 /** The registration request fields we read (the generated protobuf class, untyped in the SDK's declarations). */
 interface RegisterRequest {
   getName(): string;
+  getCustom(): boolean;
   getDeletebeforereplace(): boolean;
+  getIgnorechangesList(): string[];
 }
 
 /** Wrap the mock monitor's registration to keep the options it otherwise drops. */
@@ -150,7 +158,12 @@ function recordOptions(): void {
     req: RegisterRequest,
     callback: (err: unknown, response: unknown) => void,
   ) {
-    registeredOptions.set(req.getName(), { deleteBeforeReplace: req.getDeletebeforereplace() });
+    if (req.getCustom()) {
+      registeredOptions.set(req.getName(), {
+        deleteBeforeReplace: req.getDeletebeforereplace(),
+        ignoreChanges: req.getIgnorechangesList(),
+      });
+    }
     return register.call(this, req, callback);
   };
 }
