@@ -6,10 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { nodeScriptCommand, nodeScriptPath, shellQuote } from "../components/machine/nodeScript";
 import { NotReadyError, waitForReady } from "../components/machine/readiness";
 
 const KEY = "sk-readiness-test-0123456789";
@@ -55,7 +58,9 @@ function machine(
 }
 
 const servers: { close: () => void }[] = [];
-after(() => servers.forEach((s) => s.close()));
+after(() => {
+  for (const s of servers) s.close();
+});
 
 const PHASES = [
   null, // proxy not up yet
@@ -183,7 +188,9 @@ describe("waitForReady", () => {
         pollMs: 10_000,
         log: (l) => lines.push(l),
         now: () => t,
-        sleep: async (ms) => void (t += ms),
+        sleep: async (ms) => {
+          t += ms;
+        },
       }),
       /not ready after 1 min/,
     );
@@ -204,7 +211,9 @@ describe("waitForReady", () => {
         pollMs: 10_000,
         log: () => undefined,
         now: () => t,
-        sleep: async (ms) => void (t += ms),
+        sleep: async (ms) => {
+          t += ms;
+        },
       }),
       new NotReadyError("not ready after 40 min; last seen: weights 12% (3.4/28.0GB)"),
     );
@@ -250,5 +259,65 @@ describe("scripts/wait-ready.ts, as `pulumi up` runs it", () => {
     });
     assert.equal(r.code, 1);
     assert.equal(r.stderr, "error: the bootstrap failed in phase driver: no working NVIDIA driver\n");
+  });
+});
+
+describe("nodeScriptCommand('wait-ready'), the command the readiness step runs", () => {
+  it("works from a working folder outside the repository, with no Node options inherited: progress, then exit 0 when ready", async () => {
+    const m = await machine(PHASES);
+    servers.push(m);
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), "qwen3-serve-cwd-"));
+    const env = {
+      PATH: process.env.PATH ?? "",
+      QS_BASE_URL: m.url,
+      QS_API_KEY: KEY,
+      QS_MODEL: "Qwen3-8B",
+      QS_TIMEOUT_SECONDS: "30",
+      QS_POLL_SECONDS: "0.01",
+    };
+    try {
+      // command.local.Command runs its command line with /bin/sh -c, in the program's working folder.
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(
+          "/bin/sh",
+          ["-c", nodeScriptCommand("wait-ready")],
+          { cwd: elsewhere, env, timeout: 30_000 },
+          (err, stdout, stderr) =>
+            resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
+        ),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /bootstrap: weights 43% \(12\.1\/28\.0GB\)\n/);
+      assert.match(r.stdout, /^ready: Qwen3-8B answered a chat completion/m);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("from the compiled package, names the compiled script beside components/ (dist/scripts/*.js)", () => {
+    const compiled = path.join(
+      path.sep,
+      "p",
+      "node_modules",
+      "qwen3-serve",
+      "dist",
+      "components",
+      "machine",
+      "nodeScript.js",
+    );
+    assert.equal(
+      nodeScriptPath("cancel-spot-request", compiled),
+      path.join(path.sep, "p", "node_modules", "qwen3-serve", "dist", "scripts", "cancel-spot-request.js"),
+    );
+  });
+
+  it("quotes a path with spaces, a single quote, $ and backquotes as one shell word", async () => {
+    const word = "/opt/it's my $HOME/`id`/a b";
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile("/bin/sh", ["-c", `printf %s ${shellQuote(word)}`], (err, stdout) =>
+        err === null ? resolve(stdout) : reject(err),
+      ),
+    );
+    assert.equal(out, word);
   });
 });
