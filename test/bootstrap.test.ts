@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { shippedScript } from "../components/machine/render";
 import { request, Sandbox, SANDBOX_API_KEY } from "./helpers/sandbox";
 
 const sandboxes: Sandbox[] = [];
-after(() => sandboxes.forEach((s) => s.destroy()));
+after(() => {
+  for (const s of sandboxes) s.destroy();
+});
 
 async function sandbox(opts: Parameters<typeof Sandbox.create>[0]): Promise<Sandbox> {
   const s = await Sandbox.create(opts);
@@ -30,10 +32,14 @@ const phaseStates = (s: Sandbox): Record<string, string> =>
 
 describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", () => {
   let sb: Sandbox;
+  let r: Awaited<ReturnType<Sandbox["install"]>>;
+  // The fresh run every test here starts from; the first test checks it.
+  before(async () => {
+    sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" } });
+    r = await sb.install();
+  });
 
   it("a fresh run reaches ready: every phase ran, the endpoint demands the key, the engine got the planned argv", async () => {
-    sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" } });
-    const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const st = sb.status();
     assert.equal(st.state, "ready");
@@ -203,10 +209,15 @@ describe("the AWS form: idle.py comes from SSM Parameter Store, not the user dat
   );
   const CHUNKS = [0, 1, 2].map((i) => `/qwen3-serve/sandbox/machine/idle.py/${i}`);
 
-  it("a fresh run's secrets phase reads the three chunk parameters in order and installs idle.py byte-identical to the shipped text, mode 0755", async () => {
+  let r: Awaited<ReturnType<Sandbox["install"]>>;
+  // The fresh run every test here starts from; the first test checks it.
+  before(async () => {
     sb = await sandbox({ request: { model: "qwen3:8b", engine: "vllm" }, idleFromSsm: true });
+    r = await sb.install();
+  });
+
+  it("a fresh run's secrets phase reads the three chunk parameters in order and installs idle.py byte-identical to the shipped text, mode 0755", () => {
     assert.ok(!sb.installer.includes("/idle.py'"), "the installer does not carry idle.py");
-    const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(phaseStates(sb).secrets, "done");
     assert.equal(readFileSync(sb.p(lib("idle.py")), "utf8"), SHIPPED_IDLE_PY);
@@ -624,26 +635,27 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
       /^this NVSwitch machine needs nvidia-fabricmanager-580 running \(driver 580\.105\.08\), and it did not start; install it or use the Deep Learning AMI$/,
     );
   });
+});
 
-  it("GPU_DEVICES device=0,1 reaches docker run as --gpus with its inner quotes, which Docker's CSV parser needs", async () => {
-    const sb = await sandbox({
+// One install serves both: each setting reaches its own part of the engine's `docker run`.
+describe("a vLLM install with GPU_DEVICES and a pinned image digest", () => {
+  let sb: Sandbox;
+  const ref = `vllm/vllm-openai:v0.31.0@${PINNED_DIGEST}`;
+  before(async () => {
+    sb = await sandbox({
       request: { model: "Qwen3-4B", engine: "vllm" },
-      envFile: { GPU_DEVICES: "device=0,1" },
+      envFile: { GPU_DEVICES: "device=0,1", ENGINE_IMAGE_DIGEST: PINNED_DIGEST },
     });
     const r = await sb.install();
     assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
+  it("GPU_DEVICES device=0,1 reaches docker run as --gpus with its inner quotes, which Docker's CSV parser needs", () => {
     const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { opts: string[] };
     assert.equal(run.opts[run.opts.indexOf("--gpus") + 1], '"device=0,1"');
   });
 
-  it("a pinned image digest is pulled and run by digest, for the engine and the download container", async () => {
-    const sb = await sandbox({
-      request: { model: "Qwen3-4B", engine: "vllm" },
-      envFile: { ENGINE_IMAGE_DIGEST: PINNED_DIGEST },
-    });
-    const r = await sb.install();
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    const ref = `vllm/vllm-openai:v0.31.0@${PINNED_DIGEST}`;
+  it("a pinned image digest is pulled and run by digest, for the engine and the download container", () => {
     assert.deepEqual(
       sb
         .calls()

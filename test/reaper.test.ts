@@ -779,7 +779,8 @@ describe("the Pulumi CLI workspace, against a fake pulumi", () => {
   });
 });
 
-describe("npm run reap, in-process against a fake pulumi and a fake EC2", () => {
+// Each test has its own backend file and fake EC2: they run at once.
+describe("npm run reap, in-process against a fake pulumi and a fake EC2", { concurrency: true }, () => {
   it("a dry run destroys nothing and prints the table with each reason and action", async () => {
     const r = await reap([]);
     assert.equal(r.code, 0, r.stderr);
@@ -1182,7 +1183,7 @@ function cli(...args: string[]): Promise<Run> {
   });
 }
 
-describe("npm run reap as a child process", () => {
+describe("npm run reap as a child process", { concurrency: true }, () => {
   it("--help prints the usage and exits 0", async () => {
     const r = await cli("--help");
     assert.equal(r.code, 0, r.stderr);

@@ -17,6 +17,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { shellQuote } from "../components/engines/shell";
 import { UserError } from "../components/errors/userError";
@@ -30,9 +31,11 @@ import {
   resolveAll,
   secretValue,
   useMocks,
+  valueOf,
 } from "./helpers/pulumiMocks";
 import { freePort, Sandbox } from "./helpers/sandbox";
 import { stackFileConfig } from "./helpers/stacks";
+import { findTool, requireTool } from "./helpers/tools";
 
 const SSH_KEY_TEXT = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
 /** The example stack's host key, as `ssh-keyscan` prints it. */
@@ -219,6 +222,32 @@ describe("workstation under mocks", () => {
     assert.deepEqual(recorded, []);
   });
 
+  it("exports the endpoint on the machine, the key as a secret, SSH commands, the described GPUs and a price of 0", async () => {
+    await useMocks();
+    const out = await deployStack(parseStackConfig(decodeConfigValues(raw())), ctx("ws8"));
+    await resolveAll(out);
+    const { plan: _plan, ...outputs } = out;
+    const values = Object.fromEntries(
+      await Promise.all(Object.entries(outputs).map(async ([k, o]) => [k, await valueOf<unknown>(o)] as const)),
+    );
+    assert.deepEqual(values, {
+      endpoint: "http://192.0.2.10:8080/v1",
+      modelName: "Qwen3-30B-A3B",
+      apiKey: MOCK_API_KEY,
+      instanceId: "ubuntu@192.0.2.10",
+      publicIp: "192.0.2.10",
+      instanceType: "workstation: 2 x RTX-4090",
+      pricePerHour: 0,
+      amiId: "n/a (existing machine)",
+      connectCommand: "ssh -p 22 ubuntu@192.0.2.10",
+      portForwardCommand: "ssh -p 22 -N -L 8080:127.0.0.1:8080 ubuntu@192.0.2.10",
+      curlExample: `curl http://192.0.2.10:8080/v1/chat/completions -H "Authorization: Bearer $(pulumi stack output apiKey --show-secrets)" -H "Content-Type: application/json" -d '{"model": "Qwen3-30B-A3B", "messages": [{"role": "user", "content": "Hello"}]}'`,
+      statusUrl: "http://192.0.2.10:8080/qwen3-serve/status",
+    });
+    assert.equal(await pulumi.isSecret(out.apiKey), true);
+    assert.equal(await pulumi.isSecret(out.endpoint), false);
+  });
+
   it("requires the SSH key, as a secret", () => {
     assert.throws(
       () => parseStackConfig(decodeConfigValues(stackFileConfig("workstation"))),
@@ -291,6 +320,7 @@ describe("workstation.hostKey validation", () => {
     assert.doesNotThrow(() => parse({ port: 2222, hostKey: `[192.0.2.10]:2222 ssh-ed25519 ${EXAMPLE_KEY}` }));
     assert.doesNotThrow(() => parse({ hostKey: `gpu-box,192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY} root@gpu-box` }));
     // `ssh-keygen -H` of the line "192.0.2.10 ...": salt and HMAC-SHA1 computed by OpenSSH, not by us.
+    requireTool("ssh-keygen");
     const dir = mkdtempSync(path.join(os.tmpdir(), "qs-hostkey-"));
     try {
       writeFileSync(path.join(dir, "known_hosts"), `192.0.2.10 ssh-ed25519 ${EXAMPLE_KEY}\n`);
@@ -316,6 +346,10 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
   let scannedKey: string;
   let deployed: Declared;
   let proxyPort: number;
+  /** The create attempted against the wrong host key, in before(). */
+  let wrongKey: { code: number; out: string; wroteConfig: boolean };
+  /** The first create, in before(). */
+  let created: { code: number; out: string };
 
   const config = (over: Record<string, unknown> = {}, top: Record<string, string> = {}): Record<string, string> => ({
     "qwen3-serve:target": "workstation",
@@ -410,6 +444,7 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
       ).length;
 
   before(async () => {
+    requireTool(["sshd", "ssh", "ssh-keygen", "ssh-keyscan"]);
     dir = mkdtempSync(path.join(os.tmpdir(), "qs-sshd-"));
     for (const k of ["host", "client", "other-host"])
       execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, k)]);
@@ -433,7 +468,7 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     );
     // sshd run by root insists on its privilege-separation folder; run by a user it needs none.
     if (process.getuid?.() === 0) mkdirSync("/run/sshd", { recursive: true });
-    sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: "ignore" });
+    sshd = spawn(findTool("sshd") ?? "sshd", ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: "ignore" });
     // The host key line as a user gets it: ssh-keyscan against the running server.
     for (let i = 0; i < 100 && scannedKey === undefined; i++) {
       const scan = spawnSync("ssh-keyscan", ["-t", "ed25519", "-p", String(sshPort), "127.0.0.1"], {
@@ -454,6 +489,21 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
       gpus: { name: "NVIDIA GeForce RTX 4090", mib: 24564, cc: "8.9", count: 1 },
     });
     sb.setEnv({ FAKE_ENGINE_PORT: "11434" });
+
+    // Two first steps every test below builds on, so none depends on an earlier test: a create
+    // against a machine whose host key is not the configured one, then the real create.
+    const otherKey = readFileSync(path.join(dir, "other-host.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+    const wrong = await declare(config({ hostKey: `[127.0.0.1]:${sshPort} ${otherKey}` }), "loopback");
+    const [wrongStep] = commandSteps(null, wrong.install, wrong.deleteBeforeReplace);
+    assert.ok(wrongStep);
+    const refused = run(wrongStep);
+    wrongKey = { ...refused, wroteConfig: existsSync(sb.p("etc/qwen3-serve")) };
+    const first = await declare(config(), "loopback");
+    const [createStep] = commandSteps(null, first.install, first.deleteBeforeReplace);
+    assert.ok(createStep);
+    created = run(createStep);
+    assert.equal(created.code, 0, created.out);
+    deployed = first;
   });
 
   after(() => {
@@ -462,25 +512,14 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a machine with another host key than workstation.hostKey refuses the connection before the installer (and its secrets) is sent", async () => {
-    const otherKey = readFileSync(path.join(dir, "other-host.pub"), "utf8").split(" ").slice(0, 2).join(" ");
-    const wrong = await declare(config({ hostKey: `[127.0.0.1]:${sshPort} ${otherKey}` }), "loopback");
-    const [step] = commandSteps(null, wrong.install, wrong.deleteBeforeReplace);
-    assert.ok(step);
-    const r = run(step);
-    assert.equal(r.code, 255, r.out);
-    assert.match(r.out, /Host key verification failed/);
-    assert.equal(existsSync(sb.p("etc/qwen3-serve")), false, "nothing written, secrets included");
+  it("a machine with another host key than workstation.hostKey refuses the connection before the installer (and its secrets) is sent", () => {
+    assert.equal(wrongKey.code, 255, wrongKey.out);
+    assert.match(wrongKey.out, /Host key verification failed/);
+    assert.equal(wrongKey.wroteConfig, false, "nothing written, secrets included");
   });
 
   it("create: the installer places the secrets file 0600 and the env file 0600, and the endpoint demands the key", async () => {
-    const first = await declare(config(), "loopback");
-    const [step] = commandSteps(null, first.install, first.deleteBeforeReplace);
-    assert.ok(step);
-    const r = run(step);
-    assert.equal(r.code, 0, r.out);
-    deployed = first;
-    assert.match(r.out, /qwen3-serve\[bootstrap\]: ready: qwen3:0\.6b-q4_K_M answers on port \d+/);
+    assert.match(created.out, /qwen3-serve\[bootstrap\]: ready: qwen3:0\.6b-q4_K_M answers on port \d+/);
     const secrets = sb.p("etc/qwen3-serve/secrets.env");
     assert.equal((statSync(secrets).mode & 0o777).toString(8), "600");
     assert.equal(readFileSync(secrets, "utf8"), `API_KEY=${MOCK_API_KEY}\n`);

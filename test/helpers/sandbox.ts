@@ -26,6 +26,7 @@ import {
 import { buildPlan, type Plan } from "../../components/sizing/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../../components/sizing/request";
 import { idleScriptSsm, machineFiles, type IdleScriptSsm } from "../../components/machine/assets";
+import { requireTool } from "./tools";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
 const STUBS = [
@@ -42,6 +43,9 @@ const STUBS = [
   "certbot",
   "who",
 ];
+
+/** A machine's PATH after the stubs: where the real nginx, python3 and curl are found. */
+const MACHINE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The API key the sandbox's secrets source holds: 48 letters and digits, the shape the targets generate. */
 export const SANDBOX_API_KEY = "SandboxKey0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -120,6 +124,11 @@ export class Sandbox {
 
   /** Build the sandbox: plan, rendered files (ports moved to free ones), stubs, nginx base config. */
   static async create(opts: SandboxOptions): Promise<Sandbox> {
+    // The machine side runs these for real; the certbot stub makes its certificate with openssl.
+    requireTool(
+      ["nginx", "python3", "curl", ...(opts.tlsDomain !== undefined ? (["openssl"] as const) : [])],
+      MACHINE_PATH,
+    );
     const root = mkdtempSync(path.join(os.tmpdir(), "qs-sandbox-"));
     chmodSync(root, 0o755); // nginx workers must traverse to the status file, as on a real host
     const state = path.join(root, "fake");
@@ -205,7 +214,7 @@ export class Sandbox {
 
     const env: Record<string, string> = {
       // A machine's PATH (the stubs first), plus node's own folder for the stubs' shebang.
-      PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${path.dirname(process.execPath)}`,
+      PATH: `${bin}:${MACHINE_PATH}:${path.dirname(process.execPath)}`,
       HOME: root,
       QS_ROOT: root,
       FAKE_STATE: state,
