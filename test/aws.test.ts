@@ -36,7 +36,7 @@ import {
   secretValue,
   settle,
   useMocks,
-  valueOf,
+  outputValue,
 } from "./helpers/pulumiMocks";
 
 const MY_IP = "198.51.100.77";
@@ -378,32 +378,32 @@ describe("example stacks", () => {
           [assoc?.inputs.instanceId, assoc?.inputs.allocationId],
           [`i-0${stack}`, `eipalloc-0${stack}-eip`],
         );
-        assert.equal(await valueOf(out.publicIp), MOCK_ELASTIC_IP);
-        assert.equal(await valueOf(out.statusUrl), `http://${MOCK_ELASTIC_IP}:8080/qwen3-serve/status`);
+        assert.equal(await outputValue(out.publicIp), MOCK_ELASTIC_IP);
+        assert.equal(await outputValue(out.statusUrl), `http://${MOCK_ELASTIC_IP}:8080/qwen3-serve/status`);
         for (const o of [out.endpoint, out.statusUrl, out.publicIp, out.curlExample])
-          assert.ok(!(await valueOf(o)).includes(MOCK_PUBLIC_IP));
+          assert.ok(!(await outputValue(o)).includes(MOCK_PUBLIC_IP));
       });
 
       it("exports the region (awsRegion) and starts a stopped on-demand machine through an InstanceState", async () => {
-        assert.equal(await valueOf(out.awsRegion ?? pulumi.output("missing")), "us-east-1");
+        assert.equal(await outputValue(out.awsRegion ?? pulumi.output("missing")), "us-east-1");
         const [state] = ofType("aws:ec2transitgateway/instanceState:InstanceState");
         assert.deepEqual([state?.inputs.instanceId, state?.inputs.state], [`i-0${stack}`, "running"]);
       });
 
       it("exports the endpoint, model, key (secret), instance facts, SSM commands and a curl example", async () => {
-        assert.equal(await valueOf(out.endpoint), `http://${MOCK_ELASTIC_IP}:8080/v1`);
-        assert.equal(await valueOf(out.modelName), want.modelName);
-        assert.equal(await valueOf(out.apiKey), MOCK_API_KEY);
+        assert.equal(await outputValue(out.endpoint), `http://${MOCK_ELASTIC_IP}:8080/v1`);
+        assert.equal(await outputValue(out.modelName), want.modelName);
+        assert.equal(await outputValue(out.apiKey), MOCK_API_KEY);
         assert.equal(await pulumi.isSecret(out.apiKey), true);
-        assert.equal(await valueOf(out.instanceId), `i-0${stack}`);
-        assert.equal(await valueOf(out.instanceType), want.instanceType);
-        assert.equal(await valueOf(out.pricePerHour), want.pricePerHour);
-        assert.equal(await valueOf(out.amiId), "ami-0mockdlami000000");
+        assert.equal(await outputValue(out.instanceId), `i-0${stack}`);
+        assert.equal(await outputValue(out.instanceType), want.instanceType);
+        assert.equal(await outputValue(out.pricePerHour), want.pricePerHour);
+        assert.equal(await outputValue(out.amiId), "ami-0mockdlami000000");
         assert.equal(
-          await valueOf(out.connectCommand),
+          await outputValue(out.connectCommand),
           `aws ssm start-session --region us-east-1 --target i-0${stack}`,
         );
-        const curl = await valueOf(out.curlExample);
+        const curl = await outputValue(out.curlExample);
         assert.ok(!curl.includes(MOCK_API_KEY) && curl.includes("$(pulumi stack output apiKey --show-secrets)"));
         for (const o of [out.endpoint, out.curlExample, out.statusUrl]) assert.equal(await pulumi.isSecret(o), false);
       });
@@ -499,8 +499,8 @@ describe("options", () => {
     for (const c of awsCalls) assert.match(c.provider ?? "(none)", /::aws-provider-eu-west-1$/, c.token);
     for (const r of recorded.filter((x) => x.type.startsWith("random:") || x.type.startsWith("command:")))
       assert.equal(r.provider?.includes("aws-provider"), undefined, r.name);
-    assert.equal(await valueOf(out.awsRegion ?? pulumi.output("missing")), "eu-west-1");
-    assert.equal(await valueOf(out.connectCommand), "aws ssm start-session --region eu-west-1 --target i-0eu");
+    assert.equal(await outputValue(out.awsRegion ?? pulumi.output("missing")), "eu-west-1");
+    assert.equal(await outputValue(out.connectCommand), "aws ssm start-session --region eu-west-1 --target i-0eu");
     assert.match(userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}), /AWS_REGION='eu-west-1'/);
   });
 
@@ -528,7 +528,7 @@ describe("options", () => {
       ["0.0.0.0/0", 80],
     ]);
     assert.deepEqual(ofType("aws:route53/record:Record")[0]?.inputs.records, [MOCK_ELASTIC_IP]);
-    assert.equal(await valueOf(out.endpoint), "https://llm.example.com:8080/v1");
+    assert.equal(await outputValue(out.endpoint), "https://llm.example.com:8080/v1");
   });
 
   it("Pulumi.yaml refreshes before every update, so the InstanceState sees a machine the watchdog stopped", () => {
@@ -553,12 +553,12 @@ describe("options", () => {
     assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.associatePublicIpAddress, false);
     assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.subnetId, "subnet-0123456789abcdef0");
     assert.equal(ofType("aws:ec2/eip:Eip").length, 0);
-    assert.equal(await valueOf(out.publicIp), "");
+    assert.equal(await outputValue(out.publicIp), "");
     assert.equal(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").length, 0);
     assert.equal(ofType("command:local:Command").length, 0);
-    assert.equal(await valueOf(out.endpoint), "http://127.0.0.1:8080/v1");
+    assert.equal(await outputValue(out.endpoint), "http://127.0.0.1:8080/v1");
     assert.match(
-      await valueOf(out.portForwardCommand),
+      await outputValue(out.portForwardCommand),
       /--document-name AWS-StartPortForwardingSession --parameters portNumber=8080,localPortNumber=8080$/,
     );
   });

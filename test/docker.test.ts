@@ -43,7 +43,7 @@ import {
   secretValue,
   settle,
   useMocks,
-  valueOf,
+  outputValue,
   type Recorded,
 } from "./helpers/pulumiMocks";
 import { freePort, request } from "./helpers/sandbox";
@@ -320,19 +320,19 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
   });
 
   it("exports the endpoint on the Docker host, the key as a secret, and SSH commands", async () => {
-    assert.equal(await valueOf(out.endpoint), "http://192.0.2.20:8080/v1");
-    assert.equal(await valueOf(out.modelName), "qwen3:32b-q4_K_M");
+    assert.equal(await outputValue(out.endpoint), "http://192.0.2.20:8080/v1");
+    assert.equal(await outputValue(out.modelName), "qwen3:32b-q4_K_M");
     assert.equal(await pulumi.isSecret(out.apiKey), true);
-    assert.equal(await valueOf(out.instanceType), "docker: 1 x RTX-6000-Ada");
-    assert.equal(await valueOf(out.pricePerHour), 0);
-    assert.equal(await valueOf(out.amiId), `ollama/ollama@${MOCK_REPO_DIGEST}`, "records the image digest in use");
-    assert.equal(await valueOf(out.connectCommand), "ssh deploy@192.0.2.20");
+    assert.equal(await outputValue(out.instanceType), "docker: 1 x RTX-6000-Ada");
+    assert.equal(await outputValue(out.pricePerHour), 0);
+    assert.equal(await outputValue(out.amiId), `ollama/ollama@${MOCK_REPO_DIGEST}`, "records the image digest in use");
+    assert.equal(await outputValue(out.connectCommand), "ssh deploy@192.0.2.20");
     assert.equal(
-      await valueOf(out.portForwardCommand),
+      await outputValue(out.portForwardCommand),
       "ssh -N -L 8080:192.0.2.20:8080 deploy@192.0.2.20",
       "forwards to where the port is published",
     );
-    assert.ok(!(await valueOf(out.curlExample)).includes(MOCK_API_KEY));
+    assert.ok(!(await outputValue(out.curlExample)).includes(MOCK_API_KEY));
   });
 });
 
@@ -431,8 +431,8 @@ describe("docker target under mocks: variants", () => {
       false,
       "no idle window, no TTL: no sidecar and no socket mount",
     );
-    assert.equal(await valueOf(out.endpoint), "http://127.0.0.1:9443/v1");
-    assert.equal(await valueOf(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
+    assert.equal(await outputValue(out.endpoint), "http://127.0.0.1:9443/v1");
+    assert.equal(await outputValue(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
   });
 
   it("gpuDevices device=0,1 reaches Docker as one DeviceRequest for GPUs 0 and 1 (driver nvidia, no count), never as CSV text", async () => {
@@ -456,14 +456,14 @@ describe("docker target under mocks: variants", () => {
     const remote = { host: "ssh://deploy@192.0.2.20", gpus: { model: "RTX-6000-Ada", count: 1 } };
     const all = await declare({ "qwen3-serve:docker": JSON.stringify({ ...remote, bindAddress: "0.0.0.0" }) }, "dkb");
     assert.deepEqual(container("-proxy").ports, [{ internal: 8080, external: 8080, ip: "0.0.0.0" }]);
-    assert.equal(await valueOf(all.endpoint), "http://192.0.2.20:8080/v1");
-    assert.equal(await valueOf(all.portForwardCommand), "ssh -N -L 8080:127.0.0.1:8080 deploy@192.0.2.20");
+    assert.equal(await outputValue(all.endpoint), "http://192.0.2.20:8080/v1");
+    assert.equal(await outputValue(all.portForwardCommand), "ssh -N -L 8080:127.0.0.1:8080 deploy@192.0.2.20");
     const v6 = await declare(
       { "qwen3-serve:docker": JSON.stringify({ ...remote, bindAddress: "2001:db8::20" }) },
       "dkb6",
     );
     assert.deepEqual(container("-proxy").ports, [{ internal: 8080, external: 8080, ip: "2001:db8::20" }]);
-    assert.equal(await valueOf(v6.endpoint), "http://[2001:db8::20]:8080/v1");
+    assert.equal(await outputValue(v6.endpoint), "http://[2001:db8::20]:8080/v1");
   });
 
   it("refuses a bind address that is not an IP, a loopback bind the readiness wait cannot reach, and publicHost on a loopback bind, before declaring anything", async () => {
@@ -540,8 +540,8 @@ describe("docker target under mocks: variants", () => {
       idle: { minutes: null, ttlHours: null, countSsh: false, action: "stop-engine" },
     });
     await resolveAll(targetOutputsOf(server));
-    assert.equal(await valueOf(server.endpoint), "http://192.0.2.20:8080/v1");
-    assert.equal(await valueOf(server.instanceType), "docker: 2 x RTX-4090");
+    assert.equal(await outputValue(server.endpoint), "http://192.0.2.20:8080/v1");
+    assert.equal(await outputValue(server.instanceType), "docker: 2 x RTX-4090");
     for (const r of recorded.filter((x) => /docker:index\/(container|volume|network):/.test(x.type)))
       assert.deepEqual(r.inputs.labels, [], r.name);
   });

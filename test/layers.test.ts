@@ -87,7 +87,8 @@ const placeOf = (f: string): { rank: number; kind: string; pure: boolean } => {
     (l) => dir === l.dir || (l.dir !== "components" && l.dir !== "" && dir.startsWith(`${l.dir}/`)),
   );
   assert.ok(rank >= 0, `${r} lies in no folder of LAYERS: add its folder there`);
-  const layer = LAYERS[rank]!;
+  const layer = LAYERS[rank];
+  assert.ok(layer !== undefined);
   const pure = layer.kind === "data" || layer.kind === "pure" || (layer.pure ?? []).includes(path.posix.basename(r));
   return { rank, kind: layer.kind, pure };
 };
@@ -99,7 +100,7 @@ describe("layers", () => {
 
   for (const f of files) {
     const place = placeOf(f);
-    it(`${rel(f)} (${LAYERS[place.rank]!.dir || "top"}${place.pure ? ", pure" : ""}) imports only its own folder or folders below it`, () => {
+    it(`${rel(f)} (${LAYERS[place.rank]?.dir || "top"}${place.pure ? ", pure" : ""}) imports only its own folder or folders below it`, () => {
       for (const spec of imports(f)) {
         if (spec.startsWith(".")) {
           const target = placeOf(resolveLocal(f, spec));

@@ -26,7 +26,7 @@ import { UserError } from "../components/errors/userError";
 import { deployStack, type StackContext } from "../components/program/deploy";
 import { NothingFitsError } from "../components/sizing/plan";
 import { TARGETS } from "../components/targets/registry";
-import { MOCK_ELASTIC_IP, recorded, resolveAll, useMocks, valueOf as outputValue } from "./helpers/pulumiMocks";
+import { MOCK_ELASTIC_IP, recorded, resolveAll, useMocks, outputValue } from "./helpers/pulumiMocks";
 import { stackFileConfig, stackNames, stackTarget } from "./helpers/stacks";
 
 const ROOT = path.resolve(__dirname, "..");

@@ -702,8 +702,12 @@ async function reap(
     ec2: () => awsEc2Lookup(describe),
     project: () => PROJECT,
     clock: () => NOW,
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
   };
   const code = await runReap(argv, deps);
   return { code, stdout, stderr, state: state(), asked };
@@ -976,7 +980,11 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
       // Someone destroys old between the listing and the reaper's destroy: its outputs are gone.
       if (id === OLD && count === 1)
         edit((b) =>
-          b.stacks.filter((x) => x.name === "old").forEach((x) => Object.assign(x, { outputs: {}, resourceCount: 0 })),
+          b.stacks
+            .filter((x) => x.name === "old")
+            .forEach((x) => {
+              Object.assign(x, { outputs: {}, resourceCount: 0 });
+            }),
         );
     });
     let stdout = "";
@@ -985,7 +993,9 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
       ec2: () => awsEc2Lookup(describe),
       project: () => PROJECT,
       clock: () => NOW,
-      stdout: (t) => void (stdout += t),
+      stdout: (t) => {
+        stdout += t;
+      },
       stderr: () => undefined,
     });
     assert.equal(code, 0);

@@ -391,7 +391,7 @@ describe("checks against the fake server", () => {
     assert.deepEqual(streamed?.stream_options, { include_usage: true });
     assert.ok(Array.isArray(toolFirst?.tools));
     assert.deepEqual(
-      (toolSecond?.messages as { role: string }[]).map((m) => m.role),
+      ((toolSecond?.messages ?? []) as { role: string }[]).map((m) => m.role),
       ["user", "assistant", "tool"],
     );
   });

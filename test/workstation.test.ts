@@ -31,7 +31,7 @@ import {
   resolveAll,
   secretValue,
   useMocks,
-  valueOf,
+  outputValue,
 } from "./helpers/pulumiMocks";
 import { freePort, Sandbox } from "./helpers/sandbox";
 import { stackFileConfig } from "./helpers/stacks";
@@ -228,7 +228,7 @@ describe("workstation under mocks", () => {
     await resolveAll(out);
     const { plan: _plan, ...outputs } = out;
     const values = Object.fromEntries(
-      await Promise.all(Object.entries(outputs).map(async ([k, o]) => [k, await valueOf<unknown>(o)] as const)),
+      await Promise.all(Object.entries(outputs).map(async ([k, o]) => [k, await outputValue<unknown>(o)] as const)),
     );
     assert.deepEqual(values, {
       endpoint: "http://192.0.2.10:8080/v1",

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """qwen3-serve idle watchdog: stop what nobody sends inference requests to.
 
-  idle.py check    gather, decide, act, record; qwen3-serve-idle.timer runs it every minute
-  idle.py loop     check every IDLE_CHECK_SECONDS (the Docker target's sidecar)
-  idle.py decide   the pure rule: JSON {now, sample, state, settings} on stdin, decision on stdout
-                   (a JSON list of those: a list of decisions)
+idle.py check    gather, decide, act, record; qwen3-serve-idle.timer runs it every minute
+idle.py loop     check every IDLE_CHECK_SECONDS (the Docker target's sidecar)
+idle.py decide   the pure rule: JSON {now, sample, state, settings} on stdin, decision on stdout
+                 (a JSON list of those: a list of decisions)
 """
+
 # Busy: an authenticated inference request in the proxy's access log, a request in flight at the
 # proxy, requests running or waiting in the engine's /metrics (vLLM, SGLang), generated tokens
 # advancing, or, with IDLE_COUNT_SSH=1, a login session. Download and load are not idle until
@@ -62,13 +63,21 @@ def decide(now, sample, state, settings):
         cap = settings.get("loadingMaxSeconds")
         if cap and now - since > cap:
             loading = False
-            warnings.append(f"bootstrap loading for {span(now - since)}, past its limit of {span(cap)}; the idle rule applies")
+            warnings.append(
+                f"bootstrap loading for {span(now - since)}, past its limit of {span(cap)}; the idle rule applies"
+            )
     else:
         st.pop("loadingSince", None)
 
     def result(action, reason, stop_at=None):
-        return {"action": action, "reason": reason, "warnings": warnings, "lastActivityAt": iso(st.get("lastActivityAt")),
-                "stopAt": iso(stop_at), "state": st}
+        return {
+            "action": action,
+            "reason": reason,
+            "warnings": warnings,
+            "lastActivityAt": iso(st.get("lastActivityAt")),
+            "stopAt": iso(stop_at),
+            "state": st,
+        }
 
     # An engine we stopped stays stopped until someone starts it; then its clocks start afresh.
     if st.get("stoppedAt") is not None:
@@ -114,11 +123,17 @@ def decide(now, sample, state, settings):
         deadlines.append((up + ttl * 3600, f"up {span(now - up)}, past its TTL of {ttl:g} h", f"TTL of {ttl:g} h"))
     window = settings.get("idleMinutes")
     if window and not loading:
-        base = max(st.get("lastActivityAt") or 0, sample.get("readyAt") or 0, sample["bootAt"] + settings["graceMinutes"] * 60)
+        base = max(
+            st.get("lastActivityAt") or 0, sample.get("readyAt") or 0, sample["bootAt"] + settings["graceMinutes"] * 60
+        )
         idle = span(now - base)
-        deadlines.append((base + window * 60, f"no inference request for {idle} (idle window {window:g} min)", f"idle for {idle}"))
+        deadlines.append(
+            (base + window * 60, f"no inference request for {idle} (idle window {window:g} min)", f"idle for {idle}")
+        )
     if not deadlines:
-        return result("none", "bootstrap still loading: never idle" if loading else "idle stop is off and no TTL is set")
+        return result(
+            "none", "bootstrap still loading: never idle" if loading else "idle stop is off and no TTL is set"
+        )
     at, why, short = min(deadlines)
     if now >= at:
         # A powered-off machine starts a new boot; anything else remembers the stop until restarted.
@@ -207,12 +222,27 @@ def clean_state(raw):
     for k, v in raw.items():
         if k == "bootId" and isinstance(v, str):
             st[k] = v
-        elif k in ("lastActivityAt", "stoppedAt", "upSince", "tokens", "metricsDownSince", "loadingSince", "checkedAt") and number(v) is not None:
+        elif (
+            k in ("lastActivityAt", "stoppedAt", "upSince", "tokens", "metricsDownSince", "loadingSince", "checkedAt")
+            and number(v) is not None
+        ):
             st[k] = v
-        elif k == "log" and isinstance(v, dict) and all(isinstance(v.get(x), int) and not isinstance(v.get(x), bool) and v[x] >= 0 for x in ("ino", "at")):
+        elif (
+            k == "log"
+            and isinstance(v, dict)
+            and all(isinstance(v.get(x), int) and not isinstance(v.get(x), bool) and v[x] >= 0 for x in ("ino", "at"))
+        ):
             st[k] = {"ino": v["ino"], "at": v["at"]}
-        elif k == "settings" and isinstance(v, dict) and all(number(v.get(x)) is not None or v.get(x) is None for x in ("idleMinutes", "ttlHours")):
-            st[k] = {"idleMinutes": v.get("idleMinutes"), "ttlHours": v.get("ttlHours"), "countSsh": v.get("countSsh") is True}
+        elif (
+            k == "settings"
+            and isinstance(v, dict)
+            and all(number(v.get(x)) is not None or v.get(x) is None for x in ("idleMinutes", "ttlHours"))
+        ):
+            st[k] = {
+                "idleMinutes": v.get("idleMinutes"),
+                "ttlHours": v.get("ttlHours"),
+                "countSsh": v.get("countSsh") is True,
+            }
         else:
             bad.append(k)
     return st, bad
@@ -220,7 +250,10 @@ def clean_state(raw):
 
 def state_paths(root):
     # The fallback lives on /run, a tmpfs on the machines: a full root disk leaves it writable.
-    return [os.path.join(rooted("QS_STATE_DIR"), "idle-state.json"), os.path.join(root, "run/qwen3-serve-idle-state.json")]
+    return [
+        os.path.join(rooted("QS_STATE_DIR"), "idle-state.json"),
+        os.path.join(root, "run/qwen3-serve-idle-state.json"),
+    ]
 
 
 def load_state(root, memory):
@@ -351,7 +384,7 @@ def in_flight():
     path = fact("QS_ACTIVITY_URL_PATH")
     try:
         if target.startswith("unix:"):
-            code, text = unix_get(target[len("unix:"):], path, timeout=5)
+            code, text = unix_get(target[len("unix:") :], path, timeout=5)
         else:
             code, text = http_get(target + path)
     except UNREADABLE:
@@ -363,7 +396,12 @@ def in_flight():
 def engine_active(action):
     try:
         if action == "stop-engine":
-            return subprocess.run(["systemctl", "is-active", "--quiet", "qwen3-serve-engine.service"], check=False).returncode == 0
+            return (
+                subprocess.run(
+                    ["systemctl", "is-active", "--quiet", "qwen3-serve-engine.service"], check=False
+                ).returncode
+                == 0
+            )
         if action == "docker":
             code, body = docker("GET", f"/containers/{env('IDLE_CONTAINERS').split(',')[0]}/json")
             return code == 200 and bool(json.loads(body).get("State", {}).get("Running"))
@@ -376,12 +414,16 @@ def engine_active(action):
 def imds_tags():
     # Window, TTL and SSH rule from the instance's tags, through IMDSv2 (a token first).
     base = env("IMDS_URL", "http://169.254.169.254")
-    put = urllib.request.Request(base + "/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    put = urllib.request.Request(
+        base + "/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+    )
     with urllib.request.urlopen(put, timeout=2) as r:  # noqa: S310
         token = r.read().decode()
 
     def tag(key):
-        req = urllib.request.Request(f"{base}/latest/meta-data/tags/instance/qwen3-serve:{key}", headers={"X-aws-ec2-metadata-token": token})
+        req = urllib.request.Request(
+            f"{base}/latest/meta-data/tags/instance/qwen3-serve:{key}", headers={"X-aws-ec2-metadata-token": token}
+        )
         try:
             with urllib.request.urlopen(req, timeout=2) as r:  # noqa: S310
                 return r.read().decode().strip()
@@ -396,13 +438,21 @@ def imds_tags():
         except ValueError:
             return None
 
-    return {"idleMinutes": positive(tag("idle-minutes")), "ttlHours": positive(tag("ttl-hours")), "countSsh": tag("idle-counts-ssh") == "true"}
+    return {
+        "idleMinutes": positive(tag("idle-minutes")),
+        "ttlHours": positive(tag("ttl-hours")),
+        "countSsh": tag("idle-counts-ssh") == "true",
+    }
 
 
 def load_settings(state):
     # The settings, and warnings; from instance tags when IDLE_SETTINGS=imds-tags, else the env file.
     warnings = []
-    s = {"idleMinutes": num("IDLE_MINUTES", warnings), "ttlHours": num("TTL_HOURS", warnings), "countSsh": env("IDLE_COUNT_SSH") == "1"}
+    s = {
+        "idleMinutes": num("IDLE_MINUTES", warnings),
+        "ttlHours": num("TTL_HOURS", warnings),
+        "countSsh": env("IDLE_COUNT_SSH") == "1",
+    }
     if env("IDLE_SETTINGS") == "imds-tags":
         try:
             s = imds_tags()
@@ -410,8 +460,12 @@ def load_settings(state):
             # Keep acting on what the tags said last, rather than stopping or never stopping.
             s = state.get("settings") or s
             warnings.append(f"instance tags unreadable ({e}); keeping the last known settings")
-    s.update(graceMinutes=float(fact("IDLE_GRACE_MINUTES")), warnMinutes=min(5, (s["idleMinutes"] or 10) // 2), action=env("IDLE_ACTION", "poweroff"),
-             loadingMaxSeconds=num("IDLE_LOADING_MAX_SECONDS", warnings))
+    s.update(
+        graceMinutes=float(fact("IDLE_GRACE_MINUTES")),
+        warnMinutes=min(5, (s["idleMinutes"] or 10) // 2),
+        action=env("IDLE_ACTION", "poweroff"),
+        loadingMaxSeconds=num("IDLE_LOADING_MAX_SECONDS", warnings),
+    )
     return s, warnings
 
 
@@ -465,11 +519,22 @@ def sample_machine(now, state, settings):
             sessions = len([line for line in who.splitlines() if line.strip()])
         except OSError as e:
             warnings.append(f"who failed ({e}); login sessions not counted")
-    return {
-        "bootId": boot_id, "bootAt": now if boot_at is None else boot_at, "phase": phase, "readyAt": ready_at, "loadingSince": started_at,
-        "lastRequestAt": last, "engine": engine_metrics(env("ENGINE"), base) if phase in ("ready", "unknown") else None,
-        "inFlight": in_flight(), "sessions": sessions, "engineActive": engine_active(settings["action"]),
-    }, pos, warnings
+    return (
+        {
+            "bootId": boot_id,
+            "bootAt": now if boot_at is None else boot_at,
+            "phase": phase,
+            "readyAt": ready_at,
+            "loadingSince": started_at,
+            "lastRequestAt": last,
+            "engine": engine_metrics(env("ENGINE"), base) if phase in ("ready", "unknown") else None,
+            "inFlight": in_flight(),
+            "sessions": sessions,
+            "engineActive": engine_active(settings["action"]),
+        },
+        pos,
+        warnings,
+    )
 
 
 def act(action):
@@ -497,7 +562,9 @@ def record_status(now, d, settings, warnings):
     # The decision in the status file, for the status page; warnings when it cannot be written.
     path = rooted("QS_STATUS_FILE")
     rec = {k: d[k] for k in ("action", "reason", "lastActivityAt", "stopAt")}
-    rec.update(warnings=warnings, checkedAt=iso(now), idleMinutes=settings["idleMinutes"], ttlHours=settings["ttlHours"])
+    rec.update(
+        warnings=warnings, checkedAt=iso(now), idleMinutes=settings["idleMinutes"], ttlHours=settings["ttlHours"]
+    )
     try:
         with status.locked(path):
             doc, why = read_json(path)
@@ -532,7 +599,9 @@ def check(memory=None):
         except (*UNREADABLE, subprocess.CalledProcessError, RuntimeError) as e:
             say(f"ERROR: {settings['action']} failed: {e}")
             code = 1
-    new_state = dict(d["state"], log=pos, checkedAt=now, settings={k: settings[k] for k in ("idleMinutes", "ttlHours", "countSsh")})
+    new_state = dict(
+        d["state"], log=pos, checkedAt=now, settings={k: settings[k] for k in ("idleMinutes", "ttlHours", "countSsh")}
+    )
     if pos is None:
         new_state.pop("log")
     late = save_state(root, new_state) + record_status(now, d, settings, warnings)
@@ -546,7 +615,10 @@ def main(argv):
     if op == "decide":
         # A JSON list of requests gets a list of decisions: one process for a whole table of cases.
         req = json.load(sys.stdin)
-        out = [decide(r["now"], r["sample"], r.get("state", {}), r["settings"]) for r in (req if isinstance(req, list) else [req])]
+        out = [
+            decide(r["now"], r["sample"], r.get("state", {}), r["settings"])
+            for r in (req if isinstance(req, list) else [req])
+        ]
         json.dump(out if isinstance(req, list) else out[0], sys.stdout)
         return 0
     if op == "check":

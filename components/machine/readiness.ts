@@ -124,7 +124,7 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
         }),
         signal: AbortSignal.timeout(120_000),
       }).catch(() => null);
-      if (res !== null && res.ok) {
+      if (res?.ok) {
         const body = (await res.json()) as { choices?: unknown[] };
         if (Array.isArray(body.choices) && body.choices.length > 0) {
           const phases = status.coldStart?.phases ?? {};

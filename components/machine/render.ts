@@ -331,6 +331,7 @@ export function renderInstallScript(files: readonly MachineFile[]): string {
     "#!/usr/bin/env bash",
     "# qwen3-serve installer for SSH targets: places the bootstrap and its config, then runs it.",
     "set -euo pipefail",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell default, not a template
     'QS_ROOT="${QS_ROOT:-}"',
     "put() {",
     '  local path="$QS_ROOT$1" mode="$2"',

@@ -13,6 +13,7 @@ Usage: status.py STATUS_FILE OP [ARGS...]
 Writes atomically (temp file + rename) so readers never see half a document.
 The clock can be pinned with QS_NOW (epoch seconds) for tests.
 """
+
 import contextlib
 import fcntl
 import json
@@ -100,7 +101,11 @@ def update(path: str, op: str, args: list) -> int:
         if state == "rebooting":
             doc["state"] = "rebooting"
     elif op == "progress":
-        doc["progress"] = {"phase": doc.get("phase"), "percent": float(args[0]), "detail": args[1] if len(args) > 1 else ""}
+        doc["progress"] = {
+            "phase": doc.get("phase"),
+            "percent": float(args[0]),
+            "detail": args[1] if len(args) > 1 else "",
+        }
     elif op == "set":
         key, value = args[0], args[1]
         node = doc
@@ -113,7 +118,15 @@ def update(path: str, op: str, args: list) -> int:
     elif op == "ready":
         doc.update(state="ready", phase=None, progress=None, readyAt=iso(t))
         # The first run that reaches ready is the cold start; later runs are re-checks.
-        doc.setdefault("coldStart", {"bootAt": doc.get("firstBootAt"), "startedAt": doc.get("startedAt"), "readyAt": iso(t), "phases": {k: doc["phases"][k] for k in doc["order"]}})
+        doc.setdefault(
+            "coldStart",
+            {
+                "bootAt": doc.get("firstBootAt"),
+                "startedAt": doc.get("startedAt"),
+                "readyAt": iso(t),
+                "phases": {k: doc["phases"][k] for k in doc["order"]},
+            },
+        )
     else:
         print(f"status.py: unknown operation {op}", file=sys.stderr)
         return 2

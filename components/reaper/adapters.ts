@@ -87,7 +87,9 @@ export function pulumiCli(opts: PulumiCliOptions = {}): PulumiRunner {
         stdout += t;
         onStdout?.(t);
       });
-      child.stderr.setEncoding("utf8").on("data", (t: string) => void (stderr += t));
+      child.stderr.setEncoding("utf8").on("data", (t: string) => {
+        stderr += t;
+      });
       child.on("error", reject);
       child.on("close", (code) => {
         if (code === 0) resolve(stdout);
@@ -194,17 +196,18 @@ export function instanceFromDescribe(
 }
 
 /** The slice of the EC2 client the lookup uses; a test passes a fake. */
-export interface DescribeInstances {
-  /** DescribeInstances for one id in one region. */
-  (instanceId: string, region: string): Promise<Pick<Ec2Sdk.DescribeInstancesCommandOutput, "Reservations">>;
-}
+export type DescribeInstances = (
+  instanceId: string,
+  region: string,
+) => Promise<Pick<Ec2Sdk.DescribeInstancesCommandOutput, "Reservations">>;
 
 /** DescribeInstances through `@aws-sdk/client-ec2`, one client per region (always given), credentials from the default chain. */
 function sdkDescribeInstances(): DescribeInstances {
   let sdk: Promise<typeof Ec2Sdk> | undefined;
   const clients = new Map<string, Ec2Sdk.EC2Client>();
   return async (instanceId, region) => {
-    const { EC2Client, DescribeInstancesCommand } = await (sdk ??= import("@aws-sdk/client-ec2"));
+    sdk ??= import("@aws-sdk/client-ec2");
+    const { EC2Client, DescribeInstancesCommand } = await sdk;
     let client = clients.get(region);
     if (client === undefined) {
       client = new EC2Client({ region });

@@ -81,7 +81,12 @@ function script(name: "download.sh" | "logcap.sh"): string {
  * The watchdog sidecar's environment: the machine facts idle.py needs (paths, grace period), then
  * how to reach the engine, the proxy's activity port and the containers to stop over the Docker API.
  */
-export function watchdogEnv(name: string, plan: Plan, idle: IdleSettings, activityPort: number): Record<string, string> {
+export function watchdogEnv(
+  name: string,
+  plan: Plan,
+  idle: IdleSettings,
+  activityPort: number,
+): Record<string, string> {
   return {
     ...machineEnv(),
     ENGINE: plan.engine,

@@ -210,7 +210,7 @@ export async function useMocks(): Promise<void> {
 }
 
 /** The value of an Output, once resolved. */
-export function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
+export function outputValue<T>(o: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => o.apply((v) => resolve(v)));
 }
 
@@ -229,7 +229,7 @@ export async function resolveAll(outputs: object): Promise<void> {
   await Promise.all(
     Object.values(outputs)
       .filter((v): v is pulumi.Output<unknown> => pulumi.Output.isInstance(v))
-      .map((o) => valueOf(o)),
+      .map((o) => outputValue(o)),
   );
   await settle();
 }
