@@ -48,6 +48,7 @@ import {
 } from "./helpers/pulumiMocks";
 import { freePort, request } from "./helpers/sandbox";
 import { stackFileConfig } from "./helpers/stacks";
+import { requireTool } from "./helpers/tools";
 
 const ctx = (stack: string, warnings: string[] = []): StackContext => ({
   project: "qwen3-serve",
@@ -634,6 +635,7 @@ describe("the Docker proxy config, served by the real nginx", () => {
   const seen: string[] = [];
 
   before(async () => {
+    requireTool("nginx");
     await declare({}, "dkn");
     const uploads = secretValue(container("-proxy").uploads) as Upload[];
     const conf = uploads.find((u) => u.file === "/etc/nginx/conf.d/default.conf");

@@ -110,8 +110,9 @@ describe("derived settings", () => {
 
   it("sizes disk for weights plus engine with 20% headroom on weights, in 10 GiB steps", () => {
     const p = plan({ model: "Qwen3-32B", engine: "vllm" });
+    // 32.8 B parameters in bf16: 61.02 GiB of weights; 61.02 x 1.2 + 35 = 108.2, rounded up to 110.
+    assert.equal(p.disk.weightsGiB, 61.02);
     assert.equal(p.disk.engineGiB, 35);
-    assert.equal(p.disk.totalGiB, Math.ceil((p.disk.weightsGiB * 1.2 + 35) / 10) * 10);
     assert.equal(p.disk.totalGiB, 110);
   });
 
@@ -129,7 +130,8 @@ describe("derived settings", () => {
     const p = plan({ model: "qwen3:8b", engine: "ollama", spot: true });
     assert.equal(p.instance.market, "spot");
     assert.equal(p.instance.pricePerHour, 0.2158);
-    assert.equal(p.cost.perMonth, Math.round(0.2158 * 730 * 100) / 100);
+    // 0.2158 $/h x 730 h = 157.534 $, to the cent.
+    assert.equal(p.cost.perMonth, 157.53);
   });
 
   it("exposes the fields the CLI's --json promises", () => {

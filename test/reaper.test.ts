@@ -27,11 +27,11 @@ import {
   instanceFromDescribe,
   projectName,
   pulumiCli,
-  pulumiFailure,
   pulumiWorkspace,
   type DescribeInstances,
 } from "../components/reaper/adapters";
 import { isUserError } from "../components/errors/userError";
+import { pulumiFailure } from "../components/stacks/outputs";
 import {
   decideStack,
   formatDuration,

@@ -26,9 +26,6 @@ import {
 } from "./rules";
 import { PROJECT_DIR, pulumiFailure } from "../stacks/outputs";
 
-/** Re-exported for the reaper tests, which check it against the CLI's own failure texts. */
-export { pulumiFailure };
-
 /** One stack as the backend lists it. */
 export interface StackListing {
   /** Stack name, as `pulumi stack ls` prints it and `--stack` takes it. */
