@@ -21,7 +21,9 @@ async function main(): Promise<number> {
   } catch (e) {
     if (e instanceof Error && e.name === "InvalidSpotInstanceRequestID.NotFound") return 0;
     process.stderr.write(
-      `could not cancel spot request ${id} in ${region ?? "the default region"}: ${String(e)}\nCancel it with \`aws ec2 cancel-spot-instance-requests --spot-instance-request-ids ${id}\` before the instance is terminated.\n`,
+      `could not cancel spot request ${id} in ${region ?? "the default region"}: ${String(e)}\n` +
+        `Cancel it with \`aws ec2 cancel-spot-instance-requests --spot-instance-request-ids ${id}\` ` +
+        `before the instance is terminated.\n`,
     );
     return 1;
   }

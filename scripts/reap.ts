@@ -125,7 +125,8 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
 
   if (!json) {
     deps.stdout(
-      `Reaper at ${new Date(settings.now).toISOString()}: destroy when expired, running past TTL, or stopped over ${settings.stoppedForHours} h${yes ? "" : " (dry run)"}\n`,
+      `Reaper at ${new Date(settings.now).toISOString()}: destroy when expired, running past TTL, or ` +
+        `stopped over ${settings.stoppedForHours} h${yes ? "" : " (dry run)"}\n`,
     );
     deps.stdout(stacks.length === 0 ? "No stacks in this project.\n" : `${formatReapTable(rows)}\n`);
   }
@@ -174,7 +175,9 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   } else if (doomed.length > 0) {
     deps.stdout(
       yes
-        ? `Destroyed ${results.length - failed.length - kept.length} of ${plural(doomed.length, "stack")}${kept.length > 0 ? `; kept after a fresh look: ${kept.map((k) => k.stack).join(", ")}` : ""}${failed.length > 0 ? `; failed: ${failed.map((f) => f.stack).join(", ")}` : ""}.\n`
+        ? `Destroyed ${results.length - failed.length - kept.length} of ${plural(doomed.length, "stack")}` +
+            `${kept.length > 0 ? `; kept after a fresh look: ${kept.map((k) => k.stack).join(", ")}` : ""}` +
+            `${failed.length > 0 ? `; failed: ${failed.map((f) => f.stack).join(", ")}` : ""}.\n`
         : `${plural(doomed.length, "stack")} would be destroyed (${doomed.join(", ")}); run again with --yes to destroy.\n`,
     );
   }

@@ -225,86 +225,101 @@ describe("example stacks", () => {
         assert.deepEqual([egress?.inputs.cidrIpv4, egress?.inputs.ipProtocol], ["0.0.0.0/0", "-1"]);
       });
 
-      it("IAM, evaluated as AWS does over every policy of the role: reads its own API key and idle.py chunks, no other stack's or any other, and Session Manager works", () => {
-        const policies = policiesOfRole(recorded, `${stack}-role-7f3a`);
-        const own = `arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/${stack}/api-key`;
-        assert.equal(evaluate(policies, "ssm:GetParameter", own), "allow");
-        for (const chunk of idleChunkNames(stack))
-          assert.equal(evaluate(policies, "ssm:GetParameter", arnOf(chunk)), "allow", chunk);
-        assert.equal(
-          evaluate(policies, "ssm:GetParameter", arnOf(`/qwen3-serve/${stack}/machine/idle.py/3`)),
-          "explicit-deny",
-          "a chunk it does not have",
-        );
-        assert.equal(
-          evaluate(policies, "ssm:GetParameter", arnOf("/qwen3-serve/other-stack/machine/idle.py/0")),
-          "explicit-deny",
-          "another stack's watchdog",
-        );
-        assert.equal(
-          evaluate(policies, "ssm:GetParameters", arnOf(`/qwen3-serve/${stack}/machine/idle.py/0`)),
-          "implicit-deny",
-          "only GetParameter is granted",
-        );
-        assert.equal(
-          evaluate(
-            policies,
-            "ssm:GetParameter",
-            "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/api-key",
-          ),
-          "explicit-deny",
-        );
-        assert.equal(
-          evaluate(
-            policies,
-            "ssm:GetParameters",
-            "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/hf-token",
-          ),
-          "explicit-deny",
-        );
-        assert.equal(
-          evaluate(policies, "ssm:GetParametersByPath", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve"),
-          "explicit-deny",
-        );
-        assert.equal(evaluate(policies, "ssm:GetParameter", "*"), "explicit-deny");
-        for (const action of [
-          "ssm:UpdateInstanceInformation",
-          "ssmmessages:CreateControlChannel",
-          "ssmmessages:CreateDataChannel",
-          "ssmmessages:OpenControlChannel",
-          "ssmmessages:OpenDataChannel",
-        ]) {
-          assert.equal(evaluate(policies, action, "*"), "allow", action);
-        }
-        assert.equal(evaluate(policies, "ssm:PutParameter", own), "implicit-deny");
-        assert.equal(evaluate(policies, "ec2:StopInstances", "*"), "implicit-deny");
-        assert.deepEqual(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), [], "no managed policy attached");
-        const param = ofType("aws:ssm/parameter:Parameter").find(
-          (p) => p.inputs.name === `/qwen3-serve/${stack}/api-key`,
-        );
-        assert.equal(param?.inputs.type, "SecureString");
-      });
-
-      it("stores idle.py as three Standard-tier String parameters <prefix>/machine/idle.py/0..2, each under 4,096 characters, whose values joined, base64-decoded and gunzipped are the shipped idle.py byte for byte", () => {
-        const chunks = ofType("aws:ssm/parameter:Parameter").filter((p) => String(p.inputs.name).includes("/machine/"));
-        assert.deepEqual(
-          chunks.map((c) => c.inputs.name),
-          idleChunkNames(stack),
-        );
-        for (const c of chunks) {
+      it(
+        "IAM, evaluated as AWS does over every policy of the role: reads its own API key and idle.py " +
+          "chunks, no other stack's or any other, and Session Manager works",
+        () => {
+          const policies = policiesOfRole(recorded, `${stack}-role-7f3a`);
+          const own = `arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/${stack}/api-key`;
+          assert.equal(evaluate(policies, "ssm:GetParameter", own), "allow");
+          for (const chunk of idleChunkNames(stack))
+            assert.equal(evaluate(policies, "ssm:GetParameter", arnOf(chunk)), "allow", chunk);
+          assert.equal(
+            evaluate(policies, "ssm:GetParameter", arnOf(`/qwen3-serve/${stack}/machine/idle.py/3`)),
+            "explicit-deny",
+            "a chunk it does not have",
+          );
+          assert.equal(
+            evaluate(policies, "ssm:GetParameter", arnOf("/qwen3-serve/other-stack/machine/idle.py/0")),
+            "explicit-deny",
+            "another stack's watchdog",
+          );
+          assert.equal(
+            evaluate(policies, "ssm:GetParameters", arnOf(`/qwen3-serve/${stack}/machine/idle.py/0`)),
+            "implicit-deny",
+            "only GetParameter is granted",
+          );
+          assert.equal(
+            evaluate(
+              policies,
+              "ssm:GetParameter",
+              "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/api-key",
+            ),
+            "explicit-deny",
+          );
+          assert.equal(
+            evaluate(
+              policies,
+              "ssm:GetParameters",
+              "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/other-stack/hf-token",
+            ),
+            "explicit-deny",
+          );
+          assert.equal(
+            evaluate(policies, "ssm:GetParametersByPath", "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve"),
+            "explicit-deny",
+          );
+          assert.equal(evaluate(policies, "ssm:GetParameter", "*"), "explicit-deny");
+          for (const action of [
+            "ssm:UpdateInstanceInformation",
+            "ssmmessages:CreateControlChannel",
+            "ssmmessages:CreateDataChannel",
+            "ssmmessages:OpenControlChannel",
+            "ssmmessages:OpenDataChannel",
+          ]) {
+            assert.equal(evaluate(policies, action, "*"), "allow", action);
+          }
+          assert.equal(evaluate(policies, "ssm:PutParameter", own), "implicit-deny");
+          assert.equal(evaluate(policies, "ec2:StopInstances", "*"), "implicit-deny");
           assert.deepEqual(
-            [c.inputs.type, c.inputs.tier, c.inputs.value],
-            ["String", "Standard", undefined],
-            String(c.inputs.name),
+            ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
+            [],
+            "no managed policy attached",
           );
-          assert.ok(
-            String(c.inputs.insecureValue).length <= 4000,
-            `${String(c.inputs.name)} holds ${String(c.inputs.insecureValue).length} characters; Standard allows 4 KB`,
+          const param = ofType("aws:ssm/parameter:Parameter").find(
+            (p) => p.inputs.name === `/qwen3-serve/${stack}/api-key`,
           );
-        }
-        const joined = chunks.map((c) => String(c.inputs.insecureValue)).join("");
-        assert.equal(gunzipSync(Buffer.from(joined, "base64")).toString("utf8"), SHIPPED_IDLE_PY);
-      });
+          assert.equal(param?.inputs.type, "SecureString");
+        },
+      );
+
+      it(
+        "stores idle.py as three Standard-tier String parameters <prefix>/machine/idle.py/0..2, each " +
+          "under 4,096 characters, whose values joined, base64-decoded and gunzipped are the shipped " +
+          "idle.py byte for byte",
+        () => {
+          const chunks = ofType("aws:ssm/parameter:Parameter").filter((p) =>
+            String(p.inputs.name).includes("/machine/"),
+          );
+          assert.deepEqual(
+            chunks.map((c) => c.inputs.name),
+            idleChunkNames(stack),
+          );
+          for (const c of chunks) {
+            assert.deepEqual(
+              [c.inputs.type, c.inputs.tier, c.inputs.value],
+              ["String", "Standard", undefined],
+              String(c.inputs.name),
+            );
+            assert.ok(
+              String(c.inputs.insecureValue).length <= 4000,
+              `${String(c.inputs.name)} holds ${String(c.inputs.insecureValue).length} characters; Standard allows 4 KB`,
+            );
+          }
+          const joined = chunks.map((c) => String(c.inputs.insecureValue)).join("");
+          assert.equal(gunzipSync(Buffer.from(joined, "base64")).toString("utf8"), SHIPPED_IDLE_PY);
+        },
+      );
 
       it("puts no secret in user data: only the parameter name, which the machine reads at boot", () => {
         const [instance] = ofType("aws:ec2/instance:Instance");
@@ -320,69 +335,89 @@ describe("example stacks", () => {
         assert.ok(raw.length < 16384, `${stack}: gzipped user data is ${raw.length} bytes; EC2 takes at most 16384`);
       });
 
-      it("ships the idle watchdog through SSM (user data names its three chunk parameters and the SHA-256 of the shipped idle.py, not the file), its window and TTL in the instance's tags (changeable in place), powering off into idleAction", () => {
-        const [instance] = ofType("aws:ec2/instance:Instance");
-        const userData = userDataOf(instance?.inputs ?? {});
-        const doc = parse(userData) as { write_files: { path: string; content: string }[] };
-        const paths = doc.write_files.map((f) => f.path);
-        assert.ok(
-          paths.includes("/usr/local/lib/qwen3-serve/idle.sh") && !paths.some((p) => p.endsWith("idle.py")),
-          paths.join(" "),
-        );
-        assert.ok(!userData.includes("def decide("), "none of idle.py's text");
-        const env = doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.content.split("\n") ?? [];
-        assert.ok(env.includes(`SSM_IDLE_PY_PARAMS='${idleChunkNames(stack).join(" ")}'`), env.join("\n"));
-        assert.ok(
-          env.includes(`IDLE_PY_SHA256='${createHash("sha256").update(SHIPPED_IDLE_PY).digest("hex")}'`),
-          env.join("\n"),
-        );
-        assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
-        // Not in user data: a new window must not mean new user data, hence a new instance.
-        assert.match(userData, /IDLE_MINUTES=''\n/);
-        assert.match(userData, /TTL_HOURS=''\n/);
-        assert.match(userData, /IDLE_ACTION='poweroff'/);
-        const tags = instance?.inputs.tags as Record<string, string>;
-        assert.equal(tags["qwen3-serve:idle-minutes"], want.tags["qwen3-serve:idle-minutes"]);
-        assert.equal(tags["qwen3-serve:ttl-hours"], want.tags["qwen3-serve:ttl-hours"]);
-        assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, want.shutdown);
-      });
+      it(
+        "ships the idle watchdog through SSM (user data names its three chunk parameters and the SHA-256 " +
+          "of the shipped idle.py, not the file), its window and TTL in the instance's tags (changeable in " +
+          "place), powering off into idleAction",
+        () => {
+          const [instance] = ofType("aws:ec2/instance:Instance");
+          const userData = userDataOf(instance?.inputs ?? {});
+          const doc = parse(userData) as { write_files: { path: string; content: string }[] };
+          const paths = doc.write_files.map((f) => f.path);
+          assert.ok(
+            paths.includes("/usr/local/lib/qwen3-serve/idle.sh") && !paths.some((p) => p.endsWith("idle.py")),
+            paths.join(" "),
+          );
+          assert.ok(!userData.includes("def decide("), "none of idle.py's text");
+          const env =
+            doc.write_files.find((f) => f.path === "/etc/qwen3-serve/bootstrap.env")?.content.split("\n") ?? [];
+          assert.ok(env.includes(`SSM_IDLE_PY_PARAMS='${idleChunkNames(stack).join(" ")}'`), env.join("\n"));
+          assert.ok(
+            env.includes(`IDLE_PY_SHA256='${createHash("sha256").update(SHIPPED_IDLE_PY).digest("hex")}'`),
+            env.join("\n"),
+          );
+          assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
+          // Not in user data: a new window must not mean new user data, hence a new instance.
+          assert.match(userData, /IDLE_MINUTES=''\n/);
+          assert.match(userData, /TTL_HOURS=''\n/);
+          assert.match(userData, /IDLE_ACTION='poweroff'/);
+          const tags = instance?.inputs.tags as Record<string, string>;
+          assert.equal(tags["qwen3-serve:idle-minutes"], want.tags["qwen3-serve:idle-minutes"]);
+          assert.equal(tags["qwen3-serve:ttl-hours"], want.tags["qwen3-serve:ttl-hours"]);
+          assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, want.shutdown);
+        },
+      );
 
-      it("tags every taggable resource with exactly the stack's tags (project, stack, model, engine, owner, lifetime settings), and the instance also with its Name", () => {
-        const taggable = recorded.filter((r) => r.inputs.tags !== undefined || r.type === "aws:ec2/instance:Instance");
-        assert.ok(taggable.length >= 7);
-        for (const r of taggable) {
-          const name = r.type === "aws:ec2/instance:Instance" ? { Name: `qwen3-serve-${stack}` } : {};
-          assert.deepEqual(r.inputs.tags, { ...want.tags, ...name }, r.name);
-        }
-      });
+      it(
+        "tags every taggable resource with exactly the stack's tags (project, stack, model, engine, " +
+          "owner, lifetime settings), and the instance also with its Name",
+        () => {
+          const taggable = recorded.filter(
+            (r) => r.inputs.tags !== undefined || r.type === "aws:ec2/instance:Instance",
+          );
+          assert.ok(taggable.length >= 7);
+          for (const r of taggable) {
+            const name = r.type === "aws:ec2/instance:Instance" ? { Name: `qwen3-serve-${stack}` } : {};
+            assert.deepEqual(r.inputs.tags, { ...want.tags, ...name }, r.name);
+          }
+        },
+      );
 
-      it("waits for readiness once per machine by running the package's waiter by absolute path, with the key in the environment, never on the command line", () => {
-        const [wait] = ofType("command:local:Command");
-        // The command's form is nodeScriptCommand's own (test/readiness.test.ts); here: the target uses it, for this script.
-        assert.equal(wait?.inputs.create, nodeScriptCommand("wait-ready"));
-        assert.ok(String(wait?.inputs.create).includes(`'${WAIT_READY_SCRIPT}'`), String(wait?.inputs.create));
-        assert.ok(!String(wait?.inputs.create).includes(MOCK_API_KEY));
-        // A secret value inside the map makes the whole environment secret in state and diffs.
-        const env = secretValue(wait?.inputs.environment) as Record<string, string>;
-        assert.equal(env.QS_API_KEY, MOCK_API_KEY);
-        assert.equal(env.QS_BASE_URL, `http://${MOCK_ELASTIC_IP}:8080`);
-        assert.equal(env.QS_MODEL, want.modelName);
-        assert.deepEqual(wait?.inputs.triggers, [`i-0${stack}`]);
-      });
+      it(
+        "waits for readiness once per machine by running the package's waiter by absolute path, with the " +
+          "key in the environment, never on the command line",
+        () => {
+          const [wait] = ofType("command:local:Command");
+          // The command's form is nodeScriptCommand's own (test/readiness.test.ts); here: the target uses it, for this script.
+          assert.equal(wait?.inputs.create, nodeScriptCommand("wait-ready"));
+          assert.ok(String(wait?.inputs.create).includes(`'${WAIT_READY_SCRIPT}'`), String(wait?.inputs.create));
+          assert.ok(!String(wait?.inputs.create).includes(MOCK_API_KEY));
+          // A secret value inside the map makes the whole environment secret in state and diffs.
+          const env = secretValue(wait?.inputs.environment) as Record<string, string>;
+          assert.equal(env.QS_API_KEY, MOCK_API_KEY);
+          assert.equal(env.QS_BASE_URL, `http://${MOCK_ELASTIC_IP}:8080`);
+          assert.equal(env.QS_MODEL, want.modelName);
+          assert.deepEqual(wait?.inputs.triggers, [`i-0${stack}`]);
+        },
+      );
 
-      it("gives the endpoint an Elastic IP associated with the instance; endpoint, statusUrl, publicIp and the readiness URL use it, never the instance's own IP", async () => {
-        const [eip] = ofType("aws:ec2/eip:Eip");
-        assert.equal(eip?.inputs.domain, "vpc");
-        const [assoc] = ofType("aws:ec2/eipAssociation:EipAssociation");
-        assert.deepEqual(
-          [assoc?.inputs.instanceId, assoc?.inputs.allocationId],
-          [`i-0${stack}`, `eipalloc-0${stack}-eip`],
-        );
-        assert.equal(await outputValue(out.publicIp), MOCK_ELASTIC_IP);
-        assert.equal(await outputValue(out.statusUrl), `http://${MOCK_ELASTIC_IP}:8080/qwen3-serve/status`);
-        for (const o of [out.endpoint, out.statusUrl, out.publicIp, out.curlExample])
-          assert.ok(!(await outputValue(o)).includes(MOCK_PUBLIC_IP));
-      });
+      it(
+        "gives the endpoint an Elastic IP associated with the instance; endpoint, statusUrl, publicIp " +
+          "and the readiness URL use it, never the instance's own IP",
+        async () => {
+          const [eip] = ofType("aws:ec2/eip:Eip");
+          assert.equal(eip?.inputs.domain, "vpc");
+          const [assoc] = ofType("aws:ec2/eipAssociation:EipAssociation");
+          assert.deepEqual(
+            [assoc?.inputs.instanceId, assoc?.inputs.allocationId],
+            [`i-0${stack}`, `eipalloc-0${stack}-eip`],
+          );
+          assert.equal(await outputValue(out.publicIp), MOCK_ELASTIC_IP);
+          assert.equal(await outputValue(out.statusUrl), `http://${MOCK_ELASTIC_IP}:8080/qwen3-serve/status`);
+          for (const o of [out.endpoint, out.statusUrl, out.publicIp, out.curlExample])
+            assert.ok(!(await outputValue(o)).includes(MOCK_PUBLIC_IP));
+        },
+      );
 
       it("exports the region (awsRegion) and starts a stopped on-demand machine through an InstanceState", async () => {
         assert.equal(await outputValue(out.awsRegion ?? pulumi.output("missing")), "us-east-1");
@@ -461,21 +496,26 @@ describe("options", () => {
     assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
   });
 
-  it("spot + idleAction stop: a persistent request that stops on interruption, cancelled by a delete-time step that depends on the instance; no InstanceState (EC2 alone restarts an interrupted spot instance)", async () => {
-    await spotDeploy("stop");
-    const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.deepEqual(instance?.inputs.instanceMarketOptions, {
-      marketType: "spot",
-      spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" },
-    });
-    assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "stop");
-    const cancel = ofType("command:local:Command").find((c) => c.name === "spot-stop-cancel-spot-request");
-    assert.deepEqual(cancel?.inputs, {
-      delete: nodeScriptCommand("cancel-spot-request"),
-      environment: { QS_SPOT_REQUEST_ID: "sir-0spot-stop", AWS_REGION: "us-east-1" },
-    });
-    assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
-  });
+  it(
+    "spot + idleAction stop: a persistent request that stops on interruption, cancelled by a " +
+      "delete-time step that depends on the instance; no InstanceState (EC2 alone restarts an " +
+      "interrupted spot instance)",
+    async () => {
+      await spotDeploy("stop");
+      const [instance] = ofType("aws:ec2/instance:Instance");
+      assert.deepEqual(instance?.inputs.instanceMarketOptions, {
+        marketType: "spot",
+        spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" },
+      });
+      assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "stop");
+      const cancel = ofType("command:local:Command").find((c) => c.name === "spot-stop-cancel-spot-request");
+      assert.deepEqual(cancel?.inputs, {
+        delete: nodeScriptCommand("cancel-spot-request"),
+        environment: { QS_SPOT_REQUEST_ID: "sir-0spot-stop", AWS_REGION: "us-east-1" },
+      });
+      assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
+    },
+  );
 
   it("aws.region: one explicit AWS provider in that region behind every AWS resource and lookup; the region is exported as awsRegion", async () => {
     await useMocks();
@@ -643,7 +683,11 @@ describe("config mistakes fail before anything is declared", () => {
   it("a misspelled key is named, with the valid keys", () =>
     mistake(
       { ...dev(), "qwen3-serve:idleMinuts": "30" },
-      'idleMinuts = "idleMinuts": unknown setting.\nDid you mean idleMinutes? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, modelRevision, families, instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker',
+      'idleMinuts = "idleMinuts": unknown setting.\n' +
+        "Did you mean idleMinutes? Check the spelling; settings are case-sensitive.\n" +
+        "Valid choices: model, engine, quantization, context, concurrency, modelRevision, families, " +
+        "instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, " +
+        "ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker",
     ));
 
   it("a tag key EC2 cannot serve through instance metadata is refused, naming it", async () => {
@@ -665,11 +709,15 @@ describe("config mistakes fail before anything is declared", () => {
   it("a misspelled nested key is named with its path", () =>
     mistake(
       { ...dev(), "qwen3-serve:aws": JSON.stringify({ allowedCidr: ["10.0.0.0/8"] }) },
-      'aws.allowedCidr = "aws.allowedCidr": unknown setting.\nDid you mean allowedCidrs? Check the spelling; settings are case-sensitive.\nValid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, private, ssh, proxyPort, tls, rootVolume, waitForReady, engineImageDigest',
+      'aws.allowedCidr = "aws.allowedCidr": unknown setting.\n' +
+        "Did you mean allowedCidrs? Check the spelling; settings are case-sensitive.\n" +
+        "Valid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, " +
+        "private, ssh, proxyPort, tls, rootVolume, waitForReady, engineImageDigest",
     ));
 
   const narrower =
-    "Use narrower CIDRs (a /8 or smaller, or the private 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), or set aws.allowPublicIngress: true if you really mean it.";
+    "Use narrower CIDRs (a /8 or smaller, or the private 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), " +
+    "or set aws.allowPublicIngress: true if you really mean it.";
 
   it("0.0.0.0/0 is refused unless explicitly allowed", () =>
     mistake(
@@ -740,13 +788,21 @@ describe("config mistakes fail before anything is declared", () => {
           tls: { domain: "llm.example.com", email: "ops@example.com" },
         }),
       },
-      "aws.tls.openPort80ForAcme = \"false\": Let's Encrypt's HTTP-01 check must reach port 80 from the whole internet to issue the certificate.\nSet aws.tls.openPort80ForAcme: true to open port 80 to everyone (only the ACME challenge is answered there), or drop tls.\nValid choices: true",
+      "aws.tls.openPort80ForAcme = \"false\": Let's Encrypt's HTTP-01 check must reach port 80 from " +
+        "the whole internet to issue the certificate.\n" +
+        "Set aws.tls.openPort80ForAcme: true to open port 80 to everyone (only the ACME challenge is " +
+        "answered there), or drop tls.\nValid choices: true",
     ));
 
   it("private without subnetId is refused, naming aws.subnetId and the route it needs", () =>
     mistake(
       { ...dev(), "qwen3-serve:aws": JSON.stringify({ private: true }) },
-      'aws.subnetId = "(missing)": a private machine has no public IP, and the default VPC\'s subnets reach the internet only through public IPs, so it could reach neither SSM nor the image registry nor Hugging Face.\nSet aws.subnetId to a private subnet with a route out: a NAT gateway, or VPC interface endpoints for ssm, ssmmessages and ec2messages plus a way to reach the image registry and huggingface.co (a NAT gateway or an HTTPS proxy).',
+      'aws.subnetId = "(missing)": a private machine has no public IP, and the default VPC\'s subnets ' +
+        "reach the internet only through public IPs, so it could reach neither SSM nor the image " +
+        "registry nor Hugging Face.\n" +
+        "Set aws.subnetId to a private subnet with a route out: a NAT gateway, or VPC interface " +
+        "endpoints for ssm, ssmmessages and ec2messages plus a way to reach the image registry and " +
+        "huggingface.co (a NAT gateway or an HTTPS proxy).",
     ));
 
   it("plain Ubuntu on p6-b200 (NVLink subnet manager needed) is refused before anything is declared, naming aws.ami and the Deep Learning AMI families", () =>
@@ -762,19 +818,27 @@ describe("config mistakes fail before anything is declared", () => {
           allowedCidrs: ["203.0.113.0/24"],
         }),
       },
-      'aws.ami = "ubuntu-24.04": plain Ubuntu cannot run the planned instance: p6-b200.48xlarge needs NVIDIA\'s NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot install on plain Ubuntu.\nSet aws.ami to a Deep Learning AMI family (its image ships the fabric manager), or pin a smaller aws.instanceType.\nValid choices: dlami-ubuntu-24.04, dlami-ubuntu-22.04',
+      'aws.ami = "ubuntu-24.04": plain Ubuntu cannot run the planned instance: p6-b200.48xlarge needs ' +
+        "NVIDIA's NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot " +
+        "install on plain Ubuntu.\n" +
+        "Set aws.ami to a Deep Learning AMI family (its image ships the fabric manager), or pin a " +
+        "smaller aws.instanceType.\nValid choices: dlami-ubuntu-24.04, dlami-ubuntu-22.04",
     ));
 
   it("a user tag with the reserved qwen3-serve: prefix is refused, naming tags and the key", () =>
     mistake(
       { ...dev(), "qwen3-serve:tags": JSON.stringify({ team: "ml", "qwen3-serve:ttl-hours": "9999" }) },
-      'tags = "qwen3-serve:ttl-hours": the qwen3-serve: prefix is reserved for the tags this program sets; the idle watchdog and the reaper act on them.\nRename the key without the qwen3-serve: prefix.',
+      'tags = "qwen3-serve:ttl-hours": the qwen3-serve: prefix is reserved for the tags this program ' +
+        "sets; the idle watchdog and the reaper act on them.\n" +
+        "Rename the key without the qwen3-serve: prefix.",
     ));
 
   it("allowedCidrs is required unless private", () =>
     mistake(
       { ...dev(), "qwen3-serve:aws": JSON.stringify({}) },
-      'aws.allowedCidrs = "(missing)": required: who may reach the endpoint port.\nList CIDRs such as ["myip"] or ["203.0.113.0/24"], or set private: true and reach it through an SSM port forward.',
+      'aws.allowedCidrs = "(missing)": required: who may reach the endpoint port.\n' +
+        'List CIDRs such as ["myip"] or ["203.0.113.0/24"], or set private: true and reach it through an ' +
+        "SSM port forward.",
     ));
 
   it("a pinned instance type too small for the model names the type and why", () =>
@@ -785,7 +849,9 @@ describe("config mistakes fail before anything is declared", () => {
         "qwen3-serve:engine": "vllm",
         "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], instanceType: "g6.xlarge" }),
       },
-      'aws.instanceType = "g6.xlarge": cannot hold Qwen3-32B (needs 80.1 GiB per GPU at TP 1, has 22.4).\nRemove the pin to let the plan choose (it picks g7e.2xlarge), or lower quantization, context or concurrency.',
+      'aws.instanceType = "g6.xlarge": cannot hold Qwen3-32B (needs 80.1 GiB per GPU at TP 1, has ' +
+        "22.4).\nRemove the pin to let the plan choose (it picks g7e.2xlarge), or lower quantization, " +
+        "context or concurrency.",
     ));
 
   it("a bad value names the key, the value and the choices", () =>
@@ -797,7 +863,8 @@ describe("config mistakes fail before anything is declared", () => {
   it("a plain-text HF token is refused", () =>
     mistake(
       { ...dev(), "qwen3-serve:hfToken": "hf_plain" },
-      'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\nSet it with `pulumi config set --secret qwen3-serve:hfToken <value>`.',
+      'hfToken = "(plain text)": the Hugging Face token is stored in plain text in the stack file.\n' +
+        "Set it with `pulumi config set --secret qwen3-serve:hfToken <value>`.",
       false,
     ));
 });
@@ -819,34 +886,39 @@ describe("GpuServer declared by a user's own program", () => {
     await resolveAll({ endpoint: server.endpoint, apiKey: server.apiKey, region: server.region });
   };
 
-  it("without parameterPrefix, tags or the watchdog's action and source: SSM names under /qwen3-serve/<project>/<stack>/<name> (space made -), window, TTL and SSH rule in the instance's tags and read from there, powering off", async () => {
-    await declareServer({ minutes: 45, ttlHours: 8, countSsh: true });
-    // The mocks run as project qwen3-serve, stack test (test/helpers/pulumiMocks.ts).
-    const prefix = "/qwen3-serve/qwen3-serve/test/my-server";
-    assert.deepEqual(
-      ofType("aws:ssm/parameter:Parameter")
-        .map((p) => String(p.inputs.name))
-        .sort(),
-      [
-        `${prefix}/api-key`,
-        `${prefix}/machine/idle.py/0`,
-        `${prefix}/machine/idle.py/1`,
-        `${prefix}/machine/idle.py/2`,
-      ],
-    );
-    const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.deepEqual(instance?.inputs.tags, {
-      "qwen3-serve:idle-minutes": "45",
-      "qwen3-serve:idle-counts-ssh": "true",
-      "qwen3-serve:ttl-hours": "8",
-      Name: "qwen3-serve-my server",
-    });
-    const userData = userDataOf(instance?.inputs ?? {});
-    assert.match(userData, new RegExp(`SSM_API_KEY_PARAM='${prefix}/api-key'`));
-    assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
-    assert.match(userData, /IDLE_MINUTES=''\n/);
-    assert.match(userData, /IDLE_ACTION='poweroff'/);
-  });
+  it(
+    "without parameterPrefix, tags or the watchdog's action and source: SSM names under " +
+      "/qwen3-serve/<project>/<stack>/<name> (space made -), window, TTL and SSH rule in the " +
+      "instance's tags and read from there, powering off",
+    async () => {
+      await declareServer({ minutes: 45, ttlHours: 8, countSsh: true });
+      // The mocks run as project qwen3-serve, stack test (test/helpers/pulumiMocks.ts).
+      const prefix = "/qwen3-serve/qwen3-serve/test/my-server";
+      assert.deepEqual(
+        ofType("aws:ssm/parameter:Parameter")
+          .map((p) => String(p.inputs.name))
+          .sort(),
+        [
+          `${prefix}/api-key`,
+          `${prefix}/machine/idle.py/0`,
+          `${prefix}/machine/idle.py/1`,
+          `${prefix}/machine/idle.py/2`,
+        ],
+      );
+      const [instance] = ofType("aws:ec2/instance:Instance");
+      assert.deepEqual(instance?.inputs.tags, {
+        "qwen3-serve:idle-minutes": "45",
+        "qwen3-serve:idle-counts-ssh": "true",
+        "qwen3-serve:ttl-hours": "8",
+        Name: "qwen3-serve-my server",
+      });
+      const userData = userDataOf(instance?.inputs ?? {});
+      assert.match(userData, new RegExp(`SSM_API_KEY_PARAM='${prefix}/api-key'`));
+      assert.match(userData, /IDLE_SETTINGS='imds-tags'/);
+      assert.match(userData, /IDLE_MINUTES=''\n/);
+      assert.match(userData, /IDLE_ACTION='poweroff'/);
+    },
+  );
 
   it("idle.fromInstanceTags false: the window goes in user data and the instance carries only its Name tag", async () => {
     await declareServer({ minutes: 45, ttlHours: null, countSsh: false, fromInstanceTags: false });

@@ -253,7 +253,9 @@ describe("the AWS form: idle.py comes from SSM Parameter Store, not the user dat
     assert.match(
       t.status().error?.reason ?? "",
       new RegExp(
-        `^idle\\.py assembled from SSM parameters ${CHUNKS.join(" ")} has sha256 [0-9a-f]{64}, not IDLE_PY_SHA256 ${t.idleSsm?.sha256 ?? "?"}: they do not hold the watchdog this machine was launched with; run pulumi up again$`,
+        `^idle\\.py assembled from SSM parameters ${CHUNKS.join(" ")} has sha256 [0-9a-f]{64}, not ` +
+          `IDLE_PY_SHA256 ${t.idleSsm?.sha256 ?? "?"}: they do not hold the watchdog this machine was ` +
+          `launched with; run pulumi up again$`,
       ),
     );
     assert.equal(existsSync(t.p(lib("idle.py"))), false);
@@ -303,7 +305,9 @@ describe("downloads", { concurrency: true }, () => {
     assert.equal(st.error?.phase, "weights");
     assert.equal(
       st.error?.reason,
-      "hf download of Qwen/Qwen3-4B failed after 3 attempts: huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: https://huggingface.co/api/models/Qwen/Qwen3-4B",
+      "hf download of Qwen/Qwen3-4B failed after 3 attempts: " +
+        "huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: " +
+        "https://huggingface.co/api/models/Qwen/Qwen3-4B",
     );
     assert.equal(st.phases.weights?.state, "failed");
     assert.equal(st.phases.load, undefined, "stops at the failed phase");
@@ -540,7 +544,8 @@ describe("real-engine behaviour the sandbox reproduces (issue 10)", { concurrenc
     assert.equal(sb.status().error?.phase, "driver");
     assert.equal(
       sb.status().error?.reason,
-      "NVIDIA driver 550.127.05 is too old for vllm/vllm-openai:v0.31.0: it needs branch 580 or later (the image is built on CUDA 13). Upgrade the driver or use the Deep Learning AMI",
+      "NVIDIA driver 550.127.05 is too old for vllm/vllm-openai:v0.31.0: it needs branch 580 or later " +
+        "(the image is built on CUDA 13). Upgrade the driver or use the Deep Learning AMI",
     );
     assert.equal(
       sb.calls().some((c) => c.cmd === "docker" && c.args[0] === "pull"),

@@ -185,7 +185,8 @@ describe("NVSwitch instances", () => {
   it("plain Ubuntu is refused only where the NVLink subnet manager is needed, naming the type and the way out", () => {
     assert.equal(
       plainUbuntuRefusal("p6-b200.48xlarge"),
-      "p6-b200.48xlarge needs NVIDIA's NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI",
+      "p6-b200.48xlarge needs NVIDIA's NVLink subnet manager (nvlsm) besides the fabric manager, which " +
+        "the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI",
     );
     assert.equal(plainUbuntuRefusal("p5.48xlarge"), null);
     assert.equal(plainUbuntuRefusal("g6e.xlarge"), null);

@@ -123,7 +123,10 @@ describe("plan CLI", () => {
     [
       "misspelt instance type",
       ["--model", "qwen3:8b", "--engine", "vllm", "--instance-types", "g6e.xlarg"],
-      /^error: --instance-types = "g6e\.xlarg": not one of the valid choices\.\nDid you mean g6e\.xlarge\? Pick one of the valid choices\.\nValid choices: g4dn\.xlarge, /,
+      new RegExp(
+        /^error: --instance-types = "g6e\.xlarg": not one of the valid choices\.\n/.source +
+          /Did you mean g6e\.xlarge\? Pick one of the valid choices\.\nValid choices: g4dn\.xlarge, /.source,
+      ),
     ],
     [
       "instance type as a family",
@@ -133,12 +136,19 @@ describe("plan CLI", () => {
     [
       "GGUF tag on vLLM",
       ["--model", "qwen3:235b-a22b-q8_0", "--engine", "vllm"],
-      /^error: --model = "qwen3:235b-a22b-q8_0": the name asks for q8_0 weights, an Ollama \(GGUF\) format that vllm does not load\.\nServe q8_0 with engine ollama, /,
+      new RegExp(
+        /^error: --model = "qwen3:235b-a22b-q8_0": the name asks for q8_0 weights, /.source +
+          /an Ollama \(GGUF\) format that vllm does not load\.\nServe q8_0 with engine ollama, /.source,
+      ),
     ],
     [
       "price cap nothing meets",
       ["--model", "Qwen3-32B", "--engine", "vllm", "--max-price", "1"],
-      /^error: --max-price = "1": no instance that can serve Qwen3-32B bf16 on vllm \(context 32768 x 1\) costs \$1\/h or less\.\nThe cheapest that fits is g7e\.2xlarge at \$3\.363\/h on-demand: raise the limit to at least 3\.363/,
+      new RegExp(
+        /^error: --max-price = "1": no instance that can serve Qwen3-32B bf16 on vllm /.source +
+          /\(context 32768 x 1\) costs \$1\/h or less\.\n/.source +
+          /The cheapest that fits is g7e\.2xlarge at \$3\.363\/h on-demand: raise the limit to at least 3\.363/.source,
+      ),
     ],
     [
       "non-numeric context",
@@ -153,7 +163,10 @@ describe("plan CLI", () => {
     [
       "missing engine",
       ["--model", "qwen3:8b"],
-      /^error: --engine = "\(missing\)": missing: this setting is required\.\nName the inference engine\. Pick one of the valid choices\.\nValid choices: vllm, sglang, ollama\n$/,
+      new RegExp(
+        /^error: --engine = "\(missing\)": missing: this setting is required\.\n/.source +
+          /Name the inference engine\. Pick one of the valid choices\.\nValid choices: vllm, sglang, ollama\n$/.source,
+      ),
     ],
     [
       "missing model",

@@ -410,31 +410,35 @@ describe("docker target under mocks: variants", () => {
     assert.deepEqual(container("-weights-download").command, ["download", "Qwen/Qwen3-30B-A3B-FP8", "--revision", rev]);
   });
 
-  it("a local socket: no host on the provider, published on 127.0.0.1 by default and the URL says so, docker exec to connect, no readiness wait when off", async () => {
-    const out = await declare(
-      {
-        "qwen3-serve:docker": JSON.stringify({
-          gpus: { model: "RTX-4090", count: 2 },
-          proxyPort: 9443,
-          waitForReady: false,
-        }),
-        "qwen3-serve:model": "qwen3:8b",
-        "qwen3-serve:idleMinutes": "off",
-      },
-      "dkl",
-    );
-    const provider = recorded.find((r) => r.type === "pulumi:providers:docker");
-    assert.equal(provider?.inputs.host, undefined);
-    assert.deepEqual(container("-proxy").ports, [{ internal: 9443, external: 9443, ip: "127.0.0.1" }]);
-    assert.equal(ofType("command:local:Command").length, 0);
-    assert.equal(
-      ofType("docker:index/container:Container").some((r) => r.name.endsWith("-idle")),
-      false,
-      "no idle window, no TTL: no sidecar and no socket mount",
-    );
-    assert.equal(await outputValue(out.endpoint), "http://127.0.0.1:9443/v1");
-    assert.equal(await outputValue(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
-  });
+  it(
+    "a local socket: no host on the provider, published on 127.0.0.1 by default and the " +
+      "URL says so, docker exec to connect, no readiness wait when off",
+    async () => {
+      const out = await declare(
+        {
+          "qwen3-serve:docker": JSON.stringify({
+            gpus: { model: "RTX-4090", count: 2 },
+            proxyPort: 9443,
+            waitForReady: false,
+          }),
+          "qwen3-serve:model": "qwen3:8b",
+          "qwen3-serve:idleMinutes": "off",
+        },
+        "dkl",
+      );
+      const provider = recorded.find((r) => r.type === "pulumi:providers:docker");
+      assert.equal(provider?.inputs.host, undefined);
+      assert.deepEqual(container("-proxy").ports, [{ internal: 9443, external: 9443, ip: "127.0.0.1" }]);
+      assert.equal(ofType("command:local:Command").length, 0);
+      assert.equal(
+        ofType("docker:index/container:Container").some((r) => r.name.endsWith("-idle")),
+        false,
+        "no idle window, no TTL: no sidecar and no socket mount",
+      );
+      assert.equal(await outputValue(out.endpoint), "http://127.0.0.1:9443/v1");
+      assert.equal(await outputValue(out.connectCommand), "docker exec -it dkl-qwen3-serve-engine sh");
+    },
+  );
 
   it("gpuDevices device=0,1 reaches Docker as one DeviceRequest for GPUs 0 and 1 (driver nvidia, no count), never as CSV text", async () => {
     await declare(
@@ -467,46 +471,50 @@ describe("docker target under mocks: variants", () => {
     assert.equal(await outputValue(v6.endpoint), "http://[2001:db8::20]:8080/v1");
   });
 
-  it("refuses a bind address that is not an IP, a loopback bind the readiness wait cannot reach, and publicHost on a loopback bind, before declaring anything", async () => {
-    await useMocks();
-    const parse = (d: Record<string, unknown>): unknown =>
-      parseStackConfig(
-        decodeConfigValues({
-          ...stackFileConfig("docker"),
-          "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-6000-Ada", count: 1 }, ...d }),
-        }),
+  it(
+    "refuses a bind address that is not an IP, a loopback bind the readiness wait cannot " +
+      "reach, and publicHost on a loopback bind, before declaring anything",
+    async () => {
+      await useMocks();
+      const parse = (d: Record<string, unknown>): unknown =>
+        parseStackConfig(
+          decodeConfigValues({
+            ...stackFileConfig("docker"),
+            "qwen3-serve:docker": JSON.stringify({ gpus: { model: "RTX-6000-Ada", count: 1 }, ...d }),
+          }),
+        );
+      const refused = (d: Record<string, unknown>, key: string, problem: RegExp, hint: RegExp): void => {
+        assert.throws(
+          () => parse(d),
+          (e: unknown) => e instanceof UserError && e.key === key && problem.test(e.problem) && hint.test(e.hint),
+          JSON.stringify(d),
+        );
+      };
+      refused(
+        { bindAddress: "localhost" },
+        "docker.bindAddress",
+        /^must be an IP address of the Docker host, such as 127\.0\.0\.1, 192\.0\.2\.20 or "0\.0\.0\.0" for all\.$/,
+        /./,
       );
-    const refused = (d: Record<string, unknown>, key: string, problem: RegExp, hint: RegExp): void => {
-      assert.throws(
-        () => parse(d),
-        (e: unknown) => e instanceof UserError && e.key === key && problem.test(e.problem) && hint.test(e.hint),
-        JSON.stringify(d),
+      refused(
+        { host: "ssh://deploy@192.0.2.20" },
+        "docker.bindAddress",
+        /remote host's loopback, which the readiness wait in `pulumi up` \(run here\) cannot reach/,
+        /docker\.waitForReady: false and use the portForwardCommand output/,
       );
-    };
-    refused(
-      { bindAddress: "localhost" },
-      "docker.bindAddress",
-      /^must be an IP address of the Docker host, such as 127\.0\.0\.1, 192\.0\.2\.20 or "0\.0\.0\.0" for all\.$/,
-      /./,
-    );
-    refused(
-      { host: "ssh://deploy@192.0.2.20" },
-      "docker.bindAddress",
-      /remote host's loopback, which the readiness wait in `pulumi up` \(run here\) cannot reach/,
-      /docker\.waitForReady: false and use the portForwardCommand output/,
-    );
-    refused(
-      { publicHost: "gpu.example.test" },
-      "docker.publicHost",
-      /the proxy is published on 127\.0\.0\.1 \(docker\.bindAddress\)/,
-      /Drop publicHost/,
-    );
-    assert.doesNotThrow(
-      () => parse({ host: "ssh://deploy@192.0.2.20", waitForReady: false }),
-      "a remote loopback bind without the wait: reached through the port forward",
-    );
-    assert.deepEqual(recorded, []);
-  });
+      refused(
+        { publicHost: "gpu.example.test" },
+        "docker.publicHost",
+        /the proxy is published on 127\.0\.0\.1 \(docker\.bindAddress\)/,
+        /Drop publicHost/,
+      );
+      assert.doesNotThrow(
+        () => parse({ host: "ssh://deploy@192.0.2.20", waitForReady: false }),
+        "a remote loopback bind without the wait: reached through the port forward",
+      );
+      assert.deepEqual(recorded, []);
+    },
+  );
 
   it("caps every container's json-file log: the engine at 3 x 100m, the others at 3 x 10m", async () => {
     await declare({ ...VLLM, "qwen3-serve:hfToken": HF_TOKEN }, "dkc");
@@ -522,30 +530,34 @@ describe("docker target under mocks: variants", () => {
     assert.deepEqual(proxy.envs, ["QS_ACCESS_LOG=/var/log/qwen3-serve/access.log"]);
   });
 
-  it("declared by a user's own program without publicHost, labels or gpuDescription: the URL names the bind address, nothing is labelled, the outputs describe the plan's GPUs", async () => {
-    await useMocks();
-    const gpu = KNOWN_GPUS["RTX-4090"];
-    assert.ok(gpu);
-    const { plan } = planForMachine(
-      { ...parsePlanRequest({ model: "qwen3:8b", engine: "ollama" }), bindHost: "0.0.0.0" },
-      { gpu, count: 2 },
-      { quantization: false, context: false },
-    );
-    const server = new DockerServer("mine", {
-      plan,
-      host: "ssh://deploy@192.0.2.20",
-      bindAddress: "192.0.2.20",
-      gpuDevices: "all",
-      proxyPort: 8080,
-      waitForReady: false,
-      idle: { minutes: null, ttlHours: null, countSsh: false, action: "stop-engine" },
-    });
-    await resolveAll(targetOutputsOf(server));
-    assert.equal(await outputValue(server.endpoint), "http://192.0.2.20:8080/v1");
-    assert.equal(await outputValue(server.instanceType), "docker: 2 x RTX-4090");
-    for (const r of recorded.filter((x) => /docker:index\/(container|volume|network):/.test(x.type)))
-      assert.deepEqual(r.inputs.labels, [], r.name);
-  });
+  it(
+    "declared by a user's own program without publicHost, labels or gpuDescription: the URL names " +
+      "the bind address, nothing is labelled, the outputs describe the plan's GPUs",
+    async () => {
+      await useMocks();
+      const gpu = KNOWN_GPUS["RTX-4090"];
+      assert.ok(gpu);
+      const { plan } = planForMachine(
+        { ...parsePlanRequest({ model: "qwen3:8b", engine: "ollama" }), bindHost: "0.0.0.0" },
+        { gpu, count: 2 },
+        { quantization: false, context: false },
+      );
+      const server = new DockerServer("mine", {
+        plan,
+        host: "ssh://deploy@192.0.2.20",
+        bindAddress: "192.0.2.20",
+        gpuDevices: "all",
+        proxyPort: 8080,
+        waitForReady: false,
+        idle: { minutes: null, ttlHours: null, countSsh: false, action: "stop-engine" },
+      });
+      await resolveAll(targetOutputsOf(server));
+      assert.equal(await outputValue(server.endpoint), "http://192.0.2.20:8080/v1");
+      assert.equal(await outputValue(server.instanceType), "docker: 2 x RTX-4090");
+      for (const r of recorded.filter((x) => /docker:index\/(container|volume|network):/.test(x.type)))
+        assert.deepEqual(r.inputs.labels, [], r.name);
+    },
+  );
 
   it("a gpuDevices value that is neither all nor device=<indexes> is a UserError naming gpuDevices, before anything is declared", async () => {
     await useMocks();
@@ -590,7 +602,9 @@ describe("download.sh, the download container's entry, run for real", () => {
     // A stand-in for the image's hf: records its argv, the token it sees, and whether the file is still there.
     writeFileSync(
       path.join(dir, "bin", "hf"),
-      `#!/bin/sh\n{ printf 'argv=%s\\n' "$*"; printf 'HF_TOKEN=%s\\n' "\${HF_TOKEN-unset}"; [ -e "$QS_HF_TOKEN_FILE" ] && echo file=present || echo file=gone; } >"${dir}/seen"\n`,
+      "#!/bin/sh\n" +
+        `{ printf 'argv=%s\\n' "$*"; printf 'HF_TOKEN=%s\\n' "\${HF_TOKEN-unset}"; ` +
+        `[ -e "$QS_HF_TOKEN_FILE" ] && echo file=present || echo file=gone; } >"${dir}/seen"\n`,
       { mode: 0o755 },
     );
   });
@@ -714,45 +728,53 @@ describe("the Docker proxy config, served by the real nginx", () => {
     assert.equal(seen.length, before);
   });
 
-  it("passes a request with the key through to the engine without the key, and writes it to the access log the idle watchdog reads (status, method, path; no key)", async () => {
-    const ok = await request(`http://127.0.0.1:${port}/v1/models/keyed`, {
-      headers: { authorization: `Bearer ${MOCK_API_KEY}` },
-    });
-    assert.equal(ok.status, 200);
-    assert.match(ok.body, /qwen3:32b-q4_K_M/);
-    assert.equal(seen.at(-1), "GET /v1/models/keyed -", "the engine never sees the key");
-    // nginx logs a request after answering it, so the line may land after the response: wait for it.
-    const log = path.join(dir, "logs", "access.log");
-    const line = await eventually("the keyed request in the access log", 10, () =>
-      existsSync(log)
-        ? readFileSync(log, "utf8")
-            .split("\n")
-            .find((l) => l.includes(" /v1/models/keyed "))
-        : undefined,
-    );
-    assert.match(line, /^\d{4}-\d\d-\d\dT\S+ 200 GET \/v1\/models\/keyed \S+ \d+$/);
-    assert.ok(!readFileSync(log, "utf8").includes(MOCK_API_KEY), "the key is never logged");
-  });
+  it(
+    "passes a request with the key through to the engine without the key, and writes it to " +
+      "the access log the idle watchdog reads (status, method, path; no key)",
+    async () => {
+      const ok = await request(`http://127.0.0.1:${port}/v1/models/keyed`, {
+        headers: { authorization: `Bearer ${MOCK_API_KEY}` },
+      });
+      assert.equal(ok.status, 200);
+      assert.match(ok.body, /qwen3:32b-q4_K_M/);
+      assert.equal(seen.at(-1), "GET /v1/models/keyed -", "the engine never sees the key");
+      // nginx logs a request after answering it, so the line may land after the response: wait for it.
+      const log = path.join(dir, "logs", "access.log");
+      const line = await eventually("the keyed request in the access log", 10, () =>
+        existsSync(log)
+          ? readFileSync(log, "utf8")
+              .split("\n")
+              .find((l) => l.includes(" /v1/models/keyed "))
+          : undefined,
+      );
+      assert.match(line, /^\d{4}-\d\d-\d\dT\S+ 200 GET \/v1\/models\/keyed \S+ \d+$/);
+      assert.ok(!readFileSync(log, "utf8").includes(MOCK_API_KEY), "the key is never logged");
+    },
+  );
 
-  it("logcap.sh keeps the access log under its cap: past it, the log moves to access.log.1 and nginx keeps appending from the start of the emptied file", async () => {
-    const log = path.join(dir, "logs", "access.log");
-    const get = (n: number): Promise<{ status: number }> =>
-      request(`http://127.0.0.1:${port}/v1/models/${n}`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
-    // Each line is about 55 bytes ($time_iso8601 $status $request_method $uri ...): 60 pass the cap.
-    for (let n = 0; n < 60; n++) assert.equal((await get(n)).status, 200);
-    await eventually("logcap.sh moving the log aside", 30, () =>
-      existsSync(`${log}.1`) && statSync(log).size <= LOG_CAP ? true : undefined,
-    );
-    const rotated = readFileSync(`${log}.1`, "utf8");
-    assert.ok(rotated.length > LOG_CAP && rotated.endsWith("\n"), "moved aside only past the cap, whole lines");
-    assert.ok(statSync(log).size <= LOG_CAP, "the live log is back under the cap");
-    assert.match(rotated + readFileSync(log, "utf8"), / GET \/v1\/models\/59 /);
-    const before = statSync(log).size;
-    assert.equal((await get(1000)).status, 200);
-    const after = readFileSync(log);
-    assert.equal(after.includes(0), false, "no hole of NULs: nginx appends (O_APPEND) at the new end");
-    assert.ok(after.length > before && after.length < before + 100);
-    assert.match(after.toString("utf8"), /^(?:[^\n]*\n)*[^\n]* GET \/v1\/models\/1000 [^\n]*\n$/);
-    assert.equal(existsSync(`${log}.1.tmp`), false);
-  });
+  it(
+    "logcap.sh keeps the access log under its cap: past it, the log moves to " +
+      "access.log.1 and nginx keeps appending from the start of the emptied file",
+    async () => {
+      const log = path.join(dir, "logs", "access.log");
+      const get = (n: number): Promise<{ status: number }> =>
+        request(`http://127.0.0.1:${port}/v1/models/${n}`, { headers: { authorization: `Bearer ${MOCK_API_KEY}` } });
+      // Each line is about 55 bytes ($time_iso8601 $status $request_method $uri ...): 60 pass the cap.
+      for (let n = 0; n < 60; n++) assert.equal((await get(n)).status, 200);
+      await eventually("logcap.sh moving the log aside", 30, () =>
+        existsSync(`${log}.1`) && statSync(log).size <= LOG_CAP ? true : undefined,
+      );
+      const rotated = readFileSync(`${log}.1`, "utf8");
+      assert.ok(rotated.length > LOG_CAP && rotated.endsWith("\n"), "moved aside only past the cap, whole lines");
+      assert.ok(statSync(log).size <= LOG_CAP, "the live log is back under the cap");
+      assert.match(rotated + readFileSync(log, "utf8"), / GET \/v1\/models\/59 /);
+      const before = statSync(log).size;
+      assert.equal((await get(1000)).status, 200);
+      const after = readFileSync(log);
+      assert.equal(after.includes(0), false, "no hole of NULs: nginx appends (O_APPEND) at the new end");
+      assert.ok(after.length > before && after.length < before + 100);
+      assert.match(after.toString("utf8"), /^(?:[^\n]*\n)*[^\n]* GET \/v1\/models\/1000 [^\n]*\n$/);
+      assert.equal(existsSync(`${log}.1.tmp`), false);
+    },
+  );
 });

@@ -298,7 +298,8 @@ describe("every plan's command", () => {
     ollama: "ollama/ollama:0.33.3",
   };
   for (const r of requests) {
-    it(`${r.model} on ${r.engine}${r.context ? ` at ${r.context}` : ""}: the pinned image, only known flags, no secrets, binds all addresses inside its container`, () => {
+    const at = r.context ? ` at ${r.context}` : "";
+    it(`${r.model} on ${r.engine}${at}: the pinned image, only known flags, no secrets, binds all addresses inside its container`, () => {
       const p = plan(r);
       const known = KNOWN_FLAGS[p.engine] ?? new Set<string>();
       for (const a of p.serve.argv.filter((x) => x.startsWith("--")))

@@ -118,7 +118,8 @@ describe("planForMachine", () => {
         assert.equal(e.largest?.reason, "needs 248.8 GiB per GPU at TP 2, has 24.0");
         assert.equal(
           e.problem,
-          "Qwen3-235B-A22B on vllm does not fit this machine as asked (needs 248.8 GiB per GPU at TP 2, has 24.0), nor in bf16, fp8, gptq-int4 at 8192 tokens or more.",
+          "Qwen3-235B-A22B on vllm does not fit this machine as asked (needs 248.8 GiB per GPU at TP 2, " +
+            "has 24.0), nor in bf16, fp8, gptq-int4 at 8192 tokens or more.",
         );
         return true;
       },

@@ -81,7 +81,8 @@ const invokes = {
   "aws:ec2/getVpc:getVpc": () => ({ id: "vpc-0default", cidrBlock: "172.31.0.0/16" }),
   "aws:ec2/getSubnets:getSubnets": () => ({ id: "subnets", ids: ["subnet-0aaaaaaaaaaaaaaaa"] }),
   "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({ id: "o", locations: ["us-east-1a"], locationTypes: [], instanceTypes: [] }),
-  "aws:ssm/getParameter:getParameter": (i) => ({ id: i.name, name: i.name, value: "ami-0mockdlami000000", insecureValue: "ami-0mockdlami000000", type: "String" }),
+  "aws:ssm/getParameter:getParameter": (i) =>
+    ({ id: i.name, name: i.name, value: "ami-0mockdlami000000", insecureValue: "ami-0mockdlami000000", type: "String" }),
   "aws:index/getRegion:getRegion": () => ({ id: "us-east-1", name: "us-east-1", region: "us-east-1" }),
 };
 function state(type, name, inputs) {
@@ -90,7 +91,10 @@ function state(type, name, inputs) {
     case "aws:ssm/parameter:Parameter": return { ...inputs, arn: "arn:aws:ssm:us-east-1:123456789012:parameter" + inputs.name };
     case "aws:iam/role:Role": return { ...inputs, name: name + "-role", arn: "arn:aws:iam::123456789012:role/" + name };
     case "aws:iam/instanceProfile:InstanceProfile": return { ...inputs, name: name + "-profile" };
-    case "aws:ec2/instance:Instance": return { ...inputs, publicIp: "203.0.113.10", spotInstanceRequestId: inputs.instanceMarketOptions === undefined ? "" : "sir-0" + name };
+    case "aws:ec2/instance:Instance": {
+      const spotInstanceRequestId = inputs.instanceMarketOptions === undefined ? "" : "sir-0" + name;
+      return { ...inputs, publicIp: "203.0.113.10", spotInstanceRequestId };
+    }
     case "aws:ec2/eip:Eip": return { ...inputs, publicIp: "203.0.113.99", allocationId: "eipalloc-0" + name };
     case "command:local:Command": return { ...inputs, stdout: "ready", stderr: "" };
     default: return inputs;
@@ -272,17 +276,21 @@ describe("the packed package, installed into a project outside this repository",
     assert.ok(existsSync(path.join(installed, "dist", "scripts", "cancel-spot-request.js")));
   });
 
-  it("both commands run from another working folder: wait-ready refuses a missing setting (exit 2), the cancel step has nothing to cancel (exit 0)", async () => {
-    const elsewhere = mkdtempSync(path.join(tmp, "elsewhere-"));
-    const env = { PATH: process.env.PATH ?? "" };
-    const ready = await sh(String(commandNamed("qwen-ready").inputs.create), elsewhere, env);
-    assert.deepEqual(ready, { code: 2, stderr: "wait-ready: QS_BASE_URL is not set\n" });
-    const cancel = await sh(String(commandNamed("spot-cancel-spot-request").inputs.delete), elsewhere, {
-      ...env,
-      QS_SPOT_REQUEST_ID: "",
-    });
-    assert.deepEqual(cancel, { code: 0, stderr: "" });
-  });
+  it(
+    "both commands run from another working folder: wait-ready refuses a missing setting (exit 2), " +
+      "the cancel step has nothing to cancel (exit 0)",
+    async () => {
+      const elsewhere = mkdtempSync(path.join(tmp, "elsewhere-"));
+      const env = { PATH: process.env.PATH ?? "" };
+      const ready = await sh(String(commandNamed("qwen-ready").inputs.create), elsewhere, env);
+      assert.deepEqual(ready, { code: 2, stderr: "wait-ready: QS_BASE_URL is not set\n" });
+      const cancel = await sh(String(commandNamed("spot-cancel-spot-request").inputs.delete), elsewhere, {
+        ...env,
+        QS_SPOT_REQUEST_ID: "",
+      });
+      assert.deepEqual(cancel, { code: 0, stderr: "" });
+    },
+  );
 });
 
 describe("this repository's own Pulumi program", () => {

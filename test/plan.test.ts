@@ -162,7 +162,9 @@ describe("user errors", () => {
     [
       "misspelled setting",
       { model: "qwen3:8b", engine: "vllm", contxt: 4096 },
-      'contxt = "contxt": unknown setting.\nDid you mean context? Check the spelling; settings are case-sensitive.\nValid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot, modelRevision',
+      'contxt = "contxt": unknown setting.\n' +
+        "Did you mean context? Check the spelling; settings are case-sensitive.\n" +
+        "Valid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot, modelRevision",
     ],
     [
       "context too short",
@@ -177,12 +179,16 @@ describe("user errors", () => {
     [
       "unknown family",
       { model: "qwen3:8b", engine: "vllm", families: ["g7"] },
-      'families = "g7": not one of the valid choices.\nDid you mean g7e? Pick one of the valid choices.\nValid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200',
+      'families = "g7": not one of the valid choices.\n' +
+        "Did you mean g7e? Pick one of the valid choices.\n" +
+        "Valid choices: g4dn, g5, g6, gr6, g6e, g7e, p4d, p4de, p5, p5en, p6-b200",
     ],
     [
       "GGUF format on vLLM",
       { model: "qwen3:8b", engine: "vllm", quantization: "q4_K_M" },
-      'quantization = "q4_K_M": q4_K_M is an Ollama (GGUF) format; vllm does not load it.\nPick a quantization vllm loads, or switch engine.\nValid choices: bf16, fp8, awq',
+      'quantization = "q4_K_M": q4_K_M is an Ollama (GGUF) format; vllm does not load it.\n' +
+        "Pick a quantization vllm loads, or switch engine.\n" +
+        "Valid choices: bf16, fp8, awq",
     ],
     [
       "format Qwen never published",
@@ -192,7 +198,9 @@ describe("user errors", () => {
     [
       "spelling and setting disagree",
       { model: "Qwen/Qwen3-8B-FP8", engine: "vllm", quantization: "bf16" },
-      'quantization = "bf16": the model was given as "Qwen/Qwen3-8B-FP8", which names fp8.\nDrop the quantization setting, or name the model without a format suffix (Qwen3-8B).\nValid choices: fp8',
+      'quantization = "bf16": the model was given as "Qwen/Qwen3-8B-FP8", which names fp8.\n' +
+        "Drop the quantization setting, or name the model without a format suffix (Qwen3-8B).\n" +
+        "Valid choices: fp8",
     ],
     [
       "context beyond the model",
@@ -447,7 +455,8 @@ describe("user errors", () => {
     assert.equal(
       e.message,
       'maxPricePerHour = "1": no instance that can serve Qwen3-32B bf16 on vllm (context 32768 x 1) costs $1/h or less.\n' +
-        "The cheapest that fits is g7e.2xlarge at $3.363/h on-demand: raise the limit to at least 3.363, or try a lighter quantization (fp8 or awq), a shorter context (now 32768).",
+        "The cheapest that fits is g7e.2xlarge at $3.363/h on-demand: " +
+        "raise the limit to at least 3.363, or try a lighter quantization (fp8 or awq), a shorter context (now 32768).",
     );
     // Spot prices the same search from the spot column.
     assert.match(

@@ -67,7 +67,10 @@ const invokes = {
   "aws:index/getRegion:getRegion": () => ({ region: "us-east-1" }),
 };
 pulumi.runtime.setMocks({
-  newResource: (a) => ({ id: a.name + "-id", state: { ...a.inputs, publicIp: "203.0.113.10", result: "k".repeat(48), arn: "arn:aws:ssm:us-east-1:1:parameter/x" } }),
+  newResource: (a) => ({
+    id: a.name + "-id",
+    state: { ...a.inputs, publicIp: "203.0.113.10", result: "k".repeat(48), arn: "arn:aws:ssm:us-east-1:1:parameter/x" },
+  }),
   call: (a) => { const f = invokes[a.token]; if (!f) throw new Error("unhandled invoke " + a.token); return f(a.inputs); },
 }, "qwen3-serve", "dev", false).then(async () => {
   const main = require(process.cwd() + "/index.ts");
@@ -78,7 +81,8 @@ pulumi.runtime.setMocks({
     process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(run.secretKeys);
     try {
       const out = await main();
-      results.push({ tsnode: tsnodeRequire, endpoint: await value(out.endpoint), instanceType: await value(out.instanceType), awsRegion: out.awsRegion === undefined ? null : await value(out.awsRegion) });
+      const awsRegion = out.awsRegion === undefined ? null : await value(out.awsRegion);
+      results.push({ tsnode: tsnodeRequire, endpoint: await value(out.endpoint), instanceType: await value(out.instanceType), awsRegion });
     } catch (e) {
       results.push({ error: e.constructor.name, message: e.message });
     }
@@ -142,7 +146,11 @@ describe("index.ts under Pulumi's TypeScript loader (the AWS example stack, then
     assert.equal(results[1]?.error, "RunError");
     assert.match(
       results[1]?.message ?? "",
-      /^qwen3-serve:sshPrivateKey = "\(plain text\)": the SSH private key is stored in plain text in the stack file\.\nSet it with `pulumi config set --secret qwen3-serve:sshPrivateKey < ~\/\.ssh\/id_ed25519`\.$/,
+      new RegExp(
+        /^qwen3-serve:sshPrivateKey = "\(plain text\)": the SSH private key is stored in plain text in the stack file\.\n/
+          .source +
+          /Set it with `pulumi config set --secret qwen3-serve:sshPrivateKey < ~\/\.ssh\/id_ed25519`\.$/.source,
+      ),
     );
   });
 

@@ -96,47 +96,51 @@ describe("the proxy on a sandboxed machine", () => {
     assert.deepEqual(forwarded, [{ method: "GET", url: "/v1/models", auth: "absent" }]);
   });
 
-  it("a client without the key that trickles a request body stops counting as in flight within seconds of its 401 (lingering_time 2 s), not after nginx's default 30 s", async () => {
-    const sock = sb.p("run/qwen3-serve-activity.sock");
-    const writing = async (): Promise<number> =>
-      Number(/Writing: (\d+)/.exec((await unixGet(sock, "/qwen3-serve/activity")).body)?.[1]);
-    const client = net.connect(sb.proxyPort, "127.0.0.1");
-    let answer = "";
-    const answered = new Promise<number>((resolve) =>
-      client.on("data", (c: Buffer) => {
-        answer += c.toString();
-        resolve(Date.now());
-      }),
-    );
-    client.on("error", () => undefined);
-    await new Promise<void>((resolve) => client.once("connect", () => resolve()));
-    client.write(
-      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model"',
-    );
-    // One byte every 400 ms: never silent for lingering_timeout (1 s), so only lingering_time ends it.
-    const trickle = setInterval(() => client.writable && client.write(" "), 400);
-    try {
-      const at = await answered;
-      assert.match(answer, /^HTTP\/1\.1 401 /, "answered 401 at once, before the body");
-      assert.equal(
-        await writing(),
-        2,
-        "the discarded body keeps the request in flight at first (the probe is the other)",
+  it(
+    "a client without the key that trickles a request body stops counting as in flight within " +
+      "seconds of its 401 (lingering_time 2 s), not after nginx's default 30 s",
+    async () => {
+      const sock = sb.p("run/qwen3-serve-activity.sock");
+      const writing = async (): Promise<number> =>
+        Number(/Writing: (\d+)/.exec((await unixGet(sock, "/qwen3-serve/activity")).body)?.[1]);
+      const client = net.connect(sb.proxyPort, "127.0.0.1");
+      let answer = "";
+      const answered = new Promise<number>((resolve) =>
+        client.on("data", (c: Buffer) => {
+          answer += c.toString();
+          resolve(Date.now());
+        }),
       );
-      // Poll rather than sleep: the count drops about 2 s after the 401. The 15 s bound leaves a
-      // loaded machine room and still fails nginx's default, which would hold it 30 s.
-      let n = 2;
-      while (n !== 1 && Date.now() - at < 15_000) {
-        await new Promise((r) => setTimeout(r, 100));
-        n = await writing();
+      client.on("error", () => undefined);
+      await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+      client.write(
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model"',
+      );
+      // One byte every 400 ms: never silent for lingering_timeout (1 s), so only lingering_time ends it.
+      const trickle = setInterval(() => client.writable && client.write(" "), 400);
+      try {
+        const at = await answered;
+        assert.match(answer, /^HTTP\/1\.1 401 /, "answered 401 at once, before the body");
+        assert.equal(
+          await writing(),
+          2,
+          "the discarded body keeps the request in flight at first (the probe is the other)",
+        );
+        // Poll rather than sleep: the count drops about 2 s after the 401. The 15 s bound leaves a
+        // loaded machine room and still fails nginx's default, which would hold it 30 s.
+        let n = 2;
+        while (n !== 1 && Date.now() - at < 15_000) {
+          await new Promise((r) => setTimeout(r, 100));
+          n = await writing();
+        }
+        assert.equal(n, 1, "only the probe itself: the slow client no longer counts");
+        assert.ok(Date.now() - at >= 1000, "not before lingering_timeout: the trickle kept it open that long");
+      } finally {
+        clearInterval(trickle);
+        client.destroy();
       }
-      assert.equal(n, 1, "only the probe itself: the slow client no longer counts");
-      assert.ok(Date.now() - at >= 1000, "not before lingering_timeout: the trickle kept it open that long");
-    } finally {
-      clearInterval(trickle);
-      client.destroy();
-    }
-  });
+    },
+  );
 
   it("answers the watchdog's in-flight count on its unix socket only, never on the public port", async () => {
     const sock = sb.p("run/qwen3-serve-activity.sock");

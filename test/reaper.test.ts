@@ -852,23 +852,30 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
   });
 
   // Item 26.
-  it("on a legacy backend, other projects' stacks are listed but left alone: one without our outputs, one whose instance carries another project's tag", async () => {
-    const r = await reap(["--yes"]);
-    assert.deepEqual(row(r.stdout, "web"), [
-      "web",
-      "keep",
-      "nothing",
-      "not a qwen3-serve deployment: its outputs lack plan, endpoint, modelName",
-    ]);
-    assert.deepEqual(row(r.stdout, "twin"), [
-      "twin",
-      "keep",
-      "nothing",
-      `instance ${TWIN} is tagged qwen3-serve:project=llm-lab, qwen3-serve:stack=twin, not qwen3-serve and twin: not this project's stack`,
-    ]);
-    assert.ok(!r.state.destroyed.includes("web") && !r.state.destroyed.includes("twin"), r.state.destroyed.join(", "));
-    assert.ok(!r.asked.some((a) => a.startsWith(WEB)), "a stack without our outputs is not read further");
-  });
+  it(
+    "on a legacy backend, other projects' stacks are listed but left alone: one " +
+      "without our outputs, one whose instance carries another project's tag",
+    async () => {
+      const r = await reap(["--yes"]);
+      assert.deepEqual(row(r.stdout, "web"), [
+        "web",
+        "keep",
+        "nothing",
+        "not a qwen3-serve deployment: its outputs lack plan, endpoint, modelName",
+      ]);
+      assert.deepEqual(row(r.stdout, "twin"), [
+        "twin",
+        "keep",
+        "nothing",
+        `instance ${TWIN} is tagged qwen3-serve:project=llm-lab, qwen3-serve:stack=twin, not qwen3-serve and twin: not this project's stack`,
+      ]);
+      assert.ok(
+        !r.state.destroyed.includes("web") && !r.state.destroyed.includes("twin"),
+        r.state.destroyed.join(", "),
+      );
+      assert.ok(!r.asked.some((a) => a.startsWith(WEB)), "a stack without our outputs is not read further");
+    },
+  );
 
   it("a project-scoped backend lists only this project's stacks", async () => {
     const r = await reap([], { ...fleet(), legacy: false });

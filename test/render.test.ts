@@ -165,80 +165,90 @@ describe("cloud-init user data", () => {
     });
   }
 
-  it("every model and engine, at 32K and 128K, with every optional setting at its longest, stays under 16 KiB gzipped in the AWS form (idle.py from SSM)", () => {
-    const idle = idleScriptSsm(`/qwen3-serve/${"s".repeat(40)}`);
-    const worst: MachineSettings = {
-      secrets: {
-        source: "ssm",
-        region: "ap-southeast-2",
-        apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`,
-        hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token`,
-      },
-      idleFromSsm: { parameters: idle.parameters, sha256: idle.sha256 },
-      proxyPort: 8443,
-      driver: "install",
-      tls: { domain: "qwen3-endpoint.research.example.com", email: "ml-platform-team@example.com" },
-      engineImageDigest: `sha256:${"a".repeat(64)}`,
-      idle: { minutes: null, ttlHours: null, countSsh: false, action: "poweroff", fromInstanceTags: true },
-    };
-    let largest = 0;
-    for (const m of MODELS) {
-      for (const engine of ["vllm", "sglang", "ollama"] as const) {
-        for (const context of [32768, 131072]) {
-          let p: Plan;
-          try {
-            p = plan(m.id, engine, context);
-          } catch {
-            continue; // no instance holds it at this context: nothing to render
+  it(
+    "every model and engine, at 32K and 128K, with every optional setting at its " +
+      "longest, stays under 16 KiB gzipped in the AWS form (idle.py from SSM)",
+    () => {
+      const idle = idleScriptSsm(`/qwen3-serve/${"s".repeat(40)}`);
+      const worst: MachineSettings = {
+        secrets: {
+          source: "ssm",
+          region: "ap-southeast-2",
+          apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`,
+          hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token`,
+        },
+        idleFromSsm: { parameters: idle.parameters, sha256: idle.sha256 },
+        proxyPort: 8443,
+        driver: "install",
+        tls: { domain: "qwen3-endpoint.research.example.com", email: "ml-platform-team@example.com" },
+        engineImageDigest: `sha256:${"a".repeat(64)}`,
+        idle: { minutes: null, ttlHours: null, countSsh: false, action: "poweroff", fromInstanceTags: true },
+      };
+      let largest = 0;
+      for (const m of MODELS) {
+        for (const engine of ["vllm", "sglang", "ollama"] as const) {
+          for (const context of [32768, 131072]) {
+            let p: Plan;
+            try {
+              p = plan(m.id, engine, context);
+            } catch {
+              continue; // no instance holds it at this context: nothing to render
+            }
+            largest = Math.max(largest, gzipSync(renderCloudInit(machineFiles(p, worst)), { level: 9 }).length);
           }
-          largest = Math.max(largest, gzipSync(renderCloudInit(machineFiles(p, worst)), { level: 9 }).length);
         }
       }
-    }
-    assert.ok(
-      largest < EC2_USER_DATA_LIMIT,
-      `largest gzipped user data is ${largest} bytes; EC2 takes at most ${EC2_USER_DATA_LIMIT}`,
-    );
-  });
+      assert.ok(
+        largest < EC2_USER_DATA_LIMIT,
+        `largest gzipped user data is ${largest} bytes; EC2 takes at most ${EC2_USER_DATA_LIMIT}`,
+      );
+    },
+  );
 
-  it("the AWS form leaves idle.py out, names its chunk parameters and the shipped text's SHA-256 in the env file, and refuses a hash that is not the shipped idle.py's", () => {
-    const files = machineFiles(plan("qwen3:8b", "vllm"), AWS_SSM);
-    assert.deepEqual(
-      files.filter((f) => f.path.includes("idle")).map((f) => f.path),
-      ["/usr/local/lib/qwen3-serve/idle.sh"],
-    );
-    const env = files.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "";
-    assert.match(
-      env,
-      /^SSM_IDLE_PY_PARAMS='\/qwen3-serve\/prod\/machine\/idle\.py\/0 \/qwen3-serve\/prod\/machine\/idle\.py\/1 \/qwen3-serve\/prod\/machine\/idle\.py\/2'$/m,
-    );
-    const shipped = shippedScript(readFileSync(path.join(__dirname, "..", "components", "machine", "idle.py"), "utf8"));
-    const sha = spawnSync("sha256sum", { input: shipped, encoding: "utf8" }).stdout.split(" ")[0];
-    assert.match(env, new RegExp(`^IDLE_PY_SHA256='${sha}'$`, "m"));
-    // Other targets ship it in place and leave both keys empty.
-    const ssh = machineFiles(plan("qwen3:8b", "vllm"), SSM);
-    assert.equal(ssh.find((f) => f.path.endsWith("/idle.py"))?.content, shipped);
-    assert.match(
-      ssh.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "",
-      /^SSM_IDLE_PY_PARAMS=''\nIDLE_PY_SHA256=''$/m,
-    );
-    assert.throws(
-      () =>
-        machineFiles(plan("qwen3:8b", "vllm"), {
-          ...AWS_SSM,
-          idleFromSsm: { parameters: idleProd.parameters, sha256: "0".repeat(64) },
-        }),
-      /idleFromSsm\.sha256 0{64} is not the shipped idle\.py's/,
-    );
-    assert.throws(
-      () =>
-        machineFiles(plan("qwen3:8b", "vllm"), {
-          ...AWS_SSM,
-          secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" },
-        }),
-      /idle\.py can come from SSM only on a machine that reads its secrets from SSM/,
-    );
-  });
+  it(
+    "the AWS form leaves idle.py out, names its chunk parameters and the shipped text's " +
+      "SHA-256 in the env file, and refuses a hash that is not the shipped idle.py's",
+    () => {
+      const files = machineFiles(plan("qwen3:8b", "vllm"), AWS_SSM);
+      assert.deepEqual(
+        files.filter((f) => f.path.includes("idle")).map((f) => f.path),
+        ["/usr/local/lib/qwen3-serve/idle.sh"],
+      );
+      const env = files.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "";
+      assert.match(
+        env,
+        /^SSM_IDLE_PY_PARAMS='\/qwen3-serve\/prod\/machine\/idle\.py\/0 \/qwen3-serve\/prod\/machine\/idle\.py\/1 \/qwen3-serve\/prod\/machine\/idle\.py\/2'$/m,
+      );
+      const shipped = shippedScript(
+        readFileSync(path.join(__dirname, "..", "components", "machine", "idle.py"), "utf8"),
+      );
+      const sha = spawnSync("sha256sum", { input: shipped, encoding: "utf8" }).stdout.split(" ")[0];
+      assert.match(env, new RegExp(`^IDLE_PY_SHA256='${sha}'$`, "m"));
+      // Other targets ship it in place and leave both keys empty.
+      const ssh = machineFiles(plan("qwen3:8b", "vllm"), SSM);
+      assert.equal(ssh.find((f) => f.path.endsWith("/idle.py"))?.content, shipped);
+      assert.match(
+        ssh.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "",
+        /^SSM_IDLE_PY_PARAMS=''\nIDLE_PY_SHA256=''$/m,
+      );
+      assert.throws(
+        () =>
+          machineFiles(plan("qwen3:8b", "vllm"), {
+            ...AWS_SSM,
+            idleFromSsm: { parameters: idleProd.parameters, sha256: "0".repeat(64) },
+          }),
+        /idleFromSsm\.sha256 0{64} is not the shipped idle\.py's/,
+      );
+      assert.throws(
+        () =>
+          machineFiles(plan("qwen3:8b", "vllm"), {
+            ...AWS_SSM,
+            secrets: { source: "file", path: "/etc/qwen3-serve/secrets.env" },
+          }),
+        /idle\.py can come from SSM only on a machine that reads its secrets from SSM/,
+      );
+    },
+  );
 });
 
 describe("shipped scripts", () => {

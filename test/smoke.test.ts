@@ -771,7 +771,8 @@ describe("scripts/smoke.ts as a child process", () => {
       assert.equal(r.stdout, "");
       assert.equal(
         r.stderr,
-        `error: --json = ${JSON.stringify(missing)}: cannot be written: its folder does not exist (ENOENT).\nGive a file in an existing folder you can write to, e.g. --json results.json.\n`,
+        `error: --json = ${JSON.stringify(missing)}: cannot be written: its folder does not exist ` +
+          `(ENOENT).\nGive a file in an existing folder you can write to, e.g. --json results.json.\n`,
       );
       const folder = await smoke(["--url", f.baseUrl, "--api-key", KEY, "--bench", "--json", dir]);
       assert.equal(folder.code, 2);

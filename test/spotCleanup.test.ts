@@ -26,9 +26,13 @@ import { nodeScriptCommand } from "../components/machine/nodeScript";
 let elsewhere = "";
 
 const OK = (id: string): string =>
-  `<CancelSpotInstanceRequestsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId><spotInstanceRequestSet><item><spotInstanceRequestId>${id}</spotInstanceRequestId><state>cancelled</state></item></spotInstanceRequestSet></CancelSpotInstanceRequestsResponse>`;
+  '<CancelSpotInstanceRequestsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">' +
+  "<requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>" +
+  `<spotInstanceRequestSet><item><spotInstanceRequestId>${id}</spotInstanceRequestId><state>cancelled</state></item>` +
+  "</spotInstanceRequestSet></CancelSpotInstanceRequestsResponse>";
 const ERROR = (code: string): string =>
-  `<Response><Errors><Error><Code>${code}</Code><Message>${code}</Message></Error></Errors><RequestID>62bb4b08-2e7d-4c10-9626-5b0f3a2daccc</RequestID></Response>`;
+  `<Response><Errors><Error><Code>${code}</Code><Message>${code}</Message></Error></Errors>` +
+  "<RequestID>62bb4b08-2e7d-4c10-9626-5b0f3a2daccc</RequestID></Response>";
 
 interface Run {
   readonly code: number;

@@ -241,7 +241,10 @@ describe("workstation under mocks", () => {
       amiId: "n/a (existing machine)",
       connectCommand: "ssh -p 22 ubuntu@192.0.2.10",
       portForwardCommand: "ssh -p 22 -N -L 8080:127.0.0.1:8080 ubuntu@192.0.2.10",
-      curlExample: `curl http://192.0.2.10:8080/v1/chat/completions -H "Authorization: Bearer $(pulumi stack output apiKey --show-secrets)" -H "Content-Type: application/json" -d '{"model": "Qwen3-30B-A3B", "messages": [{"role": "user", "content": "Hello"}]}'`,
+      curlExample:
+        `curl http://192.0.2.10:8080/v1/chat/completions -H "Authorization: Bearer $(pulumi stack output ` +
+        `apiKey --show-secrets)" -H "Content-Type: application/json" -d '{"model": "Qwen3-30B-A3B", ` +
+        `"messages": [{"role": "user", "content": "Hello"}]}'`,
       statusUrl: "http://192.0.2.10:8080/qwen3-serve/status",
     });
     assert.equal(await pulumi.isSecret(out.apiKey), true);
@@ -563,21 +566,25 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
     assert.equal(engineStarts(), starts, "a healthy engine kept running");
   });
 
-  it("a changed proxy port: one in-place update; the endpoint answers on the new port with the same key, and no longer on the old one; the engine kept running", async () => {
-    const starts = engineStarts();
-    const newPort = await freePort();
-    const steps = await up(
-      await declare(config({ proxyPort: newPort }, { "qwen3-serve:idleMinutes": "45" }), "loopback"),
-    );
-    assert.deepEqual(
-      steps.map((s) => s.kind),
-      ["update"],
-    );
-    await answers(newPort, "qwen3:0.6b-q4_K_M");
-    await assert.rejects(post(proxyPort, "qwen3:0.6b-q4_K_M", MOCK_API_KEY), /ECONNREFUSED/);
-    assert.equal(engineStarts(), starts, "the proxy port is not the engine's: no model reload");
-    proxyPort = newPort;
-  });
+  it(
+    "a changed proxy port: one in-place update; the endpoint answers on the new port with the same " +
+      "key, and no longer on the old one; the engine kept running",
+    async () => {
+      const starts = engineStarts();
+      const newPort = await freePort();
+      const steps = await up(
+        await declare(config({ proxyPort: newPort }, { "qwen3-serve:idleMinutes": "45" }), "loopback"),
+      );
+      assert.deepEqual(
+        steps.map((s) => s.kind),
+        ["update"],
+      );
+      await answers(newPort, "qwen3:0.6b-q4_K_M");
+      await assert.rejects(post(proxyPort, "qwen3:0.6b-q4_K_M", MOCK_API_KEY), /ECONNREFUSED/);
+      assert.equal(engineStarts(), starts, "the proxy port is not the engine's: no model reload");
+      proxyPort = newPort;
+    },
+  );
 
   it("a changed model: one in-place update; the endpoint serves the new model", async () => {
     const steps = await up(await declare(config({}, { "qwen3-serve:model": "qwen3:1.7b" }), "loopback"));

@@ -23,7 +23,10 @@ const DLAMI_SOURCE: Source = {
     "https://github.com/aws/deep-learning-containers/issues/2425",
   ],
   asOf: "2026-09-21",
-  note: "Base OSS Nvidia Driver GPU AMI release notes: driver 580/595, CUDA 13, NVIDIA Container Toolkit, Docker, SSM agent. EC2's recommended root size for the Base DLAMI is 100 GB (the GitHub issue).",
+  note:
+    "Base OSS Nvidia Driver GPU AMI release notes: driver 580/595, CUDA 13, NVIDIA Container " +
+    "Toolkit, Docker, SSM agent. EC2's recommended root size for the Base DLAMI is 100 GB (the " +
+    "GitHub issue).",
 };
 const CANONICAL_SOURCE: Source = {
   url: [
@@ -31,7 +34,10 @@ const CANONICAL_SOURCE: Source = {
     "https://discourse.ubuntu.com/t/finding-ubuntu-images-with-the-aws-ssm-parameter-store/15507",
   ],
   asOf: "2026-11-29",
-  note: "Canonical's public SSM parameters /aws/service/canonical/ubuntu/server/<release>/stable/current/amd64/hvm/<volume>/ami-id; 22.04 images are published under ebs-gp2, 24.04 under ebs-gp3",
+  note:
+    "Canonical's public SSM parameters " +
+    "/aws/service/canonical/ubuntu/server/<release>/stable/current/amd64/hvm/<volume>/ami-id; 22.04 " +
+    "images are published under ebs-gp2, 24.04 under ebs-gp3",
 };
 
 /** Image families by name. */

@@ -45,7 +45,9 @@ export interface GpuInstance {
 const NVSMI_T4: Source = {
   url: "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-run-jobs-slurm-docker.html",
   asOf: "2026-11-29",
-  note: 'nvidia-smi sample on an AWS host in "Running Docker containers on a Slurm compute node on HyperPod": Tesla T4 reports 15109MiB with ECC on; EC2 GpuInfo says 16384',
+  note:
+    'nvidia-smi sample on an AWS host in "Running Docker containers on a Slurm compute node on ' +
+    'HyperPod": Tesla T4 reports 15109MiB with ECC on; EC2 GpuInfo says 16384',
 };
 
 /** GPU models, keyed by name. Compute capability from https://developer.nvidia.com/cuda-gpus. */
@@ -90,7 +92,10 @@ export const GPU_MODELS = {
     source: {
       url: "https://github.com/bigstack-oss/cubecos/issues/312",
       asOf: "2026-11-29",
-      note: "nvidia-smi -q on RTX PRO 6000 Blackwell Server Edition cards; the 97887 MiB total was first read from a file with no public address and is not yet confirmed on this page; EC2 GpuInfo says 98304",
+      note:
+        "nvidia-smi -q on RTX PRO 6000 Blackwell Server Edition cards; the 97887 MiB total was first " +
+        "read from a file with no public address and is not yet confirmed on this page; EC2 GpuInfo says " +
+        "98304",
     },
   },
   "A100-40GB": {
@@ -143,7 +148,10 @@ export const GPU_MODELS = {
     source: {
       url: "https://github.com/NVIDIA/TensorRT-LLM/issues/10278",
       asOf: "2026-11-30",
-      note: "nvidia-smi on 8x B200 shows 183359MiB each (also EC2's GpuInfo); 182784 MiB is a driver figure for p6-b200.48xlarge read from a file with no public address, kept as the lower bound until confirmed",
+      note:
+        "nvidia-smi on 8x B200 shows 183359MiB each (also EC2's GpuInfo); 182784 MiB is a driver figure " +
+        "for p6-b200.48xlarge read from a file with no public address, kept as the lower bound until " +
+        "confirmed",
     },
   },
 } as const satisfies Record<string, GpuModel>;
@@ -253,7 +261,9 @@ const NVSWITCH_SOURCE: Source = {
     "https://docs.aws.amazon.com/dlami/latest/devguide/appendix-ami-release-notes.html",
   ],
   asOf: "2026-11-30",
-  note: "without a running nvidia-fabricmanager of the driver's branch, nvidia-smi works but CUDA init fails with error 802; NVLink 5 (B200) also needs the NVLink subnet manager (nvlsm)",
+  note:
+    "without a running nvidia-fabricmanager of the driver's branch, nvidia-smi works but CUDA init " +
+    "fails with error 802; NVLink 5 (B200) also needs the NVLink subnet manager (nvlsm)",
 };
 
 /** NVSwitch instance types and what each needs; every other type needs nothing. */
@@ -278,6 +288,7 @@ export function fabricNeed(instanceType: string): FabricNeed {
  */
 export function plainUbuntuRefusal(instanceType: string): string | null {
   return fabricNeed(instanceType) === "fabric-manager+nvlsm"
-    ? `${instanceType} needs NVIDIA's NVLink subnet manager (nvlsm) besides the fabric manager, which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI`
+    ? `${instanceType} needs NVIDIA's NVLink subnet manager (nvlsm) besides the fabric manager, which ` +
+        `the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI`
     : null;
 }

@@ -11,7 +11,9 @@ export const PROXY_IMAGE = "nginx:1.28.0-alpine";
 export const PROXY_IMAGE_SOURCE: Source = {
   url: "https://hub.docker.com/_/nginx",
   asOf: "2026-11-29",
-  note: "tag 1.28.0-alpine, also pinned by digest in public Dockerfiles; nginx 1.28 is the stable branch; the image's nginx.conf includes /etc/nginx/conf.d/*.conf inside http {}",
+  note:
+    "tag 1.28.0-alpine, also pinned by digest in public Dockerfiles; nginx 1.28 is the stable " +
+    "branch; the image's nginx.conf includes /etc/nginx/conf.d/*.conf inside http {}",
 };
 
 /** The Docker target's idle watchdog sidecar: the official Python image, for the same idle.py the machines run. */

@@ -131,12 +131,18 @@ const SRC_CONTEXT: Source = {
 const SRC_HF_REPOS: Source = {
   url: "https://huggingface.co/Qwen",
   asOf: "2026-01-26",
-  note: "each `hf` entry is the repo https://huggingface.co/<entry> under Qwen's organization; no Qwen/ AWQ or GPTQ repos exist for 2507 and Coder. Listed first from xorbitsai/inference's model registry",
+  note:
+    "each `hf` entry is the repo https://huggingface.co/<entry> under Qwen's organization; no Qwen/ " +
+    "AWQ or GPTQ repos exist for 2507 and Coder. Listed first from xorbitsai/inference's model " +
+    "registry",
 };
 const SRC_OLLAMA_TAGS: Source = {
   url: ["https://ollama.com/library/qwen3/tags", "https://ollama.com/library/qwen3-coder/tags"],
   asOf: "2025-09-01",
-  note: "tag names and sizes, read from a copy of the tags pages (Aug-Sep 2025); sizes absent here were not found in a source. Short tags (qwen3:30b, qwen3:235b, qwen3:4b) moved to 2507 builds, so we always pull the explicit quant tag.",
+  note:
+    "tag names and sizes, read from a copy of the tags pages (Aug-Sep 2025); sizes absent here were " +
+    "not found in a source. Short tags (qwen3:30b, qwen3:235b, qwen3:4b) moved to 2507 builds, so we " +
+    "always pull the explicit quant tag.",
 };
 const SRC_TOOLS: Source = {
   url: [

@@ -18,7 +18,8 @@ export const WORKSTATION_GPUS = {
     usableMiB: 24268,
     source: nvsmi(
       "https://github.com/noonghunna/club-3090/issues/390",
-      "nvidia-smi totals seen: 24268 MiB (older drivers, first read from a file with no public address) to 24576 MiB (this issue, driver 580); the lower is used",
+      "nvidia-smi totals seen: 24268 MiB (older drivers, first read from a file with no public " +
+        "address) to 24576 MiB (this issue, driver 580); the lower is used",
       "2026-11-30",
     ),
   },

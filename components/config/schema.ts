@@ -349,8 +349,11 @@ function checkPrivate(aws: AwsSettings): void {
     refuse(
       "aws.subnetId",
       "(missing)",
-      "a private machine has no public IP, and the default VPC's subnets reach the internet only through public IPs, so it could reach neither SSM nor the image registry nor Hugging Face.",
-      "Set aws.subnetId to a private subnet with a route out: a NAT gateway, or VPC interface endpoints for ssm, ssmmessages and ec2messages plus a way to reach the image registry and huggingface.co (a NAT gateway or an HTTPS proxy).",
+      "a private machine has no public IP, and the default VPC's subnets reach the internet only " +
+        "through public IPs, so it could reach neither SSM nor the image registry nor Hugging Face.",
+      "Set aws.subnetId to a private subnet with a route out: a NAT gateway, or VPC interface " +
+        "endpoints for ssm, ssmmessages and ec2messages plus a way to reach the image registry and " +
+        "huggingface.co (a NAT gateway or an HTTPS proxy).",
     );
   }
 }
@@ -431,7 +434,8 @@ function checkDocker(d: DockerSettings): void {
       "docker.bindAddress",
       d.bindAddress,
       `the proxy is published on the remote host's loopback, which the readiness wait in \`pulumi up\` (run here) cannot reach.`,
-      'Set docker.bindAddress to an address of the Docker host this machine can reach ("0.0.0.0" for all), or set docker.waitForReady: false and use the portForwardCommand output.',
+      'Set docker.bindAddress to an address of the Docker host this machine can reach ("0.0.0.0" for ' +
+        "all), or set docker.waitForReady: false and use the portForwardCommand output.",
     );
   }
 }

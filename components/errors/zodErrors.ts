@@ -186,11 +186,13 @@ export function zodToUserError(error: z.ZodError, input: unknown, schema: AnySch
       ? `Give ${EXPECTED[issue.expected] ?? issue.expected}.`
       : "Fix the value and try again.";
   const fallback = choices.length > 0 ? "Pick one of the valid choices." : expected;
+  const pick = choices.length > 0 ? " Pick one of the valid choices." : "";
+  const own = described === undefined ? fallback : `${described.endsWith(".") ? described : `${described}.`}${pick}`;
   return new UserError({
     key: named.join(".") || "config",
     value: value === undefined ? "(missing)" : value,
     problem: problemFor(issue, value),
-    hint: `${didYouMean(value, choices)}${described === undefined ? fallback : `${described.endsWith(".") ? described : `${described}.`}${choices.length > 0 ? " Pick one of the valid choices." : ""}`}`,
+    hint: `${didYouMean(value, choices)}${own}`,
     choices,
   });
 }

@@ -383,7 +383,9 @@ export function workstationCommands(user: string, purgeWeights: boolean): { inst
   const sudo = user === "root" ? "" : "sudo ";
   return {
     install: `${sudo}bash -s`,
-    uninstall: `${sudo}sh -c 'if [ -f "\${QS_ROOT:-}${LIB_DIR}/uninstall.sh" ]; then bash "\${QS_ROOT:-}${LIB_DIR}/uninstall.sh"${purgeWeights ? " --purge-weights" : ""}; fi'`,
+    uninstall:
+      `${sudo}sh -c 'if [ -f "\${QS_ROOT:-}${LIB_DIR}/uninstall.sh" ]; then bash ` +
+      `"\${QS_ROOT:-}${LIB_DIR}/uninstall.sh"${purgeWeights ? " --purge-weights" : ""}; fi'`,
   };
 }
 

@@ -359,7 +359,10 @@ export interface ReapFlagInput {
   readonly stoppedFor?: string;
 }
 
-/** Validate the flags into settings; `clock` is the real time, used when `--now` is absent; `project` is this program's. Throws UserError keyed by flag name. */
+/**
+ * Validate the flags into settings; `clock` is the real time, used when `--now` is absent; `project` is this
+ * program's. Throws UserError keyed by flag name.
+ */
 export function parseReapSettings(flags: ReapFlagInput, clock: number, project: string): ReaperSettings {
   let now = clock;
   if (flags.now !== undefined) {

@@ -246,7 +246,9 @@ function unloadableSpelling(spelling: string, engine: Engine, model: QwenModel, 
     key: "model",
     value: spelling,
     problem: `the name asks for ${implied} weights, ${kind} that ${engine.name} does not load.`,
-    hint: `Serve ${implied} with engine ${engines.join(" or ")}, or keep ${engine.name} and name the model without the format (${model.id}); ${engine.name} loads ${formats.join(", ")} for it.`,
+    hint:
+      `Serve ${implied} with engine ${engines.join(" or ")}, or keep ${engine.name} and name the model ` +
+      `without the format (${model.id}); ${engine.name} loads ${formats.join(", ")} for it.`,
     choices: spellingsFor(model, formats),
   });
 }
@@ -305,9 +307,13 @@ function overBudgetError(
   return new UserError({
     key: "maxPricePerHour",
     value: cap,
-    problem: `no instance that can serve ${model.id} ${quantization} on ${engine.name} (context ${context} x ${concurrency}) costs $${cap}/h or less${filtered ? " among the families and types allowed" : ""}.`,
+    problem:
+      `no instance that can serve ${model.id} ${quantization} on ${engine.name} (context ${context} x ` +
+      `${concurrency}) costs $${cap}/h or ` +
+      `less${filtered ? " among the families and types allowed" : ""}.`,
     hint:
-      `The cheapest that fits is ${cheapest?.instanceType ?? "none"} at $${price}/h ${input.spot ? "spot" : "on-demand"}: raise the limit to at least ${price}` +
+      `The cheapest that fits is ${cheapest?.instanceType ?? "none"} at $${price}/h ` +
+      `${input.spot ? "spot" : "on-demand"}: raise the limit to at least ${price}` +
       `${other.length > 0 ? `, or try ${other.join(", ")}` : ""}.`,
   });
 }
@@ -428,7 +434,8 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     );
   if (chosen.tensorParallelSize > model.arch.kvHeads)
     notes.push(
-      `TP ${chosen.tensorParallelSize} exceeds ${model.arch.kvHeads} KV heads: each head is replicated, so KV cache per GPU stops shrinking at TP ${model.arch.kvHeads}`,
+      `TP ${chosen.tensorParallelSize} exceeds ${model.arch.kvHeads} KV heads: each head is ` +
+        `replicated, so KV cache per GPU stops shrinking at TP ${model.arch.kvHeads}`,
     );
   if (request.spot)
     notes.push(`spot price is the dearest ${PRICE_REGION} zone in the catalog snapshot; spot can be interrupted`);

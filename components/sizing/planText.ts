@@ -34,7 +34,8 @@ export function formatPlan(plan: Plan): string {
     `Request   ${plan.model.id} (${source}) on ${engineName}, ${plan.quantization}, context ${int(plan.contextLength)} x ${seqs}, ${i.market}`,
   );
   out.push(
-    `Chosen    ${i.type}: ${i.gpuCount} x ${i.gpu} (${gib(i.gpuMemoryGiB)} each, CC ${i.computeCapability.toFixed(1)}), ${i.vcpus} vCPU, ${int(i.ramGiB)} GiB RAM`,
+    `Chosen    ${i.type}: ${i.gpuCount} x ${i.gpu} (${gib(i.gpuMemoryGiB)} each, CC ` +
+      `${i.computeCapability.toFixed(1)}), ${i.vcpus} vCPU, ${int(i.ramGiB)} GiB RAM`,
   );
   out.push(
     `Cost      ${usd(plan.cost.perHour)}/h, ${usd(plan.cost.perMonth, 0)}/month at 730 h (${i.market}, ${i.priceRegion}, prices as of ${i.priceAsOf})`,

@@ -76,7 +76,8 @@ export function formatBench(s: BenchSummary, b: BenchSettings): string {
     none: "none received",
   }[s.tokenCount];
   const lines = [
-    `Benchmark: ${b.model}, ${b.streams} concurrent stream${b.streams === 1 ? "" : "s"} for ${b.durationSeconds} s (at most ${b.maxRequests} requests, ${b.maxTokens} max tokens each)`,
+    `Benchmark: ${b.model}, ${b.streams} concurrent stream${b.streams === 1 ? "" : "s"} for ` +
+      `${b.durationSeconds} s (at most ${b.maxRequests} requests, ${b.maxTokens} max tokens each)`,
     ...table([
       [
         "requests",
@@ -103,7 +104,11 @@ export function formatBenchProgress(
   p: { elapsedSeconds: number; completed: number; inFlight: number; tokens: number; errors: number },
   durationSeconds: number,
 ): string {
-  return `bench ${Math.floor(Math.min(p.elapsedSeconds, durationSeconds))} of ${durationSeconds} s: ${p.completed} done, ${p.inFlight} in flight, ${p.tokens.toLocaleString("en-US")} tokens, ${p.errors} errors`;
+  return (
+    `bench ${Math.floor(Math.min(p.elapsedSeconds, durationSeconds))} of ${durationSeconds} s: ` +
+    `${p.completed} done, ${p.inFlight} in flight, ${p.tokens.toLocaleString("en-US")} tokens, ` +
+    `${p.errors} errors`
+  );
 }
 
 // ---- cold start -----------------------------------------------------------------------------

@@ -38,7 +38,10 @@ export interface GpuServerArgs {
   readonly ssh?: { readonly keyName: string; readonly allowedCidrs: readonly string[] };
   /** Public port of the authenticating proxy. */
   readonly proxyPort: number;
-  /** HTTPS for this name; with a hosted zone the A record is created too. Port 80 opens to the internet for ACME (the config requires tls.openPort80ForAcme). */
+  /**
+   * HTTPS for this name; with a hosted zone the A record is created too. Port 80 opens to the internet for ACME
+   * (the config requires tls.openPort80ForAcme).
+   */
   readonly tls?: { readonly domain: string; readonly email: string; readonly hostedZoneId?: string | undefined };
   /** gp3 root performance and extra size. */
   readonly rootVolume: { readonly throughputMiBps: number; readonly iops: number; readonly extraGiB: number };
@@ -444,6 +447,8 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
           )
         : pulumi.output("not waited");
 
+    const session = pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id}`;
+    const forward = `--parameters portNumber=${args.proxyPort},localPortNumber=${args.proxyPort}`;
     const outputs = targetOutputs({
       baseUrl: base,
       readyWhen: ready,
@@ -454,8 +459,8 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
       instanceType: instance.instanceType,
       pricePerHour: plan.instance.pricePerHour,
       amiId: instance.ami,
-      connectCommand: pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id}`,
-      portForwardCommand: pulumi.interpolate`aws ssm start-session --region ${region} --target ${instance.id} --document-name AWS-StartPortForwardingSession --parameters portNumber=${args.proxyPort},localPortNumber=${args.proxyPort}`,
+      connectCommand: session,
+      portForwardCommand: pulumi.interpolate`${session} --document-name AWS-StartPortForwardingSession ${forward}`,
       statusUrl: pulumi.interpolate`${base}${STATUS_URL_PATH}`,
     });
     Object.assign(this, outputs);

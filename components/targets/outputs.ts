@@ -51,7 +51,11 @@ export const TARGET_OUTPUT_KEYS = [
 
 /** The curl example every target prints: the key comes from the stack at run time. */
 export function curlExample(endpoint: string, model: string): string {
-  return `curl ${endpoint}/chat/completions -H "Authorization: Bearer $(pulumi stack output apiKey --show-secrets)" -H "Content-Type: application/json" -d '{"model": "${model}", "messages": [{"role": "user", "content": "Hello"}]}'`;
+  return (
+    `curl ${endpoint}/chat/completions -H "Authorization: Bearer $(pulumi stack output apiKey ` +
+    `--show-secrets)" -H "Content-Type: application/json" -d '{"model": "${model}", "messages": ` +
+    `[{"role": "user", "content": "Hello"}]}'`
+  );
 }
 
 /** The shared outputs of a target, as one object: what a component registers and the stack exports. */

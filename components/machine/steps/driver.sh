@@ -22,7 +22,10 @@ if ! gpus="$(query)"; then
       # NVSwitch machines also need the fabric manager of the same branch; B200's NVLink subnet
       # manager (nvlsm) has no Ubuntu archive package to pin, so those need the Deep Learning AMI.
       case "${FABRIC_MANAGER:-}" in
-        *nvlsm*) fail "this instance type needs NVIDIA's NVLink subnet manager (nvlsm), which the bootstrap cannot install on plain Ubuntu; use the Deep Learning AMI" ;;
+        *nvlsm*)
+          fail "this instance type needs NVIDIA's NVLink subnet manager (nvlsm), which the bootstrap cannot install" \
+            "on plain Ubuntu; use the Deep Learning AMI"
+          ;;
       esac
       pkgs=("linux-headers-$(uname -r)" "nvidia-headless-${DRIVER_BRANCH}-server-open" "nvidia-utils-${DRIVER_BRANCH}-server")
       [ -n "${FABRIC_MANAGER:-}" ] && pkgs+=("nvidia-fabricmanager-${DRIVER_BRANCH}")
@@ -39,7 +42,8 @@ if ! gpus="$(query)"; then
       exit 10
       ;;
     *)
-      fail "no working NVIDIA driver (nvidia-smi: ${gpus}). Use the Deep Learning AMI, install the driver, or let the bootstrap install it (driver policy: install)"
+      fail "no working NVIDIA driver (nvidia-smi: ${gpus}). Use the Deep Learning AMI, install the driver," \
+        "or let the bootstrap install it (driver policy: install)"
       ;;
   esac
 fi
@@ -55,7 +59,8 @@ status set versions.driver "$driver"
 # The pinned images bring their own CUDA user space; the host driver must be new enough for it.
 branch="${driver%%.*}"
 if [ "${branch:-0}" -lt "${MIN_DRIVER_BRANCH:-0}" ] 2>/dev/null; then
-  fail "NVIDIA driver ${driver} is too old for ${ENGINE_IMAGE}: it needs branch ${MIN_DRIVER_BRANCH} or later (${MIN_DRIVER_REASON:-}). Upgrade the driver or use the Deep Learning AMI"
+  fail "NVIDIA driver ${driver} is too old for ${ENGINE_IMAGE}: it needs branch ${MIN_DRIVER_BRANCH} or later" \
+    "(${MIN_DRIVER_REASON:-}). Upgrade the driver or use the Deep Learning AMI"
 fi
 
 # Without a running fabric manager an NVSwitch machine's nvidia-smi works but CUDA fails (error 802).

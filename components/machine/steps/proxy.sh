@@ -92,7 +92,8 @@ $ACCESS_LOG {
 ROTATE
 
 if [ "$changed" = 1 ] || ! systemctl is-active --quiet nginx; then
-  nginx -t -q -c "$QS_ROOT/etc/nginx/nginx.conf" 2>"$STATE_DIR/nginx-test.log" || fail "nginx rejected the proxy config: $(tail -n 3 "$STATE_DIR/nginx-test.log")"
+  nginx -t -q -c "$QS_ROOT/etc/nginx/nginx.conf" 2>"$STATE_DIR/nginx-test.log" ||
+    fail "nginx rejected the proxy config: $(tail -n 3 "$STATE_DIR/nginx-test.log")"
   systemctl enable nginx >/dev/null 2>&1 || true
   systemctl reload-or-restart nginx
   exit 0

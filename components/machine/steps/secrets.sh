@@ -22,7 +22,8 @@ ssm_get() {
     aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
   else
     # The one container on the host network: it alone needs the instance role (through IMDS).
-    docker run --rm --network host "$AWS_CLI_IMAGE" ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
+    docker run --rm --network host "$AWS_CLI_IMAGE" \
+      ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
   fi
 }
 
@@ -40,7 +41,8 @@ fetch_idle_py() {
   { base64 -d <"$tmp/idle.b64" | gunzip; } >"$tmp/idle.py" 2>/dev/null || true
   got="$(sha256sum <"$tmp/idle.py" | cut -d ' ' -f 1)"
   [ "$got" = "$IDLE_PY_SHA256" ] ||
-    fail "idle.py assembled from SSM parameters $SSM_IDLE_PY_PARAMS has sha256 $got, not IDLE_PY_SHA256 $IDLE_PY_SHA256: they do not hold the watchdog this machine was launched with; run pulumi up again"
+    fail "idle.py assembled from SSM parameters $SSM_IDLE_PY_PARAMS has sha256 $got, not IDLE_PY_SHA256 $IDLE_PY_SHA256:" \
+      "they do not hold the watchdog this machine was launched with; run pulumi up again"
 }
 
 case "${SECRETS_SOURCE:?SECRETS_SOURCE must be ssm or file}" in
