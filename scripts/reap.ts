@@ -11,14 +11,12 @@ import {
   awsEc2Lookup,
   destroyStacks,
   gatherStacks,
-  projectName,
-  pulumiWorkspace,
   recheckStack,
   ReaperError,
   type DestroyResult,
   type Ec2Lookup,
-  type ReaperWorkspace,
 } from "../components/reaper/adapters";
+import { projectName, pulumiWorkspace, type StackWorkspace } from "../components/stacks/workspace";
 import { isUserError } from "../components/errors/userError";
 import {
   DEFAULT_STOPPED_FOR_HOURS,
@@ -50,7 +48,7 @@ const OPTIONS = {
 /** What the reaper reaches: injectable, so tests run it in-process against fakes. */
 export interface ReapDeps {
   /** The stacks' workspace (the real one runs the Pulumi CLI). */
-  readonly workspace: () => ReaperWorkspace;
+  readonly workspace: () => StackWorkspace;
   /** Instance states and tags (the real one calls EC2). */
   readonly ec2: () => Ec2Lookup;
   /** This program's Pulumi project name, which its instances' project tag must carry. */

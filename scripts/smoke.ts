@@ -2,7 +2,7 @@
  * `npm run smoke`: prove an OpenAI-compatible endpoint serves Qwen3 properly (checks), measure it
  * (--bench), or show how long the machine took to come up (--since-up). The endpoint comes from
  * --url/--api-key, from `pulumi stack output --json --show-secrets` piped in (or --outputs FILE),
- * or from --stack NAME through the Pulumi Automation API.
+ * or from --stack NAME through the Pulumi CLI (`pulumi stack output --stack`, never `stack select`).
  * Exit codes: 0 every check that ran passed; 1 a check failed or the endpoint could not be read;
  * 2 bad flags (reason on stderr, no stack trace).
  */

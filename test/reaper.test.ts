@@ -17,21 +17,14 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { _InstanceType, InstanceStateName } from "@aws-sdk/client-ec2";
-import {
-  awsEc2Lookup,
-  instanceFromDescribe,
-  projectName,
-  pulumiCli,
-  pulumiWorkspace,
-  type DescribeInstances,
-} from "../components/reaper/adapters";
+import { awsEc2Lookup, instanceFromDescribe, type DescribeInstances } from "../components/reaper/adapters";
 import { isUserError } from "../components/errors/userError";
-import { pulumiFailure } from "../components/stacks/outputs";
+import { projectName, pulumiCli, pulumiFailure, pulumiWorkspace } from "../components/stacks/workspace";
+import { type FakeBackend, type FakeStack, fakePulumi } from "./helpers/fakePulumi";
 import {
   decideStack,
   formatDuration,
@@ -49,7 +42,6 @@ import {
 import { runReap, type ReapDeps } from "../scripts/reap";
 
 const ROOT = path.resolve(__dirname, "..");
-const FAKE_PULUMI = path.join(ROOT, "test", "fixtures", "fake-pulumi.js");
 const NO_STACK = /^\s+at /m;
 const H = 3_600_000;
 const NOW = Date.parse("2026-11-29T10:00:00Z");
@@ -465,60 +457,6 @@ describe("reaper flags", () => {
   it("reads the project name from Pulumi.yaml", () => assert.equal(projectName(ROOT), PROJECT));
 });
 
-/** One stack in the fake Pulumi backend (see test/fixtures/fake-pulumi.js). */
-interface FakeStack {
-  name: string;
-  project: string;
-  lastUpdate?: string;
-  updateInProgress?: boolean;
-  resourceCount: number;
-  outputs: Record<string, unknown>;
-  secretOutputs?: string[];
-  /** The checkout's stack file. */
-  config?: Record<string, string>;
-  secretConfig?: string[];
-  /** Updates, newest first, each with the config it ran with. */
-  history: { kind: string; config: Record<string, string> }[];
-  destroyFails?: string;
-  outputFails?: string;
-}
-
-/** The fake backend: a legacy file backend unless `legacy` is false, with the selected stack in `current`. */
-interface FakeBackend {
-  legacy: boolean;
-  supportsProgress?: boolean;
-  project: string;
-  current: string | null;
-  stacks: FakeStack[];
-  listFails?: string;
-  calls: string[][];
-  destroyed: string[];
-}
-
-const tmp = mkdtempSync(path.join(os.tmpdir(), "reaper-test-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-let backends = 0;
-
-/** Write a fake backend and return the CLI runner over it, and a reader for its state afterwards. */
-function fakePulumi(backend: Omit<FakeBackend, "calls" | "destroyed">): {
-  run: ReturnType<typeof pulumiCli>;
-  state: () => FakeBackend;
-  edit: (change: (b: FakeBackend) => void) => void;
-} {
-  const file = path.join(tmp, `backend-${++backends}.json`);
-  writeFileSync(file, JSON.stringify({ ...backend, calls: [], destroyed: [] }));
-  return {
-    run: pulumiCli({ command: FAKE_PULUMI, workDir: ROOT, env: { ...process.env, FAKE_PULUMI_STATE: file } }),
-    state: () => JSON.parse(readFileSync(file, "utf8")) as FakeBackend,
-    // What another person's `pulumi` run would leave in the backend, written at once.
-    edit: (change) => {
-      const b = JSON.parse(readFileSync(file, "utf8")) as FakeBackend;
-      change(b);
-      writeFileSync(file, JSON.stringify(b));
-    },
-  };
-}
-
 /** One of our AWS stacks: outputs, the deployed config, the checkout's file (the same, unless `checkout`). */
 function ours(
   name: string,
@@ -773,7 +711,7 @@ describe("the Pulumi CLI workspace, against a fake pulumi", () => {
       pulumiWorkspace(run).outputs("nope"),
       (e: unknown) => pulumiFailure(e) === "no stack named 'nope' found",
     );
-    const missing = pulumiCli({ command: path.join(tmp, "no-such-pulumi") });
+    const missing = pulumiCli({ command: path.join(os.tmpdir(), "qwen3-serve-no-such-pulumi") });
     await assert.rejects(
       missing(["stack", "ls", "--json"]),
       (e: unknown) =>

@@ -35,7 +35,7 @@ export type EndpointSource =
   | { readonly kind: "flags" }
   /** `pulumi stack output --json --show-secrets`, from a file or "-" for stdin. */
   | { readonly kind: "outputs"; readonly from: string }
-  /** The Pulumi Automation API, for a named stack of this project. */
+  /** A named stack of this project, read with `pulumi stack output --stack`. */
   | { readonly kind: "stack"; readonly stack: string };
 
 /** What the run does. */

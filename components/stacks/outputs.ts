@@ -1,14 +1,13 @@
 /**
  * Where the smoke client finds its endpoint and the machine's status: Pulumi stack outputs piped
- * in or read from a file, the same outputs through the Automation API, and the bootstrap status
+ * in or read from a file, the same outputs read through the Pulumi CLI, and the bootstrap status
  * document through the proxy. Each failure becomes one plain sentence for the CLI.
  */
 import { closeSync, existsSync, openSync, unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import path from "node:path";
 import type { Readable } from "node:stream";
-import type * as Automation from "@pulumi/pulumi/automation";
 import { UserError } from "../errors/userError";
+import { pulumiFailure, pulumiWorkspace, type StackWorkspace } from "./workspace";
 
 /** A failure to read the endpoint or the status, worded for the user. */
 export class SourceError extends Error {
@@ -17,9 +16,6 @@ export class SourceError extends Error {
     this.name = "SourceError";
   }
 }
-
-/** This project's folder, where Pulumi.yaml is. */
-export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 
 async function readAll(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
@@ -50,40 +46,16 @@ export async function readOutputsJson(from: string, stdin: Readable): Promise<un
   }
 }
 
-/** The reason in a Pulumi CLI failure (Automation API or CLI), without the command dump: its `error:` lines, else its first lines. */
-export function pulumiFailure(e: unknown): string {
-  const result: unknown = typeof e === "object" && e !== null && "commandResult" in e ? e.commandResult : undefined;
-  const text =
-    typeof result === "object" &&
-    result !== null &&
-    "stderr" in result &&
-    typeof result.stderr === "string" &&
-    result.stderr.trim() !== ""
-      ? result.stderr
-      : e instanceof Error
-        ? e.message
-        : String(e);
-  if (/\bENOENT\b/.test(text))
-    return "the pulumi CLI was not found on PATH (npm run puts the project's own on PATH; or install Pulumi)";
-  const lines = text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "");
-  const errors = lines.filter((l) => /^error:/i.test(l)).map((l) => l.replace(/^error:\s*/i, ""));
-  return (errors.length > 0 ? errors : lines).slice(0, 2).join("; ").slice(0, 300) || "no reason given";
-}
-
 /**
- * Outputs of a stack of this project through the Automation API (needs the Pulumi CLI and the
- * stack's backend). Loaded on demand, so runs that do not use --stack never load Pulumi.
+ * The outputs of a stack of this project, secrets shown (the smoke client needs the API key), read
+ * with `pulumi stack output --stack`: the user's selected stack stays as it was.
  */
-export async function readStackOutputs(stackName: string): Promise<Record<string, unknown>> {
+export async function readStackOutputs(
+  stackName: string,
+  workspace: StackWorkspace = pulumiWorkspace(),
+): Promise<Record<string, unknown>> {
   try {
-    // require, not import: Pulumi takes over a second to load, and only --stack needs it.
-    const { LocalWorkspace } = require("@pulumi/pulumi/automation") as typeof Automation;
-    const stack = await LocalWorkspace.selectStack({ stackName, workDir: PROJECT_DIR });
-    const outputs = await stack.outputs();
-    return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
+    return await workspace.outputs(stackName, { showSecrets: true });
   } catch (e) {
     throw new SourceError(`cannot read the outputs of stack "${stackName}": ${pulumiFailure(e)}`);
   }
