@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -81,6 +82,17 @@ async function declare(raw: Record<string, string>, stack: string): Promise<Decl
     deleteBeforeReplace: registeredOptions.get(`${stack}-install`)?.deleteBeforeReplace ?? false,
     endpoint,
   };
+}
+
+/** Fail at once, saying why, when a fixed port is taken (another test run on this machine). */
+async function assertPortFree(port: number, what: string): Promise<void> {
+  const server = net.createServer();
+  const taken = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(true));
+    server.listen(port, "127.0.0.1", () => resolve(false));
+  });
+  await new Promise<void>((resolve) => (taken ? resolve() : server.close(() => resolve())));
+  assert.ok(!taken, `127.0.0.1:${port} is in use, and ${what} needs it: is another test run going on this machine?`);
 }
 
 describe("workstation under mocks", () => {
@@ -491,6 +503,9 @@ describe("the workstation flow over real SSH on loopback, as pulumi up runs it",
       secrets: "remote",
       gpus: { name: "NVIDIA GeForce RTX 4090", mib: 24564, cc: "8.9", count: 1 },
     });
+    // The plan's own Ollama port: the installer's files come from the real program, so the fake
+    // engine must listen where they point. A second suite on this machine would hold it too.
+    await assertPortFree(11434, "the workstation flow's fake Ollama (the plan's own port)");
     sb.setEnv({ FAKE_ENGINE_PORT: "11434" });
 
     // Two first steps every test below builds on, so none depends on an earlier test: a create

@@ -17,7 +17,7 @@ import type { Plan } from "../sizing/plan";
 import { idleScriptSsm, machineFiles } from "../machine/assets";
 import { nodeScriptCommand } from "../machine/nodeScript";
 import { declareApiKey } from "./apiKey";
-import { targetOutputs, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { targetOutputs, targetOutputsOf, TargetServer } from "./outputs";
 import { declareReadinessWait } from "./readinessWait";
 
 /** Inputs of {@link GpuServer}. */
@@ -142,33 +142,14 @@ export function spotOptionsFor(shutdownBehavior: "stop" | "terminate"): {
     : { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" };
 }
 
-/** One GPU EC2 host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
-export class GpuServer extends pulumi.ComponentResource implements TargetOutputs {
-  // The shared outputs, set at once by Object.assign from targetOutputs().
-  /** OpenAI base URL, ending in /v1. */
-  declare readonly endpoint: pulumi.Output<string>;
-  /** The `model` value clients send. */
-  declare readonly modelName: pulumi.Output<string>;
-  /** The API key (secret). */
-  declare readonly apiKey: pulumi.Output<string>;
-  /** The EC2 instance id. */
-  declare readonly instanceId: pulumi.Output<string>;
-  /** Public IPv4, or empty for a private endpoint. */
-  declare readonly publicIp: pulumi.Output<string>;
-  /** The EC2 instance type. */
-  declare readonly instanceType: pulumi.Output<string>;
-  /** Planned price per hour (us-east-1 reference). */
-  declare readonly pricePerHour: pulumi.Output<number>;
-  /** The AMI the instance runs, for rebuilding it exactly. */
-  declare readonly amiId: pulumi.Output<string>;
-  /** `aws ssm start-session` to a shell on the machine. */
-  declare readonly connectCommand: pulumi.Output<string>;
-  /** `aws ssm start-session` that forwards the endpoint port to localhost. */
-  declare readonly portForwardCommand: pulumi.Output<string>;
-  /** A request to paste into a terminal (reads the key from the stack, never embeds it). */
-  declare readonly curlExample: pulumi.Output<string>;
-  /** Bootstrap status document URL (same key). */
-  declare readonly statusUrl: pulumi.Output<string>;
+/**
+ * One GPU EC2 host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint.
+ *
+ * Outputs: `instanceId` and `instanceType` are the EC2 instance's, `publicIp` its Elastic IP (empty when private),
+ * `pricePerHour` the planned us-east-1 reference price, `amiId` the AMI it runs, and `connectCommand` and
+ * `portForwardCommand` are `aws ssm start-session` commands.
+ */
+export class GpuServer extends TargetServer {
   /** The region every resource lives in (the reaper reads it from the `awsRegion` stack output). */
   readonly region: pulumi.Output<string>;
 
@@ -463,9 +444,8 @@ export class GpuServer extends pulumi.ComponentResource implements TargetOutputs
       portForwardCommand: pulumi.interpolate`${session} --document-name AWS-StartPortForwardingSession ${forward}`,
       statusUrl: pulumi.interpolate`${base}${STATUS_URL_PATH}`,
     });
-    Object.assign(this, outputs);
     this.region = region;
-    this.registerOutputs({ ...targetOutputsOf(outputs), region });
+    this.finish(outputs, { region });
   }
 
   /**

@@ -25,7 +25,7 @@ import {
 import type { Plan } from "../sizing/plan";
 import { loadTemplate } from "../machine/assets";
 import { declareApiKey } from "./apiKey";
-import { planGpus, targetOutputs, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { planGpus, targetOutputs, targetOutputsOf, TargetServer } from "./outputs";
 import { declareReadinessWait } from "./readinessWait";
 
 /** Inputs of {@link DockerServer}. */
@@ -161,34 +161,14 @@ export function endpointHost(bindAddress: string, daemonHost: string): string {
   return bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress;
 }
 
-/** A Docker host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
-export class DockerServer extends pulumi.ComponentResource implements TargetOutputs {
-  // The shared outputs, set at once by Object.assign from targetOutputs().
-  /** OpenAI base URL, ending in /v1. */
-  declare readonly endpoint: pulumi.Output<string>;
-  /** The `model` value clients send. */
-  declare readonly modelName: pulumi.Output<string>;
-  /** The API key (secret). */
-  declare readonly apiKey: pulumi.Output<string>;
-  /** The engine container's id. */
-  declare readonly instanceId: pulumi.Output<string>;
-  /** The endpoint's host. */
-  declare readonly publicIp: pulumi.Output<string>;
-  /** `docker: <GPUs>`. */
-  declare readonly instanceType: pulumi.Output<string>;
-  /** Always 0: the host is yours. */
-  declare readonly pricePerHour: pulumi.Output<number>;
-  /** The engine image's registry digest (or its tag when the daemon reports none). */
-  declare readonly amiId: pulumi.Output<string>;
-  /** SSH to the daemon's host, or `docker exec` into the engine for a local one. */
-  declare readonly connectCommand: pulumi.Output<string>;
-  /** SSH port forward to where the proxy is published; n/a for a local daemon. */
-  declare readonly portForwardCommand: pulumi.Output<string>;
-  /** A request to paste into a terminal (reads the key from the stack, never embeds it). */
-  declare readonly curlExample: pulumi.Output<string>;
-  /** n/a: no bootstrap status document on this target. */
-  declare readonly statusUrl: pulumi.Output<string>;
-
+/**
+ * A Docker host serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint.
+ *
+ * Outputs: `instanceId` is the engine container's id, `publicIp` the endpoint's host, `instanceType` "docker: <GPUs>",
+ * `pricePerHour` 0 (the host is yours), `amiId` the engine image's digest (or its tag when the daemon reports none),
+ * `statusUrl` "n/a" (no bootstrap here), and the commands SSH to the daemon's host or `docker exec` for a local one.
+ */
+export class DockerServer extends TargetServer {
   constructor(name: string, args: DockerServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Bad input fails here, before anything is declared.
     const deviceRequests = gpuDeviceRequests(args.gpuDevices);
@@ -431,8 +411,7 @@ export class DockerServer extends pulumi.ComponentResource implements TargetOutp
           : "n/a (local Docker host)",
       statusUrl: "n/a (no bootstrap on the Docker target; see docker logs)",
     });
-    Object.assign(this, outputs);
-    this.registerOutputs(targetOutputsOf(outputs));
+    this.finish(outputs);
   }
 }
 

@@ -33,6 +33,43 @@ export interface TargetOutputs {
   readonly statusUrl: pulumi.Output<string>;
 }
 
+/**
+ * The base of the target components: the shared outputs, declared once, and how a component sets
+ * and registers them. What an output holds on each target is said in that component's doc comment.
+ */
+export abstract class TargetServer extends pulumi.ComponentResource implements TargetOutputs {
+  /** OpenAI base URL, ending in /v1. */
+  declare readonly endpoint: pulumi.Output<string>;
+  /** The `model` value clients send. */
+  declare readonly modelName: pulumi.Output<string>;
+  /** The API key (secret). */
+  declare readonly apiKey: pulumi.Output<string>;
+  /** Instance id, or a description of the machine for targets we do not create. */
+  declare readonly instanceId: pulumi.Output<string>;
+  /** Address clients reach, empty for a private endpoint. */
+  declare readonly publicIp: pulumi.Output<string>;
+  /** Instance type, or the GPUs of a given machine. */
+  declare readonly instanceType: pulumi.Output<string>;
+  /** Planned price per hour; 0 for machines you own. */
+  declare readonly pricePerHour: pulumi.Output<number>;
+  /** The image the machine runs, for rebuilding it exactly ("n/a" where we do not choose it). */
+  declare readonly amiId: pulumi.Output<string>;
+  /** A shell on the machine (SSM session or SSH). */
+  declare readonly connectCommand: pulumi.Output<string>;
+  /** Forward the endpoint port to localhost (SSM or SSH). */
+  declare readonly portForwardCommand: pulumi.Output<string>;
+  /** A request to paste into a terminal; reads the key from the stack, never embeds it. */
+  declare readonly curlExample: pulumi.Output<string>;
+  /** Bootstrap status document (same key), or "n/a" where there is no bootstrap. */
+  declare readonly statusUrl: pulumi.Output<string>;
+
+  /** Set the shared outputs on the component and register them, with any outputs of its own. */
+  protected finish(outputs: TargetOutputs, own: Readonly<Record<string, unknown>> = {}): void {
+    Object.assign(this, outputs);
+    this.registerOutputs({ ...targetOutputsOf(outputs), ...own });
+  }
+}
+
 /** The keys of {@link TargetOutputs}, for copying them onto the stack outputs. */
 export const TARGET_OUTPUT_KEYS = [
   "endpoint",

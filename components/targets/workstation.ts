@@ -28,7 +28,7 @@ import { connectionHostKey } from "../config/hostKey";
 import type { Plan } from "../sizing/plan";
 import { machineFiles } from "../machine/assets";
 import { declareApiKey } from "./apiKey";
-import { planGpus, targetOutputs, targetOutputsOf, type TargetOutputs } from "./outputs";
+import { planGpus, targetOutputs, targetOutputsOf, TargetServer } from "./outputs";
 
 /** Inputs of {@link WorkstationServer}. */
 export interface WorkstationServerArgs {
@@ -56,33 +56,13 @@ export interface WorkstationServerArgs {
   readonly idle: IdleSettings;
 }
 
-/** An existing GPU workstation serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint. */
-export class WorkstationServer extends pulumi.ComponentResource implements TargetOutputs {
-  // The shared outputs, set at once by Object.assign from targetOutputs().
-  /** OpenAI base URL, ending in /v1. */
-  declare readonly endpoint: pulumi.Output<string>;
-  /** The `model` value clients send. */
-  declare readonly modelName: pulumi.Output<string>;
-  /** The API key (secret). */
-  declare readonly apiKey: pulumi.Output<string>;
-  /** user@host. */
-  declare readonly instanceId: pulumi.Output<string>;
-  /** The machine's host name or IP. */
-  declare readonly publicIp: pulumi.Output<string>;
-  /** `workstation: <GPUs>`. */
-  declare readonly instanceType: pulumi.Output<string>;
-  /** Always 0: the machine is yours. */
-  declare readonly pricePerHour: pulumi.Output<number>;
-  /** n/a: an existing machine. */
-  declare readonly amiId: pulumi.Output<string>;
-  /** `ssh` to the machine. */
-  declare readonly connectCommand: pulumi.Output<string>;
-  /** `ssh -L` that forwards the endpoint port to localhost. */
-  declare readonly portForwardCommand: pulumi.Output<string>;
-  /** A request to paste into a terminal (reads the key from the stack, never embeds it). */
-  declare readonly curlExample: pulumi.Output<string>;
-  /** Bootstrap status document URL (same key). */
-  declare readonly statusUrl: pulumi.Output<string>;
+/**
+ * An existing GPU workstation serving a Qwen3 model behind an authenticated OpenAI-compatible endpoint.
+ *
+ * Outputs: `instanceId` is user@host, `publicIp` the machine's host name or IP, `instanceType` "workstation: <GPUs>",
+ * `pricePerHour` 0 (the machine is yours), `amiId` "n/a", and the commands are `ssh` and `ssh -L`.
+ */
+export class WorkstationServer extends TargetServer {
   /** sha256 of the installer without the secrets: it changes exactly when a `pulumi up` re-runs the bootstrap. */
   readonly installerHash: string;
 
@@ -153,8 +133,7 @@ export class WorkstationServer extends pulumi.ComponentResource implements Targe
       portForwardCommand: `ssh -p ${port} -N -L ${args.proxyPort}:127.0.0.1:${args.proxyPort} ${args.user}@${args.host}`,
       statusUrl: `${base}${STATUS_URL_PATH}`,
     });
-    Object.assign(this, outputs);
-    this.registerOutputs(targetOutputsOf(outputs));
+    this.finish(outputs);
   }
 }
 
