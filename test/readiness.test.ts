@@ -12,7 +12,8 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { nodeScriptCommand, nodeScriptPath, shellQuote } from "../components/machine/nodeScript";
+import { shellQuote } from "../components/engines/shell";
+import { nodeScriptCommand, nodeScriptPath } from "../components/machine/nodeScript";
 import { NotReadyError, waitForReady } from "../components/machine/readiness";
 
 const KEY = "sk-readiness-test-0123456789";

@@ -1,6 +1,6 @@
 /**
  * How a component's command step runs one of this package's Node scripts (the readiness waiter, the
- * spot-request cancel). The package helper owns this file; targets call only {@link nodeScriptCommand}.
+ * spot-request cancel); command.local.Command runs it with `/bin/sh -c`.
  *
  * The command names everything by absolute path, found from this module's own location: the Node
  * binary running the program, the script, and (for the TypeScript sources) the tsx loader. Pulumi
@@ -9,14 +9,10 @@
  */
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { shellQuote } from "../engines/shell";
 
 /** The package's Node scripts that command steps run. */
 export type NodeScript = "wait-ready" | "cancel-spot-request";
-
-/** Single-quote a word for a POSIX shell (command.local.Command runs `/bin/sh -c`). */
-export function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * The absolute path of a package script. The scripts sit at scripts/ beside components/, in the
