@@ -56,7 +56,7 @@ const ourTags = (stackName: string): Record<string, string> => ({
   "qwen3-serve:owner": "ana",
 });
 
-/** This program's outputs (components/stack.ts: the shared target outputs and the plan). */
+/** This program's outputs (components/program/deploy.ts: the shared target outputs and the plan). */
 function ourOutputs(name: string, instanceId: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     plan: { version: 1, engine: "vllm", model: { id: "Qwen/Qwen3-8B" }, instance: { type: "g6e.xlarge" } },

@@ -1,6 +1,6 @@
 /**
  * Weight formats: what each stores per parameter and what the GPU must support to run it.
- * Pure data with sources; the sizing rules in `core/hardware.ts` read it.
+ * Pure data with sources; the sizing rules in `components/footprint/hardware.ts` read it.
  */
 import type { Source } from "./source";
 import { GGUF_QUANTS, HF_FORMATS, type GgufQuant, type HfFormat } from "./models";

@@ -25,7 +25,7 @@ export const TTL_SLACK_MINUTES = 15;
 const KEY_TARGET = `${CONFIG_NAMESPACE}:target`;
 const KEY_AWS = `${CONFIG_NAMESPACE}:aws`;
 const KEY_AWS_REGION = "aws:region";
-// The instance tags components/stack.ts (stackTags) writes; the watchdog reads the lifetime ones too.
+// The instance tags components/targets/stackContext.ts (stackTags) writes; the watchdog reads the lifetime ones too.
 const TAG_PROJECT = "qwen3-serve:project";
 const TAG_STACK = "qwen3-serve:stack";
 const TAG_EXPIRES_AT = "qwen3-serve:expires-at";
@@ -142,7 +142,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 /**
  * What this program's outputs lack, or undefined when they carry all its markers: a `plan` object
  * (version 1, an engine, a model id) and the `endpoint`, `modelName` and `instanceId` strings every
- * target exports (components/stack.ts, components/targetOutputs.ts).
+ * target exports (components/program/deploy.ts, components/targets/outputs.ts).
  */
 export function missingMarkers(outputs: Readonly<Record<string, unknown>>): string | undefined {
   const plan = outputs.plan;
@@ -332,7 +332,7 @@ export function decideStack(stack: ReaperStackInput, settings: ReaperSettings): 
   if (stack.readError !== undefined) return keep(`cannot read the stack: ${stack.readError}`);
   // Destroying under a running update would fight it for the state lock and could orphan what it creates.
   if (stack.updateInProgress) return keep("update in progress");
-  // On a legacy file backend `pulumi stack ls` lists every project's stacks (see client/reaper.ts).
+  // On a legacy file backend `pulumi stack ls` lists every project's stacks (see components/stacks/workspace.ts).
   const missing = missingMarkers(stack.outputs);
   if (missing !== undefined) {
     return keep(
