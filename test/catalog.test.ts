@@ -3,6 +3,14 @@
  * promises; parameter counts derived from the architecture match the model cards.
  */
 import assert from "node:assert/strict";
+import {
+  DEFAULT_REGION,
+  findRegion,
+  REGION_NAMES,
+  REGIONS,
+  regionInstances,
+  regionsOffering,
+} from "../components/catalog/regions";
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -238,5 +246,44 @@ describe("catalog sources", () => {
       if (!DATE.test(asOf) || Number.isNaN(Date.parse(asOf)) || asOf > "2026-11-30") bad.push(`${where}: asOf ${asOf}`);
     }
     assert.deepEqual(bad, []);
+  });
+});
+
+describe("region catalog", () => {
+  it("lists us-east-1 first and at least one US west, one EU and one Asia-Pacific region", () => {
+    assert.deepEqual(REGION_NAMES, ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"]);
+    assert.equal(DEFAULT_REGION, "us-east-1");
+  });
+
+  it("every region row names a GPU_INSTANCES type, priced above 0 with spot min <= max, and is sourced over https with a date", () => {
+    const types = new Set(GPU_INSTANCES.map((i) => i.type));
+    for (const r of REGIONS) {
+      assert.ok(Object.keys(r.prices).length > 0, r.name);
+      for (const [type, price] of Object.entries(r.prices)) {
+        assert.ok(types.has(type), `${r.name} ${type}`);
+        assert.ok(price.onDemand > 0, `${r.name} ${type}`);
+        if (price.spot !== null) assert.ok(price.spot.min > 0 && price.spot.min <= price.spot.max, `${r.name} ${type}`);
+      }
+      for (const source of [r.source, ...(r.spotSource === null ? [] : [r.spotSource])]) {
+        for (const url of [source.url].flat()) assert.match(url, /^https:\/\//, r.name);
+        assert.match(source.asOf, DATE, r.name);
+      }
+    }
+  });
+
+  it("us-east-1 is exactly GPU_INSTANCES, so plans that name no region are unchanged", () => {
+    const rows = regionInstances("us-east-1");
+    assert.deepEqual(rows, [...GPU_INSTANCES]);
+  });
+
+  it("prices and offers a few rows exactly as the snapshot lists them", () => {
+    const od = (region: string, type: string): number | undefined => findRegion(region)?.prices[type]?.onDemand;
+    assert.equal(od("us-west-2", "g6e.xlarge"), 1.861);
+    assert.equal(od("eu-west-1", "g5.12xlarge"), 6.33167);
+    assert.equal(od("ap-northeast-1", "g5.12xlarge"), 8.22609);
+    assert.equal(od("ap-northeast-1", "p5.48xlarge"), 68.8);
+    assert.equal(od("eu-west-1", "g6e.xlarge"), undefined);
+    assert.deepEqual(regionsOffering("g7e.2xlarge"), ["us-east-1"]);
+    assert.deepEqual(regionsOffering("g4dn.xlarge"), ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"]);
   });
 });

@@ -134,6 +134,23 @@ describe("plan CLI", () => {
       /^error: --families = "g6e\.2xlarge": not one of the valid choices\.\nDid you mean g6e\? /,
     ],
     [
+      "unknown region, with the nearest name",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--region", "eu-wst-1"],
+      new RegExp(
+        /^error: --region = "eu-wst-1": not one of the valid choices\.\nDid you mean eu-west-1\? /.source +
+          /[^\n]*\nValid choices: us-east-1, us-west-2, eu-west-1, ap-northeast-1\n$/.source,
+      ),
+    ],
+    [
+      "instance type the region does not offer",
+      ["--model", "qwen3:8b", "--engine", "vllm", "--region", "eu-west-1", "--instance-types", "g6e.xlarge"],
+      new RegExp(
+        /^error: --instance-types = "g6e\.xlarge": g6e\.xlarge is not offered in eu-west-1 \(per the catalog\)\.\n/
+          .source +
+          /Choose another instance type, or a region that offers it: us-east-1, us-west-2, ap-northeast-1\.\n$/.source,
+      ),
+    ],
+    [
       "GGUF tag on vLLM",
       ["--model", "qwen3:235b-a22b-q8_0", "--engine", "vllm"],
       new RegExp(

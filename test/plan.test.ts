@@ -164,7 +164,7 @@ describe("user errors", () => {
       { model: "qwen3:8b", engine: "vllm", contxt: 4096 },
       'contxt = "contxt": unknown setting.\n' +
         "Did you mean context? Check the spelling; settings are case-sensitive.\n" +
-        "Valid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, spot, modelRevision",
+        "Valid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, region, spot, modelRevision",
     ],
     [
       "context too short",
@@ -441,6 +441,34 @@ describe("user errors", () => {
     );
   });
 
+  it("an instance type the region does not offer is refused naming the region and the regions that offer it", () => {
+    const e = userError(() =>
+      plan({ model: "Qwen3-14B", engine: "vllm", region: "eu-west-1", instanceTypes: ["g6e.xlarge"] }),
+    );
+    assert.equal(
+      e.message,
+      'instanceTypes = "g6e.xlarge": g6e.xlarge is not offered in eu-west-1 (per the catalog).\n' +
+        "Choose another instance type, or a region that offers it: us-east-1, us-west-2, ap-northeast-1.",
+    );
+  });
+
+  it("an AWS stack pinning aws.instanceType to a type its aws.region does not offer is refused naming aws.instanceType", () => {
+    const config = parseStackConfig(
+      decodeConfigValues({
+        "qwen3-serve:model": "Qwen3-14B",
+        "qwen3-serve:engine": "vllm",
+        "qwen3-serve:aws": JSON.stringify({
+          allowedCidrs: ["10.0.0.0/8"],
+          region: "eu-west-1",
+          instanceType: "g6e.xlarge",
+        }),
+      }),
+    );
+    const e = userError(() => planForStack(config));
+    assert.equal(e.key, "aws.instanceType");
+    assert.equal(e.problem, "g6e.xlarge is not offered in eu-west-1 (per the catalog).");
+  });
+
   it("nothing fits because of filters: suggests only the filters", () => {
     // FP8 needs a newer GPU than the T4: a hardware rejection, which no lighter setting fixes.
     const e = userError(() =>
@@ -478,5 +506,65 @@ describe("user errors", () => {
       e.hint,
       "The cheapest that fits is p5.4xlarge at $6.880/h on-demand: raise the limit to at least 6.880, or try more instance families or types.",
     );
+  });
+});
+
+describe("regions", () => {
+  it("with no region, plans in us-east-1 and says so in the request and the price", () => {
+    const p = plan({ model: "Qwen3-14B", engine: "vllm" });
+    assert.equal(p.request.region, "us-east-1");
+    assert.equal(p.instance.priceRegion, "us-east-1");
+    assert.equal(p.instance.type, "g6e.xlarge");
+    assert.equal(p.instance.pricePerHour, 1.861);
+  });
+
+  it("picks the cheapest type each region offers, at that region's on-demand price", () => {
+    const chosen = (region: string): [string, number, string] => {
+      const p = plan({ model: "Qwen3-14B", engine: "vllm", region });
+      return [p.instance.type, p.instance.pricePerHour, p.instance.priceRegion];
+    };
+    assert.deepEqual(chosen("us-west-2"), ["g6e.xlarge", 1.861, "us-west-2"]);
+    // eu-west-1 offers no g6e (nor g6), so the cheapest fit is four T4s.
+    assert.deepEqual(chosen("eu-west-1"), ["g4dn.12xlarge", 4.362, "eu-west-1"]);
+    assert.deepEqual(chosen("ap-northeast-1"), ["g6e.xlarge", 2.699, "ap-northeast-1"]);
+  });
+
+  it("never lists a type the region does not offer among alternatives or rejections", () => {
+    const p = plan({ model: "Qwen3-14B", engine: "vllm", region: "eu-west-1" });
+    const named = [...p.alternatives.map((a) => a.type), ...p.rejected.map((r) => r.type)];
+    for (const t of ["g6.xlarge", "g6e.xlarge", "g7e.2xlarge", "p5.48xlarge"]) assert.ok(!named.includes(t), t);
+    assert.ok(named.includes("g5.xlarge"));
+  });
+
+  it("a spot plan in a region without spot ranges uses us-east-1's dearest zone and says it is an estimate", () => {
+    const p = plan({ model: "Qwen3-14B", engine: "vllm", region: "us-west-2", spot: true });
+    assert.equal(p.instance.type, "g6e.2xlarge");
+    assert.equal(p.instance.pricePerHour, 1.0895);
+    assert.ok(
+      p.notes.includes(
+        "no spot ranges for us-west-2 in the catalog yet: the spot price is the dearest us-east-1 zone's, " +
+          "an estimate only; spot can be interrupted",
+      ),
+    );
+  });
+
+  it("an AWS stack plans in its aws.region; a region the catalog does not price keeps us-east-1", () => {
+    const stack = (region: string): Plan =>
+      planForStack(
+        parseStackConfig(
+          decodeConfigValues({
+            "qwen3-serve:model": "Qwen3-14B",
+            "qwen3-serve:engine": "vllm",
+            "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], region }),
+          }),
+        ),
+      );
+    const eu = stack("eu-west-1");
+    assert.deepEqual(
+      [eu.request.region, eu.instance.type, eu.instance.pricePerHour],
+      ["eu-west-1", "g4dn.12xlarge", 4.362],
+    );
+    const other = stack("us-east-2");
+    assert.deepEqual([other.request.region, other.instance.type], ["us-east-1", "g6e.xlarge"]);
   });
 });

@@ -2,9 +2,10 @@
  * The plan: one serialisable object that says what will run where, derived from a request.
  * The `plan` CLI prints it, the components consume it and the tests assert on it.
  */
-import { awsGpu, GPU_INSTANCES, type GpuInstance } from "../catalog/gpus";
+import { awsGpu, type GpuInstance } from "../catalog/gpus";
 import type { QwenModel, ThinkingMode } from "../catalog/models";
 import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
+import { DEFAULT_REGION, findRegion, regionInstances, regionsOffering } from "../catalog/regions";
 import { ENGINE_NAMES, ENGINES, type EngineName } from "../engines";
 import type { Engine } from "../engines/types";
 import { UserError, type UserErrorParts } from "../errors/userError";
@@ -15,8 +16,8 @@ import { sizeOver, type Candidate, type GpuLookup, type Rejection, type SizingIn
 
 /** Hours in an average month, for monthly cost. */
 export const HOURS_PER_MONTH = 730;
-/** Region the catalog prices are for. */
-export const PRICE_REGION = "us-east-1";
+/** Region a plan is priced in when its request names none. */
+export const PRICE_REGION = DEFAULT_REGION;
 /** How many alternatives a plan lists. */
 export const ALTERNATIVES_SHOWN = 5;
 
@@ -43,6 +44,8 @@ export interface Plan {
     readonly context: number;
     readonly concurrency: number;
     readonly spot: boolean;
+    /** AWS region whose prices and offered types were used. */
+    readonly region: string;
     readonly maxPricePerHour: number | null;
     readonly families: readonly string[] | null;
     readonly instanceTypes: readonly string[] | null;
@@ -381,9 +384,25 @@ export interface PlanCatalog {
   readonly gpus?: GpuLookup;
 }
 
-/** Build the plan for a validated request over a catalog (the AWS catalog by default). */
+/** A named instance type the region does not offer fails here, naming the regions that do. */
+function checkOffered(request: PlanRequest, region: string): void {
+  const offered = regionInstances(region);
+  const missingType = request.instanceTypes?.find((t) => !offered.some((i) => i.type === t));
+  if (missingType !== undefined) {
+    throw new UserError({
+      key: "instanceTypes",
+      value: missingType,
+      problem: `${missingType} is not offered in ${region} (per the catalog).`,
+      hint: `Choose another instance type, or a region that offers it: ${regionsOffering(missingType).join(", ")}.`,
+    });
+  }
+}
+
+/** Build the plan for a validated request over a catalog (the AWS catalog of the request's region by default). */
 export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan {
-  const instances = catalog.instances ?? GPU_INSTANCES;
+  const region = request.region ?? DEFAULT_REGION;
+  if (catalog.instances === undefined) checkOffered(request, region);
+  const instances = catalog.instances ?? regionInstances(region);
   const gpus = catalog.gpus ?? awsGpu;
   const { model, impliedQuantization } = resolveModel(request.model);
   const engine: Engine = ENGINES[request.engine];
@@ -437,8 +456,13 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       `TP ${chosen.tensorParallelSize} exceeds ${model.arch.kvHeads} KV heads: each head is ` +
         `replicated, so KV cache per GPU stops shrinking at TP ${model.arch.kvHeads}`,
     );
-  if (request.spot)
-    notes.push(`spot price is the dearest ${PRICE_REGION} zone in the catalog snapshot; spot can be interrupted`);
+  if (request.spot && findRegion(region)?.spotSource === null)
+    notes.push(
+      `no spot ranges for ${region} in the catalog yet: the spot price is the dearest ${DEFAULT_REGION} zone's, ` +
+        "an estimate only; spot can be interrupted",
+    );
+  else if (request.spot)
+    notes.push(`spot price is the dearest ${region} zone in the catalog snapshot; spot can be interrupted`);
 
   const revision = request.modelRevision ?? null;
   const weightsSource = engine.weights(model, quantization);
@@ -486,6 +510,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       context: request.context,
       concurrency: request.concurrency,
       spot: request.spot,
+      region,
       maxPricePerHour: request.maxPricePerHour ?? null,
       families: request.families ?? null,
       instanceTypes: request.instanceTypes ?? null,
@@ -523,7 +548,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       ramGiB: chosen.instance.ramGiB,
       market: request.spot ? "spot" : "on-demand",
       pricePerHour: perHour,
-      priceRegion: PRICE_REGION,
+      priceRegion: region,
       priceAsOf: chosen.instance.source.asOf,
     },
     memory: {

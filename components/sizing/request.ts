@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { GPU_INSTANCES } from "../catalog/gpus";
 import { QUANTIZATIONS } from "../catalog/quantizations";
+import { DEFAULT_REGION, REGION_NAMES } from "../catalog/regions";
 import { ENGINE_NAMES } from "../engines";
 import { zodToUserError } from "../errors/zodErrors";
 
@@ -68,6 +69,8 @@ export const PlanRequestSchema = z.strictObject({
     .positive("must be above 0")
     .optional()
     .describe("Give the most you will pay per hour in USD, e.g. 2.5"),
+  /** AWS region whose prices and offered types the plan uses. */
+  region: z.enum(REGION_NAMES).optional().describe(`Name an AWS region the catalog prices (default ${DEFAULT_REGION})`),
   /** Price for spot capacity instead of on-demand. */
   spot: z.boolean().default(false).describe("Give true for spot capacity or false for on-demand"),
   /** Pin the weights: a Hugging Face commit (40 hex) for vLLM/SGLang, an Ollama manifest digest (64 hex) for Ollama. */
