@@ -1,15 +1,28 @@
 /**
- * `npm run plan`: size a Qwen3 model for an engine and print the plan, with no cloud and no credentials.
- * Exit codes: 0 planned, 2 bad input or nothing fits (reason on stderr), 1 a bug.
+ * `npm run plan`: size a Qwen3 model for an engine and print the plan, with no cloud and no credentials;
+ * `--check-quota` alone reads the account's vCPU quota and instances through the AWS SDK.
+ * Exit codes: 0 planned, 2 bad input, nothing fits, or (--check-quota) a vCPU quota too small for it; 1 a bug.
  */
 import { isUserError, UserError } from "../components/errors/userError";
 import { buildPlan } from "../components/sizing/plan";
 import { formatPlan } from "../components/sizing/planText";
 import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
 import { parseFlags } from "./cli";
+import { type QuotaNeed, quotaCheckText, quotaFits, quotaNeed } from "../components/quota/rules";
+import { readQuotaWithSdk } from "../components/quota/sdk";
+
+/** The quota a plan needs, as --json shows it. */
+const quotaJson = (need: QuotaNeed): Record<string, string | number> => ({
+  code: need.quota.code,
+  name: need.quota.name,
+  market: need.market,
+  vcpus: need.vcpus,
+});
 
 const USAGE = `Usage: npm run --silent plan -- --model <m> --engine <vllm|sglang|ollama> [--quant <q>] [--context <n>]
-       [--concurrency <n>] [--spot] [--max-price <usd>] [--families g6e,p5] [--instance-types g6e.xlarge] [--json]`;
+       [--concurrency <n>] [--spot] [--max-price <usd>] [--families g6e,p5] [--instance-types g6e.xlarge]
+       [--region us-east-1] [--json]
+       [--check-quota]   read the plan's vCPU quota and the vCPUs in use with your AWS credentials, in --region or the SDK's default region`;
 
 /** Flag spelled for each request field, so errors name what the user typed. */
 const FLAGS: Record<string, string> = {
@@ -22,6 +35,7 @@ const FLAGS: Record<string, string> = {
   families: "--families",
   instanceTypes: "--instance-types",
   spot: "--spot",
+  region: "--region",
 };
 
 const OPTIONS = {
@@ -33,8 +47,10 @@ const OPTIONS = {
   "max-price": { type: "string" },
   families: { type: "string" },
   "instance-types": { type: "string" },
+  region: { type: "string" },
   spot: { type: "boolean" },
   json: { type: "boolean" },
+  "check-quota": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -65,7 +81,7 @@ const list = (raw: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   const v = parseFlags(argv, OPTIONS, USAGE);
   if (v === null) return 2;
   if (v.help === true) {
@@ -82,10 +98,19 @@ function main(argv: readonly string[]): number {
     if (v["max-price"] !== undefined) raw.maxPricePerHour = num("maxPricePerHour", v["max-price"]);
     if (v.families !== undefined) raw.families = list(v.families);
     if (v["instance-types"] !== undefined) raw.instanceTypes = list(v["instance-types"]);
+    if (v.region !== undefined) raw.region = v.region;
     if (v.spot === true) raw.spot = true;
     const plan = buildPlan(parsePlanRequest(raw));
-    process.stdout.write(v.json === true ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan)}\n`);
-    return 0;
+    const need = quotaNeed(plan.instance);
+    const check = v["check-quota"] === true && need !== null ? await readQuotaWithSdk(need, v.region) : undefined;
+    const quota = need === null ? null : { ...quotaJson(need), ...(check !== undefined ? { check } : {}) };
+    if (v.json === true) process.stdout.write(`${JSON.stringify({ ...plan, quota }, null, 2)}\n`);
+    else
+      process.stdout.write(
+        `${formatPlan(plan)}\n${need !== null && check !== undefined ? `${quotaCheckText(need, check)}\n` : ""}`,
+      );
+    // A quota too small for the plan fails like a plan that does not fit: the launch would.
+    return need !== null && check?.kind === "read" && !quotaFits(need, check.reading) ? 2 : 0;
   } catch (e) {
     if (isUserError(e)) {
       process.stderr.write(`error: ${e.relabel((k) => FLAGS[k] ?? k).message}\n`);
@@ -95,4 +120,6 @@ function main(argv: readonly string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

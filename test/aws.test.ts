@@ -536,7 +536,15 @@ describe("options", () => {
     for (const r of awsResources) assert.match(r.provider ?? "(none)", /::aws-provider-eu-west-1$/, r.name);
     const awsCalls = recordedCalls.filter((c) => c.token.startsWith("aws:"));
     assert.ok(awsCalls.length >= 4);
-    for (const c of awsCalls) assert.match(c.provider ?? "(none)", /::aws-provider-eu-west-1$/, c.token);
+    // The quota preflight reads before the component and its provider exist, so each of its calls names the region itself.
+    for (const c of awsCalls) {
+      const where = c.region ?? c.provider ?? "(none)";
+      assert.match(where, c.region !== undefined ? /^eu-west-1$/ : /::aws-provider-eu-west-1$/, c.token);
+    }
+    assert.deepEqual(
+      awsCalls.filter((c) => c.token.startsWith("aws:servicequotas/")).map((c) => [c.quotaCode, c.region]),
+      [["L-DB2E81BA", "eu-west-1"]],
+    );
     for (const r of recorded.filter((x) => x.type.startsWith("random:") || x.type.startsWith("command:")))
       assert.equal(r.provider?.includes("aws-provider"), undefined, r.name);
     assert.equal(await outputValue(out.awsRegion ?? pulumi.output("missing")), "eu-west-1");
@@ -712,7 +720,7 @@ describe("config mistakes fail before anything is declared", () => {
       'aws.allowedCidr = "aws.allowedCidr": unknown setting.\n' +
         "Did you mean allowedCidrs? Check the spelling; settings are case-sensitive.\n" +
         "Valid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, " +
-        "private, ssh, proxyPort, tls, rootVolume, waitForReady, engineImageDigest",
+        "private, ssh, proxyPort, tls, rootVolume, waitForReady, skipQuotaCheck, engineImageDigest",
     ));
 
   const narrower =

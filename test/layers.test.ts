@@ -67,6 +67,7 @@ const LAYERS: readonly { dir: string; kind: "data" | "pure" | "components" | "en
   { dir: "components/footprint", kind: "pure" },
   { dir: "components/engines", kind: "pure" },
   { dir: "components/sizing", kind: "pure" },
+  { dir: "components/quota", kind: "components", pure: ["rules.ts"] },
   { dir: "components/config", kind: "pure" },
   { dir: "components/machine", kind: "components", pure: ["render.ts"] },
   { dir: "components/stacks", kind: "components" },

@@ -85,6 +85,8 @@ export const AwsSettingsSchema = z.strictObject({
     .default({ throughputMiBps: 500, iops: 3000, extraGiB: 0 }),
   /** Wait during `pulumi up` until the endpoint answers a real chat completion. */
   waitForReady: z.boolean().default(true),
+  /** Skip the vCPU quota check before launch (for roles that cannot read Service Quotas or EC2 instances). */
+  skipQuotaCheck: z.boolean().default(false),
   /** Pin the engine image digest (sha256:...). */
   engineImageDigest: z
     .string()

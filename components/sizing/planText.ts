@@ -2,6 +2,7 @@
  * Human-readable rendering of a plan: what was asked, what was chosen and why, what it costs.
  * Pure string building; the CLI prints it.
  */
+import { quotaForType } from "../catalog/quotas";
 import { shellQuote } from "../engines/shell";
 import { table } from "../text/table";
 import type { Plan } from "./plan";
@@ -40,6 +41,11 @@ export function formatPlan(plan: Plan): string {
   out.push(
     `Cost      ${usd(plan.cost.perHour)}/h, ${usd(plan.cost.perMonth, 0)}/month at 730 h (${i.market}, ${i.priceRegion}, prices as of ${i.priceAsOf})`,
   );
+  const quota = quotaForType(i.type, i.market);
+  if (quota !== null)
+    out.push(
+      `Quota     ${i.vcpus} vCPUs of "${quota.name}" (${quota.code}) in the launch region; --check-quota reads it`,
+    );
   out.push(
     `Settings  ${split}, max context ${int(plan.contextLength)}, dtype ${plan.dtype}, ${yarn}, disk ${plan.disk.totalGiB} GiB for weights + engine`,
   );

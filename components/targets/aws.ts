@@ -497,9 +497,11 @@ export class GpuServer extends TargetServer {
 
 import { AMI_FAMILY_NAMES } from "../catalog/amis";
 import { plainUbuntuRefusal } from "../catalog/gpus";
+import { findRegion } from "../catalog/regions";
 import { cidrText, parseCidr } from "../config/cidr";
 import { type AwsStackConfig, MY_IP, planRequestFrom } from "../config/schema";
 import { buildPlan, NothingFitsError } from "../sizing/plan";
+import { checkQuota } from "../quota/invokes";
 import type { DeclaredOutputs, Target } from "./target";
 import { hfTokenArg, idleSettings, type StackContext, stackTags } from "./stackContext";
 
@@ -523,11 +525,17 @@ function planAws(config: AwsStackConfig): Plan {
 /** The cheapest fitting instance; a pinned type that cannot hold the model names the type. */
 function fittedAwsPlan(config: AwsStackConfig): Plan {
   const pinned = config.aws.instanceType;
-  const request = planRequestFrom(config);
+  // A region the catalog does not price keeps us-east-1 prices and types, as every region did before.
+  const region = config.aws.region;
+  const request = {
+    ...planRequestFrom(config),
+    ...(region !== undefined && findRegion(region) !== undefined ? { region } : {}),
+  };
   if (pinned === undefined) return buildPlan(request);
   try {
     return buildPlan({ ...request, instanceTypes: [pinned] });
   } catch (e) {
+    if (e instanceof UserError && e.key === "instanceTypes") throw e.relabel(() => "aws.instanceType");
     if (!(e instanceof NothingFitsError) || e.largest === null) throw e;
     const unpinned = cheapestType(request);
     throw new UserError({
@@ -573,7 +581,7 @@ async function myIpCidr(ctx: StackContext): Promise<string> {
   return cidrText(cidr);
 }
 
-/** Declare the AWS stack: CIDRs resolved first, then one {@link GpuServer}. */
+/** Declare the AWS stack: CIDRs resolved and the vCPU quota checked first, then one {@link GpuServer}. */
 async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext): Promise<DeclaredOutputs> {
   const aws = config.aws;
   const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
@@ -581,6 +589,15 @@ async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext)
     aws.ssh === undefined
       ? {}
       : { ssh: { keyName: aws.ssh.keyName, allowedCidrs: await resolveCidrs(aws.ssh.allowedCidrs, ctx) } };
+  if (!aws.skipQuotaCheck) {
+    await checkQuota({
+      instance: plan.instance,
+      ...(aws.region !== undefined ? { region: aws.region } : {}),
+      project: ctx.project,
+      stack: ctx.stack,
+      ...(ctx.warn !== undefined ? { warn: ctx.warn } : {}),
+    });
+  }
   const gpu = new GpuServer(ctx.stack, {
     plan,
     amiFamily: aws.ami,

@@ -21,6 +21,10 @@ export interface RecordedCall {
   readonly token: string;
   /** The provider reference ("urn::id") of the call, if any. */
   readonly provider?: string;
+  /** The call's own `region` argument (@pulumi/aws 7 data sources), if given. */
+  readonly region?: string;
+  /** The quota code asked for, for Service Quotas calls. */
+  readonly quotaCode?: string;
 }
 
 /** Everything registered since the last reset. */
@@ -50,6 +54,49 @@ export const MOCK_PUBLIC_IP = "203.0.113.10";
 /** The fake address of every mocked Elastic IP. */
 export const MOCK_ELASTIC_IP = "203.0.113.99";
 
+/** A running or pending instance the account already has, as the EC2 invokes report it. */
+export interface MockInstance {
+  readonly id: string;
+  readonly type: string;
+  readonly spot?: boolean;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** The AccessDeniedException text the provider surfaces when a role may not read Service Quotas. */
+export const QUOTA_DENIED_MESSAGE =
+  "reading Service Quotas Service Quota (L-DB2E81BA): operation error Service Quotas: GetServiceQuota, " +
+  "https response error StatusCode: 400, api error AccessDeniedException: User: arn:aws:iam::123456789012:user/ci " +
+  "is not authorized to perform: servicequotas:GetServiceQuota";
+
+/**
+ * What the account holds, for the quota preflight's invokes; reset to the default (every quota at 64
+ * vCPUs, no instances running) by useMocks. A test sets `applied[code]` (or "denied") and `instances`.
+ */
+export const account: {
+  applied: Record<string, number | "denied">;
+  instances: MockInstance[];
+} = { applied: {}, instances: [] };
+const DEFAULT_QUOTA_VCPUS = 64;
+/** vCPUs of types outside the catalog that tests run as "other" instances (EC2's DescribeInstanceTypes figures). */
+const OTHER_TYPE_VCPUS: Readonly<Record<string, number>> = { "g3.4xlarge": 16, "vt1.3xlarge": 12, "p3.2xlarge": 8 };
+
+/**
+ * A failed read as the engine hands it over: a gRPC error whose `details` carry the provider's text
+ * (the SDK rejects the invoke with `new Error(err.details)`, @pulumi/pulumi runtime/invoke.js).
+ */
+function providerError(token: string, code: string): Error {
+  const details = `invocation of ${token} returned an error: ${QUOTA_DENIED_MESSAGE.replace("L-DB2E81BA", code)}`;
+  return Object.assign(new Error(details), { code: 2, details });
+}
+
+/** EC2's filter wildcard: `*` matches any run of characters. */
+const globMatch = (pattern: string, value: string): boolean =>
+  new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(value);
+
+/** Filter values by name from a getInstances call. */
+const filterValues = (inputs: Record<string, unknown>, name: string): string[] | undefined =>
+  (inputs.filters as { name: string; values: string[] }[] | undefined)?.find((f) => f.name === name)?.values;
+
 const invokes: Record<
   string,
   (inputs: Record<string, unknown>, provider: string | undefined) => Record<string, unknown>
@@ -73,6 +120,31 @@ const invokes: Record<
     insecureValue: "ami-0mockdlami000000",
     type: "String",
   }),
+  "aws:servicequotas/getServiceQuota:getServiceQuota": (i, provider) => {
+    const code = String(i.quotaCode);
+    const applied = account.applied[code] ?? DEFAULT_QUOTA_VCPUS;
+    if (applied === "denied") throw providerError("aws:servicequotas/getServiceQuota:getServiceQuota", code);
+    const region = typeof i.region === "string" ? i.region : regionOfProvider(provider);
+    return { id: `ec2/${code}`, quotaCode: code, serviceCode: "ec2", value: applied, region, adjustable: true };
+  },
+  "aws:ec2/getInstances:getInstances": (i) => {
+    const types = filterValues(i, "instance-type") ?? ["*"];
+    const spotOnly = filterValues(i, "instance-lifecycle")?.includes("spot") === true;
+    const ids = account.instances
+      .filter((x) => types.some((t) => globMatch(t, x.type)) && (!spotOnly || x.spot === true))
+      .map((x) => x.id);
+    return { id: "instances", ids, privateIps: [], publicIps: [], ipv6Addresses: [], instanceTags: {} };
+  },
+  "aws:ec2/getInstance:getInstance": (i) => {
+    const found = account.instances.find((x) => x.id === i.instanceId);
+    if (found === undefined) throw new Error(`mock: no instance ${String(i.instanceId)}`);
+    return { id: found.id, instanceId: found.id, instanceType: found.type, tags: found.tags ?? {} };
+  },
+  "aws:ec2/getInstanceType:getInstanceType": (i) => {
+    const vcpus = OTHER_TYPE_VCPUS[String(i.instanceType)];
+    if (vcpus === undefined) throw new Error(`mock: unknown instance type ${String(i.instanceType)}`);
+    return { id: String(i.instanceType), instanceType: i.instanceType, defaultVcpus: vcpus };
+  },
   "aws:index/getRegion:getRegion": (_i, provider) => {
     const region = regionOfProvider(provider);
     return { id: region, name: region, region };
@@ -175,6 +247,8 @@ function recordOptions(): void {
 export async function useMocks(): Promise<void> {
   recorded.length = 0;
   recordedCalls.length = 0;
+  account.applied = {};
+  account.instances = [];
   registeredOptions.clear();
   if (installed) return;
   installed = true;
@@ -196,9 +270,12 @@ export async function useMocks(): Promise<void> {
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         const handler = invokes[args.token];
         if (handler === undefined) throw new Error(`mock: unhandled invoke ${args.token}`);
+        const inputs = args.inputs as Record<string, unknown>;
         recordedCalls.push({
           token: args.token,
           ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
+          ...(typeof inputs.region === "string" ? { region: inputs.region } : {}),
+          ...(typeof inputs.quotaCode === "string" ? { quotaCode: inputs.quotaCode } : {}),
         });
         return handler(args.inputs as Record<string, unknown>, args.provider);
       },
