@@ -286,4 +286,50 @@ describe("region catalog", () => {
     assert.deepEqual(regionsOffering("g7e.2xlarge"), ["us-east-1"]);
     assert.deepEqual(regionsOffering("g4dn.xlarge"), ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"]);
   });
+
+  // Rows of skypilot-catalog catalogs/v8/aws/vms.csv at commit 00148f2af3672e2229b4f7bf8157d5a3f36e3c35 (SpotPrice column):
+  //   g5.xlarge,...,1.123,0.576500,eu-west-1,euw1-az1 / 1.123,0.574600,...,euw1-az2 / 1.123,0.572700,...,euw1-az3
+  //   g4dn.xlarge,...,0.526,0.246400,us-west-2,usw2-az1 / 0.247900 usw2-az2 / 0.238600 usw2-az3
+  //     (and 0.063100 / 0.072300 in the Local Zones usw2-lax1-az1/az2, left out of the range)
+  //   p4d.24xlarge,...,30.09784,30.097800,ap-northeast-1,apne1-az1 / 30.09784,7.520500,...,apne1-az4
+  //   p4d.24xlarge,...,23.71569,9.759800,eu-west-1,euw1-az2 (its only eu-west-1 zone)
+  it("stores spot ranges as the min and max over the region's zones in the skypilot-catalog rows", () => {
+    const spot = (region: string, type: string) => findRegion(region)?.prices[type]?.spot;
+    assert.deepEqual(spot("eu-west-1", "g5.xlarge"), { min: 0.5727, max: 0.5765 });
+    assert.deepEqual(spot("us-west-2", "g4dn.xlarge"), { min: 0.2386, max: 0.2479 });
+    assert.deepEqual(spot("ap-northeast-1", "p4d.24xlarge"), { min: 7.5205, max: 30.0978 });
+    assert.deepEqual(spot("eu-west-1", "p4d.24xlarge"), { min: 9.7598, max: 9.7598 });
+  });
+
+  // plan.ts says a spot price is the region's own dearest zone whenever spotSource is set, so a region may only
+  // be given one once every type it offers has its range (us-east-1 is GPU_INSTANCES, checked above).
+  it("a region other than us-east-1 with a spot source has a spot range for every type it offers", () => {
+    const sourced = REGIONS.filter((r) => r.name !== DEFAULT_REGION && r.spotSource !== null);
+    assert.deepEqual(
+      sourced.map((r) => r.name),
+      ["eu-west-1"],
+    );
+    for (const r of sourced) {
+      const missing = Object.entries(r.prices).filter(([, price]) => price.spot === null);
+      assert.deepEqual(missing, [], r.name);
+    }
+  });
+
+  it("eu-west-1 rows carry eu-west-1's own spot range and cite both sources; us-west-2 keeps the us-east-1 estimate", () => {
+    const row = (region: string, type: string) => regionInstances(region).find((i) => i.type === type);
+    const eu = row("eu-west-1", "g5.xlarge");
+    assert.deepEqual(eu?.spotUsdPerHour, { min: 0.5727, max: 0.5765 });
+    assert.equal(eu?.onDemandUsdPerHour, 1.123);
+    const urls = [eu?.source.url ?? []].flat();
+    assert.ok(
+      urls.some((u) => u.includes("skypilot-catalog/blob/00148f2af3672e2229b4f7bf8157d5a3f36e3c35")),
+      urls.join(),
+    );
+    assert.ok(
+      urls.some((u) => u.includes("tsaol/aws-gpu")),
+      urls.join(),
+    );
+    // us-west-2's recorded g4dn.xlarge range is not used while the region has no spot source: us-east-1's is.
+    assert.deepEqual(row("us-west-2", "g4dn.xlarge")?.spotUsdPerHour, { min: 0.2, max: 0.2158 });
+  });
 });

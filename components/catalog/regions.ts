@@ -16,7 +16,7 @@ export interface SpotRange {
 export interface RegionPrice {
   /** On-demand Linux price, USD per hour. */
   readonly onDemand: number;
-  /** Spot range across the region's zones, or null where the source lists none. */
+  /** Spot range across the region's zones, or null where the source lists none or it is not read yet (see spotSource). */
   readonly spot: SpotRange | null;
 }
 
@@ -46,13 +46,31 @@ const VANTAGE: Source = {
   asOf: "2026-01-21",
   note:
     "tsaol/aws-gpu's copy of instances.vantage.sh data (commit of 2026-01-21); on-demand prices checked against " +
-    "the skypilot-catalog v8 rows for g4dn.xlarge, g4dn.12xlarge and g5.12xlarge (the same figures); no spot prices",
+    "the skypilot-catalog v8 rows of every type whose spot range was read (the same figures); no spot prices",
 };
 
-type Row = [type: string, onDemand: number];
+// skypilot-catalog's AWS table at the commit the us-east-1 rows were read from: one row per type, region and zone,
+// with "Price" (on-demand) and "SpotPrice". A region's range is the min and max SpotPrice over its own zones; Local
+// Zones (us-west-2's usw2-lax1-az*, opt-in, priced far below the region's zones) are left out, as a stack's subnet
+// never sits in one. The on-demand "Price" of every row read here equals the figure VANTAGE gives above.
+const SKY_SPOT: Source = {
+  url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2af3672e2229b4f7bf8157d5a3f36e3c35/catalogs/v8/aws/vms.csv",
+  asOf: "2026-01-21",
+  note:
+    "skypilot-catalog v8 aws/vms.csv at commit 00148f2 (the commit the us-east-1 rows come from), read 2026-11-30; " +
+    "spot range = min and max SpotPrice over the region's zones, Local Zones left out",
+};
 
-function onDemandOnly(rows: readonly Row[]): Record<string, RegionPrice> {
-  return Object.fromEntries(rows.map(([type, onDemand]) => [type, { onDemand, spot: null }]));
+/** Type, on-demand USD/h, and the spot [min, max] over the region's zones; no third entry = spot not read for it. */
+type Row = [type: string, onDemand: number, spot?: readonly [min: number, max: number]];
+
+function priced(rows: readonly Row[]): Record<string, RegionPrice> {
+  return Object.fromEntries(
+    rows.map(([type, onDemand, spot]) => [
+      type,
+      { onDemand, spot: spot === undefined ? null : { min: spot[0], max: spot[1] } },
+    ]),
+  );
 }
 
 function fromGpuInstances(instances: readonly GpuInstance[]): Record<string, RegionPrice> {
@@ -74,31 +92,33 @@ export const REGIONS: readonly Region[] = [
     name: "us-west-2",
     displayName: "US West (Oregon)",
     source: VANTAGE,
+    // Spot read for the g4dn, g5 and g6 rows except g6.8xlarge and g6.xlarge; gr6, g6e, p4d, p4de, p5, p5en and
+    // p6-b200 are not read yet (null). Until every offered type is read, spot plans here keep the us-east-1 estimate.
     spotSource: null,
-    prices: onDemandOnly([
-      ["g4dn.xlarge", 0.526],
-      ["g4dn.2xlarge", 0.752],
-      ["g4dn.4xlarge", 1.204],
-      ["g4dn.8xlarge", 2.176],
-      ["g4dn.12xlarge", 3.912],
-      ["g4dn.16xlarge", 4.352],
-      ["g4dn.metal", 7.824],
-      ["g5.xlarge", 1.006],
-      ["g5.2xlarge", 1.212],
-      ["g5.4xlarge", 1.624],
-      ["g5.8xlarge", 2.448],
-      ["g5.12xlarge", 5.672],
-      ["g5.16xlarge", 4.096],
-      ["g5.24xlarge", 8.144],
-      ["g5.48xlarge", 16.288],
+    prices: priced([
+      ["g4dn.xlarge", 0.526, [0.2386, 0.2479]],
+      ["g4dn.2xlarge", 0.752, [0.295, 0.3202]],
+      ["g4dn.4xlarge", 1.204, [0.4307, 0.4866]],
+      ["g4dn.8xlarge", 2.176, [0.7485, 0.8529]],
+      ["g4dn.12xlarge", 3.912, [1.6658, 1.7536]],
+      ["g4dn.16xlarge", 4.352, [0.884, 1.4338]],
+      ["g4dn.metal", 7.824, [2.9735, 3.2342]],
+      ["g5.xlarge", 1.006, [0.4829, 0.5134]],
+      ["g5.2xlarge", 1.212, [0.3727, 0.4155]],
+      ["g5.4xlarge", 1.624, [0.5516, 0.6044]],
+      ["g5.8xlarge", 2.448, [0.9206, 0.9322]],
+      ["g5.12xlarge", 5.672, [2.757, 3.3699]],
+      ["g5.16xlarge", 4.096, [1.3853, 1.6345]],
+      ["g5.24xlarge", 8.144, [3.388, 3.7211]],
+      ["g5.48xlarge", 16.288, [7.7435, 8.0904]],
       ["g6.xlarge", 0.8048],
-      ["g6.2xlarge", 0.9776],
-      ["g6.4xlarge", 1.3232],
+      ["g6.2xlarge", 0.9776, [0.4811, 0.5966]],
+      ["g6.4xlarge", 1.3232, [0.5368, 0.8978]],
       ["g6.8xlarge", 2.0144],
-      ["g6.12xlarge", 4.6016],
-      ["g6.16xlarge", 3.3968],
-      ["g6.24xlarge", 6.6752],
-      ["g6.48xlarge", 13.3504],
+      ["g6.12xlarge", 4.6016, [2.3163, 2.5757]],
+      ["g6.16xlarge", 3.3968, [1.2101, 1.3873]],
+      ["g6.24xlarge", 6.6752, [2.1984, 3.3743]],
+      ["g6.48xlarge", 13.3504, [4.3901, 4.6137]],
       ["gr6.4xlarge", 1.5392],
       ["gr6.8xlarge", 2.4464],
       ["g6e.xlarge", 1.861],
@@ -121,55 +141,58 @@ export const REGIONS: readonly Region[] = [
     name: "eu-west-1",
     displayName: "Europe (Ireland)",
     source: VANTAGE,
-    spotSource: null,
-    prices: onDemandOnly([
-      ["g4dn.xlarge", 0.587],
-      ["g4dn.2xlarge", 0.838],
-      ["g4dn.4xlarge", 1.342],
-      ["g4dn.8xlarge", 2.426],
-      ["g4dn.12xlarge", 4.362],
-      ["g4dn.16xlarge", 4.853],
-      ["g4dn.metal", 8.724],
-      ["g5.xlarge", 1.123],
-      ["g5.2xlarge", 1.35296],
-      ["g5.4xlarge", 1.81287],
-      ["g5.8xlarge", 2.73271],
-      ["g5.12xlarge", 6.33167],
-      ["g5.16xlarge", 4.57237],
-      ["g5.24xlarge", 9.09117],
-      ["g5.48xlarge", 18.18233],
-      ["p4d.24xlarge", 23.71569],
+    // Every offered type has spot rows in eu-west-1; p4d.24xlarge has one zone only (euw1-az2), so min = max.
+    spotSource: SKY_SPOT,
+    prices: priced([
+      ["g4dn.xlarge", 0.587, [0.3147, 0.3317]],
+      ["g4dn.2xlarge", 0.838, [0.3888, 0.3974]],
+      ["g4dn.4xlarge", 1.342, [0.684, 0.7099]],
+      ["g4dn.8xlarge", 2.426, [1.0511, 1.1419]],
+      ["g4dn.12xlarge", 4.362, [1.8367, 2.0048]],
+      ["g4dn.16xlarge", 4.853, [1.2535, 1.2636]],
+      ["g4dn.metal", 8.724, [3.809, 4.7539]],
+      ["g5.xlarge", 1.123, [0.5727, 0.5765]],
+      ["g5.2xlarge", 1.35296, [0.6179, 0.6191]],
+      ["g5.4xlarge", 1.81287, [0.8461, 0.9139]],
+      ["g5.8xlarge", 2.73271, [1.2429, 1.2727]],
+      ["g5.12xlarge", 6.33167, [2.816, 3.2163]],
+      ["g5.16xlarge", 4.57237, [1.2971, 1.859]],
+      ["g5.24xlarge", 9.09117, [3.2242, 3.6433]],
+      ["g5.48xlarge", 18.18233, [8.0117, 8.1388]],
+      ["p4d.24xlarge", 23.71569, [9.7598, 9.7598]],
     ]),
   },
   {
     name: "ap-northeast-1",
     displayName: "Asia Pacific (Tokyo)",
     source: VANTAGE,
+    // Spot read for the g4dn, g5, g6 (except g6.xlarge) and p4d.24xlarge rows; gr6, g6e, p4de, p5 and p5en are not
+    // read yet (null). Several max values equal the on-demand price: the zone's spot price sat at the on-demand cap.
     spotSource: null,
-    prices: onDemandOnly([
-      ["g4dn.xlarge", 0.71],
-      ["g4dn.2xlarge", 1.015],
-      ["g4dn.4xlarge", 1.625],
-      ["g4dn.8xlarge", 2.938],
-      ["g4dn.12xlarge", 5.281],
-      ["g4dn.16xlarge", 5.875],
-      ["g4dn.metal", 10.562],
-      ["g5.xlarge", 1.459],
-      ["g5.2xlarge", 1.75776],
-      ["g5.4xlarge", 2.35528],
-      ["g5.8xlarge", 3.55033],
-      ["g5.12xlarge", 8.22609],
-      ["g5.16xlarge", 5.94042],
-      ["g5.24xlarge", 11.81123],
-      ["g5.48xlarge", 23.62246],
+    prices: priced([
+      ["g4dn.xlarge", 0.71, [0.284, 0.2853]],
+      ["g4dn.2xlarge", 1.015, [0.4728, 0.4823]],
+      ["g4dn.4xlarge", 1.625, [0.4586, 0.826]],
+      ["g4dn.8xlarge", 2.938, [0.5692, 1.3657]],
+      ["g4dn.12xlarge", 5.281, [2.2067, 2.5545]],
+      ["g4dn.16xlarge", 5.875, [1.074, 1.2192]],
+      ["g4dn.metal", 10.562, [3.1004, 4.8146]],
+      ["g5.xlarge", 1.459, [0.6318, 0.6822]],
+      ["g5.2xlarge", 1.75776, [0.816, 0.8775]],
+      ["g5.4xlarge", 2.35528, [0.9302, 0.9352]],
+      ["g5.8xlarge", 3.55033, [1.2223, 2.1136]],
+      ["g5.12xlarge", 8.22609, [2.4678, 8.2261]],
+      ["g5.16xlarge", 5.94042, [1.0371, 1.545]],
+      ["g5.24xlarge", 11.81123, [11.8112, 11.8112]],
+      ["g5.48xlarge", 23.62246, [23.6225, 23.6225]],
       ["g6.xlarge", 1.1672],
-      ["g6.2xlarge", 1.41781],
-      ["g6.4xlarge", 1.91903],
-      ["g6.8xlarge", 2.92148],
-      ["g6.12xlarge", 6.67369],
-      ["g6.16xlarge", 4.92637],
-      ["g6.24xlarge", 9.68103],
-      ["g6.48xlarge", 19.36206],
+      ["g6.2xlarge", 1.41781, [0.754, 0.8206]],
+      ["g6.4xlarge", 1.91903, [0.6381, 0.6951]],
+      ["g6.8xlarge", 2.92148, [1.1272, 1.1847]],
+      ["g6.12xlarge", 6.67369, [2.2954, 2.3597]],
+      ["g6.16xlarge", 4.92637, [1.9585, 2.3574]],
+      ["g6.24xlarge", 9.68103, [1.8266, 2.7186]],
+      ["g6.48xlarge", 19.36206, [3.7244, 8.9657]],
       ["gr6.4xlarge", 2.2323],
       ["gr6.8xlarge", 3.54801],
       ["g6e.xlarge", 2.699],
@@ -180,7 +203,7 @@ export const REGIONS: readonly Region[] = [
       ["g6e.16xlarge", 10.98917],
       ["g6e.24xlarge", 21.84956],
       ["g6e.48xlarge", 43.69912],
-      ["p4d.24xlarge", 30.09784],
+      ["p4d.24xlarge", 30.09784, [7.5205, 30.0978]],
       ["p4de.24xlarge", 37.6223],
       ["p5.4xlarge", 8.6],
       ["p5.48xlarge", 68.8],
@@ -214,7 +237,19 @@ export function regionInstances(name: string): GpuInstance[] {
     const price = region.prices[i.type];
     if (price === undefined) return [];
     const spot = region.spotSource === null ? i.spotUsdPerHour : price.spot;
-    const source = region.spotSource === null ? region.source : i.source;
+    const source = region.name === DEFAULT_REGION ? i.source : rowSource(region);
     return [{ ...i, onDemandUsdPerHour: price.onDemand, spotUsdPerHour: spot, source }];
   });
+}
+
+/** Where a region's rows come from: its on-demand source, plus its spot source where it has one. */
+function rowSource(region: Region): Source {
+  const spot = region.spotSource;
+  if (spot === null) return region.source;
+  return {
+    url: [...[spot.url].flat(), ...[region.source.url].flat()],
+    // The older date: a reader re-checks from the staler of the two figures.
+    asOf: [spot.asOf, region.source.asOf].sort()[0] ?? spot.asOf,
+    note: `spot: ${spot.note ?? "see url"}; on-demand: ${region.source.note ?? "see url"}`,
+  };
 }
