@@ -15,7 +15,7 @@ import { nodeScriptCommand } from "../components/machine/nodeScript";
 import { shippedScript } from "../components/machine/render";
 import { parsePlanRequest } from "../components/sizing/request";
 import { buildPlan } from "../components/sizing/plan";
-import { GpuServer } from "../components/targets/aws";
+import { GpuServer, launchedOf, nothingLaunchedError } from "../components/targets/aws";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
 import { deployStack, planForStack, type StackContext, type StackOutputs } from "../components/program/deploy";
@@ -25,6 +25,8 @@ import path from "node:path";
 import { parse } from "yaml";
 import { evaluate, policiesOfRole } from "./helpers/iam";
 import {
+  account,
+  capacity,
   MOCK_API_KEY,
   MOCK_ELASTIC_IP,
   MOCK_PUBLIC_IP,
@@ -49,9 +51,23 @@ const ctx = (stack: string, secretsAreSecret = true): StackContext => ({
 });
 
 const stacks = stacksFor("aws");
+/**
+ * readinessTimeoutSeconds of the dev stack's g4dn.2xlarge plan (DLAMI, Ollama). The same as g4dn.xlarge's, so this
+ * pins the wiring's value, not which plan it came from (the plan output does that).
+ */
+const EXPECTED_FALLBACK_TIMEOUT = "1502";
+const LT = "aws:ec2/launchTemplate:LaunchTemplate";
+const FLEET = "aws:ec2/fleet:Fleet";
+/** The instance tags the aws.ec2.Tag resources set, key to value. */
+const instanceTags = (): Record<string, string> =>
+  Object.fromEntries(
+    ofType("aws:ec2/tag:Tag")
+      .filter((t) => t.name.includes("-tag-"))
+      .map((t) => [String(t.inputs.key), String(t.inputs.value)]),
+  );
 
 const userDataOf = (inputs: Record<string, unknown>): string =>
-  gunzipSync(Buffer.from(String(inputs.userDataBase64), "base64")).toString("utf8");
+  gunzipSync(Buffer.from(String(inputs.userData), "base64")).toString("utf8");
 /** The idle watchdog as every target runs it: the repository's idle.py without its full-line comments. */
 const SHIPPED_IDLE_PY = shippedScript(
   readFileSync(path.resolve(__dirname, "..", "components", "machine", "idle.py"), "utf8"),
@@ -63,6 +79,8 @@ const arnOf = (name: string): string => `arn:aws:ssm:us-east-1:123456789012:para
 /** What each example stack's instance is launched with, written out from the stack files and the plans. */
 interface Expected {
   readonly instanceType: string;
+  /** The fleet's candidates, one launch template each: the type and its next cheapest whose quota has room. */
+  readonly candidates: readonly string[];
   /** The plan's price for that type (on-demand, us-east-1). */
   readonly pricePerHour: number;
   /** The `model` value clients send. */
@@ -81,6 +99,7 @@ interface Expected {
 const EXPECTED: Readonly<Record<string, Expected>> = {
   dev: {
     instanceType: "g4dn.xlarge",
+    candidates: ["g4dn.xlarge", "g4dn.2xlarge", "g6.xlarge"],
     pricePerHour: 0.526,
     modelName: "qwen3:8b-q4_K_M",
     shutdown: "terminate",
@@ -99,6 +118,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   },
   lab: {
     instanceType: "g6e.xlarge",
+    candidates: ["g6e.xlarge", "g6e.2xlarge", "g6e.4xlarge"],
     pricePerHour: 1.861,
     modelName: "Qwen3-30B-A3B",
     shutdown: "stop",
@@ -119,6 +139,8 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   },
   prod: {
     instanceType: "g7e.12xlarge",
+    // g6.48xlarge (192 vCPUs) is left out: the mocked quota allows 64.
+    candidates: ["g7e.12xlarge", "g6e.12xlarge"],
     pricePerHour: 8.28608,
     modelName: "Qwen3-32B",
     shutdown: "stop",
@@ -163,8 +185,11 @@ describe("example stacks", () => {
 
       it("creates exactly the expected resources", () => {
         const types = recorded.map((r) => r.type).sort();
+        const mutableTags = Object.keys(want.tags).length - 2; // all but project and stack, on instance and volume
         const expected = [
-          "aws:ec2/instance:Instance",
+          ...Array<string>(want.candidates.length).fill(LT),
+          FLEET,
+          ...Array<string>(2 * mutableTags).fill("aws:ec2/tag:Tag"),
           "aws:ec2/securityGroup:SecurityGroup",
           "aws:ec2transitgateway/instanceState:InstanceState",
           "aws:ec2/eip:Eip",
@@ -181,38 +206,68 @@ describe("example stacks", () => {
           "random:index/randomPassword:RandomPassword",
         ].sort();
         assert.deepEqual(types, expected);
+        assert.deepEqual(
+          ofType(LT).map((t) => t.inputs.instanceType),
+          want.candidates,
+        );
       });
 
-      it("launches the planned instance type from the family's AMI, IMDSv2 only, encrypted gp3 root sized from the plan", () => {
-        const [instance] = ofType("aws:ec2/instance:Instance");
-        assert.ok(instance);
-        const i = instance.inputs;
-        assert.equal(i.instanceType, want.instanceType);
-        assert.equal(i.ami, "ami-0mockdlami000000");
-        assert.deepEqual(i.metadataOptions, {
-          httpTokens: "required",
-          httpEndpoint: "enabled",
-          httpPutResponseHopLimit: 1,
-          instanceMetadataTags: "enabled",
-        });
-        assert.deepEqual(i.rootBlockDevice, {
-          volumeType: "gp3",
-          volumeSize: want.volumeSize,
-          iops: want.iops,
-          throughput: want.throughput,
-          encrypted: true,
-          deleteOnTermination: true,
-          tags: want.tags,
-        });
-        assert.equal(i.instanceInitiatedShutdownBehavior, want.shutdown);
-        assert.equal(i.userDataReplaceOnChange, true);
-        assert.equal(
-          i.subnetId,
-          "subnet-0aaaaaaaaaaaaaaaa",
-          "the default subnet, first by id, in a zone offering the type",
-        );
-        assert.equal(i.instanceMarketOptions, undefined, "on-demand unless spot is asked for");
-      });
+      it(
+        "the first launch template: the planned type from the family's AMI, IMDSv2 only, encrypted gp3 root on the " +
+          "AMI's root device sized from the plan, no network interfaces or market options",
+        () => {
+          const [template] = ofType(LT);
+          assert.ok(template);
+          const i = template.inputs;
+          assert.equal(i.instanceType, want.instanceType);
+          assert.equal(i.imageId, "ami-0mockdlami000000");
+          assert.deepEqual(i.metadataOptions, {
+            httpTokens: "required",
+            httpEndpoint: "enabled",
+            httpPutResponseHopLimit: 1,
+            instanceMetadataTags: "enabled",
+          });
+          assert.deepEqual(i.blockDeviceMappings, [
+            {
+              deviceName: "/dev/sda1",
+              ebs: {
+                volumeType: "gp3",
+                volumeSize: want.volumeSize,
+                iops: want.iops,
+                throughput: want.throughput,
+                encrypted: "true",
+                deleteOnTermination: "true",
+              },
+            },
+          ]);
+          assert.equal(i.instanceInitiatedShutdownBehavior, want.shutdown);
+          assert.deepEqual(i.iamInstanceProfile, { name: `${stack}-profile-1c2d` });
+          assert.deepEqual(i.vpcSecurityGroupIds, [`${stack}-sg-id`]);
+          assert.equal(i.networkInterfaces, undefined);
+          assert.equal(i.instanceMarketOptions, undefined, "the fleet chooses the market");
+          const identity = {
+            "qwen3-serve:project": "qwen3-serve",
+            "qwen3-serve:stack": stack,
+            "qwen3-serve:component": stack,
+            Name: `qwen3-serve-${stack}`,
+          };
+          const specs = i.tagSpecifications as { resourceType: string; tags: Record<string, string> }[];
+          const generation = specs[0]?.tags["qwen3-serve:generation"] ?? "";
+          assert.match(
+            generation,
+            /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
+            "no live machine: a new generation, the time",
+          );
+          for (const spec of specs) delete spec.tags["qwen3-serve:generation"];
+          assert.deepEqual(specs, [
+            { resourceType: "instance", tags: identity },
+            { resourceType: "volume", tags: identity },
+          ]);
+          assert.deepEqual(registeredOptions.get(`${stack}-lt-${want.instanceType.replace(".", "-")}`)?.ignoreChanges, [
+            "imageId",
+          ]);
+        },
+      );
 
       it("allows ingress only on the proxy port from the configured CIDRs, never 0.0.0.0/0", () => {
         const rules = ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs);
@@ -322,7 +377,7 @@ describe("example stacks", () => {
       );
 
       it("puts no secret in user data: only the parameter name, which the machine reads at boot", () => {
-        const [instance] = ofType("aws:ec2/instance:Instance");
+        const [instance] = ofType(LT);
         const userData = userDataOf(instance?.inputs ?? {});
         assert.ok(userData.startsWith("#cloud-config\n"));
         assert.ok(!userData.includes(MOCK_API_KEY));
@@ -330,8 +385,8 @@ describe("example stacks", () => {
       });
 
       it("gzipped user data (the raw form EC2 limits, before base64) is under 16,384 bytes; a failure names the size", () => {
-        const [instance] = ofType("aws:ec2/instance:Instance");
-        const raw = Buffer.from(String(instance?.inputs.userDataBase64), "base64");
+        const [instance] = ofType(LT);
+        const raw = Buffer.from(String(instance?.inputs.userData), "base64");
         assert.ok(raw.length < 16384, `${stack}: gzipped user data is ${raw.length} bytes; EC2 takes at most 16384`);
       });
 
@@ -340,7 +395,7 @@ describe("example stacks", () => {
           "of the shipped idle.py, not the file), its window and TTL in the instance's tags (changeable in " +
           "place), powering off into idleAction",
         () => {
-          const [instance] = ofType("aws:ec2/instance:Instance");
+          const [instance] = ofType(LT);
           const userData = userDataOf(instance?.inputs ?? {});
           const doc = parse(userData) as { write_files: { path: string; content: string }[] };
           const paths = doc.write_files.map((f) => f.path);
@@ -361,7 +416,7 @@ describe("example stacks", () => {
           assert.match(userData, /IDLE_MINUTES=''\n/);
           assert.match(userData, /TTL_HOURS=''\n/);
           assert.match(userData, /IDLE_ACTION='poweroff'/);
-          const tags = instance?.inputs.tags as Record<string, string>;
+          const tags = instanceTags();
           assert.equal(tags["qwen3-serve:idle-minutes"], want.tags["qwen3-serve:idle-minutes"]);
           assert.equal(tags["qwen3-serve:ttl-hours"], want.tags["qwen3-serve:ttl-hours"]);
           assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, want.shutdown);
@@ -370,16 +425,23 @@ describe("example stacks", () => {
 
       it(
         "tags every taggable resource with exactly the stack's tags (project, stack, model, engine, " +
-          "owner, lifetime settings), and the instance also with its Name",
+          "owner, lifetime settings), the fleet also with its Name; the launched instance and its volume " +
+          "get every tag but project and stack as aws.ec2.Tag resources (changeable in place)",
         () => {
-          const taggable = recorded.filter(
-            (r) => r.inputs.tags !== undefined || r.type === "aws:ec2/instance:Instance",
-          );
+          const taggable = recorded.filter((r) => r.inputs.tags !== undefined);
           assert.ok(taggable.length >= 7);
           for (const r of taggable) {
-            const name = r.type === "aws:ec2/instance:Instance" ? { Name: `qwen3-serve-${stack}` } : {};
+            const name = r.type === FLEET ? { Name: `qwen3-serve-${stack}` } : {};
             assert.deepEqual(r.inputs.tags, { ...want.tags, ...name }, r.name);
           }
+          const { "qwen3-serve:project": _p, "qwen3-serve:stack": _s, ...mutable } = want.tags;
+          assert.deepEqual(instanceTags(), mutable);
+          for (const t of ofType("aws:ec2/tag:Tag"))
+            assert.equal(
+              t.inputs.resourceId,
+              t.name.includes("-vtag-") ? `vol-0${stack}-fleet` : `i-0${stack}-fleet`,
+              t.name,
+            );
         },
       );
 
@@ -397,7 +459,7 @@ describe("example stacks", () => {
           assert.equal(env.QS_API_KEY, MOCK_API_KEY);
           assert.equal(env.QS_BASE_URL, `http://${MOCK_ELASTIC_IP}:8080`);
           assert.equal(env.QS_MODEL, want.modelName);
-          assert.deepEqual(wait?.inputs.triggers, [`i-0${stack}`]);
+          assert.deepEqual(wait?.inputs.triggers, [`i-0${stack}-fleet`]);
         },
       );
 
@@ -410,7 +472,7 @@ describe("example stacks", () => {
           const [assoc] = ofType("aws:ec2/eipAssociation:EipAssociation");
           assert.deepEqual(
             [assoc?.inputs.instanceId, assoc?.inputs.allocationId],
-            [`i-0${stack}`, `eipalloc-0${stack}-eip`],
+            [`i-0${stack}-fleet`, `eipalloc-0${stack}-eip`],
           );
           assert.equal(await outputValue(out.publicIp), MOCK_ELASTIC_IP);
           assert.equal(await outputValue(out.statusUrl), `http://${MOCK_ELASTIC_IP}:8080/qwen3-serve/status`);
@@ -422,7 +484,7 @@ describe("example stacks", () => {
       it("exports the region (awsRegion) and starts a stopped on-demand machine through an InstanceState", async () => {
         assert.equal(await outputValue(out.awsRegion ?? pulumi.output("missing")), "us-east-1");
         const [state] = ofType("aws:ec2transitgateway/instanceState:InstanceState");
-        assert.deepEqual([state?.inputs.instanceId, state?.inputs.state], [`i-0${stack}`, "running"]);
+        assert.deepEqual([state?.inputs.instanceId, state?.inputs.state], [`i-0${stack}-fleet`, "running"]);
       });
 
       it("exports the endpoint, model, key (secret), instance facts, SSM commands and a curl example", async () => {
@@ -430,13 +492,13 @@ describe("example stacks", () => {
         assert.equal(await outputValue(out.modelName), want.modelName);
         assert.equal(await outputValue(out.apiKey), MOCK_API_KEY);
         assert.equal(await pulumi.isSecret(out.apiKey), true);
-        assert.equal(await outputValue(out.instanceId), `i-0${stack}`);
+        assert.equal(await outputValue(out.instanceId), `i-0${stack}-fleet`);
         assert.equal(await outputValue(out.instanceType), want.instanceType);
         assert.equal(await outputValue(out.pricePerHour), want.pricePerHour);
         assert.equal(await outputValue(out.amiId), "ami-0mockdlami000000");
         assert.equal(
           await outputValue(out.connectCommand),
-          `aws ssm start-session --region us-east-1 --target i-0${stack}`,
+          `aws ssm start-session --region us-east-1 --target i-0${stack}-fleet`,
         );
         const curl = await outputValue(out.curlExample);
         assert.ok(!curl.includes(MOCK_API_KEY) && curl.includes("$(pulumi stack output apiKey --show-secrets)"));
@@ -453,7 +515,7 @@ describe("options", () => {
     const deploy = async (over: Record<string, string>, stack: string): Promise<Record<string, unknown>> => {
       await useMocks();
       await resolveAll(await deployStack(parseStackConfig(decodeConfigValues({ ...base(), ...over })), ctx(stack)));
-      return ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {};
+      return ofType(LT)[0]?.inputs ?? {};
     };
     const a = await deploy({}, "same");
     const b = await deploy(
@@ -480,39 +542,34 @@ describe("options", () => {
     return out;
   };
 
-  it("spot + idleAction terminate: a one-time request that terminates on interruption (nothing to relaunch), no cleanup step, no InstanceState", async () => {
-    const out = await spotDeploy("terminate");
-    const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.deepEqual(instance?.inputs.instanceMarketOptions, {
-      marketType: "spot",
-      spotOptions: { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" },
-    });
-    assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "terminate");
-    assert.equal(out.plan.instance.market, "spot");
-    assert.deepEqual(
-      ofType("command:local:Command").map((c) => c.name),
-      ["spot-terminate-ready"],
-    );
-    assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
-  });
-
   it(
-    "spot + idleAction stop: a persistent request that stops on interruption, cancelled by a " +
-      "delete-time step that depends on the instance; no InstanceState (EC2 alone restarts an " +
-      "interrupted spot instance)",
+    "spot + idleAction terminate: a spot fleet (capacity-optimized-prioritized, interruption terminate), " +
+      "launch templates that terminate on poweroff, the spot quota L-3819A6DF checked, no cleanup step, no InstanceState",
     async () => {
-      await spotDeploy("stop");
-      const [instance] = ofType("aws:ec2/instance:Instance");
-      assert.deepEqual(instance?.inputs.instanceMarketOptions, {
-        marketType: "spot",
-        spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" },
+      const out = await spotDeploy("terminate");
+      const [fleet] = ofType(FLEET);
+      assert.deepEqual(fleet?.inputs.targetCapacitySpecification, {
+        defaultTargetCapacityType: "spot",
+        totalTargetCapacity: 1,
       });
-      assert.equal(instance?.inputs.instanceInitiatedShutdownBehavior, "stop");
-      const cancel = ofType("command:local:Command").find((c) => c.name === "spot-stop-cancel-spot-request");
-      assert.deepEqual(cancel?.inputs, {
-        delete: nodeScriptCommand("cancel-spot-request"),
-        environment: { QS_SPOT_REQUEST_ID: "sir-0spot-stop", AWS_REGION: "us-east-1" },
+      assert.deepEqual(fleet?.inputs.spotOptions, {
+        allocationStrategy: "capacity-optimized-prioritized",
+        instanceInterruptionBehavior: "terminate",
       });
+      assert.equal(fleet?.inputs.onDemandOptions, undefined);
+      for (const t of ofType(LT)) assert.equal(t.inputs.instanceInitiatedShutdownBehavior, "terminate", t.name);
+      assert.deepEqual(
+        recordedCalls.filter((c) => c.token.startsWith("aws:servicequotas/")).map((c) => c.quotaCode),
+        ["L-3819A6DF", "L-3819A6DF"],
+      );
+      assert.equal(
+        ((await outputValue(pulumi.output(out.plan))) as { instance: { market: string } }).instance.market,
+        "spot",
+      );
+      assert.deepEqual(
+        ofType("command:local:Command").map((c) => c.name),
+        ["spot-terminate-ready"],
+      );
       assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
     },
   );
@@ -543,13 +600,20 @@ describe("options", () => {
     }
     assert.deepEqual(
       awsCalls.filter((c) => c.token.startsWith("aws:servicequotas/")).map((c) => [c.quotaCode, c.region]),
-      [["L-DB2E81BA", "eu-west-1"]],
+      // The first choice, then g4dn.2xlarge (8 vCPUs, more than the 4 already found to fit).
+      [
+        ["L-DB2E81BA", "eu-west-1"],
+        ["L-DB2E81BA", "eu-west-1"],
+      ],
     );
     for (const r of recorded.filter((x) => x.type.startsWith("random:") || x.type.startsWith("command:")))
       assert.equal(r.provider?.includes("aws-provider"), undefined, r.name);
     assert.equal(await outputValue(out.awsRegion ?? pulumi.output("missing")), "eu-west-1");
-    assert.equal(await outputValue(out.connectCommand), "aws ssm start-session --region eu-west-1 --target i-0eu");
-    assert.match(userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}), /AWS_REGION='eu-west-1'/);
+    assert.equal(
+      await outputValue(out.connectCommand),
+      "aws ssm start-session --region eu-west-1 --target i-0eu-fleet",
+    );
+    assert.match(userDataOf(ofType(LT)[0]?.inputs ?? {}), /AWS_REGION='eu-west-1'/);
   });
 
   it("TLS opens port 80 to everyone only with tls.openPort80ForAcme, without allowPublicIngress; the Route 53 record points at the Elastic IP", async () => {
@@ -598,8 +662,16 @@ describe("options", () => {
       ctx("private"),
     );
     await resolveAll(out);
-    assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.associatePublicIpAddress, false);
-    assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.subnetId, "subnet-0123456789abcdef0");
+    // No network interfaces: the public IP follows the subnet's MapPublicIpOnLaunch (a private subnet's is off).
+    assert.equal(ofType(LT)[0]?.inputs.networkInterfaces, undefined);
+    const overrides = (
+      (ofType(FLEET)[0]?.inputs.launchTemplateConfigs ?? []) as { overrides: { subnetId: string }[] }[]
+    ).flatMap((c) => c.overrides.map((o) => o.subnetId));
+    assert.deepEqual(
+      [...new Set(overrides)],
+      ["subnet-0123456789abcdef0"],
+      "the given subnet only: type fallback, no zone fallback",
+    );
     assert.equal(ofType("aws:ec2/eip:Eip").length, 0);
     assert.equal(await outputValue(out.publicIp), "");
     assert.equal(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").length, 0);
@@ -611,26 +683,30 @@ describe("options", () => {
     );
   });
 
-  it("an unpinned AMI (the family's latest) is registered with ignoreChanges [ami]; a pinned one is used as given, without ignoreChanges", async () => {
-    await useMocks();
-    await resolveAll(await deployStack(parseStackConfig(decodeConfigValues(base())), ctx("unpinned")));
-    assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.ami, "ami-0mockdlami000000");
-    assert.deepEqual(registeredOptions.get("unpinned")?.ignoreChanges, ["ami"]);
-    await useMocks();
-    await resolveAll(
-      await deployStack(
-        parseStackConfig(
-          decodeConfigValues({
-            ...base(),
-            "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], amiId: "ami-0123456789abcdef0" }),
-          }),
+  it(
+    "an unpinned AMI (the family's latest) makes launch templates with ignoreChanges [imageId]; a pinned one is " +
+      "used as given, without ignoreChanges",
+    async () => {
+      await useMocks();
+      await resolveAll(await deployStack(parseStackConfig(decodeConfigValues(base())), ctx("unpinned")));
+      assert.equal(ofType(LT)[0]?.inputs.imageId, "ami-0mockdlami000000");
+      assert.deepEqual(registeredOptions.get("unpinned-lt-g4dn-xlarge")?.ignoreChanges, ["imageId"]);
+      await useMocks();
+      await resolveAll(
+        await deployStack(
+          parseStackConfig(
+            decodeConfigValues({
+              ...base(),
+              "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], amiId: "ami-0123456789abcdef0" }),
+            }),
+          ),
+          ctx("pinned"),
         ),
-        ctx("pinned"),
-      ),
-    );
-    assert.equal(ofType("aws:ec2/instance:Instance")[0]?.inputs.ami, "ami-0123456789abcdef0");
-    assert.deepEqual(registeredOptions.get("pinned")?.ignoreChanges, []);
-  });
+      );
+      assert.equal(ofType(LT)[0]?.inputs.imageId, "ami-0123456789abcdef0");
+      assert.deepEqual(registeredOptions.get("pinned-lt-g4dn-xlarge")?.ignoreChanges, []);
+    },
+  );
 
   it("plain Ubuntu: Canonical's parameter, a small OS disk, and the bootstrap installs the driver", async () => {
     await useMocks();
@@ -644,9 +720,12 @@ describe("options", () => {
       ctx("ubuntu"),
     );
     await resolveAll(out);
-    const [instance] = ofType("aws:ec2/instance:Instance");
+    const [instance] = ofType(LT);
     // Plain Ubuntu's 30 GiB OS disk (not the DLAMI's 100) + the dev plan's 20 GiB.
-    assert.equal((instance?.inputs.rootBlockDevice as { volumeSize?: number } | undefined)?.volumeSize, 50);
+    assert.equal(
+      ((instance?.inputs.blockDeviceMappings ?? []) as { ebs: { volumeSize: number } }[])[0]?.ebs.volumeSize,
+      50,
+    );
     assert.match(userDataOf(instance?.inputs ?? {}), /DRIVER_POLICY='install'/);
   });
 
@@ -668,7 +747,7 @@ describe("options", () => {
         "allow",
         name,
       );
-    assert.ok(!userDataOf(ofType("aws:ec2/instance:Instance")[0]?.inputs ?? {}).includes("hf_secretTokenValue123"));
+    assert.ok(!userDataOf(ofType(LT)[0]?.inputs ?? {}).includes("hf_secretTokenValue123"));
   });
 });
 
@@ -720,7 +799,7 @@ describe("config mistakes fail before anything is declared", () => {
       'aws.allowedCidr = "aws.allowedCidr": unknown setting.\n' +
         "Did you mean allowedCidrs? Check the spelling; settings are case-sensitive.\n" +
         "Valid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, " +
-        "private, ssh, proxyPort, tls, rootVolume, waitForReady, skipQuotaCheck, engineImageDigest",
+        "private, ssh, proxyPort, tls, rootVolume, waitForReady, skipQuotaCheck, fallbackTypes, spotFallback, engineImageDigest",
     ));
 
   const narrower =
@@ -913,12 +992,11 @@ describe("GpuServer declared by a user's own program", () => {
           `${prefix}/machine/idle.py/2`,
         ],
       );
-      const [instance] = ofType("aws:ec2/instance:Instance");
-      assert.deepEqual(instance?.inputs.tags, {
+      const [instance] = ofType(LT);
+      assert.deepEqual(instanceTags(), {
         "qwen3-serve:idle-minutes": "45",
         "qwen3-serve:idle-counts-ssh": "true",
         "qwen3-serve:ttl-hours": "8",
-        Name: "qwen3-serve-my server",
       });
       const userData = userDataOf(instance?.inputs ?? {});
       assert.match(userData, new RegExp(`SSM_API_KEY_PARAM='${prefix}/api-key'`));
@@ -930,8 +1008,9 @@ describe("GpuServer declared by a user's own program", () => {
 
   it("idle.fromInstanceTags false: the window goes in user data and the instance carries only its Name tag", async () => {
     await declareServer({ minutes: 45, ttlHours: null, countSsh: false, fromInstanceTags: false });
-    const [instance] = ofType("aws:ec2/instance:Instance");
-    assert.deepEqual(instance?.inputs.tags, { Name: "qwen3-serve-my server" });
+    const [instance] = ofType(LT);
+    assert.deepEqual(instanceTags(), {}, "no mutable tag");
+    assert.deepEqual(ofType(FLEET)[0]?.inputs.tags, { Name: "qwen3-serve-my server" });
     const userData = userDataOf(instance?.inputs ?? {});
     assert.match(userData, /IDLE_SETTINGS='env'/);
     assert.match(userData, /IDLE_MINUTES='45'/);
@@ -947,5 +1026,210 @@ describe("plans for the example stacks", () => {
     assert.deepEqual(pick("dev"), ["g4dn.xlarge", 0.526]);
     assert.deepEqual(pick("lab"), ["g6e.xlarge", 1.861]);
     assert.deepEqual(pick("prod"), ["g7e.12xlarge", 8.28608]);
+  });
+});
+
+describe("capacity fallback through an EC2 Fleet of type instant (the Fleet mock takes the lowest priority with capacity)", () => {
+  const dev = (over: Record<string, string> = {}, aws: Record<string, unknown> = {}): Record<string, string> => ({
+    ...stackFileConfig("dev"),
+    "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], ...aws }),
+    ...over,
+  });
+  const deploy = async (raw: Record<string, string>, stack = "fb"): Promise<StackOutputs> => {
+    const out = await deployStack(parseStackConfig(decodeConfigValues(raw)), ctx(stack));
+    await resolveAll(out);
+    return out;
+  };
+  const overridesOf = (fleet: { inputs: Record<string, unknown> } | undefined): [string, string, number][] =>
+    (
+      (fleet?.inputs.launchTemplateConfigs ?? []) as {
+        overrides: { instanceType: string; subnetId: string; priority: number }[];
+      }[]
+    ).flatMap((c) => c.overrides.map((o): [string, string, number] => [o.instanceType, o.subnetId, o.priority]));
+  const sub = (letter: string): string => `subnet-0${letter.repeat(16)}`;
+
+  it(
+    "dev: one instant fleet, terminateInstances, on-demand prioritized, capacity 1; overrides = the plan's type and its two " +
+      "next cheapest × every default subnet in a zone offering it, in priority order; replaced (old first) on any change or a new generation",
+    async () => {
+      await useMocks();
+      await deploy(dev());
+      const fleets = ofType(FLEET);
+      assert.equal(fleets.length, 1);
+      const f = fleets[0]?.inputs ?? {};
+      assert.equal(f.type, "instant");
+      assert.equal(f.terminateInstances, true);
+      assert.deepEqual(f.targetCapacitySpecification, {
+        defaultTargetCapacityType: "on-demand",
+        totalTargetCapacity: 1,
+      });
+      assert.deepEqual(f.onDemandOptions, { allocationStrategy: "prioritized" });
+      assert.equal(f.spotOptions, undefined);
+      assert.deepEqual(overridesOf(fleets[0]), [
+        ["g4dn.xlarge", sub("a"), 0],
+        ["g4dn.xlarge", sub("b"), 1],
+        ["g4dn.xlarge", sub("c"), 2],
+        ["g4dn.xlarge", sub("d"), 3],
+        // us-east-1e offers it but has no default subnet.
+        ["g4dn.xlarge", sub("f"), 4],
+        ["g4dn.2xlarge", sub("a"), 100],
+        ["g4dn.2xlarge", sub("b"), 101],
+        ["g4dn.2xlarge", sub("c"), 102],
+        ["g4dn.2xlarge", sub("d"), 103],
+        ["g4dn.2xlarge", sub("f"), 104],
+        ["g6.xlarge", sub("b"), 201],
+        ["g6.xlarge", sub("c"), 202],
+      ]);
+      const specs = (f.launchTemplateConfigs as { launchTemplateSpecification: unknown }[]).map(
+        (c) => c.launchTemplateSpecification,
+      );
+      assert.deepEqual(specs, [
+        { launchTemplateId: "lt-0fb-lt-g4dn-xlarge", version: "1" },
+        { launchTemplateId: "lt-0fb-lt-g4dn-2xlarge", version: "1" },
+        { launchTemplateId: "lt-0fb-lt-g6-xlarge", version: "1" },
+      ]);
+      const options = registeredOptions.get("fb-fleet");
+      assert.equal(options?.deleteBeforeReplace, true);
+      assert.deepEqual(options?.replaceOnChanges, ["launchTemplateConfigs", "targetCapacitySpecification"]);
+      const tags =
+        ((ofType(LT)[0]?.inputs.tagSpecifications ?? []) as { tags: Record<string, string> }[])[0]?.tags ?? {};
+      assert.equal(options?.replacementTrigger, tags["qwen3-serve:generation"]);
+    },
+  );
+
+  it("a live machine hands its generation tag back: the templates stamp it and the fleet's replacementTrigger is unchanged", async () => {
+    await useMocks();
+    account.instances = [
+      {
+        id: "i-0live",
+        type: "g4dn.xlarge",
+        tags: {
+          "qwen3-serve:project": "qwen3-serve",
+          "qwen3-serve:stack": "gen",
+          "qwen3-serve:component": "gen",
+          "qwen3-serve:generation": "g1",
+        },
+      },
+    ];
+    await deploy(dev(), "gen");
+    const tags = ((ofType(LT)[0]?.inputs.tagSpecifications ?? []) as { tags: Record<string, string> }[])[0]?.tags ?? {};
+    assert.equal(tags["qwen3-serve:generation"], "g1");
+    assert.equal(registeredOptions.get("gen-fleet")?.replacementTrigger, "g1");
+  });
+
+  it("a pinned aws.instanceType: one launch template, overrides of that type only, still in every zone offering it", async () => {
+    await useMocks();
+    await deploy(dev({}, { instanceType: "g4dn.xlarge" }));
+    assert.deepEqual(
+      ofType(LT).map((t) => t.inputs.instanceType),
+      ["g4dn.xlarge"],
+    );
+    assert.deepEqual(
+      overridesOf(ofType(FLEET)[0]).map(([t, s]) => `${t}@${s.slice(-1)}`),
+      ["g4dn.xlarge@a", "g4dn.xlarge@b", "g4dn.xlarge@c", "g4dn.xlarge@d", "g4dn.xlarge@f"],
+    );
+  });
+
+  it(
+    "g4dn.xlarge out everywhere: outputs instanceType g4dn.2xlarge, its price 0.752, its zone, its plan; the readiness " +
+      "timeout, Elastic IP and InstanceState follow the launched instance",
+    async () => {
+      await useMocks();
+      capacity.noCapacity = new Set(["g4dn.xlarge"]);
+      const out = await deploy(dev());
+      assert.equal(await outputValue(out.instanceType), "g4dn.2xlarge");
+      assert.equal(await outputValue(out.pricePerHour), 0.752);
+      assert.equal(await outputValue(out.availabilityZone ?? pulumi.output("missing")), "us-east-1a");
+      const plan = (await outputValue(pulumi.output(out.plan))) as { instance: { type: string } };
+      assert.equal(plan.instance.type, "g4dn.2xlarge");
+      const env = secretValue(ofType("command:local:Command")[0]?.inputs.environment) as Record<string, string>;
+      assert.equal(env.QS_TIMEOUT_SECONDS, EXPECTED_FALLBACK_TIMEOUT);
+      assert.equal(ofType("aws:ec2/eipAssociation:EipAssociation")[0]?.inputs.instanceId, "i-0fb-fleet");
+      assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState")[0]?.inputs.instanceId, "i-0fb-fleet");
+    },
+  );
+
+  it(
+    "nothing launched anywhere: the fleet mock reports no instance set, launchedOf reads that as null, and the " +
+      "refusal names the fleet id and the describe-fleets command",
+    async () => {
+      // Under the program the refusal rejects every Output built on the instance id, which the Pulumi runtime reports
+      // as the program's error; node:test counts such rejections as failures, so the pieces are checked here.
+      await useMocks();
+      capacity.noCapacity = new Set(["on-demand"]);
+      assert.equal(launchedOf([]), null);
+      assert.deepEqual(launchedOf([{ instanceIds: ["i-0a"], instanceType: "g6.xlarge", lifecycle: "spot" }]), {
+        id: "i-0a",
+        type: "g6.xlarge",
+        market: "spot",
+      });
+      assert.equal(
+        nothingLaunchedError("fleet-0none-fleet", ["g4dn.xlarge", "g4dn.2xlarge", "g6.xlarge"], "us-east-1").message,
+        'instanceType = "g4dn.xlarge,g4dn.2xlarge,g6.xlarge": EC2 fleet fleet-0none-fleet launched no instance: no capacity ' +
+          "for g4dn.xlarge, g4dn.2xlarge, g6.xlarge in any zone tried, or a quota or permission error.\n" +
+          "See why in its Errors list: aws ec2 describe-fleets --region us-east-1 --fleet-ids fleet-0none-fleet\n" +
+          "The next `pulumi up` replaces the fleet and tries again.",
+      );
+    },
+  );
+
+  it(
+    "spot with spotFallback on-demand and no spot capacity: a second fleet, on-demand prioritized, with on-demand " +
+      "templates; the on-demand quota checked",
+    async () => {
+      await useMocks();
+      capacity.noCapacity = new Set(["spot"]);
+      const out = await deploy(
+        dev({ "qwen3-serve:spot": "true", "qwen3-serve:idleAction": "terminate" }, { spotFallback: "on-demand" }),
+        "sf",
+      );
+      assert.deepEqual(
+        ofType(FLEET).map((f) => [
+          f.name,
+          (f.inputs.targetCapacitySpecification as { defaultTargetCapacityType: string }).defaultTargetCapacityType,
+        ]),
+        [
+          ["sf-fleet", "spot"],
+          ["sf-fleet-od", "on-demand"],
+        ],
+      );
+      assert.deepEqual(ofType(FLEET)[1]?.inputs.onDemandOptions, { allocationStrategy: "prioritized" });
+      assert.deepEqual(
+        ofType(LT).map((t) => t.name),
+        [
+          "sf-lt-g4dn-xlarge",
+          "sf-lt-g4dn-2xlarge",
+          "sf-lt-g6-xlarge",
+          "sf-lt-od-g4dn-xlarge",
+          "sf-lt-od-g4dn-2xlarge",
+          "sf-lt-od-g6-xlarge",
+        ],
+      );
+      assert.equal(await outputValue(out.instanceType), "g4dn.xlarge");
+      assert.equal(await outputValue(out.pricePerHour), 0.526, "the on-demand price");
+      assert.ok(
+        recordedCalls.some((c) => c.quotaCode === "L-DB2E81BA"),
+        "the on-demand quota is read for the on-demand pool",
+      );
+    },
+  );
+
+  it("spot + idleAction stop is refused before anything is declared, naming idleAction", async () => {
+    await useMocks();
+    assert.throws(
+      () => parseStackConfig(decodeConfigValues(dev({ "qwen3-serve:spot": "true", "qwen3-serve:idleAction": "stop" }))),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError);
+        assert.equal(
+          e.message,
+          'idleAction = "stop": a spot machine launched through an EC2 Fleet cannot be stopped (AWS: only persistent spot ' +
+            "requests can stop; a fleet's spot request is one-time); an idle stop or an interruption would terminate it " +
+            "and delete its disk.\nSet idleAction: terminate (the disk and downloaded weights go with the machine), or " +
+            "spot: false to keep stop.",
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(recorded, []);
   });
 });

@@ -49,9 +49,7 @@ function distIsStale(): boolean {
   if (!existsSync(path.join(DIST, "components", "index.js"))) return true;
   const inputs = [
     ...mtimes(path.join(ROOT, "components")),
-    ...["scripts/build.ts", "scripts/wait-ready.ts", "scripts/cancel-spot-request.ts"].map(
-      (f) => statSync(path.join(ROOT, f)).mtimeMs,
-    ),
+    ...["scripts/build.ts", "scripts/wait-ready.ts"].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
     ...["tsconfig.json", "tsconfig.build.json", "package.json"].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
   ];
   return Math.max(...inputs) >= Math.min(...mtimes(DIST));
@@ -71,8 +69,7 @@ function readmeExample(): string {
 /**
  * The harness beside the example: Pulumi mocks that record every resource and throw on any invoke
  * they do not answer (as test/helpers/pulumiMocks.ts does), then the example, then a spot server
- * stopped on idle (the shape that gets the spot-request cancel step), all through the package's
- * public exports.
+ * terminated on idle, all through the package's public exports.
  */
 const HARNESS = `"use strict";
 const pulumi = require("@pulumi/pulumi");
@@ -80,7 +77,15 @@ const resources = [];
 const invokes = {
   "aws:ec2/getVpc:getVpc": () => ({ id: "vpc-0default", cidrBlock: "172.31.0.0/16" }),
   "aws:ec2/getSubnets:getSubnets": () => ({ id: "subnets", ids: ["subnet-0aaaaaaaaaaaaaaaa"] }),
-  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({ id: "o", locations: ["us-east-1a"], locationTypes: [], instanceTypes: [] }),
+  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": (i) => {
+    const types = i.filters[0].values;
+    return { id: "o", instanceTypes: types, locations: types.map(() => "us-east-1a"), locationTypes: types.map(() => "availability-zone") };
+  },
+  "aws:ec2/getAmi:getAmi": () => ({ id: "ami-0mockdlami000000", rootDeviceName: "/dev/sda1" }),
+  "aws:ec2/getInstances:getInstances": () => ({ id: "instances", ids: [] }),
+  "aws:ec2/getInstance:getInstance": (i) =>
+    ({ id: i.instanceId, instanceId: i.instanceId, availabilityZone: "us-east-1a", ami: "ami-0mockdlami000000",
+       rootBlockDevices: [{ volumeId: "vol-0" }], tags: {} }),
   "aws:ssm/getParameter:getParameter": (i) =>
     ({ id: i.name, name: i.name, value: "ami-0mockdlami000000", insecureValue: "ami-0mockdlami000000", type: "String" }),
   "aws:index/getRegion:getRegion": () => ({ id: "us-east-1", name: "us-east-1", region: "us-east-1" }),
@@ -91,9 +96,12 @@ function state(type, name, inputs) {
     case "aws:ssm/parameter:Parameter": return { ...inputs, arn: "arn:aws:ssm:us-east-1:123456789012:parameter" + inputs.name };
     case "aws:iam/role:Role": return { ...inputs, name: name + "-role", arn: "arn:aws:iam::123456789012:role/" + name };
     case "aws:iam/instanceProfile:InstanceProfile": return { ...inputs, name: name + "-profile" };
-    case "aws:ec2/instance:Instance": {
-      const spotInstanceRequestId = inputs.instanceMarketOptions === undefined ? "" : "sir-0" + name;
-      return { ...inputs, publicIp: "203.0.113.10", spotInstanceRequestId };
+    case "aws:ec2/launchTemplate:LaunchTemplate": return { ...inputs, latestVersion: 1 };
+    case "aws:ec2/fleet:Fleet": {
+      // The first override launches (test/helpers/pulumiMocks.ts models priorities; this harness needs one instance).
+      const o = inputs.launchTemplateConfigs[0].overrides[0];
+      const lifecycle = inputs.targetCapacitySpecification.defaultTargetCapacityType;
+      return { ...inputs, fleetInstanceSets: [{ instanceIds: ["i-0" + name], instanceType: o.instanceType, lifecycle }] };
     }
     case "aws:ec2/eip:Eip": return { ...inputs, publicIp: "203.0.113.99", allocationId: "eipalloc-0" + name };
     case "command:local:Command": return { ...inputs, stdout: "ready", stderr: "" };
@@ -116,7 +124,7 @@ pulumi.runtime.setMocks({
   new GpuServer("spot", {
     plan: buildPlan(parsePlanRequest({ model: "Qwen3-8B", engine: "vllm", spot: true })),
     amiFamily: "dlami-ubuntu-24.04", allowedCidrs: ["203.0.113.7/32"], private: false, proxyPort: 8080,
-    rootVolume: { throughputMiBps: 500, iops: 3000, extraGiB: 0 }, shutdownBehavior: "stop",
+    rootVolume: { throughputMiBps: 500, iops: 3000, extraGiB: 0 }, shutdownBehavior: "terminate",
     idle: { minutes: 30, ttlHours: null, countSsh: false }, waitForReady: false,
   });
   const value = (o) => new Promise((r) => o.apply(r));
@@ -218,8 +226,8 @@ describe("the packed package, installed into a project outside this repository",
       ofType("qwen3-serve:aws:GpuServer").map((r) => r.name),
       ["qwen", "spot"],
     );
-    const instance = ofType("aws:ec2/instance:Instance").find((r) => r.name === "qwen");
-    assert.equal(instance?.inputs.instanceType, "g6e.xlarge");
+    const template = ofType("aws:ec2/launchTemplate:LaunchTemplate").find((r) => r.name === "qwen-lt-g6e-xlarge");
+    assert.equal(template?.inputs.instanceType, "g6e.xlarge");
     const ingress = run.resources.filter(
       (r) => r.type.startsWith("aws:vpc/securityGroupIngressRule") && r.name.startsWith("qwen"),
     );
@@ -231,13 +239,13 @@ describe("the packed package, installed into a project outside this repository",
       ofType("command:local:Command")
         .map((r) => r.name)
         .sort(),
-      ["qwen-ready", "spot-cancel-spot-request"],
+      ["qwen-ready"],
     );
   });
 
   it("the instance's user data carries every machine script the sources have, read from the installed package", () => {
-    const instance = ofType("aws:ec2/instance:Instance").find((r) => r.name === "qwen");
-    const userData = gunzipSync(Buffer.from(String(instance?.inputs.userDataBase64), "base64")).toString("utf8");
+    const template = ofType("aws:ec2/launchTemplate:LaunchTemplate").find((r) => r.name === "qwen-lt-g6e-xlarge");
+    const userData = gunzipSync(Buffer.from(String(template?.inputs.userData), "base64")).toString("utf8");
     const shipped = [...userData.matchAll(/^ {2}- path: \/usr\/local\/lib\/qwen3-serve\/(\S+)$/gm)].map((m) => m[1]);
     const machine = path.join(ROOT, "components", "machine");
     const sources = [
@@ -263,34 +271,21 @@ describe("the packed package, installed into a project outside this repository",
     });
   });
 
-  it("the readiness and spot-cancel commands name this Node and the installed package's compiled scripts by absolute path", () => {
+  it("the readiness command names this Node and the installed package's compiled script by absolute path", () => {
     assert.deepEqual(words(String(commandNamed("qwen-ready").inputs.create)), [
       run.execPath,
       path.join(installed, "dist", "scripts", "wait-ready.js"),
     ]);
-    assert.deepEqual(words(String(commandNamed("spot-cancel-spot-request").inputs.delete)), [
-      run.execPath,
-      path.join(installed, "dist", "scripts", "cancel-spot-request.js"),
-    ]);
     assert.ok(existsSync(path.join(installed, "dist", "scripts", "wait-ready.js")));
-    assert.ok(existsSync(path.join(installed, "dist", "scripts", "cancel-spot-request.js")));
   });
 
-  it(
-    "both commands run from another working folder: wait-ready refuses a missing setting (exit 2), " +
-      "the cancel step has nothing to cancel (exit 0)",
-    async () => {
-      const elsewhere = mkdtempSync(path.join(tmp, "elsewhere-"));
-      const env = { PATH: process.env.PATH ?? "" };
-      const ready = await sh(String(commandNamed("qwen-ready").inputs.create), elsewhere, env);
-      assert.deepEqual(ready, { code: 2, stderr: "wait-ready: QS_BASE_URL is not set\n" });
-      const cancel = await sh(String(commandNamed("spot-cancel-spot-request").inputs.delete), elsewhere, {
-        ...env,
-        QS_SPOT_REQUEST_ID: "",
-      });
-      assert.deepEqual(cancel, { code: 0, stderr: "" });
-    },
-  );
+  it("the readiness command runs from another working folder: wait-ready refuses a missing setting (exit 2)", async () => {
+    const elsewhere = mkdtempSync(path.join(tmp, "elsewhere-"));
+    const ready = await sh(String(commandNamed("qwen-ready").inputs.create), elsewhere, {
+      PATH: process.env.PATH ?? "",
+    });
+    assert.deepEqual(ready, { code: 2, stderr: "wait-ready: QS_BASE_URL is not set\n" });
+  });
 });
 
 describe("this repository's own Pulumi program", () => {

@@ -62,14 +62,21 @@ const pulumi = require("@pulumi/pulumi");
 const invokes = {
   "aws:ec2/getVpc:getVpc": () => ({ id: "vpc-0default" }),
   "aws:ec2/getSubnets:getSubnets": () => ({ ids: ["subnet-0aaaaaaaaaaaaaaaa"] }),
-  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({ locations: ["us-east-1a"] }),
+  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": (i) =>
+    ({ instanceTypes: i.filters[0].values, locations: i.filters[0].values.map(() => "us-east-1a") }),
+  "aws:ec2/getAmi:getAmi": () => ({ rootDeviceName: "/dev/sda1" }),
+  "aws:ec2/getInstances:getInstances": () => ({ ids: [] }),
+  "aws:ec2/getInstance:getInstance": () => ({ availabilityZone: "us-east-1a", ami: "ami-0mock", rootBlockDevices: [{ volumeId: "vol-0" }], tags: {} }),
   "aws:ssm/getParameter:getParameter": () => ({ insecureValue: "ami-0mock" }),
   "aws:index/getRegion:getRegion": () => ({ region: "us-east-1" }),
 };
 pulumi.runtime.setMocks({
   newResource: (a) => ({
     id: a.name + "-id",
-    state: { ...a.inputs, publicIp: "203.0.113.10", result: "k".repeat(48), arn: "arn:aws:ssm:us-east-1:1:parameter/x" },
+    state: { ...a.inputs, publicIp: "203.0.113.10", result: "k".repeat(48), arn: "arn:aws:ssm:us-east-1:1:parameter/x", latestVersion: 1,
+      // An instant fleet launches its first override.
+      ...(a.type === "aws:ec2/fleet:Fleet" ? { fleetInstanceSets: [{ instanceIds: ["i-0" + a.name],
+        instanceType: a.inputs.launchTemplateConfigs[0].overrides[0].instanceType, lifecycle: "on-demand" }] } : {}) },
   }),
   call: (a) => { const f = invokes[a.token]; if (!f) throw new Error("unhandled invoke " + a.token); return f(a.inputs); },
 }, "qwen3-serve", "dev", false).then(async () => {

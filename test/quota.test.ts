@@ -18,7 +18,16 @@ import { decodeConfigValues, parseStackConfig } from "../components/config/schem
 import { UserError } from "../components/errors/userError";
 import { deployStack, type StackContext } from "../components/program/deploy";
 import { quotaCheckText, quotaNeed, quotaShortfall } from "../components/quota/rules";
-import { account, ofType, recorded, recordedCalls, resolveAll, settle, useMocks } from "./helpers/pulumiMocks";
+import {
+  account,
+  ofType,
+  outputValue,
+  recorded,
+  recordedCalls,
+  resolveAll,
+  settle,
+  useMocks,
+} from "./helpers/pulumiMocks";
 import { stackFileConfig } from "./helpers/stacks";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -46,7 +55,11 @@ const INSTANCE_READS = new Set([
   "aws:ec2/getInstance:getInstance",
   "aws:ec2/getInstanceType:getInstanceType",
 ]);
-const ec2InstanceCalls = (): number => recordedCalls.filter((c) => INSTANCE_READS.has(c.token)).length;
+/** The quota check's EC2 reads; the component's own (its generation lookup by tags, the launched instance) are left out. */
+const ec2InstanceCalls = (): number =>
+  recordedCalls.filter(
+    (c) => INSTANCE_READS.has(c.token) && c.byTags !== true && !(c.instanceId ?? "").endsWith("-fleet"),
+  ).length;
 
 /** Deploy, expecting a UserError with exactly this message and no resource registered at all. */
 async function refused(config: ReturnType<typeof devConfig>, message: string): Promise<void> {
@@ -63,10 +76,11 @@ async function refused(config: ReturnType<typeof devConfig>, message: string): P
   );
 }
 
-/** Deploy and let it settle; returns the instance types declared. */
+/** Deploy and let it settle; returns the type of the instance the fleet launched (the mock launches the first choice). */
 async function deployed(config: ReturnType<typeof devConfig>, warnings: string[] = []): Promise<string[]> {
-  await resolveAll(await deployStack(config, ctx(warnings)));
-  return ofType("aws:ec2/instance:Instance").map((r) => String(r.inputs.instanceType));
+  const out = await deployStack(config, ctx(warnings));
+  await resolveAll(out);
+  return ofType("aws:ec2/fleet:Fleet").length === 1 ? [await outputValue(out.instanceType)] : [];
 }
 
 const G_ON_DEMAND_MESSAGE =
@@ -77,23 +91,27 @@ const G_ON_DEMAND_MESSAGE =
   "or stop other G and VT instances in us-east-1, or plan a smaller type; set aws.skipQuotaCheck: true to skip this check.";
 
 describe("quota catalog", () => {
-  it("maps every catalog family to its on-demand and spot quota codes: G and VT families to L-DB2E81BA / L-3819A6DF, P families to L-417A185B / L-7212CCBC", () => {
-    const g = { "on-demand": "L-DB2E81BA", spot: "L-3819A6DF" };
-    const p = { "on-demand": "L-417A185B", spot: "L-7212CCBC" };
-    assert.deepEqual(FAMILY_QUOTAS, {
-      g4dn: g,
-      g5: g,
-      g6: g,
-      gr6: g,
-      g6e: g,
-      g7e: g,
-      p4d: p,
-      p4de: p,
-      p5: p,
-      p5en: p,
-      "p6-b200": p,
-    });
-  });
+  it(
+    "maps every catalog family to its on-demand and spot quota codes: G and VT families to " +
+      "L-DB2E81BA / L-3819A6DF, P families to L-417A185B / L-7212CCBC",
+    () => {
+      const g = { "on-demand": "L-DB2E81BA", spot: "L-3819A6DF" };
+      const p = { "on-demand": "L-417A185B", spot: "L-7212CCBC" };
+      assert.deepEqual(FAMILY_QUOTAS, {
+        g4dn: g,
+        g5: g,
+        g6: g,
+        gr6: g,
+        g6e: g,
+        g7e: g,
+        p4d: p,
+        p4de: p,
+        p5: p,
+        p5en: p,
+        "p6-b200": p,
+      });
+    },
+  );
 
   it("names each quota as Service Quotas does and counts every type of its group: g* and vt* for G and VT, p* for P", () => {
     assert.deepEqual(
@@ -164,15 +182,30 @@ describe("quota check in pulumi up (mocks)", () => {
     await useMocks();
     const warnings: string[] = [];
     assert.deepEqual(await deployed(devConfig(), warnings), ["g4dn.xlarge"]);
-    assert.deepEqual(quotaCalls(), ["L-DB2E81BA"]);
+    // The first choice, then the fallback g4dn.2xlarge (8 vCPUs, more than the 4 found to fit); g6.xlarge (4) needs no read.
+    assert.deepEqual(quotaCalls(), ["L-DB2E81BA", "L-DB2E81BA"]);
     assert.deepEqual(warnings, []);
   });
 
-  it("a quota of exactly 4 vCPUs with nothing running is enough for the dev stack", async () => {
-    await useMocks();
-    account.applied["L-DB2E81BA"] = 4;
-    assert.deepEqual(await deployed(devConfig()), ["g4dn.xlarge"]);
-  });
+  it(
+    "a quota of exactly 4 vCPUs with nothing running is enough for the dev stack; the fallback g4dn.2xlarge (8 vCPUs) " +
+      "is left out of the fleet with one warning naming it and L-DB2E81BA",
+    async () => {
+      await useMocks();
+      account.applied["L-DB2E81BA"] = 4;
+      const warnings: string[] = [];
+      assert.deepEqual(await deployed(devConfig(), warnings), ["g4dn.xlarge"]);
+      assert.deepEqual(
+        ofType("aws:ec2/launchTemplate:LaunchTemplate").map((t) => t.inputs.instanceType),
+        ["g4dn.xlarge", "g6.xlarge"],
+      );
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      assert.match(
+        warnings[0] ?? "",
+        /^fallback candidates left out, their vCPU quota has no room: g4dn\.2xlarge \(on-demand, L-DB2E81BA: needs 8 vCPUs/,
+      );
+    },
+  );
 
   it("quota 10 with 8 vCPUs on other on-demand G instances fails (asks 12); spot G, P and this stack's own instance are not counted", async () => {
     await useMocks();
@@ -218,7 +251,7 @@ describe("quota check in pulumi up (mocks)", () => {
     account.applied["L-3819A6DF"] = 4;
     account.instances = [{ id: "i-0od", type: "g5.xlarge" }];
     assert.deepEqual(await deployed(devConfig({ "qwen3-serve:spot": "true" })), ["g4dn.xlarge"]);
-    assert.deepEqual(quotaCalls(), ["L-3819A6DF"]);
+    assert.deepEqual(quotaCalls(), ["L-3819A6DF", "L-3819A6DF"], "the first choice, then g4dn.2xlarge");
     await useMocks();
     account.applied["L-3819A6DF"] = 0;
     await assert.rejects(

@@ -307,8 +307,8 @@ describe("nodeScriptCommand('wait-ready'), the command the readiness step runs",
       "nodeScript.js",
     );
     assert.equal(
-      nodeScriptPath("cancel-spot-request", compiled),
-      path.join(path.sep, "p", "node_modules", "qwen3-serve", "dist", "scripts", "cancel-spot-request.js"),
+      nodeScriptPath("wait-ready", compiled),
+      path.join(path.sep, "p", "node_modules", "qwen3-serve", "dist", "scripts", "wait-ready.js"),
     );
   });
 

@@ -87,6 +87,10 @@ export const AwsSettingsSchema = z.strictObject({
   waitForReady: z.boolean().default(true),
   /** Skip the vCPU quota check before launch (for roles that cannot read Service Quotas or EC2 instances). */
   skipQuotaCheck: z.boolean().default(false),
+  /** How many of the plan's next cheapest types the launch may fall back to when the first has no capacity (0 to 5). */
+  fallbackTypes: z.int().min(0).max(5).default(2),
+  /** With spot: "on-demand" launches on-demand when no spot capacity is found; "none" fails instead. */
+  spotFallback: z.enum(["none", "on-demand"]).default("none"),
   /** Pin the engine image digest (sha256:...). */
   engineImageDigest: z
     .string()
@@ -442,6 +446,23 @@ function checkDocker(d: DockerSettings): void {
   }
 }
 
+/**
+ * Spot with idleAction stop cannot be kept: the machine launches through an EC2 Fleet, whose spot
+ * requests are one-time, and only a persistent request can stop ("The Spot Instance request type must be
+ * persistent … For EC2 Fleet or Spot Fleet, the request type must be maintain",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html, read 2026-11-30).
+ */
+export function spotStopRefusal(key: string): UserError {
+  return new UserError({
+    key,
+    value: "stop",
+    problem:
+      "a spot machine launched through an EC2 Fleet cannot be stopped (AWS: only persistent spot requests can stop; " +
+      "a fleet's spot request is one-time); an idle stop or an interruption would terminate it and delete its disk.",
+    hint: "Set idleAction: terminate (the disk and downloaded weights go with the machine), or spot: false to keep stop.",
+  });
+}
+
 /** Validate raw config values (already JSON-decoded) into a stack config, or throw a UserError. */
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   const r = StackConfigSchema.safeParse(raw);
@@ -463,6 +484,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   }
   switch (target) {
     case "aws":
+      if (common.spot && common.idleAction === "stop") throw spotStopRefusal("idleAction");
       return { ...common, target, aws: checkAws(aws) };
     case "workstation": {
       const ws = checkMachineTarget(target, workstation, common);

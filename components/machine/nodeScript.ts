@@ -1,6 +1,6 @@
 /**
- * How a component's command step runs one of this package's Node scripts (the readiness waiter, the
- * spot-request cancel); command.local.Command runs it with `/bin/sh -c`.
+ * How a component's command step runs one of this package's Node scripts (the readiness waiter);
+ * command.local.Command runs it with `/bin/sh -c`.
  *
  * The command names everything by absolute path, found from this module's own location: the Node
  * binary running the program, the script, and (for the TypeScript sources) the tsx loader. Pulumi
@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { shellQuote } from "../engines/shell";
 
 /** The package's Node scripts that command steps run. */
-export type NodeScript = "wait-ready" | "cancel-spot-request";
+export type NodeScript = "wait-ready";
 
 /**
  * The absolute path of a package script. The scripts sit at scripts/ beside components/, in the

@@ -4,6 +4,7 @@
  * call it under Pulumi mocks. Each target's planning and declaring lives in its module, looked up
  * in the registry (components/targets/registry.ts), so nothing here branches on the target.
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, type StackConfig } from "../config/schema";
 import { UserError } from "../errors/userError";
 import type { Plan } from "../sizing/plan";
@@ -13,9 +14,9 @@ import type { StackContext } from "../targets/stackContext";
 export type { StackContext } from "../targets/stackContext";
 
 /** The outputs every target exports (AWS adds its region), and the plan. */
-export type StackOutputs = DeclaredOutputs & {
-  /** The plan, as `npm run plan --json` prints it. */
-  readonly plan: Plan;
+export type StackOutputs = Omit<DeclaredOutputs, "plan"> & {
+  /** The plan, as `npm run plan --json` prints it; on AWS, the plan of the type EC2 launched. */
+  readonly plan: Plan | pulumi.Output<Plan>;
 };
 
 /**
@@ -44,5 +45,6 @@ export async function deployStack(config: StackConfig, ctx: StackContext): Promi
   requireSecret(config, ctx, "sshPrivateKey", "SSH private key");
   const target = targetFor(config);
   const plan = target.plan(ctx.warn);
-  return { ...(await target.declare(plan, ctx)), plan };
+  const declared = await target.declare(plan, ctx);
+  return { ...declared, plan: declared.plan ?? plan };
 }

@@ -117,7 +117,7 @@ export interface TargetOutputParts {
   /** See {@link TargetOutputs.instanceType}. */
   readonly instanceType: pulumi.Input<string>;
   /** See {@link TargetOutputs.pricePerHour}. */
-  readonly pricePerHour: number;
+  readonly pricePerHour: pulumi.Input<number>;
   /** See {@link TargetOutputs.amiId}. */
   readonly amiId: pulumi.Input<string>;
   /** See {@link TargetOutputs.connectCommand}. */

@@ -15,8 +15,8 @@ export interface ReadinessWaitArgs {
   readonly apiKey: pulumi.Input<string>;
   /** The `model` value the test completion sends. */
   readonly model: string;
-  /** How long to wait before `pulumi up` fails. */
-  readonly timeoutSeconds: number;
+  /** How long to wait before `pulumi up` fails (on AWS it follows the type EC2 launched, known only then). */
+  readonly timeoutSeconds: pulumi.Input<number>;
   /** Whether a bootstrap serves its status document under the base URL (not on the Docker target). */
   readonly hasStatus: boolean;
   /** The step runs on create and again only when one of these changes (a new machine or container). */
@@ -38,7 +38,7 @@ export function declareReadinessWait(
         QS_API_KEY: pulumi.secret(args.apiKey),
         QS_MODEL: args.model,
         ...(args.hasStatus ? {} : { QS_HAS_STATUS: "false" }),
-        QS_TIMEOUT_SECONDS: String(args.timeoutSeconds),
+        QS_TIMEOUT_SECONDS: pulumi.output(args.timeoutSeconds).apply(String),
         QS_POLL_SECONDS: "10",
       },
       logging: "stdoutAndStderr",

@@ -16,6 +16,10 @@ export type ConfigOf<N extends TargetName> = Extract<StackConfig, { readonly tar
 export type DeclaredOutputs = TargetOutputs & {
   /** AWS target only: the region of its resources (the reaper looks the instance up there). */
   readonly awsRegion?: pulumi.Output<string>;
+  /** AWS target only: the zone of the instance EC2 launched. */
+  readonly availabilityZone?: pulumi.Output<string>;
+  /** AWS target only: the plan of the type EC2 launched (a fallback candidate's when the first had no capacity). */
+  readonly plan?: pulumi.Output<Plan>;
 };
 
 /** One place an endpoint can run, for configs `C` of that target. */

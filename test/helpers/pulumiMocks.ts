@@ -25,6 +25,10 @@ export interface RecordedCall {
   readonly region?: string;
   /** The quota code asked for, for Service Quotas calls. */
   readonly quotaCode?: string;
+  /** Whether an instance lookup filtered by tags (the component's generation lookup). */
+  readonly byTags?: boolean;
+  /** The instance asked for, for getInstance. */
+  readonly instanceId?: string;
 }
 
 /** Everything registered since the last reset. */
@@ -80,6 +84,80 @@ const DEFAULT_QUOTA_VCPUS = 64;
 /** vCPUs of types outside the catalog that tests run as "other" instances (EC2's DescribeInstanceTypes figures). */
 const OTHER_TYPE_VCPUS: Readonly<Record<string, number>> = { "g3.4xlarge": 16, "vt1.3xlarge": 12, "p3.2xlarge": 8 };
 
+/** The zones (letters) of us-east-1 the dev stack's candidates are offered in; e has no default subnet. */
+export const DEV_OFFERED: Readonly<Record<string, string[]>> = {
+  "g4dn.xlarge": ["a", "b", "c", "d", "e", "f"],
+  "g4dn.2xlarge": ["a", "b", "c", "d", "f"],
+  "g6.xlarge": ["b", "c"],
+};
+/** Zones (letters) offering a type when `capacity.offered` does not name it. */
+const DEFAULT_OFFERED_ZONES = ["a", "b", "c"];
+/** Zones whose default subnet is missing (EC2 adds none for a zone created after the account). */
+const NO_DEFAULT_SUBNET = ["e"];
+/** Subnet id to zone, filled by the subnet invokes, read by the Fleet mock. */
+const subnetZones = new Map<string, string>();
+/** Launch template id to its inputs, read by the Fleet mock. */
+const launchTemplates = new Map<string, Record<string, unknown>>();
+/** Instances the Fleet mock launched, as getInstance reports them. */
+const launchedInstances = new Map<string, Record<string, unknown>>();
+
+/**
+ * EC2's capacity, for the Fleet mock; reset by useMocks. `offered`: type to zone letters (default a, b, c).
+ * `noCapacity`: what has none, each entry a market ("spot"), a type, or "type@zone".
+ */
+export const capacity: { offered: Record<string, string[]>; noCapacity: Set<string> } = {
+  offered: { ...DEV_OFFERED },
+  noCapacity: new Set(),
+};
+
+interface MockOverride {
+  readonly instanceType: string;
+  readonly subnetId: string;
+  readonly priority: number;
+  readonly lt: string;
+}
+
+/**
+ * An instant fleet as this test models it: the override with the lowest priority number whose type and zone
+ * have capacity, one instance, or none at all. It tests our wiring; it proves nothing about EC2.
+ */
+function fleetState(name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const market = String(
+    (inputs.targetCapacitySpecification as { defaultTargetCapacityType: string }).defaultTargetCapacityType,
+  );
+  const configs = inputs.launchTemplateConfigs as {
+    launchTemplateSpecification: { launchTemplateId: string };
+    overrides: Omit<MockOverride, "lt">[];
+  }[];
+  const options: MockOverride[] = configs
+    .flatMap((c) => c.overrides.map((o) => ({ ...o, lt: c.launchTemplateSpecification.launchTemplateId })))
+    .sort((a, b) => a.priority - b.priority);
+  const out = (o: MockOverride): boolean => {
+    const zone = subnetZones.get(o.subnetId) ?? "";
+    return [market, o.instanceType, `${o.instanceType}@${zone}`].some((k) => capacity.noCapacity.has(k));
+  };
+  const pick = options.find((o) => !out(o));
+  if (pick === undefined) return { ...inputs, fleetState: "active", fleetInstanceSets: [] };
+  const id = `i-0${name}`;
+  const template = launchTemplates.get(pick.lt) ?? {};
+  const tagSpecs = (template.tagSpecifications ?? []) as { resourceType: string; tags: Record<string, string> }[];
+  launchedInstances.set(id, {
+    id,
+    instanceId: id,
+    instanceType: pick.instanceType,
+    availabilityZone: subnetZones.get(pick.subnetId),
+    subnetId: pick.subnetId,
+    ami: template.imageId,
+    rootBlockDevices: [{ volumeId: `vol-0${name}` }],
+    tags: tagSpecs.find((t) => t.resourceType === "instance")?.tags ?? {},
+  });
+  return {
+    ...inputs,
+    fleetState: "active",
+    fleetInstanceSets: [{ instanceIds: [id], instanceType: pick.instanceType, lifecycle: market, platform: "" }],
+  };
+}
+
 /**
  * A failed read as the engine hands it over: a gRPC error whose `details` carry the provider's text
  * (the SDK rejects the invoke with `new Error(err.details)`, @pulumi/pulumi runtime/invoke.js).
@@ -102,17 +180,30 @@ const invokes: Record<
   (inputs: Record<string, unknown>, provider: string | undefined) => Record<string, unknown>
 > = {
   "aws:ec2/getVpc:getVpc": () => ({ id: "vpc-0default", cidrBlock: "172.31.0.0/16" }),
-  "aws:ec2/getSubnets:getSubnets": () => ({
-    id: "subnets",
-    ids: ["subnet-0bbbbbbbbbbbbbbbb", "subnet-0aaaaaaaaaaaaaaaa"],
-  }),
-  "aws:ec2/getSubnet:getSubnet": (i) => ({ id: i.id, vpcId: "vpc-0given", availabilityZone: "us-east-1a" }),
-  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": () => ({
-    id: "offerings",
-    locations: ["us-east-1a", "us-east-1b"],
-    locationTypes: [],
-    instanceTypes: [],
-  }),
+  "aws:ec2/getSubnets:getSubnets": (i) => {
+    const zone = filterValues(i, "availability-zone")?.[0] ?? "";
+    const letter = zone.slice(-1);
+    const ids = NO_DEFAULT_SUBNET.includes(letter) ? [] : [`subnet-0${letter.repeat(16)}`];
+    for (const id of ids) subnetZones.set(id, zone);
+    return { id: "subnets", ids };
+  },
+  "aws:ec2/getSubnet:getSubnet": (i) => {
+    subnetZones.set(String(i.id), "us-east-1a");
+    return { id: i.id, vpcId: "vpc-0given", availabilityZone: "us-east-1a" };
+  },
+  "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": (i, provider) => {
+    const region = regionOfProvider(provider);
+    const pairs = (filterValues(i, "instance-type") ?? []).flatMap((t) =>
+      (capacity.offered[t] ?? DEFAULT_OFFERED_ZONES).map((z) => [t, `${region}${z}`] as const),
+    );
+    return {
+      id: "offerings",
+      instanceTypes: pairs.map(([t]) => t),
+      locations: pairs.map(([, z]) => z),
+      locationTypes: pairs.map(() => "availability-zone"),
+    };
+  },
+  "aws:ec2/getAmi:getAmi": (i) => ({ id: filterValues(i, "image-id")?.[0], rootDeviceName: "/dev/sda1" }),
   "aws:ssm/getParameter:getParameter": (i) => ({
     id: i.name,
     name: i.name,
@@ -130,12 +221,16 @@ const invokes: Record<
   "aws:ec2/getInstances:getInstances": (i) => {
     const types = filterValues(i, "instance-type") ?? ["*"];
     const spotOnly = filterValues(i, "instance-lifecycle")?.includes("spot") === true;
+    const wanted = Object.entries((i.instanceTags ?? {}) as Record<string, string>);
     const ids = account.instances
       .filter((x) => types.some((t) => globMatch(t, x.type)) && (!spotOnly || x.spot === true))
+      .filter((x) => wanted.every(([k, v]) => x.tags?.[k] === v))
       .map((x) => x.id);
     return { id: "instances", ids, privateIps: [], publicIps: [], ipv6Addresses: [], instanceTags: {} };
   },
   "aws:ec2/getInstance:getInstance": (i) => {
+    const launched = launchedInstances.get(String(i.instanceId));
+    if (launched !== undefined) return launched;
     const found = account.instances.find((x) => x.id === i.instanceId);
     if (found === undefined) throw new Error(`mock: no instance ${String(i.instanceId)}`);
     return { id: found.id, instanceId: found.id, instanceType: found.type, tags: found.tags ?? {} };
@@ -177,6 +272,14 @@ function state(
         arn: `arn:aws:ec2:${regionOfProvider(provider)}:123456789012:instance/i-0${name}`,
         spotInstanceRequestId: inputs.instanceMarketOptions === undefined ? "" : `sir-0${name}`,
       };
+    case "aws:ec2/launchTemplate:LaunchTemplate":
+      return {
+        ...inputs,
+        latestVersion: 1,
+        arn: `arn:aws:ec2:${regionOfProvider(provider)}:123456789012:launch-template/lt-0${name}`,
+      };
+    case "aws:ec2/fleet:Fleet":
+      return fleetState(name, inputs);
     case "aws:ec2/eip:Eip":
       return { ...inputs, publicIp: MOCK_ELASTIC_IP, allocationId: `eipalloc-0${name}` };
     case "docker:index/remoteImage:RemoteImage":
@@ -198,6 +301,8 @@ const roleName = (name: string): string => `${name}-7f3a`;
 
 function idOf(type: string, name: string, inputs: Record<string, unknown>): string {
   if (type.startsWith("aws:ec2/instance:")) return `i-0${name}`;
+  if (type === "aws:ec2/launchTemplate:LaunchTemplate") return `lt-0${name}`;
+  if (type === "aws:ec2/fleet:Fleet") return `fleet-0${name}`;
   if (type === "aws:iam/role:Role") return roleName(name);
   if (type === "pulumi:providers:aws") return `aws-provider-${String(inputs.region)}`;
   return `${name}-id`;
@@ -211,7 +316,12 @@ let installed = false;
  */
 export const registeredOptions = new Map<
   string,
-  { readonly deleteBeforeReplace: boolean; readonly ignoreChanges: readonly string[] }
+  {
+    readonly deleteBeforeReplace: boolean;
+    readonly ignoreChanges: readonly string[];
+    readonly replaceOnChanges: readonly string[];
+    readonly replacementTrigger: unknown;
+  }
 >();
 
 /** The registration request fields we read (the generated protobuf class, untyped in the SDK's declarations). */
@@ -220,6 +330,8 @@ interface RegisterRequest {
   getCustom(): boolean;
   getDeletebeforereplace(): boolean;
   getIgnorechangesList(): string[];
+  getReplaceonchangesList(): string[];
+  getReplacementTrigger(): { toJavaScript(): unknown } | undefined;
 }
 
 /** Wrap the mock monitor's registration to keep the options it otherwise drops. */
@@ -234,6 +346,8 @@ function recordOptions(): void {
       registeredOptions.set(req.getName(), {
         deleteBeforeReplace: req.getDeletebeforereplace(),
         ignoreChanges: req.getIgnorechangesList(),
+        replaceOnChanges: req.getReplaceonchangesList(),
+        replacementTrigger: req.getReplacementTrigger()?.toJavaScript(),
       });
     }
     return register.call(this, req, callback);
@@ -249,6 +363,9 @@ export async function useMocks(): Promise<void> {
   recordedCalls.length = 0;
   account.applied = {};
   account.instances = [];
+  capacity.offered = { ...DEV_OFFERED };
+  capacity.noCapacity = new Set();
+  launchedInstances.clear();
   registeredOptions.clear();
   if (installed) return;
   installed = true;
@@ -264,6 +381,7 @@ export async function useMocks(): Promise<void> {
           ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
         });
         const id = idOf(args.type, args.name, inputs);
+        if (args.type === "aws:ec2/launchTemplate:LaunchTemplate") launchTemplates.set(id, inputs);
         if (args.type === "pulumi:providers:aws") providerRegions.set(id, String(inputs.region));
         return { id, state: state(args.type, args.name, inputs, args.provider) };
       },
@@ -276,6 +394,8 @@ export async function useMocks(): Promise<void> {
           ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
           ...(typeof inputs.region === "string" ? { region: inputs.region } : {}),
           ...(typeof inputs.quotaCode === "string" ? { quotaCode: inputs.quotaCode } : {}),
+          ...(inputs.instanceTags !== undefined ? { byTags: true } : {}),
+          ...(typeof inputs.instanceId === "string" ? { instanceId: inputs.instanceId } : {}),
         });
         return handler(args.inputs as Record<string, unknown>, args.provider);
       },
