@@ -1,8 +1,8 @@
 /**
- * Builds the package another Pulumi program installs: compiles components/index.ts and the two
- * scripts its command steps run into dist/ (JavaScript and declarations; Pulumi's ts-node does not
- * compile TypeScript inside node_modules), then copies the machine-side files the code reads next
- * to itself at run time (*.sh, *.py, *.conf under components/). npm runs it as `prepare`: on
+ * Builds the package another Pulumi program installs: compiles components/index.ts and the
+ * scripts its command steps run (listed in tsconfig.build.json) into dist/ (JavaScript and
+ * declarations; Pulumi's ts-node does not compile TypeScript inside node_modules), then copies the
+ * machine-side files the code reads next to itself at run time (*.sh, *.py, *.conf under components/). npm runs it as `prepare`: on
  * `npm ci` here, on `npm pack`, and when a project installs this repository from git.
  */
 import { execFileSync } from "node:child_process";

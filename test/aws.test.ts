@@ -201,7 +201,8 @@ describe("example stacks", () => {
           "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
           ...Array<string>(3).fill("aws:ssm/parameter:Parameter"), // idle.py in three chunks
           ...Array<string>(want.ingress.length).fill("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
-          "command:local:Command",
+          "command:local:Command", // the readiness wait
+          "command:local:Command", // the destroy-time wait for the machine's termination
           "qwen3-serve:aws:GpuServer",
           "random:index/randomPassword:RandomPassword",
         ].sort();
@@ -449,7 +450,7 @@ describe("example stacks", () => {
         "waits for readiness once per machine by running the package's waiter by absolute path, with the " +
           "key in the environment, never on the command line",
         () => {
-          const [wait] = ofType("command:local:Command");
+          const wait = ofType("command:local:Command").find((c) => c.name === `${stack}-ready`);
           // The command's form is nodeScriptCommand's own (test/readiness.test.ts); here: the target uses it, for this script.
           assert.equal(wait?.inputs.create, nodeScriptCommand("wait-ready"));
           assert.ok(String(wait?.inputs.create).includes(`'${WAIT_READY_SCRIPT}'`), String(wait?.inputs.create));
@@ -460,6 +461,37 @@ describe("example stacks", () => {
           assert.equal(env.QS_BASE_URL, `http://${MOCK_ELASTIC_IP}:8080`);
           assert.equal(env.QS_MODEL, want.modelName);
           assert.deepEqual(wait?.inputs.triggers, [`i-0${stack}-fleet`]);
+        },
+      );
+
+      it(
+        "destroy waits for the machine's termination: <stack>-terminated runs only on delete the package's " +
+          "wait-terminated with the region and identity tags, depends on the security group, profile and every launch " +
+          "template, and the fleet depends on it",
+        () => {
+          const step = ofType("command:local:Command").find((c) => c.name === `${stack}-terminated`);
+          assert.ok(step);
+          assert.equal(step.inputs.create, undefined, "nothing runs on pulumi up");
+          assert.equal(step.inputs.update, undefined);
+          assert.equal(step.inputs.delete, nodeScriptCommand("wait-terminated"));
+          assert.deepEqual(step.inputs.environment, {
+            AWS_REGION: "us-east-1",
+            QS_TAG_PROJECT: "qwen3-serve",
+            QS_TAG_STACK: stack,
+            QS_TAG_COMPONENT: stack,
+          });
+          assert.deepEqual(
+            [...(registeredOptions.get(`${stack}-terminated`)?.dependsOn ?? [])].sort(),
+            [
+              `${stack}-profile`,
+              `${stack}-sg`,
+              ...want.candidates.map((t) => `${stack}-lt-${t.replace(".", "-")}`),
+            ].sort(),
+          );
+          assert.ok(
+            registeredOptions.get(`${stack}-fleet`)?.dependsOn.includes(`${stack}-terminated`),
+            JSON.stringify(registeredOptions.get(`${stack}-fleet`)?.dependsOn),
+          );
         },
       );
 
@@ -567,8 +599,10 @@ describe("options", () => {
         "spot",
       );
       assert.deepEqual(
-        ofType("command:local:Command").map((c) => c.name),
-        ["spot-terminate-ready"],
+        ofType("command:local:Command")
+          .map((c) => c.name)
+          .sort(),
+        ["spot-terminate-ready", "spot-terminate-terminated"],
       );
       assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState").length, 0);
     },
@@ -614,6 +648,8 @@ describe("options", () => {
       "aws ssm start-session --region eu-west-1 --target i-0eu-fleet",
     );
     assert.match(userDataOf(ofType(LT)[0]?.inputs ?? {}), /AWS_REGION='eu-west-1'/);
+    const terminated = ofType("command:local:Command").find((c) => c.name === "eu-terminated");
+    assert.equal((terminated?.inputs.environment as Record<string, string> | undefined)?.AWS_REGION, "eu-west-1");
   });
 
   it("TLS opens port 80 to everyone only with tls.openPort80ForAcme, without allowPublicIngress; the Route 53 record points at the Elastic IP", async () => {
@@ -675,7 +711,11 @@ describe("options", () => {
     assert.equal(ofType("aws:ec2/eip:Eip").length, 0);
     assert.equal(await outputValue(out.publicIp), "");
     assert.equal(ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").length, 0);
-    assert.equal(ofType("command:local:Command").length, 0);
+    assert.deepEqual(
+      ofType("command:local:Command").map((c) => c.name),
+      ["private-terminated"],
+      "the destroy-time wait only",
+    );
     assert.equal(await outputValue(out.endpoint), "http://127.0.0.1:8080/v1");
     assert.match(
       await outputValue(out.portForwardCommand),
@@ -1142,7 +1182,8 @@ describe("capacity fallback through an EC2 Fleet of type instant (the Fleet mock
       assert.equal(await outputValue(out.availabilityZone ?? pulumi.output("missing")), "us-east-1a");
       const plan = (await outputValue(pulumi.output(out.plan))) as { instance: { type: string } };
       assert.equal(plan.instance.type, "g4dn.2xlarge");
-      const env = secretValue(ofType("command:local:Command")[0]?.inputs.environment) as Record<string, string>;
+      const ready = ofType("command:local:Command").find((c) => c.name === "fb-ready");
+      const env = secretValue(ready?.inputs.environment) as Record<string, string>;
       assert.equal(env.QS_TIMEOUT_SECONDS, EXPECTED_FALLBACK_TIMEOUT);
       assert.equal(ofType("aws:ec2/eipAssociation:EipAssociation")[0]?.inputs.instanceId, "i-0fb-fleet");
       assert.equal(ofType("aws:ec2transitgateway/instanceState:InstanceState")[0]?.inputs.instanceId, "i-0fb-fleet");
@@ -1194,6 +1235,19 @@ describe("capacity fallback through an EC2 Fleet of type instant (the Fleet mock
         ],
       );
       assert.deepEqual(ofType(FLEET)[1]?.inputs.onDemandOptions, { allocationStrategy: "prioritized" });
+      // The destroy-time wait sits between both fleets and every template of both pools.
+      for (const fleet of ["sf-fleet", "sf-fleet-od"])
+        assert.ok(registeredOptions.get(fleet)?.dependsOn.includes("sf-terminated"), fleet);
+      assert.deepEqual([...(registeredOptions.get("sf-terminated")?.dependsOn ?? [])].sort(), [
+        "sf-lt-g4dn-2xlarge",
+        "sf-lt-g4dn-xlarge",
+        "sf-lt-g6-xlarge",
+        "sf-lt-od-g4dn-2xlarge",
+        "sf-lt-od-g4dn-xlarge",
+        "sf-lt-od-g6-xlarge",
+        "sf-profile",
+        "sf-sg",
+      ]);
       assert.deepEqual(
         ofType(LT).map((t) => t.name),
         [

@@ -49,7 +49,9 @@ function distIsStale(): boolean {
   if (!existsSync(path.join(DIST, "components", "index.js"))) return true;
   const inputs = [
     ...mtimes(path.join(ROOT, "components")),
-    ...["scripts/build.ts", "scripts/wait-ready.ts"].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
+    ...["scripts/build.ts", "scripts/wait-ready.ts", "scripts/wait-terminated.ts"].map(
+      (f) => statSync(path.join(ROOT, f)).mtimeMs,
+    ),
     ...["tsconfig.json", "tsconfig.build.json", "package.json"].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
   ];
   return Math.max(...inputs) >= Math.min(...mtimes(DIST));
@@ -221,7 +223,7 @@ describe("the packed package, installed into a project outside this repository",
     if (tmp !== "") rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("the README example declares a qwen3-serve:aws:GpuServer: the planned g6e.xlarge, the given ingress, a readiness step", () => {
+  it("the README example declares a qwen3-serve:aws:GpuServer: the planned g6e.xlarge, the given ingress, a readiness step and a destroy-time wait", () => {
     assert.deepEqual(
       ofType("qwen3-serve:aws:GpuServer").map((r) => r.name),
       ["qwen", "spot"],
@@ -239,7 +241,7 @@ describe("the packed package, installed into a project outside this repository",
       ofType("command:local:Command")
         .map((r) => r.name)
         .sort(),
-      ["qwen-ready"],
+      ["qwen-ready", "qwen-terminated", "spot-terminated"],
     );
   });
 
@@ -277,6 +279,14 @@ describe("the packed package, installed into a project outside this repository",
       path.join(installed, "dist", "scripts", "wait-ready.js"),
     ]);
     assert.ok(existsSync(path.join(installed, "dist", "scripts", "wait-ready.js")));
+  });
+
+  it("the destroy-time wait's delete command names this Node and the installed package's compiled wait-terminated.js", () => {
+    assert.deepEqual(words(String(commandNamed("qwen-terminated").inputs.delete)), [
+      run.execPath,
+      path.join(installed, "dist", "scripts", "wait-terminated.js"),
+    ]);
+    assert.ok(existsSync(path.join(installed, "dist", "scripts", "wait-terminated.js")));
   });
 
   it("the readiness command runs from another working folder: wait-ready refuses a missing setting (exit 2)", async () => {

@@ -1,5 +1,5 @@
 /**
- * How a component's command step runs one of this package's Node scripts (the readiness waiter);
+ * How a component's command step runs one of this package's Node scripts (the readiness waiter, the AWS destroy wait);
  * command.local.Command runs it with `/bin/sh -c`.
  *
  * The command names everything by absolute path, found from this module's own location: the Node
@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { shellQuote } from "../engines/shell";
 
 /** The package's Node scripts that command steps run. */
-export type NodeScript = "wait-ready";
+export type NodeScript = "wait-ready" | "wait-terminated";
 
 /**
  * The absolute path of a package script. The scripts sit at scripts/ beside components/, in the

@@ -4,10 +4,11 @@
  * SecureString parameters, the idle watchdog's String parameters, a scoped instance role, a
  * security group with only the ingress asked for, one launch template per candidate type (IMDSv2,
  * encrypted gp3 root), an EC2 Fleet of type instant that launches the first candidate × zone with
- * capacity, an Elastic IP for a public endpoint and the readiness wait; every AWS resource and
- * lookup goes through one provider (aws.region when set).
+ * capacity, an Elastic IP for a public endpoint, the readiness wait and a destroy-time wait for the
+ * machine's termination; every AWS resource and lookup goes through one provider (aws.region when set).
  */
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { gzipSync } from "node:zlib";
 import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
@@ -15,10 +16,12 @@ import { UserError } from "../errors/userError";
 import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../machine/render";
 import type { Plan } from "../sizing/plan";
 import { idleScriptSsm, machineFiles } from "../machine/assets";
+import { nodeScriptCommand } from "../machine/nodeScript";
 import { spotStopRefusal } from "../config/schema";
 import { declareApiKey } from "./apiKey";
 import { targetOutputs, targetOutputsOf, TargetServer } from "./outputs";
 import { declareReadinessWait } from "./readinessWait";
+import { terminationEnv } from "./awsTermination";
 
 /** Inputs of {@link GpuServer}. */
 export interface GpuServerArgs {
@@ -234,6 +237,14 @@ interface Scope {
   readonly region: pulumi.Output<string>;
 }
 
+/** What every fleet of the component is declared with. */
+interface FleetWiring {
+  readonly overrides: (types: readonly string[]) => pulumi.Output<FleetOverride[]>;
+  readonly generation: pulumi.Output<string>;
+  /** The destroy-time wait: each fleet depends on it, so it runs after the fleet is deleted. */
+  readonly terminated: command.local.Command;
+}
+
 /** One market's candidates: the plans in priority order and their launch templates. */
 interface Pool {
   readonly market: "spot" | "on-demand";
@@ -295,8 +306,15 @@ export class GpuServer extends TargetServer {
     });
     const first = pool(args.plan.instance.market, primary, "lt-");
     const fallback = onDemand.length > 0 ? pool("on-demand", onDemand, "lt-od-") : undefined;
-    const fleet = this.declareFleet(scope, first, network.overrides, generation, "fleet");
-    const launched = this.launchedFrom(scope, fleet, first, network.overrides, generation, fallback);
+    const terminated = this.declareTerminationWait(scope, [
+      sg,
+      profile,
+      ...first.templates,
+      ...(fallback?.templates ?? []),
+    ]);
+    const wiring: FleetWiring = { overrides: network.overrides, generation, terminated };
+    const fleet = this.declareFleet(scope, first, wiring, "fleet");
+    const launched = this.launchedFrom(scope, fleet, first, wiring, fallback);
     this.launchedPlan = launched.apply((l) => planOf([first, ...(fallback ? [fallback] : [])], l));
     const instance = aws.ec2.getInstanceOutput({ instanceId: launched.id }, scope.parent);
     this.availabilityZone = instance.availabilityZone;
@@ -604,6 +622,26 @@ export class GpuServer extends TargetServer {
   private generationCache: pulumi.Output<string> | undefined;
 
   /**
+   * The destroy-time wait: a command step with only a delete, which runs scripts/wait-terminated.ts until no
+   * instance with the identity tags is left but terminated ones (the provider does not wait for an instant
+   * fleet's instance: ./awsTermination.ts). Without `create` the step does nothing on `pulumi up`
+   * (pulumi/pulumi-command provider/pkg/provider/local/commandController.go, Create returns when input.Create
+   * is nil; read 2026-11-30). It depends on `after` (the security group, profile and templates) and the fleets
+   * on it, so a destroy deletes the fleet, then waits, then deletes those. Its environment is known before
+   * any fleet exists.
+   */
+  private declareTerminationWait(scope: Scope, after: pulumi.Resource[]): command.local.Command {
+    return new command.local.Command(
+      `${scope.name}-terminated`,
+      {
+        delete: nodeScriptCommand("wait-terminated"),
+        environment: terminationEnv(scope.region, this.identityTags(scope)),
+      },
+      { parent: this, dependsOn: after },
+    );
+  }
+
+  /**
    * The instant fleet of one pool. Instant fleets cannot be modified (ModifyFleet is for maintain fleets:
    * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/modify-ec2-fleet.html), so every input change
    * replaces it, old machine first; deleting it terminates its instance (terminateInstances, which AWS
@@ -612,8 +650,7 @@ export class GpuServer extends TargetServer {
   private declareFleet(
     { name, parent, tags }: Scope,
     pool: Pool,
-    overrides: (types: readonly string[]) => pulumi.Output<FleetOverride[]>,
-    generation: pulumi.Output<string>,
+    { overrides, generation, terminated }: FleetWiring,
     suffix: string,
   ): aws.ec2.Fleet {
     const all = overrides(pool.plans.map((p) => p.instance.type));
@@ -641,6 +678,7 @@ export class GpuServer extends TargetServer {
       },
       {
         ...parent,
+        dependsOn: [terminated],
         deleteBeforeReplace: true,
         replaceOnChanges: ["launchTemplateConfigs", "targetCapacitySpecification"],
         replacementTrigger: generation,
@@ -653,8 +691,7 @@ export class GpuServer extends TargetServer {
     scope: Scope,
     fleet: aws.ec2.Fleet,
     first: Pool,
-    overrides: (types: readonly string[]) => pulumi.Output<FleetOverride[]>,
-    generation: pulumi.Output<string>,
+    wiring: FleetWiring,
     fallback: Pool | undefined,
   ): pulumi.Output<Launched> {
     const require = (f: aws.ec2.Fleet, pool: Pool): pulumi.Output<Launched> =>
@@ -671,9 +708,7 @@ export class GpuServer extends TargetServer {
     if (fallback === undefined) return require(fleet, first);
     return fleet.fleetInstanceSets.apply((sets) => {
       const l = launchedOf(sets);
-      return l !== null
-        ? pulumi.output(l)
-        : require(this.declareFleet(scope, fallback, overrides, generation, "fleet-od"), fallback);
+      return l !== null ? pulumi.output(l) : require(this.declareFleet(scope, fallback, wiring, "fleet-od"), fallback);
     });
   }
 

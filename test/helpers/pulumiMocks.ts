@@ -321,6 +321,8 @@ export const registeredOptions = new Map<
     readonly ignoreChanges: readonly string[];
     readonly replaceOnChanges: readonly string[];
     readonly replacementTrigger: unknown;
+    /** Names of the resources it depends on, explicitly (dependsOn) or through its inputs' Outputs. */
+    readonly dependsOn: readonly string[];
   }
 >();
 
@@ -332,6 +334,7 @@ interface RegisterRequest {
   getIgnorechangesList(): string[];
   getReplaceonchangesList(): string[];
   getReplacementTrigger(): { toJavaScript(): unknown } | undefined;
+  getDependenciesList(): string[];
 }
 
 /** Wrap the mock monitor's registration to keep the options it otherwise drops. */
@@ -348,6 +351,8 @@ function recordOptions(): void {
         ignoreChanges: req.getIgnorechangesList(),
         replaceOnChanges: req.getReplaceonchangesList(),
         replacementTrigger: req.getReplacementTrigger()?.toJavaScript(),
+        // A URN ends in "::<name>".
+        dependsOn: req.getDependenciesList().map((urn) => urn.split("::").pop() ?? urn),
       });
     }
     return register.call(this, req, callback);
