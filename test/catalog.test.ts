@@ -293,12 +293,18 @@ describe("region catalog", () => {
   //     (and 0.063100 / 0.072300 in the Local Zones usw2-lax1-az1/az2, left out of the range)
   //   p4d.24xlarge,...,30.09784,30.097800,ap-northeast-1,apne1-az1 / 30.09784,7.520500,...,apne1-az4
   //   p4d.24xlarge,...,23.71569,9.759800,eu-west-1,euw1-az2 (its only eu-west-1 zone)
-  it("stores spot ranges as the min and max over the region's zones in the skypilot-catalog rows", () => {
+  //   g6e.xlarge,...,2.699,1.210500,ap-northeast-1,apne1-az1 / 2.699,1.205900,...,apne1-az4
+  //   p6-b200.48xlarge,...,113.9328,28.442000,us-west-2,usw2-az1 / 25.106000 usw2-az2 / 23.082600 usw2-az4
+  //   p5.4xlarge,...,6.88,,us-west-2,usw2-az1 (SpotPrice empty, and likewise in usw2-az2, az3 and az4)
+  it("stores spot ranges as the min and max over the region's zones in the skypilot-catalog rows, null where no zone lists one", () => {
     const spot = (region: string, type: string) => findRegion(region)?.prices[type]?.spot;
     assert.deepEqual(spot("eu-west-1", "g5.xlarge"), { min: 0.5727, max: 0.5765 });
     assert.deepEqual(spot("us-west-2", "g4dn.xlarge"), { min: 0.2386, max: 0.2479 });
     assert.deepEqual(spot("ap-northeast-1", "p4d.24xlarge"), { min: 7.5205, max: 30.0978 });
     assert.deepEqual(spot("eu-west-1", "p4d.24xlarge"), { min: 9.7598, max: 9.7598 });
+    assert.deepEqual(spot("ap-northeast-1", "g6e.xlarge"), { min: 1.2059, max: 1.2105 });
+    assert.deepEqual(spot("us-west-2", "p6-b200.48xlarge"), { min: 23.0826, max: 28.442 });
+    assert.equal(spot("us-west-2", "p5.4xlarge"), null);
   });
 
   // plan.ts says a spot price is the region's own dearest zone whenever spotSource is set, so a region may only
@@ -307,7 +313,7 @@ describe("region catalog", () => {
     const sourced = REGIONS.filter((r) => r.name !== DEFAULT_REGION && r.spotSource !== null);
     assert.deepEqual(
       sourced.map((r) => r.name),
-      ["eu-west-1"],
+      ["eu-west-1", "ap-northeast-1"],
     );
     for (const r of sourced) {
       const missing = Object.entries(r.prices).filter(([, price]) => price.spot === null);
@@ -331,5 +337,12 @@ describe("region catalog", () => {
     );
     // us-west-2's recorded g4dn.xlarge range is not used while the region has no spot source: us-east-1's is.
     assert.deepEqual(row("us-west-2", "g4dn.xlarge")?.spotUsdPerHour, { min: 0.2, max: 0.2158 });
+  });
+
+  it("ap-northeast-1 rows carry ap-northeast-1's own spot range, not us-east-1's estimate", () => {
+    const tokyo = regionInstances("ap-northeast-1").find((i) => i.type === "g6e.xlarge");
+    // us-east-1's g6e.xlarge range is { min: 0.9154, max: 1.1975 }; these are the apne1-az1/az4 rows cited above.
+    assert.deepEqual(tokyo?.spotUsdPerHour, { min: 1.2059, max: 1.2105 });
+    assert.equal(tokyo?.onDemandUsdPerHour, 2.699);
   });
 });

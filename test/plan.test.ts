@@ -542,7 +542,7 @@ describe("regions", () => {
     assert.equal(p.instance.pricePerHour, 1.0895);
     assert.ok(
       p.notes.includes(
-        "no spot ranges for us-west-2 in the catalog yet: the spot price is the dearest us-east-1 zone's, " +
+        "no complete spot ranges for us-west-2 in the catalog: the spot price is the dearest us-east-1 zone's, " +
           "an estimate only; spot can be interrupted",
       ),
     );

@@ -458,7 +458,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     );
   if (request.spot && findRegion(region)?.spotSource === null)
     notes.push(
-      `no spot ranges for ${region} in the catalog yet: the spot price is the dearest ${DEFAULT_REGION} zone's, ` +
+      `no complete spot ranges for ${region} in the catalog: the spot price is the dearest ${DEFAULT_REGION} zone's, ` +
         "an estimate only; spot can be interrupted",
     );
   else if (request.spot)
