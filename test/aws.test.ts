@@ -15,7 +15,7 @@ import { nodeScriptCommand } from "../components/machine/nodeScript";
 import { shippedScript } from "../components/machine/render";
 import { parsePlanRequest } from "../components/sizing/request";
 import { buildPlan } from "../components/sizing/plan";
-import { GpuServer, launchedOf, nothingLaunchedError } from "../components/targets/aws";
+import { GpuServer, launchedOf } from "../components/targets/aws";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
 import { deployStack, planForStack, type StackContext, type StackOutputs } from "../components/program/deploy";
@@ -27,6 +27,8 @@ import { evaluate, policiesOfRole } from "./helpers/iam";
 import {
   account,
   capacity,
+  collectEscapes,
+  DEV_OFFERED,
   MOCK_API_KEY,
   MOCK_ELASTIC_IP,
   MOCK_PUBLIC_IP,
@@ -39,6 +41,7 @@ import {
   settle,
   useMocks,
   outputValue,
+  watchOutcome,
 } from "./helpers/pulumiMocks";
 
 const MY_IP = "198.51.100.77";
@@ -52,8 +55,11 @@ const ctx = (stack: string, secretsAreSecret = true): StackContext => ({
 
 const stacks = stacksFor("aws");
 /**
- * readinessTimeoutSeconds of the dev stack's g4dn.2xlarge plan (DLAMI, Ollama). The same as g4dn.xlarge's, so this
- * pins the wiring's value, not which plan it came from (the plan output does that).
+ * readinessTimeoutSeconds of the dev stack's g4dn.2xlarge plan (DLAMI, Ollama). It reads only the engine image's GiB,
+ * the weights' bytes and whether the AMI installs a driver (components/machine/render.ts), none of which depends on
+ * the instance type: every candidate of one request gets the same value (1502 for g4dn.xlarge, g4dn.2xlarge and
+ * g6.xlarge, checked 2026-11-30). So the fallback test proves the timeout is wired in, not that it follows the launched
+ * type (the plan output does that).
  */
 const EXPECTED_FALLBACK_TIMEOUT = "1502";
 const LT = "aws:ec2/launchTemplate:LaunchTemplate";
@@ -1191,26 +1197,84 @@ describe("capacity fallback through an EC2 Fleet of type instant (the Fleet mock
   );
 
   it(
-    "nothing launched anywhere: the fleet mock reports no instance set, launchedOf reads that as null, and the " +
-      "refusal names the fleet id and the describe-fleets command",
+    "nothing launched (every candidate × zone out of capacity): launchedOf reads the empty instance set as null; the outputs built on " +
+      "the instance reject with one ResourceError on the fleet (stack hidden) naming the fleet id and the describe-fleets command, " +
+      "the endpoint never resolves, and " +
+      "every unhandled rejection and error log is that same refusal",
     async () => {
-      // Under the program the refusal rejects every Output built on the instance id, which the Pulumi runtime reports
-      // as the program's error; node:test counts such rejections as failures, so the pieces are checked here.
       await useMocks();
-      capacity.noCapacity = new Set(["on-demand"]);
       assert.equal(launchedOf([]), null);
       assert.deepEqual(launchedOf([{ instanceIds: ["i-0a"], instanceType: "g6.xlarge", lifecycle: "spot" }]), {
         id: "i-0a",
         type: "g6.xlarge",
         market: "spot",
       });
-      assert.equal(
-        nothingLaunchedError("fleet-0none-fleet", ["g4dn.xlarge", "g4dn.2xlarge", "g6.xlarge"], "us-east-1").message,
-        'instanceType = "g4dn.xlarge,g4dn.2xlarge,g6.xlarge": EC2 fleet fleet-0none-fleet launched no instance: no capacity ' +
-          "for g4dn.xlarge, g4dn.2xlarge, g6.xlarge in any zone tried, or a quota or permission error.\n" +
-          "See why in its Errors list: aws ec2 describe-fleets --region us-east-1 --fleet-ids fleet-0none-fleet\n" +
-          "The next `pulumi up` replaces the fleet and tries again.",
+      capacity.noCapacity = new Set(
+        Object.entries(DEV_OFFERED).flatMap(([type, zones]) => zones.map((z) => `${type}@us-east-1${z}`)),
       );
+      const {
+        result: outcomes,
+        rejections,
+        errorLogs,
+      } = await collectEscapes(async () => {
+        const out = await deployStack(parseStackConfig(decodeConfigValues(dev())), ctx("none"));
+        const watched = Object.entries(out as Record<string, unknown>).filter(
+          (e): e is [string, pulumi.Output<unknown>] => pulumi.Output.isInstance(e[1]),
+        );
+        return watched.map(([k, o]) => [k, watchOutcome(o)] as const);
+      });
+      const outcome = Object.fromEntries(outcomes.map(([k, read]) => [k, read()]));
+      // Every override was out of capacity by its own type@zone, not by a market-wide switch.
+      assert.ok(
+        overridesOf(ofType(FLEET)[0]).every(([t, s]) => capacity.noCapacity.has(`${t}@us-east-1${s.slice(-1)}`)),
+      );
+      assert.equal(ofType(FLEET).length, 1);
+      const refusal = (outcome.instanceId as { error?: unknown }).error;
+      // A ResourceError on the fleet with its stack hidden: the CLI prints its message alone (run.js uncaughtHandler).
+      assert.ok(pulumi.ResourceError.isInstance(refusal), String(refusal));
+      assert.equal(refusal.hideStack, true);
+      assert.ok(refusal.resource !== undefined);
+      assert.match(await outputValue(refusal.resource.urn), /aws:ec2\/fleet:Fleet::none-fleet$/);
+      // Each resource whose input carries the error prefixes its property name to the same object's message, in place
+      // (runtime/rpc.js serializeAllKeys, @pulumi/pulumi 3.248.0), so the message is the refusal behind those prefixes.
+      const text =
+        'instanceType = "g4dn.xlarge,g4dn.2xlarge,g6.xlarge": EC2 fleet fleet-0none-fleet launched no instance: no capacity ' +
+        "for g4dn.xlarge, g4dn.2xlarge, g6.xlarge in any zone tried, or a quota or permission error.\n" +
+        "See why in its Errors list: aws ec2 describe-fleets --region us-east-1 --fleet-ids fleet-0none-fleet\n" +
+        "The next `pulumi up` replaces the fleet and tries again.";
+      const unprefixed = (m: string): string => m.replace(/^(error serializing property "\w+": )+/, "");
+      assert.equal(unprefixed(refusal.message), text);
+      const failed = Object.keys(outcome).filter((k) => (outcome[k] as { error?: unknown }).error === refusal);
+      assert.deepEqual(failed, [
+        "instanceId",
+        "instanceType",
+        "pricePerHour",
+        "amiId",
+        "connectCommand",
+        "portForwardCommand",
+        "availabilityZone",
+        "plan",
+      ]);
+      // The readiness wait's registration fails on its instance-id trigger, so the SDK never resolves its outputs.
+      assert.deepEqual(
+        Object.keys(outcome).filter((k) => outcome[k] === "pending"),
+        ["endpoint", "curlExample"],
+      );
+      assert.deepEqual(
+        Object.keys(outcome).filter((k) => outcome[k] !== "pending" && !failed.includes(k)),
+        ["modelName", "apiKey", "publicIp", "statusUrl", "awsRegion"],
+        "resolved: nothing else failed",
+      );
+      assert.ok(rejections.length > 0, "the failed registrations reject unhandled, as the CLI sees them");
+      assert.ok(
+        rejections.every((r) => r === refusal),
+        "every unhandled rejection is the refusal itself (the CLI reports it once)",
+      );
+      // The SDK logs the failed lookup with the error's stack, which holds the refusal and no stack frames.
+      const logPrefix =
+        "error: [runtime] Error serializing arguments for invoke aws:ec2/getInstance:getInstance: Error: ";
+      assert.equal(errorLogs.length, 1, "nothing else is logged as an error");
+      assert.equal(errorLogs[0], `${logPrefix}${text}`);
     },
   );
 

@@ -204,6 +204,18 @@ export function launchedOf(
 }
 
 /**
+ * A refusal raised inside an Output, as `pulumi up` should print it: a ResourceError on the fleet with its
+ * stack hidden (the CLI prints a plain error, or anything but a RunError or ResourceError, with its stack:
+ * @pulumi/pulumi 3.248.0 cmd/run/run.js uncaughtHandler), and no stack frames in `stack` either, since the
+ * SDK logs a failed invoke's argument error with it (runtime/invoke.js).
+ */
+function launchRefusal(refusal: UserError, fleet: aws.ec2.Fleet): pulumi.ResourceError {
+  const error = new pulumi.ResourceError(refusal.message, fleet, true);
+  error.stack = `${error.name}: ${refusal.message}`;
+  return error;
+}
+
+/**
  * The refusal when an instant fleet launched nothing. CreateFleet succeeds then, with the reasons only in
  * its Errors list, which the provider does not expose ("In case of ICE create-fleet doesn't raise an
  * exception", aws/aws-parallelcluster-node#528; TF resourceFleetCreate reads neither Errors nor Instances).
@@ -698,10 +710,13 @@ export class GpuServer extends TargetServer {
       pulumi.all([f.id, f.fleetInstanceSets, scope.region]).apply(([id, sets, region]) => {
         const l = launchedOf(sets);
         if (l === null)
-          throw nothingLaunchedError(
-            id,
-            pool.plans.map((p) => p.instance.type),
-            region,
+          throw launchRefusal(
+            nothingLaunchedError(
+              id,
+              pool.plans.map((p) => p.instance.type),
+              region,
+            ),
+            f,
           );
         return l;
       });

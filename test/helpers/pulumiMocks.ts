@@ -436,6 +436,66 @@ export async function resolveAll(outputs: object): Promise<void> {
   await settle();
 }
 
+/** How an Output ended: its value, its rejection, or neither once the program has gone quiet. */
+export type Outcome = { readonly value: unknown } | { readonly error: unknown } | "pending";
+
+/**
+ * How an Output ends, read once the program is quiet (see {@link collectEscapes}). Its rejection is handled
+ * (pulumi.recover) from this call on, so call it as soon as the program returns. "pending" is an Output built on a
+ * resource whose registration failed: the SDK never resolves those (runtime/resource.js registerResource, @pulumi/pulumi
+ * 3.248.0).
+ */
+export function watchOutcome(o: pulumi.Output<unknown>): () => Outcome {
+  let done: Outcome | undefined;
+  pulumi
+    .recover(o, (error: unknown) => {
+      done ??= { error };
+      return undefined;
+    })
+    .apply((value) => {
+      done ??= { value };
+    });
+  return () => done ?? "pending";
+}
+
+/** What a Pulumi program let escape while `body` ran: the unhandled rejections, and what it logged as errors. */
+export interface Escaped<T> {
+  readonly result: T;
+  readonly rejections: readonly unknown[];
+  readonly errorLogs: readonly string[];
+}
+
+/**
+ * Run `body` with the process's unhandledRejection listeners (node:test's among them) and console.error swapped for
+ * collectors, until the rejections stop; then restore both. The SDK makes every failed registration an unhandled
+ * rejection on purpose (runtime/resource.js runAsyncResourceOp: `resourceOp.catch((err) => Promise.reject(err))`),
+ * which the CLI reports once per error object (cmd/run/run.js uncaughtHandler); under mocks its log.error goes to
+ * console.error.
+ */
+export async function collectEscapes<T>(body: () => Promise<T>): Promise<Escaped<T>> {
+  const listeners = process.listeners("unhandledRejection");
+  const consoleError = console.error;
+  const rejections: unknown[] = [];
+  const errorLogs: string[] = [];
+  process.removeAllListeners("unhandledRejection");
+  process.on("unhandledRejection", (reason) => rejections.push(reason));
+  console.error = (...args: unknown[]) => errorLogs.push(args.map(String).join(" "));
+  try {
+    const result = await body();
+    // Until no new rejection arrives for two 50 ms rounds (a dozen at most): every failed registration has landed.
+    for (let round = 0, still = 0; round < 12 && still < 2; round++) {
+      const before = rejections.length;
+      await settle();
+      still = rejections.length === before ? still + 1 : 0;
+    }
+    return { result, rejections, errorLogs };
+  } finally {
+    process.removeAllListeners("unhandledRejection");
+    for (const l of listeners) process.on("unhandledRejection", l);
+    console.error = consoleError;
+  }
+}
+
 /** Pulumi's marker for a secret value in resolved inputs (sdk/nodejs/runtime/rpc.ts specialSigKey / specialSecretSig). */
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
