@@ -20,6 +20,8 @@ interface Timing {
   readonly cpu: number;
   readonly code: number;
   readonly summary: string;
+  /** The spec reporter's failure lines (test names and their first error line), for a file that failed. */
+  readonly failures: readonly string[];
 }
 
 /** How many files `npm test` runs at once: its --test-concurrency, else node's default for one process. */
@@ -57,7 +59,8 @@ function timed(name: string, argv: readonly string[]): Promise<Timing> {
       const [user, sys] = (times.trim().split("\n")[1] ?? "").split(" ");
       const counts = ["pass", "fail"].map((k) => new RegExp(`^ℹ ${k} (\\d+)$`, "m").exec(out)?.[0]?.slice(2));
       const summary = counts.filter(Boolean).join(", ");
-      resolve({ name, seconds, cpu: clock(user) + clock(sys), code: code ?? -1, summary });
+      const failures = out.split("\n").filter((l) => /^\s*✖ /.test(l) && !/subtests? failed/.test(l));
+      resolve({ name, seconds, cpu: clock(user) + clock(sys), code: code ?? -1, summary, failures });
     });
   });
 }
@@ -114,6 +117,7 @@ async function main(): Promise<void> {
   console.log(`1-minute load average: ${loadBefore} before, ${load()} after, on ${os.cpus().length} cores`);
   const failed = rows.filter((r) => r.code !== 0);
   if (failed.length > 0) console.log(`${failed.length} failed: ${failed.map((r) => r.name).join(", ")}`);
+  for (const r of failed) for (const line of [...new Set(r.failures)]) console.log(`  ${r.name}: ${line.trim()}`);
   process.exitCode = failed.length > 0 ? 1 : 0;
 }
 
