@@ -25,8 +25,7 @@ import {
 import { MODELS } from "../components/catalog/models";
 import { FORMAT_SPECS, QUANTIZATIONS } from "../components/catalog/quantizations";
 import { paramCounts } from "../components/footprint/memory";
-
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
+import { citationProblems, DATE } from "./helpers/citations";
 
 describe("model catalog", () => {
   it("covers every open-weight Qwen3 model, the 2507 releases and Coder-30B", () => {
@@ -231,20 +230,7 @@ describe("catalog sources", () => {
     }
     // Models, GPUs, instances, NVSwitch rows, workstation cards, AMIs, images and formats: 51 distinct today.
     assert.ok(found.length >= 40, `only ${found.length} sources found`);
-    const bad: string[] = [];
-    for (const [where, s] of found) {
-      const urls = Array.isArray(s.url) ? (s.url as unknown[]) : [s.url];
-      if (urls.length === 0) bad.push(`${where}: no url`);
-      for (const u of urls) {
-        let ok = false;
-        try {
-          ok = typeof u === "string" && !/\s/.test(u) && new URL(u).protocol === "https:";
-        } catch {}
-        if (!ok) bad.push(`${where}: url ${JSON.stringify(u)}`);
-      }
-      const asOf = String(s.asOf);
-      if (!DATE.test(asOf) || Number.isNaN(Date.parse(asOf)) || asOf > "2026-11-30") bad.push(`${where}: asOf ${asOf}`);
-    }
+    const bad = found.flatMap(([where, s]) => citationProblems(where, s));
     assert.deepEqual(bad, []);
   });
 });

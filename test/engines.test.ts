@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { ENGINES } from "../components/engines";
 import { buildPlan, type Plan } from "../components/sizing/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
+import { citationProblems } from "./helpers/citations";
 
 const plan = (raw: PlanRequestInput): Plan => buildPlan(parsePlanRequest(raw));
 const flag = (argv: readonly string[], name: string): string | undefined => {
@@ -315,7 +316,6 @@ describe("every plan's command", () => {
 
 /** Fields that cite where an engine's pin, flags or figures were checked. */
 const CITATION_KEYS = new Set(["pinSource", "basis", "source", "sources"]);
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Every citation field and every object carrying `asOf`, with its path, walking data but not functions. */
 function citationsIn(value: unknown, where: string, out: [string, unknown][], seen: Set<unknown>): void {
@@ -327,24 +327,6 @@ function citationsIn(value: unknown, where: string, out: [string, unknown][], se
     if (CITATION_KEYS.has(key) && (inner === null || typeof inner !== "object")) out.push([`${where}.${key}`, inner]);
     citationsIn(inner, `${where}.${key}`, out, seen);
   }
-}
-
-/** What is wrong with one citation: not a { url, asOf } object, a url that is not public https, or a bad date. */
-function citationProblems(where: string, cited: unknown): string[] {
-  if (cited === null || typeof cited !== "object") return [`${where}: ${JSON.stringify(cited)} is not { url, asOf }`];
-  const s = cited as Record<string, unknown>;
-  const urls = Array.isArray(s.url) ? (s.url as unknown[]) : [s.url];
-  const bad = urls.length === 0 ? [`${where}: no url`] : [];
-  for (const u of urls) {
-    let ok = false;
-    try {
-      ok = typeof u === "string" && !/\s/.test(u) && new URL(u).protocol === "https:";
-    } catch {}
-    if (!ok) bad.push(`${where}: url ${JSON.stringify(u)}`);
-  }
-  const asOf = String(s.asOf);
-  if (!DATE.test(asOf) || Number.isNaN(Date.parse(asOf)) || asOf > "2026-11-30") bad.push(`${where}: asOf ${asOf}`);
-  return bad;
 }
 
 describe("engine sources", () => {
