@@ -22,7 +22,9 @@ import {
   fabricNeed,
   plainUbuntuRefusal,
 } from "../components/catalog/gpus";
+import { FAMILY_INTERCONNECTS } from "../components/catalog/interconnect";
 import { MODELS } from "../components/catalog/models";
+import { WORKSTATION_GPUS } from "../components/catalog/workstationGpus";
 import { FORMAT_SPECS, QUANTIZATIONS } from "../components/catalog/quantizations";
 import { paramCounts } from "../components/footprint/memory";
 import { citationProblems, DATE } from "./helpers/citations";
@@ -330,5 +332,85 @@ describe("region catalog", () => {
     // us-east-1's g6e.xlarge range is { min: 0.9154, max: 1.1975 }; these are the apne1-az1/az4 rows cited above.
     assert.deepEqual(tokyo?.spotUsdPerHour, { min: 1.2059, max: 1.2105 });
     assert.equal(tokyo?.onDemandUsdPerHour, 2.699);
+  });
+});
+
+describe("GPU speed and interconnect rows", () => {
+  const everyGpu = [...Object.values(GPU_MODELS), ...Object.values(WORKSTATION_GPUS)];
+
+  it("every GPU model in both tables has positive bandwidth and FP16 TFLOPS and a public https dated source", () => {
+    assert.equal(everyGpu.length, 15);
+    for (const g of everyGpu) {
+      assert.ok(g.speed.memoryGBps > 0 && g.speed.fp16Tflops > 0, g.name);
+      assert.deepEqual(citationProblems(`${g.name}.speed.source`, g.speed.source), []);
+    }
+  });
+
+  it("BF16 is null exactly below compute capability 8.0 and FP8 exactly below 8.9", () => {
+    for (const g of everyGpu) {
+      assert.equal(g.speed.bf16Tflops === null, g.computeCapability < 8.0, `${g.name} bf16`);
+      assert.equal(g.speed.fp8Tflops === null, g.computeCapability < 8.9, `${g.name} fp8`);
+    }
+  });
+
+  it("pins datasheet figures: bandwidth GB/s and dense FP16/BF16/FP8 TFLOPS as the cited sources give them", () => {
+    const figures = Object.fromEntries(
+      everyGpu.map((g) => [
+        g.name,
+        [g.speed.memoryGBps, g.speed.fp16Tflops, g.speed.bf16Tflops, g.speed.fp8Tflops] as const,
+      ]),
+    );
+    assert.deepEqual(figures, {
+      T4: [320, 65, null, null],
+      A10G: [600, 70, 70, null],
+      L4: [300, 121, 121, 242.5],
+      L40S: [864, 362.05, 362.05, 733],
+      "RTX-PRO-6000": [1597, 500, 500, 1000],
+      "A100-40GB": [1555, 312, 312, null],
+      "A100-80GB": [2039, 312, 312, null],
+      H100: [3350, 989.5, 989.5, 1979],
+      H200: [4800, 989.5, 989.5, 1979],
+      B200: [8000, 2250, 2250, 4500],
+      "RTX-3090": [936, 71, 71, null],
+      "RTX-4090": [1008, 165.2, 165.2, 330.3],
+      "RTX-5090": [1792, 209.5, 209.5, 419],
+      "RTX-A6000": [768, 154.8, 154.8, null],
+      "RTX-6000-Ada": [960, 364.2, 364.2, 728.5],
+    });
+  });
+
+  it("every family in GPU_INSTANCES has an interconnect row, NVLink exactly on the p families, each sourced", () => {
+    const families = [...new Set(GPU_INSTANCES.map((i) => i.family))];
+    assert.deepEqual(Object.keys(FAMILY_INTERCONNECTS).sort(), [...families].sort());
+    for (const f of families) {
+      const link = FAMILY_INTERCONNECTS[f];
+      assert.ok(link !== undefined, f);
+      assert.equal(link.kind === "nvlink", f.startsWith("p"), f);
+      assert.deepEqual(citationProblems(`${f}.interconnect`, link.source), []);
+    }
+    for (const i of GPU_INSTANCES) assert.equal(i.interconnect, FAMILY_INTERCONNECTS[i.family], i.type);
+  });
+
+  it("pins per-family links: p5 NVLink 4 through NVSwitch at 900 GB/s, g6e PCIe Gen4, and the rest", () => {
+    const summary = Object.fromEntries(
+      Object.entries(FAMILY_INTERCONNECTS).map(([f, l]) => [
+        f,
+        l.kind === "nvlink" ? `nvlink${l.generation} switched=${l.switched} ${l.perGpuGBps}` : `pcie${l.generation}`,
+      ]),
+    );
+    assert.deepEqual(summary, {
+      g4dn: "pcie3",
+      g5: "pcie4",
+      g6: "pcie4",
+      gr6: "pcie4",
+      g6e: "pcie4",
+      g7e: "pcie5",
+      p4d: "nvlink3 switched=true 600",
+      p4de: "nvlink3 switched=true 600",
+      p5: "nvlink4 switched=true 900",
+      p5en: "nvlink4 switched=true 900",
+      "p6-b200": "nvlink5 switched=true 1800",
+    });
+    assert.equal(GPU_INSTANCES.find((i) => i.type === "g6e.48xlarge")?.interconnect.kind, "pcie");
   });
 });

@@ -2,6 +2,7 @@
  * The AWS GPU instance catalog: GPU models and the instance types that carry them,
  * with us-east-1 Linux prices. Pure data; adding a GPU family means adding rows here.
  */
+import { FAMILY_INTERCONNECTS, type Interconnect } from "./interconnect";
 import type { Source } from "./source";
 
 /** One GPU model as the engines see it. */
@@ -15,6 +16,22 @@ export interface GpuModel {
   /** Memory one process can see, in MiB: the lower of EC2's GpuInfo and the driver's own total. */
   readonly usableMiB: number;
   /** Where the capability and memory come from. */
+  readonly source: Source;
+  /** Datasheet speed: what the throughput model divides by. */
+  readonly speed: GpuSpeed;
+}
+
+/** A GPU's datasheet speed figures, dense (no structured sparsity), with their source. */
+export interface GpuSpeed {
+  /** Memory bandwidth, GB/s (10^9 bytes per second). */
+  readonly memoryGBps: number;
+  /** Dense FP16 tensor-core TFLOPS with FP32 accumulate. */
+  readonly fp16Tflops: number;
+  /** Dense BF16 tensor-core TFLOPS with FP32 accumulate, or null where the GPU has no BF16 (Turing). */
+  readonly bf16Tflops: number | null;
+  /** Dense FP8 tensor-core TFLOPS, or null where the GPU has no FP8 tensor cores (before Ada). */
+  readonly fp8Tflops: number | null;
+  /** Where the figures come from. */
   readonly source: Source;
 }
 
@@ -40,6 +57,8 @@ export interface GpuInstance {
   readonly spotUsdPerHour: { readonly min: number; readonly max: number } | null;
   /** Where the row's figures come from. */
   readonly source: Source;
+  /** How the instance's GPUs talk to each other, from the family's row in {@link FAMILY_INTERCONNECTS}. */
+  readonly interconnect: Interconnect;
 }
 
 const NVSMI_T4: Source = {
@@ -52,7 +71,26 @@ const NVSMI_T4: Source = {
 
 /** GPU models, keyed by name. Compute capability from https://developer.nvidia.com/cuda-gpus. */
 export const GPU_MODELS = {
-  T4: { name: "T4", architecture: "Turing", computeCapability: 7.5, usableMiB: 15109, source: NVSMI_T4 },
+  T4: {
+    name: "T4",
+    architecture: "Turing",
+    computeCapability: 7.5,
+    usableMiB: 15109,
+    source: NVSMI_T4,
+    speed: {
+      memoryGBps: 320,
+      fp16Tflops: 65,
+      bf16Tflops: null,
+      fp8Tflops: null,
+      source: {
+        url: "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/tesla-t4/t4-tensor-core-datasheet-951643.pdf",
+        asOf: "2026-11-30",
+        note:
+          'T4 datasheet, specifications table: "Mixed Precision (FP16/FP32) 65 TFLOPS" (Turing has no structured ' +
+          'sparsity, so dense), "GPU Memory Bandwidth 320+ GB/s"; Turing has no BF16 and no FP8 tensor cores',
+      },
+    },
+  },
   A10G: {
     name: "A10G",
     architecture: "Ampere",
@@ -62,6 +100,25 @@ export const GPU_MODELS = {
       url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
       asOf: "2026-01-21",
       note: "GpuInfo column; CC 8.6 as listed for A10 at https://developer.nvidia.com/cuda-gpus",
+    },
+    speed: {
+      memoryGBps: 600,
+      fp16Tflops: 70,
+      bf16Tflops: 70,
+      fp8Tflops: null,
+      source: {
+        url: [
+          "https://www.baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference/",
+          "https://www.nvidia.com/en-us/data-center/products/a10-gpu/",
+        ],
+        asOf: "2026-11-30",
+        note:
+          "A10G is an AWS-only part with no NVIDIA datasheet. Baseten's A10 vs A10G article: same 24 GB GDDR6 at " +
+          "600 GB/s as the A10, but less tensor compute than the A10; its spec table gives 70 TFLOPS FP16/BF16 " +
+          "tensor for A10G (the stored copy read here did not show the table, so 70 is not yet confirmed). The " +
+          "A10 datasheet gives 125 dense (250* sparse) BF16/FP16 tensor TFLOPS, which A10G does NOT reach. " +
+          "Ampere has no FP8",
+      },
     },
   },
   L4: {
@@ -73,6 +130,19 @@ export const GPU_MODELS = {
       url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
       asOf: "2026-01-21",
     },
+    speed: {
+      memoryGBps: 300,
+      fp16Tflops: 121,
+      bf16Tflops: 121,
+      fp8Tflops: 242.5,
+      source: {
+        url: "https://www.nvidia.com/en-us/data-center/l4/",
+        asOf: "2026-11-30",
+        note:
+          "L4 specifications: GPU memory bandwidth 300 GB/s; FP16 and BF16 Tensor Core 242 TFLOPS*, FP8 485 " +
+          "TFLOPS*, * = with sparsity, halved here to dense 121 and 242.5",
+      },
+    },
   },
   L40S: {
     name: "L40S",
@@ -82,6 +152,19 @@ export const GPU_MODELS = {
     source: {
       url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
       asOf: "2026-01-21",
+    },
+    speed: {
+      memoryGBps: 864,
+      fp16Tflops: 362.05,
+      bf16Tflops: 362.05,
+      fp8Tflops: 733,
+      source: {
+        url: "https://www.nvidia.com/en-us/data-center/l40s/",
+        asOf: "2026-11-30",
+        note:
+          "L40S datasheet: memory bandwidth 864 GB/s; BF16 and FP16 Tensor Core 362.05 | 733* TFLOPS, FP8 " +
+          "733 | 1,466* TFLOPS, * = with sparsity; the dense (first) figures are used",
+      },
     },
   },
   "RTX-PRO-6000": {
@@ -97,6 +180,28 @@ export const GPU_MODELS = {
         "read from a file with no public address and is not yet confirmed on this page; EC2 GpuInfo says " +
         "98304",
     },
+    speed: {
+      memoryGBps: 1597,
+      fp16Tflops: 500,
+      bf16Tflops: 500,
+      fp8Tflops: 1000,
+      source: {
+        url: [
+          "https://www.nvidia.com/en-us/data-center/rtx-pro-6000-blackwell-server-edition/",
+          "https://aws.amazon.com/ec2/instance-types/g7e/",
+          "https://aws.amazon.com/blogs/aws/announcing-amazon-ec2-g7e-instances-accelerated-by-nvidia-rtx-pro-6000-blackwell-server-edition-gpus/",
+        ],
+        asOf: "2026-11-30",
+        note:
+          "Server Edition: 96 GB GDDR7 at 1,597 GB/s (the Workstation Edition runs faster memory, 1,792 GB/s); the " +
+          "1,597 GB/s per GPU was read today in a public summary of AWS's G7e announcement, which also states " +
+          "GPUDirect peer to peer between the GPUs. NVIDIA states only the " +
+          "headline 4,000 AI TOPS (FP4, with sparsity); the dense figures are derived from it: halved for " +
+          "sparsity (FP4 2,000), halved per doubling of width (FP8 1,000, FP16/BF16 500). Third-party spec " +
+          "tables list 503.8 FP16 and 1,007.6 FP8 dense for the 2,617 MHz Workstation Edition, with FP32 " +
+          "accumulate at full rate on this professional card",
+      },
+    },
   },
   "A100-40GB": {
     name: "A100-40GB",
@@ -107,6 +212,19 @@ export const GPU_MODELS = {
       url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
       asOf: "2026-01-21",
     },
+    speed: {
+      memoryGBps: 1555,
+      fp16Tflops: 312,
+      bf16Tflops: 312,
+      fp8Tflops: null,
+      source: {
+        url: "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+        asOf: "2026-11-30",
+        note:
+          "A100 datasheet, A100 40GB SXM column: GPU memory bandwidth 1,555 GB/s; BFLOAT16 and FP16 Tensor Core " +
+          "312 TFLOPS | 624 TFLOPS*, * = with sparsity, dense 312 used; Ampere has no FP8",
+      },
+    },
   },
   "A100-80GB": {
     name: "A100-80GB",
@@ -116,6 +234,22 @@ export const GPU_MODELS = {
     source: {
       url: "https://github.com/skypilot-org/skypilot-catalog/blob/00148f2/catalogs/v8/aws/vms.csv",
       asOf: "2026-01-21",
+    },
+    speed: {
+      memoryGBps: 2039,
+      fp16Tflops: 312,
+      bf16Tflops: 312,
+      fp8Tflops: null,
+      source: {
+        url: [
+          "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+          "https://aws.amazon.com/ec2/instance-types/p4/",
+        ],
+        asOf: "2026-11-30",
+        note:
+          "A100 datasheet, A100 80GB SXM column (p4de carries A100 80GB HBM2e): 2,039 GB/s; BF16/FP16 Tensor " +
+          "Core 312 | 624* TFLOPS, * = with sparsity, dense 312 used; Ampere has no FP8",
+      },
     },
   },
   H100: {
@@ -128,6 +262,19 @@ export const GPU_MODELS = {
       asOf: "2026-11-30",
       note: "nvidia-smi on 8x H100 80GB HBM3 (SXM): 81559MiB each; EC2 GpuInfo says 81920",
     },
+    speed: {
+      memoryGBps: 3350,
+      fp16Tflops: 989.5,
+      bf16Tflops: 989.5,
+      fp8Tflops: 1979,
+      source: {
+        url: "https://www.nvidia.com/en-us/data-center/h100/",
+        asOf: "2026-11-30",
+        note:
+          "H100 specifications, H100 SXM column (p5): GPU memory bandwidth 3.35 TB/s; BF16 and FP16 Tensor Core " +
+          "1,979 TFLOPS*, FP8 Tensor Core 3,958 TFLOPS*, * = with sparsity, halved here to dense 989.5 and 1,979",
+      },
+    },
   },
   H200: {
     name: "H200",
@@ -138,6 +285,20 @@ export const GPU_MODELS = {
       url: "https://github.com/ModelCloud/GPTQModel/issues/2678",
       asOf: "2026-11-30",
       note: "nvidia-smi on 8x NVIDIA H200: 143771MiB each; EC2 GpuInfo says 144384",
+    },
+    speed: {
+      memoryGBps: 4800,
+      fp16Tflops: 989.5,
+      bf16Tflops: 989.5,
+      fp8Tflops: 1979,
+      source: {
+        url: "https://www.nvidia.com/en-us/data-center/h200/",
+        asOf: "2026-11-30",
+        note:
+          "H200 specifications, H200 SXM column (p5en): GPU memory bandwidth 4.8 TB/s; BF16 and FP16 Tensor Core " +
+          "1,979 TFLOPS*, FP8 3,958 TFLOPS*, * = with sparsity, halved here to dense 989.5 and 1,979 (same tensor " +
+          "cores as H100 SXM)",
+      },
     },
   },
   B200: {
@@ -152,6 +313,20 @@ export const GPU_MODELS = {
         "nvidia-smi on 8x B200 shows 183359MiB each (also EC2's GpuInfo); 182784 MiB is a driver figure " +
         "for p6-b200.48xlarge read from a file with no public address, kept as the lower bound until " +
         "confirmed",
+    },
+    speed: {
+      memoryGBps: 8000,
+      fp16Tflops: 2250,
+      bf16Tflops: 2250,
+      fp8Tflops: 4500,
+      source: {
+        url: ["https://www.nvidia.com/en-us/data-center/hgx/", "https://aws.amazon.com/ec2/instance-types/p6/"],
+        asOf: "2026-11-30",
+        note:
+          "HGX B200 (8 GPUs, as in p6-b200): FP16/BF16 Tensor Core 36 PFLOPS and FP8 72 PFLOPS for the board, " +
+          "both with sparsity, so per GPU 4.5 and 9 PFLOPS sparse, halved to dense 2,250 and 4,500 TFLOPS; " +
+          "HBM3e bandwidth 64 TB/s for the board, 8 TB/s per GPU",
+      },
     },
   },
 } as const satisfies Record<string, GpuModel>;
@@ -180,6 +355,12 @@ type Row = [
   spot: [number, number] | null,
 ];
 
+function familyInterconnect(family: string): Interconnect {
+  const link = FAMILY_INTERCONNECTS[family];
+  if (link === undefined) throw new Error(`GPU catalog: no interconnect row for family "${family}"`);
+  return link;
+}
+
 function rows(list: readonly Row[]): GpuInstance[] {
   return list.map(([type, gpu, gpuCount, vcpus, ramGiB, nvmeGB, onDemand, spot]) => ({
     type,
@@ -192,6 +373,7 @@ function rows(list: readonly Row[]): GpuInstance[] {
     onDemandUsdPerHour: onDemand,
     spotUsdPerHour: spot === null ? null : { min: spot[0], max: spot[1] },
     source: SKY,
+    interconnect: familyInterconnect(type.slice(0, type.indexOf("."))),
   }));
 }
 
