@@ -161,7 +161,7 @@ describe("vLLM", () => {
 
 describe("SGLang", () => {
   it("Qwen3-14B on one L40S (g6e.xlarge): the full command, TP 1", () => {
-    const p = plan({ model: "Qwen3-14B", engine: "sglang" });
+    const p = plan({ model: "Qwen3-14B", engine: "sglang", objective: "cost" });
     // g6e.xlarge carries one L40S (the GPU catalog's skypilot-catalog row), so the only TP size is 1.
     assert.equal(p.instance.type, "g6e.xlarge");
     assert.equal(p.serve.image, "lmsysorg/sglang:v0.5.21");

@@ -7,7 +7,7 @@ import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
 import { ggufHardware } from "../footprint/hardware";
 import { activationBytes, GIB } from "../footprint/memory";
-import type { Engine, ServeCommand, ServeInput, WeightsSource } from "./types";
+import type { Engine, EngineSpeedProfile, ServeCommand, ServeInput, WeightsSource } from "./types";
 
 /** Pinned Ollama release. */
 export const OLLAMA_VERSION = "0.33.3";
@@ -44,6 +44,27 @@ function serve(input: ServeInput): ServeCommand {
 }
 
 /** Ollama engine definition. */
+/** How fast this engine runs, as fractions of the datasheet (see {@link EngineSpeedProfile}). */
+const OLLAMA_SPEED = {
+  // Fitted to llama.cpp (what Ollama runs) on L40S: Qwen3-8B Q5_K_M tg128 104.18 tokens/s, pp512 7907.81
+  // tokens/s (community llama-bench; components/catalog/measurements.ts).
+  bandwidthEfficiency: 0.75,
+  computeEfficiency: 0.33,
+  stepOverheadMs: 1,
+  moeLayerOverheadMs: 0.09,
+  requestOverheadMs: 50,
+  architectureFactor: {},
+  basis: {
+    url: [
+      "https://github.com/willettAMT/perf-analysis-modeling-project/blob/5dd1d2520429714bae91a94054612cef27c9db27/measurements/aaron/benchmark_results_4gpu_20251129_181939.md",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "bandwidth, step overhead and prefill compute fitted to a community llama-bench run on L40S; MoE and " +
+      "request overheads assumed equal to vLLM's (no Ollama measurement found)",
+  },
+} as const satisfies EngineSpeedProfile;
+
 export const ollama: Engine = {
   name: "ollama",
   version: OLLAMA_VERSION,
@@ -100,6 +121,7 @@ export const ollama: Engine = {
   },
   // Ollama's Linux build bundles its CUDA runtime libraries; a few GB. Estimate.
   installDiskGiB: 8,
+  speed: OLLAMA_SPEED,
   maxContext: (model: QwenModel) => model.context.ollama,
   checkHardware: (_model: QwenModel, quant: Quantization, gpu: GpuModel) => ggufHardware(quant, gpu),
   serve,

@@ -7,7 +7,7 @@ import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
 import { hfHardware } from "../footprint/hardware";
 import { hfWeights, when, yarnRopeParameters } from "./shared";
-import type { Engine, ServeCommand, ServeInput } from "./types";
+import type { Engine, EngineSpeedProfile, ServeCommand, ServeInput } from "./types";
 import { vllmStyleOverheadGiB } from "./vllm";
 
 /** Pinned SGLang release. */
@@ -84,6 +84,28 @@ function longerContextEnv(input: ServeInput): Record<string, string> {
 }
 
 /** SGLang engine definition. */
+/** How fast this engine runs, as fractions of the datasheet (see {@link EngineSpeedProfile}). */
+const SGLANG_SPEED = {
+  // Fitted to SGLang v0.5.3.post3 on H100 (Qwen3-8B FP8 at 4 sequences, TPOT 5.65 ms); Qwen's H20 tables
+  // (SGLang 0.4.6.post1) run about half as fast and are kept as a stated error, not fitted.
+  bandwidthEfficiency: 0.65,
+  computeEfficiency: 0.5,
+  stepOverheadMs: 1.5,
+  moeLayerOverheadMs: 0.06,
+  requestOverheadMs: 50,
+  architectureFactor: {},
+  basis: {
+    url: [
+      "https://github.com/gpustack/gpustack/blob/1dbc3b8130da92d31539404545a1aff5c3992f8c/docs/performance-lab/qwen3-8b/h100-latency.md",
+      "https://github.com/QwenLM/Qwen3/blob/7a2f61ffc7a20d47efcd2bf97f6f2bf52729042e/docs/source/getting_started/speed_benchmark.md",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "bandwidth and step overhead fitted to a published SGLang v0.5.3 run on H100; MoE layer overhead to " +
+      "Qwen's H20 tables; compute efficiency and request overhead assumed equal to vLLM's",
+  },
+} as const satisfies EngineSpeedProfile;
+
 export const sglang: Engine = {
   name: "sglang",
   version: SGLANG_VERSION,
@@ -143,6 +165,7 @@ export const sglang: Engine = {
   // lmsysorg/sglang was an 11 GB single layer in Feb 2025 (https://github.com/sgl-project/sglang/issues/3673) and has
   // grown since; estimate.
   installDiskGiB: 40,
+  speed: SGLANG_SPEED,
   maxContext: (model: QwenModel) => model.context.max,
   // Dense block FP8 runs weight-only through Marlin on sm80-sm88 (https://github.com/sgl-project/sglang/pull/8990; PR
   // https://github.com/sgl-project/sglang/pull/30681 calls it "the existing weight-only FP8 Marlin path for linear

@@ -74,6 +74,27 @@ export interface DriverNeed {
   readonly source: Source;
 }
 
+/**
+ * How fast an engine runs on the hardware, as fractions of the datasheet: the throughput model's
+ * calibration. Each engine states its own figures and what they were fitted against.
+ */
+export interface EngineSpeedProfile {
+  /** Fraction of the GPU's datasheet memory bandwidth a decode step achieves. */
+  readonly bandwidthEfficiency: number;
+  /** Fraction of the datasheet dense tensor TFLOPS prefill and compute-bound decode achieve. */
+  readonly computeEfficiency: number;
+  /** Fixed time per decode step beyond moving bytes (scheduling, sampling, kernel launches), ms. */
+  readonly stepOverheadMs: number;
+  /** Extra fixed time per MoE layer per step (routing, top-k, grouped-GEMM launches), ms. */
+  readonly moeLayerOverheadMs: number;
+  /** Fixed time a request spends outside the GPU before its first token (HTTP, tokenizing, scheduling), ms. */
+  readonly requestOverheadMs: number;
+  /** Multipliers on bandwidth efficiency per GPU architecture where the engine's kernels differ. */
+  readonly architectureFactor: Readonly<Partial<Record<GpuModel["architecture"], number>>>;
+  /** The measurements the figures were fitted to, and which figures are assumptions. */
+  readonly basis: Source;
+}
+
 /** One inference engine. */
 export interface Engine {
   /** Name used in config and flags. */
@@ -100,6 +121,8 @@ export interface Engine {
   readonly driver?: DriverNeed;
   /** Disk the engine's install or image takes, GiB (weights not included). */
   readonly installDiskGiB: number;
+  /** Calibration of the throughput model for this engine. */
+  readonly speed: EngineSpeedProfile;
   /** Longest context this engine can serve for a model. */
   maxContext(model: QwenModel): number;
   /** Whether this engine runs a model in a format on a GPU, and in which dtype. */

@@ -8,7 +8,7 @@ import type { Quantization } from "../catalog/quantizations";
 import { hfHardware } from "../footprint/hardware";
 import { activationBytes, GIB } from "../footprint/memory";
 import { hfWeights, when, yarnRopeParameters } from "./shared";
-import type { Engine, ServeCommand, ServeInput } from "./types";
+import type { Engine, EngineSpeedProfile, ServeCommand, ServeInput } from "./types";
 
 /** Pinned vLLM release. */
 export const VLLM_VERSION = "0.31.0";
@@ -65,6 +65,28 @@ function serve(input: ServeInput): ServeCommand {
 }
 
 /** vLLM engine definition. */
+/** How fast this engine runs, as fractions of the datasheet (see {@link EngineSpeedProfile}). */
+const VLLM_SPEED = {
+  // Fitted to vLLM v0.11.0 on H100 (Qwen3-8B bf16: TPOT 7.28 ms, TTFT 59 ms) and A100 (Qwen3-30B-A3B,
+  // 103.9 tokens/s): components/catalog/measurements.ts; test/throughput.test.ts states each error.
+  bandwidthEfficiency: 0.75,
+  computeEfficiency: 0.5,
+  stepOverheadMs: 1,
+  moeLayerOverheadMs: 0.09,
+  requestOverheadMs: 50,
+  architectureFactor: {},
+  basis: {
+    url: [
+      "https://github.com/gpustack/gpustack/blob/1dbc3b8130da92d31539404545a1aff5c3992f8c/docs/performance-lab/qwen3-8b/h100-latency.md",
+      "https://github.com/tenstorrent/tt-inference-server/issues/340",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "bandwidth, step and request overheads fitted to published vLLM v0.11.0 runs on H100 and A100 " +
+      "(components/catalog/measurements.ts); compute efficiency assumed (no vLLM prefill measurement found)",
+  },
+} as const satisfies EngineSpeedProfile;
+
 export const vllm: Engine = {
   name: "vllm",
   version: VLLM_VERSION,
@@ -131,6 +153,7 @@ export const vllm: Engine = {
   },
   // vllm/vllm-openai:latest measured 28.6 GB unpacked (https://github.com/vllm-project/vllm/pull/22377, Dec 2025).
   installDiskGiB: 35,
+  speed: VLLM_SPEED,
   maxContext: (model: QwenModel) => model.context.max,
   checkHardware: (model: QwenModel, quant: Quantization, gpu: GpuModel) =>
     hfHardware(model, quant, gpu, { engine: "vllm", fp8WeightOnlyBelowAda: true, minComputeCapability: 7.0 }),
