@@ -124,7 +124,8 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   },
   lab: {
     instanceType: "g6e.xlarge",
-    candidates: ["g6e.xlarge", "g6e.2xlarge", "g6e.4xlarge"],
+    // Fallbacks in the plan's order, $ per million tokens: 1 x RTX PRO 6000, then 1 x L40S with more vCPUs.
+    candidates: ["g6e.xlarge", "g7e.2xlarge", "g6e.2xlarge"],
     pricePerHour: 1.861,
     modelName: "Qwen3-30B-A3B",
     shutdown: "stop",
@@ -145,7 +146,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   },
   prod: {
     instanceType: "g7e.12xlarge",
-    // g6.48xlarge (192 vCPUs) is left out: the mocked quota allows 64.
+    // The stack's $12/h cap leaves one fallback under the default objective.
     candidates: ["g7e.12xlarge", "g6e.12xlarge"],
     pricePerHour: 8.28608,
     modelName: "Qwen3-32B",
@@ -819,7 +820,7 @@ describe("config mistakes fail before anything is declared", () => {
       'idleMinuts = "idleMinuts": unknown setting.\n' +
         "Did you mean idleMinutes? Check the spelling; settings are case-sensitive.\n" +
         "Valid choices: model, engine, quantization, context, concurrency, modelRevision, families, " +
-        "instanceTypes, maxPricePerHour, spot, target, owner, tags, idleMinutes, idleCountsSsh, " +
+        "instanceTypes, maxPricePerHour, objective, minTokensPerSecond, spot, target, owner, tags, idleMinutes, idleCountsSsh, " +
         "ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker",
     ));
 

@@ -27,11 +27,11 @@ function userError(f: () => unknown): UserError {
   assert.fail("expected a UserError");
 }
 
-describe("every model x engine x default quantization", () => {
+describe("every model x engine x default quantization, under --objective cost (today's cheapest-fit rule)", () => {
   for (const m of MODELS) {
     for (const engine of ENGINE_NAMES) {
       it(`${m.id} on ${engine}`, () => {
-        const p = plan({ model: m.id, engine });
+        const p = plan({ model: m.id, engine, objective: "cost" });
         assert.equal(p.quantization, ENGINES[engine].quantizations[0]);
         assert.equal(p.contextLength, 32768);
         assert.ok(p.memory.perGpuGiB <= p.instance.gpuMemoryGiB);
@@ -52,7 +52,7 @@ describe("every model x engine x default quantization", () => {
   }
 });
 
-describe("choices worth pinning (regression table)", () => {
+describe("--objective cost reproduces the cheapest-fit choices of before the throughput model (regression table)", () => {
   // Each row was checked by hand against the memory breakdown; a change here is a behaviour change.
   const rows: [PlanRequestInput, string, number][] = [
     [{ model: "qwen3:8b", engine: "ollama" }, "g4dn.xlarge", 1],
@@ -67,7 +67,7 @@ describe("choices worth pinning (regression table)", () => {
   ];
   for (const [req, type, tp] of rows) {
     it(`${JSON.stringify(req)} -> ${type}, TP ${tp}`, () => {
-      const p = plan(req);
+      const p = plan({ ...req, objective: "cost" });
       assert.equal(p.instance.type, type);
       assert.equal(p.tensorParallelSize, tp);
     });
@@ -164,7 +164,8 @@ describe("user errors", () => {
       { model: "qwen3:8b", engine: "vllm", contxt: 4096 },
       'contxt = "contxt": unknown setting.\n' +
         "Did you mean context? Check the spelling; settings are case-sensitive.\n" +
-        "Valid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, region, spot, modelRevision",
+        "Valid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, objective, " +
+        "minTokensPerSecond, region, spot, modelRevision",
     ],
     [
       "context too short",
@@ -511,7 +512,7 @@ describe("user errors", () => {
 
 describe("regions", () => {
   it("with no region, plans in us-east-1 and says so in the request and the price", () => {
-    const p = plan({ model: "Qwen3-14B", engine: "vllm" });
+    const p = plan({ model: "Qwen3-14B", engine: "vllm", objective: "cost" });
     assert.equal(p.request.region, "us-east-1");
     assert.equal(p.instance.priceRegion, "us-east-1");
     assert.equal(p.instance.type, "g6e.xlarge");
@@ -520,7 +521,7 @@ describe("regions", () => {
 
   it("picks the cheapest type each region offers, at that region's on-demand price", () => {
     const chosen = (region: string): [string, number, string] => {
-      const p = plan({ model: "Qwen3-14B", engine: "vllm", region });
+      const p = plan({ model: "Qwen3-14B", engine: "vllm", region, objective: "cost" });
       return [p.instance.type, p.instance.pricePerHour, p.instance.priceRegion];
     };
     assert.deepEqual(chosen("us-west-2"), ["g6e.xlarge", 1.861, "us-west-2"]);
@@ -537,7 +538,7 @@ describe("regions", () => {
   });
 
   it("a spot plan in a region without spot ranges uses us-east-1's dearest zone and says it is an estimate", () => {
-    const p = plan({ model: "Qwen3-14B", engine: "vllm", region: "us-west-2", spot: true });
+    const p = plan({ model: "Qwen3-14B", engine: "vllm", region: "us-west-2", spot: true, objective: "cost" });
     assert.equal(p.instance.type, "g6e.2xlarge");
     assert.equal(p.instance.pricePerHour, 1.0895);
     assert.ok(
@@ -555,6 +556,7 @@ describe("regions", () => {
           decodeConfigValues({
             "qwen3-serve:model": "Qwen3-14B",
             "qwen3-serve:engine": "vllm",
+            "qwen3-serve:objective": "cost",
             "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], region }),
           }),
         ),
@@ -566,5 +568,140 @@ describe("regions", () => {
     );
     const other = stack("us-east-2");
     assert.deepEqual([other.request.region, other.instance.type], ["us-east-1", "g6e.xlarge"]);
+  });
+});
+
+describe("speed and cost per token: the default objective ranks by $ per million output tokens above a speed floor", () => {
+  it("Qwen3-8B bf16 at 64K x 8 on vLLM does not pick 8 x T4 over PCIe by default (g4dn.metal is too slow); --objective cost does", () => {
+    const p = plan({ model: "Qwen3-8B", engine: "vllm", context: 65536, concurrency: 8 });
+    assert.notEqual(p.instance.type, "g4dn.metal");
+    assert.equal(p.instance.type, "p4d.24xlarge");
+    assert.deepEqual(
+      p.rejected.find((r) => r.type === "g4dn.metal"),
+      {
+        type: "g4dn.metal",
+        pricePerHour: 7.824,
+        reason: "about 18.2 tokens/s per sequence at 65536 x 8, under the 20 floor (minTokensPerSecond)",
+      },
+    );
+    assert.deepEqual(p.performance, {
+      tokensPerSecondPerSequence: 83.4,
+      aggregateTokensPerSecond: 667.5,
+      ttftSeconds: 0.07,
+      usdPerMillionOutputTokens: 9.137,
+      interconnect: "NVSwitch (NVLink 3, 600 GB/s per GPU)",
+      bound: "memory",
+      objective: "cost-per-token",
+      minTokensPerSecond: 20,
+      atContext: 65536,
+      atConcurrency: 8,
+      ttftPromptTokens: 1000,
+      kind: "estimate",
+    });
+    // 2 x RTX PRO 6000 is among the alternatives, with its own figures.
+    const g7e = p.alternatives.find((a) => a.type === "g7e.12xlarge");
+    assert.deepEqual(g7e?.performance, {
+      tokensPerSecondPerSequence: 24.4,
+      aggregateTokensPerSecond: 194.9,
+      ttftSeconds: 0.1,
+      usdPerMillionOutputTokens: 11.807,
+      interconnect: "PCIe Gen5",
+      bound: "memory",
+    });
+    assert.equal(
+      plan({ model: "Qwen3-8B", engine: "vllm", context: 65536, concurrency: 8, objective: "cost" }).instance.type,
+      "g4dn.metal",
+    );
+  });
+
+  it("Qwen3-4B fp8 at 64K x 64 needs p6-b200.48xlarge (TP 4, 4 GPUs idle) and says bf16 is cheaper per token, with instance and price", () => {
+    const p = plan({ model: "Qwen3-4B", engine: "vllm", quantization: "fp8", context: 65536, concurrency: 64 });
+    assert.equal(p.instance.type, "p6-b200.48xlarge");
+    assert.equal(p.tensorParallelSize, 4);
+    assert.ok(
+      p.notes.includes(
+        "4 of 8 GPUs idle: TP 8 splits the 9728-wide MLP into 1216-wide shards, not a multiple of the fp8 block size 128",
+      ),
+    );
+    assert.ok(
+      p.notes.includes(
+        "bf16 would cost 52% less per million output tokens: p5en.48xlarge at $63.296/h, about $6.572 per million " +
+          "against $13.698 (estimates; set quantization to bf16 to use it)",
+      ),
+      p.notes.join("\n"),
+    );
+  });
+
+  it("Qwen3-235B-A22B fp8 names its interconnect: 4 x RTX PRO 6000 over PCIe Gen5, in the figures, a note, and each alternative", () => {
+    const p = plan({ model: "Qwen3-235B-A22B", engine: "vllm", quantization: "fp8" });
+    assert.equal(p.instance.type, "g7e.24xlarge");
+    assert.equal(p.performance.interconnect, "PCIe Gen5");
+    assert.ok(
+      p.notes.includes("TP 4 all-reduces over PCIe Gen5 (no NVLink on g7e): the speed estimate includes that cost"),
+    );
+    assert.deepEqual(
+      p.alternatives.map((a) => [a.type, a.performance.interconnect]),
+      [
+        ["p5.48xlarge", "NVSwitch (NVLink 4, 900 GB/s per GPU)"],
+        ["p5en.48xlarge", "NVSwitch (NVLink 4, 900 GB/s per GPU)"],
+        ["g7e.48xlarge", "PCIe Gen5"],
+        ["g6e.48xlarge", "PCIe Gen4"],
+        ["p6-b200.48xlarge", "NVSwitch (NVLink 5, 1800 GB/s per GPU)"],
+      ],
+    );
+  });
+
+  it("every model x engine plans with positive speed figures, the choice meets the 20 tokens/s floor, and alternatives come in $/M order", () => {
+    for (const m of MODELS) {
+      for (const engine of ENGINE_NAMES) {
+        const p = plan({ model: m.id, engine });
+        const f = p.performance;
+        const what = `${m.id} on ${engine}`;
+        assert.ok(f.tokensPerSecondPerSequence >= 20, what);
+        assert.ok(f.aggregateTokensPerSecond > 0 && f.ttftSeconds > 0, what);
+        assert.ok(f.usdPerMillionOutputTokens !== null && f.usdPerMillionOutputTokens > 0, what);
+        const costs = [f, ...p.alternatives.map((a) => a.performance)].map((x) => x.usdPerMillionOutputTokens ?? 0);
+        assert.deepEqual(
+          costs,
+          [...costs].sort((a, b) => a - b),
+          what,
+        );
+      }
+    }
+  });
+
+  it("--objective speed takes the fastest per sequence within --max-price: one H100 (p5.4xlarge) for Qwen3-8B under $10/h", () => {
+    const p = plan({ model: "Qwen3-8B", engine: "vllm", objective: "speed", maxPricePerHour: 10 });
+    assert.equal(p.instance.type, "p5.4xlarge");
+    assert.equal(p.performance.tokensPerSecondPerSequence, 111.8);
+  });
+
+  it("when the default floor rules out every fit, the fastest fit is chosen and a note says so", () => {
+    const p = plan({
+      model: "Qwen3-8B",
+      engine: "vllm",
+      context: 65536,
+      concurrency: 8,
+      instanceTypes: ["g4dn.metal"],
+    });
+    assert.equal(p.instance.type, "g4dn.metal");
+    assert.ok(
+      p.notes.includes(
+        "no machine that fits reaches 20 tokens/s per sequence at 65536 x 8: this is the fastest (about 18.2); " +
+          "a shorter context or fewer sequences are faster",
+      ),
+    );
+  });
+
+  it("a floor the user set that nothing reaches is refused naming minTokensPerSecond, the fastest fit and its speed", () => {
+    const e = userError(() => plan({ model: "Qwen3-8B", engine: "vllm", minTokensPerSecond: 500 }));
+    assert.equal(e.key, "minTokensPerSecond");
+    assert.equal(
+      e.message,
+      'minTokensPerSecond = "500": no machine that can serve Qwen3-8B bf16 on vllm reaches 500 tokens/s per sequence at ' +
+        "context 32768 x 1 (estimated).\nThe fastest that fits is p6-b200.48xlarge at about 407.4 tokens/s: lower " +
+        "minTokensPerSecond to 407.4 or less, or try a lighter quantization (fp8 or awq), a shorter context (now 32768), " +
+        "the speed objective (the fastest within your price).",
+    );
   });
 });

@@ -24,7 +24,7 @@ import main = require("../index");
 import { decodeConfigValues, parseStackConfig, TARGET_NAMES } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
 import { deployStack, type StackContext } from "../components/program/deploy";
-import { NothingFitsError } from "../components/sizing/plan";
+import { NothingFitsError, type Plan } from "../components/sizing/plan";
 import { TARGETS } from "../components/targets/registry";
 import { MOCK_ELASTIC_IP, recorded, resolveAll, useMocks, outputValue } from "./helpers/pulumiMocks";
 import { stackFileConfig, stackNames, stackTarget } from "./helpers/stacks";
@@ -175,8 +175,18 @@ describe("index.ts in this process under plain mocks, for every example stack", 
     docker: "http://192.0.2.20:8080/v1",
   };
 
+  // The plan output's speed estimate per stack: the objective it was ranked by and tokens/s per sequence.
+  // dev ranks by price (its stack file says why); a given machine (docker, workstation) has nothing to rank.
+  const speeds: Record<string, [string, number]> = {
+    dev: ["cost", 24.3],
+    docker: ["cost", 25],
+    lab: ["cost-per-token", 43.3],
+    prod: ["cost-per-token", 22.5],
+    workstation: ["cost", 87.5],
+  };
+
   for (const stack of stackNames()) {
-    it(`${stack}: reads the stack file's config and exports its target's endpoint, instance type, and awsRegion on AWS only`, async () => {
+    it(`${stack}: exports its target's endpoint, instance type, awsRegion on AWS only, and the plan's speed estimate`, async () => {
       await useMocks();
       const { config, secretKeys } = cliConfig(stack);
       pulumi.runtime.setAllConfig(config, [...secretKeys]);
@@ -191,6 +201,9 @@ describe("index.ts in this process under plain mocks, for every example stack", 
           out.awsRegion === undefined ? null : await outputValue(out.awsRegion),
           stackTarget(stack) === "aws" ? "us-east-1" : null,
         );
+        const plan = (await outputValue(pulumi.output(out.plan))) as Plan;
+        assert.equal(plan.performance.kind, "estimate");
+        assert.deepEqual([plan.performance.objective, plan.performance.tokensPerSecondPerSequence], speeds[stack]);
       } finally {
         if (before === undefined) delete process.env.PULUMI_CONFIG_SECRET_KEYS;
         else process.env.PULUMI_CONFIG_SECRET_KEYS = before;

@@ -319,7 +319,7 @@ describe("plan CLI and quotas", () => {
     const text = await planBare("--model", "Qwen3-8B", "--engine", "vllm");
     assert.equal(text.code, 0, text.stderr);
     assert.equal(
-      text.stdout.split("\n")[3],
+      text.stdout.split("\n").find((l) => l.startsWith("Quota")),
       'Quota     4 vCPUs of "Running On-Demand G and VT instances" (L-DB2E81BA) in the launch region; --check-quota reads it',
     );
     const json = await planBare("--model", "Qwen3-8B", "--engine", "vllm", "--spot", "--json");

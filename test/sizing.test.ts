@@ -17,13 +17,23 @@ import { ENGINES } from "../components/engines";
 import type { Engine } from "../components/engines/types";
 
 const SRC = { url: "synthetic test row", asOf: "2026-11-29" };
+/** Speed figures of a synthetic GPU; these tests rank by price ("cost"), so only their presence matters here. */
+const SPEED = { memoryGBps: 1000, fp16Tflops: 100, bf16Tflops: 100, fp8Tflops: 200, source: SRC };
+const PCIE4 = { kind: "pcie", generation: 4, source: SRC } as const;
 
 /** Synthetic GPUs: memory chosen per test. */
 const GPUS: Record<string, GpuModel> = {
-  small: { name: "small", architecture: "Ada", computeCapability: 8.9, usableMiB: 4096, source: SRC },
-  exact: { name: "exact", architecture: "Ada", computeCapability: 8.9, usableMiB: 4097, source: SRC },
-  big: { name: "big", architecture: "Hopper", computeCapability: 9.0, usableMiB: 80 * 1024, source: SRC },
-  turing: { name: "turing", architecture: "Turing", computeCapability: 7.5, usableMiB: 80 * 1024, source: SRC },
+  small: { name: "small", architecture: "Ada", computeCapability: 8.9, usableMiB: 4096, source: SRC, speed: SPEED },
+  exact: { name: "exact", architecture: "Ada", computeCapability: 8.9, usableMiB: 4097, source: SRC, speed: SPEED },
+  big: { name: "big", architecture: "Hopper", computeCapability: 9.0, usableMiB: 80 * 1024, source: SRC, speed: SPEED },
+  turing: {
+    name: "turing",
+    architecture: "Turing",
+    computeCapability: 7.5,
+    usableMiB: 80 * 1024,
+    source: SRC,
+    speed: { ...SPEED, bf16Tflops: null, fp8Tflops: null },
+  },
 };
 const lookup = (name: string): GpuModel => {
   const g = GPUS[name];
@@ -49,6 +59,7 @@ function inst(
     onDemandUsdPerHour: price,
     spotUsdPerHour: { min: price / 4, max: price / 2 },
     source: SRC,
+    interconnect: PCIE4,
     ...extra,
   };
 }
@@ -88,6 +99,8 @@ const tinyInput: SizingInput = {
   context: 1024,
   concurrency: 1,
   spot: false,
+  objective: "cost",
+  minTokensPerSecond: 20,
 };
 
 describe("memory boundary", () => {
@@ -175,6 +188,8 @@ describe("choice over a catalog", () => {
     context: 32768,
     concurrency: 1,
     spot: false,
+    objective: "cost",
+    minTokensPerSecond: 20,
   };
 
   it("picks the cheapest fit and lists cheaper misfits first", () => {

@@ -201,6 +201,8 @@ export const StackConfigSchema = z.strictObject({
   families: planShape.families,
   instanceTypes: planShape.instanceTypes,
   maxPricePerHour: planShape.maxPricePerHour,
+  objective: planShape.objective,
+  minTokensPerSecond: planShape.minTokensPerSecond,
   spot: planShape.spot,
   /** Where to run the endpoint. */
   target: z.enum(TARGET_NAMES).default("aws"),
@@ -516,7 +518,7 @@ function checkMachineTarget<S>(target: Exclude<TargetName, "aws">, settings: S |
       `spot capacity is an AWS notion; the ${target} target runs on a machine you own.`,
       "Drop spot.",
     );
-  for (const key of ["families", "instanceTypes", "maxPricePerHour"] as const) {
+  for (const key of ["families", "instanceTypes", "maxPricePerHour", "objective", "minTokensPerSecond"] as const) {
     if (common[key] !== undefined)
       refuse(
         key,
@@ -557,6 +559,8 @@ export function planRequestFrom(config: CommonConfig): PlanRequest {
     ...(config.families !== undefined ? { families: config.families } : {}),
     ...(config.instanceTypes !== undefined ? { instanceTypes: config.instanceTypes } : {}),
     ...(config.maxPricePerHour !== undefined ? { maxPricePerHour: config.maxPricePerHour } : {}),
+    ...(config.objective !== undefined ? { objective: config.objective } : {}),
+    ...(config.minTokensPerSecond !== undefined ? { minTokensPerSecond: config.minTokensPerSecond } : {}),
   };
 }
 

@@ -50,6 +50,13 @@ function catalogFor(machine: MachineGpus): { instances: GpuInstance[]; gpus: (na
     onDemandUsdPerHour: 0,
     spotUsdPerHour: null,
     source: { url: "described in the stack config", asOf: "n/a" },
+    // How a described machine's cards are linked is not asked; PCIe is the common case and the slower one.
+    interconnect: {
+      kind: "pcie",
+      generation: 4,
+      assumed: true,
+      source: { url: "described in the stack config", asOf: "n/a" },
+    },
   };
   return { instances: [row], gpus: () => machine.gpu };
 }
@@ -70,7 +77,10 @@ export function planForMachine(request: PlanRequest, machine: MachineGpus, expli
   const describe = `${machine.count} x ${machine.gpu.name} (${(machine.gpu.usableMiB / 1024).toFixed(1)} GiB each)`;
   let asAsked: LargestOption | null;
   try {
-    return { plan: factual(buildPlan({ ...request, spot: false }, catalog), machine), adjusted: null };
+    return {
+      plan: factual(buildPlan({ ...request, spot: false, objective: "cost" }, catalog), machine),
+      adjusted: null,
+    };
   } catch (e) {
     if (!(e instanceof NothingFitsError)) throw e;
     asAsked = e.largest;
@@ -99,7 +109,7 @@ export function planForMachine(request: PlanRequest, machine: MachineGpus, expli
     for (const context of contexts) {
       if (quantization === asked && context === request.context) continue;
       try {
-        const plan = buildPlan({ ...request, spot: false, quantization, context }, catalog);
+        const plan = buildPlan({ ...request, spot: false, objective: "cost", quantization, context }, catalog);
         const what = [
           quantization !== asked ? `${quantization} instead of ${asked}` : "",
           context !== request.context ? `context ${context} instead of ${request.context}` : "",

@@ -10,8 +10,9 @@ import { ENGINE_NAMES, ENGINES, type EngineName } from "../engines";
 import type { Engine } from "../engines/types";
 import { UserError, type UserErrorParts } from "../errors/userError";
 import { GIB, weightBytes, weightsArePublished } from "../footprint/memory";
+import { interconnectLabel, TTFT_PROMPT_TOKENS } from "../throughput/speed";
 import { resolveModel } from "./modelLookup";
-import type { PlanRequest } from "./request";
+import { DEFAULT_MIN_TOKENS_PER_SECOND, DEFAULT_OBJECTIVE, type Objective, type PlanRequest } from "./request";
 import { sizeOver, type Candidate, type GpuLookup, type Rejection, type SizingInput } from "./sizing";
 
 /** Hours in an average month, for monthly cost. */
@@ -20,6 +21,39 @@ export const HOURS_PER_MONTH = 730;
 export const PRICE_REGION = DEFAULT_REGION;
 /** How many alternatives a plan lists. */
 export const ALTERNATIVES_SHOWN = 5;
+
+/** Share of the chosen cost per token another quantization must save before the plan mentions it. */
+export const QUANTIZATION_SAVING_NOTED = 0.2;
+
+/** Estimated speed and cost per token of one fit, rounded for reading. */
+export interface SpeedFigures {
+  /** Tokens/s one sequence sees with every sequence decoding at full context. */
+  readonly tokensPerSecondPerSequence: number;
+  /** Output tokens/s of all sequences together. */
+  readonly aggregateTokensPerSecond: number;
+  /** Time to first token for a {@link TTFT_PROMPT_TOKENS}-token prompt on an idle server, seconds. */
+  readonly ttftSeconds: number;
+  /** Dollars per million output tokens at the aggregate rate; null where the machine has no price. */
+  readonly usdPerMillionOutputTokens: number | null;
+  /** How the GPUs in use are linked, e.g. "PCIe Gen4" or "single GPU". */
+  readonly interconnect: string;
+  /** What limits a decode step. */
+  readonly bound: "memory" | "compute";
+}
+
+/** The plan's speed estimate: the choice's figures and the point and rule they were ranked by. */
+export interface PlanPerformance extends SpeedFigures {
+  readonly objective: Objective;
+  /** The per-sequence floor of the cost-per-token objective. */
+  readonly minTokensPerSecond: number;
+  /** Context per sequence and sequences in flight the figures assume: the request's sizing point. */
+  readonly atContext: number;
+  readonly atConcurrency: number;
+  /** Prompt length of the TTFT figure. */
+  readonly ttftPromptTokens: number;
+  /** Always "estimate": no figure here was measured on this machine. */
+  readonly kind: "estimate";
+}
 
 /** A fit, trimmed to what a reader compares. */
 export interface PlanAlternative {
@@ -30,6 +64,7 @@ export interface PlanAlternative {
   readonly tensorParallelSize: number;
   readonly perGpuGiB: number;
   readonly gpuMemoryGiB: number;
+  readonly performance: SpeedFigures;
 }
 
 /** Everything downstream needs to serve one model on one machine. */
@@ -50,6 +85,8 @@ export interface Plan {
     readonly families: readonly string[] | null;
     readonly instanceTypes: readonly string[] | null;
     readonly modelRevision: string | null;
+    readonly objective: Objective;
+    readonly minTokensPerSecond: number;
   };
   /** The model as the engine loads it. */
   readonly model: {
@@ -114,7 +151,9 @@ export interface Plan {
   /** Disk for weights and engine, GiB; targets add their OS. */
   readonly disk: { readonly weightsGiB: number; readonly engineGiB: number; readonly totalGiB: number };
   readonly cost: { readonly perHour: number; readonly perMonth: number };
-  /** Other fits, cheapest first. */
+  /** Estimated speed and cost per token (see components/throughput/speed.ts for the model). */
+  readonly performance: PlanPerformance;
+  /** Other fits, in the objective's order. */
   readonly alternatives: readonly PlanAlternative[];
   /** Instances that do not fit, cheapest first, each with its reason. */
   readonly rejected: readonly {
@@ -376,6 +415,95 @@ function noFitError(
   );
 }
 
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/** A fit's speed figures, rounded: tokens/s to 0.1, TTFT to 10 ms, dollars per million tokens to 0.001. */
+function speedFigures(c: Candidate): SpeedFigures {
+  const usd = c.usdPerMillionTokens;
+  return {
+    tokensPerSecondPerSequence: round1(c.speed.tokensPerSecondPerSequence),
+    aggregateTokensPerSecond: round1(c.speed.aggregateTokensPerSecond),
+    ttftSeconds: round2(c.speed.ttftSeconds),
+    usdPerMillionOutputTokens: usd === null ? null : Math.round(usd * 1000) / 1000,
+    interconnect: interconnectLabel(c.instance.interconnect, c.gpusUsed),
+    bound: c.speed.bound,
+  };
+}
+
+/**
+ * The fits to choose from, best first. When the cost-per-token objective's default floor rules out
+ * every fit, the fastest fits stand in (with a note); a floor the user set is refused instead.
+ */
+function pickRanked(
+  input: SizingInput,
+  request: PlanRequest,
+  fits: readonly Candidate[],
+  slow: readonly Candidate[],
+): readonly Candidate[] {
+  if (fits.length > 0 || slow.length === 0) return fits;
+  if (request.minTokensPerSecond === undefined) return slow;
+  const fastest = slow[0] as Candidate;
+  const tps = fastest.speed.tokensPerSecondPerSequence.toFixed(1);
+  throw new UserError({
+    key: "minTokensPerSecond",
+    value: request.minTokensPerSecond,
+    problem:
+      `no machine that can serve ${input.model.id} ${input.quantization} on ${input.engine.name} reaches ` +
+      `${request.minTokensPerSecond} tokens/s per sequence at context ${input.context} x ${input.concurrency} (estimated).`,
+    hint:
+      `The fastest that fits is ${fastest.instance.type} at about ${tps} tokens/s: lower minTokensPerSecond to ` +
+      `${tps} or less, or try ${[...lessDemanding(input), "the speed objective (the fastest within your price)"].join(", ")}.`,
+  });
+}
+
+/** What the reader should know about the choice's speed. */
+function speedNotes(input: SizingInput, chosen: Candidate, belowFloor: boolean): string[] {
+  const notes: string[] = [];
+  const tps = chosen.speed.tokensPerSecondPerSequence.toFixed(1);
+  if (belowFloor)
+    notes.push(
+      `no machine that fits reaches ${input.minTokensPerSecond} tokens/s per sequence at ${input.context} x ` +
+        `${input.concurrency}: this is the fastest (about ${tps}); a shorter context or fewer sequences are faster`,
+    );
+  const link = chosen.instance.interconnect;
+  if (chosen.tensorParallelSize >= 4 && link.kind === "pcie")
+    notes.push(
+      `TP ${chosen.tensorParallelSize} all-reduces over PCIe Gen${link.generation} (no NVLink on ${chosen.instance.family}): ` +
+        "the speed estimate includes that cost",
+    );
+  return notes;
+}
+
+/** Other published formats the engine loads, for the cheaper-format note. */
+function otherFormats(input: SizingInput): Quantization[] {
+  return input.engine.quantizations.filter((q) => q !== input.quantization && available(input.model, q));
+}
+
+/** A note when another format serves the same request at least 20% cheaper per million output tokens. */
+function cheaperQuantization(
+  input: SizingInput,
+  considered: readonly GpuInstance[],
+  gpus: GpuLookup,
+  chosen: Candidate,
+): string | null {
+  const mine = chosen.usdPerMillionTokens;
+  if (mine === null) return null;
+  let best: { q: Quantization; c: Candidate; usd: number } | null = null;
+  for (const q of otherFormats(input)) {
+    const { fits } = sizeOver({ ...input, quantization: q, objective: "cost-per-token" }, considered, gpus);
+    const c = fits[0];
+    const usd = c?.usdPerMillionTokens ?? null;
+    if (c !== undefined && usd !== null && (best === null || usd < best.usd)) best = { q, c, usd };
+  }
+  if (best === null || best.usd > mine * (1 - QUANTIZATION_SAVING_NOTED)) return null;
+  const saving = Math.round((1 - best.usd / mine) * 100);
+  return (
+    `${best.q} would cost ${saving}% less per million output tokens: ${best.c.instance.type} at ` +
+    `$${best.c.pricePerHour.toFixed(3)}/h, about $${best.usd.toFixed(3)} per million against $${mine.toFixed(3)} ` +
+    `(estimates; set quantization to ${best.q} to use it)`
+  );
+}
+
 /** Where sizing looks for machines: the AWS tables by default. */
 export interface PlanCatalog {
   /** Instance rows to choose from. */
@@ -429,10 +557,13 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     concurrency: request.concurrency,
     spot: request.spot,
     ...(request.maxPricePerHour !== undefined ? { maxPricePerHour: request.maxPricePerHour } : {}),
+    objective: request.objective ?? DEFAULT_OBJECTIVE,
+    minTokensPerSecond: request.minTokensPerSecond ?? DEFAULT_MIN_TOKENS_PER_SECOND,
   };
   const considered = filterCatalog(request, instances);
-  const { fits, rejected } = sizeOver(input, considered, gpus);
-  const chosen: Candidate | undefined = fits[0];
+  const { fits, rejected, slow } = sizeOver(input, considered, gpus);
+  const ranked = pickRanked(input, request, fits, slow);
+  const chosen: Candidate | undefined = ranked[0];
   if (chosen === undefined) throw noFitError(input, request, considered, rejected, gpus);
 
   const yarn =
@@ -442,7 +573,9 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
           originalMaxPositionEmbeddings: model.context.native,
         }
       : null;
-  const notes = [...chosen.notes];
+  const notes = [...chosen.notes, ...speedNotes(input, chosen, fits.length === 0)];
+  const cheaperFormat = cheaperQuantization(input, considered, gpus, chosen);
+  if (cheaperFormat !== null) notes.push(cheaperFormat);
   if (yarn !== null)
     notes.push(
       `context above ${model.context.native} uses static YaRN (factor ${yarn.factor}); Qwen notes it can lower quality on short prompts`,
@@ -515,6 +648,8 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       families: request.families ?? null,
       instanceTypes: request.instanceTypes ?? null,
       modelRevision: request.modelRevision ?? null,
+      objective: input.objective,
+      minTokensPerSecond: input.minTokensPerSecond,
     },
     model: {
       id: model.id,
@@ -565,7 +700,16 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     },
     disk: { weightsGiB: round2(weightsDiskGiB), engineGiB: engine.installDiskGiB, totalGiB: diskTotal },
     cost: { perHour, perMonth: round2(perHour * HOURS_PER_MONTH) },
-    alternatives: fits.slice(1, 1 + ALTERNATIVES_SHOWN).map((c) => ({
+    performance: {
+      ...speedFigures(chosen),
+      objective: input.objective,
+      minTokensPerSecond: input.minTokensPerSecond,
+      atContext: request.context,
+      atConcurrency: request.concurrency,
+      ttftPromptTokens: TTFT_PROMPT_TOKENS,
+      kind: "estimate",
+    },
+    alternatives: ranked.slice(1, 1 + ALTERNATIVES_SHOWN).map((c) => ({
       type: c.instance.type,
       gpu: c.gpu.name,
       gpuCount: c.instance.gpuCount,
@@ -573,6 +717,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       tensorParallelSize: c.tensorParallelSize,
       perGpuGiB: round2(c.memory.requiredGiB),
       gpuMemoryGiB: round2(c.memory.gpuMemoryGiB),
+      performance: speedFigures(c),
     })),
     rejected: rejected.map((r) => ({ type: r.instanceType, pricePerHour: r.pricePerHour, reason: r.reason })),
     serve: {

@@ -5,7 +5,7 @@
 import { quotaForType } from "../catalog/quotas";
 import { shellQuote } from "../engines/shell";
 import { table } from "../text/table";
-import type { Plan } from "./plan";
+import type { Plan, SpeedFigures } from "./plan";
 
 /** Rejections shown under "why not cheaper". */
 export const CHEAPER_REJECTIONS_SHOWN = 8;
@@ -14,6 +14,17 @@ const int = (n: number): string => n.toLocaleString("en-US");
 const usd = (n: number, digits = 3): string =>
   `$${n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
 const gib = (n: number): string => `${n.toFixed(1)} GiB`;
+const perM = (f: SpeedFigures): string =>
+  f.usdPerMillionOutputTokens === null ? "no price" : `${usd(f.usdPerMillionOutputTokens)}/M tok`;
+const tps = (n: number): string => n.toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+/** The objective as the Speed line words it. */
+function objectiveText(plan: Plan): string {
+  const p = plan.performance;
+  if (p.objective === "cost") return "ranked by price per hour (--objective cost)";
+  if (p.objective === "speed") return "ranked by speed (--objective speed)";
+  return `ranked by $ per million output tokens among machines at ${p.minTokensPerSecond}+ tokens/s per sequence`;
+}
 
 /** Render a plan for a terminal. */
 export function formatPlan(plan: Plan): string {
@@ -41,13 +52,21 @@ export function formatPlan(plan: Plan): string {
   out.push(
     `Cost      ${usd(plan.cost.perHour)}/h, ${usd(plan.cost.perMonth, 0)}/month at 730 h (${i.market}, ${i.priceRegion}, prices as of ${i.priceAsOf})`,
   );
+  const p = plan.performance;
+  out.push(
+    `Speed     about ${tps(p.tokensPerSecondPerSequence)} tokens/s per sequence, ${tps(p.aggregateTokensPerSecond)} in all ` +
+      `at ${int(p.atContext)} x ${int(p.atConcurrency)}; TTFT ${p.ttftSeconds.toFixed(2)} s for a ` +
+      `${int(p.ttftPromptTokens)}-token prompt; ${perM(p)} (estimates, ${p.bound}-bound; ${objectiveText(plan)})`,
+  );
+  const link = p.interconnect === "single GPU" ? "" : ` over ${p.interconnect}`;
   const quota = quotaForType(i.type, i.market);
   if (quota !== null)
     out.push(
       `Quota     ${i.vcpus} vCPUs of "${quota.name}" (${quota.code}) in the launch region; --check-quota reads it`,
     );
   out.push(
-    `Settings  ${split}, max context ${int(plan.contextLength)}, dtype ${plan.dtype}, ${yarn}, disk ${plan.disk.totalGiB} GiB for weights + engine`,
+    `Settings  ${split}${link}, max context ${int(plan.contextLength)}, dtype ${plan.dtype}, ${yarn}, ` +
+      `disk ${plan.disk.totalGiB} GiB for weights + engine`,
   );
   const quoted = plan.serve.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : shellQuote(a))).join(" ");
   out.push(
@@ -89,6 +108,11 @@ export function formatPlan(plan: Plan): string {
           a.type,
           `${usd(a.pricePerHour)}/h`,
           `${a.gpuCount} x ${a.gpu}`,
+          `${tps(a.performance.tokensPerSecondPerSequence)} tok/s/seq`,
+          `${tps(a.performance.aggregateTokensPerSecond)} tok/s`,
+          `TTFT ${a.performance.ttftSeconds.toFixed(2)} s`,
+          perM(a.performance),
+          a.performance.interconnect,
           `needs ${gib(a.perGpuGiB)} of ${gib(a.gpuMemoryGiB)} per GPU`,
         ]),
       ),

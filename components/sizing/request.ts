@@ -9,6 +9,15 @@ import { DEFAULT_REGION, REGION_NAMES } from "../catalog/regions";
 import { ENGINE_NAMES } from "../engines";
 import { zodToUserError } from "../errors/zodErrors";
 
+/** What a plan optimises: dollars per million output tokens above a speed floor (default), price alone, or speed. */
+export const OBJECTIVES = ["cost-per-token", "cost", "speed"] as const;
+/** One plan objective. */
+export type Objective = (typeof OBJECTIVES)[number];
+/** The objective a request without one gets. */
+export const DEFAULT_OBJECTIVE: Objective = "cost-per-token";
+/** Per-sequence decode speed the default objective requires unless told otherwise: a comfortable reading speed. */
+export const DEFAULT_MIN_TOKENS_PER_SECOND = 20;
+
 /** Default context length in tokens: Qwen3's native window. */
 export const DEFAULT_CONTEXT = 32768;
 /** Shortest context we plan for; below it thinking output does not fit. */
@@ -69,6 +78,22 @@ export const PlanRequestSchema = z.strictObject({
     .positive("must be above 0")
     .optional()
     .describe("Give the most you will pay per hour in USD, e.g. 2.5"),
+  /** What to optimise among the machines that fit. */
+  objective: z
+    .enum(OBJECTIVES)
+    .optional()
+    .describe(
+      `Name what to optimise: cost-per-token (default: $ per million output tokens among machines at least as fast as ` +
+        "minTokensPerSecond), cost (cheapest per hour that fits) or speed (fastest per sequence within maxPricePerHour)",
+    ),
+  /** Per-sequence decode speed the cost-per-token objective requires, tokens/s. */
+  minTokensPerSecond: z
+    .number("must be a number of tokens per second")
+    .positive("must be above 0")
+    .optional()
+    .describe(
+      `Give the per-sequence tokens/s a machine must reach at full context and concurrency (default ${DEFAULT_MIN_TOKENS_PER_SECOND})`,
+    ),
   /** AWS region whose prices and offered types the plan uses. */
   region: z.enum(REGION_NAMES).optional().describe(`Name an AWS region the catalog prices (default ${DEFAULT_REGION})`),
   /** Price for spot capacity instead of on-demand. */

@@ -6,6 +6,8 @@ import { awsGpu, type GpuInstance, type GpuModel } from "../catalog/gpus";
 import type { QwenModel } from "../catalog/models";
 import type { Quantization } from "../catalog/quantizations";
 import type { Engine } from "../engines/types";
+import { estimateSpeed, type SpeedEstimate, usdPerMillionTokens } from "../throughput/speed";
+import type { Objective } from "./request";
 import { tensorParallelProblem } from "../footprint/hardware";
 import { GIB, kvBytesPerToken, kvHeadsPerGpu, kvProjectionBytes, weightBytes } from "../footprint/memory";
 
@@ -25,6 +27,10 @@ export interface SizingInput {
   readonly spot: boolean;
   /** Reject instances above this hourly price. */
   readonly maxPricePerHour?: number;
+  /** How fits are ranked; today's cheapest-that-fits rule is "cost". */
+  readonly objective: Objective;
+  /** Per-sequence tokens/s the cost-per-token objective requires. */
+  readonly minTokensPerSecond: number;
 }
 
 /** Per-GPU memory for one instance choice. All sizes GiB. */
@@ -64,12 +70,16 @@ export interface Candidate {
   /** Compute dtype. */
   readonly dtype: "bfloat16" | "float16";
   readonly memory: MemoryBreakdown;
+  /** Estimated speed at the request's context and concurrency. */
+  readonly speed: SpeedEstimate;
+  /** Dollars per million output tokens at that speed, or null where the machine has no price. */
+  readonly usdPerMillionTokens: number | null;
   /** Facts about this choice worth telling the user. */
   readonly notes: readonly string[];
 }
 
 /** Why an instance was rejected, by rule. */
-export type RejectionKind = "price" | "hardware" | "gpu-memory" | "host-ram" | "over-budget";
+export type RejectionKind = "price" | "hardware" | "gpu-memory" | "host-ram" | "over-budget" | "too-slow";
 
 /** An instance that cannot, with the reason. */
 export interface Rejection {
@@ -219,6 +229,20 @@ export function evaluateInstance(
   if (input.maxPricePerHour !== undefined && price > input.maxPricePerHour) {
     return reject("over-budget", `$${price.toFixed(3)}/h is over the $${input.maxPricePerHour}/h limit`);
   }
+  const speed = estimateSpeed(
+    {
+      model: input.model,
+      quantization: input.quantization,
+      engine: input.engine,
+      gpu,
+      interconnect: instance.interconnect,
+      tensorParallel: tp,
+      gpusUsed,
+      dtype: verdict.dtype,
+    },
+    input.concurrency,
+    input.context,
+  );
   return {
     instance,
     gpu,
@@ -228,6 +252,8 @@ export function evaluateInstance(
     expertParallel,
     dtype: verdict.dtype,
     memory,
+    speed,
+    usdPerMillionTokens: usdPerMillionTokens(price, speed.aggregateTokensPerSecond),
     notes,
   };
 }
@@ -245,19 +271,41 @@ export function compareCandidates(a: Candidate, b: Candidate): number {
   );
 }
 
-/** Evaluate every instance: the fits (cheapest first) and the misfits with reasons (cheapest first). */
-export function sizeOver(
-  input: SizingInput,
-  catalog: readonly GpuInstance[],
-  gpus: GpuLookup = awsGpu,
-): { fits: Candidate[]; rejected: Rejection[] } {
+const perSequence = (c: Candidate): number => c.speed.tokensPerSecondPerSequence;
+
+/** Order fits for an objective; ties fall back to {@link compareCandidates}. */
+export function rankFor(objective: Objective): (a: Candidate, b: Candidate) => number {
+  if (objective === "cost") return compareCandidates;
+  if (objective === "speed") return (a, b) => perSequence(b) - perSequence(a) || compareCandidates(a, b);
+  return (a, b) => (a.usdPerMillionTokens ?? Infinity) - (b.usdPerMillionTokens ?? Infinity) || compareCandidates(a, b);
+}
+
+/** Sizing's verdicts: fits in the objective's order, misfits cheapest first, and fits below the speed floor. */
+export interface SizingOutcome {
+  readonly fits: Candidate[];
+  readonly rejected: Rejection[];
+  /** Fits the cost-per-token objective set aside as slower than its floor, fastest first. */
+  readonly slow: Candidate[];
+}
+
+/** Evaluate every instance: the fits in the objective's order and the misfits with reasons (cheapest first). */
+export function sizeOver(input: SizingInput, catalog: readonly GpuInstance[], gpus: GpuLookup = awsGpu): SizingOutcome {
   const results = catalog.map((i) => evaluateInstance(input, i, gpus));
-  const fits = results.filter(isCandidate).sort(compareCandidates);
-  const rejected = results
-    .filter((r): r is Rejection => !isCandidate(r))
-    .sort(
-      (a, b) =>
-        (a.pricePerHour ?? Infinity) - (b.pricePerHour ?? Infinity) || a.instanceType.localeCompare(b.instanceType),
-    );
-  return { fits, rejected };
+  const all = results.filter(isCandidate);
+  const floor = input.objective === "cost-per-token" ? input.minTokensPerSecond : 0;
+  const fits = all.filter((c) => perSequence(c) >= floor).sort(rankFor(input.objective));
+  const slow = all.filter((c) => perSequence(c) < floor).sort(rankFor("speed"));
+  const tooSlow: Rejection[] = slow.map((c) => ({
+    instanceType: c.instance.type,
+    kind: "too-slow",
+    pricePerHour: c.pricePerHour,
+    reason:
+      `about ${perSequence(c).toFixed(1)} tokens/s per sequence at ${input.context} x ${input.concurrency}, ` +
+      `under the ${input.minTokensPerSecond} floor (minTokensPerSecond)`,
+  }));
+  const rejected = [...results.filter((r): r is Rejection => !isCandidate(r)), ...tooSlow].sort(
+    (a, b) =>
+      (a.pricePerHour ?? Infinity) - (b.pricePerHour ?? Infinity) || a.instanceType.localeCompare(b.instanceType),
+  );
+  return { fits, rejected, slow };
 }
