@@ -22,6 +22,8 @@ const quotaJson = (need: QuotaNeed): Record<string, string | number> => ({
 const USAGE = `Usage: npm run --silent plan -- --model <m> --engine <vllm|sglang|ollama> [--quant <q>] [--context <n>]
        [--concurrency <n>] [--spot] [--max-price <usd>] [--families g6e,p5] [--instance-types g6e.xlarge]
        [--region us-east-1] [--json]
+       [--objective <cost-per-token|cost|speed>]   what to optimise (default cost-per-token: $ per million output tokens)
+       [--min-tokens-per-second <n>]   per-sequence speed cost-per-token requires (default 20, a comfortable reading speed)
        [--check-quota]   read the plan's vCPU quota and the vCPUs in use with your AWS credentials, in --region or the SDK's default region`;
 
 /** Flag spelled for each request field, so errors name what the user typed. */
@@ -36,7 +38,30 @@ const FLAGS: Record<string, string> = {
   instanceTypes: "--instance-types",
   spot: "--spot",
   region: "--region",
+  objective: "--objective",
+  minTokensPerSecond: "--min-tokens-per-second",
 };
+
+/** Field names written in camelCase: only these are safe to swap for their flag inside an error's prose. */
+const CAMEL_FIELDS = new RegExp(
+  `\\b(${Object.keys(FLAGS)
+    .filter((k) => /[A-Z]/.test(k))
+    .join("|")})\\b`,
+  "g",
+);
+
+/** The error as the CLI words it: the flag in place of the request field, in its key and in its text. */
+function forCli(e: UserError): UserError {
+  const flag = (k: string): string => FLAGS[k] ?? k;
+  const words = (text: string): string => text.replace(CAMEL_FIELDS, flag);
+  return new UserError({
+    key: flag(e.key),
+    value: e.value,
+    problem: words(e.problem),
+    hint: words(e.hint),
+    choices: e.choices,
+  });
+}
 
 const OPTIONS = {
   model: { type: "string" },
@@ -48,6 +73,8 @@ const OPTIONS = {
   families: { type: "string" },
   "instance-types": { type: "string" },
   region: { type: "string" },
+  objective: { type: "string" },
+  "min-tokens-per-second": { type: "string" },
   spot: { type: "boolean" },
   json: { type: "boolean" },
   "check-quota": { type: "boolean" },
@@ -99,6 +126,9 @@ async function main(argv: readonly string[]): Promise<number> {
     if (v.families !== undefined) raw.families = list(v.families);
     if (v["instance-types"] !== undefined) raw.instanceTypes = list(v["instance-types"]);
     if (v.region !== undefined) raw.region = v.region;
+    if (v.objective !== undefined) raw.objective = v.objective;
+    if (v["min-tokens-per-second"] !== undefined)
+      raw.minTokensPerSecond = num("minTokensPerSecond", v["min-tokens-per-second"]);
     if (v.spot === true) raw.spot = true;
     const plan = buildPlan(parsePlanRequest(raw));
     const need = quotaNeed(plan.instance);
@@ -113,7 +143,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return need !== null && check?.kind === "read" && !quotaFits(need, check.reading) ? 2 : 0;
   } catch (e) {
     if (isUserError(e)) {
-      process.stderr.write(`error: ${e.relabel((k) => FLAGS[k] ?? k).message}\n`);
+      process.stderr.write(`error: ${forCli(e).message}\n`);
       return 2;
     }
     throw e;

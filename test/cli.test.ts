@@ -202,3 +202,154 @@ describe("plan CLI", () => {
     });
   }
 });
+
+/** Qwen3-8B bf16 at 64K x 8 on vLLM: the issue's case where the cheapest machine that fits is T4 x 8 over PCIe. */
+const EIGHT_B_64K_X8 = ["--model", "Qwen3-8B", "--engine", "vllm", "--context", "64k", "--concurrency", "8"];
+
+describe("plan CLI: --objective and --min-tokens-per-second", () => {
+  it("by default Qwen3-8B bf16 at 64K x 8 picks p4d.24xlarge ($9.137/M tok), not g4dn.metal (18.2 tok/s, under the 20 floor)", async () => {
+    const r = await plan(...EIGHT_B_64K_X8);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[1], "Chosen    p4d.24xlarge: 8 x A100-40GB (40.0 GiB each, CC 8.0), 96 vCPU, 1,152 GiB RAM");
+    assert.ok(!r.stdout.includes("Chosen    g4dn.metal"), r.stdout);
+    // The T4 machine is cheaper per hour ($7.824 against $21.958) but too slow per sequence: it is listed as rejected.
+    assert.match(
+      r.stdout,
+      /^ {2}g4dn\.metal +\$7\.824\/h +about 18\.2 tokens\/s per sequence at 65536 x 8, under the 20 floor/m,
+    );
+  });
+
+  it("--objective cost keeps the cheapest-that-fits rule: Qwen3-8B bf16 at 64K x 8 picks g4dn.metal at $7.824/h", async () => {
+    const r = await plan(...EIGHT_B_64K_X8, "--objective", "cost");
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[1], "Chosen    g4dn.metal: 8 x T4 (14.8 GiB each, CC 7.5), 96 vCPU, 384 GiB RAM");
+    assert.equal(lines[2], "Cost      $7.824/h, $5,712/month at 730 h (on-demand, us-east-1, prices as of 2026-01-21)");
+    assert.match(r.stdout, /ranked by price per hour \(--objective cost\)/);
+  });
+
+  it("text output: a Speed line (tok/s per sequence and in all, TTFT, $/M tok) and alternatives with tok/s, $/M tok and interconnect", async () => {
+    const r = await plan(...EIGHT_B_64K_X8);
+    assert.equal(r.code, 0, r.stderr);
+    const speed = r.stdout.split("\n").find((l) => l.startsWith("Speed     "));
+    // 667.5 = 83.4 x 8 sequences (rounded per figure); $21.958/h / (667.5 x 3600 tok/h) x 1e6 = $9.137 per million.
+    assert.equal(
+      speed,
+      "Speed     about 83.4 tokens/s per sequence, 667.5 in all at 65,536 x 8; TTFT 0.07 s for a 1,000-token prompt; " +
+        "$9.137/M tok (estimates, memory-bound; ranked by $ per million output tokens among machines at 20+ tokens/s per sequence)",
+    );
+    // Rows as words, so column widths (set by the widest row) do not matter.
+    const rows = r.stdout
+      .slice(r.stdout.indexOf("Alternatives:"))
+      .split("\n")
+      .map((l) => l.trim().replace(/ +/g, " "));
+    // 2 x RTX PRO 6000 at TP 2 over PCIe: above the floor, but dearer per token than the A100s over NVSwitch.
+    assert.ok(
+      rows.includes(
+        "g7e.12xlarge $8.286/h 2 x RTX-PRO-6000 24.4 tok/s/seq 194.9 tok/s TTFT 0.10 s $11.807/M tok PCIe Gen5 " +
+          "needs 50.8 GiB of 95.6 GiB per GPU",
+      ),
+      rows.join("\n"),
+    );
+    assert.ok(
+      rows.includes(
+        "p5en.48xlarge $63.296/h 8 x H200 189.6 tok/s/seq 1,517.2 tok/s TTFT 0.06 s $11.589/M tok " +
+          "NVSwitch (NVLink 4, 900 GB/s per GPU) needs 14.1 GiB of 140.4 GiB per GPU",
+      ),
+      rows.join("\n"),
+    );
+  });
+
+  it("--json: performance has tok/s per sequence and in all, TTFT, $/M tok, interconnect, objective, floor; so does each alternative", async () => {
+    const r = await plan(...EIGHT_B_64K_X8, "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const p = JSON.parse(r.stdout) as {
+      instance: { type: string };
+      performance: Record<string, unknown>;
+      alternatives: { type: string; performance?: Record<string, unknown> }[];
+    };
+    assert.equal(p.instance.type, "p4d.24xlarge");
+    assert.equal(p.performance.tokensPerSecondPerSequence, 83.4);
+    assert.equal(p.performance.aggregateTokensPerSecond, 667.5);
+    assert.equal(p.performance.ttftSeconds, 0.07);
+    assert.equal(p.performance.usdPerMillionOutputTokens, 9.137);
+    assert.equal(p.performance.interconnect, "NVSwitch (NVLink 3, 600 GB/s per GPU)");
+    assert.equal(p.performance.objective, "cost-per-token");
+    assert.equal(p.performance.minTokensPerSecond, 20);
+    assert.equal(p.alternatives.length, 5);
+    for (const a of p.alternatives) {
+      const perf = a.performance;
+      assert.ok(perf !== undefined, `${a.type} has no performance`);
+      for (const k of [
+        "tokensPerSecondPerSequence",
+        "aggregateTokensPerSecond",
+        "ttftSeconds",
+        "usdPerMillionOutputTokens",
+      ])
+        assert.equal(typeof perf[k], "number", `${a.type}.performance.${k}`);
+      assert.equal(typeof perf.interconnect, "string", `${a.type}.performance.interconnect`);
+    }
+    assert.deepEqual(p.alternatives.find((a) => a.type === "g7e.12xlarge")?.performance, {
+      tokensPerSecondPerSequence: 24.4,
+      aggregateTokensPerSecond: 194.9,
+      ttftSeconds: 0.1,
+      usdPerMillionOutputTokens: 11.807,
+      interconnect: "PCIe Gen5",
+      bound: "memory",
+    });
+  });
+
+  it("--objective speed --max-price 10 picks the fastest at or under $10/h: g7e.12xlarge at $8.286/h, 24.4 tok/s per sequence", async () => {
+    const r = await plan(...EIGHT_B_64K_X8, "--objective", "speed", "--max-price", "10", "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const p = JSON.parse(r.stdout) as {
+      instance: { type: string; pricePerHour: number };
+      performance: { tokensPerSecondPerSequence: number; objective: string };
+    };
+    assert.equal(p.instance.type, "g7e.12xlarge");
+    assert.equal(p.instance.pricePerHour, 8.28608);
+    assert.ok(p.instance.pricePerHour <= 10, `${p.instance.pricePerHour}`);
+    assert.equal(p.performance.tokensPerSecondPerSequence, 24.4);
+    assert.equal(p.performance.objective, "speed");
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    [
+      "unknown objective",
+      [...EIGHT_B_64K_X8, "--objective", "fast"],
+      /^error: --objective = "fast": not one of the valid choices\.\n[^\n]*\nValid choices: cost-per-token, cost, speed\n$/,
+    ],
+    [
+      "speed floor nothing reaches",
+      [...EIGHT_B_64K_X8, "--min-tokens-per-second", "500"],
+      new RegExp(
+        /^error: --min-tokens-per-second = "500": no machine that can serve Qwen3-8B bf16 on vllm reaches 500 tokens\/s /
+          .source +
+          /per sequence at context 65536 x 8 \(estimated\)\.\n/.source +
+          /The fastest that fits is p6-b200\.48xlarge at about 251\.5 tokens\/s: lower --min-tokens-per-second to 251\.5 /
+            .source,
+      ),
+    ],
+    [
+      "speed floor of zero",
+      [...EIGHT_B_64K_X8, "--min-tokens-per-second", "0"],
+      /^error: --min-tokens-per-second = "0": must be above 0\.\nGive the per-sequence tokens\/s /,
+    ],
+    [
+      "non-numeric speed floor",
+      [...EIGHT_B_64K_X8, "--min-tokens-per-second", "fast"],
+      /^error: --min-tokens-per-second = "fast": not a number\.\n/,
+    ],
+  ];
+  for (const [name, args, stderr] of bad) {
+    it(`${name}: exit 2, the flag and value on stderr, no config key names, nothing on stdout, no stack trace`, async () => {
+      const r = await plan(...args);
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, stderr);
+      assert.doesNotMatch(r.stderr, /minTokensPerSecond|maxPricePerHour/);
+      assert.doesNotMatch(r.stderr, NO_STACK);
+    });
+  }
+});
