@@ -36,8 +36,10 @@ import {
   formatCheckLine,
   formatCheckSummary,
   formatColdStart,
+  type BenchEstimate,
 } from "../components/smoke/report";
 import { summarizeBench } from "../components/smoke/stats";
+import { benchEstimate } from "../components/smoke/estimate";
 
 const USAGE = `Usage: npm run --silent smoke -- [--url <base ending in /v1> --api-key <key>] [--model <name>]
          [--stack <name> | --outputs <file|->] [--engine vllm|sglang|ollama] [--thinking-mode hybrid|thinking|instruct]
@@ -130,7 +132,17 @@ async function checks(o: SmokeOptions, t: SmokeTarget): Promise<number> {
   return code;
 }
 
-async function bench(o: SmokeOptions, t: SmokeTarget): Promise<number> {
+/**
+ * The plan's estimate for this run, or why there is none: only when the endpoint is the stack's,
+ * since a --url over the stack's outputs may be another server.
+ */
+function estimateFor(o: SmokeOptions, outputs: StackOutputs | null): BenchEstimate {
+  if (outputs === null) return { missing: "no stack plan with --url alone; give --stack or --outputs to compare" };
+  if (o.url !== undefined) return { missing: "--url overrides the stack's endpoint, so its plan may not describe it" };
+  return benchEstimate(outputs.plan, { streams: o.streams, maxTokens: o.maxTokens });
+}
+
+async function bench(o: SmokeOptions, t: SmokeTarget, outputs: StackOutputs | null): Promise<number> {
   const client = makeClient(t.baseUrl, t.apiKey, o.timeoutSeconds);
   let model = t.model;
   if (model === null) {
@@ -172,8 +184,9 @@ async function bench(o: SmokeOptions, t: SmokeTarget): Promise<number> {
   done = true;
   if (tty) process.stdout.write(CLEAR);
   const summary = summarizeBench(r.samples, r.elapsedMs);
-  out(formatBench(summary, settings));
-  writeJson(o.jsonPath, { endpoint: t.baseUrl, settings, summary });
+  const estimate = estimateFor(o, outputs);
+  out(formatBench(summary, settings, estimate));
+  writeJson(o.jsonPath, { endpoint: t.baseUrl, settings, summary, estimate });
   return summary.errors === 0 && summary.completed > 0 ? 0 : 1;
 }
 
@@ -206,7 +219,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const outputs = await loadOutputs(flags);
     const o = withPlanDefaults(flags, outputs);
     const t = resolveTarget(o, outputs);
-    if (o.mode === "bench") return await bench(o, t);
+    if (o.mode === "bench") return await bench(o, t, outputs);
     if (o.mode === "since-up") return await sinceUp(o, t);
     return await checks(o, t);
   } catch (e) {

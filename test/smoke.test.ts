@@ -6,7 +6,8 @@
  * each check fails for the fault it exists to catch; the engine-specific thinking switches; the
  * flag validation (bad values name the flag, value and choices); the cold-start breakdown from a
  * status document; the benchmark's bounds (never more than N streams open, stops at the duration
- * and at the request cap) and its token counting; that every request carries
+ * and at the request cap) and its token counting; the plan's estimates printed beside the measured
+ * figures (and the reason when there are none); that every request carries
  * `Authorization: Bearer <key>` except the one deliberate keyless probe; and, as a child process,
  * the CLI's exit codes and output lines.
  */
@@ -37,10 +38,16 @@ import {
   exitCodeFor,
   formatCheckLine,
   formatCheckSummary,
+  formatBench,
   formatColdStart,
   type CheckResult,
 } from "../components/smoke/report";
-import { summarizeBench } from "../components/smoke/stats";
+import { summarizeBench, type BenchSummary } from "../components/smoke/stats";
+import { BENCH_PROMPT_TOKENS, benchEstimate } from "../components/smoke/estimate";
+import { buildPlan } from "../components/sizing/plan";
+import { planForMachine } from "../components/sizing/machinePlan";
+import { parsePlanRequest } from "../components/sizing/request";
+import { KNOWN_GPUS } from "../components/catalog/workstationGpus";
 import { readyStatusDoc, startFakeOpenAI, type FakeServer, type FakeSettings } from "./helpers/fakeOpenAI";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -644,6 +651,147 @@ describe("benchmark bounds", () => {
   });
 });
 
+/** The plan `npm run plan -- --model Qwen3-8B --engine vllm` makes: bf16 on g6e.xlarge, one L40S. */
+const QWEN3_8B_VLLM = buildPlan(parsePlanRequest({ model: "Qwen3-8B", engine: "vllm" }));
+/** An outputs document as `pulumi stack output --json` prints it: the plan through JSON. */
+const outputsWithPlan = (endpoint: string): Record<string, unknown> => ({
+  endpoint,
+  apiKey: KEY,
+  modelName: "Qwen3-8B",
+  plan: JSON.parse(JSON.stringify(QWEN3_8B_VLLM)) as unknown,
+});
+const two = (x: number): string => x.toFixed(2);
+
+describe("the plan's estimate for a benchmark run", () => {
+  it("for Qwen3-8B bf16 on vLLM on one L40S at 4 streams and 128 max tokens: 40.92 tokens/s per stream, 163.66 in all, TTFT 74 ms", () => {
+    assert.deepEqual(
+      [QWEN3_8B_VLLM.instance.type, QWEN3_8B_VLLM.quantization, QWEN3_8B_VLLM.tensorParallelSize],
+      ["g6e.xlarge", "bf16", 1],
+    );
+    const e = benchEstimate(QWEN3_8B_VLLM, { streams: 4, maxTokens: 128 });
+    assert.ok(!("missing" in e), JSON.stringify(e));
+    // Sensible: L40S reads 864 GB/s and bf16 Qwen3-8B is about 16.4 GB, about 53 tokens/s at full bandwidth;
+    // the plan's own figure at 32K context and one sequence is 31.4.
+    assert.deepEqual(
+      [two(e.tokensPerSecondPerStream), two(e.aggregateTokensPerSecond), two(e.ttftSeconds * 1000)],
+      ["40.92", "163.66", "74.36"],
+    );
+    assert.deepEqual([e.streams, e.promptTokens, e.contextTokens], [4, 25, 89]);
+    assert.equal(e.setup, "Qwen3-8B bf16 on vllm, 1 x L40S, single GPU");
+    assert.equal(BENCH_PROMPT_TOKENS, 25);
+  });
+
+  it("for a described machine (2 x RTX-3090, TP 2) takes the links as PCIe Gen4, as the plan does", () => {
+    const { plan } = planForMachine(
+      parsePlanRequest({ model: "Qwen3-8B", engine: "vllm" }),
+      { gpu: KNOWN_GPUS["RTX-3090"] ?? assert.fail("RTX-3090 not in the catalog"), count: 2 },
+      { quantization: false, context: false },
+    );
+    assert.deepEqual([plan.instance.type, plan.tensorParallelSize], ["existing-machine", 2]);
+    const e = benchEstimate(plan, { streams: 4, maxTokens: 128 });
+    assert.ok(!("missing" in e), JSON.stringify(e));
+    assert.deepEqual(
+      [two(e.tokensPerSecondPerStream), two(e.aggregateTokensPerSecond), two(e.ttftSeconds * 1000)],
+      ["75.39", "301.56", "64.01"],
+    );
+    assert.equal(e.setup, "Qwen3-8B bf16 on vllm, 2 x RTX-3090, PCIe Gen4 (assumed)");
+  });
+
+  it("survives the stack outputs: a plan read back through parseStackOutputs gives the same estimate", () => {
+    const outs = parseStackOutputs(outputsWithPlan("http://203.0.113.7:8080/v1"), "stdin");
+    const run = { streams: 2, maxTokens: 64 };
+    assert.deepEqual(benchEstimate(outs.plan, run), benchEstimate(QWEN3_8B_VLLM, run));
+    assert.ok(!("missing" in benchEstimate(outs.plan, run)));
+  });
+
+  it("says why there is none: no plan, an older plan without the fields, a GPU or instance type it does not know", () => {
+    const run = { streams: 4, maxTokens: 128 };
+    assert.deepEqual(benchEstimate(undefined, run), { missing: "the stack outputs carry no plan" });
+    const older = parseStackOutputs(
+      { endpoint: "http://h/v1", apiKey: KEY, plan: { engine: "sglang", model: { thinking: "instruct" } } },
+      "stdin",
+    );
+    // The older plan still sets the engine and thinking mode.
+    const o = withPlanDefaults(parseSmokeOptions({}, { stdinIsTTY: false }), older);
+    assert.deepEqual([o.engine, o.thinkingMode], ["sglang", "instruct"]);
+    assert.deepEqual(benchEstimate(older.plan, run), {
+      missing:
+        "the stack's plan lacks model.id, quantization, dtype, tensorParallelSize, gpusUsed, instance.type, " +
+        "instance.gpu (deployed by an older version)",
+    });
+    // A malformed field is dropped on its own, not the whole plan.
+    const bad = { ...QWEN3_8B_VLLM, tensorParallelSize: "one" };
+    const badOuts = parseStackOutputs({ endpoint: "http://h/v1", apiKey: KEY, plan: bad }, "stdin");
+    assert.equal(withPlanDefaults(parseSmokeOptions({}, { stdinIsTTY: false }), badOuts).engine, "vllm");
+    assert.deepEqual(benchEstimate(badOuts.plan, run), {
+      missing: "the stack's plan lacks tensorParallelSize (deployed by an older version)",
+    });
+    const gpu = { ...QWEN3_8B_VLLM, instance: { ...QWEN3_8B_VLLM.instance, gpu: "H900" } };
+    assert.deepEqual(benchEstimate(gpu, run), { missing: "GPU H900 is not in this version's catalog" });
+    const type = { ...QWEN3_8B_VLLM, instance: { ...QWEN3_8B_VLLM.instance, type: "g99.xlarge" } };
+    assert.deepEqual(benchEstimate(type, run), {
+      missing: "instance type g99.xlarge is not in this version's catalog",
+    });
+    assert.deepEqual(benchEstimate({ ...QWEN3_8B_VLLM, model: { id: "Qwen9-1B" } }, run), {
+      missing: "model Qwen9-1B is not in this version's catalog",
+    });
+  });
+});
+
+describe("the benchmark table", () => {
+  const summary: BenchSummary = {
+    requests: 20,
+    completed: 16,
+    errors: 0,
+    cutOff: 4,
+    elapsedSeconds: 30,
+    requestsPerSecond: 16 / 30,
+    outputTokens: 4000,
+    outputTokensPerSecond: 4000 / 30,
+    tokenCount: "usage",
+    ttftMs: { p50: 95, p95: 180 },
+    streamTokensPerSecond: { p50: 36.2, p95: 39.8 },
+    interTokenMs: { p50: 27, p95: 31 },
+    e2eMs: { p50: 3600, p95: 3900 },
+    errorKinds: [],
+  };
+  const settings = { model: "Qwen3-8B", streams: 4, durationSeconds: 30, maxTokens: 128, maxRequests: 1000 };
+  const table = [
+    "Benchmark: Qwen3-8B, 4 concurrent streams for 30 s (at most 1000 requests, 128 max tokens each)",
+    "  requests             20 started: 16 completed, 0 failed, 4 cut off at the time limit",
+    "  elapsed              30.0 s",
+    "  requests/s           0.53",
+    "  output tokens/s      133.3  (4,000 tokens, from the server's usage)",
+    "  tokens/s per stream  p50 36.2  (each request's decode rate)",
+    "  TTFT                 p50 95 ms, p95 180 ms",
+    "  inter-token          p50 27 ms, p95 31 ms",
+    "  request time         p50 3,600 ms, p95 3,900 ms",
+    "  errors               0",
+  ];
+
+  it("prints the estimate and measured/estimate beside per-stream tokens/s, output tokens/s and TTFT p50", () => {
+    const estimate = benchEstimate(QWEN3_8B_VLLM, { streams: 4, maxTokens: 128 });
+    assert.deepEqual(formatBench(summary, settings, estimate).split("\n"), [
+      ...table,
+      "Against the plan (Qwen3-8B bf16 on vllm, 1 x L40S, single GPU):",
+      "                       measured  estimate  measured/estimate",
+      "  tokens/s per stream      36.2      40.9               0.88",
+      "  output tokens/s         133.3     163.7               0.81",
+      "  TTFT p50                95 ms     74 ms               1.28",
+      "Estimates: the plan's throughput model for this run, 4 streams decoding at 89 tokens of context each",
+      "(a 25-token prompt, estimated from the prompt and chat template, plus half of 128 max tokens); TTFT for that prompt on an idle server.",
+    ]);
+  });
+
+  it("says in one line why there is no estimate, and prints only the table when none is asked for", () => {
+    assert.deepEqual(formatBench(summary, settings, { missing: "the stack outputs carry no plan" }).split("\n"), [
+      ...table,
+      "No estimate: the stack outputs carry no plan.",
+    ]);
+    assert.deepEqual(formatBench(summary, settings).split("\n"), table);
+  });
+});
+
 describe("scripts/smoke.ts as a child process", () => {
   interface Run {
     code: number | null;
@@ -822,16 +970,61 @@ describe("scripts/smoke.ts as a child process", () => {
       assert.match(r.stdout, /^ {2}requests +\d+ started: \d+ completed, 0 failed, \d cut off at the time limit$/m);
       assert.match(r.stdout, /^ {2}TTFT +p50 \d+ ms, p95 \d+ ms$/m);
       assert.match(r.stdout, /^ {2}output tokens\/s +\d+\.\d/m);
+      assert.match(r.stdout, /^No estimate: no stack plan with --url alone; give --stack or --outputs to compare\.$/m);
       const doc = JSON.parse(readFileSync(file, "utf8")) as {
         settings: { streams: number };
         summary: { completed: number; requests: number; errors: number };
+        estimate: unknown;
       };
+      assert.deepEqual(doc.estimate, {
+        missing: "no stack plan with --url alone; give --stack or --outputs to compare",
+      });
       assert.equal(doc.settings.streams, 2);
       assert.equal(doc.summary.errors, 0);
       assert.equal(doc.summary.requests, f.chats());
       assert.ok(doc.summary.completed >= 2);
       assert.equal(f.maxInFlight(), 2);
       assertKeyOnEvery(f, []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--bench with stack outputs piped in prints the plan's estimates beside the measured figures, and --json carries them", async () => {
+    const f = await fake({ tokenDelayMs: 20, reasoningChunks: 0, answerChunks: 5 });
+    const dir = mkdtempSync(path.join(os.tmpdir(), "smoke-bench-plan-"));
+    try {
+      const file = path.join(dir, "bench.json");
+      const args = ["--bench", "--streams", "2", "--duration", "1", "--max-tokens", "64", "--json", file];
+      const r = await smoke(args, JSON.stringify(outputsWithPlan(f.baseUrl)));
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const lines = r.stdout.split("\n");
+      const at = lines.indexOf("Against the plan (Qwen3-8B bf16 on vllm, 1 x L40S, single GPU):");
+      assert.ok(at > 0, r.stdout);
+      assert.equal(lines[at + 1], "                       measured  estimate  measured/estimate");
+      // Estimates pinned for 2 streams at 25 + 32 tokens of context; the measured figures are the fake's.
+      assert.match(lines[at + 2] ?? "", /^ {2}tokens\/s per stream +\d+\.\d +41\.0 +\d+\.\d\d$/);
+      assert.match(lines[at + 3] ?? "", /^ {2}output tokens\/s +\d+\.\d +82\.0 +\d+\.\d\d$/);
+      assert.match(lines[at + 4] ?? "", /^ {2}TTFT p50 +\d+ ms +74 ms +\d+\.\d\d$/);
+      assert.equal(
+        lines[at + 5],
+        "Estimates: the plan's throughput model for this run, 2 streams decoding at 57 tokens of context each",
+      );
+      const doc = JSON.parse(readFileSync(file, "utf8")) as { estimate: Record<string, unknown> };
+      assert.deepEqual(
+        [doc.estimate.tokensPerSecondPerStream, doc.estimate.aggregateTokensPerSecond, doc.estimate.ttftSeconds],
+        [41.008, 82.017, 0.074],
+      );
+      // A --url over the outputs may be another server, so the stack's plan is not held against it.
+      const other = await smoke(
+        ["--bench", "--outputs", "-", "--url", f.baseUrl, "--streams", "1", "--duration", "0.5", "--max-requests", "1"],
+        JSON.stringify(outputsWithPlan("http://203.0.113.7:8080/v1")),
+      );
+      assert.equal(other.code, 0, other.stdout + other.stderr);
+      assert.match(
+        other.stdout,
+        /^No estimate: --url overrides the stack's endpoint, so its plan may not describe it\.$/m,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@
  * (textbook examples, boundaries p0/p100, one sample, no samples, the 95 x 20 floating-point trap,
  * never an interpolated value, input left unsorted), and the aggregation of request samples into
  * requests/s, tokens/s (usage preferred over chunk counts, cut-off requests counted), TTFT,
- * inter-token and request-time spreads, and error kinds.
+ * each stream's decode rate, inter-token and request-time spreads, and error kinds.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -109,6 +109,18 @@ describe("summarizeBench", () => {
     // Gaps 10..60: rank ceil(3) = 30, rank ceil(5.7) = 60.
     assert.deepEqual(s.interTokenMs, { p50: 30, p95: 60 });
     assert.deepEqual(s.e2eMs, { p50: 400, p95: 500 });
+  });
+
+  it("takes each stream's decode rate as its tokens after the first over first token to end, usage before chunks", () => {
+    // 7 tokens (usage 8) in 300 ms, 1 (2 chunks) in 300 ms, 2 (3 chunks, cut off) in 750 ms:
+    // 23.33, 3.33 and 2.67 tokens/s; nearest rank gives p50 = 3.33, p95 = 23.33.
+    assert.deepEqual(summarizeBench(samples, 2000).streamTokensPerSecond, { p50: 10 / 3, p95: 70 / 3 });
+    const rateless = [
+      sample({ outcome: "ok", startMs: 0, firstTokenMs: 100, endMs: 200, tokenChunks: 1 }),
+      sample({ outcome: "ok", startMs: 0, firstTokenMs: null, endMs: 200, usageTokens: 0 }),
+      sample({ outcome: "error", startMs: 0, firstTokenMs: 100, endMs: 900, tokenChunks: 9, error: "reset" }),
+    ];
+    assert.deepEqual(summarizeBench(rateless, 1000).streamTokensPerSecond, { p50: null, p95: null });
   });
 
   it("lists error kinds, most frequent first", () => {

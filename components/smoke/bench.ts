@@ -8,6 +8,7 @@ import type OpenAI from "openai";
 import type { BenchSettings } from "./report";
 import type { RequestSample } from "./stats";
 import { describeError, StreamMeter } from "./chat";
+import { BENCH_PROMPT } from "./estimate";
 
 /** What {@link runBench} needs: the settings the report prints, plus the client and its hooks. */
 export interface BenchInput extends BenchSettings {
@@ -34,9 +35,6 @@ export interface BenchRun {
   /** The most requests that were open at once, as the client counted them. */
   readonly maxInFlight: number;
 }
-
-// Open-ended, so the model writes until max_tokens rather than stopping early.
-const PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle.";
 
 /** Run the benchmark; resolves once every worker has stopped. */
 export async function runBench(b: BenchInput): Promise<BenchRun> {
@@ -78,7 +76,7 @@ export async function runBench(b: BenchInput): Promise<BenchRun> {
           b.client,
           {
             model: b.model,
-            messages: [{ role: "user", content: PROMPT }],
+            messages: [{ role: "user", content: BENCH_PROMPT }],
             max_tokens: b.maxTokens,
             stream: true,
             stream_options: { include_usage: true },

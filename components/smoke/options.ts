@@ -283,15 +283,30 @@ export function parseSmokeOptions(flags: RawSmokeFlags, ctx: SmokeContext): Smok
   };
 }
 
+/** A field that may be absent, and is treated as absent when it has the wrong shape. */
+const optionalOf = <T extends z.ZodType>(t: T) => t.optional().catch(undefined);
+
 /** The stack outputs the smoke client reads (index.ts exports more; the rest is ignored). */
 const StackOutputsSchema = z.object({
   endpoint: z.string().min(1),
   apiKey: z.string().min(1),
   modelName: z.string().min(1).optional(),
   statusUrl: z.string().min(1).optional(),
-  /** This project's stacks export their plan, which declares the engine and the thinking mode. */
+  /**
+   * This project's stacks export their plan, which declares the engine and the thinking mode, and
+   * what the bench's speed estimate needs. Those fields are optional, each dropped when malformed,
+   * so a plan from an older version still gives the engine and thinking mode.
+   */
   plan: z
-    .object({ engine: z.enum(SMOKE_ENGINES), model: z.object({ thinking: z.enum(THINKING_MODES) }) })
+    .object({
+      engine: z.enum(SMOKE_ENGINES),
+      model: z.object({ thinking: z.enum(THINKING_MODES), id: optionalOf(z.string()) }),
+      quantization: optionalOf(z.string()),
+      dtype: optionalOf(z.string()),
+      tensorParallelSize: optionalOf(z.int().min(1)),
+      gpusUsed: optionalOf(z.int().min(1)),
+      instance: optionalOf(z.object({ type: optionalOf(z.string()), gpu: optionalOf(z.string()) })),
+    })
     .optional()
     .catch(undefined),
 });

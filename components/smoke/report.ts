@@ -67,8 +67,64 @@ export interface BenchSettings {
   readonly maxRequests: number;
 }
 
-/** The benchmark table. */
-export function formatBench(s: BenchSummary, b: BenchSettings): string {
+/** What the plan's throughput model predicts for a benchmark run (components/smoke/estimate.ts computes it). */
+export interface BenchEstimateFigures {
+  /** Decode tokens/s of one stream with every stream in flight. */
+  readonly tokensPerSecondPerStream: number;
+  /** Output tokens/s of all streams together. */
+  readonly aggregateTokensPerSecond: number;
+  /** Time to first token for the bench prompt on an idle server, seconds. */
+  readonly ttftSeconds: number;
+  readonly streams: number;
+  /** Prompt tokens per request, as estimated from the prompt and the chat template. */
+  readonly promptTokens: number;
+  /** Context each stream's decode step is taken at: the prompt plus half the max tokens. */
+  readonly contextTokens: number;
+  /** The plan's setup, for the reader: model, format, engine, GPUs and their link. */
+  readonly setup: string;
+}
+
+/** The estimate, or why there is none (no plan, an older plan, a GPU this version does not know). */
+export type BenchEstimate = BenchEstimateFigures | { readonly missing: string };
+
+const ratio = (measured: number | null, estimate: number): string =>
+  measured === null || estimate <= 0 ? "-" : (measured / estimate).toFixed(2);
+
+/** The measured figures beside the estimate's, with their ratio; or one line saying why there is no estimate. */
+export function formatEstimate(s: BenchSummary, e: BenchEstimate, maxTokens: number): string[] {
+  if ("missing" in e) return [`No estimate: ${e.missing}.`];
+  const tps = (n: number | null): string => (n === null ? "-" : n.toFixed(1));
+  const measuredTtft = s.ttftMs.p50;
+  const rows = [
+    ["", "measured", "estimate", "measured/estimate"],
+    [
+      "tokens/s per stream",
+      tps(s.streamTokensPerSecond.p50),
+      tps(e.tokensPerSecondPerStream),
+      ratio(s.streamTokensPerSecond.p50, e.tokensPerSecondPerStream),
+    ],
+    [
+      "output tokens/s",
+      tps(s.outputTokensPerSecond),
+      tps(e.aggregateTokensPerSecond),
+      ratio(s.outputTokensPerSecond, e.aggregateTokensPerSecond),
+    ],
+    ["TTFT p50", fmt(measuredTtft), fmt(e.ttftSeconds * 1000), ratio(measuredTtft, e.ttftSeconds * 1000)],
+  ];
+  const widths = [1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  const aligned = rows.map((r) => [r[0] ?? "", ...widths.map((w, i) => (r[i + 1] ?? "").padStart(w))]);
+  return [
+    `Against the plan (${e.setup}):`,
+    ...table(aligned),
+    `Estimates: the plan's throughput model for this run, ${e.streams} stream${e.streams === 1 ? "" : "s"} decoding at ` +
+      `${Math.round(e.contextTokens)} tokens of context each`,
+    `(a ${e.promptTokens}-token prompt, estimated from the prompt and chat template, plus half of ${maxTokens} ` +
+      "max tokens); TTFT for that prompt on an idle server.",
+  ];
+}
+
+/** The benchmark table, and the plan's estimates beside it when given. */
+export function formatBench(s: BenchSummary, b: BenchSettings, estimate?: BenchEstimate): string {
   const counted = {
     usage: "from the server's usage",
     chunks: "counted as streamed chunks (no usage sent)",
@@ -89,6 +145,10 @@ export function formatBench(s: BenchSummary, b: BenchSettings): string {
         "output tokens/s",
         `${s.outputTokensPerSecond.toFixed(1)}  (${s.outputTokens.toLocaleString("en-US")} tokens, ${counted})`,
       ],
+      [
+        "tokens/s per stream",
+        `p50 ${s.streamTokensPerSecond.p50 === null ? "-" : s.streamTokensPerSecond.p50.toFixed(1)}  (each request's decode rate)`,
+      ],
       ["TTFT", pp(s.ttftMs)],
       ["inter-token", pp(s.interTokenMs)],
       ["request time", pp(s.e2eMs)],
@@ -96,6 +156,7 @@ export function formatBench(s: BenchSummary, b: BenchSettings): string {
     ]),
   ];
   for (const k of s.errorKinds.slice(0, 3)) lines.push(`  ${k.count} x ${k.message}`);
+  if (estimate !== undefined) lines.push(...formatEstimate(s, estimate, b.maxTokens));
   return lines.join("\n");
 }
 

@@ -62,6 +62,11 @@ export interface BenchSummary {
   /** Where the token count came from: the server's usage, counted chunks, or both. */
   readonly tokenCount: "usage" | "chunks" | "mixed" | "none";
   readonly ttftMs: Spread;
+  /**
+   * Each request's decode rate, tokens/s: its tokens after the first over the time from the first
+   * to the end. Requests with fewer than two tokens have no rate.
+   */
+  readonly streamTokensPerSecond: Spread;
   readonly interTokenMs: Spread;
   readonly e2eMs: Spread;
   /** Distinct error messages with how often each occurred, most frequent first. */
@@ -69,6 +74,13 @@ export interface BenchSummary {
 }
 
 const spread = (xs: readonly number[]): Spread => ({ p50: percentile(xs, 50), p95: percentile(xs, 95) });
+
+/** A request's decode rate, tokens/s (usage when sent, else chunks), or null when it has none. */
+function decodeRate(s: RequestSample): number | null {
+  const tokens = s.usageTokens ?? s.tokenChunks;
+  if (s.firstTokenMs === null || tokens < 2 || s.endMs <= s.firstTokenMs) return null;
+  return ((tokens - 1) * 1000) / (s.endMs - s.firstTokenMs);
+}
 
 /** Aggregate per-request samples over a run that lasted elapsedMs. */
 export function summarizeBench(samples: readonly RequestSample[], elapsedMs: number): BenchSummary {
@@ -106,6 +118,7 @@ export function summarizeBench(samples: readonly RequestSample[], elapsedMs: num
     outputTokensPerSecond: perSecond(outputTokens),
     tokenCount,
     ttftMs: spread(producing.flatMap((s) => (s.firstTokenMs === null ? [] : [s.firstTokenMs - s.startMs]))),
+    streamTokensPerSecond: spread(producing.flatMap((s) => decodeRate(s) ?? [])),
     interTokenMs: spread(producing.flatMap((s) => s.gapsMs)),
     e2eMs: spread(completed.map((s) => s.endMs - s.startMs)),
     errorKinds: [...kinds.entries()]
