@@ -4,6 +4,7 @@
  * context open, step down to the best that fits; otherwise refuse with the reason.
  */
 import type { GpuInstance, GpuModel } from "../catalog/gpus";
+import type { Interconnect } from "../catalog/interconnect";
 import { MODELS } from "../catalog/models";
 import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
 import { ENGINES } from "../engines";
@@ -13,6 +14,13 @@ import type { PlanRequest } from "./request";
 
 /** Shortest context we step down to when shrinking to fit: room for a thinking answer. */
 export const MIN_FIT_CONTEXT = 8192;
+/** How a described machine's cards are linked: not asked, so PCIe Gen4, the common case and the slower one. */
+export const MACHINE_INTERCONNECT: Interconnect = {
+  kind: "pcie",
+  generation: 4,
+  assumed: true,
+  source: { url: "described in the stack config", asOf: "n/a" },
+};
 /** Instance type name a described machine plans as. */
 export const MACHINE_TYPE = "existing-machine";
 
@@ -50,13 +58,7 @@ function catalogFor(machine: MachineGpus): { instances: GpuInstance[]; gpus: (na
     onDemandUsdPerHour: 0,
     spotUsdPerHour: null,
     source: { url: "described in the stack config", asOf: "n/a" },
-    // How a described machine's cards are linked is not asked; PCIe is the common case and the slower one.
-    interconnect: {
-      kind: "pcie",
-      generation: 4,
-      assumed: true,
-      source: { url: "described in the stack config", asOf: "n/a" },
-    },
+    interconnect: MACHINE_INTERCONNECT,
   };
   return { instances: [row], gpus: () => machine.gpu };
 }

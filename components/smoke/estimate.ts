@@ -10,7 +10,7 @@ import { MODELS } from "../catalog/models";
 import { QUANTIZATIONS, type Quantization } from "../catalog/quantizations";
 import { KNOWN_GPUS } from "../catalog/workstationGpus";
 import { ENGINES } from "../engines";
-import { MACHINE_TYPE } from "../sizing/machinePlan";
+import { MACHINE_INTERCONNECT, MACHINE_TYPE } from "../sizing/machinePlan";
 import { decodeStep, interconnectLabel, type SpeedInput, ttftSeconds } from "../throughput/speed";
 import type { BenchEstimate } from "./report";
 
@@ -50,19 +50,11 @@ export interface EstimateRun {
   readonly promptTokens?: number;
 }
 
-/** A described machine's links are not asked; machinePlan.ts plans them as PCIe Gen4, and so does this. */
-const ASSUMED_LINK: Interconnect = {
-  kind: "pcie",
-  generation: 4,
-  assumed: true,
-  source: { url: "described in the stack config", asOf: "n/a" },
-};
-
 const isQuantization = (q: string): q is Quantization => (QUANTIZATIONS as readonly string[]).includes(q);
 const isEngine = (e: string): e is keyof typeof ENGINES => Object.hasOwn(ENGINES, e);
 
 function interconnectFor(instanceType: string): Interconnect | undefined {
-  if (instanceType === MACHINE_TYPE) return ASSUMED_LINK;
+  if (instanceType === MACHINE_TYPE) return MACHINE_INTERCONNECT;
   return GPU_INSTANCES.find((i) => i.type === instanceType)?.interconnect;
 }
 
