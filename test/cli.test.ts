@@ -216,7 +216,7 @@ describe("plan CLI: --objective and --min-tokens-per-second", () => {
     // The T4 machine is cheaper per hour ($7.824 against $21.958) but too slow per sequence: it is listed as rejected.
     assert.match(
       r.stdout,
-      /^ {2}g4dn\.metal +\$7\.824\/h +about 18\.2 tokens\/s per sequence at 65536 x 8, under the 20 floor/m,
+      /^ {2}g4dn\.metal +\$7\.824\/h +about 18\.2 tokens\/s per sequence at 65536 x 8, under the 20 tokens\/s floor$/m,
     );
   });
 

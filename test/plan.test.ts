@@ -581,7 +581,7 @@ describe("speed and cost per token: the default objective ranks by $ per million
       {
         type: "g4dn.metal",
         pricePerHour: 7.824,
-        reason: "about 18.2 tokens/s per sequence at 65536 x 8, under the 20 floor (minTokensPerSecond)",
+        reason: "about 18.2 tokens/s per sequence at 65536 x 8, under the 20 tokens/s floor",
       },
     );
     assert.deepEqual(p.performance, {

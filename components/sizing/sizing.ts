@@ -301,7 +301,7 @@ export function sizeOver(input: SizingInput, catalog: readonly GpuInstance[], gp
     pricePerHour: c.pricePerHour,
     reason:
       `about ${perSequence(c).toFixed(1)} tokens/s per sequence at ${input.context} x ${input.concurrency}, ` +
-      `under the ${input.minTokensPerSecond} floor (minTokensPerSecond)`,
+      `under the ${input.minTokensPerSecond} tokens/s floor`,
   }));
   const rejected = [...results.filter((r): r is Rejection => !isCandidate(r)), ...tooSlow].sort(
     (a, b) =>
