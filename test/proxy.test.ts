@@ -7,12 +7,14 @@
  * public port.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { request, Sandbox } from "./helpers/sandbox";
+import { METRIC_NAMESPACE, QUEUE_METRIC, READY_URL_PATH } from "../components/fleet/settings";
+import { request, Sandbox, SANDBOX_API_KEY } from "./helpers/sandbox";
+import { check, idleRecord, isoOf, MIN } from "./helpers/watchdog";
 
 /** A key with every character class secrets.sh allows, "." and "+" among them. */
 const KEY = "Proxy.Key+Slash/Eq=Tilde~Dash-Under_0123456789";
@@ -142,6 +144,12 @@ describe("the proxy on a sandboxed machine", () => {
     },
   );
 
+  it("a single machine has no readiness path: /qwen3-serve/ready without the key gets 401 like any path", async () => {
+    const r = await request(`${base}/qwen3-serve/ready`);
+    assert.equal(r.status, 401);
+    assert.match(r.body, /missing or wrong API key/);
+  });
+
   it("answers the watchdog's in-flight count on its unix socket only, never on the public port", async () => {
     const sock = sb.p("run/qwen3-serve-activity.sock");
     const probe = await unixGet(sock, "/qwen3-serve/activity");
@@ -160,5 +168,125 @@ describe("the proxy on a sandboxed machine", () => {
       readFileSync(sb.p("etc/systemd/system/nginx.service.d/qwen3-serve.conf"), "utf8"),
       new RegExp(`^ExecStartPre=-/bin/rm -f ${sock.replace(/[.+]/g, "\\$&")}$`, "m"),
     );
+  });
+});
+
+/** A fleet replica's settings as the fleet component passes them. */
+const FLEET = {
+  region: "us-east-1",
+  autoScalingGroupName: "qwen3-serve-team-prod-fleet",
+  metricNamespace: METRIC_NAMESPACE,
+  queueMetric: QUEUE_METRIC,
+  readyPath: READY_URL_PATH,
+} as const;
+
+/** Everything a response tells a client that holds no key: status, headers and body. */
+async function probe(url: string): Promise<{ status: number; body: string; headers: string }> {
+  const res = await fetch(url);
+  const headers = [...res.headers.entries()].map(([k, v]) => `${k}: ${v}`).join("\n");
+  return { status: res.status, body: await res.text(), headers };
+}
+
+describe("the load balancer's readiness path on a sandboxed fleet replica (vLLM)", () => {
+  let sb: Sandbox;
+  let base = "";
+  before(async () => {
+    sb = await Sandbox.create({
+      request: { model: "qwen3:8b", engine: "vllm" },
+      idle: { minutes: 10, ttlHours: null, countSsh: false, action: "poweroff" },
+      fleet: { ...FLEET, publishQueueMetric: true },
+    });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    base = `http://127.0.0.1:${sb.proxyPort}`;
+  });
+  after(() => sb?.destroy());
+
+  it(
+    "answers 200 'ready' without a key while the engine is healthy, a bare 503 once it is down, 200 again " +
+      "when it is back; neither names the model, the engine or nginx's version",
+    async () => {
+      const up = await probe(`${base}/qwen3-serve/ready`);
+      assert.deepEqual([up.status, up.body], [200, "ready\n"]);
+      assert.match(up.headers, /^content-type: text\/plain$/m);
+      const stop = await sb.run(["systemctl", "stop", "qwen3-serve-engine.service"]);
+      assert.equal(stop.code, 0, stop.stderr);
+      const down = await probe(`${base}/qwen3-serve/ready`);
+      assert.deepEqual([down.status, down.body], [503, "not ready\n"]);
+      for (const r of [up, down]) {
+        assert.match(r.headers, /^server: nginx$/m, "no version in the Server header");
+        assert.doesNotMatch(r.body + r.headers, /qwen|Qwen3|vllm|8b|nginx\/|error/i);
+      }
+      const start = await sb.run(["systemctl", "start", "qwen3-serve-engine.service"]);
+      assert.equal(start.code, 0, start.stderr);
+      let again = 0;
+      for (let i = 0; i < 50 && again !== 200; i++) {
+        again = (await probe(`${base}/qwen3-serve/ready`)).status;
+        if (again !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(again, 200);
+      // What the probe asked the engine: its health path, never with a key.
+      const asked = readFileSync(path.join(sb.state, "engine-requests.log"), "utf8");
+      assert.match(asked, /\{"method":"GET","url":"\/health","auth":"absent"\}/);
+    },
+  );
+
+  it("every other path still needs the key: the API, the status page, near-miss paths, the internal probe", async () => {
+    const paths = [
+      "/v1/models",
+      "/qwen3-serve/status",
+      "/qwen3-serve/ready/",
+      "/qwen3-serve/readyx",
+      "/qwen3-serve/ready?x=1",
+    ];
+    const got = await Promise.all(paths.map(async (p) => (await probe(`${base}${p}`)).status));
+    // "?x=1" is the same path: nginx matches locations on the path alone, and the answer stays bare.
+    assert.deepEqual(got, [401, 401, 401, 401, 200]);
+    const internal = await probe(`${base}/qwen3-serve/ready/engine`);
+    assert.equal(internal.status, 404, "the probe's own location is internal");
+    assert.doesNotMatch(internal.body + internal.headers, /nginx\//);
+    const keyed = await request(`${base}/v1/models`, { headers: { Authorization: `Bearer ${SANDBOX_API_KEY}` } });
+    assert.equal(keyed.status, 200);
+  });
+
+  it("health checks every 15 s leave no access-log line and never count as activity for the watchdog", async () => {
+    const logFile = sb.p("var/log/qwen3-serve/access.log");
+    const linesBefore = readFileSync(logFile, "utf8").split("\n").length;
+    // A closed loopback port for IMDS: the fleet calls fail at once, with a warning, and change nothing here.
+    const env = { QS_BOOT_AT: String(Math.floor(Date.now() / 1000) - 7200), IMDS_URL: "http://127.0.0.1:1" };
+    const t1 = Math.floor(Date.now() / 1000) + 3600;
+    assert.equal(check(sb, t1, env).code, 0);
+    assert.equal(idleRecord(sb).lastActivityAt, isoOf(t1), "the first check counts itself");
+    for (let i = 0; i < 20; i++) assert.equal((await probe(`${base}/qwen3-serve/ready`)).status, 200);
+    const later = check(sb, t1 + 30 * MIN, env);
+    assert.equal(later.code, 0, later.out);
+    assert.equal(idleRecord(sb).lastActivityAt, isoOf(t1), "20 health checks moved nothing");
+    assert.match(later.out, /fleet replica: not stopping \(poweroff\): no inference request for 30 min/);
+    assert.equal(readFileSync(logFile, "utf8").split("\n").length, linesBefore, "no line for the health checks");
+  });
+});
+
+describe("the load balancer's readiness path on a sandboxed fleet replica (Ollama)", () => {
+  let sb: Sandbox;
+  before(async () => {
+    sb = await Sandbox.create({
+      request: { model: "qwen3:0.6b", engine: "ollama" },
+      fleet: { ...FLEET, publishQueueMetric: false },
+    });
+    const r = await sb.install();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+  after(() => sb?.destroy());
+
+  it("answers 200 while Ollama has the served model (POST /api/show), a bare 503 once the model is gone", async () => {
+    const url = `http://127.0.0.1:${sb.proxyPort}/qwen3-serve/ready`;
+    assert.deepEqual(Object.values(await probe(url)).slice(0, 2), [200, "ready\n"]);
+    const asked = readFileSync(path.join(sb.state, "engine-requests.log"), "utf8");
+    assert.match(asked, /\{"method":"POST","url":"\/api\/show","auth":"absent"\}/);
+    const ollamaDir = sb.p("var/lib/qwen3-serve/ollama/models/manifests");
+    rmSync(ollamaDir, { recursive: true, force: true });
+    const gone = await probe(url);
+    assert.deepEqual([gone.status, gone.body], [503, "not ready\n"]);
+    assert.doesNotMatch(gone.body + gone.headers, /qwen|not found|nginx\//i);
   });
 });

@@ -87,6 +87,59 @@ describe("env file", () => {
       assert.ok(read.has(key), `${key} is written but no script reads it`);
   });
 
+  it(
+    "a fleet replica's env file is the single machine's plus six FLEET_* lines at its end, every script reads " +
+      "them, and malformed fleet values or a queue metric Ollama cannot give are refused",
+    () => {
+      const fleet = {
+        region: "us-east-1",
+        autoScalingGroupName: "qwen3-serve-team-prod-fleet",
+        metricNamespace: "qwen3-serve",
+        queueMetric: "QueueDepth",
+        publishQueueMetric: true,
+        readyPath: "/qwen3-serve/ready",
+      };
+      const p = plan("qwen3:8b", "vllm");
+      const single = renderMachineConfig(p, AWS_SSM);
+      const replica = renderMachineConfig(p, { ...AWS_SSM, fleet });
+      const envOf = (files: typeof single): string =>
+        files.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "";
+      assert.doesNotMatch(envOf(single), /FLEET_/);
+      assert.equal(
+        envOf(replica),
+        `${envOf(single)}FLEET_ASG_NAME='qwen3-serve-team-prod-fleet'\nFLEET_REGION='us-east-1'\n` +
+          "FLEET_METRIC_NAMESPACE='qwen3-serve'\nFLEET_QUEUE_METRIC='QueueDepth'\nFLEET_PUBLISH_QUEUE='1'\n" +
+          "FLEET_READY_PATH='/qwen3-serve/ready'\n",
+      );
+      assert.deepEqual(
+        replica.filter((f) => !f.path.endsWith("/bootstrap.env")),
+        single.filter((f) => !f.path.endsWith("/bootstrap.env")),
+      );
+      const scripts = scriptNames()
+        .map((n) => readFileSync(path.join(__dirname, "..", "components", "machine", n), "utf8"))
+        .join("\n");
+      for (const key of Object.keys(bootstrapEnv(p, { ...AWS_SSM, fleet })).filter((k) => k.startsWith("FLEET_")))
+        assert.match(scripts, new RegExp(`(\\$\\{?|env\\(")${key}\\b`), `${key} is written but no script reads it`);
+      const bad: [Partial<typeof fleet>, RegExp][] = [
+        [{ region: "us-east-1; rm" }, /^Error: fleet\.region "us-east-1; rm" does not match/],
+        [{ autoScalingGroupName: "a'b" }, /^Error: fleet\.autoScalingGroupName "a'b" does not match/],
+        [{ readyPath: "ready" }, /^Error: fleet\.readyPath "ready" does not match/],
+        [{ queueMetric: "" }, /^Error: fleet\.queueMetric "" does not match/],
+      ];
+      for (const [patch, message] of bad)
+        assert.throws(() => bootstrapEnv(p, { ...AWS_SSM, fleet: { ...fleet, ...patch } }), message);
+      assert.throws(
+        () => bootstrapEnv(plan("qwen3:0.6b", "ollama"), { ...AWS_SSM, fleet }),
+        /^Error: fleet\.publishQueueMetric: ollama has no queue metrics to publish$/,
+      );
+      assert.equal(
+        bootstrapEnv(plan("qwen3:0.6b", "ollama"), { ...AWS_SSM, fleet: { ...fleet, publishQueueMetric: false } })
+          .FLEET_PUBLISH_QUEUE,
+        "0",
+      );
+    },
+  );
+
   it("carries each engine image's minimum driver branch: 580 for vLLM and SGLang (CUDA 13 images), 550 for Ollama", () => {
     const need = (engine: "vllm" | "sglang" | "ollama"): [string | undefined, string | undefined] => {
       const env = bootstrapEnv(plan("qwen3:8b", engine), SSM);

@@ -5,12 +5,18 @@ idle.py check    gather, decide, act, record; qwen3-serve-idle.timer runs it eve
 idle.py loop     check every IDLE_CHECK_SECONDS (the Docker target's sidecar)
 idle.py decide   the pure rule: JSON {now, sample, state, settings} on stdin, decision on stdout
                  (a JSON list of those: a list of decisions)
+
+Fleet replica (FLEET_ASG_NAME set): never stops anything (the Auto Scaling group scales in, the
+reaper enforces TTL); publishes the engine's queue to CloudWatch and holds scale-in protection
+while serving.
 """
 
 # Busy: an authenticated inference request in the proxy's access log, a request in flight at the
 # proxy, requests running or waiting in the engine's /metrics (vLLM, SGLang), generated tokens
 # advancing, or, with IDLE_COUNT_SSH=1, a login session. Download and load are not idle until
 # IDLE_LOADING_MAX_SECONDS. TTL_HOURS stops regardless of traffic. QS_NOW pins the clock for tests.
+import hashlib
+import hmac
 import http.client
 import json
 import math
@@ -22,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from functools import lru_cache
@@ -33,6 +40,11 @@ import status  # noqa: E402  (the status file's lock, load and save)
 
 # Inference calls only: health checks, model lists and the status page are not use.
 INFERENCE = re.compile(r"^/(v1/(chat/completions|completions|responses|embeddings)|api/(chat|generate|embed))\b")
+# Gauges of requests running and waiting, which a fleet replica also publishes as its queue: vLLM
+# vllm/v1/metrics/loggers.py (Gauge "vllm:num_requests_running", "vllm:num_requests_waiting"), SGLang
+# python/sglang/srt/metrics/collector.py (Gauge "sglang:num_running_reqs", "sglang:num_queue_reqs"),
+# read 2026-11-30 in the upstream sources (the names are the same in every version seen there; not
+# checked at the exact pinned tags vLLM v0.31.0 and SGLang v0.5.21).
 METRICS = {
     "vllm": ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:generation_tokens_total"),
     "sglang": ("sglang:num_running_reqs", "sglang:num_queue_reqs", "sglang:generation_tokens_total"),
@@ -227,6 +239,8 @@ def clean_state(raw):
             and number(v) is not None
         ):
             st[k] = v
+        elif k == "protected" and isinstance(v, bool):
+            st[k] = v
         elif (
             k == "log"
             and isinstance(v, dict)
@@ -411,26 +425,34 @@ def engine_active(action):
     return True
 
 
-def imds_tags():
-    # Window, TTL and SSH rule from the instance's tags, through IMDSv2 (a token first).
+def imds_token():
     base = env("IMDS_URL", "http://169.254.169.254")
     put = urllib.request.Request(
         base + "/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
     )
     with urllib.request.urlopen(put, timeout=2) as r:  # noqa: S310
-        token = r.read().decode()
+        return base, r.read().decode()
+
+
+def imds_get(base_token, path):
+    # One IMDSv2 read; "" when IMDS has no such key (404).
+    base, token = base_token
+    req = urllib.request.Request(base + "/latest/meta-data/" + path, headers={"X-aws-ec2-metadata-token": token})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:  # noqa: S310
+            return r.read().decode().strip()
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return ""
+        raise
+
+
+def imds_tags():
+    # Window, TTL and SSH rule from the instance's tags, through IMDSv2 (a token first).
+    token = imds_token()
 
     def tag(key):
-        req = urllib.request.Request(
-            f"{base}/latest/meta-data/tags/instance/qwen3-serve:{key}", headers={"X-aws-ec2-metadata-token": token}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=2) as r:  # noqa: S310
-                return r.read().decode().strip()
-        except urllib.error.HTTPError as e:
-            if e.code == 404:
-                return ""
-            raise
+        return imds_get(token, f"tags/instance/qwen3-serve:{key}")
 
     def positive(v):
         try:
@@ -537,6 +559,112 @@ def sample_machine(now, state, settings):
     )
 
 
+# ---- fleet replica: the queue metric and scale-in protection, signed calls to AWS ---------------
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def sigv4(method, url, headers, body, region, service, creds, amz_date):
+    # The request's headers with AWS Signature Version 4 added: canonical request, string to sign,
+    # derived key, HMAC (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html,
+    # read 2026-11-30). Header values are trimmed, query parameters sorted, every header sent signed.
+    u = urllib.parse.urlsplit(url)
+    h = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
+    h.update({"host": u.netloc, "x-amz-date": amz_date})
+    if creds.get("Token"):
+        h["x-amz-security-token"] = creds["Token"]
+    names = sorted(h)
+
+    def q(v):
+        return urllib.parse.quote(v, safe="-_.~")
+
+    query = "&".join(f"{q(k)}={q(v)}" for k, v in sorted(urllib.parse.parse_qsl(u.query, keep_blank_values=True)))
+    headers_text = "".join(f"{k}:{h[k]}\n" for k in names)
+    canonical = "\n".join([method, u.path or "/", query, headers_text, ";".join(names), sha256_hex(body)])
+    scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
+    key = ("AWS4" + creds["SecretAccessKey"]).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, sha256_hex(canonical.encode())])
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    h["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={creds['AccessKeyId']}/{scope}, SignedHeaders={';'.join(names)}, "
+        f"Signature={signature}"
+    )
+    return h
+
+
+def aws_identity():
+    # The instance role's temporary credentials and the instance id, from IMDSv2. Never logged.
+    token = imds_token()
+    role = imds_get(token, "iam/security-credentials/").split("\n")[0]
+    creds = json.loads(imds_get(token, f"iam/security-credentials/{role}") or "{}") if role else {}
+    if not creds.get("AccessKeyId") or not creds.get("SecretAccessKey"):
+        raise ValueError("no instance role credentials in the instance metadata")
+    return creds, imds_get(token, "instance-id")
+
+
+def aws_query(service, params, creds):
+    # One AWS Query API call (form-encoded POST); FLEET_AWS_ENDPOINT points both services at a test fake.
+    region = env("FLEET_REGION")
+    url = (env("FLEET_AWS_ENDPOINT") or f"https://{service}.{region}.amazonaws.com") + "/"
+    body = urllib.parse.urlencode(params).encode()
+    # The real clock, never QS_NOW: AWS refuses a signature more than 5 minutes off.
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    ctype = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers=sigv4("POST", url, ctype, body, region, service, creds, amz_date)
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 (AWS's endpoint, or a test's loopback fake)
+            r.read()
+    except urllib.error.HTTPError as e:
+        # The error code only: AWS's message may name the role or the account.
+        code = re.search(r"<Code>([^<]{1,80})</Code>", e.read().decode("utf-8", "replace"))
+        raise ValueError(f"{params['Action']}: HTTP {e.code} {code.group(1) if code else ''}".strip()) from None
+
+
+def fleet_step(now, sample, protected):
+    # Publish the queue; set scale-in protection when serving changed (or is unknown, after a boot).
+    # Returns the protection now in force (None: unknown) and warnings.
+    asg, warnings = env("FLEET_ASG_NAME"), []
+    engine = sample.get("engine") or {}
+    queue = engine["running"] + engine["waiting"] if engine.get("ok") else None
+    last = sample.get("lastRequestAt")
+    serving = bool((sample.get("inFlight") or 0) > 0 or (queue or 0) > 0 or (last is not None and now - last < 120))
+    calls = []
+    if env("FLEET_PUBLISH_QUEUE") == "1" and queue is not None:
+        metric = {"MetricName": env("FLEET_QUEUE_METRIC"), "Value": f"{queue:g}", "Unit": "Count"}
+        metric.update({"Dimensions.member.1.Name": "AutoScalingGroupName", "Dimensions.member.1.Value": asg})
+        params = {"Action": "PutMetricData", "Version": "2010-08-01", "Namespace": env("FLEET_METRIC_NAMESPACE")}
+        calls.append(("monitoring", dict(params, **{f"MetricData.member.1.{k}": v for k, v in metric.items()})))
+    if protected != serving:
+        params = {"Action": "SetInstanceProtection", "Version": "2011-01-01", "AutoScalingGroupName": asg}
+        calls.append(("autoscaling", dict(params, ProtectedFromScaleIn=str(serving).lower())))
+    if not calls:
+        return protected, warnings
+    try:
+        creds, instance = aws_identity()
+    except (*UNREADABLE, KeyError) as e:
+        return protected, [
+            f"fleet: instance metadata unreadable ({e.__class__.__name__}); no metric, protection unchanged"
+        ]
+    for service, params in calls:
+        if service == "autoscaling":
+            params["InstanceIds.member.1"] = instance
+        try:
+            aws_query(service, params, creds)
+        except UNREADABLE as e:
+            warnings.append(f"fleet: {params['Action']} failed ({e}); retried next check")
+            continue
+        if service == "autoscaling":
+            protected = serving
+            say(f"fleet: scale-in protection {'on: serving' if serving else 'off: idle'}")
+    return protected, warnings
+
+
 def act(action):
     if action == "poweroff":
         # EC2 turns an OS shutdown into stop or terminate, per the instance's shutdown behaviour.
@@ -587,6 +715,15 @@ def check(memory=None):
     sample, pos, problems = sample_machine(now, state, settings)
     d = decide(now, sample, state, settings)
     warnings += more + problems + d["warnings"]
+    fleet = bool(env("FLEET_ASG_NAME"))
+    if fleet:
+        # A replica never stops itself: the group would only replace it. Say what the rule wanted.
+        if d["action"] == "stop":
+            say(f"fleet replica: not stopping ({settings['action']}): {d['reason']}; the group scales in")
+        d = dict(d, action="none", reason=f"fleet replica: the group scales in ({d['reason']})", stopAt=None)
+        d["state"].pop("stoppedAt", None)
+        protected, late = fleet_step(now, sample, d["state"].get("protected"))
+        warnings += late
     for w in warnings:
         say(f"WARNING: {w}")
     code = 0
@@ -604,6 +741,8 @@ def check(memory=None):
     )
     if pos is None:
         new_state.pop("log")
+    if fleet and protected is not None:
+        new_state["protected"] = protected
     late = save_state(root, new_state) + record_status(now, d, settings, warnings)
     for w in late:
         say(f"WARNING: {w}")

@@ -7,6 +7,8 @@ QS_LIB="${QS_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 load_env "$QS_ENV_FILE"
 # The plan's settings; idle.py reads the machine facts (paths, grace period) from machine.env beside it.
 export QS_ROOT ENGINE ENGINE_PORT IDLE_SETTINGS IDLE_MINUTES TTL_HOURS IDLE_COUNT_SSH IDLE_ACTION IDLE_LOADING_MAX_SECONDS
+# A fleet replica's settings (absent on a single machine: exported unset, so not in idle.py's environment).
+export FLEET_ASG_NAME FLEET_REGION FLEET_METRIC_NAMESPACE FLEET_QUEUE_METRIC FLEET_PUBLISH_QUEUE
 # On AWS the secrets phase installs idle.py (it comes from SSM, not the user data); the timer
 # starts at boot, before that, so until then a check is a no-op rather than a failed unit.
 if [ ! -f "$QS_LIB/idle.py" ]; then

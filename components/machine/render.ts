@@ -160,6 +160,27 @@ export interface MachineSettings {
    * the secrets phase fetches it from these SSM parameters, joined in order, and checks it.
    */
   readonly idleFromSsm?: DeferredIdle;
+  /** A replica of a fleet (AWS Auto Scaling group behind a load balancer); a single machine when absent. */
+  readonly fleet?: FleetMachine;
+}
+
+/**
+ * What a fleet replica's proxy and watchdog need. The fleet component passes its own constants
+ * (components/fleet/settings.ts sits below this layer, so this file cannot import them).
+ */
+export interface FleetMachine {
+  /** The group's region: the watchdog signs its CloudWatch and Auto Scaling calls for it. */
+  readonly region: string;
+  /** The group's name: the queue metric's AutoScalingGroupName dimension, and the group its scale-in protection is set in. */
+  readonly autoScalingGroupName: string;
+  /** CloudWatch namespace of the queue metric (the instance role may publish only there). */
+  readonly metricNamespace: string;
+  /** Name of the queue metric: requests running + waiting in the engine. */
+  readonly queueMetric: string;
+  /** Publish the queue metric from the engine's Prometheus /metrics: vLLM and SGLang only (Ollama has none). */
+  readonly publishQueueMetric: boolean;
+  /** The proxy's unauthenticated readiness path, the load balancer's health check: 200 only when the engine serves the model. */
+  readonly readyPath: string;
 }
 
 /** Where a machine fetches idle.py (gzip, then base64, split over SSM parameters) and the SHA-256 of the shipped text. */
@@ -170,8 +191,14 @@ export interface DeferredIdle {
   readonly sha256: string;
 }
 
+/** The parts of a plan the readiness estimates read; a whole Plan is one, and so is a stack output's partial plan. */
+export interface ReadinessSizes {
+  readonly disk: { readonly engineGiB: number };
+  readonly serve: { readonly weights: { readonly expectedBytes: number } };
+}
+
 /** Seconds to wait for the engine to load: 10 minutes, plus 5 s per GB read at 200 MB/s. */
-export function loadTimeoutSeconds(plan: Plan): number {
+export function loadTimeoutSeconds(plan: ReadinessSizes): number {
   return 600 + Math.ceil((plan.serve.weights.expectedBytes / 1e9) * 5);
 }
 
@@ -179,7 +206,7 @@ export function loadTimeoutSeconds(plan: Plan): number {
  * How long `pulumi up` waits for a new machine: boot, a driver install when needed, the engine image
  * and the weights at a conservative 50 MB/s, then the engine's own load timeout.
  */
-export function readinessTimeoutSeconds(plan: Plan, installsDriver: boolean): number {
+export function readinessTimeoutSeconds(plan: ReadinessSizes, installsDriver: boolean): number {
   const mbps = 50;
   const image = Math.ceil((plan.disk.engineGiB * 1.074e3) / mbps);
   const weights = Math.ceil(plan.serve.weights.expectedBytes / 1e6 / mbps);
@@ -202,6 +229,33 @@ function deferredIdleEnv(settings: MachineSettings): { SSM_IDLE_PY_PARAMS: strin
     throw new Error(`bad SSM parameter names for idle.py: ${d.parameters.join(" ")}`);
   if (!/^[0-9a-f]{64}$/.test(d.sha256)) throw new Error(`idle.py SHA-256 must be 64 hex digits, not ${d.sha256}`);
   return { SSM_IDLE_PY_PARAMS: d.parameters.join(" "), IDLE_PY_SHA256: d.sha256 };
+}
+
+/** Engines whose Prometheus /metrics carry the requests running and waiting (idle.py's METRICS). */
+const ENGINES_WITH_QUEUE_METRICS: readonly string[] = ["vllm", "sglang"];
+
+/** The FLEET_* settings of a replica (none on a single machine, so its env file stays as it was). */
+function fleetEnv(plan: Plan, fleet: FleetMachine | undefined): Record<string, string> {
+  if (fleet === undefined) return {};
+  const checks: [string, string, RegExp][] = [
+    ["region", fleet.region, /^[a-z]{2}(-[a-z]+)+-\d+$/],
+    ["autoScalingGroupName", fleet.autoScalingGroupName, /^[A-Za-z0-9._-]{1,255}$/],
+    ["metricNamespace", fleet.metricNamespace, /^[A-Za-z0-9._#/-]{1,255}$/],
+    ["queueMetric", fleet.queueMetric, /^[A-Za-z0-9._-]{1,255}$/],
+    ["readyPath", fleet.readyPath, /^(\/[A-Za-z0-9._-]+)+$/],
+  ];
+  for (const [name, value, shape] of checks)
+    if (!shape.test(value)) throw new Error(`fleet.${name} ${JSON.stringify(value)} does not match ${shape}`);
+  if (fleet.publishQueueMetric && !ENGINES_WITH_QUEUE_METRICS.includes(plan.engine))
+    throw new Error(`fleet.publishQueueMetric: ${plan.engine} has no queue metrics to publish`);
+  return {
+    FLEET_ASG_NAME: fleet.autoScalingGroupName,
+    FLEET_REGION: fleet.region,
+    FLEET_METRIC_NAMESPACE: fleet.metricNamespace,
+    FLEET_QUEUE_METRIC: fleet.queueMetric,
+    FLEET_PUBLISH_QUEUE: fleet.publishQueueMetric ? "1" : "0",
+    FLEET_READY_PATH: fleet.readyPath,
+  };
 }
 
 /** The env file's settings as key/value pairs (no secrets: only where to find them). */
@@ -247,6 +301,7 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     IDLE_ACTION: idle.action,
     // Past the readiness timeout `pulumi up` waits, a bootstrap still "loading" is wedged: idle rules apply.
     IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, settings.driver === "install")),
+    ...fleetEnv(plan, settings.fleet),
   };
   return env;
 }

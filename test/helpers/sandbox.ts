@@ -19,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import {
   renderInstallScript,
+  type FleetMachine,
   type IdleSettings,
   type MachineFile,
   type MachineSettings,
@@ -91,6 +92,8 @@ export interface SandboxOptions {
   readonly idle?: IdleSettings;
   /** As the AWS target ships it: idle.py left out of the installed files, its chunks in the fake SSM for the secrets phase (SSM secrets only). */
   readonly idleFromSsm?: boolean;
+  /** A fleet replica: the readiness path on the proxy, the watchdog's queue metric and scale-in protection. */
+  readonly fleet?: FleetMachine;
 }
 
 /** A sandboxed machine with the bootstrap installed by the rendered SSH installer. */
@@ -162,6 +165,7 @@ export class Sandbox {
       ...(opts.tlsDomain !== undefined ? { tls: { domain: opts.tlsDomain, email: "ops@example.test" } } : {}),
       ...(opts.idle !== undefined ? { idle: opts.idle } : {}),
       ...(idleSsm !== undefined ? { idleFromSsm: { parameters: idleSsm.parameters, sha256: idleSsm.sha256 } } : {}),
+      ...(opts.fleet !== undefined ? { fleet: opts.fleet } : {}),
     };
     // The engine's argv keeps the plan's port; the fake engine listens where ENGINE_PORT says instead,
     // so sandboxes in parallel test files never collide.

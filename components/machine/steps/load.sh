@@ -10,7 +10,7 @@ load_env "$QS_ENV_FILE"
 engine_url="http://127.0.0.1:${ENGINE_PORT}"
 # The watchdog's and the proxy's settings are not the engine's: changing them must not reload the model.
 fingerprint="$({
-  grep -Ev '^(IDLE_[A-Z_]+|TTL_HOURS|PROXY_PORT|TLS_DOMAIN|TLS_EMAIL)=' "$QS_ENV_FILE" || true
+  grep -Ev '^(IDLE_[A-Z_]+|FLEET_[A-Z_]+|TTL_HOURS|PROXY_PORT|TLS_DOMAIN|TLS_EMAIL)=' "$QS_ENV_FILE" || true
   cat "$ENGINE_ARGV_FILE" "$ENGINE_ENV_FILE"
 } | sha256sum | awk '{print $1}')"
 started_file="$STATE_DIR/engine.fingerprint"

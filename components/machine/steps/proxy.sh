@@ -65,6 +65,54 @@ TPL_STATUS_LOCATION="$(cat <<LOCATION
     }
 LOCATION
 )"
+
+# A fleet replica answers the load balancer's health check without the key: 200 only when the
+# engine serves the model (its health path; Ollama: the model is present, POST /api/show, which
+# answers 404 for a missing one, ollama/ollama server/routes.go ShowHandler, read 2026-11-30).
+# auth_request runs in the access phase, after any `return`, so the 200 is a file served in the
+# content phase; every failure maps to a bare 503. No access log line (the watchdog ignores the
+# path anyway) and no version in a header or body. A single machine has no such path: closed.
+if [ -n "${FLEET_ASG_NAME:-}" ]; then
+  [[ "$SERVED_MODEL" =~ ^[A-Za-z0-9._:/-]+$ ]] || fail "served model name $SERVED_MODEL cannot go into the readiness probe"
+  if [ "$ENGINE" = ollama ]; then
+    probe="proxy_method POST;
+        proxy_set_header Content-Type application/json;
+        proxy_set_body '{\"model\":\"${SERVED_MODEL}\"}';
+        proxy_pass http://127.0.0.1:${ENGINE_PORT}/api/show;"
+  else
+    probe="proxy_pass_request_body off;
+        proxy_set_header Content-Length \"\";
+        proxy_pass http://127.0.0.1:${ENGINE_PORT}${ENGINE_HEALTH_PATH};"
+  fi
+  printf 'ready\n' | write_if_changed "$STATE_DIR/ready.txt" 0644 || true
+  TPL_STATUS_LOCATION+="$(cat <<LOCATION
+
+    location = ${FLEET_READY_PATH} {
+        access_log off;
+        server_tokens off;
+        auth_request ${FLEET_READY_PATH}/engine;
+        error_page 401 403 404 405 500 = @qwen3_serve_not_ready;
+        default_type text/plain;
+        alias ${STATE_DIR}/ready.txt;
+    }
+    location = ${FLEET_READY_PATH}/engine {
+        internal;
+        access_log off;
+        server_tokens off;
+        proxy_set_header Authorization "";
+        proxy_connect_timeout 2s;
+        proxy_read_timeout 4s;
+        ${probe}
+    }
+    location @qwen3_serve_not_ready {
+        access_log off;
+        server_tokens off;
+        default_type text/plain;
+        return 503 "not ready\n";
+    }
+LOCATION
+)"
+fi
 export TPL_STATUS_LOCATION
 render_template "$QS_LIB/proxy.conf" | write_if_changed "$NGINX_CONF_DIR/qwen3-serve.conf" 0644 && changed=1
 
