@@ -72,6 +72,7 @@ const LAYERS: readonly { dir: string; kind: "data" | "pure" | "components" | "en
   { dir: "components/config", kind: "pure" },
   { dir: "components/machine", kind: "components", pure: ["render.ts"] },
   { dir: "components/stacks", kind: "components" },
+  { dir: "components/fleet", kind: "pure" },
   { dir: "components/smoke", kind: "components", pure: ["options.ts", "report.ts", "stats.ts", "estimate.ts"] },
   { dir: "components/reaper", kind: "components", pure: ["rules.ts"] },
   { dir: "components/targets", kind: "components" },
