@@ -19,7 +19,7 @@ import { GpuServer, launchedOf } from "../components/targets/aws";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
 import { deployStack, planForStack, type StackContext, type StackOutputs } from "../components/program/deploy";
-import { stackFileConfig, stackNames, stacksFor, stackTarget } from "./helpers/stacks";
+import { isFleetStack, stackFileConfig, stackNames, stacksFor, stackTarget } from "./helpers/stacks";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
@@ -53,7 +53,8 @@ const ctx = (stack: string, secretsAreSecret = true): StackContext => ({
   isSecret: () => secretsAreSecret,
 });
 
-const stacks = stacksFor("aws");
+// Single-machine AWS stacks; the fleet stack (team) has its own file, test/fleet.test.ts.
+const stacks = stacksFor("aws").filter((s) => !isFleetStack(s));
 /**
  * readinessTimeoutSeconds of the dev stack's g4dn.2xlarge plan (DLAMI, Ollama). It reads only the engine image's GiB,
  * the weights' bytes and whether the AMI installs a driver (components/machine/render.ts), none of which depends on
@@ -171,11 +172,11 @@ const WAIT_READY_SCRIPT = path.resolve(__dirname, "..", "scripts", "wait-ready.t
 before(() => useMocks());
 
 describe("example stacks", () => {
-  it("are dev, lab and prod on AWS, plus one workstation and one Docker stack", () => {
+  it("are dev, lab and prod single machines on AWS, the team fleet on AWS, one workstation and one Docker stack", () => {
     assert.deepEqual(stacks, ["dev", "lab", "prod"]);
     assert.deepEqual(
       stackNames().map((s) => `${s}:${stackTarget(s)}`),
-      ["dev:aws", "docker:docker", "lab:aws", "prod:aws", "workstation:workstation"],
+      ["dev:aws", "docker:docker", "lab:aws", "prod:aws", "team:aws", "workstation:workstation"],
     );
   });
 
@@ -821,7 +822,7 @@ describe("config mistakes fail before anything is declared", () => {
         "Did you mean idleMinutes? Check the spelling; settings are case-sensitive.\n" +
         "Valid choices: model, engine, quantization, context, concurrency, modelRevision, families, " +
         "instanceTypes, maxPricePerHour, objective, minTokensPerSecond, spot, target, owner, tags, idleMinutes, idleCountsSsh, " +
-        "ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, aws, workstation, docker",
+        "ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, fleet, aws, workstation, docker",
     ));
 
   it("a tag key EC2 cannot serve through instance metadata is refused, naming it", async () => {

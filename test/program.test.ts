@@ -27,7 +27,7 @@ import { deployStack, type StackContext } from "../components/program/deploy";
 import { NothingFitsError, type Plan } from "../components/sizing/plan";
 import { TARGETS } from "../components/targets/registry";
 import { MOCK_ELASTIC_IP, recorded, resolveAll, useMocks, outputValue } from "./helpers/pulumiMocks";
-import { stackFileConfig, stackNames, stackTarget } from "./helpers/stacks";
+import { isFleetStack, stackFileConfig, stackNames, stackTarget } from "./helpers/stacks";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -182,6 +182,7 @@ describe("index.ts in this process under plain mocks, for every example stack", 
     docker: ["cost", 25],
     lab: ["cost-per-token", 43.3],
     prod: ["cost-per-token", 22.5],
+    team: ["cost-per-token", 35.9],
     workstation: ["cost", 87.5],
   };
 
@@ -195,7 +196,12 @@ describe("index.ts in this process under plain mocks, for every example stack", 
       try {
         const out = await main();
         await resolveAll(out);
-        assert.equal(await outputValue(out.endpoint), endpoints[stackTarget(stack)]);
+        // A fleet's endpoint is its load balancer's DNS name (the mock's), not a machine's address.
+        const fleetEndpoint = "http://test-alb-1234567890.us-east-1.elb.amazonaws.com/v1";
+        assert.equal(
+          await outputValue(out.endpoint),
+          isFleetStack(stack) ? fleetEndpoint : endpoints[stackTarget(stack)],
+        );
         assert.ok((await outputValue(out.instanceType)).length > 0);
         assert.equal(
           out.awsRegion === undefined ? null : await outputValue(out.awsRegion),

@@ -62,16 +62,21 @@ export const AwsSettingsSchema = z.strictObject({
   ssh: z.strictObject({ keyName: z.string().min(1), allowedCidrs: z.array(allowedCidr).min(1) }).optional(),
   /** Public port of the authenticating proxy. */
   proxyPort: z.int().min(1024, "must be 1024 or above").max(65535).default(8080),
-  /** HTTPS with a Let's Encrypt certificate for this name; a Route 53 zone id makes the DNS record too. */
+  /**
+   * HTTPS for this name. A single machine: a Let's Encrypt certificate (email required), and a Route 53 zone id
+   * makes the DNS record too. A fleet: an ACM certificate on the load balancer, validated and pointed at it in
+   * the Route 53 zone hostedZoneId (required there).
+   */
   tls: z
     .strictObject({
       domain: z.hostname(),
-      email: z.email(),
+      /** Let's Encrypt account email; single machine only (required there). */
+      email: z.email().optional(),
       hostedZoneId: z
         .string()
         .regex(/^Z[0-9A-Z]{5,32}$/)
         .optional(),
-      /** Open port 80 to the whole internet for Let's Encrypt's HTTP-01 check; required with tls. */
+      /** Open port 80 to the whole internet for Let's Encrypt's HTTP-01 check; required with tls on a single machine. */
       openPort80ForAcme: z.boolean().default(false),
     })
     .optional(),
@@ -189,6 +194,19 @@ export const DockerSettingsSchema = z.strictObject({
 
 const planShape = PlanRequestSchema.shape;
 
+/**
+ * Fleet mode (`qwen3-serve:fleet`, AWS only): replicas in an Auto Scaling group behind a load balancer.
+ * maxReplicas is capped at 100: the issue's fleets are 1 to 10 replicas, and a typo of 1000 GPUs should fail here.
+ */
+export const FleetSchema = z.strictObject({
+  /** Replicas kept at all times; 0 lets the fleet go to zero after idleMinutes without a request. */
+  minReplicas: z.int().min(0).max(100).default(0),
+  /** Most replicas scaling may add. */
+  maxReplicas: z.int().min(1).max(100),
+  /** Requests running + waiting per replica that target tracking keeps the fleet at (vLLM, SGLang). */
+  targetQueuePerReplica: z.number().positive().max(1000).default(4),
+});
+
 /** Every key of the `qwen3-serve` namespace. */
 export const StackConfigSchema = z.strictObject({
   model: planShape.model,
@@ -238,6 +256,8 @@ export const StackConfigSchema = z.strictObject({
   hfToken: z.string().min(1).optional(),
   /** SSH private key for the workstation target; set it with `pulumi config set --secret`. */
   sshPrivateKey: z.string().min(1).optional(),
+  /** AWS target only: serve from an Auto Scaling group of replicas behind a load balancer instead of one machine. */
+  fleet: FleetSchema.optional(),
   /** AWS target settings. */
   aws: AwsSettingsSchema.optional(),
   /** Workstation target settings. */
@@ -249,11 +269,13 @@ export const StackConfigSchema = z.strictObject({
 /** The config as the schema alone shapes it, before the rules that tie the target to its settings. */
 type ParsedConfig = z.output<typeof StackConfigSchema>;
 /** Keys every target reads. */
-export type CommonConfig = Omit<ParsedConfig, TargetName | "target">;
+export type CommonConfig = Omit<ParsedConfig, TargetName | "target" | "fleet">;
 /** A validated config for the AWS target. */
 export interface AwsStackConfig extends CommonConfig {
   readonly target: "aws";
   readonly aws: AwsSettings;
+  /** Fleet mode: an Auto Scaling group behind a load balancer; a single machine when absent. */
+  readonly fleet?: FleetConfig;
   readonly workstation?: undefined;
   readonly docker?: undefined;
 }
@@ -278,6 +300,8 @@ export type StackConfig = AwsStackConfig | WorkstationStackConfig | DockerStackC
 export type MachineGpusSettings = z.output<typeof MachineGpusSchema>;
 /** Validated AWS settings. */
 export type AwsSettings = z.output<typeof AwsSettingsSchema>;
+/** The validated `fleet` block, defaults applied. */
+export type FleetConfig = z.output<typeof FleetSchema>;
 /** Validated workstation settings. */
 export type WorkstationSettings = z.output<typeof WorkstationSettingsSchema>;
 /** Validated Docker settings. */
@@ -288,7 +312,7 @@ function refuse(key: string, value: unknown, problem: string, hint: string, choi
 }
 
 /** Rules that span keys, checked after the shape; the CIDR lists come back in canonical form. */
-function checkAws(aws: AwsSettings | undefined): AwsSettings {
+function checkAws(aws: AwsSettings | undefined, fleet: boolean): AwsSettings {
   if (aws === undefined) {
     return refuse(
       "aws",
@@ -317,7 +341,15 @@ function checkAws(aws: AwsSettings | undefined): AwsSettings {
           ...aws.ssh,
           allowedCidrs: checkCidrList("aws.ssh.allowedCidrs", aws.ssh.allowedCidrs, aws.allowPublicIngress),
         };
-  if (aws.tls !== undefined && !aws.tls.openPort80ForAcme) {
+  if (aws.tls !== undefined && !fleet && aws.tls.email === undefined) {
+    refuse(
+      "aws.tls.email",
+      "(missing)",
+      "Let's Encrypt needs an account email to issue the certificate.",
+      "Set aws.tls.email to an address that may receive expiry notices, or drop tls.",
+    );
+  }
+  if (aws.tls !== undefined && !fleet && !aws.tls.openPort80ForAcme) {
     refuse(
       "aws.tls.openPort80ForAcme",
       aws.tls.openPort80ForAcme,
@@ -469,10 +501,19 @@ export function spotStopRefusal(key: string): UserError {
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   const r = StackConfigSchema.safeParse(raw);
   if (!r.success) throw zodToUserError(r.error, raw, StackConfigSchema);
-  const { aws, workstation, docker, target, ...common } = r.data;
+  const { aws, workstation, docker, target, fleet, ...common } = r.data;
   checkTags(common.tags);
   // Settings for a target the stack does not use would be silently ignored: refuse them.
   const settings = { aws, workstation, docker };
+  if (fleet !== undefined && target !== "aws") {
+    refuse(
+      "fleet",
+      "(set)",
+      `a fleet is an Auto Scaling group of EC2 replicas behind a load balancer; the ${target} target serves from one machine you own.`,
+      `Remove ${CONFIG_NAMESPACE}:fleet, or set target: aws.`,
+      ["aws"],
+    );
+  }
   for (const t of TARGET_NAMES) {
     if (t !== target && settings[t] !== undefined) {
       refuse(
@@ -485,9 +526,12 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     }
   }
   switch (target) {
-    case "aws":
+    case "aws": {
+      if (fleet !== undefined) checkFleet(fleet, common, aws);
       if (common.spot && common.idleAction === "stop") throw spotStopRefusal("idleAction");
-      return { ...common, target, aws: checkAws(aws) };
+      const checked = checkAws(aws, fleet !== undefined);
+      return { ...common, target, aws: checked, ...(fleet !== undefined ? { fleet } : {}) };
+    }
     case "workstation": {
       const ws = checkMachineTarget(target, workstation, common);
       connectionHostKey(ws.hostKey, ws.host, ws.port);
@@ -499,6 +543,102 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
       return { ...common, target, docker: d };
     }
   }
+}
+
+/**
+ * What a fleet cannot work with, checked before the AWS settings so the fleet's own reason is given. Replicas
+ * sit behind a public load balancer: no private endpoint; the load balancer needs two zones of default subnets:
+ * no single subnetId. Replicas are replaced, not kept: no idle stop (the group would replace a stopped replica),
+ * no spotFallback (the group mixes markets itself) and no SSH (reach a replica through Session Manager). With
+ * minReplicas 0, idleMinutes is what takes the fleet to zero.
+ */
+function checkFleet(fleet: FleetConfig, common: CommonConfig, aws: AwsSettings | undefined): void {
+  if (fleet.minReplicas > fleet.maxReplicas)
+    refuse(
+      "fleet.minReplicas",
+      fleet.minReplicas,
+      `is above fleet.maxReplicas (${fleet.maxReplicas}).`,
+      `Set fleet.minReplicas to at most ${fleet.maxReplicas}, or raise fleet.maxReplicas.`,
+    );
+  if (fleet.minReplicas === 0 && common.idleMinutes === "off")
+    refuse(
+      "idleMinutes",
+      "off",
+      "with fleet.minReplicas 0 the fleet goes to zero after idleMinutes without a request; off would keep it up forever.",
+      "Set idleMinutes (e.g. 30), or fleet.minReplicas: 1 or more to keep replicas up.",
+    );
+  if (common.idleAction === "stop")
+    refuse(
+      "idleAction",
+      "stop",
+      "a fleet's replicas are never stopped: the group terminates them on scale-in, and would replace a stopped one.",
+      "Set idleAction: terminate (replicas download their weights again when the fleet scales out).",
+      ["terminate"],
+    );
+  if (aws === undefined) return;
+  if (aws.private)
+    refuse(
+      "aws.private",
+      true,
+      "a fleet is reached through a public load balancer.",
+      "Drop private (list aws.allowedCidrs), or remove fleet.",
+    );
+  if (aws.allowedCidrs === undefined)
+    refuse(
+      "aws.allowedCidrs",
+      "(missing)",
+      "required with a fleet: who may reach the load balancer.",
+      `List CIDRs such as ["${MY_IP}"] or ["203.0.113.0/24"].`,
+    );
+  if (aws.subnetId !== undefined)
+    refuse(
+      "aws.subnetId",
+      aws.subnetId,
+      "a fleet's load balancer needs subnets in at least two zones; it uses the default VPC's default subnets.",
+      "Drop subnetId, or remove fleet.",
+    );
+  if (aws.ssh !== undefined)
+    refuse(
+      "aws.ssh",
+      aws.ssh.keyName,
+      "a fleet's replicas accept traffic only from the load balancer.",
+      "Drop ssh and reach a replica with `aws ssm start-session` (the connectCommand output).",
+    );
+  if (aws.spotFallback !== "none")
+    refuse(
+      "aws.spotFallback",
+      aws.spotFallback,
+      "a fleet mixes markets itself: with spot, an on-demand base of one replica (minReplicas 1 or more) and spot above it.",
+      "Drop spotFallback.",
+      ["none"],
+    );
+  checkFleetTls(aws.tls);
+}
+
+/** On a fleet, HTTPS is an ACM certificate validated in a Route 53 zone: the Let's Encrypt fields do not apply. */
+function checkFleetTls(tls: AwsSettings["tls"]): void {
+  if (tls === undefined) return;
+  if (tls.hostedZoneId === undefined)
+    refuse(
+      "aws.tls.hostedZoneId",
+      "(missing)",
+      "a fleet's certificate is an ACM certificate on the load balancer, validated by DNS records in a Route 53 hosted zone.",
+      `Set aws.tls.hostedZoneId to the id of the public hosted zone that holds ${tls.domain}, or drop tls.`,
+    );
+  if (tls.email !== undefined)
+    refuse(
+      "aws.tls.email",
+      tls.email,
+      "a fleet's certificate comes from ACM, not Let's Encrypt, so the email would be ignored.",
+      "Drop aws.tls.email.",
+    );
+  if (tls.openPort80ForAcme)
+    refuse(
+      "aws.tls.openPort80ForAcme",
+      true,
+      "a fleet needs no ACME check: its load balancer's port 80 only redirects to 443, for aws.allowedCidrs alone.",
+      "Drop aws.tls.openPort80ForAcme.",
+    );
 }
 
 /** A machine target (one the user owns) needs its settings, and takes no cloud-only choices. */

@@ -10,21 +10,40 @@
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { gzipSync } from "node:zlib";
 import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
 import { UserError } from "../errors/userError";
-import { renderCloudInit, readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../machine/render";
+import { readinessTimeoutSeconds, STATUS_URL_PATH, type IdleSettings } from "../machine/render";
 import type { Plan } from "../sizing/plan";
-import { idleScriptSsm, machineFiles } from "../machine/assets";
 import { nodeScriptCommand } from "../machine/nodeScript";
 import { spotStopRefusal } from "../config/schema";
-import { declareApiKey } from "./apiKey";
 import { targetOutputs, targetOutputsOf, TargetServer } from "./outputs";
 import { declareReadinessWait } from "./readinessWait";
 import { terminationEnv } from "./awsTermination";
+import {
+  type AwsMachineArgs,
+  type AwsScope,
+  awsScope,
+  declareIdentity,
+  declareSecrets,
+  type FleetOverride,
+  identityTags,
+  launchTemplateFactory,
+  network,
+  userData,
+} from "./awsShared";
+
+export {
+  defaultParameterPrefix,
+  type FleetOverride,
+  fleetOverrides,
+  instancePolicy,
+  offeredZones,
+  SESSION_MANAGER_ACTIONS,
+  type ZoneSubnet,
+} from "./awsShared";
 
 /** Inputs of {@link GpuServer}. */
-export interface GpuServerArgs {
+export interface GpuServerArgs extends AwsMachineArgs {
   /** The sizing decision of the first choice; instance type, disk and serve command come from it. */
   readonly plan: Plan;
   /** Plans of the types the fleet falls back to when the first has no capacity, in priority order (same market). */
@@ -81,19 +100,6 @@ export interface GpuServerArgs {
 export type GpuServerIdle = Omit<IdleSettings, "action" | "fromInstanceTags"> &
   Partial<Pick<IdleSettings, "action" | "fromInstanceTags">>;
 
-/**
- * The SSM prefix when the caller gives none: /qwen3-serve/<project>/<stack>/<name>, unique per
- * component in an account and region. Each part keeps only the characters SSM allows in a name
- * (a-zA-Z0-9_.- between slashes); the fixed first part also keeps clear of the reserved "aws" and
- * "ssm" prefixes (PutParameter Name, "Naming Constraints":
- * https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ssm/aws.sdk.kotlin.services.ssm.model/-put-parameter-request/name.html,
- * read 2026-11-30).
- */
-export function defaultParameterPrefix(name: string): string {
-  const part = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, "-");
-  return `/qwen3-serve/${part(pulumi.getProject())}/${part(pulumi.getStack())}/${part(name)}`;
-}
-
 /** The instance tags idle.py reads through instance metadata (components/machine/idle.py, imds_tags). */
 export function watchdogTags(idle: GpuServerIdle): Record<string, string> {
   return {
@@ -101,87 +107,6 @@ export function watchdogTags(idle: GpuServerIdle): Record<string, string> {
     ...(idle.countSsh ? { "qwen3-serve:idle-counts-ssh": "true" } : {}),
     ...(idle.ttlHours !== null ? { "qwen3-serve:ttl-hours": String(idle.ttlHours) } : {}),
   };
-}
-
-/**
- * What the SSM Agent needs for Session Manager (shell and port forwarding), and nothing else: the
- * policy AWS documents as the Session Manager minimum ("Step 2: Verify or add instance permissions
- * for Session Manager", and the managed policy AWSCloud9SSMInstanceProfile, which is exactly this;
- * https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSCloud9SSMInstanceProfile.html,
- * read 2026-11-30). AmazonSSMManagedInstanceCore, used before, also allows ssm:GetParameter(s) on
- * every parameter in the account, hence every other stack's API key and HF token.
- */
-export const SESSION_MANAGER_ACTIONS = [
-  "ssm:UpdateInstanceInformation",
-  "ssmmessages:CreateControlChannel",
-  "ssmmessages:CreateDataChannel",
-  "ssmmessages:OpenControlChannel",
-  "ssmmessages:OpenDataChannel",
-] as const;
-
-/** The instance role's one inline policy: Session Manager, its own parameters (secrets and idle.py), and a Deny on every other parameter. */
-export function instancePolicy(parameterArns: readonly string[]): string {
-  return JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      { Sid: "SessionManager", Effect: "Allow", Action: [...SESSION_MANAGER_ACTIONS], Resource: "*" },
-      // SecureStrings use the AWS-managed aws/ssm key, whose key policy lets SSM decrypt for callers allowed to read the parameter.
-      { Sid: "ReadOwnParameters", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [...parameterArns] },
-      // Defence in depth: should anyone attach a broader policy to this role, reading another parameter stays denied.
-      { Sid: "NoOtherParameters", Effect: "Deny", Action: ["ssm:GetParameter*"], NotResource: [...parameterArns] },
-    ],
-  });
-}
-
-/** A launch choice of the fleet: a candidate type in a subnet; EC2 tries lower priorities first. */
-export interface FleetOverride {
-  readonly instanceType: string;
-  readonly subnetId: string;
-  readonly priority: number;
-}
-
-/** A subnet and its availability zone. */
-export interface ZoneSubnet {
-  readonly id: string;
-  readonly zone: string;
-}
-
-/**
- * The zones offering each type, from getInstanceTypeOfferings' parallel lists (one entry per offering:
- * hashicorp/terraform-provider-aws internal/service/ec2/ec2_instance_type_offerings_data_source.go appends
- * instanceTypes, locations and locationTypes in one loop; read 2026-11-30).
- */
-export function offeredZones(o: {
-  instanceTypes: readonly string[];
-  locations: readonly string[];
-}): Map<string, Set<string>> {
-  const zones = new Map<string, Set<string>>();
-  o.instanceTypes.forEach((type, i) => {
-    const zone = o.locations[i];
-    if (zone !== undefined) zones.set(type, (zones.get(type) ?? new Set<string>()).add(zone));
-  });
-  return zones;
-}
-
-/**
- * Every candidate (in the plan's order, cheapest first) in every subnet whose zone offers it. Priority is
- * typeRank * 100 + subnetRank (subnets sorted by id): on-demand "prioritized" takes "the highest priority
- * first" and falls back past insufficient capacity
- * (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-fleet-on-demand-backup.html, read 2026-11-30).
- */
-export function fleetOverrides(
-  types: readonly string[],
-  offered: ReadonlyMap<string, ReadonlySet<string>>,
-  subnets: readonly ZoneSubnet[],
-): FleetOverride[] {
-  const sorted = [...subnets].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return types.flatMap((type, typeRank) =>
-    sorted.flatMap((s, subnetRank) =>
-      offered.get(type)?.has(s.zone) === true
-        ? [{ instanceType: type, subnetId: s.id, priority: typeRank * 100 + subnetRank }]
-        : [],
-    ),
-  );
 }
 
 /** What an instant fleet launched: its one instance, or null when EC2 launched nothing. */
@@ -233,21 +158,11 @@ export function nothingLaunchedError(fleetId: string, types: readonly string[], 
   });
 }
 
-/** Tags that never change for the life of a machine; EC2 stamps them at launch (the launch template's). */
-const IDENTITY_TAG_KEYS = ["qwen3-serve:project", "qwen3-serve:stack"] as const;
 /** The tag that remembers which launch a live machine came from (see {@link GpuServer}). */
 export const GENERATION_TAG = "qwen3-serve:generation";
 
 /** Shared by the component's steps. */
-interface Scope {
-  readonly name: string;
-  readonly args: GpuServerArgs;
-  readonly parent: pulumi.CustomResourceOptions;
-  readonly family: (typeof AMI_FAMILIES)[AmiFamilyName];
-  readonly tags: Record<string, string>;
-  readonly idle: IdleSettings;
-  readonly region: pulumi.Output<string>;
-}
+type Scope = AwsScope<GpuServerArgs>;
 
 /** What every fleet of the component is declared with. */
 interface FleetWiring {
@@ -262,15 +177,6 @@ interface Pool {
   readonly market: "spot" | "on-demand";
   readonly plans: readonly Plan[];
   readonly templates: readonly aws.ec2.LaunchTemplate[];
-}
-
-/** The secrets and watchdog parameters the machine reads at boot. */
-interface Secrets {
-  readonly key: pulumi.Output<string>;
-  readonly apiKeyParam: aws.ssm.Parameter;
-  readonly hfParam: aws.ssm.Parameter | undefined;
-  readonly idleParams: aws.ssm.Parameter[];
-  readonly idleSha256: string;
 }
 
 /**
@@ -299,17 +205,42 @@ export class GpuServer extends TargetServer {
     super("qwen3-serve:aws:GpuServer", name, {}, opts);
     if (args.plan.instance.market === "spot" && args.shutdownBehavior === "stop")
       throw spotStopRefusal("shutdownBehavior");
-    const scope = this.scope(name, args);
-    const secrets = this.declareSecrets(scope);
-    const profile = this.declareIdentity(scope, secrets);
+    const idle: IdleSettings = {
+      ...args.idle,
+      action: args.idle.action ?? "poweroff",
+      fromInstanceTags: args.idle.fromInstanceTags ?? true,
+    };
+    const scope: Scope = awsScope(this, name, args, idle);
+    const secrets = declareSecrets(this, scope);
+    const { profile } = declareIdentity(scope, secrets);
     const primary = [args.plan, ...(args.fallbackPlans ?? [])];
     const onDemand = args.plan.instance.market === "spot" ? (args.onDemandFallbackPlans ?? []) : [];
-    const network = this.network(
+    const net = network(
       scope,
       [...primary, ...onDemand].map((p) => p.instance.type),
+      args.subnetId,
     );
-    const sg = this.declareSecurityGroup(scope, network.vpcId);
-    const template = this.templateFactory(scope, secrets, profile, sg);
+    const sg = this.declareSecurityGroup(scope, net.vpcId);
+    const template = launchTemplateFactory(scope, {
+      profile,
+      securityGroup: sg,
+      stamped: () =>
+        this.generation(scope).apply((g) => ({
+          ...identityTags(scope),
+          Name: `qwen3-serve-${name}`,
+          [GENERATION_TAG]: g,
+        })),
+      // A spot instance from a fleet cannot stop (see spotStopRefusal), so its poweroff terminates.
+      shutdownBehavior: (plan) => (plan.instance.market === "spot" ? "terminate" : args.shutdownBehavior),
+      ...(args.ssh !== undefined ? { keyName: args.ssh.keyName } : {}),
+      userData: (plan) =>
+        userData(
+          scope,
+          secrets,
+          plan,
+          args.tls !== undefined ? { tls: { domain: args.tls.domain, email: args.tls.email } } : {},
+        ),
+    });
     const generation = this.generation(scope);
     const pool = (market: Pool["market"], plans: readonly Plan[], prefix: string): Pool => ({
       market,
@@ -324,7 +255,7 @@ export class GpuServer extends TargetServer {
       ...first.templates,
       ...(fallback?.templates ?? []),
     ]);
-    const wiring: FleetWiring = { overrides: network.overrides, generation, terminated };
+    const wiring: FleetWiring = { overrides: net.overrides, generation, terminated };
     const fleet = this.declareFleet(scope, first, wiring, "fleet");
     const launched = this.launchedFrom(scope, fleet, first, wiring, fallback);
     this.launchedPlan = launched.apply((l) => planOf([first, ...(fallback ? [fallback] : [])], l));
@@ -333,143 +264,6 @@ export class GpuServer extends TargetServer {
     this.declareMutableTags(scope, launched.id, instance);
     this.region = scope.region;
     this.declareEndpoint(scope, secrets.key, { fleet, launched, instance, plan: this.launchedPlan });
-  }
-
-  /** The provider, tags and watchdog settings every step uses. */
-  private scope(name: string, args: GpuServerArgs): Scope {
-    // One provider for every AWS resource and lookup; other packages (random, command) keep their defaults.
-    const provider =
-      args.region === undefined
-        ? undefined
-        : new aws.Provider(`${name}-aws`, { region: args.region }, { parent: this });
-    const parent = { parent: this, ...(provider !== undefined ? { provider } : {}) };
-    const idle: IdleSettings = {
-      ...args.idle,
-      action: args.idle.action ?? "poweroff",
-      fromInstanceTags: args.idle.fromInstanceTags ?? true,
-    };
-    const region = aws.getRegionOutput({}, parent).region;
-    return { name, args, parent, family: AMI_FAMILIES[args.amiFamily], tags: { ...args.tags }, idle, region };
-  }
-
-  /** A per-stack API key stored with the optional HF token as SSM SecureStrings, and the watchdog's script. */
-  private declareSecrets({ name, args, parent, tags }: Scope): Secrets {
-    const parameterPrefix = args.parameterPrefix ?? defaultParameterPrefix(name);
-    const key = declareApiKey(name, this);
-    const apiKeyParam = new aws.ssm.Parameter(
-      `${name}-api-key`,
-      {
-        name: `${parameterPrefix}/api-key`,
-        type: "SecureString",
-        value: key,
-        description: "qwen3-serve endpoint API key",
-        tags,
-      },
-      parent,
-    );
-    const hfParam =
-      args.hfToken === undefined
-        ? undefined
-        : new aws.ssm.Parameter(
-            `${name}-hf-token`,
-            {
-              name: `${parameterPrefix}/hf-token`,
-              type: "SecureString",
-              value: pulumi.secret(args.hfToken),
-              description: "Hugging Face token for weight downloads",
-              tags,
-            },
-            parent,
-          );
-    // The idle watchdog: too big for EC2's 16 KiB of user data, so it waits in free Standard String
-    // parameters (4 KB each) that the secrets phase joins, decodes and checks by hash.
-    const idleScript = idleScriptSsm(parameterPrefix);
-    const idleParams = idleScript.values.map(
-      ({ name: paramName, value }, i) =>
-        new aws.ssm.Parameter(
-          `${name}-idle-py-${i}`,
-          // insecureValue: the script is no secret, so diffs show it (`value` is always marked secret).
-          {
-            name: paramName,
-            type: "String",
-            tier: "Standard",
-            insecureValue: value,
-            description: `qwen3-serve idle watchdog (idle.py): gzip+base64, part ${i + 1} of ${idleScript.values.length}`,
-            tags,
-          },
-          parent,
-        ),
-    );
-    return { key, apiKeyParam, hfParam, idleParams, idleSha256: idleScript.sha256 };
-  }
-
-  /** SSM Session Manager, and read access to exactly this stack's parameters (nothing managed attached). */
-  private declareIdentity({ name, parent, tags }: Scope, s: Secrets): aws.iam.InstanceProfile {
-    const role = new aws.iam.Role(
-      `${name}-role`,
-      {
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
-        }),
-        description: "qwen3-serve GPU instance",
-        tags,
-      },
-      parent,
-    );
-    const paramArns = [
-      s.apiKeyParam.arn,
-      ...(s.hfParam === undefined ? [] : [s.hfParam.arn]),
-      ...s.idleParams.map((p) => p.arn),
-    ];
-    new aws.iam.RolePolicy(
-      `${name}-instance`,
-      { role: role.name, policy: pulumi.all(paramArns).apply((arns) => instancePolicy(arns)) },
-      parent,
-    );
-    return new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, parent);
-  }
-
-  /**
-   * Where the fleet may launch: the given subnet, or the default VPC's default subnet in every zone that
-   * offers a candidate (getSubnets per zone: a zone may have no default subnet, where getSubnet would fail).
-   */
-  private network(
-    { args, parent }: Scope,
-    types: readonly string[],
-  ): { vpcId: pulumi.Output<string>; overrides: (types: readonly string[]) => pulumi.Output<FleetOverride[]> } {
-    const offerings = aws.ec2.getInstanceTypeOfferingsOutput(
-      { locationType: "availability-zone", filters: [{ name: "instance-type", values: [...new Set(types)] }] },
-      parent,
-    );
-    // Plain lists through the Outputs: pulumi.all would take a Map apart.
-    const offered = offerings.apply((o) => ({ instanceTypes: o.instanceTypes, locations: o.locations }));
-    if (args.subnetId !== undefined) {
-      const subnet = aws.ec2.getSubnetOutput({ id: args.subnetId }, parent);
-      const subnets = pulumi.all([subnet.id, subnet.availabilityZone]).apply(([id, zone]) => [{ id, zone }]);
-      return { vpcId: subnet.vpcId, overrides: (t) => overridesOrRefuse(t, offered, subnets, args.subnetId) };
-    }
-    const vpc = aws.ec2.getVpcOutput({ default: true }, parent);
-    const subnets = offerings.apply((o) =>
-      pulumi.all(
-        [...new Set(o.locations)].sort().map((zone) =>
-          aws.ec2
-            .getSubnetsOutput(
-              {
-                filters: [
-                  { name: "vpc-id", values: [vpc.id] },
-                  { name: "default-for-az", values: ["true"] },
-                  { name: "availability-zone", values: [zone] },
-                ],
-              },
-              parent,
-            )
-            .ids.apply((ids) => ids.map((id) => ({ id, zone }))),
-        ),
-      ),
-    );
-    const flat = subnets.apply((lists) => lists.flat());
-    return { vpcId: vpc.id, overrides: (t) => overridesOrRefuse(t, offered, flat, undefined) };
   }
 
   /** The security group: only the ingress asked for, all egress. */
@@ -510,118 +304,13 @@ export class GpuServer extends TargetServer {
     return sg;
   }
 
-  /** The gzipped cloud-init of one plan: each candidate type has its own TP size and serve command. */
-  private userData(scope: Scope, s: Secrets, plan: Plan): pulumi.Output<string> {
-    const { args, family, idle, region } = scope;
-    return pulumi
-      .all([
-        s.apiKeyParam.name,
-        s.hfParam?.name ?? pulumi.output(""),
-        region,
-        pulumi.all(s.idleParams.map((p) => p.name)),
-      ])
-      .apply(([apiKeyName, hfName, r, idleNames]) => {
-        const files = machineFiles(plan, {
-          secrets: {
-            source: "ssm",
-            region: r,
-            apiKeyParameter: apiKeyName,
-            ...(hfName !== "" ? { hfTokenParameter: hfName } : {}),
-          },
-          idleFromSsm: { parameters: idleNames, sha256: s.idleSha256 },
-          proxyPort: args.proxyPort,
-          driver: family.hasDriver ? "require" : "install",
-          idle,
-          ...(args.tls !== undefined ? { tls: { domain: args.tls.domain, email: args.tls.email } } : {}),
-          ...(args.engineImageDigest !== undefined ? { engineImageDigest: args.engineImageDigest } : {}),
-        });
-        return gzipSync(renderCloudInit(files), { level: 9 }).toString("base64");
-      });
-  }
-
-  /** The tags EC2 stamps on the instance and its volume at launch: stable ones only, so they never force a new template. */
-  private identityTags({ name, tags }: Scope): Record<string, string> {
-    const stable = Object.fromEntries(IDENTITY_TAG_KEYS.flatMap((k) => (tags[k] !== undefined ? [[k, tags[k]]] : [])));
-    return { ...stable, "qwen3-serve:component": name };
-  }
-
-  /**
-   * A launch template per candidate plan: IMDSv2 only, an encrypted gp3 root on the AMI's own root device
-   * (another device name adds a second volume instead of growing the root: terraform-aws-modules/terraform-aws-eks#281),
-   * security groups without network interfaces (a fleet's subnet override ignores a template's interfaces:
-   * aws/karpenter-provider-aws#3819), and no market options (the fleet chooses the market).
-   */
-  private templateFactory(
-    scope: Scope,
-    s: Secrets,
-    profile: aws.iam.InstanceProfile,
-    sg: aws.ec2.SecurityGroup,
-  ): (plan: Plan, suffix: string) => aws.ec2.LaunchTemplate {
-    const { name, args, parent, family, tags } = scope;
-    const imageId = args.amiId ?? aws.ssm.getParameterOutput({ name: family.ssmParameter }, parent).insecureValue;
-    const rootDeviceName = aws.ec2.getAmiOutput(
-      { filters: [{ name: "image-id", values: [imageId] }] },
-      parent,
-    ).rootDeviceName;
-    const generation = this.generation(scope);
-    const stamped = generation.apply((g) => ({
-      ...this.identityTags(scope),
-      Name: `qwen3-serve-${name}`,
-      [GENERATION_TAG]: g,
-    }));
-    return (plan, suffix) =>
-      new aws.ec2.LaunchTemplate(
-        `${name}-${suffix}`,
-        {
-          description: `qwen3-serve ${name}: ${plan.instance.type}, TP ${plan.tensorParallelSize}`,
-          imageId,
-          instanceType: plan.instance.type,
-          userData: this.userData(scope, s, plan),
-          // A spot instance from a fleet cannot stop (see spotStopRefusal), so its poweroff terminates.
-          instanceInitiatedShutdownBehavior: plan.instance.market === "spot" ? "terminate" : args.shutdownBehavior,
-          iamInstanceProfile: { name: profile.name },
-          vpcSecurityGroupIds: [sg.id],
-          ...(args.ssh !== undefined ? { keyName: args.ssh.keyName } : {}),
-          // Tags in metadata: the idle watchdog reads its window and TTL from them each minute.
-          metadataOptions: {
-            httpTokens: "required",
-            httpEndpoint: "enabled",
-            httpPutResponseHopLimit: 1,
-            instanceMetadataTags: "enabled",
-          },
-          blockDeviceMappings: [
-            {
-              deviceName: rootDeviceName,
-              ebs: {
-                volumeType: "gp3",
-                volumeSize: family.osDiskGiB + plan.disk.totalGiB + args.rootVolume.extraGiB,
-                iops: args.rootVolume.iops,
-                throughput: args.rootVolume.throughputMiBps,
-                encrypted: "true",
-                deleteOnTermination: "true",
-              },
-            },
-          ],
-          tagSpecifications: [
-            { resourceType: "instance", tags: stamped },
-            { resourceType: "volume", tags: stamped },
-          ],
-          updateDefaultVersion: true,
-          tags,
-        },
-        // A new DLAMI release must not replace a running machine: the AMI is resolved once and kept
-        // (pin aws.amiId, or `pulumi up --replace`, to move). A pinned AMI is honoured as given.
-        { ...parent, ...(args.amiId === undefined ? { ignoreChanges: ["imageId"] } : {}) },
-      );
-  }
-
   /** The generation of the live machine (its tag), or a new one when none is live; cached per component. */
   private generation(scope: Scope): pulumi.Output<string> {
     if (this.generationCache !== undefined) return this.generationCache;
     const { args, parent } = scope;
     const fresh = args.generation ?? new Date().toISOString();
     const live = aws.ec2.getInstancesOutput(
-      { instanceTags: this.identityTags(scope), instanceStateNames: ["pending", "running", "stopping", "stopped"] },
+      { instanceTags: identityTags(scope), instanceStateNames: ["pending", "running", "stopping", "stopped"] },
       parent,
     );
     this.generationCache = live.ids.apply((ids) =>
@@ -647,7 +336,7 @@ export class GpuServer extends TargetServer {
       `${scope.name}-terminated`,
       {
         delete: nodeScriptCommand("wait-terminated"),
-        environment: terminationEnv(scope.region, this.identityTags(scope)),
+        environment: terminationEnv(scope.region, identityTags(scope)),
       },
       { parent: this, dependsOn: after },
     );
@@ -738,7 +427,7 @@ export class GpuServer extends TargetServer {
     instance: pulumi.Output<aws.ec2.GetInstanceResult>,
   ): void {
     const { name, parent, tags, idle } = scope;
-    const identity = this.identityTags(scope);
+    const identity = identityTags(scope);
     const all = { ...tags, ...(idle.fromInstanceTags === true ? watchdogTags(idle) : {}) };
     const volumeId = instance.rootBlockDevices.apply((d) => d[0]?.volumeId ?? "");
     for (const [key, value] of Object.entries(all)) {
@@ -820,36 +509,6 @@ export class GpuServer extends TargetServer {
   }
 }
 
-/** The overrides of these types, or a UserError when the first choice (or every candidate) has nowhere to launch. */
-function overridesOrRefuse(
-  types: readonly string[],
-  offered: pulumi.Output<{ instanceTypes: string[]; locations: string[] }>,
-  subnets: pulumi.Output<ZoneSubnet[]>,
-  givenSubnet: string | undefined,
-): pulumi.Output<FleetOverride[]> {
-  return pulumi.all([offered, subnets]).apply(([o, s]) => {
-    const list = fleetOverrides(types, offeredZones(o), s);
-    const first = types[0] ?? "";
-    if (givenSubnet !== undefined && !list.some((x) => x.instanceType === first)) {
-      throw new UserError({
-        key: "subnetId",
-        value: givenSubnet,
-        problem: `its zone (${s[0]?.zone ?? "unknown"}) does not offer ${first}.`,
-        hint: "Give a subnet in a zone that offers it, or leave subnetId unset to let the fleet choose among the default subnets.",
-      });
-    }
-    if (list.length === 0) {
-      throw new UserError({
-        key: "subnetId",
-        value: "(default VPC)",
-        problem: `the default VPC has no default subnet in a zone that offers ${types.join(", ")}.`,
-        hint: "Give a subnet in such a zone (a stack sets it as aws.subnetId), or pin another instance type.",
-      });
-    }
-    return list;
-  });
-}
-
 /** The plan of what EC2 launched: its market's pool, its type. */
 function planOf(pools: readonly Pool[], l: Launched): Plan {
   const plan = pools.find((p) => p.market === l.market)?.plans.find((p) => p.instance.type === l.type);
@@ -866,7 +525,9 @@ import { AMI_FAMILY_NAMES } from "../catalog/amis";
 import { plainUbuntuRefusal } from "../catalog/gpus";
 import { findRegion } from "../catalog/regions";
 import { cidrText, parseCidr } from "../config/cidr";
-import { type AwsStackConfig, MY_IP, planRequestFrom } from "../config/schema";
+import { type AwsStackConfig, type FleetConfig, MY_IP, planRequestFrom } from "../config/schema";
+import { autoScalingGroupName } from "../fleet/settings";
+import { Fleet } from "./awsFleet";
 import { buildPlan, NothingFitsError } from "../sizing/plan";
 import { checkQuota } from "../quota/invokes";
 import { quotaNeed } from "../quota/rules";
@@ -1020,6 +681,7 @@ async function myIpCidr(ctx: StackContext): Promise<string> {
  * one {@link GpuServer}.
  */
 async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext): Promise<DeclaredOutputs> {
+  if (config.fleet !== undefined) return declareFleet(config, config.fleet, plan, ctx);
   const aws = config.aws;
   const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
   const ssh =
@@ -1049,7 +711,7 @@ async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext)
     private: aws.private,
     ...ssh,
     proxyPort: aws.proxyPort,
-    ...(aws.tls !== undefined ? { tls: aws.tls } : {}),
+    ...(aws.tls !== undefined ? { tls: letsEncryptTls(aws.tls) } : {}),
     rootVolume: aws.rootVolume,
     shutdownBehavior: config.idleAction,
     idle: { ...idleSettings(config, "poweroff"), fromInstanceTags: true },
@@ -1069,5 +731,64 @@ async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext)
   };
 }
 
-/** The AWS target: plans over the instance catalog, declares one {@link GpuServer}. */
+/**
+ * Declare a fleet: CIDRs resolved, the candidates planned, and each one's vCPU quota checked for maxReplicas
+ * replicas at once (a candidate without room is dropped, the first must fit), then one {@link Fleet}.
+ */
+async function declareFleet(
+  config: AwsStackConfig,
+  fleet: FleetConfig,
+  plan: Plan,
+  ctx: StackContext,
+): Promise<DeclaredOutputs> {
+  const aws = config.aws;
+  const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
+  const types = candidateTypes(config, plan);
+  const plans = [plan, ...candidatePlans(config, types.slice(1), plan.instance.market === "spot")];
+  const scaled = (p: Plan): Plan => ({
+    ...p,
+    instance: { ...p.instance, vcpus: p.instance.vcpus * fleet.maxReplicas },
+  });
+  const roomy = new Set((await withinQuota(config, plans.map(scaled), ctx, true)).map((p) => p.instance.type));
+  const kept = plans.filter((p) => roomy.has(p.instance.type));
+  const tls = aws.tls;
+  const group = new Fleet(ctx.stack, {
+    plans: kept,
+    fleet,
+    autoScalingGroupName: autoScalingGroupName(ctx.project, ctx.stack, ctx.stack),
+    amiFamily: aws.ami,
+    ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
+    allowedCidrs,
+    proxyPort: aws.proxyPort,
+    ...(tls?.hostedZoneId !== undefined ? { tls: { domain: tls.domain, hostedZoneId: tls.hostedZoneId } } : {}),
+    rootVolume: aws.rootVolume,
+    idle: idleSettings(config, "poweroff"),
+    ...(aws.engineImageDigest !== undefined ? { engineImageDigest: aws.engineImageDigest } : {}),
+    waitForReady: aws.waitForReady,
+    parameterPrefix: `/${ctx.project}/${ctx.stack}`,
+    tags: stackTags(config, ctx, plan),
+    ...(aws.region !== undefined ? { region: aws.region } : {}),
+    ...hfTokenArg(config),
+  });
+  return {
+    ...targetOutputsOf(group),
+    awsRegion: group.region,
+    autoScalingGroupName: group.autoScalingGroupName,
+    replicas: group.replicas,
+    instanceTypes: group.instanceTypes,
+    pricePerReplicaHour: group.pricePerReplicaHour,
+  };
+}
+
+/** A single machine's TLS settings; the config refuses tls without an email on a single machine (components/config/schema.ts). */
+function letsEncryptTls(tls: NonNullable<AwsStackConfig["aws"]["tls"]>): NonNullable<GpuServerArgs["tls"]> {
+  if (tls.email === undefined) throw new Error("aws.tls.email: the config should have refused tls without an email");
+  return {
+    domain: tls.domain,
+    email: tls.email,
+    ...(tls.hostedZoneId !== undefined ? { hostedZoneId: tls.hostedZoneId } : {}),
+  };
+}
+
+/** The AWS target: plans over the instance catalog, declares one {@link GpuServer}, or a {@link Fleet} with `fleet`. */
 export const awsTarget: Target<AwsStackConfig> = { plan: planAws, declare: declareAws };

@@ -20,6 +20,14 @@ export type DeclaredOutputs = TargetOutputs & {
   readonly availabilityZone?: pulumi.Output<string>;
   /** AWS target only: the plan of the type EC2 launched (a fallback candidate's when the first had no capacity). */
   readonly plan?: pulumi.Output<Plan>;
+  /** AWS fleet only: the Auto Scaling group's name. */
+  readonly autoScalingGroupName?: pulumi.Output<string>;
+  /** AWS fleet only: min and max replicas, and the desired count the group reports (scaling owns it). */
+  readonly replicas?: pulumi.Output<{ min: number; max: number; desired: number }>;
+  /** AWS fleet only: the candidate types, in priority order. */
+  readonly instanceTypes?: pulumi.Output<string[]>;
+  /** AWS fleet only: each candidate type's planned price per replica-hour. */
+  readonly pricePerReplicaHour?: pulumi.Output<Record<string, number>>;
 };
 
 /** One place an endpoint can run, for configs `C` of that target. */

@@ -292,7 +292,7 @@ function state(
     case "command:local:Command":
       return { ...inputs, stdout: "ready", stderr: "" };
     default:
-      return inputs;
+      return fleetStates[type]?.(name, inputs, regionOfProvider(provider)) ?? inputs;
   }
 }
 
@@ -507,3 +507,55 @@ export function secretValue(v: unknown): unknown {
     throw new Error(`expected a secret-marked value, got ${JSON.stringify(v)}`);
   return o.value;
 }
+
+/** The fake account every mocked ARN carries. */
+const MOCK_ACCOUNT = "123456789012";
+
+/**
+ * What the provider reports for the fleet's resources (load balancer, target group, listeners, Auto Scaling
+ * group, ACM certificate, Route 53 records): the inputs plus the computed ARNs and names, shaped as AWS
+ * returns them (an ALB's DNS name `<name>-<id>.<region>.elb.amazonaws.com`, a group's ARN with its UUID).
+ */
+const fleetStates: Record<
+  string,
+  (name: string, inputs: Record<string, unknown>, region: string) => Record<string, unknown>
+> = {
+  "aws:lb/loadBalancer:LoadBalancer": (name, inputs, region) => ({
+    ...inputs,
+    arn: `arn:aws:elasticloadbalancing:${region}:${MOCK_ACCOUNT}:loadbalancer/app/${name}/50dc6c495c0c9188`,
+    arnSuffix: `app/${name}/50dc6c495c0c9188`,
+    dnsName: `${name}-1234567890.${region}.elb.amazonaws.com`,
+    zoneId: "Z35SXDOTRQ7X7K",
+  }),
+  "aws:lb/targetGroup:TargetGroup": (name, inputs, region) => ({
+    ...inputs,
+    arn: `arn:aws:elasticloadbalancing:${region}:${MOCK_ACCOUNT}:targetgroup/${name}/73e2d6bc24d8a067`,
+    arnSuffix: `targetgroup/${name}/73e2d6bc24d8a067`,
+  }),
+  "aws:lb/listener:Listener": (name, inputs, region) => ({
+    ...inputs,
+    arn: `arn:aws:elasticloadbalancing:${region}:${MOCK_ACCOUNT}:listener/app/${name}/50dc6c495c0c9188/f2f7dc8efc522ab2`,
+  }),
+  "aws:lb/listenerRule:ListenerRule": (name, inputs, region) => ({
+    ...inputs,
+    arn: `arn:aws:elasticloadbalancing:${region}:${MOCK_ACCOUNT}:listener-rule/app/${name}/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee`,
+  }),
+  "aws:autoscaling/group:Group": (_name, inputs, region) => ({
+    ...inputs,
+    arn: `arn:aws:autoscaling:${region}:${MOCK_ACCOUNT}:autoScalingGroup:6d2ab1c5-1c3e-4a8a-9f3e-0123456789ab:autoScalingGroupName/${String(inputs.name)}`,
+  }),
+  "aws:acm/certificate:Certificate": (name, inputs, region) => ({
+    ...inputs,
+    arn: `arn:aws:acm:${region}:${MOCK_ACCOUNT}:certificate/${name}`,
+    domainValidationOptions: [
+      {
+        domainName: inputs.domainName,
+        resourceRecordName: `_a79865eb4cd1a6ab990a45779b4e0b96.${String(inputs.domainName)}.`,
+        resourceRecordType: "CNAME",
+        resourceRecordValue: "_424c7224e9b0146f9a8808af955727d0.acm-validations.aws.",
+      },
+    ],
+  }),
+  "aws:acm/certificateValidation:CertificateValidation": (_name, inputs) => ({ ...inputs }),
+  "aws:route53/record:Record": (_name, inputs) => ({ ...inputs, fqdn: String(inputs.name).replace(/\.$/, "") }),
+};

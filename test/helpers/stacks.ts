@@ -35,3 +35,8 @@ export function stackTarget(stack: string): string {
 export function stacksFor(target: string): string[] {
   return stackNames().filter((s) => stackTarget(s) === target);
 }
+
+/** Whether a stack file deploys a fleet (`qwen3-serve:fleet` set): an Auto Scaling group, not one machine. */
+export function isFleetStack(stack: string): boolean {
+  return stackFileConfig(stack)["qwen3-serve:fleet"] !== undefined;
+}
