@@ -9,12 +9,14 @@
  */
 import {
   awsEc2Lookup,
+  awsGroupLookup,
   destroyStacks,
   gatherStacks,
   recheckStack,
   ReaperError,
   type DestroyResult,
   type Ec2Lookup,
+  type GroupLookup,
 } from "../components/reaper/adapters";
 import { projectName, pulumiWorkspace, type StackWorkspace } from "../components/stacks/workspace";
 import { isUserError } from "../components/errors/userError";
@@ -32,10 +34,11 @@ import { parseFlags } from "./cli";
 
 const USAGE = `Usage: npm run --silent reap -- [--yes] [--stopped-for <hours>] [--now <ISO 8601>] [--json]
   --yes               destroy the stacks decided "destroy" (without it, only print what would happen)
-  --stopped-for <h>   destroy a stack whose instance has been stopped longer than this (default ${DEFAULT_STOPPED_FOR_HOURS})
+  --stopped-for <h>   destroy a stack whose instance has been stopped, or whose fleet has sat at zero replicas,
+                      longer than this (default ${DEFAULT_STOPPED_FOR_HOURS})
   --now <time>        decide as if it were this time, e.g. 2026-11-29T10:00:00Z (default: now)
   --json              print the decisions as one JSON object on stdout
-Needs AWS credentials to read instance states, and PULUMI_CONFIG_PASSPHRASE (like pulumi up) to destroy.`;
+Needs AWS credentials to read instance states and fleets' Auto Scaling groups, and PULUMI_CONFIG_PASSPHRASE (like pulumi up) to destroy.`;
 
 const OPTIONS = {
   yes: { type: "boolean" },
@@ -51,6 +54,8 @@ export interface ReapDeps {
   readonly workspace: () => StackWorkspace;
   /** Instance states and tags (the real one calls EC2). */
   readonly ec2: () => Ec2Lookup;
+  /** Fleets' Auto Scaling groups (the real one calls Auto Scaling); absent means the real one. */
+  readonly autoScaling?: () => GroupLookup;
   /** This program's Pulumi project name, which its instances' project tag must carry. */
   readonly project: () => string;
   /** The real time, epoch ms; `--now` overrides it. */
@@ -103,9 +108,10 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
 
   const workspace = deps.workspace();
   const ec2 = deps.ec2();
+  const groups = (deps.autoScaling ?? awsGroupLookup)();
   let stacks: ReaperStackInput[];
   try {
-    stacks = await gatherStacks(workspace, ec2);
+    stacks = await gatherStacks(workspace, ec2, groups);
   } catch (e) {
     if (!(e instanceof ReaperError)) throw e;
     deps.stderr(`error: ${e.message}\n`);
@@ -134,7 +140,7 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
     // Under --json stdout carries exactly one JSON object, so Pulumi's progress goes to stderr.
     const progress = json ? deps.stderr : deps.stdout;
     const recheck = async (name: string) => {
-      const fresh = await recheckStack(workspace, ec2, name);
+      const fresh = await recheckStack(workspace, ec2, name, groups);
       return fresh === undefined
         ? { decision: "keep" as const, reason: "no longer listed", kind: "keep" as const }
         : decideStack(fresh, settings);
@@ -187,6 +193,7 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
 const REAL: ReapDeps = {
   workspace: () => pulumiWorkspace(),
   ec2: () => awsEc2Lookup(),
+  autoScaling: () => awsGroupLookup(),
   project: () => projectName(),
   clock: () => Date.now(),
   stdout: (text) => void process.stdout.write(text),

@@ -3,7 +3,9 @@
  * (--bench), or show how long the machine took to come up (--since-up). The endpoint comes from
  * --url/--api-key, from `pulumi stack output --json --show-secrets` piped in (or --outputs FILE),
  * or from --stack NAME through the Pulumi CLI (`pulumi stack output --stack`, never `stack select`).
- * Exit codes: 0 every check that ran passed; 1 a check failed or the endpoint could not be read;
+ * A fleet waking from zero (503) is waited for first, bounded by --wake-timeout.
+ * Exit codes: 0 every check that ran passed; 1 a check failed, the endpoint could not be read, or a
+ * fleet did not wake in time;
  * 2 bad flags (reason on stderr, no stack trace).
  */
 import { writeFileSync } from "node:fs";
@@ -20,9 +22,12 @@ import {
 import { runChecks } from "../components/smoke/checks";
 import { isUserError } from "../components/errors/userError";
 import {
+  isFleet,
   parseSmokeOptions,
   parseStackOutputs,
   resolveTarget,
+  wakeTimeoutSeconds,
+  WAKE_TIMEOUT_LIMITS,
   withPlanDefaults,
   type SmokeOptions,
   type SmokeTarget,
@@ -40,13 +45,16 @@ import {
 } from "../components/smoke/report";
 import { summarizeBench } from "../components/smoke/stats";
 import { benchEstimate } from "../components/smoke/estimate";
+import { waitForWake, WakeTimeoutError, type WakeResult } from "../components/smoke/wake";
 
 const USAGE = `Usage: npm run --silent smoke -- [--url <base ending in /v1> --api-key <key>] [--model <name>]
          [--stack <name> | --outputs <file|->] [--engine vllm|sglang|ollama] [--thinking-mode hybrid|thinking|instruct]
-         [--no-tools] [--timeout <s>] [--json <file>]
+         [--no-tools] [--timeout <s>] [--wake-timeout <s>] [--json <file>]
        npm run --silent smoke -- --bench [--streams N] [--duration S] [--max-tokens T] [--max-requests R] [--json <file>]
        npm run --silent smoke -- --since-up
-Without --url, the endpoint comes from \`pulumi stack output --json --show-secrets\` piped in, or from --stack.`;
+Without --url, the endpoint comes from \`pulumi stack output --json --show-secrets\` piped in, or from --stack.
+A fleet at zero answers 503 while it wakes a replica: the checks and the benchmark wait for it, up to
+--wake-timeout seconds (default: the plan's readiness estimate, else ${WAKE_TIMEOUT_LIMITS.default}).`;
 
 const OPTIONS = {
   url: { type: "string" },
@@ -65,6 +73,7 @@ const OPTIONS = {
   "max-requests": { type: "string" },
   json: { type: "string" },
   "since-up": { type: "boolean" },
+  "wake-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -96,7 +105,7 @@ async function loadOutputs(o: SmokeOptions): Promise<StackOutputs | null> {
   );
 }
 
-async function checks(o: SmokeOptions, t: SmokeTarget): Promise<number> {
+async function checks(o: SmokeOptions, t: SmokeTarget, wake: WakeResult): Promise<number> {
   out(
     `Smoke test of ${t.baseUrl}: model ${t.model ?? "(first one /v1/models lists)"}, engine ${o.engine}, thinking ${o.thinkingMode}`,
   );
@@ -128,6 +137,7 @@ async function checks(o: SmokeOptions, t: SmokeTarget): Promise<number> {
     thinkingMode: o.thinkingMode,
     results: run.results,
     exitCode: code,
+    wake,
   });
   return code;
 }
@@ -142,7 +152,7 @@ function estimateFor(o: SmokeOptions, outputs: StackOutputs | null): BenchEstima
   return benchEstimate(outputs.plan, { streams: o.streams, maxTokens: o.maxTokens });
 }
 
-async function bench(o: SmokeOptions, t: SmokeTarget, outputs: StackOutputs | null): Promise<number> {
+async function bench(o: SmokeOptions, t: SmokeTarget, outputs: StackOutputs | null, wake: WakeResult): Promise<number> {
   const client = makeClient(t.baseUrl, t.apiKey, o.timeoutSeconds);
   let model = t.model;
   if (model === null) {
@@ -186,7 +196,7 @@ async function bench(o: SmokeOptions, t: SmokeTarget, outputs: StackOutputs | nu
   const summary = summarizeBench(r.samples, r.elapsedMs);
   const estimate = estimateFor(o, outputs);
   out(formatBench(summary, settings, estimate));
-  writeJson(o.jsonPath, { endpoint: t.baseUrl, settings, summary, estimate });
+  writeJson(o.jsonPath, { endpoint: t.baseUrl, settings, summary, estimate, wake });
   return summary.errors === 0 && summary.completed > 0 ? 0 : 1;
 }
 
@@ -219,15 +229,23 @@ async function main(argv: readonly string[]): Promise<number> {
     const outputs = await loadOutputs(flags);
     const o = withPlanDefaults(flags, outputs);
     const t = resolveTarget(o, outputs);
-    if (o.mode === "bench") return await bench(o, t, outputs);
     if (o.mode === "since-up") return await sinceUp(o, t);
-    return await checks(o, t);
+    const wake = await waitForWake({
+      baseUrl: t.baseUrl,
+      apiKey: t.apiKey,
+      fleet: isFleet(o, outputs),
+      timeoutMs: wakeTimeoutSeconds(o, outputs) * 1000,
+      requestTimeoutMs: Math.min(o.timeoutSeconds, 30) * 1000,
+      log: out,
+    });
+    if (o.mode === "bench") return await bench(o, t, outputs, wake);
+    return await checks(o, t, wake);
   } catch (e) {
     if (isUserError(e)) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof SourceError) {
+    if (e instanceof SourceError || e instanceof WakeTimeoutError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 1;
     }

@@ -14,7 +14,8 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { shellQuote } from "../components/engines/shell";
 import { nodeScriptCommand, nodeScriptPath } from "../components/machine/nodeScript";
-import { NotReadyError, waitForReady } from "../components/machine/readiness";
+import { NotReadyError, parseRetryAfter, waitForReady } from "../components/machine/readiness";
+import { startFakeOpenAI, type FakeServer, type FakeSettings } from "./helpers/fakeOpenAI";
 
 const KEY = "sk-readiness-test-0123456789";
 
@@ -320,5 +321,75 @@ describe("nodeScriptCommand('wait-ready'), the command the readiness step runs",
       ),
     );
     assert.equal(out, word);
+  });
+});
+
+describe("waitForReady in front of a fleet waking from zero (503 from the load balancer)", () => {
+  const fakes: FakeServer[] = [];
+  after(async () => {
+    await Promise.all(fakes.map((f) => f.close()));
+  });
+  /** A fleet endpoint (no status document through the ALB here: /v1/models stands in) and a clock only sleeps move. */
+  const wait = async (settings: Partial<FakeSettings>, timeoutMs = 600_000) => {
+    const f = await startFakeOpenAI({ key: KEY, ...settings });
+    fakes.push(f);
+    let t = 0;
+    const sleeps: number[] = [];
+    const lines: string[] = [];
+    const run = waitForReady({
+      baseUrl: f.root,
+      apiKey: KEY,
+      model: "Qwen3-8B",
+      hasStatus: false,
+      timeoutMs,
+      pollMs: 10_000,
+      log: (l) => lines.push(l),
+      now: () => t,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        t += ms;
+      },
+    });
+    return { run, lines, sleeps, f };
+  };
+
+  it("shows the ALB's 503 page as waking with the phase text, polls every 10 s, then succeeds", async () => {
+    const w = await wait({ wakingRequests: 2 });
+    assert.equal((await w.run).waitedSeconds, 20);
+    assert.deepEqual(w.lines, [
+      "waking: the load balancer has no ready replica yet (503), 0 s so far; retrying in 10 s",
+      "waking: the load balancer has no ready replica yet (503), 10 s so far; retrying in 10 s",
+      "ready: Qwen3-8B answered a chat completion after 20s of waiting",
+    ]);
+    assert.deepEqual(w.sleeps, [10_000, 10_000]);
+  });
+
+  it("honours Retry-After on a JSON 503 instead of its own interval", async () => {
+    const w = await wait({ wakingRequests: 2, wakingStyle: "json", wakingRetryAfter: 3 });
+    assert.equal((await w.run).waitedSeconds, 6);
+    assert.deepEqual(w.sleeps, [3000, 3000]);
+    assert.equal(
+      w.lines[1],
+      "waking: the load balancer has no ready replica yet (503), 3 s so far; retrying in 3 s (Retry-After)",
+    );
+  });
+
+  it("times out still waking: the last sleep cut to the deadline, the last phase named", async () => {
+    const w = await wait({ wakingRequests: 1000 }, 25_000);
+    await assert.rejects(
+      w.run,
+      new NotReadyError("not ready after 0 min; last seen: waking (the load balancer had no ready replica, 503)"),
+    );
+    assert.deepEqual(w.sleeps, [10_000, 10_000, 5000]);
+    assert.equal(w.f.chats(), 0);
+  });
+
+  it("reads Retry-After as seconds or an HTTP date, never under 1 s, and ignores what it cannot read", () => {
+    const now = Date.parse("2026-11-30T10:00:00Z");
+    assert.equal(parseRetryAfter("120", now), 120_000);
+    assert.equal(parseRetryAfter("0", now), 1000);
+    assert.equal(parseRetryAfter("Mon, 30 Nov 2026 10:00:30 GMT", now), 30_000);
+    assert.equal(parseRetryAfter("soon", now), null);
+    assert.equal(parseRetryAfter(null, now), null);
   });
 });

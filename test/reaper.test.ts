@@ -21,13 +21,30 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import type { _InstanceType, InstanceStateName } from "@aws-sdk/client-ec2";
-import { awsEc2Lookup, instanceFromDescribe, type DescribeInstances } from "../components/reaper/adapters";
+import type { Activity, AutoScalingGroup } from "@aws-sdk/client-auto-scaling";
+import {
+  awsEc2Lookup,
+  awsGroupLookup,
+  gatherStacks,
+  groupFromDescribe,
+  instanceFromDescribe,
+  type AutoScalingCalls,
+  type DescribeInstances,
+  type GroupLookup,
+} from "../components/reaper/adapters";
 import { isUserError } from "../components/errors/userError";
-import { projectName, pulumiCli, pulumiFailure, pulumiWorkspace } from "../components/stacks/workspace";
+import {
+  projectName,
+  pulumiCli,
+  pulumiFailure,
+  pulumiWorkspace,
+  type StackWorkspace,
+} from "../components/stacks/workspace";
 import { type FakeBackend, type FakeStack, fakePulumi } from "./helpers/fakePulumi";
 import {
   decideStack,
   formatDuration,
+  groupToLookUp,
   instanceToLookUp,
   keptBlind,
   missingMarkers,
@@ -36,6 +53,7 @@ import {
   regionFromOutputs,
   regionOf,
   type ReapDecision,
+  type ReaperGroup,
   type ReaperInstance,
   type ReaperStackInput,
 } from "../components/reaper/rules";
@@ -1166,5 +1184,266 @@ describe("npm run reap as a child process", { concurrency: true }, () => {
       /^error: --stopped-for = "a week": not a number of hours\.\nGive hours, 0 or more \(default 72\), e\.g\. 48 or 1\.5\.$/m,
     );
     assert.doesNotMatch(r.stderr, NO_STACK);
+  });
+});
+
+describe("fleets: an Auto Scaling group instead of an instance", () => {
+  const GROUP = "qwen3-serve-qwen3-serve-team-server";
+  /** A fleet's outputs (components/targets/awsFleet.ts): no EC2 instance id, the group's name and region instead. */
+  const fleetOutputs = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    plan: { version: 1, engine: "vllm", model: { id: "Qwen/Qwen3-30B-A3B-FP8" } },
+    endpoint: "http://team-alb.example/v1",
+    modelName: "Qwen/Qwen3-30B-A3B-FP8",
+    replicas: { min: 0, max: 4, desired: 0 },
+    instanceTypes: ["g6e.xlarge", "g6e.2xlarge"],
+    autoScalingGroupName: GROUP,
+    awsRegion: "us-east-1",
+    ...extra,
+  });
+  /** Fleet "team", ours, at zero since 5 hours ago, no lifetime settings, changed by `over` (`group` adds to the group). */
+  const fleet = (
+    over: Partial<ReaperStackInput> & { g?: Partial<ReaperGroup>; config?: Record<string, string> } = {},
+  ): ReaperStackInput => {
+    const { g, config, ...rest } = over;
+    return {
+      name: "team",
+      updateInProgress: false,
+      lastUpdate: "2026-11-29T08:00:00.000Z",
+      outputs: fleetOutputs(),
+      deployedConfig: {
+        "aws:region": "us-east-1",
+        "qwen3-serve:fleet": '{"minReplicas":0,"maxReplicas":4}',
+        ...config,
+      },
+      groupRef: { name: GROUP, region: "us-east-1" },
+      group: {
+        desired: 0,
+        min: 0,
+        max: 4,
+        instances: 0,
+        createdAt: NOW - 500 * H,
+        lastActivityAt: NOW - 5 * H,
+        tags: ourTags("team"),
+        ...g,
+      },
+      ...rest,
+    };
+  };
+  const rows: [string, ReaperStackInput, ReapDecision, number?][] = [
+    [
+      "at zero for longer than --stopped-for counts as stopped",
+      fleet({ g: { lastActivityAt: NOW - 73 * H } }),
+      { decision: "destroy", kind: "stopped", reason: "fleet at zero replicas for 3 days (limit 72 h)" },
+    ],
+    [
+      "at zero for less than --stopped-for is kept",
+      fleet(),
+      keep(`fleet: at zero replicas for 5 hours (limit 72 h); ${NONE}`),
+    ],
+    [
+      "at zero for 5 hours with --stopped-for 4",
+      fleet(),
+      { decision: "destroy", kind: "stopped", reason: "fleet at zero replicas for 5 hours (limit 4 h)" },
+      4,
+    ],
+    [
+      "at zero with no activity in the retention: since its creation, no earlier than six weeks ago",
+      fleet({ g: { lastActivityAt: undefined, createdAt: NOW - 100 * 24 * H } }),
+      { decision: "destroy", kind: "stopped", reason: "fleet at zero replicas for 42 days (limit 72 h)" },
+    ],
+    [
+      "at zero, since when unknown",
+      fleet({ g: { lastActivityAt: undefined, createdAt: undefined } }),
+      keep(`fleet: at zero replicas, since when unknown (limit 72 h); ${NONE}`),
+    ],
+    [
+      "desired 0 with a replica still terminating is not yet at zero",
+      fleet({ g: { instances: 1, lastActivityAt: NOW - 500 * H } }),
+      keep(`fleet: scaling to zero, 1 replica left (min 0, max 4); ${NONE}`),
+    ],
+    [
+      "serving: replicas instead of an instance state",
+      fleet({ g: { desired: 2, instances: 2, lastActivityAt: NOW - 500 * H } }),
+      keep(`fleet: 2 replicas, desired 2 (min 0, max 4); ${NONE}`),
+    ],
+    [
+      "TTL passed, counted from the stack's last update, even while serving",
+      fleet({ g: { desired: 1, instances: 1 }, config: { "qwen3-serve:ttlHours": "1" } }),
+      {
+        decision: "destroy",
+        kind: "ttl",
+        reason: "fleet deployed 2 hours ago (last update 2026-11-29T08:00:00.000Z), past its TTL of 1 h",
+      },
+    ],
+    [
+      "TTL not yet passed",
+      fleet({ config: { "qwen3-serve:ttlHours": "12" } }),
+      keep(`fleet: at zero replicas for 5 hours (limit 72 h); deployed 2 hours ago (TTL 12 h); ${NONE}`),
+    ],
+    [
+      "TTL with no last update time",
+      fleet({ lastUpdate: undefined, config: { "qwen3-serve:ttlHours": "1" } }),
+      keep(`fleet: at zero replicas for 5 hours (limit 72 h); last update time unknown (TTL 1 h); ${NONE}`),
+    ],
+    [
+      "malformed ttlHours in the deployed config keeps",
+      fleet({ g: { lastActivityAt: NOW - 500 * H }, config: { "qwen3-serve:ttlHours": "soon" } }),
+      keep('ttlHours "soon" is not a positive number of hours; fix it to let the reaper act'),
+    ],
+    [
+      "expiresAt passed, from the deployed config",
+      fleet({ g: { desired: 1, instances: 1 }, config: { "qwen3-serve:expiresAt": "2026-11-28T10:00:00Z" } }),
+      { decision: "destroy", kind: "expired", reason: "expired 24 hours ago (expiresAt 2026-11-28T10:00:00Z)" },
+    ],
+    [
+      "expiresAt not yet passed",
+      fleet({ config: { "qwen3-serve:expiresAt": "2026-12-02T10:00:00Z" } }),
+      keep("fleet: at zero replicas for 5 hours (limit 72 h); expires in 3 days"),
+    ],
+    [
+      "group unreadable keeps, even when expired",
+      fleet({
+        group: undefined,
+        groupError: "AccessDenied: not authorized to perform autoscaling:DescribeAutoScalingGroups",
+        config: { "qwen3-serve:expiresAt": "2026-11-01T00:00:00Z" },
+      }),
+      keep(
+        `Auto Scaling group ${GROUP} unreadable: AccessDenied: not authorized to perform autoscaling:DescribeAutoScalingGroups`,
+      ),
+    ],
+    [
+      "group not found in its region keeps",
+      fleet({ group: null, config: { "qwen3-serve:expiresAt": "2026-11-01T00:00:00Z" } }),
+      keep(`Auto Scaling group ${GROUP} not found in us-east-1, so its tags cannot show the stack is this project's`),
+    ],
+    [
+      "group tagged for another stack keeps",
+      fleet({ g: { tags: ourTags("prod"), lastActivityAt: NOW - 500 * H } }),
+      keep(
+        `Auto Scaling group ${GROUP} is tagged qwen3-serve:project=qwen3-serve, qwen3-serve:stack=prod, not qwen3-serve and team: not this project's stack`,
+      ),
+    ],
+    [
+      "update in progress keeps a fleet at zero for weeks",
+      fleet({ updateInProgress: true, g: { lastActivityAt: NOW - 500 * H } }),
+      keep("update in progress"),
+    ],
+  ];
+  for (const [name, input, want, stoppedForHours] of rows) {
+    it(name, () =>
+      assert.deepEqual(
+        decideStack(input, { ...SETTINGS, ...(stoppedForHours !== undefined ? { stoppedForHours } : {}) }),
+        want,
+      ),
+    );
+  }
+
+  it("the group's name stands in for the instance id among the markers, and an unreadable group is a blind keep", () => {
+    assert.equal(missingMarkers(fleetOutputs()), undefined);
+    assert.equal(missingMarkers({ ...fleetOutputs(), modelName: 3 }), "modelName");
+    const blind = fleet({ group: undefined, groupError: "timeout" });
+    assert.equal(keptBlind(blind, decideStack(blind, SETTINGS)), true);
+    assert.equal(keptBlind(fleet(), decideStack(fleet(), SETTINGS)), false);
+  });
+
+  it("looks the group up by its output name, in the outputs' region, else the deployed config's", () => {
+    assert.deepEqual(groupToLookUp(fleetOutputs()), { name: GROUP, region: "us-east-1" });
+    assert.deepEqual(groupToLookUp(fleetOutputs({ awsRegion: undefined }), { "aws:region": "eu-west-1" }), {
+      name: GROUP,
+      region: "eu-west-1",
+    });
+    assert.equal(groupToLookUp(ourOutputs("s", ID)), undefined);
+  });
+
+  /** Answers shaped like DescribeAutoScalingGroups and DescribeScalingActivities, and the calls made. */
+  const fakeAutoScaling = (
+    group: Record<string, unknown> | null,
+    activities: { StartTime?: Date; EndTime?: Date }[],
+  ): { calls: AutoScalingCalls; asked: string[] } => {
+    const asked: string[] = [];
+    return {
+      asked,
+      calls: {
+        describeGroups: async (name, region) => {
+          asked.push(`groups ${name}@${region}`);
+          if (region === "xx-deny-1") throw Object.assign(new Error("not authorized"), { name: "AccessDenied" });
+          return {
+            AutoScalingGroups: group === null ? [] : [{ AutoScalingGroupName: name, ...group } as AutoScalingGroup],
+          };
+        },
+        describeActivities: async (name, region) => {
+          asked.push(`activities ${name}@${region}`);
+          return { Activities: activities as Activity[] };
+        },
+      },
+    };
+  };
+
+  it("reads capacity, instances, creation, tags and the latest activity; activities only for a group at zero", async () => {
+    const atZero = fakeAutoScaling(
+      {
+        DesiredCapacity: 0,
+        MinSize: 0,
+        MaxSize: 4,
+        Instances: [],
+        CreatedTime: new Date("2026-11-01T00:00:00Z"),
+        Tags: [
+          { Key: "qwen3-serve:project", Value: "qwen3-serve", PropagateAtLaunch: true },
+          { Key: "qwen3-serve:stack", Value: "team", PropagateAtLaunch: true },
+        ],
+      },
+      [
+        // Newest first, with an in-progress one (no EndTime) listed before them, as the API orders them.
+        { StartTime: new Date("2026-11-28T09:00:00Z") },
+        { StartTime: new Date("2026-11-28T08:00:00Z"), EndTime: new Date("2026-11-28T08:03:00Z") },
+        { StartTime: new Date("2026-11-20T08:00:00Z"), EndTime: new Date("2026-11-20T08:05:00Z") },
+      ],
+    );
+    assert.deepEqual(await awsGroupLookup(atZero.calls).describe(GROUP, "us-east-1"), {
+      desired: 0,
+      min: 0,
+      max: 4,
+      instances: 0,
+      createdAt: Date.parse("2026-11-01T00:00:00Z"),
+      lastActivityAt: Date.parse("2026-11-28T09:00:00Z"),
+      tags: { "qwen3-serve:project": "qwen3-serve", "qwen3-serve:stack": "team" },
+    });
+    assert.deepEqual(atZero.asked, [`groups ${GROUP}@us-east-1`, `activities ${GROUP}@us-east-1`]);
+
+    const serving = fakeAutoScaling({ DesiredCapacity: 1, MinSize: 0, MaxSize: 4, Instances: [{}] }, []);
+    assert.deepEqual(await awsGroupLookup(serving.calls).describe(GROUP, "eu-west-1"), {
+      desired: 1,
+      min: 0,
+      max: 4,
+      instances: 1,
+      tags: {},
+    });
+    assert.deepEqual(serving.asked, [`groups ${GROUP}@eu-west-1`]);
+  });
+
+  it("an unknown group is null, not an error; other errors pass through to be recorded", async () => {
+    const gone = fakeAutoScaling(null, []);
+    assert.equal(await awsGroupLookup(gone.calls).describe(GROUP, "us-east-1"), null);
+    await assert.rejects(awsGroupLookup(gone.calls).describe(GROUP, "xx-deny-1"), /not authorized/);
+    assert.equal(groupFromDescribe({ AutoScalingGroups: [] }, undefined, GROUP), null);
+  });
+
+  it("gathers a fleet stack through the group lookup, and records a failing lookup as unreadable", async () => {
+    const workspace: StackWorkspace = {
+      listStacks: async () => [{ name: "team", updateInProgress: false, lastUpdate: "2026-11-29T08:00:00.000Z" }],
+      outputs: async () => fleetOutputs(),
+      deployedConfig: async () => ({ "qwen3-serve:ttlHours": "12" }),
+      config: async () => ({}),
+      destroy: async () => assert.fail("no destroy in a gather"),
+    };
+    const ec2 = awsEc2Lookup(async () => assert.fail("a fleet has no instance to look up"));
+    const seen = fakeAutoScaling({ DesiredCapacity: 0, MinSize: 0, MaxSize: 4, Instances: [], Tags: [] }, []);
+    const [s] = await gatherStacks(workspace, ec2, awsGroupLookup(seen.calls));
+    assert.deepEqual(s?.groupRef, { name: GROUP, region: "us-east-1" });
+    assert.deepEqual(s?.group, { desired: 0, min: 0, max: 4, instances: 0, tags: {} });
+    const failing: GroupLookup = { describe: () => Promise.reject(new Error("socket hang up")) };
+    const [f] = await gatherStacks(workspace, ec2, failing);
+    assert.equal(f?.groupError, "socket hang up");
+    assert.equal(f?.group, undefined);
   });
 });

@@ -23,11 +23,13 @@ import { fetchStatus, SourceError } from "../components/stacks/outputs";
 import { runChecks, type ChecksInput } from "../components/smoke/checks";
 import { UserError } from "../components/errors/userError";
 import {
+  isFleet,
   parseSmokeOptions,
   parseStackOutputs,
   resolveTarget,
   skipReason,
   thinkingSwitch,
+  wakeTimeoutSeconds,
   withPlanDefaults,
   type RawSmokeFlags,
   type SmokeContext,
@@ -48,6 +50,7 @@ import { buildPlan } from "../components/sizing/plan";
 import { planForMachine } from "../components/sizing/machinePlan";
 import { parsePlanRequest } from "../components/sizing/request";
 import { KNOWN_GPUS } from "../components/catalog/workstationGpus";
+import { waitForWake, WakeTimeoutError, type WakeInput } from "../components/smoke/wake";
 import { readyStatusDoc, startFakeOpenAI, type FakeServer, type FakeSettings } from "./helpers/fakeOpenAI";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -1057,5 +1060,183 @@ describe("scripts/smoke.ts as a child process", () => {
       r.stderr,
       'error: stdin = "[secret]": apiKey is hidden.\nAdd --show-secrets: `pulumi stack output --json --show-secrets`.\n',
     );
+  });
+});
+
+describe("a fleet waking from zero (503 until a replica is ready)", () => {
+  /** A clock that only the waiter's sleeps move, and the sleeps it asked for. */
+  const fakeTime = (): { now: () => number; sleep: (ms: number) => Promise<void>; sleeps: number[] } => {
+    let t = 0;
+    const sleeps: number[] = [];
+    return {
+      now: () => t,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        t += ms;
+      },
+      sleeps,
+    };
+  };
+  const wake = (f: FakeServer, over: Partial<WakeInput> = {}) => {
+    const time = fakeTime();
+    const lines: string[] = [];
+    const run = waitForWake({
+      baseUrl: f.baseUrl,
+      apiKey: KEY,
+      fleet: false,
+      timeoutMs: 600_000,
+      requestTimeoutMs: 5000,
+      log: (l) => lines.push(l),
+      now: time.now,
+      sleep: time.sleep,
+      ...over,
+    });
+    return { run, lines, sleeps: time.sleeps };
+  };
+
+  it("waits through the ALB's 503 page every 15 s, printing each phase, then says it is awake after 45 s", async () => {
+    const f = await fake({ wakingRequests: 3 });
+    const w = wake(f);
+    assert.deepEqual(await w.run, { waitedSeconds: 45, polls: 4 });
+    assert.deepEqual(w.lines, [
+      "waking: the load balancer has no ready replica yet (503), 0 s so far; retrying in 15 s",
+      "waking: the load balancer has no ready replica yet (503), 15 s so far; retrying in 15 s",
+      "waking: the load balancer has no ready replica yet (503), 30 s so far; retrying in 15 s",
+      `awake: ${f.baseUrl}/models answered after 45 s of waking`,
+    ]);
+    assert.deepEqual(w.sleeps, [15_000, 15_000, 15_000]);
+    assert.deepEqual(
+      f.requests.map((r) => `${r.method} ${r.path} ${r.authorization === `Bearer ${KEY}` ? "keyed" : "no key"}`),
+      Array(4).fill("GET /v1/models keyed"),
+    );
+  });
+
+  it("honours Retry-After on a JSON 503, and prints minutes past 60 s", async () => {
+    const f = await fake({ wakingRequests: 2, wakingStyle: "json", wakingRetryAfter: 70 });
+    const w = wake(f);
+    assert.deepEqual(await w.run, { waitedSeconds: 140, polls: 3 });
+    assert.deepEqual(w.sleeps, [70_000, 70_000]);
+    assert.deepEqual(w.lines, [
+      "waking: the load balancer has no ready replica yet (503), 0 s so far; retrying in 1 min 10 s (Retry-After)",
+      "waking: the load balancer has no ready replica yet (503), 1 min 10 s so far; retrying in 1 min 10 s (Retry-After)",
+      `awake: ${f.baseUrl}/models answered after 2 min 20 s of waking`,
+    ]);
+  });
+
+  it("stops at --wake-timeout: the last sleep is cut to the deadline, then a WakeTimeoutError naming the flag", async () => {
+    const f = await fake({ wakingRequests: 1000 });
+    const w = wake(f, { timeoutMs: 40_000 });
+    await assert.rejects(w.run, (e: unknown) => {
+      assert.ok(e instanceof WakeTimeoutError);
+      assert.match(
+        e.message,
+        /^the fleet did not wake within 40 s \(--wake-timeout\): http:\/\/127\.0\.0\.1:\d+\/v1\/models still answers 503/,
+      );
+      return true;
+    });
+    assert.deepEqual(w.sleeps, [15_000, 15_000, 10_000]);
+    assert.equal(f.requests.length, 4);
+  });
+
+  it("a plain 503 (no ALB page, no Retry-After) is waking only on a stack whose outputs say fleet", async () => {
+    const plain = await fake({ wakingRequests: 1, wakingStyle: "json" });
+    assert.deepEqual(await wake(plain).run, { waitedSeconds: 0, polls: 1 });
+    const fleet = await fake({ wakingRequests: 1, wakingStyle: "json" });
+    assert.deepEqual(await wake(fleet, { fleet: true }).run, { waitedSeconds: 15, polls: 2 });
+  });
+
+  it("an endpoint that answers at once is not waited for and prints nothing", async () => {
+    const w = wake(await fake());
+    assert.deepEqual(await w.run, { waitedSeconds: 0, polls: 1 });
+    assert.deepEqual([w.lines, w.sleeps], [[], []]);
+  });
+
+  it("--wake-timeout is validated; its default is the plan's readiness estimate, else 20 minutes; replicas mark a fleet", () => {
+    const ctx: SmokeContext = { stdinIsTTY: false };
+    assert.equal(parseSmokeOptions({ "wake-timeout": "90" }, ctx).wakeTimeoutSeconds, 90);
+    assert.throws(
+      () => parseSmokeOptions({ "wake-timeout": "-1" }, ctx),
+      (e: unknown) => e instanceof UserError && e.message.includes("--wake-timeout"),
+    );
+    const base = { endpoint: "http://203.0.113.7/v1", apiKey: KEY };
+    const planned = parseStackOutputs(
+      {
+        ...base,
+        replicas: { min: 0, max: 4, desired: 0 },
+        plan: {
+          engine: "vllm",
+          model: { thinking: "hybrid", id: "Qwen/Qwen3-8B" },
+          disk: { engineGiB: 10 },
+          serve: { weights: { expectedBytes: 16e9 } },
+        },
+      },
+      "stdin",
+    );
+    // 600 boot + 900 driver + 215 image (10 GiB at 50 MB/s) + 320 weights (16 GB at 50 MB/s) + 680 load.
+    assert.equal(wakeTimeoutSeconds({}, planned), 2715);
+    assert.equal(wakeTimeoutSeconds({ wakeTimeoutSeconds: 30 }, planned), 30);
+    assert.equal(wakeTimeoutSeconds({}, parseStackOutputs(base, "stdin")), 1200);
+    assert.equal(wakeTimeoutSeconds({}, null), 1200);
+    assert.equal(isFleet({}, planned), true);
+    assert.equal(isFleet({ url: "http://203.0.113.9/v1" }, planned), false);
+    assert.equal(isFleet({}, parseStackOutputs(base, "stdin")), false);
+  });
+
+  const fleetOutputs = (f: FakeServer): string =>
+    JSON.stringify({
+      endpoint: f.baseUrl,
+      apiKey: KEY,
+      modelName: "Qwen3-8B",
+      replicas: { min: 0, max: 4, desired: 0 },
+      autoScalingGroupName: "qwen3-serve-qwen3-serve-team-server",
+    });
+  const run = (args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve, reject) => {
+      const env = { ...process.env };
+      delete env.OPENAI_API_KEY;
+      const child = spawn(process.execPath, ["--import", "tsx", "scripts/smoke.ts", ...args], { cwd: ROOT, env });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end(stdin);
+    });
+
+  it("the CLI waits for a waking fleet (Retry-After 1), then runs every check, and --json records the wake", async () => {
+    const f = await fake({ wakingRequests: 2, wakingRetryAfter: 1 });
+    const dir = mkdtempSync(path.join(os.tmpdir(), "smoke-wake-"));
+    try {
+      const file = path.join(dir, "wake.json");
+      const r = await run(["--json", file], fleetOutputs(f));
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const lines = r.stdout.split("\n");
+      assert.equal(
+        lines[0],
+        "waking: the load balancer has no ready replica yet (503), 0 s so far; retrying in 1 s (Retry-After)",
+      );
+      assert.match(
+        lines[1] ?? "",
+        /^waking: the load balancer has no ready replica yet \(503\), 1 s so far; retrying in 1 s \(Retry-After\)$/,
+      );
+      assert.match(lines[2] ?? "", /^awake: http:\/\/127\.0\.0\.1:\d+\/v1\/models answered after 2 s of waking$/);
+      assert.match(r.stdout, /^6 passed, 0 failed, 0 skipped: the endpoint works$/m);
+      const doc = JSON.parse(readFileSync(file, "utf8")) as { wake: { waitedSeconds: number; polls: number } };
+      assert.equal(doc.wake.polls, 3);
+      assert.ok(doc.wake.waitedSeconds >= 2 && doc.wake.waitedSeconds < 5, String(doc.wake.waitedSeconds));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the CLI exits 1 with the reason when the fleet does not wake within --wake-timeout, running no check", async () => {
+    const f = await fake({ wakingRequests: 1000 });
+    const r = await run(["--wake-timeout", "1"], fleetOutputs(f));
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /^error: the fleet did not wake within 1 s \(--wake-timeout\): /);
+    assert.doesNotMatch(r.stderr, NO_STACK);
+    assert.doesNotMatch(r.stdout, /PASS|FAIL/);
+    assert.equal(f.chats(), 0);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Waiting for a new machine: poll the bootstrap's status document through the proxy, report each
  * phase and download progress, and finish with a real one-token chat completion. Used by every
- * target's readiness step (scripts/wait-ready.ts). Network I/O only; the clock and fetch are
+ * target's readiness step (scripts/wait-ready.ts). A fleet's load balancer answering 503 (no ready
+ * replica yet) is shown as waking, and its Retry-After honoured. Network I/O only; the clock and fetch are
  * injectable so tests can walk it through phases on loopback.
  */
 import { STATUS_URL_PATH } from "./render";
@@ -51,6 +52,66 @@ export class NotReadyError extends Error {
   }
 }
 
+/**
+ * A 503 that means "no replica is ready yet, come back": a fleet at zero or waking. The Application
+ * Load Balancer answers 503 with its own small HTML page ("503 Service Temporarily Unavailable",
+ * `Server: awselb/2.0`) while its target group has no healthy target
+ * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html,
+ * "HTTP 503: Service unavailable", read 2026-11-30); a fleet may instead answer JSON with a
+ * `Retry-After` header (RFC 9110 section 10.2.3: delay-seconds or an HTTP-date).
+ */
+export interface Waking {
+  /** The 503 is the load balancer's own page. */
+  readonly loadBalancer: boolean;
+  /** The wait the answer asks for, ms (Retry-After); null when it names none. */
+  readonly retryAfterMs: number | null;
+}
+
+/** Shortest wait between polls, whatever Retry-After says: a 0 must not turn the waiter into a flood. */
+export const MIN_RETRY_MS = 1000;
+
+/** Retry-After as ms from `wallNow` (epoch ms): delay-seconds or an HTTP-date; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, wallNow: number): number | null {
+  if (value === null || value.trim() === "") return null;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Math.max(MIN_RETRY_MS, Number(v) * 1000);
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(MIN_RETRY_MS, at - wallNow) : null;
+}
+
+/** The load balancer's own 503 page, by its Server header or its title. */
+function isLoadBalancerPage(res: Response, body: string): boolean {
+  return /^awselb\//i.test(res.headers.get("server") ?? "") || body.includes("503 Service Temporarily Unavailable");
+}
+
+/** Read a 503 answer (its body is consumed): the waking it describes, or null for any other answer. */
+export async function readWaking(res: Response, wallNow: number): Promise<Waking | null> {
+  if (res.status !== 503) return null;
+  const body = await res.text().catch(() => "");
+  const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), wallNow);
+  const loadBalancer = isLoadBalancerPage(res, body);
+  return loadBalancer || retryAfterMs !== null ? { loadBalancer, retryAfterMs } : null;
+}
+
+/** A wait for a human: 45 s, 2 min 10 s, 20 min. */
+export function formatWait(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const rest = s % 60;
+  return `${Math.floor(s / 60)} min${rest === 0 ? "" : ` ${rest} s`}`;
+}
+
+/** The phase line while a fleet wakes: what answered, how long so far, when the next try is. */
+export function wakePhase(w: Waking, elapsedMs: number, nextMs: number): string {
+  const why = w.retryAfterMs !== null ? " (Retry-After)" : "";
+  return `waking: the load balancer has no ready replica yet (503), ${formatWait(elapsedMs)} so far; retrying in ${formatWait(nextMs)}${why}`;
+}
+
+/** The next poll's delay: Retry-After when given, else the usual interval, never past the deadline. */
+export function nextPollMs(w: Waking | null, pollMs: number, remainingMs: number): number {
+  return Math.max(0, Math.min(w?.retryAfterMs ?? pollMs, remainingMs));
+}
+
 /** Read /v1/models as a status: ready once the model is listed, loading before. */
 function modelsAsStatus(body: unknown, model: string): StatusView {
   const data = (body as { data?: { id?: string }[] } | null)?.data ?? [];
@@ -93,6 +154,7 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
 
   while (now() - start < o.timeoutMs) {
     let status: StatusView | null = null;
+    let waking: Waking | null = null;
     try {
       // Without a bootstrap (Docker), the model appearing on /v1/models stands in for "ready".
       const path = o.hasStatus === false ? "/v1/models" : STATUS_URL_PATH;
@@ -104,10 +166,18 @@ export async function waitForReady(o: ReadinessOptions): Promise<ReadyResult> {
       if (res.ok) {
         const body: unknown = await res.json();
         status = o.hasStatus === false ? modelsAsStatus(body, o.model) : (body as StatusView);
-      }
+      } else waking = await readWaking(res, Date.now());
     } catch (e) {
       if (e instanceof NotReadyError) throw e;
       // Booting, installing, or the proxy not up yet: keep waiting.
+    }
+    if (waking !== null) {
+      // A fleet at zero or waking: the load balancer has no healthy replica to send this to yet.
+      const next = nextPollMs(waking, pollMs, o.timeoutMs - (now() - start));
+      lastSeen = "waking (the load balancer had no ready replica, 503)";
+      say(wakePhase(waking, now() - start, next));
+      await sleep(next);
+      continue;
     }
     if (status === null) {
       say("waiting for the machine: no answer from the proxy yet (booting or installing)");

@@ -7,12 +7,16 @@
  * The AWS SDK loads on first use (a dynamic import): it takes a second or more to load, and
  * `--help`, flag errors and the tests need none of it.
  */
+import type * as AsgSdk from "@aws-sdk/client-auto-scaling";
 import type * as Ec2Sdk from "@aws-sdk/client-ec2";
 import {
+  groupToLookUp,
   instanceToLookUp,
   missingMarkers,
   parseStopTime,
+  type GroupRef,
   type ReapDecision,
+  type ReaperGroup,
   type ReaperInstance,
   type ReaperStackInput,
 } from "./rules";
@@ -81,6 +85,103 @@ export function awsEc2Lookup(describeInstances: DescribeInstances = sdkDescribeI
   };
 }
 
+/** What the reaper needs from Auto Scaling, for fleets. */
+export interface GroupLookup {
+  /** The group's capacity, instances, times and tags in that region, or null when Auto Scaling there does not know it. */
+  describe(name: string, region: string): Promise<ReaperGroup | null>;
+}
+
+/** The two Auto Scaling reads a group lookup makes; a test passes fakes that answer like the API. */
+export interface AutoScalingCalls {
+  /** DescribeAutoScalingGroups for one name; an unknown name is an empty list, not an error. */
+  readonly describeGroups: (
+    name: string,
+    region: string,
+  ) => Promise<Pick<AsgSdk.DescribeAutoScalingGroupsCommandOutput, "AutoScalingGroups">>;
+  /** DescribeScalingActivities for one group: the first page, newest first (in-progress ones before them). */
+  readonly describeActivities: (
+    name: string,
+    region: string,
+  ) => Promise<Pick<AsgSdk.DescribeScalingActivitiesCommandOutput, "Activities">>;
+}
+
+const epochMs = (d: Date | undefined): number | undefined => {
+  const t = d?.getTime();
+  return t === undefined || !Number.isFinite(t) ? undefined : t;
+};
+
+/**
+ * The group from DescribeAutoScalingGroups and (only asked for a group at zero) its scaling
+ * activities; null when the answer lists no group of that name. The latest activity is taken as
+ * the latest end (else start) among those listed, whatever their order.
+ */
+export function groupFromDescribe(
+  groups: Pick<AsgSdk.DescribeAutoScalingGroupsCommandOutput, "AutoScalingGroups">,
+  activities: Pick<AsgSdk.DescribeScalingActivitiesCommandOutput, "Activities"> | undefined,
+  name: string,
+): ReaperGroup | null {
+  const g = (groups.AutoScalingGroups ?? []).find((x) => x.AutoScalingGroupName === name);
+  if (g === undefined) return null;
+  const tags = Object.fromEntries((g.Tags ?? []).flatMap((t) => (t.Key === undefined ? [] : [[t.Key, t.Value ?? ""]])));
+  const times = (activities?.Activities ?? []).flatMap((a) => {
+    const t = epochMs(a.EndTime) ?? epochMs(a.StartTime);
+    return t === undefined ? [] : [t];
+  });
+  const createdAt = epochMs(g.CreatedTime);
+  return {
+    desired: g.DesiredCapacity ?? 0,
+    min: g.MinSize ?? 0,
+    max: g.MaxSize ?? 0,
+    instances: (g.Instances ?? []).length,
+    ...(createdAt !== undefined ? { createdAt } : {}),
+    ...(times.length > 0 ? { lastActivityAt: Math.max(...times) } : {}),
+    tags,
+  };
+}
+
+/** The Auto Scaling reads through `@aws-sdk/client-auto-scaling`, one client per region, credentials from the default chain. */
+function sdkAutoScaling(): AutoScalingCalls {
+  let sdk: Promise<typeof AsgSdk> | undefined;
+  const clients = new Map<string, AsgSdk.AutoScalingClient>();
+  const client = async (region: string): Promise<{ c: AsgSdk.AutoScalingClient; m: typeof AsgSdk }> => {
+    sdk ??= import("@aws-sdk/client-auto-scaling");
+    const m = await sdk;
+    let c = clients.get(region);
+    if (c === undefined) {
+      c = new m.AutoScalingClient({ region });
+      clients.set(region, c);
+    }
+    return { c, m };
+  };
+  return {
+    async describeGroups(name, region) {
+      const { c, m } = await client(region);
+      return c.send(new m.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
+    },
+    async describeActivities(name, region) {
+      const { c, m } = await client(region);
+      return c.send(new m.DescribeScalingActivitiesCommand({ AutoScalingGroupName: name }));
+    },
+  };
+}
+
+/** The real group lookup (or one over given calls); activities are read only for a group with nothing left in it. */
+export function awsGroupLookup(calls: AutoScalingCalls = sdkAutoScaling()): GroupLookup {
+  return {
+    async describe(name, region) {
+      const groups = await calls.describeGroups(name, region);
+      const first = groupFromDescribe(groups, undefined, name);
+      if (first === null || first.desired > 0 || first.instances > 0) return first;
+      return groupFromDescribe(groups, await calls.describeActivities(name, region), name);
+    },
+  };
+}
+
+/** A lookup for a reaper that was given none: every fleet is kept, saying why. */
+const NO_GROUPS: GroupLookup = {
+  describe: () => Promise.reject(new Error("no Auto Scaling lookup configured")),
+};
+
 /** A failure to list the stacks at all: the reaper can decide nothing. */
 export class ReaperError extends Error {
   constructor(message: string) {
@@ -109,6 +210,7 @@ export async function gatherStack(
   workspace: StackWorkspace,
   ec2: Ec2Lookup,
   s: StackListing,
+  groups: GroupLookup = NO_GROUPS,
 ): Promise<ReaperStackInput> {
   const base = {
     name: s.name,
@@ -124,6 +226,14 @@ export async function gatherStack(
   } catch (e) {
     return { ...base, outputs: {}, deployedConfig: {}, readError: pulumiFailure(e) };
   }
+  const fleet = groupToLookUp(outputs, deployedConfig);
+  if (fleet !== undefined)
+    return {
+      ...base,
+      outputs,
+      deployedConfig,
+      ...(await gatherGroup(workspace, groups, s, fleet, outputs, deployedConfig)),
+    };
   let ref = instanceToLookUp(outputs, deployedConfig);
   if (ref === undefined) return { ...base, outputs, deployedConfig };
   if (ref.region === undefined)
@@ -152,6 +262,28 @@ export async function gatherStack(
   }
 }
 
+/** A fleet's group in the stack's own region (the checkout's config as a last resort), or why it could not be read. */
+async function gatherGroup(
+  workspace: StackWorkspace,
+  groups: GroupLookup,
+  s: StackListing,
+  found: GroupRef,
+  outputs: Record<string, unknown>,
+  deployedConfig: Record<string, string>,
+): Promise<Pick<ReaperStackInput, "groupRef" | "group" | "groupError">> {
+  const groupRef =
+    found.region !== undefined
+      ? found
+      : (groupToLookUp(outputs, deployedConfig, await checkoutConfig(workspace, s.name)) ?? found);
+  if (groupRef.region === undefined)
+    return { groupRef, groupError: "no region recorded (no awsRegion output, no aws:region in the stack config)" };
+  try {
+    return { groupRef, group: await groups.describe(groupRef.name, groupRef.region) };
+  } catch (e) {
+    return { groupRef, groupError: errorText(e) };
+  }
+}
+
 /** List the backend's stacks, throwing ReaperError when it cannot. */
 async function listOrFail(workspace: StackWorkspace): Promise<StackListing[]> {
   try {
@@ -166,9 +298,13 @@ async function listOrFail(workspace: StackWorkspace): Promise<StackListing[]> {
  * state backend, and a failure on one stack is recorded on it (kept, with the reason) rather than
  * stopping the others.
  */
-export async function gatherStacks(workspace: StackWorkspace, ec2: Ec2Lookup): Promise<ReaperStackInput[]> {
+export async function gatherStacks(
+  workspace: StackWorkspace,
+  ec2: Ec2Lookup,
+  groups: GroupLookup = NO_GROUPS,
+): Promise<ReaperStackInput[]> {
   const out: ReaperStackInput[] = [];
-  for (const s of await listOrFail(workspace)) out.push(await gatherStack(workspace, ec2, s));
+  for (const s of await listOrFail(workspace)) out.push(await gatherStack(workspace, ec2, s, groups));
   return out;
 }
 
@@ -177,9 +313,10 @@ export async function recheckStack(
   workspace: StackWorkspace,
   ec2: Ec2Lookup,
   name: string,
+  groups: GroupLookup = NO_GROUPS,
 ): Promise<ReaperStackInput | undefined> {
   const listing = (await listOrFail(workspace)).find((s) => s.name === name);
-  return listing === undefined ? undefined : gatherStack(workspace, ec2, listing);
+  return listing === undefined ? undefined : gatherStack(workspace, ec2, listing, groups);
 }
 
 /** The outcome of one destroy. */

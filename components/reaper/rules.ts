@@ -4,6 +4,9 @@
  * reason a person reads in the table. No clock: the caller passes `now` in epoch milliseconds, so
  * a cron dry run and the tests can pin it.
  *
+ * A fleet has no instance: its Auto Scaling group (capacity, when it went to zero, tags) stands in,
+ * and its expiresAt and ttlHours come from the last update's config.
+ *
  * Everything comes from what is deployed, never from the checkout's stack files: those may be
  * stale, missing, or edited but not yet deployed.
  *
@@ -23,6 +26,9 @@ const KEY_EXPIRES_AT = `${CONFIG_NAMESPACE}:expiresAt`;
 /** Time the watchdog gets past the TTL (it checks every minute) before the reaper steps in. */
 export const TTL_SLACK_MINUTES = 15;
 const KEY_TARGET = `${CONFIG_NAMESPACE}:target`;
+const KEY_TTL_HOURS = `${CONFIG_NAMESPACE}:ttlHours`;
+/** How far back Auto Scaling keeps scaling activities (DescribeScalingActivities: "the past six weeks"). */
+export const ACTIVITY_RETENTION_MS = 42 * 24 * HOUR_MS;
 const KEY_AWS = `${CONFIG_NAMESPACE}:aws`;
 const KEY_AWS_REGION = "aws:region";
 // The instance tags components/targets/stackContext.ts (stackTags) writes; the watchdog reads the lifetime ones too.
@@ -47,6 +53,30 @@ export interface ReaperInstance {
   readonly tags: Readonly<Record<string, string>>;
 }
 
+/** A fleet's Auto Scaling group as the reaper sees it (DescribeAutoScalingGroups, DescribeScalingActivities). */
+export interface ReaperGroup {
+  /** Desired capacity now. */
+  readonly desired: number;
+  readonly min: number;
+  readonly max: number;
+  /** Instances in the group now, in any lifecycle state (a terminating one still counts). */
+  readonly instances: number;
+  /** The group's CreatedTime, epoch ms; absent when unknown. */
+  readonly createdAt?: number | undefined;
+  /** The end (else the start) of its latest scaling activity within the retention, epoch ms; absent when none. */
+  readonly lastActivityAt?: number | undefined;
+  /** Its tags, key to value. */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** Where a group lookup goes: the group's name from the outputs and the stack's region. */
+export interface GroupRef {
+  /** The `autoScalingGroupName` output. */
+  readonly name: string;
+  /** The stack's region, from its outputs or config; never the reaper's own default. */
+  readonly region: string | undefined;
+}
+
 /** Everything the reaper knows about one stack, all of it read from the deployment. */
 export interface ReaperStackInput {
   /** Stack name as `pulumi stack ls` lists it (bare, or `organization/project/stack`). */
@@ -67,6 +97,12 @@ export interface ReaperStackInput {
   readonly instanceError?: string | undefined;
   /** Why the stack's outputs or history could not be read. */
   readonly readError?: string | undefined;
+  /** A fleet's group and region; absent when the outputs name no Auto Scaling group. */
+  readonly groupRef?: GroupRef | undefined;
+  /** The group: undefined when not looked up, null when Auto Scaling does not know it in that region. */
+  readonly group?: ReaperGroup | null | undefined;
+  /** Why the group could not be looked up. */
+  readonly groupError?: string | undefined;
 }
 
 /** The clock, the limit and whose stacks these are. */
@@ -152,9 +188,11 @@ export function missingMarkers(outputs: Readonly<Record<string, unknown>>): stri
     typeof plan.engine === "string" &&
     isRecord(plan.model) &&
     typeof plan.model.id === "string";
+  // A fleet has no single instance: its group's name stands in for the instance id.
+  const machine = typeof outputs.autoScalingGroupName === "string" ? "autoScalingGroupName" : "instanceId";
   const missing = [
     ...(planOk ? [] : ["plan"]),
-    ...["endpoint", "modelName", "instanceId"].filter((k) => typeof outputs[k] !== "string"),
+    ...["endpoint", "modelName", machine].filter((k) => typeof outputs[k] !== "string"),
   ];
   return missing.length === 0 ? undefined : missing.join(", ");
 }
@@ -203,6 +241,18 @@ export function instanceToLookUp(
   let region = regionFromOutputs(outputs);
   for (const c of configs) region ??= regionOf(c);
   return { instanceId: id, region };
+}
+
+/** A fleet's group to look up: the `autoScalingGroupName` output, in the region found as for an instance. */
+export function groupToLookUp(
+  outputs: Readonly<Record<string, unknown>>,
+  ...configs: readonly Readonly<Record<string, string>>[]
+): GroupRef | undefined {
+  const name = outputs.autoScalingGroupName;
+  if (typeof name !== "string" || name === "") return undefined;
+  let region = regionFromOutputs(outputs);
+  for (const c of configs) region ??= regionOf(c);
+  return { name, region };
 }
 
 type Rule = { readonly verdict: ReapDecision } | { readonly note: string };
@@ -324,6 +374,95 @@ function decideMachine(stack: ReaperStackInput, settings: ReaperSettings): ReapD
   return keep(`no instance (${target} target); ${life.note}`);
 }
 
+/** The group seen and tagged as this project's stack, or the keep verdict saying why not. */
+function ourGroup(stack: ReaperStackInput, ref: GroupRef, project: string): ReaperGroup | ReapDecision {
+  const what = `Auto Scaling group ${ref.name}`;
+  if (stack.groupError !== undefined) return keep(`${what} unreadable: ${stack.groupError}`);
+  if (stack.group === undefined) return keep(`${what} not looked up`);
+  if (stack.group === null)
+    return keep(
+      `${what} not found in ${ref.region ?? "its region"}, so its tags cannot show the stack is this project's`,
+    );
+  const tags = stack.group.tags;
+  const want = shortStackName(stack.name);
+  if (tags[TAG_PROJECT] !== project || tags[TAG_STACK] !== want) {
+    const seen = `${TAG_PROJECT}=${tags[TAG_PROJECT] ?? "(none)"}, ${TAG_STACK}=${tags[TAG_STACK] ?? "(none)"}`;
+    return keep(`${what} is tagged ${seen}, not ${project} and ${want}: not this project's stack`);
+  }
+  return stack.group;
+}
+
+/**
+ * A fleet's TTL, counted from the stack's last update. The watchdog never stops a replica (the
+ * group would replace it), so the reaper is what enforces ttlHours, and no watchdog slack applies.
+ * The last update rather than the group's creation: a deliberate `pulumi up` is the fleet's
+ * counterpart of a machine's start, from which a machine's TTL counts; it is never earlier than the
+ * group's creation, so it never destroys sooner; and it is read from the backend, not from AWS.
+ */
+function fleetTtlRule(ttlHours: number, lastUpdate: string | undefined, now: number): Rule {
+  const ttl = hoursText(ttlHours);
+  const since = lastUpdate === undefined ? undefined : parseIsoTime(lastUpdate);
+  if (since === undefined) return { note: `last update time unknown (TTL ${ttl})` };
+  const age = now - since;
+  if (age > ttlHours * HOUR_MS)
+    return {
+      verdict: {
+        decision: "destroy",
+        reason: `fleet deployed ${formatDuration(age)} ago (last update ${lastUpdate}), past its TTL of ${ttl}`,
+        kind: "ttl",
+      },
+    };
+  return { note: `deployed ${formatDuration(age)} ago (TTL ${ttl})` };
+}
+
+/**
+ * When a group with no instance left went to zero: its latest scaling activity (the one that
+ * removed the last replica); with none within the retention, its creation, but no earlier than the
+ * retention allows proving.
+ */
+function zeroSince(g: ReaperGroup, now: number): number | undefined {
+  if (g.lastActivityAt !== undefined) return g.lastActivityAt;
+  return g.createdAt === undefined ? undefined : Math.max(g.createdAt, now - ACTIVITY_RETENTION_MS);
+}
+
+/** The replicas rule: a fleet at zero for longer than --stopped-for counts as stopped. */
+function replicasRule(g: ReaperGroup, settings: ReaperSettings): Rule {
+  const counts = `min ${g.min}, max ${g.max}`;
+  const replicas = `${g.instances} replica${g.instances === 1 ? "" : "s"}`;
+  if (g.desired > 0) return { note: `fleet: ${replicas}, desired ${g.desired} (${counts})` };
+  if (g.instances > 0) return { note: `fleet: scaling to zero, ${replicas} left (${counts})` };
+  const limit = `limit ${hoursText(settings.stoppedForHours)}`;
+  const since = zeroSince(g, settings.now);
+  if (since === undefined) return { note: `fleet: at zero replicas, since when unknown (${limit})` };
+  const atZero = settings.now - since;
+  if (atZero > settings.stoppedForHours * HOUR_MS)
+    return {
+      verdict: {
+        decision: "destroy",
+        reason: `fleet at zero replicas for ${formatDuration(atZero)} (${limit})`,
+        kind: "stopped",
+      },
+    };
+  return { note: `fleet: at zero replicas for ${formatDuration(atZero)} (${limit})` };
+}
+
+/** A fleet stack: its group must carry our tags; expiresAt and ttlHours come from the last update's config. */
+function decideFleet(stack: ReaperStackInput, ref: GroupRef, settings: ReaperSettings): ReapDecision {
+  const group = ourGroup(stack, ref, settings.project);
+  if ("decision" in group) return group;
+  const life = lifetime(stack.deployedConfig[KEY_EXPIRES_AT], settings.now);
+  if ("verdict" in life) return life.verdict;
+  const ttlRaw = stack.deployedConfig[KEY_TTL_HOURS];
+  const ttlHours = parseTtlHours(ttlRaw);
+  if (Number.isNaN(ttlHours))
+    return keep(`ttlHours "${ttlRaw ?? ""}" is not a positive number of hours; fix it to let the reaper act`);
+  const ttl = ttlHours === undefined ? undefined : fleetTtlRule(ttlHours, stack.lastUpdate, settings.now);
+  if (ttl !== undefined && "verdict" in ttl) return ttl.verdict;
+  const replicas = replicasRule(group, settings);
+  if ("verdict" in replicas) return replicas.verdict;
+  return keep([replicas.note, ...(ttl === undefined ? [] : [ttl.note]), life.note].join("; "));
+}
+
 /**
  * Decide one stack: destroy when it is provably this program's and is expired, running past its
  * TTL, or stopped too long; keep otherwise, with the reason.
@@ -341,6 +480,7 @@ export function decideStack(stack: ReaperStackInput, settings: ReaperSettings): 
         : `not a ${CONFIG_NAMESPACE} deployment: its outputs lack ${missing}`,
     );
   }
+  if (stack.groupRef !== undefined) return decideFleet(stack, stack.groupRef, settings);
   return stack.instanceRef === undefined
     ? decideMachine(stack, settings)
     : decideAws(stack, stack.instanceRef, settings);
@@ -348,7 +488,10 @@ export function decideStack(stack: ReaperStackInput, settings: ReaperSettings): 
 
 /** True when the stack is kept only because something about it could not be read, which a cron job should hear about. */
 export function keptBlind(stack: ReaperStackInput, decision: ReapDecision): boolean {
-  return decision.decision === "keep" && (stack.readError !== undefined || stack.instanceError !== undefined);
+  return (
+    decision.decision === "keep" &&
+    (stack.readError !== undefined || stack.instanceError !== undefined || stack.groupError !== undefined)
+  );
 }
 
 /** The raw flag values the reaper's settings come from. */

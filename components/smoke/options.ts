@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { UserError } from "../errors/userError";
 import { didYouMean } from "../errors/zodErrors";
-import { STATUS_URL_PATH } from "../machine/render";
+import { readinessTimeoutSeconds, STATUS_URL_PATH } from "../machine/render";
 
 /** Engines whose thinking switches we know. */
 export const SMOKE_ENGINES = ["vllm", "sglang", "ollama"] as const;
@@ -29,6 +29,9 @@ export const BENCH_LIMITS = {
 
 /** Per-request timeout bounds in seconds; thinking on a small GPU can take minutes. */
 export const TIMEOUT_LIMITS = { default: 300, min: 1, max: 3600 } as const;
+
+/** --wake-timeout bounds in seconds; the default comes from the stack's plan ({@link wakeTimeoutSeconds}). */
+export const WAKE_TIMEOUT_LIMITS = { default: 20 * 60, min: 0, max: 4 * 3600 } as const;
 
 /** Where the endpoint comes from. */
 export type EndpointSource =
@@ -61,6 +64,8 @@ export interface SmokeOptions {
   readonly maxRequests: number;
   /** Write the run's figures here as JSON. */
   readonly jsonPath?: string;
+  /** --wake-timeout: how long to wait for a fleet to wake, seconds; absent takes the plan's estimate. */
+  readonly wakeTimeoutSeconds?: number;
 }
 
 /** The flag values as node's parseArgs returns them (strings and booleans, all optional). */
@@ -81,6 +86,7 @@ export interface RawSmokeFlags {
   readonly "max-requests"?: string;
   readonly json?: string;
   readonly "since-up"?: boolean;
+  readonly "wake-timeout"?: string;
 }
 
 /** What the process knows besides its flags. */
@@ -280,6 +286,9 @@ export function parseSmokeOptions(flags: RawSmokeFlags, ctx: SmokeContext): Smok
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(flags.model !== undefined ? { model: flags.model.trim() } : {}),
     ...(flags.json !== undefined ? { jsonPath: flags.json } : {}),
+    ...(flags["wake-timeout"] !== undefined
+      ? { wakeTimeoutSeconds: bounded("--wake-timeout", flags["wake-timeout"], WAKE_TIMEOUT_LIMITS, false) }
+      : {}),
   };
 }
 
@@ -306,9 +315,13 @@ const StackOutputsSchema = z.object({
       tensorParallelSize: optionalOf(z.int().min(1)),
       gpusUsed: optionalOf(z.int().min(1)),
       instance: optionalOf(z.object({ type: optionalOf(z.string()), gpu: optionalOf(z.string()) })),
+      disk: optionalOf(z.object({ engineGiB: z.number().positive() })),
+      serve: optionalOf(z.object({ weights: z.object({ expectedBytes: z.number().positive() }) })),
     })
     .optional()
     .catch(undefined),
+  /** A fleet's replica counts (components/targets/awsFleet.ts); its presence says the endpoint is a fleet. */
+  replicas: optionalOf(z.object({ min: z.number(), max: z.number(), desired: z.number() })),
 });
 
 /** The endpoint as a stack describes it. */
@@ -384,6 +397,25 @@ export function resolveTarget(o: SmokeOptions, outputs: StackOutputs | null): Sm
       ? outputs.statusUrl
       : `${baseUrl.replace(/\/v1$/, "")}${STATUS_URL_PATH}`;
   return { baseUrl, apiKey, model: o.model ?? outputs?.modelName ?? null, statusUrl };
+}
+
+/** True when the stack outputs describe a fleet and the endpoint is the stack's own (not a --url over it). */
+export function isFleet(o: Pick<SmokeOptions, "url">, outputs: StackOutputs | null): boolean {
+  return o.url === undefined && outputs?.replicas !== undefined;
+}
+
+/**
+ * Seconds to wait for a fleet to wake: --wake-timeout, else the plan's readiness estimate (what
+ * `pulumi up` waits for a new machine, counting a driver install so the limit is never short),
+ * else {@link WAKE_TIMEOUT_LIMITS}.default.
+ */
+export function wakeTimeoutSeconds(o: Pick<SmokeOptions, "wakeTimeoutSeconds">, outputs: StackOutputs | null): number {
+  if (o.wakeTimeoutSeconds !== undefined) return o.wakeTimeoutSeconds;
+  const disk = outputs?.plan?.disk;
+  const weights = outputs?.plan?.serve?.weights;
+  if (disk === undefined || weights === undefined) return WAKE_TIMEOUT_LIMITS.default;
+  const s = readinessTimeoutSeconds({ disk, serve: { weights } }, true);
+  return Number.isFinite(s) ? s : WAKE_TIMEOUT_LIMITS.default;
 }
 
 /** Extra request fields and a user-message suffix that set thinking on or off. */

@@ -40,6 +40,12 @@ export interface FakeSettings {
   keylessStatus: number;
   /** The document at /qwen3-serve/status; null answers 404. */
   statusDoc: unknown;
+  /** Answer this many of the next keyed requests with 503, as a load balancer in front of a fleet at zero does. */
+  wakingRequests: number;
+  /** The 503's form: the ALB's own HTML page (Server: awselb/2.0), or a JSON body. */
+  wakingStyle: "alb" | "json";
+  /** The Retry-After header on each 503, seconds; null sends none. */
+  wakingRetryAfter: number | null;
 }
 
 /** One request as the server saw it. */
@@ -82,7 +88,29 @@ export function defaultSettings(key: string): FakeSettings {
     failNextChats: 0,
     keylessStatus: 401,
     statusDoc: null,
+    wakingRequests: 0,
+    wakingStyle: "alb",
+    wakingRetryAfter: null,
   };
+}
+
+/**
+ * The ALB's 503 while its target group has no healthy target: its fixed HTML page and Server header
+ * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html, read 2026-11-30).
+ * Keyless requests never get here: the fleet's listener rule answers 401 at the edge first.
+ */
+function sendWaking(res: http.ServerResponse, s: FakeSettings): void {
+  const retry = s.wakingRetryAfter === null ? {} : { "Retry-After": String(s.wakingRetryAfter) };
+  if (s.wakingStyle === "json") {
+    res
+      .writeHead(503, { "Content-Type": "application/json", ...retry })
+      .end(JSON.stringify({ error: { message: "the fleet is waking a replica; retry shortly", type: "unavailable" } }));
+    return;
+  }
+  const page =
+    "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n" +
+    "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n";
+  res.writeHead(503, { "Content-Type": "text/html", Server: "awselb/2.0", ...retry }).end(page);
 }
 
 type Json = Record<string, unknown>;
@@ -246,6 +274,11 @@ export function startFakeOpenAI(overrides: Partial<FakeSettings> & { key: string
       requests.push({ method: req.method ?? "", path, authorization, body });
       if (authorization === undefined && settings.keylessStatus !== 200) {
         send(res, settings.keylessStatus, { error: { message: "missing API key", type: "auth" } });
+        return;
+      }
+      if (authorization !== undefined && settings.wakingRequests > 0) {
+        settings.wakingRequests -= 1;
+        sendWaking(res, settings);
         return;
       }
       if (authorization !== undefined && authorization !== `Bearer ${settings.key}`) {
