@@ -9,12 +9,15 @@
  * condition matches as documented, or that the group scales.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { UserError } from "../components/errors/userError";
 import { deployStack, type StackContext, type StackOutputs } from "../components/program/deploy";
+import { wakerFunctionName, wakerStatements } from "../components/targets/fleetWaker";
 import { stackFileConfig } from "./helpers/stacks";
 import {
   MOCK_API_KEY,
@@ -53,6 +56,29 @@ const TAGS = {
   "qwen3-serve:owner": "ml-platform",
   "qwen3-serve:idle-minutes": "30",
 };
+/** What a fleet with minReplicas 0 adds for its waker, and a fleet with minReplicas >= 1 never declares. */
+const WAKER_TYPES = [
+  "aws:lb/targetGroup:TargetGroup",
+  "aws:cloudwatch/logGroup:LogGroup",
+  "aws:iam/role:Role",
+  "aws:iam/rolePolicy:RolePolicy",
+  "aws:lambda/function:Function",
+  "aws:lambda/permission:Permission",
+  "aws:lambda/permission:Permission",
+  "aws:lb/targetGroupAttachment:TargetGroupAttachment",
+  "aws:sns/topic:Topic",
+  "aws:sns/topicSubscription:TopicSubscription",
+];
+const ARN = {
+  replicasTg: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/team-tg/73e2d6bc24d8a067",
+  wakerTg: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/team-waker-tg/73e2d6bc24d8a067",
+  rule: "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/team-forward/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee",
+  group: `arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:6d2ab1c5-1c3e-4a8a-9f3e-0123456789ab:autoScalingGroupName/${GROUP_NAME}`,
+  apiKey: "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/team/api-key",
+  function: `arn:aws:lambda:us-east-1:123456789012:function:${GROUP_NAME}-waker`,
+  logGroup: `arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/${GROUP_NAME}-waker`,
+  topic: "arn:aws:sns:us-east-1:123456789012:team-idle-topic-4f1c2e7",
+};
 const one = (type: string, name: string): Record<string, unknown> => {
   const r = recorded.find((x) => x.type === type && x.name === name);
   assert.ok(r, `no ${type} ${name}`);
@@ -78,7 +104,7 @@ describe("the team stack (fleet, minReplicas 0)", () => {
     await resolveAll({ r: out.replicas, t: out.instanceTypes, p: out.pricePerReplicaHour });
   });
 
-  it("declares exactly the fleet's resources: no instant fleet, Elastic IP, readiness wait or instance tags", () => {
+  it("declares exactly the fleet's resources and the waker's: no instant fleet, Elastic IP, readiness wait or instance tags", () => {
     const types = recorded.map((r) => r.type).sort();
     assert.deepEqual(
       types,
@@ -101,6 +127,9 @@ describe("the team stack (fleet, minReplicas 0)", () => {
         "aws:lb/listener:Listener",
         "aws:lb/listenerRule:ListenerRule",
         ASG,
+        // The waker (minReplicas 0): its target group, log group, role and policy, function, two invoke permissions,
+        // the target registration, the idle topic and its subscription.
+        ...WAKER_TYPES,
         ...recorded
           .map((r) => r.type)
           .filter((t) => t === "aws:autoscaling/policy:Policy" || t === "aws:cloudwatch/metricAlarm:MetricAlarm"),
@@ -277,7 +306,7 @@ describe("the team stack (fleet, minReplicas 0)", () => {
     });
   });
 
-  it("the listener answers 401 in the proxy's JSON by default and forwards only requests with a Bearer Authorization header", () => {
+  it("the listener answers 401 in the proxy's JSON by default and forwards only requests with a Bearer Authorization header, first to the waker", () => {
     const listener = one("aws:lb/listener:Listener", "team-http");
     assert.equal(listener.port, 80);
     assert.equal(listener.protocol, "HTTP");
@@ -297,12 +326,139 @@ describe("the team stack (fleet, minReplicas 0)", () => {
       "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/team-http/50dc6c495c0c9188/f2f7dc8efc522ab2",
     );
     assert.deepEqual(rule.conditions, [{ httpHeader: { httpHeaderName: "Authorization", values: ["Bearer *"] } }]);
-    assert.deepEqual(rule.actions, [
-      {
-        type: "forward",
-        targetGroupArn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/team-tg/73e2d6bc24d8a067",
+    // A new fleet at zero: keyed requests go to the waker until a replica is healthy.
+    assert.deepEqual(rule.actions, [{ type: "forward", targetGroupArn: ARN.wakerTg }]);
+  });
+
+  it("the forward rule ignores changes to its actions (the waker switches them) and depends on both target groups", () => {
+    const options = registeredOptions.get("team-forward");
+    assert.deepEqual(options?.ignoreChanges, ["actions"]);
+    const after = options?.dependsOn ?? [];
+    assert.ok(after.includes("team-tg") && after.includes("team-waker-tg"), after.join(", "));
+  });
+
+  it("the waker: python3.12 waker.handler, 128 MB, 10 s, named after the group, the shipped waker.py as its only file", async () => {
+    const fn = one("aws:lambda/function:Function", "team-waker");
+    assert.equal(fn.name, `${GROUP_NAME}-waker`);
+    assert.equal(fn.runtime, "python3.12");
+    assert.equal(fn.handler, "waker.handler");
+    assert.equal(fn.memorySize, 128);
+    assert.equal(fn.timeout, 10);
+    assert.equal(fn.role, "arn:aws:iam::123456789012:role/team-waker-role-7f3a");
+    assert.deepEqual(fn.tags, TAGS);
+    const archive = fn.code as pulumi.asset.AssetArchive;
+    assert.ok(archive instanceof pulumi.asset.AssetArchive, "code is an archive");
+    const assets = await archive.assets;
+    assert.deepEqual(Object.keys(assets), ["waker.py"]);
+    const text = await (assets["waker.py"] as pulumi.asset.StringAsset).text;
+    assert.equal(text, readFileSync(path.join(__dirname, "..", "components", "fleet", "waker.py"), "utf8"));
+    const after = registeredOptions.get("team-waker")?.dependsOn ?? [];
+    assert.ok(after.includes("team-waker-logs") && after.includes("team-waker-policy"), after.join(", "));
+  });
+
+  it("the waker's environment: the group, the rule, both target groups, the key's parameter name, Retry-After 30 s, ready in the plan's 2732 s", () => {
+    assert.deepEqual(one("aws:lambda/function:Function", "team-waker").environment, {
+      variables: {
+        GROUP_NAME,
+        RULE_ARN: ARN.rule,
+        REPLICAS_TG_ARN: ARN.replicasTg,
+        WAKER_TG_ARN: ARN.wakerTg,
+        API_KEY_PARAMETER: "/qwen3-serve/team/api-key",
+        RETRY_AFTER_SECONDS: "30",
+        READY_ESTIMATE_SECONDS: "2732",
       },
+    });
+  });
+
+  it("the waker's log group: /aws/lambda/<function name>, kept 30 days", () => {
+    assert.deepEqual(one("aws:cloudwatch/logGroup:LogGroup", "team-waker-logs"), {
+      name: `/aws/lambda/${GROUP_NAME}-waker`,
+      retentionInDays: 30,
+      tags: TAGS,
+    });
+  });
+
+  it(
+    "the waker's role: assumed by Lambda only; its policy exactly: own log streams, desired capacity of this group, " +
+      "the forward rule, target health, the key's parameter and a Deny on others",
+    () => {
+      const role = one("aws:iam/role:Role", "team-waker-role");
+      assert.deepEqual(JSON.parse(String(role.assumeRolePolicy)), {
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+      });
+      const policy = one("aws:iam/rolePolicy:RolePolicy", "team-waker-policy");
+      assert.equal(policy.role, "team-waker-role-7f3a");
+      assert.deepEqual(JSON.parse(String(policy.policy)), {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "OwnLogs",
+            Effect: "Allow",
+            Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+            Resource: [`${ARN.logGroup}:*`],
+          },
+          { Sid: "WakeOneReplica", Effect: "Allow", Action: ["autoscaling:SetDesiredCapacity"], Resource: [ARN.group] },
+          { Sid: "ReadGroup", Effect: "Allow", Action: ["autoscaling:DescribeAutoScalingGroups"], Resource: "*" },
+          {
+            Sid: "SwitchForwardRule",
+            Effect: "Allow",
+            Action: ["elasticloadbalancing:ModifyRule"],
+            Resource: [ARN.rule],
+          },
+          {
+            Sid: "ReadTargetHealth",
+            Effect: "Allow",
+            Action: ["elasticloadbalancing:DescribeTargetHealth"],
+            Resource: "*",
+          },
+          { Sid: "ReadApiKey", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [ARN.apiKey] },
+          { Sid: "NoOtherParameters", Effect: "Deny", Action: ["ssm:GetParameter*"], NotResource: [ARN.apiKey] },
+        ],
+      });
+    },
+  );
+
+  it("the waker's target: a Lambda target group, invocable by the load balancer from that group only, the function registered after the permission", () => {
+    assert.deepEqual(one("aws:lb/targetGroup:TargetGroup", "team-waker-tg"), { targetType: "lambda", tags: TAGS });
+    assert.deepEqual(one("aws:lambda/permission:Permission", "team-waker-alb"), {
+      action: "lambda:InvokeFunction",
+      function: `${GROUP_NAME}-waker`,
+      principal: "elasticloadbalancing.amazonaws.com",
+      sourceArn: ARN.wakerTg,
+    });
+    assert.deepEqual(one("aws:lb/targetGroupAttachment:TargetGroupAttachment", "team-waker-target"), {
+      targetGroupArn: ARN.wakerTg,
+      targetId: ARN.function,
+    });
+    assert.ok(registeredOptions.get("team-waker-target")?.dependsOn.includes("team-waker-alb"));
+  });
+
+  it("the idle topic: unencrypted (CloudWatch cannot publish with aws/sns), the function subscribed after SNS may invoke it from this topic only", () => {
+    assert.deepEqual(one("aws:sns/topic:Topic", "team-idle-topic"), { tags: TAGS });
+    assert.deepEqual(one("aws:lambda/permission:Permission", "team-waker-sns"), {
+      action: "lambda:InvokeFunction",
+      function: `${GROUP_NAME}-waker`,
+      principal: "sns.amazonaws.com",
+      sourceArn: ARN.topic,
+    });
+    assert.deepEqual(one("aws:sns/topicSubscription:TopicSubscription", "team-waker-sub"), {
+      topic: ARN.topic,
+      protocol: "lambda",
+      endpoint: ARN.function,
+    });
+    assert.ok(registeredOptions.get("team-waker-sub")?.dependsOn.includes("team-waker-sns"));
+  });
+
+  it("the idle alarm runs the idle-to-zero policy and notifies the waker's topic; the wake alarm only its policy", () => {
+    const policyArn = (n: string) =>
+      "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:0f1e2d3c-4b5a-4c6d-8e7f-0a1b2c3d4e5f:" +
+      `autoScalingGroupName/${GROUP_NAME}:policyName/team-${n}`;
+    assert.deepEqual(one("aws:cloudwatch/metricAlarm:MetricAlarm", "team-idle").alarmActions, [
+      policyArn("idle-to-zero"),
+      ARN.topic,
     ]);
+    assert.deepEqual(one("aws:cloudwatch/metricAlarm:MetricAlarm", "team-wake").alarmActions, [policyArn("wake-one")]);
   });
 
   it("the role's only extra permissions: PutMetricData under the qwen3-serve namespace and SetInstanceProtection on this group", () => {
@@ -422,6 +578,23 @@ describe("a fleet with minReplicas 1, spot and HTTPS", () => {
     assert.deepEqual(ports, [80, 443]);
   });
 
+  it("declares no waker: no Lambda, topic, log group or second target group; the rule forwards to the replicas and pulumi up owns its actions", () => {
+    assert.deepEqual(
+      recorded.filter((r) => WAKER_TYPES.includes(r.type) && r.name.includes("waker")).map((r) => r.name),
+      [],
+    );
+    for (const type of WAKER_TYPES.filter((t) => t !== "aws:lb/targetGroup:TargetGroup" && !t.startsWith("aws:iam/")))
+      assert.deepEqual(ofType(type), [], type);
+    assert.deepEqual(
+      ofType("aws:lb/targetGroup:TargetGroup").map((r) => r.name),
+      ["team-tg"],
+    );
+    assert.deepEqual(one("aws:lb/listenerRule:ListenerRule", "team-forward").actions, [
+      { type: "forward", targetGroupArn: ARN.replicasTg },
+    ]);
+    assert.deepEqual(registeredOptions.get("team-forward")?.ignoreChanges, []);
+  });
+
   it("waits for a real completion through https://<domain> once the group and the forward rule exist", () => {
     const waits = ofType("command:local:Command");
     assert.equal(waits.length, 1);
@@ -430,6 +603,30 @@ describe("a fleet with minReplicas 1, spot and HTTPS", () => {
     assert.equal(env.QS_MODEL, "Qwen3-30B-A3B");
     const after = registeredOptions.get("team-ready")?.dependsOn ?? [];
     assert.ok(after.includes("team-asg") && after.includes("team-forward"), after.join(", "));
+  });
+});
+
+describe("the waker's name and policy, from their inputs", () => {
+  it("wakerFunctionName: <group>-waker when it fits Lambda's 64 letters, digits, - and _; else a prefix, 8 hex of SHA-256, -waker", () => {
+    assert.equal(wakerFunctionName(GROUP_NAME), "qwen3-serve-qwen3-serve-team-team-waker");
+    assert.equal(
+      wakerFunctionName("qwen3-serve-my.project-prod-team"),
+      "qwen3-serve-my-project-prod-team-65aa72d9-waker",
+    );
+    assert.equal(
+      wakerFunctionName(`qwen3-serve-${"a".repeat(60)}-prod-team`),
+      `qwen3-serve-${"a".repeat(37)}-de87407e-waker`,
+    );
+  });
+
+  it("wakerStatements refuses an empty ARN or one with a wildcard, so no grant widens", () => {
+    const arns = { logGroup: ARN.logGroup, group: ARN.group, rule: ARN.rule, apiKeyParameter: ARN.apiKey };
+    assert.equal(wakerStatements(arns).length, 7);
+    for (const bad of [
+      { ...arns, rule: "" },
+      { ...arns, group: ARN.group.replace(GROUP_NAME, "*") },
+    ])
+      assert.throws(() => wakerStatements(bad), /is not one resource's ARN/);
   });
 });
 

@@ -270,6 +270,13 @@ describe("zero: idle and wake", () => {
     });
   });
 
+  it("idle alarm with idleAlarmActions [topic]: runs the idle policy first, then notifies the topic; the wake alarm keeps its policy only", async () => {
+    const topic = "arn:aws:sns:us-east-1:123456789012:fleet-idle-topic-4f1c2e7";
+    const rs = await declare({ fleet: TO_ZERO, idleAlarmActions: [topic] });
+    assert.deepEqual(named(rs, "fleet-idle").inputs.alarmActions, [policyArn("fleet-idle-to-zero"), topic]);
+    assert.deepEqual(named(rs, "fleet-wake").inputs.alarmActions, [policyArn("fleet-wake-one")]);
+  });
+
   it("idle window: 60 s periods up to a day (1440 → 1440 × 60 s), whole hours past it (1441 → 25 × 3600 s, 10080 → 168 × 3600 s)", () => {
     assert.deepEqual(idleWindow(5), { periodSeconds: 60, evaluationPeriods: 5 });
     assert.deepEqual(idleWindow(1440), { periodSeconds: 60, evaluationPeriods: 1440 });

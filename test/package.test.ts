@@ -133,7 +133,10 @@ pulumi.runtime.setMocks({
   const outputs = {};
   for (const [k, o] of Object.entries(example)) outputs[k] = await value(o);
   await new Promise((r) => setTimeout(r, 200));
-  process.stdout.write(JSON.stringify({ execPath: process.execPath, outputs, resources }));
+  // The fleet waker's code as the installed package reads it at run time (a fleet with minReplicas 0 zips it).
+  const dist = require("path").join(require("path").dirname(require.resolve("qwen3-serve/package.json")), "dist");
+  const wakerCode = require(require("path").join(dist, "components", "targets", "fleetWaker.js")).wakerCode();
+  process.stdout.write(JSON.stringify({ execPath: process.execPath, outputs, resources, wakerCode }));
 });
 `;
 
@@ -146,6 +149,7 @@ interface Run {
   readonly execPath: string;
   readonly outputs: Record<string, unknown>;
   readonly resources: Recorded[];
+  readonly wakerCode: string;
 }
 
 /** Run a command line through /bin/sh (as command.local.Command does) in a working folder. */
@@ -262,6 +266,12 @@ describe("the packed package, installed into a project outside this repository",
       [],
       "machine files missing from the user data",
     );
+  });
+
+  it("the fleet's waker.py ships in dist/components/fleet/ and the installed code reads it there, byte for byte the source", () => {
+    const source = readFileSync(path.join(ROOT, "components", "fleet", "waker.py"), "utf8");
+    assert.equal(readFileSync(path.join(installed, "dist", "components", "fleet", "waker.py"), "utf8"), source);
+    assert.equal(run.wakerCode, source);
   });
 
   it("the README example's outputs: endpoint on the Elastic IP, model name, instance type, the API key", () => {

@@ -25,6 +25,7 @@ import type { Plan } from "../sizing/plan";
 import { targetOutputs, TargetServer } from "./outputs";
 import { declareReadinessWait } from "./readinessWait";
 import { declareScaling, fleetInstanceStatements } from "./fleetScaling";
+import { declareWaker, declareWakerTargetGroup } from "./fleetWaker";
 import {
   type AwsMachineArgs,
   type AwsScope,
@@ -82,6 +83,8 @@ export const TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 interface Edge {
   readonly alb: aws.lb.LoadBalancer;
   readonly targetGroup: aws.lb.TargetGroup;
+  /** The waker's Lambda target group, with minReplicas 0 only (./fleetWaker.ts). */
+  readonly wakerTargetGroup: aws.lb.TargetGroup | undefined;
   readonly rule: aws.lb.ListenerRule;
   readonly baseUrl: pulumi.Output<string>;
 }
@@ -156,6 +159,22 @@ export class Fleet extends TargetServer {
       },
       scope.parent,
     );
+    const grace = healthCheckGraceSeconds(first, !scope.family.hasDriver);
+    const waker =
+      edge.wakerTargetGroup === undefined
+        ? undefined
+        : declareWaker({
+            name,
+            opts: scope.parent,
+            tags: scope.tags,
+            groupName: args.autoScalingGroupName,
+            groupArn: group.arn,
+            ruleArn: edge.rule.arn,
+            replicasTargetGroupArn: edge.targetGroup.arn,
+            wakerTargetGroup: edge.wakerTargetGroup,
+            apiKeyParameter: secrets.apiKeyParam,
+            readyEstimateSeconds: grace,
+          });
     declareScaling({
       name,
       opts: scope.parent,
@@ -166,7 +185,9 @@ export class Fleet extends TargetServer {
       engine: first.engine,
       fleet: args.fleet,
       idleMinutes: args.idle.minutes,
-      warmupSeconds: healthCheckGraceSeconds(first, !scope.family.hasDriver),
+      warmupSeconds: grace,
+      // Going to zero also tells the waker to take over the forward rule.
+      ...(waker !== undefined ? { idleAlarmActions: [waker.topic.arn] } : {}),
     });
     this.region = scope.region;
     this.autoScalingGroupName = group.name;
@@ -312,20 +333,30 @@ export class Fleet extends TargetServer {
             parent,
           )
         : this.declareHttps(scope, alb, args.tls, unauthorized);
+    const wakerTargetGroup = args.fleet.minReplicas === 0 ? declareWakerTargetGroup(name, parent, tags) : undefined;
     const rule = new aws.lb.ListenerRule(
       `${name}-forward`,
       {
         listenerArn: listener.arn,
         priority: 10,
         conditions: [{ httpHeader: { ...FORWARD_CONDITION, values: [...FORWARD_CONDITION.values] } }],
-        actions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
+        // A new fleet that may be empty starts at zero: its keyed requests go to the waker.
+        actions: [{ type: "forward", targetGroupArn: (wakerTargetGroup ?? targetGroup).arn }],
         tags,
       },
-      parent,
+      wakerTargetGroup === undefined
+        ? parent
+        : {
+            ...parent,
+            // The waker switches the rule between the two target groups at run time; `pulumi up` must not switch it
+            // back. The rule names both, so destroy deletes it before either group whichever it forwards to then.
+            ignoreChanges: ["actions"],
+            dependsOn: [targetGroup, wakerTargetGroup],
+          },
     );
     const baseUrl =
       args.tls === undefined ? pulumi.interpolate`http://${alb.dnsName}` : pulumi.output(`https://${args.tls.domain}`);
-    return { alb, targetGroup, rule, baseUrl };
+    return { alb, targetGroup, wakerTargetGroup, rule, baseUrl };
   }
 
   /**

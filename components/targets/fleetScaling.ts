@@ -124,6 +124,11 @@ export interface ScalingArgs {
   readonly idleMinutes: number | null;
   /** Seconds a new replica takes to serve (the health-check grace period): its warm-up in every policy. */
   readonly warmupSeconds: number;
+  /**
+   * Actions the idle alarm runs beside its policy (the waker's SNS topic, ./fleetWaker.ts). CloudWatch runs them
+   * on the change to ALARM only, unlike the scaling action it re-runs each minute (alarm-actions.html, see stepPolicy).
+   */
+  readonly idleAlarmActions?: readonly pulumi.Input<string>[];
 }
 
 /** A step policy and the alarm that runs it. */
@@ -306,7 +311,7 @@ function declareIdle(args: ScalingArgs, idleMinutes: number): AlarmedPolicy {
       threshold: 1,
       evaluationPeriods,
       treatMissingData: "breaching",
-      alarmActions: [policy.arn],
+      alarmActions: [policy.arn, ...(args.idleAlarmActions ?? [])],
       tags: args.tags,
     },
     args.opts,

@@ -559,3 +559,30 @@ const fleetStates: Record<
   "aws:acm/certificateValidation:CertificateValidation": (_name, inputs) => ({ ...inputs }),
   "aws:route53/record:Record": (_name, inputs) => ({ ...inputs, fqdn: String(inputs.name).replace(/\.$/, "") }),
 };
+
+/**
+ * The fleet waker's resources (components/targets/fleetWaker.ts) as the provider reports them: a function's ARN
+ * from its name, a log group's ARN without the `:*` suffix (the provider strips it), a topic's ARN from its
+ * auto-name (the resource name and a fixed suffix here); and a scaling policy's ARN, which the alarms name.
+ */
+Object.assign(fleetStates, {
+  "aws:lambda/function:Function": (_name: string, inputs: Record<string, unknown>, region: string) => ({
+    ...inputs,
+    arn: `arn:aws:lambda:${region}:${MOCK_ACCOUNT}:function:${String(inputs.name)}`,
+  }),
+  "aws:cloudwatch/logGroup:LogGroup": (_name: string, inputs: Record<string, unknown>, region: string) => ({
+    ...inputs,
+    arn: `arn:aws:logs:${region}:${MOCK_ACCOUNT}:log-group:${String(inputs.name)}`,
+  }),
+  "aws:sns/topic:Topic": (name: string, inputs: Record<string, unknown>, region: string) => ({
+    ...inputs,
+    arn: `arn:aws:sns:${region}:${MOCK_ACCOUNT}:${name}-4f1c2e7`,
+  }),
+  // PutScalingPolicy's PolicyARN form, with a fixed id: the alarms name their policies by it.
+  "aws:autoscaling/policy:Policy": (name: string, inputs: Record<string, unknown>, region: string) => ({
+    ...inputs,
+    arn:
+      `arn:aws:autoscaling:${region}:${MOCK_ACCOUNT}:scalingPolicy:0f1e2d3c-4b5a-4c6d-8e7f-0a1b2c3d4e5f:` +
+      `autoScalingGroupName/${String(inputs.autoscalingGroupName)}:policyName/${name}`,
+  }),
+});
