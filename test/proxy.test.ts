@@ -251,7 +251,6 @@ describe("the load balancer's readiness path on a sandboxed fleet replica (vLLM)
 
   it("health checks every 15 s leave no access-log line and never count as activity for the watchdog", async () => {
     const logFile = sb.p("var/log/qwen3-serve/access.log");
-    const linesBefore = readFileSync(logFile, "utf8").split("\n").length;
     // A closed loopback port for IMDS: the fleet calls fail at once, with a warning, and change nothing here.
     const env = { QS_BOOT_AT: String(Math.floor(Date.now() / 1000) - 7200), IMDS_URL: "http://127.0.0.1:1" };
     const t1 = Math.floor(Date.now() / 1000) + 3600;
@@ -262,7 +261,8 @@ describe("the load balancer's readiness path on a sandboxed fleet replica (vLLM)
     assert.equal(later.code, 0, later.out);
     assert.equal(idleRecord(sb).lastActivityAt, isoOf(t1), "20 health checks moved nothing");
     assert.match(later.out, /fleet replica: not stopping \(poweroff\): no inference request for 30 min/);
-    assert.equal(readFileSync(logFile, "utf8").split("\n").length, linesBefore, "no line for the health checks");
+    // nginx may still append the previous test's keyed request after its response, so look for the path, not a count.
+    assert.doesNotMatch(readFileSync(logFile, "utf8"), / \/qwen3-serve\/ready /, "no line for the health checks");
   });
 });
 
