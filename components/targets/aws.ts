@@ -701,20 +701,34 @@ async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext)
       ? await withinQuota(config, candidatePlans(config, types, false), ctx, false)
       : [];
   const gpu = new GpuServer(ctx.stack, {
+    ...sharedMachineArgs(config, plan, ctx),
     plan: first ?? plan,
     fallbackPlans,
     ...(onDemand.length > 0 ? { onDemandFallbackPlans: onDemand } : {}),
-    amiFamily: aws.ami,
-    ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
     ...(aws.subnetId !== undefined ? { subnetId: aws.subnetId } : {}),
     allowedCidrs,
     private: aws.private,
     ...ssh,
-    proxyPort: aws.proxyPort,
     ...(aws.tls !== undefined ? { tls: letsEncryptTls(aws.tls) } : {}),
-    rootVolume: aws.rootVolume,
     shutdownBehavior: config.idleAction,
     idle: { ...idleSettings(config, "poweroff"), fromInstanceTags: true },
+  });
+  return {
+    ...targetOutputsOf(gpu),
+    awsRegion: gpu.region,
+    availabilityZone: gpu.availabilityZone,
+    plan: gpu.launchedPlan,
+  };
+}
+
+/** The component inputs a single machine and a fleet take alike from an AWS stack's config. */
+function sharedMachineArgs(config: AwsStackConfig, plan: Plan, ctx: StackContext) {
+  const aws = config.aws;
+  return {
+    amiFamily: aws.ami,
+    ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
+    proxyPort: aws.proxyPort,
+    rootVolume: aws.rootVolume,
     ...(aws.engineImageDigest !== undefined ? { engineImageDigest: aws.engineImageDigest } : {}),
     waitForReady: aws.waitForReady,
     // Kept as deployed stacks have it, so their parameters are not replaced.
@@ -722,12 +736,6 @@ async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext)
     tags: stackTags(config, ctx, plan),
     ...(aws.region !== undefined ? { region: aws.region } : {}),
     ...hfTokenArg(config),
-  });
-  return {
-    ...targetOutputsOf(gpu),
-    awsRegion: gpu.region,
-    availabilityZone: gpu.availabilityZone,
-    plan: gpu.launchedPlan,
   };
 }
 
@@ -753,22 +761,13 @@ async function declareFleet(
   const kept = plans.filter((p) => roomy.has(p.instance.type));
   const tls = aws.tls;
   const group = new Fleet(ctx.stack, {
+    ...sharedMachineArgs(config, plan, ctx),
     plans: kept,
     fleet,
     autoScalingGroupName: autoScalingGroupName(ctx.project, ctx.stack, ctx.stack),
-    amiFamily: aws.ami,
-    ...(aws.amiId !== undefined ? { amiId: aws.amiId } : {}),
     allowedCidrs,
-    proxyPort: aws.proxyPort,
     ...(tls?.hostedZoneId !== undefined ? { tls: { domain: tls.domain, hostedZoneId: tls.hostedZoneId } } : {}),
-    rootVolume: aws.rootVolume,
     idle: idleSettings(config, "poweroff"),
-    ...(aws.engineImageDigest !== undefined ? { engineImageDigest: aws.engineImageDigest } : {}),
-    waitForReady: aws.waitForReady,
-    parameterPrefix: `/${ctx.project}/${ctx.stack}`,
-    tags: stackTags(config, ctx, plan),
-    ...(aws.region !== undefined ? { region: aws.region } : {}),
-    ...hfTokenArg(config),
   });
   return {
     ...targetOutputsOf(group),
