@@ -12,8 +12,10 @@
  * every project's stacks like a legacy file backend; and the whole command in-process against that
  * fake CLI and a fake EC2 that answers like DescribeInstances: a dry run destroys nothing, --yes
  * destroys exactly the chosen stacks after a fresh look at each, the selected stack is unchanged
- * afterwards, a failing destroy exits 1 while the others still run, --json is one object. As a
- * child process: --help and bad flags (exit 2, no stack trace).
+ * afterwards, a failing destroy exits 1 while the others still run, --json is one object, stacks
+ * are read in name order through the shared inventory, and the table shows $/h now and this
+ * month's cost from the cost hook ("n/a" without one). As a child process: --help and bad flags
+ * (exit 2, no stack trace).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -22,16 +24,16 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import type { _InstanceType, InstanceStateName } from "@aws-sdk/client-ec2";
 import type { Activity, AutoScalingGroup } from "@aws-sdk/client-auto-scaling";
+import { gatherStacks } from "../components/reaper/adapters";
 import {
   awsEc2Lookup,
   awsGroupLookup,
-  gatherStacks,
   groupFromDescribe,
   instanceFromDescribe,
   type AutoScalingCalls,
   type DescribeInstances,
   type GroupLookup,
-} from "../components/reaper/adapters";
+} from "../components/stacks/inventory";
 import { isUserError } from "../components/errors/userError";
 import {
   projectName,
@@ -82,6 +84,8 @@ function ourOutputs(name: string, instanceId: string, extra: Record<string, unkn
     modelName: "Qwen/Qwen3-8B",
     instanceId,
     apiKey: "sk-live-key",
+    // The plan's price for g6e.xlarge in us-east-1 (components/catalog/regions.ts), as an AWS stack exports it.
+    pricePerHour: 1.861,
     connectCommand: `aws ssm start-session --region us-east-1 --target ${instanceId}`,
     ...extra,
   };
@@ -523,7 +527,7 @@ function fleet(
       name: "ws",
       project: PROJECT,
       resourceCount: 5,
-      outputs: ourOutputs("ws", "ubuntu@gpu-box", { connectCommand: "ssh ubuntu@gpu-box" }),
+      outputs: ourOutputs("ws", "ubuntu@gpu-box", { connectCommand: "ssh ubuntu@gpu-box", pricePerHour: 0 }),
       history: [{ kind: "update", config: { "qwen3-serve:target": "workstation" } }],
     },
     // Another project's stack on the same legacy backend: its own outputs, an old stopped instance.
@@ -647,7 +651,11 @@ interface InProcessRun {
 async function reap(
   argv: string[],
   backend = fleet(),
-  opts: { ec2?: Record<string, FakeInstance | "fail">; onDescribe?: (id: string, count: number) => void } = {},
+  opts: {
+    ec2?: Record<string, FakeInstance | "fail">;
+    onDescribe?: (id: string, count: number) => void;
+    deps?: Partial<ReapDeps>;
+  } = {},
 ): Promise<InProcessRun> {
   const { run, state } = fakePulumi(backend);
   const { describe, asked } = fakeEc2(opts.ec2 ?? FLEET_EC2(), opts.onDescribe);
@@ -656,6 +664,9 @@ async function reap(
   const deps: ReapDeps = {
     workspace: () => pulumiWorkspace(run),
     ec2: () => awsEc2Lookup(describe),
+    // One read at a time: the fake pulumi keeps its backend in one file that concurrent calls would race on.
+    concurrency: 1,
+    ...opts.deps,
     project: () => PROJECT,
     clock: () => NOW,
     stdout: (t) => {
@@ -746,21 +757,32 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.state.destroyed, []);
     assert.ok(!r.state.calls.some((c) => c[0] === "destroy"), JSON.stringify(r.state.calls));
-    assert.match(r.stdout, /^STACK +DECISION +ACTION +REASON$/m);
-    assert.deepEqual(row(r.stdout, "dev"), ["dev", "keep", "nothing", `running; ${NONE}`]);
+    assert.match(r.stdout, /^STACK +DECISION +ACTION +\$\/H NOW +THIS MONTH +REASON$/m);
+    assert.deepEqual(row(r.stdout, "dev"), ["dev", "keep", "nothing", "$1.861", "n/a", `running; ${NONE}`]);
     assert.deepEqual(row(r.stdout, "lab"), [
       "lab",
       "destroy",
       "would pulumi destroy",
+      "$1.861",
+      "n/a",
       "expired 34 hours ago (expiresAt 2026-11-28T00:00:00Z)",
     ]);
     assert.deepEqual(row(r.stdout, "old"), [
       "old",
       "destroy",
       "would pulumi destroy",
+      "$0.000",
+      "n/a",
       "stopped for 4 days (limit 72 h)",
     ]);
-    assert.deepEqual(row(r.stdout, "ws"), ["ws", "keep", "nothing", `no instance (workstation target); ${NONE}`]);
+    assert.deepEqual(row(r.stdout, "ws"), [
+      "ws",
+      "keep",
+      "nothing",
+      "$0.000",
+      "n/a",
+      `no instance (workstation target); ${NONE}`,
+    ]);
     assert.match(r.stdout, /2 stacks would be destroyed \(lab, old\); run again with --yes to destroy\./);
     assert.match(r.stdout, /\(dry run\)/);
     // EC2 is asked only about our AWS stacks' instances (and the fork's, whose tags then rule it out).
@@ -817,12 +839,16 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
         "web",
         "keep",
         "nothing",
+        "n/a",
+        "n/a",
         "not a qwen3-serve deployment: its outputs lack plan, endpoint, modelName",
       ]);
       assert.deepEqual(row(r.stdout, "twin"), [
         "twin",
         "keep",
         "nothing",
+        "$0.000",
+        "n/a",
         `instance ${TWIN} is tagged qwen3-serve:project=llm-lab, qwen3-serve:stack=twin, not qwen3-serve and twin: not this project's stack`,
       ]);
       assert.ok(
@@ -861,11 +887,13 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
       }),
     );
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(row(r.stdout, "dev"), ["dev", "keep", "nothing", `running; ${NONE}`]);
+    assert.deepEqual(row(r.stdout, "dev"), ["dev", "keep", "nothing", "$1.861", "n/a", `running; ${NONE}`]);
     assert.deepEqual(row(r.stdout, "lab"), [
       "lab",
       "destroy",
       "pulumi destroy",
+      "$1.861",
+      "n/a",
       "expired 34 hours ago (expiresAt 2026-11-28T00:00:00Z)",
     ]);
     assert.deepEqual(r.state.destroyed, ["lab", "old"]);
@@ -884,7 +912,7 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
       name,
       project: PROJECT,
       resourceCount: 6,
-      outputs: ourOutputs(name, "3f4e5d6c7b8a", { connectCommand: "docker exec -it x sh" }),
+      outputs: ourOutputs(name, "3f4e5d6c7b8a", { connectCommand: "docker exec -it x sh", pricePerHour: 0 }),
       config: {
         "qwen3-serve:target": "docker",
         ...(checkoutExpiry !== undefined ? { "qwen3-serve:expiresAt": checkoutExpiry } : {}),
@@ -909,9 +937,18 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
       "d1",
       "destroy",
       "pulumi destroy",
+      "$0.000",
+      "n/a",
       "expired 24 hours ago (expiresAt 2026-11-28T10:00:00Z)",
     ]);
-    assert.deepEqual(row(r.stdout, "d2"), ["d2", "keep", "nothing", `no instance (docker target); ${NONE}`]);
+    assert.deepEqual(row(r.stdout, "d2"), [
+      "d2",
+      "keep",
+      "nothing",
+      "$0.000",
+      "n/a",
+      `no instance (docker target); ${NONE}`,
+    ]);
     assert.deepEqual(r.state.destroyed, ["d1"]);
   });
 
@@ -954,6 +991,7 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
     const code = await runReap(["--yes"], {
       workspace: () => pulumiWorkspace(run),
       ec2: () => awsEc2Lookup(describe),
+      concurrency: 1,
       project: () => PROJECT,
       clock: () => NOW,
       stdout: (t) => {
@@ -1011,18 +1049,23 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
         [nr]: stopped("us-east-1", "nr"),
       },
     });
-    assert.deepEqual(r.asked, [`${eu}@eu-west-1`, `${ap}@ap-southeast-2`, `${wr}@us-west-2`]);
+    // Stacks are read in name order.
+    assert.deepEqual(r.asked, [`${ap}@ap-southeast-2`, `${eu}@eu-west-1`, `${wr}@us-west-2`]);
     for (const name of ["eu", "ap", "wr"])
       assert.deepEqual(row(r.stdout, name), [
         name,
         "destroy",
         "would pulumi destroy",
+        "$0.000",
+        "n/a",
         "stopped for 4 days (limit 72 h)",
       ]);
     assert.deepEqual(row(r.stdout, "nr"), [
       "nr",
       "keep",
       "nothing",
+      "n/a",
+      "n/a",
       `instance ${nr} unreadable: no region recorded (no awsRegion output, no aws:region in the stack config)`,
     ]);
     assert.equal(r.code, 1);
@@ -1055,9 +1098,9 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
         ["dev", "keep", "keep"],
         ["lab", "destroy", "expired"],
         ["old", "destroy", "stopped"],
-        ["ws", "keep", "keep"],
-        ["web", "keep", "keep"],
         ["twin", "keep", "keep"],
+        ["web", "keep", "keep"],
+        ["ws", "keep", "keep"],
       ],
     );
 
@@ -1097,16 +1140,36 @@ describe("npm run reap, in-process against a fake pulumi and a fake EC2", { conc
       "dev",
       "keep",
       "nothing",
+      "n/a",
+      "n/a",
       "cannot read the stack: could not read the stack file",
     ]);
     assert.deepEqual(row(r.stdout, "old"), [
       "old",
       "keep",
       "nothing",
+      "n/a",
+      "n/a",
       `instance ${OLD} unreadable: CredentialsProviderError: Could not load credentials from any providers`,
     ]);
     assert.deepEqual(r.state.destroyed, ["lab"]);
     assert.match(r.stderr, /^warning: kept without a full look \(read failed\): dev, old$/m);
+  });
+
+  it("the month column shows the cost hook's dollars, and n/a where it has none or fails", async () => {
+    const r = await reap([], fleet(), {
+      deps: {
+        costThisMonth: async (stack, now) => {
+          assert.equal(now, NOW);
+          if (stack.name === "lab") throw new Error("CloudTrail: AccessDenied");
+          return stack.name === "dev" ? 41.2 : null;
+        },
+      },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(row(r.stdout, "dev").slice(0, 5), ["dev", "keep", "nothing", "$1.861", "$41.20"]);
+    assert.deepEqual(row(r.stdout, "lab").slice(0, 5), ["lab", "destroy", "would pulumi destroy", "$1.861", "n/a"]);
+    assert.deepEqual(row(r.stdout, "old").slice(0, 5), ["old", "destroy", "would pulumi destroy", "$0.000", "n/a"]);
   });
 
   it("when the stacks cannot be listed it says why and exits 1", async () => {

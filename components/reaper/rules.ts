@@ -17,6 +17,25 @@
 import { z } from "zod";
 import { CONFIG_NAMESPACE } from "../config/schema";
 import { UserError } from "../errors/userError";
+import {
+  type GroupRef,
+  type GroupView,
+  type InstanceRef,
+  type InstanceView,
+  missingMarkers,
+} from "../stacks/inventoryRules";
+
+// Moved to the shared inventory; re-exported so the reaper's callers and tests keep their imports.
+export {
+  type GroupRef,
+  groupToLookUp,
+  type InstanceRef,
+  instanceToLookUp,
+  missingMarkers,
+  parseStopTime,
+  regionFromOutputs,
+  regionOf,
+} from "../stacks/inventoryRules";
 
 /** How long an instance may sit stopped before the reaper destroys its stack, by default. */
 export const DEFAULT_STOPPED_FOR_HOURS = 72;
@@ -29,53 +48,17 @@ const KEY_TARGET = `${CONFIG_NAMESPACE}:target`;
 const KEY_TTL_HOURS = `${CONFIG_NAMESPACE}:ttlHours`;
 /** How far back Auto Scaling keeps scaling activities (DescribeScalingActivities: "the past six weeks"). */
 export const ACTIVITY_RETENTION_MS = 42 * 24 * HOUR_MS;
-const KEY_AWS = `${CONFIG_NAMESPACE}:aws`;
-const KEY_AWS_REGION = "aws:region";
 // The instance tags components/targets/stackContext.ts (stackTags) writes; the watchdog reads the lifetime ones too.
 const TAG_PROJECT = "qwen3-serve:project";
 const TAG_STACK = "qwen3-serve:stack";
 const TAG_EXPIRES_AT = "qwen3-serve:expires-at";
 const TAG_TTL_HOURS = "qwen3-serve:ttl-hours";
-// EC2 instance ids: "i-" and 8 (older) or 17 hex digits. Workstation (user@host) and Docker
-// (container id) stacks export other values as instanceId.
-const EC2_INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 const MACHINE_TARGETS = new Set(["docker", "workstation"]);
 
-/** An EC2 instance as the reaper sees it. */
-export interface ReaperInstance {
-  /** EC2 state name: pending, running, stopping, stopped, shutting-down, terminated. */
-  readonly state: string;
-  /** When it stopped (epoch ms), read from the state transition reason; absent when unknown. */
-  readonly stoppedAt?: number;
-  /** When it last started (EC2 LaunchTime, reset by every start), epoch ms; absent when unknown. */
-  readonly launchedAt?: number;
-  /** Its tags as EC2 reports them now, key to value. */
-  readonly tags: Readonly<Record<string, string>>;
-}
-
-/** A fleet's Auto Scaling group as the reaper sees it (DescribeAutoScalingGroups, DescribeScalingActivities). */
-export interface ReaperGroup {
-  /** Desired capacity now. */
-  readonly desired: number;
-  readonly min: number;
-  readonly max: number;
-  /** Instances in the group now, in any lifecycle state (a terminating one still counts). */
-  readonly instances: number;
-  /** The group's CreatedTime, epoch ms; absent when unknown. */
-  readonly createdAt?: number | undefined;
-  /** The end (else the start) of its latest scaling activity within the retention, epoch ms; absent when none. */
-  readonly lastActivityAt?: number | undefined;
-  /** Its tags, key to value. */
-  readonly tags: Readonly<Record<string, string>>;
-}
-
-/** Where a group lookup goes: the group's name from the outputs and the stack's region. */
-export interface GroupRef {
-  /** The `autoScalingGroupName` output. */
-  readonly name: string;
-  /** The stack's region, from its outputs or config; never the reaper's own default. */
-  readonly region: string | undefined;
-}
+/** An EC2 instance as the reaper sees it (the inventory's view). */
+export type ReaperInstance = InstanceView;
+/** A fleet's Auto Scaling group as the reaper sees it (the inventory's view). */
+export type ReaperGroup = GroupView;
 
 /** Everything the reaper knows about one stack, all of it read from the deployment. */
 export interface ReaperStackInput {
@@ -128,14 +111,6 @@ export interface ReapDecision {
   readonly kind: ReapKind;
 }
 
-/** Where an instance lookup goes: the instance and its region (undefined: none recorded anywhere). */
-export interface InstanceRef {
-  /** The EC2 instance id from the stack outputs. */
-  readonly instanceId: string;
-  /** The stack's region, from its outputs or config; never the reaper's own default. */
-  readonly region: string | undefined;
-}
-
 // The same rule the config schema applies to expiresAt: a date-time with an explicit offset, so a
 // time never silently means the reaper's local zone.
 const isoDateTime = z.iso.datetime({ offset: true });
@@ -162,97 +137,9 @@ export function formatDuration(ms: number): string {
 /** Hours as the flag gives them: 72 -> "72 h", 1.5 -> "1.5 h". */
 const hoursText = (h: number): string => `${h} h`;
 
-/**
- * The stop time in EC2's StateTransitionReason, e.g. "User initiated (2026-11-29 10:00:00 GMT)";
- * undefined when the text carries no such date.
- */
-export function parseStopTime(stateTransitionReason: string | undefined): number | undefined {
-  const m = /\((\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) GMT\)/.exec(stateTransitionReason ?? "");
-  if (m === null) return undefined;
-  const t = Date.parse(`${m[1]}T${m[2]}Z`);
-  return Number.isFinite(t) ? t : undefined;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/**
- * What this program's outputs lack, or undefined when they carry all its markers: a `plan` object
- * (version 1, an engine, a model id) and the `endpoint`, `modelName` and `instanceId` strings every
- * target exports (components/program/deploy.ts, components/targets/outputs.ts).
- */
-export function missingMarkers(outputs: Readonly<Record<string, unknown>>): string | undefined {
-  const plan = outputs.plan;
-  const planOk =
-    isRecord(plan) &&
-    plan.version === 1 &&
-    typeof plan.engine === "string" &&
-    isRecord(plan.model) &&
-    typeof plan.model.id === "string";
-  // A fleet has no single instance: its group's name stands in for the instance id.
-  const machine = typeof outputs.autoScalingGroupName === "string" ? "autoScalingGroupName" : "instanceId";
-  const missing = [
-    ...(planOk ? [] : ["plan"]),
-    ...["endpoint", "modelName", machine].filter((k) => typeof outputs[k] !== "string"),
-  ];
-  return missing.length === 0 ? undefined : missing.join(", ");
-}
-
 /** The stack name without its `organization/project/` qualifier, as the program's stack tag holds it. */
 export function shortStackName(name: string): string {
   return name.slice(name.lastIndexOf("/") + 1);
-}
-
-/** The region in a stack config: `aws:region` (the provider's), else the `qwen3-serve:aws` object's region. */
-export function regionOf(config: Readonly<Record<string, string>>): string | undefined {
-  const provider = config[KEY_AWS_REGION];
-  if (provider !== undefined && provider !== "") return provider;
-  const raw = config[KEY_AWS];
-  if (raw === undefined) return undefined;
-  try {
-    const settings: unknown = JSON.parse(raw);
-    if (isRecord(settings) && typeof settings.region === "string" && settings.region !== "") return settings.region;
-  } catch {
-    // An unreadable aws setting records no region.
-  }
-  return undefined;
-}
-
-/**
- * The region in the deployed outputs: the `awsRegion` output, else the `--region` of the
- * `connectCommand` output (`aws ssm start-session --region R ...`), which stacks deployed before
- * the `awsRegion` output existed still carry.
- */
-export function regionFromOutputs(outputs: Readonly<Record<string, unknown>>): string | undefined {
-  if (typeof outputs.awsRegion === "string" && outputs.awsRegion !== "") return outputs.awsRegion;
-  const m = typeof outputs.connectCommand === "string" ? /--region[= ]([a-z0-9-]+)/.exec(outputs.connectCommand) : null;
-  return m?.[1];
-}
-
-/**
- * The EC2 instance to look up for a stack: the outputs' `instanceId` when it is an EC2 id, in the
- * first region found in the outputs, then in each config given (deployed first); otherwise undefined.
- */
-export function instanceToLookUp(
-  outputs: Readonly<Record<string, unknown>>,
-  ...configs: readonly Readonly<Record<string, string>>[]
-): InstanceRef | undefined {
-  const id = outputs.instanceId;
-  if (typeof id !== "string" || !EC2_INSTANCE_ID.test(id)) return undefined;
-  let region = regionFromOutputs(outputs);
-  for (const c of configs) region ??= regionOf(c);
-  return { instanceId: id, region };
-}
-
-/** A fleet's group to look up: the `autoScalingGroupName` output, in the region found as for an instance. */
-export function groupToLookUp(
-  outputs: Readonly<Record<string, unknown>>,
-  ...configs: readonly Readonly<Record<string, string>>[]
-): GroupRef | undefined {
-  const name = outputs.autoScalingGroupName;
-  if (typeof name !== "string" || name === "") return undefined;
-  let region = regionFromOutputs(outputs);
-  for (const c of configs) region ??= regionOf(c);
-  return { name, region };
 }
 
 type Rule = { readonly verdict: ReapDecision } | { readonly note: string };
@@ -544,13 +431,28 @@ export interface ReapRow {
   readonly decision: ReapDecision;
   /** What the run does or would do about it. */
   readonly action: string;
+  /** Dollars per hour its machine costs now (stacks/inventoryRules.ts hourlyCostNow); null when unknown. */
+  readonly costPerHour: number | null;
+  /** Dollars it has cost this month so far; null or absent when not known (shown "n/a"). */
+  readonly costThisMonth?: number | null | undefined;
 }
 
-/** The table: stack, decision, reason, action, in aligned columns. */
+/** Dollars with a fixed number of decimals, "n/a" when unknown. */
+const dollars = (n: number | null | undefined, digits: number): string =>
+  n === null || n === undefined ? "n/a" : `$${n.toFixed(digits)}`;
+
+/** The table: stack, decision, action, $/h now, cost this month, reason, in aligned columns. */
 export function formatReapTable(rows: readonly ReapRow[]): string {
-  const header = ["STACK", "DECISION", "ACTION", "REASON"];
+  const header = ["STACK", "DECISION", "ACTION", "$/H NOW", "THIS MONTH", "REASON"];
   // The reason goes last: it is the long, ragged column, and padding it would only add trailing spaces.
-  const cells = rows.map((r) => [r.stack, r.decision.decision, r.action, r.decision.reason]);
+  const cells = rows.map((r) => [
+    r.stack,
+    r.decision.decision,
+    r.action,
+    dollars(r.costPerHour, 3),
+    dollars(r.costThisMonth, 2),
+    r.decision.reason,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
   const line = (c: readonly string[]): string =>
     c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join("  ");
