@@ -22,6 +22,7 @@ const quotaJson = (need: QuotaNeed): Record<string, string | number> => ({
 const USAGE = `Usage: npm run --silent plan -- --model <m> --engine <vllm|sglang|ollama> [--quant <q>] [--context <n>]
        [--concurrency <n>] [--spot] [--max-price <usd>] [--families g6e,p5] [--instance-types g6e.xlarge]
        [--region us-east-1] [--json]
+       [--max-monthly-cost <usd>]   refuse a plan over this many USD a month at 730 h
        [--objective <cost-per-token|cost|speed>]   what to optimise (default cost-per-token: $ per million output tokens)
        [--min-tokens-per-second <n>]   per-sequence speed cost-per-token requires (default 20, a comfortable reading speed)
        [--check-quota]   read the plan's vCPU quota and the vCPUs in use with your AWS credentials, in --region or the SDK's default region`;
@@ -34,6 +35,7 @@ const FLAGS: Record<string, string> = {
   context: "--context",
   concurrency: "--concurrency",
   maxPricePerHour: "--max-price",
+  maxMonthlyCost: "--max-monthly-cost",
   families: "--families",
   instanceTypes: "--instance-types",
   spot: "--spot",
@@ -70,6 +72,7 @@ const OPTIONS = {
   context: { type: "string" },
   concurrency: { type: "string" },
   "max-price": { type: "string" },
+  "max-monthly-cost": { type: "string" },
   families: { type: "string" },
   "instance-types": { type: "string" },
   region: { type: "string" },
@@ -123,6 +126,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (v.context !== undefined) raw.context = tokens("context", v.context);
     if (v.concurrency !== undefined) raw.concurrency = tokens("concurrency", v.concurrency);
     if (v["max-price"] !== undefined) raw.maxPricePerHour = num("maxPricePerHour", v["max-price"]);
+    if (v["max-monthly-cost"] !== undefined) raw.maxMonthlyCost = num("maxMonthlyCost", v["max-monthly-cost"]);
     if (v.families !== undefined) raw.families = list(v.families);
     if (v["instance-types"] !== undefined) raw.instanceTypes = list(v["instance-types"]);
     if (v.region !== undefined) raw.region = v.region;

@@ -821,7 +821,7 @@ describe("config mistakes fail before anything is declared", () => {
       'idleMinuts = "idleMinuts": unknown setting.\n' +
         "Did you mean idleMinutes? Check the spelling; settings are case-sensitive.\n" +
         "Valid choices: model, engine, quantization, context, concurrency, modelRevision, families, " +
-        "instanceTypes, maxPricePerHour, objective, minTokensPerSecond, spot, target, owner, tags, idleMinutes, idleCountsSsh, " +
+        "instanceTypes, maxPricePerHour, maxMonthlyCost, objective, minTokensPerSecond, spot, target, owner, tags, idleMinutes, idleCountsSsh, " +
         "ttlHours, expiresAt, idleAction, hfToken, sshPrivateKey, fleet, aws, workstation, docker",
     ));
 

@@ -353,3 +353,34 @@ describe("plan CLI: --objective and --min-tokens-per-second", () => {
     });
   }
 });
+
+describe("plan CLI: --max-monthly-cost", () => {
+  it("a plan over the limit: exit 2, the refusal names --max-monthly-cost (not maxMonthlyCost) and both figures, nothing on stdout", async () => {
+    const r = await plan("--model", "Qwen3-8B", "--engine", "vllm", "--max-monthly-cost", "1000");
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "");
+    assert.equal(
+      r.stderr,
+      'error: --max-monthly-cost = "1000": the plan costs about $1358.53 a month (g6e.xlarge at $1.861/h x 730 h), ' +
+        "over the $1000.00 limit.\nRaise --max-monthly-cost to at least $1358.53, or bring the cost down: a smaller " +
+        "model, or a lighter quantization.\n",
+    );
+    assert.doesNotMatch(r.stderr, /maxMonthlyCost/);
+    assert.doesNotMatch(r.stderr, NO_STACK);
+  });
+
+  it("a plan under the limit is printed as without it, the limit echoed in --json's request", async () => {
+    const r = await plan("--model", "Qwen3-8B", "--engine", "vllm", "--max-monthly-cost", "1400", "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const p = JSON.parse(r.stdout) as { request: { maxMonthlyCost: number }; instance: { type: string }; cost: object };
+    assert.equal(p.request.maxMonthlyCost, 1400);
+    assert.equal(p.instance.type, "g6e.xlarge");
+    assert.deepEqual(p.cost, { perHour: 1.861, perMonth: 1358.53 });
+  });
+
+  it("a non-numeric limit is refused naming the flag", async () => {
+    const r = await plan("--model", "Qwen3-8B", "--engine", "vllm", "--max-monthly-cost", "lots");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^error: --max-monthly-cost = "lots": not a number\.\n/);
+  });
+});

@@ -11,6 +11,8 @@ import { UserError } from "../components/errors/userError";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { planForStack } from "../components/program/deploy";
 import { buildPlan, NothingFitsError, yarnFactor, type Plan } from "../components/sizing/plan";
+import { MonthlyCostError } from "../components/sizing/costGuard";
+import { stackFileConfig } from "./helpers/stacks";
 import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
 import { ENGINE_NAMES, ENGINES } from "../components/engines";
 
@@ -164,8 +166,8 @@ describe("user errors", () => {
       { model: "qwen3:8b", engine: "vllm", contxt: 4096 },
       'contxt = "contxt": unknown setting.\n' +
         "Did you mean context? Check the spelling; settings are case-sensitive.\n" +
-        "Valid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, objective, " +
-        "minTokensPerSecond, region, spot, modelRevision",
+        "Valid choices: model, engine, quantization, context, concurrency, families, instanceTypes, maxPricePerHour, maxMonthlyCost, " +
+        "objective, minTokensPerSecond, region, spot, modelRevision",
     ],
     [
       "context too short",
@@ -702,6 +704,74 @@ describe("speed and cost per token: the default objective ranks by $ per million
         "context 32768 x 1 (estimated).\nThe fastest that fits is p6-b200.48xlarge at about 407.4 tokens/s: lower " +
         "minTokensPerSecond to 407.4 or less, or try a lighter quantization (fp8 or awq), a shorter context (now 32768), " +
         "the speed objective (the fastest within your price).",
+    );
+  });
+});
+
+describe("maxMonthlyCost: a plan over the monthly limit is refused before anything is declared", () => {
+  /** An example stack file's config, with these keys set on top. */
+  const stack = (name: string, extra: Record<string, string>) =>
+    parseStackConfig(decodeConfigValues({ ...stackFileConfig(name), ...extra }));
+
+  it("Qwen3-8B on g6e.xlarge ($1.861/h x 730 h = $1358.53) over a $1000 limit: the exact refusal, both figures and the ways down", () => {
+    const e = userError(() => plan({ model: "Qwen3-8B", engine: "vllm", maxMonthlyCost: 1000 }));
+    assert.ok(e instanceof MonthlyCostError);
+    assert.equal(e.key, "maxMonthlyCost");
+    assert.equal(
+      e.message,
+      'maxMonthlyCost = "1000": the plan costs about $1358.53 a month (g6e.xlarge at $1.861/h x 730 h), over the $1000.00 limit.\n' +
+        "Raise maxMonthlyCost to at least $1358.53, or bring the cost down: a smaller model, or a lighter quantization.",
+    );
+  });
+
+  it("under the speed objective the hint names the cost objective and what the cheapest fit would cost a month", () => {
+    const e = userError(() =>
+      plan({ model: "Qwen3-8B", engine: "vllm", objective: "speed", maxPricePerHour: 10, maxMonthlyCost: 5000 }),
+    );
+    assert.equal(
+      e.message,
+      'maxMonthlyCost = "5000": the plan costs about $5022.40 a month (p5.4xlarge at $6.880/h x 730 h), over the $5000.00 limit.\n' +
+        "Raise maxMonthlyCost to at least $5022.40, or bring the cost down: the cost objective (the cheapest fit, " +
+        "g6e.xlarge at $1.861/h, comes to $1358.53 a month), a smaller model, or a lighter quantization.",
+    );
+  });
+
+  it("a plan under the limit is the same plan, the limit echoed in its request", () => {
+    const limited = plan({ model: "Qwen3-8B", engine: "vllm", maxMonthlyCost: 1400 });
+    const free = plan({ model: "Qwen3-8B", engine: "vllm" });
+    assert.equal(limited.request.maxMonthlyCost, 1400);
+    assert.equal(free.request.maxMonthlyCost, null);
+    assert.deepEqual({ ...limited, request: { ...limited.request, maxMonthlyCost: null } }, free);
+  });
+
+  it("a fleet stack is weighed at fleet.maxReplicas: team's 4 x $1358.53 = $5434.12 is over $5000, though one replica is not", () => {
+    const e = userError(() => planForStack(stack("team", { "qwen3-serve:maxMonthlyCost": "5000" })));
+    assert.equal(
+      e.message,
+      'maxMonthlyCost = "5000": the plan costs about $5434.12 a month (g6e.xlarge at $1.861/h x 730 h x 4 replicas), ' +
+        "over the $5000.00 limit.\nRaise maxMonthlyCost to at least $5434.12, or bring the cost down: fewer replicas " +
+        "(fleet.maxReplicas, now 4), a smaller model, or a lighter quantization.",
+    );
+    assert.equal(planForStack(stack("team", { "qwen3-serve:maxMonthlyCost": "5500" })).instance.type, "g6e.xlarge");
+  });
+
+  it("a single-machine AWS stack over the limit is refused naming maxMonthlyCost", () => {
+    const e = userError(() => planForStack(stack("dev", { "qwen3-serve:maxMonthlyCost": "1" })));
+    assert.equal(e.key, "maxMonthlyCost");
+    assert.match(
+      e.problem,
+      /^the plan costs about \$[\d.]+ a month \([\w.-]+ at \$[\d.]+\/h x 730 h\), over the \$1\.00 limit\.$/,
+    );
+  });
+
+  it("maxMonthlyCost on a workstation stack is refused: the machine is the user's own and has no price", () => {
+    const e = userError(() =>
+      stack("workstation", { "qwen3-serve:sshPrivateKey": "key", "qwen3-serve:maxMonthlyCost": "500" }),
+    );
+    assert.equal(
+      e.message,
+      'maxMonthlyCost = "500": limits what AWS instances cost at catalog prices; the workstation target runs on a ' +
+        "machine you own, which has no price here.\nDrop maxMonthlyCost.",
     );
   });
 });

@@ -219,6 +219,8 @@ export const StackConfigSchema = z.strictObject({
   families: planShape.families,
   instanceTypes: planShape.instanceTypes,
   maxPricePerHour: planShape.maxPricePerHour,
+  /** AWS only: refuse a plan over this many USD a month at 730 h (x fleet.maxReplicas on a fleet). */
+  maxMonthlyCost: planShape.maxMonthlyCost,
   objective: planShape.objective,
   minTokensPerSecond: planShape.minTokensPerSecond,
   spot: planShape.spot,
@@ -667,6 +669,13 @@ function checkMachineTarget<S>(target: Exclude<TargetName, "aws">, settings: S |
         `Drop ${key}.`,
       );
   }
+  if (common.maxMonthlyCost !== undefined)
+    refuse(
+      "maxMonthlyCost",
+      common.maxMonthlyCost,
+      `limits what AWS instances cost at catalog prices; the ${target} target runs on a machine you own, which has no price here.`,
+      "Drop maxMonthlyCost.",
+    );
   return settings;
 }
 
@@ -699,6 +708,7 @@ export function planRequestFrom(config: CommonConfig): PlanRequest {
     ...(config.families !== undefined ? { families: config.families } : {}),
     ...(config.instanceTypes !== undefined ? { instanceTypes: config.instanceTypes } : {}),
     ...(config.maxPricePerHour !== undefined ? { maxPricePerHour: config.maxPricePerHour } : {}),
+    ...(config.maxMonthlyCost !== undefined ? { maxMonthlyCost: config.maxMonthlyCost } : {}),
     ...(config.objective !== undefined ? { objective: config.objective } : {}),
     ...(config.minTokensPerSecond !== undefined ? { minTokensPerSecond: config.minTokensPerSecond } : {}),
   };

@@ -11,12 +11,13 @@ import type { Engine } from "../engines/types";
 import { UserError, type UserErrorParts } from "../errors/userError";
 import { GIB, weightBytes, weightsArePublished } from "../footprint/memory";
 import { interconnectLabel, TTFT_PROMPT_TOKENS } from "../throughput/speed";
+import { checkMonthlyCost, HOURS_PER_MONTH } from "./costGuard";
 import { resolveModel } from "./modelLookup";
 import { DEFAULT_MIN_TOKENS_PER_SECOND, DEFAULT_OBJECTIVE, type Objective, type PlanRequest } from "./request";
 import { sizeOver, type Candidate, type GpuLookup, type Rejection, type SizingInput } from "./sizing";
 
-/** Hours in an average month, for monthly cost. */
-export const HOURS_PER_MONTH = 730;
+/** Hours in an average month, for monthly cost (kept in ./costGuard.ts with the guard that uses it). */
+export { HOURS_PER_MONTH };
 /** Region a plan is priced in when its request names none. */
 export const PRICE_REGION = DEFAULT_REGION;
 /** How many alternatives a plan lists. */
@@ -82,6 +83,8 @@ export interface Plan {
     /** AWS region whose prices and offered types were used. */
     readonly region: string;
     readonly maxPricePerHour: number | null;
+    /** The monthly cost limit, USD, checked at 730 h (x replicas on a fleet). */
+    readonly maxMonthlyCost: number | null;
     readonly families: readonly string[] | null;
     readonly instanceTypes: readonly string[] | null;
     readonly modelRevision: string | null;
@@ -504,6 +507,19 @@ function cheaperQuantization(
   );
 }
 
+/** maxMonthlyCost against the choice, at the request's replicas; the cheapest fit is named as a way down. */
+function guardMonthlyCost(request: PlanRequest, limit: number, chosen: Candidate, all: readonly Candidate[]): void {
+  const cheapest = all.reduce((a, c) => (c.pricePerHour < a.pricePerHour ? c : a), chosen);
+  checkMonthlyCost({
+    limit,
+    instanceType: chosen.instance.type,
+    perHour: chosen.pricePerHour,
+    replicas: request.replicas ?? 1,
+    objective: request.objective ?? DEFAULT_OBJECTIVE,
+    cheapest: cheapest === chosen ? null : { type: cheapest.instance.type, perHour: cheapest.pricePerHour },
+  });
+}
+
 /** Where sizing looks for machines: the AWS tables by default. */
 export interface PlanCatalog {
   /** Instance rows to choose from. */
@@ -565,6 +581,8 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
   const ranked = pickRanked(input, request, fits, slow);
   const chosen: Candidate | undefined = ranked[0];
   if (chosen === undefined) throw noFitError(input, request, considered, rejected, gpus);
+  if (request.maxMonthlyCost !== undefined)
+    guardMonthlyCost(request, request.maxMonthlyCost, chosen, [...fits, ...slow]);
 
   const yarn =
     engine.memory.split === "tensor" && request.context > model.context.native
@@ -645,6 +663,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
       spot: request.spot,
       region,
       maxPricePerHour: request.maxPricePerHour ?? null,
+      maxMonthlyCost: request.maxMonthlyCost ?? null,
       families: request.families ?? null,
       instanceTypes: request.instanceTypes ?? null,
       modelRevision: request.modelRevision ?? null,

@@ -78,6 +78,14 @@ export const PlanRequestSchema = z.strictObject({
     .positive("must be above 0")
     .optional()
     .describe("Give the most you will pay per hour in USD, e.g. 2.5"),
+  /** Upper bound on the plan's monthly cost at 730 h (times fleet.maxReplicas on a fleet), USD. */
+  maxMonthlyCost: z
+    .number("must be a number of USD")
+    .positive("must be above 0")
+    .optional()
+    .describe(
+      "Give the most you will pay per month in USD at 730 hours (times fleet.maxReplicas on a fleet), e.g. 1500",
+    ),
   /** What to optimise among the machines that fit. */
   objective: z
     .enum(OBJECTIVES)
@@ -106,8 +114,14 @@ export const PlanRequestSchema = z.strictObject({
     .describe("Give a Hugging Face commit (vLLM, SGLang) or an Ollama manifest digest (Ollama), lower-case hex"),
 });
 
-/** A validated sizing request; targets that run the engine in a container network set bindHost. */
-export type PlanRequest = z.output<typeof PlanRequestSchema> & { readonly bindHost?: "127.0.0.1" | "0.0.0.0" };
+/**
+ * A validated sizing request; targets that run the engine in a container network set bindHost, and a
+ * target that runs several copies of the machine (the AWS fleet, at fleet.maxReplicas) sets replicas for maxMonthlyCost.
+ */
+export type PlanRequest = z.output<typeof PlanRequestSchema> & {
+  readonly bindHost?: "127.0.0.1" | "0.0.0.0";
+  readonly replicas?: number;
+};
 /** A sizing request as a user may write it (defaults optional). */
 export type PlanRequestInput = z.input<typeof PlanRequestSchema>;
 

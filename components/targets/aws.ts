@@ -529,6 +529,7 @@ import { type AwsStackConfig, type FleetConfig, MY_IP, planRequestFrom } from ".
 import { autoScalingGroupName } from "../fleet/settings";
 import { Fleet } from "./awsFleet";
 import { buildPlan, NothingFitsError } from "../sizing/plan";
+import { MonthlyCostError } from "../sizing/costGuard";
 import { checkQuota } from "../quota/invokes";
 import { quotaNeed } from "../quota/rules";
 import type { DeclaredOutputs, Target } from "./target";
@@ -551,12 +552,16 @@ function planAws(config: AwsStackConfig): Plan {
   return plan;
 }
 
-/** The plan request of an AWS stack: a region the catalog does not price keeps us-east-1 prices and types. */
+/**
+ * The plan request of an AWS stack: a region the catalog does not price keeps us-east-1 prices and types.
+ * A fleet plans one replica's machine; maxMonthlyCost weighs it at fleet.maxReplicas copies (issue 15).
+ */
 function awsRequest(config: AwsStackConfig): Parameters<typeof buildPlan>[0] {
   const region = config.aws.region;
   return {
     ...planRequestFrom(config),
     ...(region !== undefined && findRegion(region) !== undefined ? { region } : {}),
+    ...(config.fleet !== undefined ? { replicas: config.fleet.maxReplicas } : {}),
   };
 }
 
@@ -593,9 +598,16 @@ export function candidateTypes(config: AwsStackConfig, plan: Plan): string[] {
   return [plan.instance.type, ...fallbacks.map((a) => a.type).filter(runnable)];
 }
 
-/** A full plan per candidate type, in one market. */
+/** A full plan per candidate type, in one market; a fallback over maxMonthlyCost is left out (issue 15). */
 function candidatePlans(config: AwsStackConfig, types: readonly string[], spot: boolean): Plan[] {
-  return types.map((t) => buildPlan({ ...awsRequest(config), spot, instanceTypes: [t] }));
+  return types.flatMap((t) => {
+    try {
+      return [buildPlan({ ...awsRequest(config), spot, instanceTypes: [t] })];
+    } catch (e) {
+      if (e instanceof MonthlyCostError) return [];
+      throw e;
+    }
+  });
 }
 
 /**
