@@ -4,20 +4,28 @@
  * look at each one to go again and run `pulumi destroy --stack` on it. Only stacks whose outputs and
  * instance tags show they are this program's are ever destroyed, and the user's selected stack is
  * never changed. Without --yes nothing changes, so it is safe to run from cron as a report.
+ * The table also shows each stack's $/h now and its cost this month ("n/a" until a cost module is wired in).
  * Exit codes: 0 done; 1 a destroy failed, a stack (or its instance) could not be read and was kept
  * unseen, or the stacks could not be listed; 2 bad flags (reason on stderr, no stack trace).
  */
+import { monthCostReader } from "../components/status/monthCost";
 import {
-  awsEc2Lookup,
-  awsGroupLookup,
   destroyStacks,
-  gatherStacks,
+  gatherRecords,
+  reaperInput,
   recheckStack,
   ReaperError,
   type DestroyResult,
+} from "../components/reaper/adapters";
+import {
+  awsEc2Lookup,
+  awsGroupLookup,
+  DEFAULT_CONCURRENCY,
   type Ec2Lookup,
   type GroupLookup,
-} from "../components/reaper/adapters";
+  type StackRecord,
+} from "../components/stacks/inventory";
+import { hourlyCostNow } from "../components/stacks/inventoryRules";
 import { projectName, pulumiWorkspace, type StackWorkspace } from "../components/stacks/workspace";
 import { isUserError } from "../components/errors/userError";
 import {
@@ -27,7 +35,6 @@ import {
   keptBlind,
   parseReapSettings,
   type ReaperSettings,
-  type ReaperStackInput,
   type ReapRow,
 } from "../components/reaper/rules";
 import { parseFlags } from "./cli";
@@ -56,6 +63,10 @@ export interface ReapDeps {
   readonly ec2: () => Ec2Lookup;
   /** Fleets' Auto Scaling groups (the real one calls Auto Scaling); absent means the real one. */
   readonly autoScaling?: () => GroupLookup;
+  /** Stacks read at once (default DEFAULT_CONCURRENCY). */
+  readonly concurrency?: number;
+  /** The month's cost so far of one stack, in dollars (null when unknown: the column reads "n/a"); absent, no column figures. */
+  readonly costThisMonth?: (stack: StackRecord, now: number) => Promise<number | null>;
   /** This program's Pulumi project name, which its instances' project tag must carry. */
   readonly project: () => string;
   /** The real time, epoch ms; `--now` overrides it. */
@@ -79,6 +90,16 @@ interface StackJson {
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/** The month's cost of one stack through the hook, if any; a failing hook is an unknown cost, never a failed run. */
+async function monthCost(deps: ReapDeps, record: StackRecord, now: number): Promise<number | null> {
+  if (deps.costThisMonth === undefined) return null;
+  try {
+    return await deps.costThisMonth(record, now);
+  } catch {
+    return null;
+  }
+}
 
 /** Run the reaper with these flags; resolves to the exit code. */
 export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<number> {
@@ -109,22 +130,28 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   const workspace = deps.workspace();
   const ec2 = deps.ec2();
   const groups = (deps.autoScaling ?? awsGroupLookup)();
-  let stacks: ReaperStackInput[];
+  let records: StackRecord[];
   try {
-    stacks = await gatherStacks(workspace, ec2, groups);
+    records = await gatherRecords(workspace, ec2, groups, deps.concurrency ?? DEFAULT_CONCURRENCY);
   } catch (e) {
     if (!(e instanceof ReaperError)) throw e;
     deps.stderr(`error: ${e.message}\n`);
     return 1;
   }
-
-  const decided = stacks.map((s) => ({ input: s, decision: decideStack(s, settings) }));
+  const monthCosts = await Promise.all(records.map((r) => monthCost(deps, r, settings.now)));
+  const decided = records.map((record, i) => {
+    const input = reaperInput(record);
+    const costPerHour = hourlyCostNow(record.outputs, record.machine);
+    return { input, decision: decideStack(input, settings), costPerHour, costThisMonth: monthCosts[i] ?? null };
+  });
   const doomed = decided.filter((d) => d.decision.decision === "destroy").map((d) => d.input.name);
   const blind = decided.filter((d) => keptBlind(d.input, d.decision)).map((d) => d.input.name);
   const rows: ReapRow[] = decided.map((d) => ({
     stack: d.input.name,
     decision: d.decision,
     action: d.decision.decision === "keep" ? "nothing" : yes ? "pulumi destroy" : "would pulumi destroy",
+    costPerHour: d.costPerHour,
+    costThisMonth: d.costThisMonth,
   }));
 
   if (!json) {
@@ -132,7 +159,7 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
       `Reaper at ${new Date(settings.now).toISOString()}: destroy when expired, running past TTL, or ` +
         `stopped over ${settings.stoppedForHours} h${yes ? "" : " (dry run)"}\n`,
     );
-    deps.stdout(stacks.length === 0 ? "No stacks in this project.\n" : `${formatReapTable(rows)}\n`);
+    deps.stdout(records.length === 0 ? "No stacks in this project.\n" : `${formatReapTable(rows)}\n`);
   }
 
   let results: DestroyResult[] = [];
@@ -189,11 +216,21 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   return failed.length > 0 || blind.length > 0 ? 1 : 0;
 }
 
+/** The shared month-cost reader (components/status/monthCost.ts) in dollars, null where it cannot say. */
+function monthCostDollars(): (stack: StackRecord, now: number) => Promise<number | null> {
+  const reader = monthCostReader();
+  return async (stack, now) => {
+    const cost = await reader(stack, now);
+    return "unavailable" in cost ? null : cost.usd;
+  };
+}
+
 /** The real world: the Pulumi CLI, EC2 through the AWS SDK, the project name from Pulumi.yaml, the system clock. */
 const REAL: ReapDeps = {
   workspace: () => pulumiWorkspace(),
   ec2: () => awsEc2Lookup(),
   autoScaling: () => awsGroupLookup(),
+  costThisMonth: monthCostDollars(),
   project: () => projectName(),
   clock: () => Date.now(),
   stdout: (text) => void process.stdout.write(text),
