@@ -6,6 +6,7 @@
  *
  * Nothing here holds the API key: the facts carry what the key let us read, never the key.
  */
+import { missingMarkers } from "../stacks/inventoryRules";
 import { z } from "zod";
 import { CONFIG_NAMESPACE } from "../config/schema";
 import { table } from "../text/table";
@@ -149,17 +150,6 @@ const isoDateTime = z.iso.datetime({ offset: true });
 const isoMs = (v: unknown): number | undefined =>
   typeof v === "string" && isoDateTime.safeParse(v).success ? Date.parse(v) : undefined;
 
-/** What a record's outputs lack of this program's markers (a plan with engine and model id, endpoint, modelName), or undefined. */
-function missingMarkers(outputs: Readonly<Record<string, unknown>>): string | undefined {
-  const plan = outputs.plan;
-  const planOk =
-    isRecord(plan) && typeof plan.engine === "string" && isRecord(plan.model) && typeof plan.model.id === "string";
-  const missing = [
-    ...(planOk ? [] : ["plan"]),
-    ...["endpoint", "modelName"].filter((k) => typeof outputs[k] !== "string"),
-  ];
-  return missing.length === 0 ? undefined : missing.join(", ");
-}
 const isFleet = (r: StatusInput): boolean => typeof r.outputs.autoScalingGroupName === "string";
 
 /** The target a record deploys to: "fleet" for an AWS fleet, else the deployed target (aws when unset, as the schema defaults). */
