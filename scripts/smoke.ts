@@ -41,6 +41,7 @@ import {
   formatCheckLine,
   formatCheckSummary,
   formatColdStart,
+  formatColdStartVsEstimate,
   type BenchEstimate,
 } from "../components/smoke/report";
 import { summarizeBench } from "../components/smoke/stats";
@@ -200,7 +201,7 @@ async function bench(o: SmokeOptions, t: SmokeTarget, outputs: StackOutputs | nu
   return summary.errors === 0 && summary.completed > 0 ? 0 : 1;
 }
 
-async function sinceUp(o: SmokeOptions, t: SmokeTarget): Promise<number> {
+async function sinceUp(o: SmokeOptions, t: SmokeTarget, outputs: StackOutputs | null): Promise<number> {
   out(`Reading the bootstrap status at ${t.statusUrl}`);
   const c = coldStartBreakdown(await fetchStatus(t.statusUrl, t.apiKey, o.timeoutSeconds));
   if (c.kind === "missing") {
@@ -208,7 +209,11 @@ async function sinceUp(o: SmokeOptions, t: SmokeTarget): Promise<number> {
     return 1;
   }
   out(formatColdStart(c));
-  writeJson(o.jsonPath, c);
+  // Only the stack's own endpoint is described by its plan (as for the bench estimate).
+  if (outputs === null || o.url !== undefined)
+    out("No stack plan to compare with: give --stack or --outputs, without --url.");
+  else out(formatColdStartVsEstimate(c, outputs.plan?.coldStart));
+  writeJson(o.jsonPath, { ...c, estimate: outputs?.plan?.coldStart ?? null });
   return 0;
 }
 
@@ -229,7 +234,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const outputs = await loadOutputs(flags);
     const o = withPlanDefaults(flags, outputs);
     const t = resolveTarget(o, outputs);
-    if (o.mode === "since-up") return await sinceUp(o, t);
+    if (o.mode === "since-up") return await sinceUp(o, t, outputs);
     const wake = await waitForWake({
       baseUrl: t.baseUrl,
       apiKey: t.apiKey,

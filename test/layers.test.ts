@@ -67,6 +67,7 @@ const LAYERS: readonly { dir: string; kind: "data" | "pure" | "components" | "en
   { dir: "components/footprint", kind: "pure" },
   { dir: "components/engines", kind: "pure" },
   { dir: "components/throughput", kind: "pure" },
+  { dir: "components/coldstart", kind: "pure" },
   { dir: "components/sizing", kind: "pure" },
   { dir: "components/quota", kind: "components", pure: ["rules.ts"] },
   { dir: "components/config", kind: "pure" },

@@ -42,6 +42,7 @@ import {
   formatCheckSummary,
   formatBench,
   formatColdStart,
+  formatColdStartVsEstimate,
   type CheckResult,
 } from "../components/smoke/report";
 import { summarizeBench, type BenchSummary } from "../components/smoke/stats";
@@ -1238,5 +1239,63 @@ describe("a fleet waking from zero (503 until a replica is ready)", () => {
     assert.doesNotMatch(r.stderr, NO_STACK);
     assert.doesNotMatch(r.stdout, /PASS|FAIL/);
     assert.equal(f.chats(), 0);
+  });
+});
+
+describe("cold start against the plan's estimate (--since-up)", () => {
+  const estimate = {
+    phases: [
+      { name: "boot", seconds: 60, basis: "b" },
+      { name: "driver", seconds: 0, basis: "b" },
+      { name: "image", seconds: 126.4, basis: "b" },
+      { name: "weights", seconds: 498.8, basis: "b" },
+      { name: "load", seconds: 75.5, basis: "b" },
+      { name: "compile", seconds: 60, basis: "b" },
+      { name: "first token", seconds: 0.1, basis: "b" },
+    ],
+    totalSeconds: 820.8,
+    mirrorTotalSeconds: 371.9,
+  };
+
+  it("prints each measured phase beside its estimate with measured / estimate; load is compared with load + compile", () => {
+    const c = coldStartBreakdown(readyStatusDoc());
+    assert.ok(c.kind === "ok");
+    assert.equal(
+      formatColdStartVsEstimate(c, estimate),
+      [
+        "Measured against the plan's estimate (load includes compile):",
+        "  phase        measured  estimate  ratio",
+        "  boot             40 s    1m 00s  x0.67",
+        "  driver          4.0 s     0.0 s  -",
+        "  engine         1m 52s    2m 06s  x0.89",
+        "  weights        9m 00s    8m 19s  x1.08",
+        "  load           4m 55s    2m 16s  x2.18",
+        "  first token     5.0 s     0.1 s  x50.00",
+        "  total         16m 40s   13m 41s  x1.22",
+      ].join("\n"),
+    );
+  });
+
+  it("says in one line that a plan without an estimate has nothing to compare", () => {
+    const c = coldStartBreakdown(readyStatusDoc());
+    assert.ok(c.kind === "ok");
+    assert.equal(
+      formatColdStartVsEstimate(c, undefined),
+      "The stack's plan carries no cold-start estimate (deployed before plans had one).",
+    );
+  });
+
+  it("reads the estimate from the stack's plan output, and none from an older plan", () => {
+    const base = { endpoint: "https://x/v1", apiKey: "k" };
+    const plan = { engine: "vllm", model: { thinking: "hybrid" } };
+    assert.deepEqual(
+      parseStackOutputs({ ...base, plan: { ...plan, coldStart: estimate } }, "--outputs").plan?.coldStart,
+      estimate,
+    );
+    assert.equal(parseStackOutputs({ ...base, plan }, "--outputs").plan?.coldStart, undefined);
+    assert.equal(
+      parseStackOutputs({ ...base, plan: { ...plan, coldStart: { phases: "x" } } }, "--outputs").plan?.coldStart,
+      undefined,
+    );
   });
 });

@@ -2,10 +2,12 @@
  * The plan: one serialisable object that says what will run where, derived from a request.
  * The `plan` CLI prints it, the components consume it and the tests assert on it.
  */
+import { AMI_FAMILY_NAMES } from "../catalog/amis";
 import { awsGpu, type GpuInstance } from "../catalog/gpus";
 import type { QwenModel, ThinkingMode } from "../catalog/models";
 import { FORMAT_SPECS, type Quantization } from "../catalog/quantizations";
 import { DEFAULT_REGION, findRegion, regionInstances, regionsOffering } from "../catalog/regions";
+import { type ColdStartEstimate, type ColdStartSite, estimateColdStart } from "../coldstart/estimate";
 import { ENGINE_NAMES, ENGINES, type EngineName } from "../engines";
 import type { Engine } from "../engines/types";
 import { UserError, type UserErrorParts } from "../errors/userError";
@@ -188,6 +190,8 @@ export interface Plan {
     /** How clients authenticate; the key itself never appears in a plan. */
     readonly auth: "Authorization: Bearer <api-key>";
   };
+  /** Cold start per phase, from sizes and documented rates (components/coldstart/estimate.ts); an estimate. */
+  readonly coldStart: ColdStartEstimate;
   /** Things worth knowing about this choice. */
   readonly notes: readonly string[];
 }
@@ -526,6 +530,18 @@ export interface PlanCatalog {
   readonly instances?: readonly GpuInstance[];
   /** GPU model lookup for those rows. */
   readonly gpus?: GpuLookup;
+  /**
+   * Where the machine boots, for the cold-start estimate. Default: the AWS catalog boots the default image
+   * family (the Deep Learning AMI); a catalog the caller gives is a described machine's (planForMachine),
+   * which is already running with its driver.
+   */
+  readonly site?: ColdStartSite;
+}
+
+/** The site a plan's cold start assumes when the catalog names none. */
+function siteOf(catalog: PlanCatalog): ColdStartSite {
+  if (catalog.site !== undefined) return catalog.site;
+  return catalog.instances === undefined ? { kind: "aws", ami: AMI_FAMILY_NAMES[0] } : { kind: "machine" };
 }
 
 /** A named instance type the region does not offer fails here, naming the regions that do. */
@@ -651,6 +667,20 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
   const weightsDiskGiB = weightBytes(model, quantization) / GIB;
   const diskTotal = Math.ceil((weightsDiskGiB * 1.2 + engine.installDiskGiB) / 10) * 10;
   const perHour = chosen.pricePerHour;
+  const performance: PlanPerformance = {
+    ...speedFigures(chosen),
+    objective: input.objective,
+    minTokensPerSecond: input.minTokensPerSecond,
+    atContext: request.context,
+    atConcurrency: request.concurrency,
+    ttftPromptTokens: TTFT_PROMPT_TOKENS,
+    kind: "estimate",
+  };
+  const expectedBytes = Math.round(weightBytes(model, quantization));
+  const coldStart = estimateColdStart(
+    { engine: request.engine, serve: { weights: { source: weightsSource.source, expectedBytes } }, performance },
+    siteOf(catalog),
+  );
 
   return {
     version: 1,
@@ -719,15 +749,7 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
     },
     disk: { weightsGiB: round2(weightsDiskGiB), engineGiB: engine.installDiskGiB, totalGiB: diskTotal },
     cost: { perHour, perMonth: round2(perHour * HOURS_PER_MONTH) },
-    performance: {
-      ...speedFigures(chosen),
-      objective: input.objective,
-      minTokensPerSecond: input.minTokensPerSecond,
-      atContext: request.context,
-      atConcurrency: request.concurrency,
-      ttftPromptTokens: TTFT_PROMPT_TOKENS,
-      kind: "estimate",
-    },
+    performance,
     alternatives: ranked.slice(1, 1 + ALTERNATIVES_SHOWN).map((c) => ({
       type: c.instance.type,
       gpu: c.gpu.name,
@@ -752,10 +774,11 @@ export function buildPlan(request: PlanRequest, catalog: PlanCatalog = {}): Plan
         source: weightsSource.source,
         ref: weightsSource.ref,
         revision,
-        expectedBytes: Math.round(weightBytes(model, quantization)),
+        expectedBytes,
       },
       auth: "Authorization: Bearer <api-key>",
     },
+    coldStart,
     notes,
   };
 }

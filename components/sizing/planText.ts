@@ -26,6 +26,20 @@ function objectiveText(plan: Plan): string {
   return `ranked by $ per million output tokens among machines at ${p.minTokensPerSecond}+ tokens/s per sequence`;
 }
 
+const minutes = (seconds: number): string => (seconds / 60).toFixed(1);
+
+/** The Cold start line: total and the phases that round to 0.1 min or more, in minutes; weights also from the S3 mirror. */
+export function coldStartLine(plan: Plan): string {
+  const c = plan.coldStart;
+  const parts = c.phases
+    .filter((p) => Math.round(p.seconds / 6) > 0)
+    .map(
+      (p) =>
+        `${p.name} ${minutes(p.seconds)}${p.name === "weights" ? ` (${minutes(c.mirrorWeightsSeconds)} from an S3 mirror)` : ""}`,
+    );
+  return `Cold start about ${minutes(c.totalSeconds)} min (estimate): ${parts.join(", ")} min`;
+}
+
 /** Render a plan for a terminal. */
 export function formatPlan(plan: Plan): string {
   const m = plan.memory;
@@ -58,6 +72,7 @@ export function formatPlan(plan: Plan): string {
       `at ${int(p.atContext)} x ${int(p.atConcurrency)}; TTFT ${p.ttftSeconds.toFixed(2)} s for a ` +
       `${int(p.ttftPromptTokens)}-token prompt; ${perM(p)} (estimates, ${p.bound}-bound; ${objectiveText(plan)})`,
   );
+  out.push(coldStartLine(plan));
   const link = p.interconnect === "single GPU" ? "" : ` over ${p.interconnect}`;
   const quota = quotaForType(i.type, i.market);
   if (quota !== null)

@@ -317,6 +317,14 @@ const StackOutputsSchema = z.object({
       instance: optionalOf(z.object({ type: optionalOf(z.string()), gpu: optionalOf(z.string()) })),
       disk: optionalOf(z.object({ engineGiB: z.number().positive() })),
       serve: optionalOf(z.object({ weights: z.object({ expectedBytes: z.number().positive() }) })),
+      /** The plan's cold-start estimate (absent in plans from before it was added). */
+      coldStart: optionalOf(
+        z.object({
+          phases: z.array(z.object({ name: z.string(), seconds: z.number(), basis: z.string() })),
+          totalSeconds: z.number(),
+          mirrorTotalSeconds: z.number(),
+        }),
+      ),
     })
     .optional()
     .catch(undefined),

@@ -321,3 +321,43 @@ export function formatColdStart(c: Extract<ColdStart, { kind: "ok" }>): string {
   ]);
   return ["Cold start (first boot to a ready endpoint):", ...table(aligned)].join("\n");
 }
+
+/** The parts of a plan's cold-start estimate the comparison reads. */
+export interface ColdStartEstimateDoc {
+  readonly phases: readonly { readonly name: string; readonly seconds: number }[];
+  readonly totalSeconds: number;
+}
+
+/** Measured rows and the estimate phases they cover: the bootstrap's load phase spans load and compile. */
+const ESTIMATE_PHASES_OF: Readonly<Record<string, readonly string[]>> = {
+  boot: ["boot"],
+  driver: ["driver"],
+  engine: ["image"],
+  weights: ["weights"],
+  load: ["load", "compile"],
+  "first token": ["first token"],
+};
+
+/**
+ * The measured phases beside the plan's estimate, with measured / estimate; one line saying so when
+ * the plan carries no estimate (a stack deployed before plans had one).
+ */
+export function formatColdStartVsEstimate(
+  c: Extract<ColdStart, { kind: "ok" }>,
+  estimate: ColdStartEstimateDoc | undefined,
+): string {
+  if (estimate === undefined) return "The stack's plan carries no cold-start estimate (deployed before plans had one).";
+  const ratio = (m: number | null, e: number): string => (m === null || e <= 0 ? "-" : `x${(m / e).toFixed(2)}`);
+  const rows: string[][] = [["phase", "measured", "estimate", "ratio"]];
+  for (const r of c.rows) {
+    const names = ESTIMATE_PHASES_OF[r.label];
+    if (names === undefined) continue;
+    const e = estimate.phases.filter((p) => names.includes(p.name)).reduce((a, p) => a + p.seconds, 0);
+    rows.push([r.label, secs(r.seconds), secs(e), ratio(r.seconds, e)]);
+  }
+  rows.push(["total", secs(c.totalSeconds), secs(estimate.totalSeconds), ratio(c.totalSeconds, estimate.totalSeconds)]);
+  const w1 = Math.max(...rows.map((r) => (r[1] ?? "").length));
+  const w2 = Math.max(...rows.map((r) => (r[2] ?? "").length));
+  const aligned = rows.map((r) => [r[0] ?? "", (r[1] ?? "").padStart(w1), (r[2] ?? "").padStart(w2), r[3] ?? ""]);
+  return ["Measured against the plan's estimate (load includes compile):", ...table(aligned)].join("\n");
+}

@@ -1,0 +1,128 @@
+/**
+ * The cold-start estimate: pinned phase figures for the issue's two goal cases and a plain-Ubuntu
+ * machine, and every figure it uses carrying an https source and its date.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { COLD_START_FIGURES, COLD_START_FIGURES_AS_OF } from "../components/catalog/bandwidths";
+import { type ColdStartEstimate, estimateColdStart } from "../components/coldstart/estimate";
+import { buildPlan, type PlanCatalog } from "../components/sizing/plan";
+import { parsePlanRequest } from "../components/sizing/request";
+
+const secondsByPhase = (c: ColdStartEstimate): [string, number][] => c.phases.map((p) => [p.name, p.seconds]);
+
+const planOn = (model: string, engine: string, type: string, catalog: PlanCatalog = {}) =>
+  buildPlan(parsePlanRequest({ model, engine, instanceTypes: [type] }), catalog);
+
+describe("cold-start estimate", () => {
+  it("qwen3:8b on Ollama on g6.xlarge (Deep Learning AMI): 60 + 0 + 35 + 74.3 + 19.9 + 0 + 0.4 = 189.6 s, 123.6 s with the S3 mirror", () => {
+    const c = planOn("qwen3:8b", "ollama", "g6.xlarge").coldStart;
+    assert.deepEqual(secondsByPhase(c), [
+      ["boot", 60],
+      ["driver", 0],
+      ["image", 35],
+      ["weights", 74.3],
+      ["load", 19.9],
+      ["compile", 0],
+      ["first token", 0.4],
+    ]);
+    assert.equal(c.totalSeconds, 189.6);
+    assert.equal(c.mirrorWeightsSeconds, 8.3);
+    assert.equal(c.mirrorTotalSeconds, 123.6);
+    assert.equal(c.kind, "estimate");
+  });
+
+  it("Qwen3-30B-A3B-FP8 on vLLM on g6e.xlarge (Deep Learning AMI): 820.8 s, 371.9 s with the S3 mirror", () => {
+    const c = planOn("Qwen3-30B-A3B-FP8", "vllm", "g6e.xlarge").coldStart;
+    assert.deepEqual(secondsByPhase(c), [
+      ["boot", 60],
+      ["driver", 0],
+      ["image", 126.4],
+      ["weights", 498.8],
+      ["load", 75.5],
+      ["compile", 60],
+      ["first token", 0.1],
+    ]);
+    assert.equal(c.totalSeconds, 820.8);
+    assert.equal(c.mirrorWeightsSeconds, 49.9);
+    assert.equal(c.mirrorTotalSeconds, 371.9);
+  });
+
+  it("plain Ubuntu adds the 480 s driver phase (driver, Docker, toolkit, reboot) and nothing else", () => {
+    const c = planOn("qwen3:8b", "ollama", "g6.xlarge", { site: { kind: "aws", ami: "ubuntu-24.04" } }).coldStart;
+    assert.deepEqual(c.phases[1], {
+      name: "driver",
+      seconds: 480,
+      basis:
+        "ubuntu-24.04: driver, Docker, container toolkit and one reboot (assumed " +
+        "https://docs.aws.amazon.com/dlami/latest/devguide/appendix-ami-release-notes.html)",
+    });
+    assert.equal(c.totalSeconds, 669.6);
+  });
+
+  it("SGLang's compile phase is its CUDA graph capture, 12.1 s", () => {
+    const c = estimateColdStart(
+      {
+        engine: "sglang",
+        serve: { weights: { source: "hf", expectedBytes: 16e9 } },
+        performance: { ttftSeconds: 0.2 },
+      },
+      { kind: "aws", ami: "dlami-ubuntu-24.04" },
+    );
+    assert.deepEqual(secondsByPhase(c), [
+      ["boot", 60],
+      ["driver", 0],
+      ["image", 110],
+      ["weights", 256],
+      ["load", 46.5],
+      ["compile", 12.1],
+      ["first token", 0.2],
+    ]);
+  });
+
+  it("a machine that already runs has no boot or driver phase", () => {
+    const c = estimateColdStart(
+      { engine: "vllm", serve: { weights: { source: "hf", expectedBytes: 1e9 } }, performance: { ttftSeconds: 0 } },
+      { kind: "machine" },
+    );
+    assert.deepEqual(c.phases.slice(0, 2), [
+      { name: "boot", seconds: 0, basis: "your machine is already running" },
+      { name: "driver", seconds: 0, basis: "your machine has its driver" },
+    ]);
+  });
+
+  it("every figure names https sources and the date they were read, and says whether it is assumed", () => {
+    const names = Object.keys(COLD_START_FIGURES);
+    assert.equal(names.length, 17);
+    for (const [name, f] of Object.entries(COLD_START_FIGURES)) {
+      const urls = typeof f.source.url === "string" ? [f.source.url] : f.source.url;
+      assert.ok(urls.length > 0, name);
+      for (const u of urls) assert.match(u, /^https:\/\/[a-z0-9.-]+\.[a-z]+\//, `${name}: ${u}`);
+      assert.equal(f.source.asOf, "2026-11-30", name);
+      assert.equal(typeof f.assumed, "boolean", name);
+      assert.ok((f.source.note ?? "").length > 20, `${name} says what the source gives`);
+    }
+    assert.equal(COLD_START_FIGURES_AS_OF, "2026-11-30");
+    assert.deepEqual(
+      names.filter((n) => COLD_START_FIGURES[n as keyof typeof COLD_START_FIGURES].assumed),
+      ["ec2Boot", "driverInstall", "imagePullRate", "sglangEngineStart", "ollamaEngineStart"],
+    );
+  });
+
+  it("each phase's basis cites the source URL of the figure it uses", () => {
+    const c = planOn("Qwen3-30B-A3B-FP8", "vllm", "g6e.xlarge").coldStart;
+    const basis = Object.fromEntries(c.phases.map((p) => [p.name, p.basis]));
+    assert.match(
+      basis.weights ?? "",
+      /31\.2 GB from Hugging Face at 63 MB\/s \(per https:\/\/github\.com\/oobabooga\/textgen\/issues\/2841\)/,
+    );
+    assert.match(
+      basis.compile ?? "",
+      /torch\.compile 43 s cold, 5 s with the cache \(per https:\/\/github\.com\/vllm-project\/vllm\/issues\/44881\)/,
+    );
+    assert.match(
+      basis.image ?? "",
+      /12\.6 GB image \(per https:\/\/github\.com\/vllm-project\/vllm\/issues\/27154\) at 100 MB\/s \(assumed /,
+    );
+  });
+});
