@@ -246,6 +246,8 @@ describe("example stacks", () => {
                 throughput: want.throughput,
                 encrypted: "true",
                 deleteOnTermination: "true",
+                // aws.rootVolume.initializationRateMiBps's default: the AMI snapshot loads at 300 MiB/s.
+                volumeInitializationRate: 300,
               },
             },
           ]);
@@ -756,6 +758,28 @@ describe("options", () => {
     },
   );
 
+  it(
+    "aws.rootVolume.initializationRateMiBps: 150 puts volumeInitializationRate 150 on the root volume; 0 leaves the " +
+      "field out (EBS's default initialization)",
+    async () => {
+      const rateOf = async (rate: number, stack: string): Promise<unknown> => {
+        await useMocks();
+        const aws = { allowedCidrs: ["10.0.0.0/8"], rootVolume: { initializationRateMiBps: rate } };
+        const raw = { ...base(), "qwen3-serve:aws": JSON.stringify(aws) };
+        await resolveAll(await deployStack(parseStackConfig(decodeConfigValues(raw)), ctx(stack)));
+        const templates = ofType(LT);
+        assert.equal(templates.length, 3, "one launch template per candidate");
+        const ebs = templates.map((t) => (t.inputs.blockDeviceMappings as { ebs: Record<string, unknown> }[])[0]?.ebs);
+        assert.ok(ebs.every((e) => e?.volumeInitializationRate === ebs[0]?.volumeInitializationRate));
+        return ebs[0] !== undefined && "volumeInitializationRate" in ebs[0]
+          ? ebs[0].volumeInitializationRate
+          : "absent";
+      };
+      assert.equal(await rateOf(150, "rate150"), 150);
+      assert.equal(await rateOf(0, "rate0"), "absent");
+    },
+  );
+
   it("plain Ubuntu: Canonical's parameter, a small OS disk, and the bootstrap installs the driver", async () => {
     await useMocks();
     const out = await deployStack(
@@ -848,6 +872,21 @@ describe("config mistakes fail before anything is declared", () => {
         "Did you mean allowedCidrs? Check the spelling; settings are case-sensitive.\n" +
         "Valid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, " +
         "private, ssh, proxyPort, tls, rootVolume, waitForReady, skipQuotaCheck, fallbackTypes, spotFallback, engineImageDigest",
+    ));
+
+  it("a root volume initialization rate between 1 and 99 MiB/s is refused with EBS's range and the way to turn it off", () =>
+    mistake(
+      {
+        ...dev(),
+        "qwen3-serve:aws": JSON.stringify({
+          allowedCidrs: ["10.0.0.0/8"],
+          rootVolume: { initializationRateMiBps: 50 },
+        }),
+      },
+      'aws.rootVolume.initializationRateMiBps = "50": EBS' +
+        " provisions a volume initialization rate of 100 to 300 MiB/s only.\n" +
+        "Set it between 100 and 300, or 0 to leave the root volume at EBS's default (unbilled) initialization.\n" +
+        "Valid choices: 0, 100-300",
     ));
 
   const narrower =
@@ -1053,6 +1092,14 @@ describe("GpuServer declared by a user's own program", () => {
       assert.match(userData, /IDLE_ACTION='poweroff'/);
     },
   );
+
+  it("a rootVolume without initializationRateMiBps leaves volumeInitializationRate off the root volume", async () => {
+    await declareServer({ minutes: 45, ttlHours: null, countSsh: false });
+    const [instance] = ofType(LT);
+    const [root] = (instance?.inputs.blockDeviceMappings ?? []) as { ebs: Record<string, unknown> }[];
+    assert.equal(root?.ebs.volumeType, "gp3");
+    assert.ok(!("volumeInitializationRate" in (root?.ebs ?? {})));
+  });
 
   it("idle.fromInstanceTags false: the window goes in user data and the instance carries only its Name tag", async () => {
     await declareServer({ minutes: 45, ttlHours: null, countSsh: false, fromInstanceTags: false });

@@ -96,6 +96,27 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
     assert.equal(st.machine?.gpus, "1 x NVIDIA L40S (46068 MiB)");
   });
 
+  it(
+    "the engine container mounts the host's compile cache (<root>/var/lib/qwen3-serve/engine-cache at " +
+      "/var/cache/qwen3-serve) beside the weights, with vLLM's, Triton's, Inductor's and SGLang's cache folders below it",
+    () => {
+      const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { opts: string[] };
+      const valuesOf = (flag: string): string[] => run.opts.filter((_o, i) => run.opts[i - 1] === flag);
+      assert.deepEqual(valuesOf("-v"), [
+        `${sb.root}/var/lib/qwen3-serve/hf:/root/.cache/huggingface`,
+        `${sb.root}/var/lib/qwen3-serve/engine-cache:/var/cache/qwen3-serve`,
+      ]);
+      assert.deepEqual(valuesOf("-e"), [
+        "VLLM_CACHE_ROOT=/var/cache/qwen3-serve/vllm",
+        "TRITON_CACHE_DIR=/var/cache/qwen3-serve/triton",
+        "TORCHINDUCTOR_CACHE_DIR=/var/cache/qwen3-serve/inductor",
+        "SGLANG_CACHE_DIR=/var/cache/qwen3-serve/sglang",
+        "SGLANG_DG_CACHE_DIR=/var/cache/qwen3-serve/deep_gemm",
+      ]);
+      assert.ok(statSync(sb.p("var/lib/qwen3-serve/engine-cache")).isDirectory());
+    },
+  );
+
   it("streams through the proxy unbuffered: the first chunk arrives while the engine still holds the rest", async () => {
     const res = await fetch(`http://127.0.0.1:${sb.proxyPort}/v1/chat/completions`, {
       method: "POST",
@@ -460,6 +481,14 @@ describe("other engines and secret sources", { concurrency: true }, () => {
       env: Record<string, string>;
     };
     assert.deepEqual(started.argv, ["ollama", "serve"]);
+    // Ollama compiles nothing: its models folder is its only mount, and no cache variable is set.
+    const run = JSON.parse(readFileSync(sb.p("fake/docker-run.json"), "utf8")) as { opts: string[] };
+    assert.deepEqual(
+      run.opts.filter((_o, i) => run.opts[i - 1] === "-v"),
+      [`${sb.root}/var/lib/qwen3-serve/ollama:/root/.ollama`],
+    );
+    assert.equal(run.opts.includes("-e"), false, run.opts.join(" "));
+    assert.equal(existsSync(sb.p("var/lib/qwen3-serve/engine-cache")), false);
     assert.equal(started.env.OLLAMA_CONTEXT_LENGTH, "32768");
     assert.equal(started.env.OLLAMA_KEEP_ALIVE, "-1");
     const chat = await request(`http://127.0.0.1:${sb.proxyPort}/v1/chat/completions`, {
@@ -478,9 +507,14 @@ describe("other engines and secret sources", { concurrency: true }, () => {
       image: string;
       entrypoint: string;
       cmd: string[];
+      opts: string[];
     };
     assert.equal(run.image, "lmsysorg/sglang:v0.5.21");
     assert.deepEqual([run.entrypoint, ...run.cmd], sb.plan.serve.argv);
+    // The same host compile cache as vLLM's; SGLang reads its own two variables below it.
+    assert.ok(run.opts.includes(`${sb.root}/var/lib/qwen3-serve/engine-cache:/var/cache/qwen3-serve`));
+    assert.ok(run.opts.includes("SGLANG_CACHE_DIR=/var/cache/qwen3-serve/sglang"));
+    assert.ok(run.opts.includes("SGLANG_DG_CACHE_DIR=/var/cache/qwen3-serve/deep_gemm"));
   });
 
   it("a secrets file readable by others is refused", async () => {

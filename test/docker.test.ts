@@ -254,6 +254,11 @@ describe("docker target under mocks: the example stack (Ollama)", () => {
       "QS_HF_CACHE_MOUNT=/root/.cache/huggingface",
       "QS_OLLAMA_CACHE=/var/lib/qwen3-serve/ollama",
       "QS_OLLAMA_CACHE_MOUNT=/root/.ollama",
+      "QS_ENGINE_CACHE=/var/lib/qwen3-serve/engine-cache",
+      "QS_ENGINE_CACHE_MOUNT=/var/cache/qwen3-serve",
+      "QS_ENGINE_CACHE_ENV=VLLM_CACHE_ROOT=/var/cache/qwen3-serve/vllm TRITON_CACHE_DIR=/var/cache/qwen3-serve/triton " +
+        "TORCHINDUCTOR_CACHE_DIR=/var/cache/qwen3-serve/inductor SGLANG_CACHE_DIR=/var/cache/qwen3-serve/sglang " +
+        "SGLANG_DG_CACHE_DIR=/var/cache/qwen3-serve/deep_gemm",
       "ENGINE_ULIMITS=memlock=-1 stack=67108864",
       "ENGINE_LOG_MAX_SIZE=100m",
       "ENGINE_LOG_MAX_FILES=3",

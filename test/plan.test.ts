@@ -11,6 +11,9 @@ import { UserError } from "../components/errors/userError";
 import { decodeConfigValues, parseStackConfig } from "../components/config/schema";
 import { planForStack } from "../components/program/deploy";
 import { buildPlan, NothingFitsError, yarnFactor, type Plan } from "../components/sizing/plan";
+import { formatPlan } from "../components/sizing/planText";
+import { planForMachine } from "../components/sizing/machinePlan";
+import { KNOWN_GPUS } from "../components/catalog/workstationGpus";
 import { MonthlyCostError } from "../components/sizing/costGuard";
 import { stackFileConfig } from "./helpers/stacks";
 import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
@@ -773,5 +776,62 @@ describe("maxMonthlyCost: a plan over the monthly limit is refused before anythi
       'maxMonthlyCost = "500": limits what AWS instances cost at catalog prices; the workstation target runs on a ' +
         "machine you own, which has no price here.\nDrop maxMonthlyCost.",
     );
+  });
+});
+
+describe("the plan's cold-start estimate", () => {
+  it("formatPlan prints one exact Cold start line: total, phases of 0.1 min or more, and the weights from an S3 mirror", () => {
+    const p = plan({ model: "Qwen3-30B-A3B-FP8", engine: "vllm", instanceTypes: ["g6e.xlarge"] });
+    const lines = formatPlan(p)
+      .split("\n")
+      .filter((l) => l.startsWith("Cold start"));
+    assert.deepEqual(lines, [
+      "Cold start about 13.7 min (estimate): boot 1.0, image 2.1, weights 8.3 (0.8 from an S3 mirror), load 1.3, compile 1.0 min",
+    ]);
+  });
+
+  it("--json carries coldStart with phases, total and mirror total", () => {
+    const p = JSON.parse(JSON.stringify(plan({ model: "qwen3:8b", engine: "ollama", instanceTypes: ["g6.xlarge"] })));
+    assert.deepEqual(
+      p.coldStart.phases.map((x: { name: string }) => x.name),
+      ["boot", "driver", "image", "weights", "load", "compile", "first token"],
+    );
+    assert.equal(p.coldStart.totalSeconds, 189.6);
+    assert.equal(p.coldStart.mirrorTotalSeconds, 123.6);
+  });
+
+  it("a described machine's plan has no boot or driver time: the machine already runs with its driver", () => {
+    const { plan: p } = planForMachine(
+      parsePlanRequest({ model: "qwen3:8b", engine: "ollama" }),
+      { gpu: KNOWN_GPUS["RTX-4090"] ?? assert.fail("RTX-4090 not in the catalog"), count: 1 },
+      { quantization: false, context: false },
+    );
+    assert.deepEqual(
+      p.coldStart.phases.slice(0, 3).map((x) => [x.name, x.seconds]),
+      [
+        ["boot", 0],
+        ["driver", 0],
+        ["image", 35],
+      ],
+    );
+  });
+});
+
+describe("an AWS stack's cold-start estimate boots its own image family", () => {
+  const stackPlan = (ami?: string): Plan =>
+    planForStack(
+      parseStackConfig(
+        decodeConfigValues({
+          "qwen3-serve:model": "qwen3:8b",
+          "qwen3-serve:engine": "ollama",
+          "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], ...(ami !== undefined ? { ami } : {}) }),
+        }),
+      ),
+    );
+  const driver = (p: Plan): number | undefined => p.coldStart.phases.find((x) => x.name === "driver")?.seconds;
+
+  it("plain Ubuntu (aws.ami ubuntu-24.04) gets the 480 s driver phase; the Deep Learning AMI default has none", () => {
+    assert.equal(driver(stackPlan("ubuntu-24.04")), 480);
+    assert.equal(driver(stackPlan()), 0);
   });
 });

@@ -370,6 +370,12 @@ describe("machine facts: defined once in render.ts, read by the scripts from mac
     QS_HF_CACHE_MOUNT: "/root/.cache/huggingface",
     QS_OLLAMA_CACHE: "/var/lib/qwen3-serve/ollama",
     QS_OLLAMA_CACHE_MOUNT: "/root/.ollama",
+    QS_ENGINE_CACHE: "/var/lib/qwen3-serve/engine-cache",
+    QS_ENGINE_CACHE_MOUNT: "/var/cache/qwen3-serve",
+    QS_ENGINE_CACHE_ENV:
+      "VLLM_CACHE_ROOT=/var/cache/qwen3-serve/vllm TRITON_CACHE_DIR=/var/cache/qwen3-serve/triton " +
+      "TORCHINDUCTOR_CACHE_DIR=/var/cache/qwen3-serve/inductor SGLANG_CACHE_DIR=/var/cache/qwen3-serve/sglang " +
+      "SGLANG_DG_CACHE_DIR=/var/cache/qwen3-serve/deep_gemm",
     ENGINE_ULIMITS: "memlock=-1 stack=67108864",
     ENGINE_LOG_MAX_SIZE: "100m",
     ENGINE_LOG_MAX_FILES: "3",
@@ -436,7 +442,10 @@ describe("machine facts: defined once in render.ts, read by the scripts from mac
 
   it("lib.sh takes the facts from machine.env beside it and roots each path at QS_ROOT", () => {
     const lib = libDir(["lib.sh"], machineEnvFile());
-    const vars = ["CONF_DIR", "SECRETS_DIR", "ENGINE_ARGV_FILE", "STATE_DIR", "STATUS_FILE", "ACCESS_LOG", "HF_CACHE"];
+    const vars = [
+      ...["CONF_DIR", "SECRETS_DIR", "ENGINE_ARGV_FILE", "STATE_DIR", "STATUS_FILE", "ACCESS_LOG", "HF_CACHE"],
+      "ENGINE_CACHE",
+    ];
     const r = spawnSync(
       "bash",
       ["--norc", "-c", `set -eu; . "$QS_LIB/lib.sh"; for n in ${vars.join(" ")} QS_ENV_FILE; do echo "\${!n}"; done`],
@@ -451,6 +460,7 @@ describe("machine facts: defined once in render.ts, read by the scripts from mac
       "/sandbox/var/lib/qwen3-serve/status.json",
       "/sandbox/var/log/qwen3-serve/access.log",
       "/sandbox/var/lib/qwen3-serve/hf",
+      "/sandbox/var/lib/qwen3-serve/engine-cache",
       "/sandbox/etc/qwen3-serve/bootstrap.env",
     ]);
   });

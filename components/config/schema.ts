@@ -86,8 +86,10 @@ export const AwsSettingsSchema = z.strictObject({
       throughputMiBps: z.int().min(125).max(1000).default(500),
       iops: z.int().min(3000).max(16000).default(3000),
       extraGiB: z.int().min(0).max(16000).default(0),
+      /** EBS Provisioned Rate for Volume Initialization of the root (from the AMI's snapshot): 100-300 MiB/s, or 0 for off. */
+      initializationRateMiBps: z.int().min(0).max(300).default(300),
     })
-    .default({ throughputMiBps: 500, iops: 3000, extraGiB: 0 }),
+    .default({ throughputMiBps: 500, iops: 3000, extraGiB: 0, initializationRateMiBps: 300 }),
   /** Wait during `pulumi up` until the endpoint answers a real chat completion. */
   waitForReady: z.boolean().default(true),
   /** Skip the vCPU quota check before launch (for roles that cannot read Service Quotas or EC2 instances). */
@@ -366,6 +368,16 @@ function checkAws(aws: AwsSettings | undefined, fleet: boolean): AwsSettings {
       aws.rootVolume.throughputMiBps,
       `gp3 allows at most 0.25 MiB/s per provisioned IOPS (${aws.rootVolume.iops} IOPS).`,
       `Raise aws.rootVolume.iops to at least ${aws.rootVolume.throughputMiBps * 4}.`,
+    );
+  }
+  const rate = aws.rootVolume.initializationRateMiBps;
+  if (rate > 0 && rate < 100) {
+    refuse(
+      "aws.rootVolume.initializationRateMiBps",
+      rate,
+      "EBS provisions a volume initialization rate of 100 to 300 MiB/s only.",
+      "Set it between 100 and 300, or 0 to leave the root volume at EBS's default (unbilled) initialization.",
+      ["0", "100-300"],
     );
   }
   return { ...aws, allowedCidrs, ssh };

@@ -42,6 +42,31 @@ export const WEIGHTS_CACHE = {
   ollama: { host: `${STATE_DIR}/ollama`, container: "/root/.ollama" },
 } as const;
 
+/**
+ * The compile caches of the Hugging Face engines (vLLM, SGLang), kept on the host like the weights so a restart or a
+ * rebuilt container skips compiling again; Ollama compiles nothing and gets none. Each variable points one cache
+ * below the mount, where the images' defaults are inside the container and lost with it:
+ * - VLLM_CACHE_ROOT (default ~/.cache/vllm): vLLM's torch.compile artifacts, whose Inductor and Triton caches vLLM
+ *   itself redirects below it (vllm/envs.py; InductorAdaptor.initialize_cache in vllm/compilation/compiler_interface.py);
+ * - TRITON_CACHE_DIR (Triton's default ~/.triton/cache) and TORCHINDUCTOR_CACHE_DIR (default /tmp/torchinductor_<user>):
+ *   the kernels either engine JIT-compiles outside vLLM's compile step;
+ * - SGLANG_CACHE_DIR (default ~/.cache/sglang) and SGLANG_DG_CACHE_DIR (DeepGEMM's JIT kernels, default
+ *   ~/.cache/deep_gemm, later a subfolder of SGLANG_CACHE_DIR): python/sglang/srt/environ.py.
+ * Read 2026-11-30 in vllm-project/vllm and sgl-project/sglang at the stored commits, which predate the pinned
+ * v0.31.0 and v0.5.21: the names are checked, their use at the tags is not.
+ */
+export const ENGINE_CACHE = {
+  host: `${STATE_DIR}/engine-cache`,
+  container: "/var/cache/qwen3-serve",
+  env: {
+    VLLM_CACHE_ROOT: "vllm",
+    TRITON_CACHE_DIR: "triton",
+    TORCHINDUCTOR_CACHE_DIR: "inductor",
+    SGLANG_CACHE_DIR: "sglang",
+    SGLANG_DG_CACHE_DIR: "deep_gemm",
+  },
+} as const;
+
 /** Resource limits of the engine container: unlimited locked memory (pinned host buffers for GPU transfers), a 64 MiB stack. */
 export const ENGINE_ULIMITS: Readonly<Record<string, number>> = { memlock: -1, stack: 67108864 };
 
@@ -116,6 +141,11 @@ export function machineEnv(): Record<string, string> {
     QS_HF_CACHE_MOUNT: WEIGHTS_CACHE.hf.container,
     QS_OLLAMA_CACHE: WEIGHTS_CACHE.ollama.host,
     QS_OLLAMA_CACHE_MOUNT: WEIGHTS_CACHE.ollama.container,
+    QS_ENGINE_CACHE: ENGINE_CACHE.host,
+    QS_ENGINE_CACHE_MOUNT: ENGINE_CACHE.container,
+    QS_ENGINE_CACHE_ENV: Object.entries(ENGINE_CACHE.env)
+      .map(([name, dir]) => `${name}=${ENGINE_CACHE.container}/${dir}`)
+      .join(" "),
     ENGINE_ULIMITS: Object.entries(ENGINE_ULIMITS)
       .map(([name, value]) => `${name}=${value}`)
       .join(" "),

@@ -15,8 +15,16 @@ load_env "$QS_ENV_FILE"
 mapfile -t argv <"$ENGINE_ARGV_FILE"
 [ "${#argv[@]}" -gt 0 ] || { echo "qwen3-serve: $ENGINE_ARGV_FILE is empty" >&2; exit 2; }
 
+# vLLM and SGLang also keep their compile caches on the host (render.ts ENGINE_CACHE), so a restart
+# or a rebuilt container skips compiling; Ollama compiles nothing.
+caches=()
 case "$WEIGHTS_SOURCE" in
-  hf) volume="$HF_CACHE:$QS_HF_CACHE_MOUNT" ;;
+  hf)
+    volume="$HF_CACHE:$QS_HF_CACHE_MOUNT"
+    mkdir -p "$ENGINE_CACHE"
+    caches=(-v "$ENGINE_CACHE:$QS_ENGINE_CACHE_MOUNT")
+    for setting in $QS_ENGINE_CACHE_ENV; do caches+=(-e "$setting"); done
+    ;;
   ollama) volume="$OLLAMA_CACHE:$QS_OLLAMA_CACHE_MOUNT" ;;
   *) echo "qwen3-serve: unknown WEIGHTS_SOURCE $WEIGHTS_SOURCE" >&2; exit 2 ;;
 esac
@@ -36,5 +44,5 @@ exec docker run --rm --name qwen3-serve-engine \
   --gpus "$gpus" --ipc=host -p "127.0.0.1:${ENGINE_PORT}:${ENGINE_PORT}" \
   --log-driver json-file --log-opt "max-size=${ENGINE_LOG_MAX_SIZE}" --log-opt "max-file=${ENGINE_LOG_MAX_FILES}" \
   "${ulimits[@]}" \
-  -v "$volume" --env-file "$ENGINE_ENV_FILE" \
+  -v "$volume" --env-file "$ENGINE_ENV_FILE" "${caches[@]}" \
   --entrypoint "${argv[0]}" "$(engine_image_ref)" "${argv[@]:1}"

@@ -22,6 +22,7 @@ import { terminationEnv } from "./awsTermination";
 import {
   type AwsMachineArgs,
   type AwsScope,
+  type RootVolume,
   awsScope,
   declareIdentity,
   declareSecrets,
@@ -71,8 +72,8 @@ export interface GpuServerArgs extends AwsMachineArgs {
    * (the config requires tls.openPort80ForAcme).
    */
   readonly tls?: { readonly domain: string; readonly email: string; readonly hostedZoneId?: string | undefined };
-  /** gp3 root performance and extra size. */
-  readonly rootVolume: { readonly throughputMiBps: number; readonly iops: number; readonly extraGiB: number };
+  /** gp3 root performance and extra size; initializationRateMiBps (100-300) provisions the AMI snapshot's load, 0 or unset leaves it off. */
+  readonly rootVolume: RootVolume;
   /** What an OS-initiated shutdown (the idle watchdog) does. */
   readonly shutdownBehavior: "stop" | "terminate";
   /** The idle watchdog: it powers the machine off, which shutdownBehavior turns into stop or terminate. */
@@ -565,13 +566,19 @@ function awsRequest(config: AwsStackConfig): Parameters<typeof buildPlan>[0] {
   };
 }
 
+/** Where the plan's cold-start estimate boots: the stack's image family (plain Ubuntu installs the driver first). */
+function awsSite(config: AwsStackConfig): { site: { kind: "aws"; ami: AwsStackConfig["aws"]["ami"] } } {
+  return { site: { kind: "aws", ami: config.aws.ami } };
+}
+
 /** The cheapest fitting instance; a pinned type that cannot hold the model names the type. */
 function fittedAwsPlan(config: AwsStackConfig): Plan {
   const pinned = config.aws.instanceType;
   const request = awsRequest(config);
-  if (pinned === undefined) return buildPlan(request);
+  const site = awsSite(config);
+  if (pinned === undefined) return buildPlan(request, site);
   try {
-    return buildPlan({ ...request, instanceTypes: [pinned] });
+    return buildPlan({ ...request, instanceTypes: [pinned] }, site);
   } catch (e) {
     if (e instanceof UserError && e.key === "instanceTypes") throw e.relabel(() => "aws.instanceType");
     if (!(e instanceof NothingFitsError) || e.largest === null) throw e;
@@ -602,7 +609,7 @@ export function candidateTypes(config: AwsStackConfig, plan: Plan): string[] {
 function candidatePlans(config: AwsStackConfig, types: readonly string[], spot: boolean): Plan[] {
   return types.flatMap((t) => {
     try {
-      return [buildPlan({ ...awsRequest(config), spot, instanceTypes: [t] })];
+      return [buildPlan({ ...awsRequest(config), spot, instanceTypes: [t] }, awsSite(config))];
     } catch (e) {
       if (e instanceof MonthlyCostError) return [];
       throw e;
