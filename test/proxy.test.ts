@@ -215,7 +215,7 @@ describe("the load balancer's readiness path on a sandboxed fleet replica (vLLM)
       assert.deepEqual([down.status, down.body], [503, "not ready\n"]);
       for (const r of [up, down]) {
         assert.match(r.headers, /^server: nginx$/m, "no version in the Server header");
-        assert.doesNotMatch(r.body + r.headers, /qwen|Qwen3|vllm|8b|nginx\/|error/i);
+        assert.doesNotMatch(r.body + r.headers, /qwen|vllm|nginx\/|error/i);
       }
       const start = await sb.run(["systemctl", "start", "qwen3-serve-engine.service"]);
       assert.equal(start.code, 0, start.stderr);
