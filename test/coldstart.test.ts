@@ -126,3 +126,18 @@ describe("cold-start estimate", () => {
     );
   });
 });
+
+describe("the warm restart of a stopped machine", () => {
+  // Boot 60 + load (engine start + reading the weights already on the same volume) + compile from the cache + first token.
+  it("qwen3:8b on Ollama on g6.xlarge restarts in 80.3 s: 60 boot + 19.9 load + 0 compile + 0.4 first token", () => {
+    const p = buildPlan(parsePlanRequest({ model: "qwen3:8b", engine: "ollama", instanceTypes: ["g6.xlarge"] }));
+    assert.equal(p.coldStart.warmRestartSeconds, 80.3);
+  });
+
+  it("Qwen3-30B-A3B-FP8 on vLLM on g6e.xlarge restarts in 157.6 s: torch.compile from the cache (5 s) but CUDA graphs again (17 s)", () => {
+    const p = buildPlan(
+      parsePlanRequest({ model: "Qwen3-30B-A3B-FP8", engine: "vllm", instanceTypes: ["g6e.xlarge"] }),
+    );
+    assert.equal(p.coldStart.warmRestartSeconds, 157.6);
+  });
+});

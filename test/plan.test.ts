@@ -780,13 +780,14 @@ describe("maxMonthlyCost: a plan over the monthly limit is refused before anythi
 });
 
 describe("the plan's cold-start estimate", () => {
-  it("formatPlan prints one exact Cold start line: total, phases of 0.1 min or more, and the weights from an S3 mirror", () => {
+  it("formatPlan prints one exact Cold start line: total, phases of 0.1 min or more, the weights from an S3 mirror, a warm restart", () => {
     const p = plan({ model: "Qwen3-30B-A3B-FP8", engine: "vllm", instanceTypes: ["g6e.xlarge"] });
     const lines = formatPlan(p)
       .split("\n")
       .filter((l) => l.startsWith("Cold start"));
     assert.deepEqual(lines, [
-      "Cold start about 13.7 min (estimate): boot 1.0, image 2.1, weights 8.3 (0.8 from an S3 mirror), load 1.3, compile 1.0 min",
+      "Cold start about 13.7 min (estimate): boot 1.0, image 2.1, weights 8.3 (0.8 from an S3 mirror), load 1.3, " +
+        "compile 1.0 min; a warm restart about 2.6 min",
     ]);
   });
 

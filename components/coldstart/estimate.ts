@@ -31,6 +31,12 @@ export interface ColdStartEstimate {
   readonly mirrorWeightsSeconds: number;
   /** The total with the weights from the mirror. */
   readonly mirrorTotalSeconds: number;
+  /**
+   * A stopped machine started again: boot, then the engine from the image and weights already on its
+   * disk (the same EBS volume, so no first-read penalty), compiling from the cache; CUDA graphs are
+   * captured again in every new process. No driver, image or weights phase.
+   */
+  readonly warmRestartSeconds: number;
   /** Always "estimate". */
   readonly kind: "estimate";
 }
@@ -129,6 +135,12 @@ function compilePhase(engine: EngineName): ColdStartPhase {
   return { name: "compile", seconds: 0, basis: "llama.cpp compiles nothing at start" };
 }
 
+/** Compile time on a restart: vLLM's torch.compile from its on-disk cache plus graph capture; the others as cold. */
+function warmCompileSeconds(engine: EngineName): number {
+  if (engine === "vllm") return F.vllmCompileCached.value + F.vllmGraphCapture.value;
+  return compilePhase(engine).seconds;
+}
+
 /** The cold-start estimate for a plan served at a site. */
 export function estimateColdStart(plan: ColdStartPlan, site: ColdStartSite): ColdStartEstimate {
   const weights = weightsPhase(plan);
@@ -152,6 +164,12 @@ export function estimateColdStart(plan: ColdStartPlan, site: ColdStartSite): Col
     totalSeconds: total,
     mirrorWeightsSeconds: mirrorWeights,
     mirrorTotalSeconds: round1(total - weights.seconds + mirrorWeights),
+    warmRestartSeconds: round1(
+      bootPhase(site).seconds +
+        loadPhase(plan).seconds +
+        warmCompileSeconds(plan.engine) +
+        round1(plan.performance.ttftSeconds),
+    ),
     kind: "estimate",
   };
 }

@@ -28,7 +28,7 @@ function objectiveText(plan: Plan): string {
 
 const minutes = (seconds: number): string => (seconds / 60).toFixed(1);
 
-/** The Cold start line: total and the phases that round to 0.1 min or more, in minutes; weights also from the S3 mirror. */
+/** The Cold start line: total and the phases of 0.1 min or more, in minutes; weights also from the S3 mirror; a warm restart. */
 export function coldStartLine(plan: Plan): string {
   const c = plan.coldStart;
   const parts = c.phases
@@ -37,7 +37,10 @@ export function coldStartLine(plan: Plan): string {
       (p) =>
         `${p.name} ${minutes(p.seconds)}${p.name === "weights" ? ` (${minutes(c.mirrorWeightsSeconds)} from an S3 mirror)` : ""}`,
     );
-  return `Cold start about ${minutes(c.totalSeconds)} min (estimate): ${parts.join(", ")} min`;
+  return (
+    `Cold start about ${minutes(c.totalSeconds)} min (estimate): ${parts.join(", ")} min; ` +
+    `a warm restart about ${minutes(c.warmRestartSeconds)} min`
+  );
 }
 
 /** Render a plan for a terminal. */
