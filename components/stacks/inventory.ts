@@ -361,17 +361,27 @@ export async function readStack(deps: InventoryDeps, listing: StackListing): Pro
   return record(listing, outputs, deployed, await readMachine(deps, listing.name, outputs, deployed));
 }
 
-/** Run `fn` over the items with at most `limit` in flight; results in the items' order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
+/**
+ * Run `fn` over the items with at most `limit` in flight (at least one); results in the items' order.
+ * `onDone` hears each completion with the count so far. Shared by the inventory and `npm run status`.
+ */
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+  onDone: (done: number, item: T) => void = () => {},
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
   let next = 0;
+  let done = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < items.length; i = next++) {
-      const item = items[i];
-      if (item !== undefined) results[i] = await fn(item);
+      const item = items[i] as T;
+      results[i] = await fn(item);
+      onDone(++done, item);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   return results;
 }
 
@@ -392,12 +402,11 @@ export async function readInventory(deps: InventoryDeps): Promise<StackRecord[]>
     throw new InventoryError(`cannot list this project's stacks: ${pulumiFailure(e)}`);
   }
   const sorted = [...listings].sort(byName);
-  let done = 0;
-  return mapBounded(sorted, deps.concurrency, async (listing) => {
+  return mapBounded(
+    sorted,
+    deps.concurrency,
     // readStack records every failure it expects; this catches the rest, so one stack never stops the others.
-    const r = await readStack(deps, listing).catch((e: unknown) => record(listing, null, null, UNREAD, errorText(e)));
-    done += 1;
-    deps.onProgress?.(done, sorted.length);
-    return r;
-  });
+    (listing) => readStack(deps, listing).catch((e: unknown) => record(listing, null, null, UNREAD, errorText(e))),
+    (done) => deps.onProgress?.(done, sorted.length),
+  );
 }

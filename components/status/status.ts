@@ -8,6 +8,7 @@
  * could not be listed, or a stack could not be read (its line says why; the others are still shown);
  * 2 a --stack that names no listed stack.
  */
+import { mapBounded } from "../stacks/inventory";
 import type { StackListing } from "../stacks/workspace";
 import {
   factsFromRecord,
@@ -77,31 +78,6 @@ export interface StatusOptions {
   readonly concurrency: number;
   /** Show only this stack (its listed name, or the name without `organization/project/`). */
   readonly stack?: string | undefined;
-}
-
-/**
- * Run `fn` over the items with at most `limit` running at once; results in the items' order.
- * `onDone` hears of each completion (count so far, the item).
- */
-export async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-  onDone: (done: number, item: T) => void = () => {},
-): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  let done = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      const item = items[i] as T;
-      results[i] = await fn(item);
-      onDone(++done, item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
-  return results;
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
