@@ -71,6 +71,7 @@ const LAYERS: readonly { dir: string; kind: "data" | "pure" | "components" | "en
   { dir: "components/sizing", kind: "pure" },
   { dir: "components/quota", kind: "components", pure: ["rules.ts"] },
   { dir: "components/config", kind: "pure" },
+  { dir: "components/mirror", kind: "components", pure: ["keys.ts", "policy.ts"] },
   { dir: "components/machine", kind: "components", pure: ["render.ts"] },
   { dir: "components/stacks", kind: "components", pure: ["inventoryRules.ts"] },
   { dir: "components/fleet", kind: "pure" },
