@@ -141,3 +141,65 @@ describe("the warm restart of a stopped machine", () => {
     assert.equal(p.coldStart.warmRestartSeconds, 157.6);
   });
 });
+
+describe("the cold-start estimate of a stack that reads the S3 weights mirror (aws.weightsCache: s3)", () => {
+  const MIRROR = { site: { kind: "aws", ami: "dlami-ubuntu-24.04", weightsCache: "s3" } } as const;
+
+  it(
+    "qwen3:8b on Ollama on g6.xlarge: weights 5.2 GB / 625 MB/s = 8.3 s, so 60 + 0 + 35 + 8.3 + 19.9 + 0 + 0.4 = " +
+      "123.6 s; the seeding machine 74.3 s and 189.6 s",
+    () => {
+      const c = planOn("qwen3:8b", "ollama", "g6.xlarge", MIRROR).coldStart;
+      assert.deepEqual(secondsByPhase(c), [
+        ["boot", 60],
+        ["driver", 0],
+        ["image", 35],
+        ["weights", 8.3],
+        ["load", 19.9],
+        ["compile", 0],
+        ["first token", 0.4],
+      ]);
+      assert.equal(c.totalSeconds, 123.6);
+      assert.equal(c.mirrorTotalSeconds, 123.6);
+      assert.deepEqual(c.seeding, { weightsSeconds: 74.3, totalSeconds: 189.6 });
+      assert.equal(c.warmRestartSeconds, 80.3);
+      assert.equal(
+        c.phases[3]?.basis,
+        "5.2 GB from the in-region S3 mirror at 625 MB/s (per " +
+          "https://docs.aws.amazon.com/en_en/AWSEC2/latest/UserGuide/ec2-instance-network-bandwidth.html); Ollama's blobs copied to disk",
+      );
+    },
+  );
+
+  it(
+    "Qwen3-30B-A3B-FP8 on vLLM on g6e.xlarge: weights 31.17 GB / 625 MB/s = 49.9 s, so 60 + 0 + 126.4 + 49.9 + " +
+      "75.5 + 60 + 0.1 = 371.9 s; the seeding machine 498.8 s and 820.8 s",
+    () => {
+      const c = planOn("Qwen3-30B-A3B-FP8", "vllm", "g6e.xlarge", MIRROR).coldStart;
+      assert.deepEqual(secondsByPhase(c), [
+        ["boot", 60],
+        ["driver", 0],
+        ["image", 126.4],
+        ["weights", 49.9],
+        ["load", 75.5],
+        ["compile", 60],
+        ["first token", 0.1],
+      ]);
+      assert.equal(c.totalSeconds, 371.9);
+      assert.deepEqual(c.seeding, { weightsSeconds: 498.8, totalSeconds: 820.8 });
+      assert.match(c.phases[3]?.basis ?? "", /; streamed into the engine as it loads, so counting the gp3 read/);
+    },
+  );
+
+  it("weightsCache off (or absent) keeps the source's weights phase and carries no seeding figures", () => {
+    for (const site of [
+      { kind: "aws", ami: "dlami-ubuntu-24.04", weightsCache: "off" },
+      { kind: "aws", ami: "dlami-ubuntu-24.04" },
+    ] as const) {
+      const c = planOn("qwen3:8b", "ollama", "g6.xlarge", { site }).coldStart;
+      assert.equal(c.totalSeconds, 189.6);
+      assert.equal(c.seeding, undefined);
+      assert.equal("seeding" in c, false);
+    }
+  });
+});

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ENGINES } from "../components/engines";
+import { ENGINE_NAMES, ENGINES, streamsFromObjectStore } from "../components/engines";
+import type { Engine } from "../components/engines/types";
 import { buildPlan, type Plan } from "../components/sizing/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../components/sizing/request";
 import { citationProblems } from "./helpers/citations";
@@ -342,5 +343,121 @@ describe("engine sources", () => {
       found.flatMap(([where, cited]) => citationProblems(where, cited)),
       [],
     );
+  });
+});
+
+describe("streaming the weights from the S3 mirror (objectStore)", () => {
+  const REV = "0123456789abcdef0123456789abcdef01234567";
+  const URI = `s3://qwen3-serve-weights-0123456789ab/v1/hf/Qwen/Qwen3-235B-A22B/${REV}/`;
+
+  it("vLLM and SGLang stream (with a cited source); Ollama has no objectStore, so no streaming flag can reach its argv", () => {
+    assert.ok(ENGINES.vllm.objectStore !== undefined);
+    assert.ok(ENGINES.sglang.objectStore !== undefined);
+    assert.equal((ENGINES.ollama as Engine).objectStore, undefined);
+    for (const e of [ENGINES.vllm, ENGINES.sglang])
+      assert.deepEqual(citationProblems(`${e.name}.objectStore.source`, e.objectStore?.source), []);
+    assert.deepEqual(
+      ENGINE_NAMES.filter((n) => streamsFromObjectStore(n)),
+      ["vllm", "sglang"],
+    );
+  });
+
+  it(
+    "vLLM at TP 8 with expert parallelism: the model becomes the s3:// folder followed by --load-format " +
+      "runai_streamer; --revision goes; nothing else changes",
+    () => {
+      const p = plan({ model: "Qwen3-235B-A22B", engine: "vllm", instanceTypes: ["p5.48xlarge"], modelRevision: REV });
+      const streamed = ENGINES.vllm.objectStore?.argv(p.serve.argv, URI);
+      assert.deepEqual(streamed, [
+        "vllm",
+        "serve",
+        URI,
+        "--load-format",
+        "runai_streamer",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--served-model-name",
+        "Qwen3-235B-A22B",
+        "--tensor-parallel-size",
+        "8",
+        "--max-model-len",
+        "32768",
+        "--gpu-memory-utilization",
+        "0.9",
+        "--enable-expert-parallel",
+        "--reasoning-parser",
+        "qwen3",
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
+      ]);
+    },
+  );
+
+  it(
+    "SGLang at TP 8: --model-path s3://…/ --load-format runai_streamer, no --revision and no loader extra config " +
+      "(distributed is automatic for s3://)",
+    () => {
+      const p = plan({
+        model: "Qwen3-235B-A22B",
+        engine: "sglang",
+        instanceTypes: ["p5.48xlarge"],
+        modelRevision: REV,
+      });
+      const streamed = ENGINES.sglang.objectStore?.argv(p.serve.argv, URI);
+      assert.deepEqual(streamed, [
+        "python3",
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        URI,
+        "--load-format",
+        "runai_streamer",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "30000",
+        "--served-model-name",
+        "Qwen3-235B-A22B",
+        "--tp-size",
+        "8",
+        "--context-length",
+        "32768",
+        "--mem-fraction-static",
+        "0.85",
+        "--enable-metrics",
+        "--ep-size",
+        "8",
+        "--reasoning-parser",
+        "qwen3",
+        "--tool-call-parser",
+        "qwen25",
+      ]);
+    },
+  );
+
+  it("the streamed argv of every HF plan uses only the checked flags plus --load-format", () => {
+    for (const engine of ["vllm", "sglang"] as const)
+      for (const model of ["Qwen3-8B", "Qwen3-32B", "Qwen3-30B-A3B-Thinking-2507"]) {
+        const p = plan({ model, engine, modelRevision: REV, context: 131072 });
+        const streamed = ENGINES[engine].objectStore?.argv(p.serve.argv, URI) ?? assert.fail(engine);
+        const known = new Set([...(KNOWN_FLAGS[engine] ?? []), "--load-format"]);
+        known.delete("--revision");
+        for (const a of streamed.filter((x) => x.startsWith("--"))) assert.ok(known.has(a), `${a} on ${engine}`);
+      }
+  });
+
+  it("refuses a folder that is not s3://<bucket>/<prefix>/ (trailing slash required) and an argv with no model where the engine expects it", () => {
+    const p = plan({ model: "Qwen3-8B", engine: "vllm", modelRevision: REV });
+    const vllmArgv =
+      (uri: string, argv = p.serve.argv) =>
+      () =>
+        ENGINES.vllm.objectStore?.argv(argv, uri);
+    for (const bad of [URI.slice(0, -1), URI.replace("s3://", "gs://"), "s3://qwen3-serve-weights-0123456789ab/"])
+      assert.throws(vllmArgv(bad), /^Error: not an s3:\/\/ model folder/, bad);
+    assert.throws(vllmArgv(URI, ["vllm", "serve", "--host", "0.0.0.0"]), /^Error: no model argument at position 2/);
+    assert.throws(() => ENGINES.sglang.objectStore?.argv(["python3", "-m", "sglang.launch_server"], URI), /no model/);
   });
 });

@@ -836,3 +836,50 @@ describe("an AWS stack's cold-start estimate boots its own image family", () => 
     assert.equal(driver(stackPlan()), 0);
   });
 });
+
+describe("the plan of a stack that reads the S3 weights mirror (aws.weightsCache: s3)", () => {
+  const mirrored = (raw: PlanRequestInput): Plan =>
+    buildPlan(parsePlanRequest(raw), { site: { kind: "aws", ami: "dlami-ubuntu-24.04", weightsCache: "s3" } });
+  const coldStartLines = (p: Plan): string[] =>
+    formatPlan(p)
+      .split("\n")
+      .filter((l) => l.startsWith("Cold start"));
+
+  it(
+    "Qwen3-30B-A3B-FP8 on vLLM (g6e.xlarge): one Cold start line of 6.2 min from the mirror, weights 0.8 " +
+      "(8.3 from Hugging Face to seed it), seeding 13.7 min",
+    () => {
+      const p = mirrored({ model: "Qwen3-30B-A3B-FP8", engine: "vllm", instanceTypes: ["g6e.xlarge"] });
+      assert.deepEqual(coldStartLines(p), [
+        "Cold start about 6.2 min (estimate, weights from the in-region S3 mirror): boot 1.0, image 2.1, weights 0.8 " +
+          "(8.3 from Hugging Face to seed the mirror), load 1.3, compile 1.0 min; the machine that seeds the mirror " +
+          "about 13.7 min; a warm restart about 2.6 min",
+      ]);
+    },
+  );
+
+  it("qwen3:8b on Ollama (g6.xlarge): 2.1 min from the mirror, the 0.1 min weights phase still shown, 1.2 from the Ollama registry to seed it", () => {
+    const p = mirrored({ model: "qwen3:8b", engine: "ollama", instanceTypes: ["g6.xlarge"] });
+    assert.deepEqual(coldStartLines(p), [
+      "Cold start about 2.1 min (estimate, weights from the in-region S3 mirror): boot 1.0, image 0.6, weights 0.1 " +
+        "(1.2 from the Ollama registry to seed the mirror), load 0.3 min; the machine that seeds the mirror about " +
+        "3.2 min; a warm restart about 1.3 min",
+    ]);
+  });
+
+  it("an AWS stack with aws.weightsCache s3 and a pinned revision plans its cold start from the mirror (123.6 s), the seeding machine 189.6 s", () => {
+    const p = planForStack(
+      parseStackConfig(
+        decodeConfigValues({
+          "qwen3-serve:model": "qwen3:8b",
+          "qwen3-serve:engine": "ollama",
+          "qwen3-serve:instanceTypes": JSON.stringify(["g6.xlarge"]),
+          "qwen3-serve:modelRevision": "c".repeat(64),
+          "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["10.0.0.0/8"], weightsCache: "s3" }),
+        }),
+      ),
+    );
+    assert.equal(p.coldStart.totalSeconds, 123.6);
+    assert.deepEqual(p.coldStart.seeding, { weightsSeconds: 74.3, totalSeconds: 189.6 });
+  });
+});

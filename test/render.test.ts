@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,6 +28,7 @@ import { parsePlanRequest } from "../components/sizing/request";
 import { MODELS } from "../components/catalog/models";
 import { idleScriptSsm, machineFiles, scriptNames } from "../components/machine/assets";
 import { requireTool } from "./helpers/tools";
+import type { WeightsMirror } from "../components/mirror/keys";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "qs-render-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -454,7 +456,7 @@ describe("machine facts: defined once in render.ts, read by the scripts from mac
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split("\n"), [
       "/sandbox/etc/qwen3-serve",
-      "/sandbox/etc/qwen3-serve/secrets",
+      "/sandbox/run/qwen3-serve/secrets",
       "/sandbox/etc/qwen3-serve/engine.argv",
       "/sandbox/var/lib/qwen3-serve",
       "/sandbox/var/lib/qwen3-serve/status.json",
@@ -515,5 +517,206 @@ describe("machine facts: defined once in render.ts, read by the scripts from mac
       ACTIVITY_LISTEN: "8079",
     });
     assert.match(conf, /^ {4}location = \/qwen3-serve\/activity \{ stub_status; \}$/m);
+  });
+});
+
+describe("the S3 weights mirror in the rendered files (aws.weightsCache: s3)", () => {
+  const REV = "0123456789abcdef0123456789abcdef01234567";
+  const DIGEST = "a".repeat(64);
+  const BUCKET = "qwen3-serve-weights-0123456789ab";
+  const pinned = (model: string, engine: "vllm" | "sglang" | "ollama"): Plan =>
+    buildPlan(parsePlanRequest({ model, engine, modelRevision: engine === "ollama" ? DIGEST : REV }));
+  const mirror = (prefix: string, stream: boolean): WeightsMirror => ({
+    bucket: BUCKET,
+    region: "eu-west-1",
+    prefix,
+    stream,
+    ...(stream ? { readRoleArn: "arn:aws:iam::123456789012:role/prod-weights-read" } : {}),
+    usedKey: "v1/used/qwen3-serve.prod/0123456789abcdef.json",
+  });
+  const fileOf = (files: readonly { path: string; content: string }[], name: string): string =>
+    files.find((f) => f.path.endsWith(name))?.content ?? assert.fail(`${name} not rendered`);
+
+  it("mirror off: machine.env, bootstrap.env, engine.argv and engine.env are byte-identical to commit 0f77d1f's (vLLM, SGLang, Ollama)", () => {
+    // SHA-256 of each file as the code at commit 0f77d1f (before the mirror) rendered these plans with SSM.
+    const before: Record<string, string[]> = {
+      vllm: [
+        "4e8307e7877d56958b2905561b93040d0edab16fcaff565c2cbc2171d51a01b7",
+        "ee4afe3bc9ef9279b5763dab47bbea7dfb92f8ab5e3f522329bd0aca2f12671e",
+        "7f1f2703502a87247e96fa15ecf3fe7cdbb55b96e5014b36024734728f28dc2d",
+        "c63afaa4fa8eb2fba19ee1c6645597a66d526bb907f712c9ae115de97372e3c2",
+      ],
+      sglang: [
+        "4e8307e7877d56958b2905561b93040d0edab16fcaff565c2cbc2171d51a01b7",
+        "f50143456ae8d47c9d515717a50b1a28f8d4b749a9797371c5982a37f775098a",
+        "af736eb9d1cb6dd5bdee7cf1bd3d1a428f096b89dfb2d20f71bcaa29c629e728",
+        "43cc9ff7237dd38984da27b930badd56a6e07600a298be683c4b7703977fee32",
+      ],
+      ollama: [
+        "4e8307e7877d56958b2905561b93040d0edab16fcaff565c2cbc2171d51a01b7",
+        "26492ebd74e43311f67888a1f5a3737f2345e3059c5a286db5156e8510035453",
+        "02e2daaec5fcd11be4d86aa1377887261ebea8182ec37b4345e535cc4be5607b",
+        "4284d7516e9f36f18975697f77470648083f478159c9b6cd5c9ec92df0926aae",
+      ],
+    };
+    const models = { vllm: "Qwen3-8B", sglang: "Qwen3-14B", ollama: "qwen3:8b" } as const;
+    for (const engine of ["vllm", "sglang", "ollama"] as const) {
+      const files = renderMachineConfig(pinned(models[engine], engine), SSM);
+      assert.deepEqual(
+        files.map((f) => createHash("sha256").update(f.content).digest("hex")),
+        before[engine],
+        engine,
+      );
+      assert.ok(!fileOf(files, "bootstrap.env").includes("WEIGHTS_MIRROR"), engine);
+    }
+  });
+
+  it("vLLM streaming: engine.argv loads s3://<bucket>/<prefix>/ with --load-format runai_streamer right after it, no --revision, served name Qwen3-8B", () => {
+    const p = pinned("Qwen3-8B", "vllm");
+    const files = renderMachineConfig(p, { ...SSM, weightsMirror: mirror(`v1/hf/Qwen/Qwen3-8B/${REV}`, true) });
+    assert.deepEqual(fileOf(files, "engine.argv").split("\n").slice(0, -1), [
+      "vllm",
+      "serve",
+      `s3://${BUCKET}/v1/hf/Qwen/Qwen3-8B/${REV}/`,
+      "--load-format",
+      "runai_streamer",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "8000",
+      "--served-model-name",
+      "Qwen3-8B",
+      "--tensor-parallel-size",
+      "1",
+      "--max-model-len",
+      "32768",
+      "--gpu-memory-utilization",
+      "0.9",
+      "--reasoning-parser",
+      "qwen3",
+      "--enable-auto-tool-choice",
+      "--tool-call-parser",
+      "hermes",
+    ]);
+    assert.equal(fileOf(files, "engine.env"), "HF_HUB_OFFLINE=1\nVLLM_NO_USAGE_STATS=1\nDO_NOT_TRACK=1\n");
+  });
+
+  it("SGLang streaming: engine.argv has --model-path s3://<bucket>/<prefix>/ --load-format runai_streamer, no --revision, served name Qwen3-14B", () => {
+    const p = pinned("Qwen3-14B", "sglang");
+    const files = renderMachineConfig(p, { ...SSM, weightsMirror: mirror(`v1/hf/Qwen/Qwen3-14B/${REV}`, true) });
+    assert.deepEqual(fileOf(files, "engine.argv").split("\n").slice(0, -1), [
+      "python3",
+      "-m",
+      "sglang.launch_server",
+      "--model-path",
+      `s3://${BUCKET}/v1/hf/Qwen/Qwen3-14B/${REV}/`,
+      "--load-format",
+      "runai_streamer",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "30000",
+      "--served-model-name",
+      "Qwen3-14B",
+      "--tp-size",
+      "1",
+      "--context-length",
+      "32768",
+      "--mem-fraction-static",
+      "0.85",
+      "--enable-metrics",
+      "--reasoning-parser",
+      "qwen3",
+      "--tool-call-parser",
+      "qwen25",
+    ]);
+  });
+
+  it("Ollama with the mirror (blobs copied, not streamed): engine.argv is `ollama serve`, exactly as without the mirror", () => {
+    const p = pinned("qwen3:8b", "ollama");
+    const files = renderMachineConfig(p, {
+      ...SSM,
+      weightsMirror: mirror(`v1/ollama/qwen3/8b-q4_K_M/${DIGEST}`, false),
+    });
+    assert.equal(fileOf(files, "engine.argv"), "ollama\nserve\n");
+    assert.equal(fileOf(files, "engine.argv"), fileOf(renderMachineConfig(p, SSM), "engine.argv"));
+  });
+
+  it("a mirror that is not streamed leaves vLLM's engine.argv as planned, Hub repo and --revision included", () => {
+    const p = pinned("Qwen3-8B", "vllm");
+    const files = renderMachineConfig(p, { ...SSM, weightsMirror: mirror(`v1/hf/Qwen/Qwen3-8B/${REV}`, false) });
+    assert.equal(fileOf(files, "engine.argv"), fileOf(renderMachineConfig(p, SSM), "engine.argv"));
+    assert.deepEqual(fileOf(files, "engine.argv").split("\n").slice(-3), ["--revision", REV, ""]);
+  });
+
+  it("bootstrap.env carries WEIGHTS_MIRROR=s3 with bucket, region, prefix, STREAM=1, the read role and the used-marker key", () => {
+    const env = bootstrapEnv(pinned("Qwen3-8B", "vllm"), {
+      ...SSM,
+      weightsMirror: mirror(`v1/hf/Qwen/Qwen3-8B/${REV}`, true),
+    });
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("WEIGHTS_MIRROR") || k === "MODEL_REVISION")),
+      {
+        MODEL_REVISION: REV,
+        WEIGHTS_MIRROR: "s3",
+        WEIGHTS_MIRROR_BUCKET: BUCKET,
+        WEIGHTS_MIRROR_REGION: "eu-west-1",
+        WEIGHTS_MIRROR_PREFIX: `v1/hf/Qwen/Qwen3-8B/${REV}`,
+        WEIGHTS_MIRROR_STREAM: "1",
+        WEIGHTS_MIRROR_READ_ROLE_ARN: "arn:aws:iam::123456789012:role/prod-weights-read",
+        WEIGHTS_MIRROR_USED_KEY: "v1/used/qwen3-serve.prod/0123456789abcdef.json",
+      },
+    );
+  });
+
+  it("bootstrap.env for Ollama's mirror: STREAM and READ_ROLE_ARN empty, the prefix keyed by tag and manifest digest", () => {
+    const p = pinned("qwen3:8b", "ollama");
+    const prefix = `v1/ollama/qwen3/8b-q4_K_M/${DIGEST}`;
+    const text = fileOf(renderMachineConfig(p, { ...SSM, weightsMirror: mirror(prefix, false) }), "bootstrap.env");
+    assert.deepEqual(
+      text.split("\n").filter((l) => l.startsWith("WEIGHTS_MIRROR")),
+      [
+        "WEIGHTS_MIRROR='s3'",
+        `WEIGHTS_MIRROR_BUCKET='${BUCKET}'`,
+        "WEIGHTS_MIRROR_REGION='eu-west-1'",
+        `WEIGHTS_MIRROR_PREFIX='${prefix}'`,
+        "WEIGHTS_MIRROR_STREAM=''",
+        "WEIGHTS_MIRROR_READ_ROLE_ARN=''",
+        "WEIGHTS_MIRROR_USED_KEY='v1/used/qwen3-serve.prod/0123456789abcdef.json'",
+      ],
+    );
+  });
+
+  it("stream set for Ollama, which cannot stream, throws a plain Error (a programming mistake, not a UserError) naming the engine", () => {
+    const p = pinned("qwen3:8b", "ollama");
+    const withStream = { ...mirror(`v1/ollama/qwen3/8b-q4_K_M/${DIGEST}`, true) };
+    assert.throws(
+      () => renderMachineConfig(p, { ...SSM, weightsMirror: withStream }),
+      (e: unknown) =>
+        e instanceof Error &&
+        e.name === "Error" &&
+        e.message === "weightsMirror.stream: ollama cannot load weights from S3; its weights are copied to disk",
+    );
+  });
+
+  it("refuses a mirror prefix that is not the plan's model revision, a bad bucket name, and streaming without a read role", () => {
+    const p = pinned("Qwen3-8B", "vllm");
+    const good = mirror(`v1/hf/Qwen/Qwen3-8B/${REV}`, true);
+    const render = (m: WeightsMirror) => () => renderMachineConfig(p, { ...SSM, weightsMirror: m });
+    assert.throws(render({ ...good, prefix: `v1/hf/Qwen/Qwen3-14B/${REV}` }), {
+      message: `weightsMirror.prefix "v1/hf/Qwen/Qwen3-14B/${REV}" is not the plan's model, v1/hf/Qwen/Qwen3-8B/${REV}`,
+    });
+    assert.throws(
+      render({ ...good, bucket: "Bad_Bucket" }),
+      /^Error: weightsMirror\.bucket "Bad_Bucket" does not match/,
+    );
+    const { readRoleArn: _dropped, ...noRole } = good;
+    assert.throws(render(noRole), {
+      message: "weightsMirror.stream needs readRoleArn: the engine reads S3 with that role's credentials",
+    });
+    const unpinned = buildPlan(parsePlanRequest({ model: "Qwen3-8B", engine: "vllm" }));
+    assert.throws(() => bootstrapEnv(unpinned, { ...SSM, weightsMirror: good }), {
+      message: "the weights mirror keys models by revision: the plan must pin modelRevision",
+    });
   });
 });

@@ -5,10 +5,15 @@
  */
 import { AMI_FAMILIES, type AmiFamilyName } from "../catalog/amis";
 import { COLD_START_FIGURES as F, type ColdStartFigure } from "../catalog/bandwidths";
-import type { EngineName } from "../engines";
+import { type EngineName, streamsFromObjectStore } from "../engines";
 
-/** Where the machine comes up: an AWS instance from an image family, or a machine that already runs. */
-export type ColdStartSite = { readonly kind: "aws"; readonly ami: AmiFamilyName } | { readonly kind: "machine" };
+/**
+ * Where the machine comes up: an AWS instance from an image family, reading its weights from the source or (with
+ * `aws.weightsCache: s3`) from the account's in-region S3 mirror; or a machine that already runs.
+ */
+export type ColdStartSite =
+  | { readonly kind: "aws"; readonly ami: AmiFamilyName; readonly weightsCache?: "off" | "s3" }
+  | { readonly kind: "machine" };
 
 /** Phase names, in the order the bootstrap runs them. */
 export const COLD_START_PHASES = ["boot", "driver", "image", "weights", "load", "compile", "first token"] as const;
@@ -37,6 +42,11 @@ export interface ColdStartEstimate {
    * captured again in every new process. No driver, image or weights phase.
    */
   readonly warmRestartSeconds: number;
+  /**
+   * Present when the weights come from the S3 mirror (`aws.weightsCache: s3`), where the phases and total above
+   * already read them: the first machine, which finds the mirror without the model and seeds it from the source.
+   */
+  readonly seeding?: { readonly weightsSeconds: number; readonly totalSeconds: number };
   /** Always "estimate". */
   readonly kind: "estimate";
 }
@@ -105,6 +115,21 @@ function weightsPhase(plan: ColdStartPlan): ColdStartPhase {
   };
 }
 
+/** The weights phase from the in-region S3 mirror; the streaming engines read these bytes during their load instead. */
+function mirrorWeightsPhase(plan: ColdStartPlan): ColdStartPhase {
+  const bytes = plan.serve.weights.expectedBytes;
+  const streams = streamsFromObjectStore(plan.engine);
+  return {
+    name: "weights",
+    seconds: round1(bytes / F.s3Rate.value),
+    basis:
+      `${gb(bytes)} from the in-region S3 mirror at ${mbps(F.s3Rate)} (${cite(F.s3Rate)})` +
+      (streams
+        ? "; streamed into the engine as it loads, so counting the gp3 read of the load phase as well overstates it"
+        : "; Ollama's blobs copied to disk"),
+  };
+}
+
 function loadPhase(plan: ColdStartPlan): ColdStartPhase {
   const bytes = plan.serve.weights.expectedBytes;
   const start = ENGINE_START[plan.engine];
@@ -143,7 +168,9 @@ function warmCompileSeconds(engine: EngineName): number {
 
 /** The cold-start estimate for a plan served at a site. */
 export function estimateColdStart(plan: ColdStartPlan, site: ColdStartSite): ColdStartEstimate {
-  const weights = weightsPhase(plan);
+  const mirrored = site.kind === "aws" && site.weightsCache === "s3";
+  const source = weightsPhase(plan);
+  const weights = mirrored ? mirrorWeightsPhase(plan) : source;
   const phases: ColdStartPhase[] = [
     bootPhase(site),
     driverPhase(site),
@@ -159,11 +186,13 @@ export function estimateColdStart(plan: ColdStartPlan, site: ColdStartSite): Col
   ];
   const total = round1(phases.reduce((a, p) => a + p.seconds, 0));
   const mirrorWeights = round1(plan.serve.weights.expectedBytes / F.s3Rate.value);
+  const sourceTotal = round1(total - weights.seconds + source.seconds);
   return {
     phases,
     totalSeconds: total,
     mirrorWeightsSeconds: mirrorWeights,
-    mirrorTotalSeconds: round1(total - weights.seconds + mirrorWeights),
+    mirrorTotalSeconds: mirrored ? total : round1(total - weights.seconds + mirrorWeights),
+    ...(mirrored ? { seeding: { weightsSeconds: source.seconds, totalSeconds: sourceTotal } } : {}),
     warmRestartSeconds: round1(
       bootPhase(site).seconds +
         loadPhase(plan).seconds +

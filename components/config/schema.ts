@@ -24,6 +24,10 @@ export type TargetName = (typeof TARGET_NAMES)[number];
 export const RESERVED_TAG_PREFIX = "qwen3-serve:";
 /** Stands for the deployer's own public IPv4 address as a /32, resolved at deploy time. */
 export const MY_IP = "myip";
+/** Where an AWS machine gets its weights: from the source (Hugging Face, the Ollama registry), or the shared S3 mirror. */
+export const WEIGHTS_CACHE_MODES = ["off", "s3"] as const;
+/** One `aws.weightsCache` choice. */
+export type WeightsCacheMode = (typeof WEIGHTS_CACHE_MODES)[number];
 
 const allowedCidr = z.union(
   [z.literal(MY_IP), z.cidrv4()],
@@ -103,6 +107,11 @@ export const AwsSettingsSchema = z.strictObject({
     .string()
     .regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: followed by 64 hex digits")
     .optional(),
+  /**
+   * "s3": read the weights from the account's shared, in-region S3 mirror (`npm run shared` creates it); the first
+   * machine to need a model seeds it. Needs modelRevision: the mirror keys models by exact revision.
+   */
+  weightsCache: z.enum(WEIGHTS_CACHE_MODES).default("off"),
 });
 
 /**
@@ -383,6 +392,22 @@ function checkAws(aws: AwsSettings | undefined, fleet: boolean): AwsSettings {
   return { ...aws, allowedCidrs, ssh };
 }
 
+/**
+ * The mirror keys a model by its exact revision ("pin everything a rebuild depends on"), so a stack that reads
+ * it must pin one: a moving name could serve a different model than the one verified into the mirror.
+ */
+function checkWeightsCache(aws: AwsSettings, common: CommonConfig): void {
+  if (aws.weightsCache !== "s3" || common.modelRevision !== undefined) return;
+  refuse(
+    "aws.weightsCache",
+    "s3",
+    "the S3 weights mirror keys each model by its exact revision, and this stack pins none.",
+    `Set ${CONFIG_NAMESPACE}:modelRevision to the model's 40-hex Hugging Face commit (vLLM, SGLang) or its 64-hex ` +
+      "Ollama manifest digest (the digest /api/tags reports), or set aws.weightsCache: off.",
+    [...WEIGHTS_CACHE_MODES],
+  );
+}
+
 /** A private endpoint has no public IP: it needs a subnet whose route table reaches SSM, the registry and Hugging Face. */
 function checkPrivate(aws: AwsSettings): void {
   if (aws.allowedCidrs !== undefined)
@@ -544,6 +569,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
       if (fleet !== undefined) checkFleet(fleet, common, aws);
       if (common.spot && common.idleAction === "stop") throw spotStopRefusal("idleAction");
       const checked = checkAws(aws, fleet !== undefined);
+      checkWeightsCache(checked, common);
       return { ...common, target, aws: checked, ...(fleet !== undefined ? { fleet } : {}) };
     }
     case "workstation": {

@@ -14,3 +14,9 @@ export type EngineName = keyof typeof ENGINES;
 
 /** Engine names, for validation and messages. */
 export const ENGINE_NAMES = Object.keys(ENGINES) as [EngineName, ...EngineName[]];
+
+/** Whether an engine streams its weights from the S3 mirror (`WeightsMirror.stream`); the others copy them to disk. */
+export function streamsFromObjectStore(engine: EngineName): boolean {
+  const e: Engine = ENGINES[engine];
+  return e.objectStore !== undefined;
+}

@@ -6,8 +6,8 @@ import type { QwenModel } from "../catalog/models";
 import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
 import { hfHardware } from "../footprint/hardware";
-import { hfWeights, when, yarnRopeParameters } from "./shared";
-import type { Engine, EngineSpeedProfile, ServeCommand, ServeInput } from "./types";
+import { hfWeights, objectStoreArgv, when, yarnRopeParameters } from "./shared";
+import type { Engine, EngineSpeedProfile, ObjectStoreLoading, ServeCommand, ServeInput } from "./types";
 import { vllmStyleOverheadGiB } from "./vllm";
 
 /** Pinned SGLang release. */
@@ -82,6 +82,30 @@ function longerContextEnv(input: ServeInput): Record<string, string> {
   const longer = input.yarn !== null || input.contextLength > input.model.context.native;
   return longer ? { SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN: "1" } : {};
 }
+
+/**
+ * `--model-path s3://bucket/prefix/ --load-format runai_streamer` (PR #17948, January 2026): config and tokenizer
+ * are fetched once, the safetensors streamed by the Run:ai Model Streamer. Its docs pass
+ * `--model-loader-extra-config '{"distributed": true}'` at TP > 1 but also say the setting is "automatically set to
+ * true for object storage paths", so nothing is added: one flag fewer whose accepted keys the tag would have to match.
+ */
+const SGLANG_OBJECT_STORE: ObjectStoreLoading = {
+  source: {
+    url: [
+      "https://github.com/sgl-project/sglang/blob/073dcbcefa8882db9c452f7e7bb4986c721c3a44/docs/advanced_features/object_storage.md",
+      "https://github.com/sgl-project/sglang/pull/17948",
+      "https://github.com/sgl-project/sglang/pull/22715",
+      "https://github.com/sgl-project/sglang/pull/22537",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "object_storage.md (at a stored commit, not the v0.5.21 tag) documents --model-path s3://…/ with --load-format " +
+      "runai_streamer; PR #22715 (merged April 2026) fixed TP > 1 loading of quantized models through it; PR #22537 " +
+      "(merged April 2026) installs runai-model-streamer[s3,gcs,azure]>=0.15.7 in the image, tested in a local build. " +
+      "All three predate v0.5.21 (2026-10-02); unverified at the tag and in the lmsysorg/sglang:v0.5.21 image itself",
+  },
+  argv: (planned, uri) => objectStoreArgv(planned, planned.indexOf("--model-path") + 1, uri),
+};
 
 /** SGLang engine definition. */
 /** How fast this engine runs, as fractions of the datasheet (see {@link EngineSpeedProfile}). */
@@ -175,4 +199,5 @@ export const sglang: Engine = {
     hfHardware(model, quant, gpu, { engine: "sglang", fp8WeightOnlyBelowAda: true, minComputeCapability: 8.0 }),
   serve,
   weights: hfWeights,
+  objectStore: SGLANG_OBJECT_STORE,
 };

@@ -30,3 +30,28 @@ export function yarnRopeParameters(input: ServeInput): Record<string, string | n
 export function when(cond: boolean, ...args: string[]): string[] {
   return cond ? args : [];
 }
+
+/** The load format of the Run:ai Model Streamer, which vLLM and SGLang both name so. */
+export const RUNAI_STREAMER = "runai_streamer";
+
+/**
+ * A Hugging Face engine's argv with the model at `modelAt` replaced by an object-store folder: the Run:ai streamer's
+ * load format follows it, and --revision (with its value) goes, since the folder is one revision's files.
+ */
+export function objectStoreArgv(planned: readonly string[], modelAt: number, uri: string): string[] {
+  if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/(?:[^\s/]+\/)+$/.test(uri))
+    throw new Error(`not an s3:// model folder (bucket, key prefix, trailing slash): ${JSON.stringify(uri)}`);
+  if (modelAt < 1 || modelAt >= planned.length || (planned[modelAt] ?? "").startsWith("-"))
+    throw new Error(`no model argument at position ${modelAt} of ${JSON.stringify(planned)}`);
+  if (planned.includes("--load-format")) throw new Error("the planned argv already names a --load-format");
+  const out: string[] = [];
+  for (let i = 0; i < planned.length; i++) {
+    const arg = planned[i] ?? "";
+    if (arg === "--revision") {
+      i++;
+      continue;
+    }
+    out.push(...(i === modelAt ? [uri, "--load-format", RUNAI_STREAMER] : [arg]));
+  }
+  return out;
+}

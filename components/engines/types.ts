@@ -95,6 +95,20 @@ export interface EngineSpeedProfile {
   readonly basis: Source;
 }
 
+/**
+ * Loading the weights straight from an object store (the S3 weights mirror), where the pinned engine and its image
+ * support it. Absent on an engine that cannot: its weights are copied to disk first.
+ */
+export interface ObjectStoreLoading {
+  /** Where the flags and the image's streamer package were checked: public URLs and the date. */
+  readonly source: Source;
+  /**
+   * The planned argv, loading the model from `uri` (an `s3://bucket/prefix/` folder holding the revision's files)
+   * instead of the Hub: the revision is in the path, so no --revision; the served model name is unchanged.
+   */
+  argv(planned: readonly string[], uri: string): string[];
+}
+
 /** One inference engine. */
 export interface Engine {
   /** Name used in config and flags. */
@@ -131,4 +145,6 @@ export interface Engine {
   serve(input: ServeInput): ServeCommand;
   /** Where the weights for a model and format come from. */
   weights(model: QwenModel, quant: Quantization): WeightsSource;
+  /** Streaming the weights from S3 into the engine; absent where the pinned engine cannot. */
+  readonly objectStore?: ObjectStoreLoading;
 }

@@ -7,8 +7,8 @@ import type { GpuModel } from "../catalog/gpus";
 import type { Quantization } from "../catalog/quantizations";
 import { hfHardware } from "../footprint/hardware";
 import { activationBytes, GIB } from "../footprint/memory";
-import { hfWeights, when, yarnRopeParameters } from "./shared";
-import type { Engine, EngineSpeedProfile, ServeCommand, ServeInput } from "./types";
+import { hfWeights, objectStoreArgv, when, yarnRopeParameters } from "./shared";
+import type { Engine, EngineSpeedProfile, ObjectStoreLoading, ServeCommand, ServeInput } from "./types";
 
 /** Pinned vLLM release. */
 export const VLLM_VERSION = "0.31.0";
@@ -63,6 +63,30 @@ function serve(input: ServeInput): ServeCommand {
     servedModelName: model.id,
   };
 }
+
+/**
+ * `vllm serve s3://bucket/prefix/ --load-format runai_streamer`: the Run:ai Model Streamer reads the safetensors from
+ * S3 into GPU memory, with no copy on disk; config and tokenizer files are pulled from the same folder first. One
+ * reader per rank at TP > 1 (the optional `{"distributed": true}` loader setting is not used: nothing measured yet).
+ */
+const VLLM_OBJECT_STORE: ObjectStoreLoading = {
+  source: {
+    url: [
+      "https://docs.vllm.ai/en/stable/models/extensions/runai_model_streamer/",
+      "https://docs.vllm.ai/en/v0.24.0/api/vllm/model_executor/model_loader/runai_streamer_loader/",
+      "https://github.com/vllm-project/vllm/pull/24435",
+      "https://github.com/vllm-project/vllm/blob/dead20baf70df70580ecb093f82b0b7b8676e4f5/docker/Dockerfile",
+    ],
+    asOf: "2026-11-30",
+    note:
+      "the docs (stable, and every version since v0.6.6) load `vllm serve s3://core-llm/Llama-3-8b --load-format " +
+      "runai_streamer`; PR #24435 switches an s3:// model to runai_streamer and refuses any other load format; the " +
+      "vllm-openai image stage installs 'runai-model-streamer[s3,gcs]>=0.14.0' (Dockerfile at a commit before " +
+      "v0.31.0). Unverified at the v0.31.0 tag itself (neither the tag's Dockerfile nor its loader was read)",
+  },
+  // vllm serve <model>: the model is the third word.
+  argv: (planned, uri) => objectStoreArgv(planned, 2, uri),
+};
 
 /** vLLM engine definition. */
 /** How fast this engine runs, as fractions of the datasheet (see {@link EngineSpeedProfile}). */
@@ -159,4 +183,5 @@ export const vllm: Engine = {
     hfHardware(model, quant, gpu, { engine: "vllm", fp8WeightOnlyBelowAda: true, minComputeCapability: 7.0 }),
   serve,
   weights: hfWeights,
+  objectStore: VLLM_OBJECT_STORE,
 };

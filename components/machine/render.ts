@@ -8,6 +8,7 @@ import { fabricNeed } from "../catalog/gpus";
 import { AWS_CLI_IMAGE, DRIVER_BRANCH, NCT_VERSION } from "../catalog/pins";
 import { ENGINES } from "../engines";
 import { shellQuote } from "../engines/shell";
+import { modelPrefix, modelUri, type WeightsMirror } from "../mirror/keys";
 import type { Plan } from "../sizing/plan";
 
 /** Where the bootstrap scripts live on the machine. */
@@ -192,6 +193,8 @@ export interface MachineSettings {
   readonly idleFromSsm?: DeferredIdle;
   /** A replica of a fleet (AWS Auto Scaling group behind a load balancer); a single machine when absent. */
   readonly fleet?: FleetMachine;
+  /** The shared S3 weights mirror (`aws.weightsCache: s3`); weights come from the source only when absent. */
+  readonly weightsMirror?: WeightsMirror;
 }
 
 /**
@@ -288,6 +291,50 @@ function fleetEnv(plan: Plan, fleet: FleetMachine | undefined): Record<string, s
   };
 }
 
+/** The WEIGHTS_MIRROR_* settings (none without a mirror, so the env file stays as it was). */
+function mirrorEnv(plan: Plan, mirror: WeightsMirror | undefined): Record<string, string> {
+  if (mirror === undefined) return {};
+  const { source, ref, revision } = plan.serve.weights;
+  if (revision === null) throw new Error("the weights mirror keys models by revision: the plan must pin modelRevision");
+  const prefix = modelPrefix({ source, ref, revision });
+  if (mirror.prefix !== prefix)
+    throw new Error(`weightsMirror.prefix ${JSON.stringify(mirror.prefix)} is not the plan's model, ${prefix}`);
+  const checks: [string, string, RegExp][] = [
+    // S3's bucket naming rules: 3-63 lower-case letters, digits, dots and hyphens.
+    ["bucket", mirror.bucket, /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/],
+    ["region", mirror.region, /^[a-z]{2}(-gov)?(-[a-z]+)+-\d+$/],
+    ["usedKey", mirror.usedKey, /^v1\/used\/[A-Za-z0-9._-]+\/[0-9a-f]{16}\.json$/],
+  ];
+  if (mirror.readRoleArn !== undefined)
+    checks.push(["readRoleArn", mirror.readRoleArn, /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/]);
+  for (const [name, value, shape] of checks)
+    if (!shape.test(value)) throw new Error(`weightsMirror.${name} ${JSON.stringify(value)} does not match ${shape}`);
+  // The engine container has no instance-metadata route: streaming needs the read role's short-lived credentials.
+  if (mirror.stream && mirror.readRoleArn === undefined)
+    throw new Error("weightsMirror.stream needs readRoleArn: the engine reads S3 with that role's credentials");
+  return {
+    WEIGHTS_MIRROR: "s3",
+    WEIGHTS_MIRROR_BUCKET: mirror.bucket,
+    WEIGHTS_MIRROR_REGION: mirror.region,
+    WEIGHTS_MIRROR_PREFIX: mirror.prefix,
+    WEIGHTS_MIRROR_STREAM: mirror.stream ? "1" : "",
+    WEIGHTS_MIRROR_READ_ROLE_ARN: mirror.readRoleArn ?? "",
+    WEIGHTS_MIRROR_USED_KEY: mirror.usedKey,
+  };
+}
+
+/**
+ * The engine's argv: as planned, or with the model streamed from the mirror's `s3://` folder when the machine
+ * streams. Streaming on an engine that cannot is a caller's bug (the AWS target sets stream from the engine).
+ */
+export function engineArgv(plan: Plan, mirror: WeightsMirror | undefined): readonly string[] {
+  if (mirror?.stream !== true) return plan.serve.argv;
+  const objectStore = ENGINES[plan.engine].objectStore;
+  if (objectStore === undefined)
+    throw new Error(`weightsMirror.stream: ${plan.engine} cannot load weights from S3; its weights are copied to disk`);
+  return objectStore.argv(plan.serve.argv, modelUri(mirror.bucket, mirror.prefix));
+}
+
 /** The env file's settings as key/value pairs (no secrets: only where to find them). */
 export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<string, string> {
   const s = settings.secrets;
@@ -332,6 +379,7 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     // Past the readiness timeout `pulumi up` waits, a bootstrap still "loading" is wedged: idle rules apply.
     IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, settings.driver === "install")),
     ...fleetEnv(plan, settings.fleet),
+    ...mirrorEnv(plan, settings.weightsMirror),
   };
   return env;
 }
@@ -343,7 +391,8 @@ export function renderMachineConfig(plan: Plan, settings: MachineSettings): Mach
   for (const [k, v] of Object.entries(plan.serve.env)) {
     if (/[\r\n]/.test(v)) throw new Error(`engine env ${k} holds a newline, which docker --env-file cannot carry`);
   }
-  for (const a of plan.serve.argv) {
+  const argv = engineArgv(plan, settings.weightsMirror);
+  for (const a of argv) {
     if (/[\r\n]/.test(a))
       throw new Error(`engine argument ${JSON.stringify(a)} holds a newline, which engine.argv cannot carry`);
   }
@@ -358,7 +407,7 @@ export function renderMachineConfig(plan: Plan, settings: MachineSettings): Mach
     },
     { path: BOOTSTRAP_ENV_FILE, mode: "0600", content: envFileText(header, env) },
     // One argument per line: read with mapfile, so JSON and spaces survive without shell quoting.
-    { path: ENGINE_ARGV_FILE, mode: "0644", content: plan.serve.argv.map((a) => `${a}\n`).join("") },
+    { path: ENGINE_ARGV_FILE, mode: "0644", content: argv.map((a) => `${a}\n`).join("") },
     // docker --env-file format: KEY=VALUE, taken literally.
     {
       path: ENGINE_ENV_FILE,

@@ -28,9 +28,13 @@ function objectiveText(plan: Plan): string {
 
 const minutes = (seconds: number): string => (seconds / 60).toFixed(1);
 
-/** The Cold start line: total and the phases of 0.1 min or more, in minutes; weights also from the S3 mirror; a warm restart. */
+/**
+ * The Cold start line: total and the phases of 0.1 min or more, in minutes; weights also from the S3 mirror (or, when
+ * the stack reads the mirror, also from the source for the machine that seeds it); a warm restart.
+ */
 export function coldStartLine(plan: Plan): string {
   const c = plan.coldStart;
+  if (c.seeding !== undefined) return mirroredColdStartLine(plan, c.seeding);
   const parts = c.phases
     .filter((p) => Math.round(p.seconds / 6) > 0)
     .map(
@@ -39,6 +43,24 @@ export function coldStartLine(plan: Plan): string {
     );
   return (
     `Cold start about ${minutes(c.totalSeconds)} min (estimate): ${parts.join(", ")} min; ` +
+    `a warm restart about ${minutes(c.warmRestartSeconds)} min`
+  );
+}
+
+/** The Cold start line of a stack whose weights come from the S3 mirror (`aws.weightsCache: s3`). */
+function mirroredColdStartLine(plan: Plan, seeding: NonNullable<Plan["coldStart"]["seeding"]>): string {
+  const c = plan.coldStart;
+  const from = plan.serve.weights.source === "hf" ? "Hugging Face" : "the Ollama registry";
+  const parts = c.phases
+    .filter((p) => Math.round(p.seconds / 6) > 0 || p.name === "weights")
+    .map(
+      (p) =>
+        `${p.name} ${minutes(p.seconds)}` +
+        (p.name === "weights" ? ` (${minutes(seeding.weightsSeconds)} from ${from} to seed the mirror)` : ""),
+    );
+  return (
+    `Cold start about ${minutes(c.totalSeconds)} min (estimate, weights from the in-region S3 mirror): ` +
+    `${parts.join(", ")} min; the machine that seeds the mirror about ${minutes(seeding.totalSeconds)} min; ` +
     `a warm restart about ${minutes(c.warmRestartSeconds)} min`
   );
 }
