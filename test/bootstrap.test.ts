@@ -137,10 +137,10 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
 
   it("keeps secrets root-only and out of every script, config file, log and the status file", () => {
     assert.equal(mode(sb.p("etc/qwen3-serve/bootstrap.env")), "600");
-    assert.equal(mode(sb.p("etc/qwen3-serve/secrets")), "700");
+    assert.equal(mode(sb.p("run/qwen3-serve/secrets")), "700");
     for (const f of ["auth-header", "proxy-auth.conf", "hf.env"])
-      assert.equal(mode(sb.p(`etc/qwen3-serve/secrets/${f}`)), "600", f);
-    assert.equal(readFileSync(sb.p("etc/qwen3-serve/secrets/hf.env"), "utf8"), "HF_TOKEN=hf_sandboxTokenValue\n");
+      assert.equal(mode(sb.p(`run/qwen3-serve/secrets/${f}`)), "600", f);
+    assert.equal(readFileSync(sb.p("run/qwen3-serve/secrets/hf.env"), "utf8"), "HF_TOKEN=hf_sandboxTokenValue\n");
     const public_ = [
       "install.sh",
       "etc/qwen3-serve/bootstrap.env",
@@ -165,7 +165,7 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
     const mtimes = [
       "etc/nginx/conf.d/qwen3-serve.conf",
       "etc/systemd/system/qwen3-serve-engine.service",
-      "etc/qwen3-serve/secrets/proxy-auth.conf",
+      "run/qwen3-serve/secrets/proxy-auth.conf",
     ].map((f) => statSync(sb.p(f)).mtimeMs);
     const r = await sb.bootstrap();
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -193,7 +193,7 @@ describe("vLLM on a Deep Learning AMI-like host (driver and Docker present)", ()
       [
         "etc/nginx/conf.d/qwen3-serve.conf",
         "etc/systemd/system/qwen3-serve-engine.service",
-        "etc/qwen3-serve/secrets/proxy-auth.conf",
+        "run/qwen3-serve/secrets/proxy-auth.conf",
       ].map((f) => statSync(sb.p(f)).mtimeMs),
       mtimes,
     );
@@ -475,7 +475,11 @@ describe("other engines and secret sources", { concurrency: true }, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(sb.status().state, "ready");
     assert.equal(sb.count("pull"), 2, "one failed pull, retried");
-    assert.equal(sb.status().versions?.modelRevision, "a".repeat(64));
+    // The fake reports the sha256 of the manifest file it wrote, as Ollama does (test/fixtures/fake-engine.js).
+    assert.equal(
+      sb.status().versions?.modelRevision,
+      "ccb04ee48b7e7205832e81eb642d12aff481bef79fa78c99d1e54690e8505323",
+    );
     const started = JSON.parse(readFileSync(sb.p("fake/engine-starts.log"), "utf8").trim().split("\n")[0] ?? "{}") as {
       argv: string[];
       env: Record<string, string>;

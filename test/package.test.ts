@@ -258,8 +258,9 @@ describe("the packed package, installed into a project outside this repository",
       ...readdirSync(machine).filter((f) => !f.endsWith(".ts") && statSync(path.join(machine, f)).isFile()),
       ...readdirSync(path.join(machine, "steps")).map((f) => `steps/${f}`),
     ]
-      // The AWS target leaves idle.py to SSM parameters and ships uninstall.sh only to workstations.
-      .filter((f) => f !== "idle.py" && f !== "uninstall.sh");
+      // The AWS target leaves idle.py to SSM parameters, ships uninstall.sh only to workstations, and the weights
+      // mirror's scripts only with aws.weightsCache: s3 (then through SSM with idle.py; test/mirror.test.ts).
+      .filter((f) => !["idle.py", "uninstall.sh", "mirror.py", "mirror.sh"].includes(f));
     assert.ok(sources.length >= 10, `${sources.length} machine files`);
     assert.deepEqual(
       sources.filter((f) => !shipped.includes(f)),

@@ -23,6 +23,8 @@ export function scriptNames(dir: string = __dirname): string[] {
     "idle.py",
     "idle.sh",
     "lib.sh",
+    "mirror.py",
+    "mirror.sh",
     "proxy-auth.conf",
     "proxy.conf",
     "run-engine.sh",
@@ -51,20 +53,38 @@ export function loadTemplate(
 
 /** idle.py as every target ships it (full-line comments dropped). */
 const shippedIdle = (): string => shippedScript(loadTemplate("idle.py"));
+
+/**
+ * What `idleFromSsm` carries: idle.py's shipped text; with the weights mirror, a JSON bundle of idle.py and the
+ * mirror's scripts instead, which the secrets phase unpacks (they would push the user data past 16 KiB).
+ */
+function deferredPayload(mirror: boolean): string {
+  if (!mirror) return shippedIdle();
+  const shipped = (name: string): string => shippedScript(readFileSync(path.join(__dirname, name), "utf8"));
+  const files = { "idle.py": shippedIdle(), "mirror.py": shipped("mirror.py"), "mirror.sh": shipped("mirror.sh") };
+  return JSON.stringify({ "qwen3-serve-bundle": 1, files });
+}
 const sha256Hex = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
 
 /**
- * Every file a machine needs for a plan: the scripts and the plan's config. With
- * `settings.idleFromSsm` idle.py stays out (the secrets phase fetches it), and the hash the
+ * Every file a machine needs for a plan: the scripts and the plan's config. mirror.sh and mirror.py
+ * ship only with `settings.weightsMirror`. With `settings.idleFromSsm` idle.py stays out (the secrets phase fetches it), and the hash the
  * machine will check must be the shipped text's, so a stale hash fails here, not on the machine.
  */
 export function machineFiles(plan: Plan, settings: MachineSettings): MachineFile[] {
   const deferred = settings.idleFromSsm;
-  if (deferred !== undefined && deferred.sha256 !== sha256Hex(shippedIdle()))
-    throw new Error(`idleFromSsm.sha256 ${deferred.sha256} is not the shipped idle.py's`);
+  const mirror = settings.weightsMirror !== undefined;
+  if (deferred !== undefined && deferred.sha256 !== sha256Hex(deferredPayload(mirror)))
+    throw new Error(
+      `idleFromSsm.sha256 ${deferred.sha256} is not the shipped idle.py's${mirror ? " and mirror scripts' bundle (idleScriptSsm with mirror)" : ""}`,
+    );
+  // The mirror's scripts only where a mirror is on, and through SSM with idle.py where that is: user data must
+  // stay under EC2's 16 KiB.
   const scripts = Object.entries(loadScripts()).filter(
     ([rel]) =>
-      (rel !== "uninstall.sh" || settings.uninstallable === true) && (rel !== "idle.py" || deferred === undefined),
+      (rel !== "uninstall.sh" || settings.uninstallable === true) &&
+      (rel !== "idle.py" || deferred === undefined) &&
+      (!rel.startsWith("mirror.") || (mirror && deferred === undefined)),
   );
   return [...scriptFiles(Object.fromEntries(scripts)), ...renderMachineConfig(plan, settings)];
 }
@@ -85,11 +105,12 @@ export interface IdleScriptSsm extends DeferredIdle {
 }
 
 /**
- * The shipped idle.py, gzipped (level 9), base64-encoded and cut into {@link SSM_CHUNK_CHARS}
- * pieces named `<prefix>/machine/idle.py/<i>`; the machine joins them, decodes and checks the hash.
+ * The shipped idle.py (with `mirror`: the bundle of it and the mirror's scripts), gzipped (level 9),
+ * base64-encoded and cut into {@link SSM_CHUNK_CHARS} pieces named `<prefix>/machine/idle.py/<i>`; the
+ * machine joins them, decodes and checks the hash.
  */
-export function idleScriptSsm(prefix: string): IdleScriptSsm {
-  const text = shippedIdle();
+export function idleScriptSsm(prefix: string, opts: { readonly mirror?: boolean } = {}): IdleScriptSsm {
+  const text = deferredPayload(opts.mirror === true);
   const encoded = gzipSync(text, { level: 9 }).toString("base64");
   const values = (encoded.match(new RegExp(`.{1,${SSM_CHUNK_CHARS}}`, "g")) ?? []).map((value, i) => ({
     name: `${prefix.replace(/\/$/, "")}/machine/idle.py/${i}`,

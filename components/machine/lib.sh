@@ -27,7 +27,7 @@ QS_ROOT="${QS_ROOT:-}"
 # shellcheck disable=SC2034
 {
   CONF_DIR="$QS_ROOT$QS_CONF_DIR"
-  SECRETS_DIR="$CONF_DIR/secrets"
+  SECRETS_DIR="$QS_ROOT/run/qwen3-serve/secrets" # /run is tmpfs: empty at each boot, so no image or snapshot holds a key
   ENGINE_ARGV_FILE="$QS_ROOT$QS_ENGINE_ARGV"
   ENGINE_ENV_FILE="$QS_ROOT$QS_ENGINE_ENV"
   STATE_DIR="$QS_ROOT$QS_STATE_DIR"
@@ -156,4 +156,24 @@ engine_image_ref() {
 # The engine unit's last log lines (its container's stdout and stderr go to the journal).
 engine_log_tail() {
   journalctl -u qwen3-serve-engine.service -n "${1:-20}" --no-pager -o cat 2>/dev/null || true
+}
+
+# The AWS CLI as words, one a line: the host's when present (the Deep Learning AMI ships it), else its
+# pinned image on the host network, the one container that needs the instance role (through IMDS).
+# Folders named in AWS_CLI_DIRS are mounted at their own paths, so file arguments mean the same inside.
+aws_cli_words() {
+  if command -v aws >/dev/null 2>&1; then
+    printf 'aws\n'
+    return
+  fi
+  printf '%s\n' docker run --rm --network host
+  local dir
+  for dir in ${AWS_CLI_DIRS:-}; do printf '%s\n' -v "$dir:$dir"; done
+  printf '%s\n' "$AWS_CLI_IMAGE"
+}
+
+aws_cli() {
+  local words
+  mapfile -t words < <(aws_cli_words)
+  "${words[@]}" "$@"
 }

@@ -38,11 +38,24 @@ case "$gpus" in device=*) gpus="\"$gpus\"" ;; esac
 ulimits=()
 for limit in $ENGINE_ULIMITS; do ulimits+=(--ulimit "$limit"); done
 
+# Streaming from the S3 weights mirror: the engine cannot reach the instance role (above), and must
+# not, so it gets the weights-read role's own short-lived credentials in a second env file, fresh at
+# every start, with the SDK's metadata lookup off (it would only time out on the bridge).
+aws_env=()
+if [ "${WEIGHTS_MIRROR_STREAM:-}" = 1 ]; then
+  # shellcheck source=mirror.sh
+  . "$QS_LIB/mirror.sh"
+  creds="$QS_ROOT/run/qwen3-serve/engine-aws.env"
+  mirror_engine_credentials "$creds" ||
+    { echo "qwen3-serve: could not assume $WEIGHTS_MIRROR_READ_ROLE_ARN for the engine's S3 stream" >&2; exit 1; }
+  aws_env=(--env-file "$creds")
+fi
+
 docker rm -f qwen3-serve-engine >/dev/null 2>&1 || true
 # json-file, capped: the engine logs every request, and the default driver never rotates.
 exec docker run --rm --name qwen3-serve-engine \
   --gpus "$gpus" --ipc=host -p "127.0.0.1:${ENGINE_PORT}:${ENGINE_PORT}" \
   --log-driver json-file --log-opt "max-size=${ENGINE_LOG_MAX_SIZE}" --log-opt "max-file=${ENGINE_LOG_MAX_FILES}" \
   "${ulimits[@]}" \
-  -v "$volume" --env-file "$ENGINE_ENV_FILE" "${caches[@]}" \
+  -v "$volume" --env-file "$ENGINE_ENV_FILE" "${aws_env[@]}" "${caches[@]}" \
   --entrypoint "${argv[0]}" "$(engine_image_ref)" "${argv[@]:1}"

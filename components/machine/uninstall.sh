@@ -25,7 +25,8 @@ rm -rf "$SYSTEMD_DIR/nginx.service.d/qwen3-serve.conf"
 systemctl daemon-reload
 if systemctl is-active --quiet nginx; then systemctl reload nginx || true; fi
 
-rm -rf "$CONF_DIR" "$LOG_DIR"
+# The secrets and the engine's S3 credentials live on tmpfs (lib.sh), gone at the next boot; gone now too.
+rm -rf "$CONF_DIR" "$LOG_DIR" "$(dirname "$SECRETS_DIR")"
 if [ "$purge" = 1 ]; then
   rm -rf "$STATE_DIR"
   echo "qwen3-serve: removed, weights included"

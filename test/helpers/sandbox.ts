@@ -27,6 +27,7 @@ import {
 import { buildPlan, type Plan } from "../../components/sizing/plan";
 import { parsePlanRequest, type PlanRequestInput } from "../../components/sizing/request";
 import { idleScriptSsm, machineFiles, type IdleScriptSsm } from "../../components/machine/assets";
+import type { WeightsMirror } from "../../components/mirror/keys";
 import { requireTool } from "./tools";
 
 const FIXTURES = path.resolve(__dirname, "..", "fixtures");
@@ -94,6 +95,10 @@ export interface SandboxOptions {
   readonly idleFromSsm?: boolean;
   /** A fleet replica: the readiness path on the proxy, the watchdog's queue metric and scale-in protection. */
   readonly fleet?: FleetMachine;
+  /** The S3 weights mirror; its bucket exists (empty) in the fake S3. */
+  readonly weightsMirror?: WeightsMirror;
+  /** Another sandbox's fake-state folder whose fake S3 (objects and metadata) this machine shares, as a second machine in the same account would. */
+  readonly sharedS3?: string;
 }
 
 /** A sandboxed machine with the bootstrap installed by the rendered SSH installer. */
@@ -149,7 +154,10 @@ export class Sandbox {
     const secretsPath = "/etc/qwen3-serve/secrets.env";
     if (opts.idleFromSsm === true && (opts.secrets ?? "ssm") !== "ssm")
       throw new Error("idleFromSsm needs SSM secrets");
-    const idleSsm = opts.idleFromSsm === true ? idleScriptSsm("/qwen3-serve/sandbox") : undefined;
+    const idleSsm =
+      opts.idleFromSsm === true
+        ? idleScriptSsm("/qwen3-serve/sandbox", { mirror: opts.weightsMirror !== undefined })
+        : undefined;
     const settings: MachineSettings = {
       secrets:
         (opts.secrets ?? "ssm") === "ssm"
@@ -166,6 +174,7 @@ export class Sandbox {
       ...(opts.idle !== undefined ? { idle: opts.idle } : {}),
       ...(idleSsm !== undefined ? { idleFromSsm: { parameters: idleSsm.parameters, sha256: idleSsm.sha256 } } : {}),
       ...(opts.fleet !== undefined ? { fleet: opts.fleet } : {}),
+      ...(opts.weightsMirror !== undefined ? { weightsMirror: opts.weightsMirror } : {}),
     };
     // The engine's argv keeps the plan's port; the fake engine listens where ENGINE_PORT says instead,
     // so sandboxes in parallel test files never collide.
@@ -196,6 +205,12 @@ export class Sandbox {
       chmodSync(p, opts.secretsFileMode ?? 0o600);
     }
 
+    for (const d of ["s3", "s3-meta"]) {
+      if (opts.sharedS3 !== undefined) symlinkSync(path.join(opts.sharedS3, d), path.join(state, d));
+      else mkdirSync(path.join(state, d), { recursive: true });
+    }
+    if (opts.weightsMirror !== undefined)
+      mkdirSync(path.join(state, "s3", opts.weightsMirror.bucket), { recursive: true });
     for (const d of ["run", "var/log/nginx", "var/lib/nginx", "etc/nginx/conf.d"])
       mkdirSync(path.join(root, d), { recursive: true });
     const tmp = (n: string): string => path.join(root, "var/lib/nginx", n);
@@ -268,6 +283,21 @@ export class Sandbox {
   /** Run the rendered SSH installer, which places the files and runs the bootstrap. */
   install(): Promise<RunResult> {
     return this.run(["bash", path.join(this.root, "install.sh")]);
+  }
+
+  /** Place the rendered files as the installer does, without running the bootstrap. */
+  place(): void {
+    for (const f of this.files) {
+      const p = this.p(f.path);
+      mkdirSync(path.dirname(p), { recursive: true });
+      writeFileSync(p, f.content, { mode: Number.parseInt(f.mode, 8) });
+    }
+  }
+
+  /** Run one bootstrap phase on its own (after {@link place}), as bootstrap.sh runs it: 0 done, 20 skipped. */
+  step(phase: string): Promise<RunResult> {
+    const lib = this.p("usr/local/lib/qwen3-serve");
+    return this.run(["env", `QS_LIB=${lib}`, `QS_PHASE=${phase}`, "bash", path.join(lib, "steps", `${phase}.sh`)]);
   }
 
   /** Run the installed bootstrap again, as the boot unit would. */

@@ -14,17 +14,10 @@ umask 077
 tmp="$(mktemp -d "$SECRETS_DIR/.fetch.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-# AWS SSM Parameter Store SecureString, read with the instance role. The AWS CLI comes from the
-# host when present (the Deep Learning AMI ships it) or from its pinned image otherwise.
+# AWS SSM Parameter Store SecureString, read with the instance role (lib.sh aws_cli: the host's CLI
+# or its pinned image).
 ssm_get() {
-  local name="$1" out="$2"
-  if command -v aws >/dev/null 2>&1; then
-    aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
-  else
-    # The one container on the host network: it alone needs the instance role (through IMDS).
-    docker run --rm --network host "$AWS_CLI_IMAGE" \
-      ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" --query Parameter.Value --output text >"$out"
-  fi
+  aws_cli ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$1" --query Parameter.Value --output text >"$2"
 }
 
 # idle.py as the AWS target stores it: String parameters (--with-decryption is "ignored for String
@@ -43,6 +36,19 @@ fetch_idle_py() {
   [ "$got" = "$IDLE_PY_SHA256" ] ||
     fail "idle.py assembled from SSM parameters $SSM_IDLE_PY_PARAMS has sha256 $got, not IDLE_PY_SHA256 $IDLE_PY_SHA256:" \
       "they do not hold the watchdog this machine was launched with; run pulumi up again"
+  # With the weights mirror the parameters hold a JSON bundle (assets.ts deferredPayload): idle.py and
+  # the mirror's scripts, which do not fit in the user data beside the rest.
+  if [ "$(head -c 1 "$tmp/idle.py")" = "{" ]; then
+    python3 - "$tmp/idle.py" "$tmp" <<'PY'
+import json, sys
+files = json.load(open(sys.argv[1]))["files"]
+for name in ("idle.py", "mirror.py", "mirror.sh"):
+    with open(f"{sys.argv[2]}/deferred-{name}", "w", encoding="utf-8") as f:
+        f.write(files[name])
+PY
+  else
+    mv "$tmp/idle.py" "$tmp/deferred-idle.py"
+  fi
 }
 
 case "${SECRETS_SOURCE:?SECRETS_SOURCE must be ssm or file}" in
@@ -86,9 +92,11 @@ else
   : | write_if_changed "$SECRETS_DIR/hf.env" 0600 && changed=1
 fi
 
-if [ -s "$tmp/idle.py" ]; then
-  write_if_changed "$QS_LIB/idle.py" 0755 <"$tmp/idle.py" && changed=1
-fi
+for name in idle.py mirror.py mirror.sh; do
+  if [ -s "$tmp/deferred-$name" ]; then
+    write_if_changed "$QS_LIB/$name" 0755 <"$tmp/deferred-$name" && changed=1
+  fi
+done
 
 [ "$changed" = 1 ] || exit 20
 log "secrets in place under $SECRETS_DIR (root only)"

@@ -1,0 +1,399 @@
+/**
+ * The machine side of the S3 weights mirror (`aws.weightsCache: s3`), run for real in the sandbox:
+ * steps/weights.sh with mirror.sh/mirror.py against the `aws` stub's fake S3, the fake Hub and the
+ * fake engines (test/fixtures). Each machine is a fresh sandbox root; a "second machine" shares only
+ * the fake S3, as a second instance in the same account would. Also: the baked-image checks of the
+ * weights phase's skip path, and the user-data size with the mirror's scripts shipped.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
+import { MODELS } from "../components/catalog/models";
+import { ENGINES } from "../components/engines";
+import { idleScriptSsm, machineFiles } from "../components/machine/assets";
+import { renderCloudInit, type MachineSettings } from "../components/machine/render";
+import { modelPrefix, usedMarkerKey, type WeightsMirror } from "../components/mirror/keys";
+import { buildPlan } from "../components/sizing/plan";
+import { parsePlanRequest } from "../components/sizing/request";
+import {
+  corrupt,
+  listKeys,
+  objectBytes,
+  objectMeta,
+  readLog,
+  remove,
+  startFakeHub,
+  truncate,
+  type FakeHub,
+} from "./helpers/fakeS3";
+import { Sandbox, type SandboxOptions } from "./helpers/sandbox";
+
+const repo = require("./fixtures/fake-hf-repo.js") as {
+  FILES: { path: string; bytes: Buffer; lfs: boolean }[];
+};
+
+const COMMIT = "5a1f0e4c3b2a19081716151413121110a0b0c0d0";
+/** sha256 of the manifest file the fake Ollama registry serves for qwen3:0.6b (test/fixtures/fake-engine.js). */
+const OLLAMA_DIGEST = "26e4ee1e0e49caee3e1f0ea72828264d33b5b35c8448f68bb89918c30f94d9f2";
+/** The Ollama tag the plan serves for qwen3:0.6b, and its manifest in the store. */
+const OLLAMA_REF = "qwen3:0.6b-q4_K_M";
+const OLLAMA_MANIFEST = "var/lib/qwen3-serve/ollama/models/manifests/registry.ollama.ai/library/qwen3/0.6b-q4_K_M";
+const BUCKET = "qwen3-serve-weights-123456789012-us-east-1";
+const READ_ROLE = "arn:aws:iam::123456789012:role/qwen3-serve-sandbox-weights-read";
+const HF_REF = "Qwen/Qwen3-8B";
+const HF_PREFIX = modelPrefix({ source: "hf", ref: HF_REF, revision: COMMIT });
+const HF_SNAPSHOT = `var/lib/qwen3-serve/hf/hub/models--Qwen--Qwen3-8B/snapshots/${COMMIT}`;
+const sha256 = (b: Buffer | string): Buffer => createHash("sha256").update(b).digest();
+
+function mirror(prefix: string, stream: boolean): WeightsMirror {
+  return {
+    bucket: BUCKET,
+    region: "us-east-1",
+    prefix,
+    stream,
+    ...(stream ? { readRoleArn: READ_ROLE } : {}),
+    usedKey: usedMarkerKey("qwen3-serve", "sandbox", prefix),
+  };
+}
+
+const sandboxes: Sandbox[] = [];
+let hub: FakeHub;
+let hubState: string;
+const hubHits = (): number => {
+  const f = path.join(hubState, "hub.count");
+  return existsSync(f) ? Number(readFileSync(f, "utf8")) : 0;
+};
+
+/** A machine with the files in place and its secrets fetched, ready for the weights phase. */
+async function machine(
+  opts: Partial<SandboxOptions> & { request: SandboxOptions["request"] },
+  phases = ["secrets", "engine"],
+): Promise<Sandbox> {
+  // As the AWS target ships a machine: idle.py (and with the mirror, the mirror's scripts) through SSM.
+  const sb = await Sandbox.create({ idleFromSsm: true, ...opts });
+  sandboxes.push(sb);
+  sb.setEnv({ HF_ENDPOINT: hub.url });
+  sb.place();
+  for (const phase of phases) {
+    const r = await sb.step(phase);
+    assert.ok(r.code === 0 || r.code === 20, `${phase}: ${r.stdout}${r.stderr}`);
+  }
+  return sb;
+}
+
+/** A vLLM machine; the engine phase (its unit) only where the test starts the engine. */
+const hfMachine = (stream: boolean, sharedS3?: string): Promise<Sandbox> =>
+  machine(
+    {
+      request: { model: "qwen3:8b", engine: "vllm", modelRevision: COMMIT },
+      weightsMirror: mirror(HF_PREFIX, stream),
+      ...(sharedS3 !== undefined ? { sharedS3 } : {}),
+    },
+    stream ? ["secrets", "engine"] : ["secrets"],
+  );
+
+async function weights(sb: Sandbox, want: 0 | 20 = 0): Promise<string> {
+  const r = await sb.step("weights");
+  assert.equal(r.code, want, r.stdout + r.stderr);
+  return r.stdout + r.stderr;
+}
+
+const opsOn = (state: string, key: string): string[] =>
+  readLog(state)
+    .filter((e) => e.key === key)
+    .map((e) => `${e.op} ${e.status}`);
+
+before(async () => {
+  hubState = mkdtempSync(path.join(os.tmpdir(), "qs-hub-"));
+  hub = await startFakeHub(hubState);
+});
+after(() => {
+  hub.stop();
+  for (const sb of sandboxes) sb.destroy();
+  rmSync(hubState, { recursive: true, force: true });
+});
+
+describe("the S3 weights mirror, Hugging Face (vLLM)", () => {
+  let first: Sandbox;
+
+  it("seeds after a verified download: every file one single-part PUT with its SHA-256, the manifest written after them all, one hf download", async () => {
+    const hubBefore = hubHits();
+    first = await hfMachine(false);
+    await weights(first);
+    assert.equal(first.count("hf"), 1);
+    assert.equal(hubHits() - hubBefore, 1, "one Hub file-list request");
+    assert.deepEqual(listKeys(first.state, BUCKET, `${HF_PREFIX}/`), [
+      `${HF_PREFIX}/.qwen3-serve/manifest.json`,
+      `${HF_PREFIX}/config.json`,
+      `${HF_PREFIX}/model-00001-of-00002.safetensors`,
+      `${HF_PREFIX}/model-00002-of-00002.safetensors`,
+      `${HF_PREFIX}/tokenizer.json`,
+    ]);
+    for (const f of repo.FILES) {
+      const key = `${HF_PREFIX}/${f.path}`;
+      assert.deepEqual(objectBytes(first.state, BUCKET, key), f.bytes, key);
+      const meta = objectMeta(first.state, BUCKET, key);
+      assert.equal(meta?.sha256b64, sha256(f.bytes).toString("base64"), key);
+      assert.equal(meta?.checksumType, "FULL_OBJECT", key);
+    }
+    const puts = readLog(first.state).filter((e) => e.op === "PutObject" && e.key.startsWith(HF_PREFIX));
+    assert.equal(puts.length, 5);
+    assert.equal(puts.at(-1)?.key, `${HF_PREFIX}/.qwen3-serve/manifest.json`, "the manifest goes last");
+    const manifest = JSON.parse(
+      objectBytes(first.state, BUCKET, `${HF_PREFIX}/.qwen3-serve/manifest.json`)?.toString() ?? "",
+    ) as { version: number; source: string; ref: string; revision: string; files: { path: string }[] };
+    assert.deepEqual([manifest.version, manifest.source, manifest.ref, manifest.revision], [1, "hf", HF_REF, COMMIT]);
+    assert.deepEqual(
+      manifest.files.map((f) => f.path),
+      ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "tokenizer.json"],
+    );
+    const used = JSON.parse(objectBytes(first.state, BUCKET, mirror(HF_PREFIX, false).usedKey)?.toString() ?? "{}");
+    assert.equal(used.prefix, HF_PREFIX);
+  });
+
+  it("a second machine copies the prefix into its snapshot folder: no hf download, no Hub request, nothing uploaded but the used marker", async () => {
+    const hubBefore = hubHits();
+    const second = await hfMachine(false, first.state);
+    const logBefore = readLog(second.state).length;
+    await weights(second);
+    assert.equal(second.count("hf"), 0);
+    assert.equal(hubHits(), hubBefore);
+    for (const f of repo.FILES) assert.deepEqual(readFileSync(second.p(`${HF_SNAPSHOT}/${f.path}`)), f.bytes, f.path);
+    const puts = readLog(second.state)
+      .slice(logBefore)
+      .filter((e) => e.op === "PutObject")
+      .map((e) => e.key);
+    assert.deepEqual(puts, [mirror(HF_PREFIX, false).usedKey]);
+  });
+
+  it("a second streaming machine downloads nothing, and its engine streams with the read role's STS keys from a 0600 env file, none of them on docker's argv", async () => {
+    const hubBefore = hubHits();
+    const second = await hfMachine(true, first.state);
+    await weights(second);
+    assert.equal(second.count("hf"), 0);
+    assert.equal(hubHits(), hubBefore);
+    assert.equal(existsSync(second.p(`${HF_SNAPSHOT}/config.json`)), false, "nothing copied to disk");
+    const r = await second.run(["systemctl", "start", "qwen3-serve-engine.service"]);
+    assert.equal(r.code, 0, r.stderr);
+    const envFile = second.p("run/qwen3-serve/engine-aws.env");
+    const deadline = Date.now() + 8000;
+    while (!existsSync(path.join(second.state, "docker-run.json")) && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 50));
+    const issued = JSON.parse(readFileSync(path.join(second.state, "sts-credentials.json"), "utf8")) as {
+      AccessKeyId: string;
+      SecretAccessKey: string;
+      SessionToken: string;
+      roleArn: string;
+      sessionName: string;
+    }[];
+    assert.equal(issued.length, 1);
+    const creds = issued[0];
+    assert.equal(creds?.roleArn, READ_ROLE);
+    assert.equal(creds?.sessionName, "qwen3-serve-engine");
+    assert.equal((statSync(envFile).mode & 0o777).toString(8), "600");
+    assert.equal(
+      readFileSync(envFile, "utf8"),
+      `AWS_ACCESS_KEY_ID=${creds?.AccessKeyId}\nAWS_SECRET_ACCESS_KEY=${creds?.SecretAccessKey}\n` +
+        `AWS_SESSION_TOKEN=${creds?.SessionToken}\nAWS_REGION=us-east-1\nAWS_DEFAULT_REGION=us-east-1\n` +
+        "AWS_EC2_METADATA_DISABLED=true\n",
+    );
+    const run = readFileSync(path.join(second.state, "docker-run.json"), "utf8");
+    for (const secret of [creds?.AccessKeyId, creds?.SecretAccessKey, creds?.SessionToken])
+      assert.ok(secret !== undefined && !run.includes(secret), "no credential on docker's argv");
+    assert.match(run, /"--env-file","[^"]*\/run\/qwen3-serve\/engine-aws\.env"/, run);
+    while (
+      !readLog(second.state).some((e) => e.op === "GetObject" && e.principal === creds?.AccessKeyId) &&
+      Date.now() < deadline
+    )
+      await new Promise((res) => setTimeout(res, 50));
+    const streamed = readLog(second.state).filter((e) => e.op === "GetObject" && e.principal === creds?.AccessKeyId);
+    assert.ok(
+      streamed.some((e) => e.key === `${HF_PREFIX}/model-00001-of-00002.safetensors`),
+      "the engine read the shards with the read role's keys",
+    );
+    second.stopUnits();
+  });
+
+  const damage: [string, (state: string, key: string) => void, string, RegExp][] = [
+    [
+      "a corrupt object",
+      (s, k) => corrupt(s, BUCKET, k),
+      "model-00002-of-00002.safetensors",
+      /SHA-256 \S+ in S3, \S+ expected/,
+    ],
+    [
+      "a truncated object",
+      (s, k) => truncate(s, BUCKET, k),
+      "model-00001-of-00002.safetensors",
+      /size \d+ in S3, \d+ expected/,
+    ],
+    ["a missing manifest", (s, k) => remove(s, BUCKET, k), ".qwen3-serve/manifest.json", /it has no manifest/],
+  ];
+  for (const [what, hurt, file, reason] of damage) {
+    it(`${what} is detected and logged, the model comes from Hugging Face, and the object is replaced`, async () => {
+      const key = `${HF_PREFIX}/${file}`;
+      const before = objectBytes(first.state, BUCKET, key);
+      hurt(first.state, key);
+      const second = await hfMachine(false, first.state);
+      const out = await weights(second);
+      const line = out.split("\n").find((l) => reason.test(l)) ?? "";
+      assert.match(line, /^qwen3-serve\[weights\]: mirror: /, out);
+      if (!file.startsWith(".qwen3-serve")) assert.ok(line.includes(`: ${key}: `), line);
+      assert.equal(second.count("hf"), 1);
+      assert.deepEqual(objectBytes(first.state, BUCKET, key), before, "the object holds the verified bytes again");
+      const ops = opsOn(second.state, key);
+      if (file.startsWith(".qwen3-serve")) assert.deepEqual(ops, ["GetObject 404", "PutObject 200"]);
+      else assert.deepEqual(ops.slice(-4), ["PutObject 412", "HeadObject 200", "DeleteObject 204", "PutObject 200"]);
+    });
+  }
+
+  it("refuses to seed a download whose bytes differ from the Hub's sha256, and says which file", async () => {
+    const prefix = modelPrefix({ source: "hf", ref: HF_REF, revision: "f".repeat(40) });
+    const sb = await machine(
+      {
+        request: { model: "qwen3:8b", engine: "vllm", modelRevision: "f".repeat(40) },
+        weightsMirror: mirror(prefix, false),
+      },
+      ["secrets"],
+    );
+    sb.setEnv({ FAKE_HF_CORRUPT: "model-00002-of-00002.safetensors" });
+    const out = await weights(sb);
+    assert.match(
+      out,
+      /download differs from the Hub: model-00002-of-00002\.safetensors: SHA-256 [0-9a-f]{64}, the Hub says/,
+    );
+    assert.match(out, /not seeding the mirror/);
+    assert.deepEqual(listKeys(sb.state, BUCKET, `${prefix}/`), []);
+  });
+});
+
+describe("the S3 weights mirror, Ollama", () => {
+  const prefix = modelPrefix({ source: "ollama", ref: OLLAMA_REF, revision: OLLAMA_DIGEST });
+  const ollamaMachine = (sharedS3?: string): Promise<Sandbox> =>
+    machine({
+      request: { model: "qwen3:0.6b", engine: "ollama", modelRevision: OLLAMA_DIGEST },
+      weightsMirror: mirror(prefix, false),
+      ...(sharedS3 !== undefined ? { sharedS3 } : {}),
+    });
+
+  it("seeds the manifest and its blobs after a pull, and a second machine copies them and serves the pinned digest with no /api/pull", async () => {
+    const first = await ollamaMachine();
+    await weights(first);
+    assert.equal(first.count("pull"), 1);
+    const keys = listKeys(first.state, BUCKET, "v1/ollama/");
+    assert.ok(keys.includes(`${prefix}/manifest`), keys.join());
+    assert.ok(keys.includes(`${prefix}/.qwen3-serve/manifest.json`), keys.join());
+    assert.equal(keys.filter((k) => k.startsWith("v1/ollama/blobs/sha256-")).length, 4);
+    const manifest = objectBytes(first.state, BUCKET, `${prefix}/manifest`) ?? Buffer.alloc(0);
+    assert.equal(sha256(manifest).toString("hex"), OLLAMA_DIGEST);
+    first.stopUnits();
+
+    const second = await ollamaMachine(first.state);
+    await weights(second);
+    assert.equal(second.count("pull"), 0);
+    const tags = await fetch(`http://127.0.0.1:${second.enginePort}/api/tags`).then((r) => r.json());
+    assert.equal((tags as { models: { digest: string }[] }).models[0]?.digest, OLLAMA_DIGEST);
+    assert.deepEqual(readFileSync(second.p(OLLAMA_MANIFEST)), manifest);
+    second.stopUnits();
+  });
+});
+
+describe("the weights phase on a baked image trusts only what it can re-check", () => {
+  it("hf: another revision in the marker, or a file one byte short, runs the phase; consistent state is skipped with no hf call", async () => {
+    const sb = await machine({ request: { model: "qwen3:8b", engine: "vllm", modelRevision: COMMIT } }, ["secrets"]);
+    await weights(sb);
+    assert.equal(sb.count("hf"), 1);
+    await weights(sb, 20);
+    assert.equal(sb.count("hf"), 1, "consistent: skipped, no download");
+    const marker = sb.p("var/lib/qwen3-serve/weights.done");
+    const lines = readFileSync(marker, "utf8").split("\n");
+    writeFileSync(marker, [`hf ${HF_REF} ${"e".repeat(40)}`, ...lines.slice(1)].join("\n"));
+    await weights(sb);
+    assert.equal(sb.count("hf"), 2, "a marker for another revision: downloaded again");
+    const shard = sb.p(`${HF_SNAPSHOT}/model-00002-of-00002.safetensors`);
+    truncateSync(shard, statSync(shard).size - 1);
+    const out = await weights(sb);
+    assert.match(out, /model-00002-of-00002\.safetensors is missing or not 2048 bytes/);
+    assert.equal(sb.count("hf"), 3, "a file one byte short: downloaded again");
+    await weights(sb, 20);
+  });
+
+  it("ollama: a manifest whose sha256 is not the pinned digest runs the phase; consistent state is skipped with no /api/pull", async () => {
+    const sb = await machine({ request: { model: "qwen3:0.6b", engine: "ollama", modelRevision: OLLAMA_DIGEST } });
+    await weights(sb);
+    assert.equal(sb.count("pull"), 1);
+    await weights(sb, 20);
+    assert.equal(sb.count("pull"), 1);
+    const manifest = sb.p(OLLAMA_MANIFEST);
+    // Same size, other bytes: only the digest can tell.
+    writeFileSync(manifest, readFileSync(manifest, "utf8").replace('"schemaVersion":2', '"schemaVersion":3'));
+    const out = await weights(sb);
+    assert.match(out, /the manifest of qwen3:0\.6b-q4_K_M is not digest/);
+    assert.equal(sb.count("pull"), 2);
+    sb.stopUnits();
+  });
+});
+
+describe("user data with the mirror", () => {
+  it("the AWS form with a streaming mirror, a fleet and TLS stays under EC2's 16,384 bytes gzipped for every model and engine, the mirror's scripts coming through SSM", () => {
+    const idle = idleScriptSsm(`/qwen3-serve/${"s".repeat(40)}`, { mirror: true });
+    let largest = 0;
+    for (const m of MODELS) {
+      for (const engine of ["vllm", "sglang", "ollama"] as const) {
+        let p: ReturnType<typeof buildPlan>;
+        try {
+          p = buildPlan(
+            parsePlanRequest({
+              model: m.id,
+              engine,
+              context: 131072,
+              modelRevision: "a".repeat(engine === "ollama" ? 64 : 40),
+            }),
+          );
+        } catch {
+          continue;
+        }
+        const stream = ENGINES[engine].objectStore !== undefined;
+        const settings: MachineSettings = {
+          secrets: {
+            source: "ssm",
+            region: "ap-southeast-2",
+            apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`,
+            hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token`,
+          },
+          idleFromSsm: { parameters: idle.parameters, sha256: idle.sha256 },
+          proxyPort: 8443,
+          driver: "install",
+          tls: { domain: "qwen3-endpoint.research.example.com", email: "ml-platform-team@example.com" },
+          engineImageDigest: `sha256:${"a".repeat(64)}`,
+          idle: { minutes: null, ttlHours: null, countSsh: false, action: "poweroff", fromInstanceTags: true },
+          fleet: {
+            region: "ap-southeast-2",
+            autoScalingGroupName: `qwen3-serve-${"s".repeat(40)}-fleet`,
+            metricNamespace: "qwen3-serve",
+            queueMetric: "QueueDepth",
+            publishQueueMetric: engine !== "ollama",
+            readyPath: "/qwen3-serve/ready",
+          },
+          weightsMirror: {
+            ...mirror(modelPrefix({ ...p.serve.weights, revision: p.serve.weights.revision ?? "" }), stream),
+            bucket: "qwen3-serve-weights-123456789012-ap-southeast-2",
+            region: "ap-southeast-2",
+          },
+        };
+        const files = machineFiles(p, settings);
+        assert.ok(
+          !files.some((f) => /\/(mirror\.(py|sh)|idle\.py)$/.test(f.path)),
+          "the mirror's scripts travel through SSM",
+        );
+        largest = Math.max(largest, gzipSync(renderCloudInit(files), { level: 9 }).length);
+      }
+    }
+    assert.ok(largest > 0);
+    assert.ok(largest < 16384, `largest gzipped user data is ${largest} bytes; EC2 takes at most 16384`);
+  });
+});
