@@ -871,7 +871,7 @@ describe("config mistakes fail before anything is declared", () => {
       'aws.allowedCidr = "aws.allowedCidr": unknown setting.\n' +
         "Did you mean allowedCidrs? Check the spelling; settings are case-sensitive.\n" +
         "Valid choices: region, instanceType, ami, amiId, subnetId, allowedCidrs, allowPublicIngress, " +
-        "private, ssh, proxyPort, tls, rootVolume, waitForReady, skipQuotaCheck, fallbackTypes, spotFallback, engineImageDigest",
+        "private, ssh, proxyPort, tls, rootVolume, waitForReady, skipQuotaCheck, fallbackTypes, spotFallback, engineImageDigest, weightsCache",
     ));
 
   it("a root volume initialization rate between 1 and 99 MiB/s is refused with EBS's range and the way to turn it off", () =>
@@ -1398,5 +1398,231 @@ describe("capacity fallback through an EC2 Fleet of type instant (the Fleet mock
       },
     );
     assert.deepEqual(recorded, []);
+  });
+});
+
+describe("aws.weightsCache: s3 (the shared S3 weights mirror)", () => {
+  const BUCKET = "qwen3-serve-weights-5f3a9c0e1d2b";
+  const HF_REV = "0123456789abcdef0123456789abcdef01234567";
+  const OLLAMA_REV = "a".repeat(64);
+  const HF_PREFIX = `v1/hf/Qwen/Qwen3-30B-A3B-FP8/${HF_REV}`;
+  const OLLAMA_PREFIX = `v1/ollama/qwen3/8b-q4_K_M/${OLLAMA_REV}`;
+  const ROLE_ARN = (name: string): string => `arn:aws:iam::123456789012:role/${name}-7f3a`;
+  /** A stack file's config with the mirror on and a pinned revision. */
+  const mirrored = (stack: "lab" | "dev", revision: string): Record<string, string> => ({
+    ...stackFileConfig(stack),
+    "qwen3-serve:modelRevision": revision,
+    "qwen3-serve:aws": JSON.stringify({ allowedCidrs: ["198.51.100.0/24"], weightsCache: "s3" }),
+  });
+  /** The context with a fake SSM lookup: the bucket's name in us-east-1, none elsewhere; records the regions asked. */
+  const asked: string[] = [];
+  const mirrorCtx = (stack: string, published: string | null = BUCKET): StackContext => ({
+    ...ctx(stack),
+    weightsBucket: async (region) => {
+      asked.push(region);
+      return region === "us-east-1" ? published : null;
+    },
+  });
+  const policyOf = (name: string): unknown =>
+    JSON.parse(String(ofType("aws:iam/rolePolicy:RolePolicy").find((r) => r.name === name)?.inputs.policy));
+  /** The WEIGHTS_MIRROR* lines of the bootstrap env file in a cloud-init (the scripts mention the names too). */
+  const envOf = (userData: string): Record<string, string> => {
+    const file = userData.split("\n  - path: ").find((f) => f.startsWith("/etc/qwen3-serve/bootstrap.env")) ?? "";
+    return Object.fromEntries(
+      [...file.matchAll(/^\s*(WEIGHTS_MIRROR\w*)=(.*)$/gm)].map((m) => [
+        m[1] ?? "",
+        (m[2] ?? "").replace(/^'|'$/g, ""),
+      ]),
+    );
+  };
+
+  it("vLLM (streams): the instance role's weights policy is exactly read, seed and mark-used on its prefix plus AssumeRole on the reader", async () => {
+    await useMocks();
+    asked.length = 0;
+    await resolveAll(
+      await deployStack(parseStackConfig(decodeConfigValues(mirrored("lab", HF_REV))), mirrorCtx("mirror-lab")),
+    );
+    assert.deepEqual(asked, ["us-east-1"]);
+    assert.deepEqual(policyOf("mirror-lab-weights"), {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "ListOwnModel",
+          Effect: "Allow",
+          Action: "s3:ListBucket",
+          Resource: `arn:aws:s3:::${BUCKET}`,
+          Condition: { StringLike: { "s3:prefix": [`${HF_PREFIX}/*`] } },
+        },
+        {
+          Sid: "ReadOwnModel",
+          Effect: "Allow",
+          Action: "s3:GetObject",
+          Resource: [`arn:aws:s3:::${BUCKET}/${HF_PREFIX}/*`],
+        },
+        {
+          Sid: "SeedOwnModel",
+          Effect: "Allow",
+          Action: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+          Resource: [`arn:aws:s3:::${BUCKET}/${HF_PREFIX}/*`],
+        },
+        {
+          Sid: "MarkModelUsed",
+          Effect: "Allow",
+          Action: "s3:PutObject",
+          Resource: [`arn:aws:s3:::${BUCKET}/v1/used/qwen3-serve.mirror-lab/286172257a94779f.json`],
+        },
+        {
+          Sid: "AssumeWeightsReader",
+          Effect: "Allow",
+          Action: "sts:AssumeRole",
+          Resource: ROLE_ARN("mirror-lab-weights-read"),
+        },
+      ],
+    });
+  });
+
+  it("vLLM: the weights-read role trusts only the instance role and may only list and get its model", async () => {
+    await useMocks();
+    await resolveAll(
+      await deployStack(parseStackConfig(decodeConfigValues(mirrored("lab", HF_REV))), mirrorCtx("mirror-lab")),
+    );
+    const reader = ofType("aws:iam/role:Role").find((r) => r.name === "mirror-lab-weights-read");
+    assert.deepEqual(JSON.parse(String(reader?.inputs.assumeRolePolicy)), {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "InstanceRoleOnly",
+          Effect: "Allow",
+          Principal: { AWS: ROLE_ARN("mirror-lab-role") },
+          Action: "sts:AssumeRole",
+        },
+      ],
+    });
+    const readerPolicies = ofType("aws:iam/rolePolicy:RolePolicy").filter(
+      (r) => r.inputs.role === "mirror-lab-weights-read-7f3a",
+    );
+    assert.equal(readerPolicies.length, 1);
+    assert.deepEqual(policyOf("mirror-lab-weights-read"), {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "ListOwnModel",
+          Effect: "Allow",
+          Action: "s3:ListBucket",
+          Resource: `arn:aws:s3:::${BUCKET}`,
+          Condition: { StringLike: { "s3:prefix": [`${HF_PREFIX}/*`] } },
+        },
+        {
+          Sid: "ReadOwnModel",
+          Effect: "Allow",
+          Action: "s3:GetObject",
+          Resource: [`arn:aws:s3:::${BUCKET}/${HF_PREFIX}/*`],
+        },
+      ],
+    });
+  });
+
+  it("vLLM: every launch template's user data carries the WEIGHTS_MIRROR_* settings, streaming with the reader role", async () => {
+    await useMocks();
+    await resolveAll(
+      await deployStack(parseStackConfig(decodeConfigValues(mirrored("lab", HF_REV))), mirrorCtx("mirror-lab")),
+    );
+    const templates = ofType(LT);
+    assert.ok(templates.length >= 1);
+    for (const lt of templates) {
+      assert.deepEqual(envOf(userDataOf(lt.inputs)), {
+        WEIGHTS_MIRROR: "s3",
+        WEIGHTS_MIRROR_BUCKET: BUCKET,
+        WEIGHTS_MIRROR_REGION: "us-east-1",
+        WEIGHTS_MIRROR_PREFIX: HF_PREFIX,
+        WEIGHTS_MIRROR_STREAM: "1",
+        WEIGHTS_MIRROR_READ_ROLE_ARN: ROLE_ARN("mirror-lab-weights-read"),
+        WEIGHTS_MIRROR_USED_KEY: "v1/used/qwen3-serve.mirror-lab/286172257a94779f.json",
+      });
+    }
+  });
+
+  it("Ollama (copies, no streaming): read and seed also cover v1/ollama/blobs/*; no reader role, no AssumeRole; STREAM empty", async () => {
+    await useMocks();
+    await resolveAll(
+      await deployStack(parseStackConfig(decodeConfigValues(mirrored("dev", OLLAMA_REV))), mirrorCtx("mirror-dev")),
+    );
+    const objects = [`arn:aws:s3:::${BUCKET}/${OLLAMA_PREFIX}/*`, `arn:aws:s3:::${BUCKET}/v1/ollama/blobs/*`];
+    assert.deepEqual(policyOf("mirror-dev-weights"), {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "ListOwnModel",
+          Effect: "Allow",
+          Action: "s3:ListBucket",
+          Resource: `arn:aws:s3:::${BUCKET}`,
+          Condition: { StringLike: { "s3:prefix": [`${OLLAMA_PREFIX}/*`] } },
+        },
+        { Sid: "ReadOwnModel", Effect: "Allow", Action: "s3:GetObject", Resource: objects },
+        {
+          Sid: "SeedOwnModel",
+          Effect: "Allow",
+          Action: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+          Resource: objects,
+        },
+        {
+          Sid: "MarkModelUsed",
+          Effect: "Allow",
+          Action: "s3:PutObject",
+          Resource: [`arn:aws:s3:::${BUCKET}/v1/used/qwen3-serve.mirror-dev/170d0b6cb3345527.json`],
+        },
+      ],
+    });
+    assert.deepEqual(
+      ofType("aws:iam/role:Role").map((r) => r.name),
+      ["mirror-dev-role"],
+    );
+    const env = envOf(userDataOf(ofType(LT)[0]?.inputs ?? {}));
+    assert.equal(env.WEIGHTS_MIRROR_STREAM, "");
+    assert.equal(env.WEIGHTS_MIRROR_READ_ROLE_ARN, "");
+    assert.equal(env.WEIGHTS_MIRROR_PREFIX, OLLAMA_PREFIX);
+  });
+
+  it("no bucket parameter in the region: a UserError naming aws.weightsCache, s3, the npm run shared command and the choices; nothing declared", async () => {
+    await useMocks();
+    await assert.rejects(
+      (async () =>
+        deployStack(parseStackConfig(decodeConfigValues(mirrored("lab", HF_REV))), mirrorCtx("mirror-none", null)))(),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.equal(
+          e.message,
+          'aws.weightsCache = "s3": us-east-1 has no weights mirror yet (no SSM parameter /qwen3-serve/shared/weights-bucket).\n' +
+            "Create it once per account and region with `npm run shared -- up --region us-east-1`, or set aws.weightsCache: off.\n" +
+            "Valid choices: off, s3",
+        );
+        return true;
+      },
+    );
+    await settle();
+    assert.deepEqual(recorded, [], "no resource was declared");
+  });
+
+  it("mirror off (the example stacks): no bucket lookup, no weights policy, no reader role, no WEIGHTS_MIRROR in user data", async () => {
+    for (const stack of ["dev", "lab"]) {
+      await useMocks();
+      asked.length = 0;
+      await resolveAll(
+        await deployStack(parseStackConfig(decodeConfigValues(stackFileConfig(stack))), mirrorCtx(stack)),
+      );
+      assert.deepEqual(asked, []);
+      assert.deepEqual(
+        ofType("aws:iam/rolePolicy:RolePolicy").map((r) => r.name),
+        [`${stack}-instance`],
+      );
+      assert.deepEqual(
+        ofType("aws:iam/role:Role").map((r) => r.name),
+        [`${stack}-role`],
+      );
+      for (const lt of ofType(LT)) {
+        assert.match(userDataOf(lt.inputs), /\n {2}- path: \/etc\/qwen3-serve\/bootstrap\.env\n/);
+        assert.deepEqual(envOf(userDataOf(lt.inputs)), {});
+      }
+    }
   });
 });

@@ -19,6 +19,7 @@ import { spotStopRefusal } from "../config/schema";
 import { targetOutputs, targetOutputsOf, TargetServer } from "./outputs";
 import { declareReadinessWait } from "./readinessWait";
 import { terminationEnv } from "./awsTermination";
+import { declareMirrorAccess, findMirrorBucket, type MirrorArgs, ssmBucketLookup } from "./awsMirror";
 import {
   type AwsMachineArgs,
   type AwsScope,
@@ -213,9 +214,13 @@ export class GpuServer extends TargetServer {
     };
     const scope: Scope = awsScope(this, name, args, idle);
     const secrets = declareSecrets(this, scope);
-    const { profile } = declareIdentity(scope, secrets);
+    const { role, profile } = declareIdentity(scope, secrets);
     const primary = [args.plan, ...(args.fallbackPlans ?? [])];
     const onDemand = args.plan.instance.market === "spot" ? (args.onDemandFallbackPlans ?? []) : [];
+    const mirror =
+      args.weightsMirror === undefined
+        ? undefined
+        : declareMirrorAccess(scope, role, [...primary, ...onDemand], args.weightsMirror);
     const net = network(
       scope,
       [...primary, ...onDemand].map((p) => p.instance.type),
@@ -235,12 +240,10 @@ export class GpuServer extends TargetServer {
       shutdownBehavior: (plan) => (plan.instance.market === "spot" ? "terminate" : args.shutdownBehavior),
       ...(args.ssh !== undefined ? { keyName: args.ssh.keyName } : {}),
       userData: (plan) =>
-        userData(
-          scope,
-          secrets,
-          plan,
-          args.tls !== undefined ? { tls: { domain: args.tls.domain, email: args.tls.email } } : {},
-        ),
+        userData(scope, secrets, plan, {
+          ...(args.tls !== undefined ? { tls: { domain: args.tls.domain, email: args.tls.email } } : {}),
+          ...(mirror !== undefined ? { mirror } : {}),
+        }),
     });
     const generation = this.generation(scope);
     const pool = (market: Pool["market"], plans: readonly Plan[], prefix: string): Pool => ({
@@ -566,9 +569,15 @@ function awsRequest(config: AwsStackConfig): Parameters<typeof buildPlan>[0] {
   };
 }
 
-/** Where the plan's cold-start estimate boots: the stack's image family (plain Ubuntu installs the driver first). */
-function awsSite(config: AwsStackConfig): { site: { kind: "aws"; ami: AwsStackConfig["aws"]["ami"] } } {
-  return { site: { kind: "aws", ami: config.aws.ami } };
+/**
+ * Where the plan's cold-start estimate boots: the stack's image family (plain Ubuntu installs the driver first),
+ * and whether its weights come from the S3 mirror.
+ */
+function awsSite(config: AwsStackConfig): {
+  site: { kind: "aws"; ami: AwsStackConfig["aws"]["ami"]; weightsCache?: "s3" };
+} {
+  const mirrored = config.aws.weightsCache === "s3" ? { weightsCache: "s3" as const } : {};
+  return { site: { kind: "aws", ami: config.aws.ami, ...mirrored } };
 }
 
 /** The cheapest fitting instance; a pinned type that cannot hold the model names the type. */
@@ -700,7 +709,8 @@ async function myIpCidr(ctx: StackContext): Promise<string> {
  * one {@link GpuServer}.
  */
 async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext): Promise<DeclaredOutputs> {
-  if (config.fleet !== undefined) return declareFleet(config, config.fleet, plan, ctx);
+  const mirror = await mirrorPreflight(config, ctx);
+  if (config.fleet !== undefined) return declareFleet(config, config.fleet, plan, ctx, mirror);
   const aws = config.aws;
   const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
   const ssh =
@@ -720,7 +730,7 @@ async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext)
       ? await withinQuota(config, candidatePlans(config, types, false), ctx, false)
       : [];
   const gpu = new GpuServer(ctx.stack, {
-    ...sharedMachineArgs(config, plan, ctx),
+    ...sharedMachineArgs(config, plan, ctx, mirror),
     plan: first ?? plan,
     fallbackPlans,
     ...(onDemand.length > 0 ? { onDemandFallbackPlans: onDemand } : {}),
@@ -740,8 +750,19 @@ async function declareAws(config: AwsStackConfig, plan: Plan, ctx: StackContext)
   };
 }
 
+/**
+ * With `aws.weightsCache: s3`, the region's mirror bucket, read before anything is declared (the stack's aws.region,
+ * else the default provider's); undefined with the mirror off, which reads nothing.
+ */
+async function mirrorPreflight(config: AwsStackConfig, ctx: StackContext): Promise<MirrorArgs | undefined> {
+  if (config.aws.weightsCache !== "s3") return undefined;
+  const region = config.aws.region ?? (await aws.getRegion({})).region;
+  const bucket = await findMirrorBucket(region, ctx.weightsBucket ?? ssmBucketLookup);
+  return { bucket, project: ctx.project, stack: ctx.stack };
+}
+
 /** The component inputs a single machine and a fleet take alike from an AWS stack's config. */
-function sharedMachineArgs(config: AwsStackConfig, plan: Plan, ctx: StackContext) {
+function sharedMachineArgs(config: AwsStackConfig, plan: Plan, ctx: StackContext, mirror: MirrorArgs | undefined) {
   const aws = config.aws;
   return {
     amiFamily: aws.ami,
@@ -755,6 +776,7 @@ function sharedMachineArgs(config: AwsStackConfig, plan: Plan, ctx: StackContext
     tags: stackTags(config, ctx, plan),
     ...(aws.region !== undefined ? { region: aws.region } : {}),
     ...hfTokenArg(config),
+    ...(mirror !== undefined ? { weightsMirror: mirror } : {}),
   };
 }
 
@@ -767,6 +789,7 @@ async function declareFleet(
   fleet: FleetConfig,
   plan: Plan,
   ctx: StackContext,
+  mirror: MirrorArgs | undefined,
 ): Promise<DeclaredOutputs> {
   const aws = config.aws;
   const allowedCidrs = await resolveCidrs(aws.allowedCidrs ?? [], ctx);
@@ -780,7 +803,7 @@ async function declareFleet(
   const kept = plans.filter((p) => roomy.has(p.instance.type));
   const tls = aws.tls;
   const group = new Fleet(ctx.stack, {
-    ...sharedMachineArgs(config, plan, ctx),
+    ...sharedMachineArgs(config, plan, ctx, mirror),
     plans: kept,
     fleet,
     autoScalingGroupName: autoScalingGroupName(ctx.project, ctx.stack, ctx.stack),

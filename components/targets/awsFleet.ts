@@ -25,6 +25,7 @@ import type { Plan } from "../sizing/plan";
 import { targetOutputs, TargetServer } from "./outputs";
 import { declareReadinessWait } from "./readinessWait";
 import { declareScaling, fleetInstanceStatements } from "./fleetScaling";
+import { declareMirrorAccess } from "./awsMirror";
 import { declareWaker, declareWakerTargetGroup } from "./fleetWaker";
 import {
   type AwsMachineArgs,
@@ -118,6 +119,8 @@ export class Fleet extends TargetServer {
     const scope: Scope = awsScope(this, name, args, { ...args.idle, action: "poweroff", fromInstanceTags: false });
     const secrets = declareSecrets(this, scope);
     const { role, profile } = declareIdentity(scope, secrets);
+    const mirror =
+      args.weightsMirror === undefined ? undefined : declareMirrorAccess(scope, role, args.plans, args.weightsMirror);
     const net = network(
       scope,
       args.plans.map((p) => p.instance.type),
@@ -139,6 +142,7 @@ export class Fleet extends TargetServer {
             publishQueueMetric: scalingMetric(plan.engine) === "queue-depth",
             readyPath: READY_URL_PATH,
           }),
+          ...(mirror !== undefined ? { mirror } : {}),
         }),
     });
     const templates = args.plans.map((p) => template(p, `lt-${p.instance.type.replace(/\./g, "-")}`));

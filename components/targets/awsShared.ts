@@ -14,6 +14,7 @@ import { idleScriptSsm, machineFiles } from "../machine/assets";
 import { type FleetMachine, type IdleSettings, renderCloudInit } from "../machine/render";
 import type { Plan } from "../sizing/plan";
 import { declareApiKey } from "./apiKey";
+import { type MirrorArgs, type MirrorWiring, weightsMirrorOf } from "./awsMirror";
 
 /** The gp3 root of every machine: performance, extra size, and how fast its AMI snapshot is loaded. */
 export interface RootVolume {
@@ -44,6 +45,8 @@ export interface AwsMachineArgs {
   readonly tags?: Readonly<Record<string, string>>;
   /** Region for every AWS resource and lookup (an explicit provider); otherwise the default provider's (aws:region). */
   readonly region?: string;
+  /** The shared S3 weights mirror (aws.weightsCache: s3), as the pre-flight found it; unset: weights from the source. */
+  readonly weightsMirror?: MirrorArgs;
 }
 
 /** Shared by a component's steps: its name and inputs, the provider options, image family, tags, watchdog and region. */
@@ -220,7 +223,8 @@ export function declareSecrets(component: pulumi.ComponentResource, { name, args
         );
   // The idle watchdog: too big for EC2's 16 KiB of user data, so it waits in free Standard String
   // parameters (4 KB each) that the secrets phase joins, decodes and checks by hash.
-  const idleScript = idleScriptSsm(parameterPrefix);
+  // With the weights mirror, the parameters carry the mirror's scripts too (user data has no room for them).
+  const idleScript = idleScriptSsm(parameterPrefix, args.weightsMirror !== undefined ? { mirror: true } : {});
   const idleParams = idleScript.values.map(
     ({ name: paramName, value }, i) =>
       new aws.ssm.Parameter(
@@ -354,6 +358,8 @@ function overridesOrRefuse(
 export interface UserDataExtras {
   readonly tls?: { readonly domain: string; readonly email: string };
   readonly fleet?: (region: string) => FleetMachine;
+  /** The weights mirror's bucket and reader role ({@link declareMirrorAccess} in ./awsMirror.ts). */
+  readonly mirror?: MirrorWiring;
 }
 
 /** The gzipped cloud-init of one plan: each candidate type has its own TP size and serve command. */
@@ -365,8 +371,9 @@ export function userData(scope: AwsScope, s: Secrets, plan: Plan, extras: UserDa
       s.hfParam?.name ?? pulumi.output(""),
       region,
       pulumi.all(s.idleParams.map((p) => p.name)),
+      extras.mirror?.readRoleArn ?? pulumi.output(""),
     ])
-    .apply(([apiKeyName, hfName, r, idleNames]) => {
+    .apply(([apiKeyName, hfName, r, idleNames, readRoleArn]) => {
       const files = machineFiles(plan, {
         secrets: {
           source: "ssm",
@@ -381,6 +388,9 @@ export function userData(scope: AwsScope, s: Secrets, plan: Plan, extras: UserDa
         ...(extras.tls !== undefined ? { tls: extras.tls } : {}),
         ...(args.engineImageDigest !== undefined ? { engineImageDigest: args.engineImageDigest } : {}),
         ...(extras.fleet !== undefined ? { fleet: extras.fleet(r) } : {}),
+        ...(extras.mirror !== undefined
+          ? { weightsMirror: weightsMirrorOf(plan, r, extras.mirror.args, readRoleArn) }
+          : {}),
       });
       return gzipSync(renderCloudInit(files), { level: 9 }).toString("base64");
     });

@@ -22,6 +22,11 @@ export interface StackContext {
   readonly isSecret: (key: string) => boolean;
   /** Where warnings go (pulumi.log.warn in a real run). */
   readonly warn?: (message: string) => void;
+  /**
+   * Reads the weights mirror's bucket name in a region (`aws.weightsCache: s3`), null when there is none; default:
+   * SSM through the AWS SDK (./awsMirror.ts). Tests pass a fake.
+   */
+  readonly weightsBucket?: (region: string) => Promise<string | null>;
 }
 
 /** Tags that carry lifetime settings (idle window, TTL, expiry), which a stack changes over its life. */

@@ -586,3 +586,21 @@ Object.assign(fleetStates, {
       `autoScalingGroupName/${String(inputs.autoscalingGroupName)}:policyName/${name}`,
   }),
 });
+
+/** The fake random suffix of every mocked RandomId (6 bytes as 12 hex digits), so the weights bucket's name is fixed. */
+export const MOCK_RANDOM_HEX = "5f3a9c0e1d2b";
+
+/**
+ * The weights mirror's resources (components/mirror/bucket.ts): a RandomId's hex, and a bucket's ARN from its name
+ * (S3 ARNs carry neither region nor account: arn:aws:s3:::<bucket>).
+ */
+Object.assign(fleetStates, {
+  "random:index/randomId:RandomId": (_name: string, inputs: Record<string, unknown>) => ({
+    ...inputs,
+    hex: MOCK_RANDOM_HEX,
+  }),
+  "aws:s3/bucket:Bucket": (_name: string, inputs: Record<string, unknown>) => ({
+    ...inputs,
+    arn: `arn:aws:s3:::${String(inputs.bucket)}`,
+  }),
+});
