@@ -37,14 +37,46 @@ import {
   type ReaperSettings,
   type ReapRow,
 } from "../components/reaper/rules";
-import { parseFlags } from "./cli";
+import { type FlagValues, parseFlags } from "./cli";
+import { BUCKET_PARAMETER } from "../components/mirror/keys";
+import { UserError } from "../components/errors/userError";
+import { pulumiFailure } from "../components/stacks/workspace";
+import {
+  deleteKeys,
+  deleteModel,
+  freshMarkers,
+  type MirrorS3,
+  type MirrorSnapshot,
+  type ReadModel,
+  readMirror,
+  readStackUses,
+  sdkMirrorS3,
+} from "../components/reaper/weights";
+import {
+  blindStacks,
+  blobsToDelete,
+  bytesText,
+  chunk,
+  DEFAULT_UNUSED_DAYS,
+  DELETE_BATCH,
+  decideModel,
+  formatWeightsTable,
+  type ModelVerdict,
+  parseUnusedDays,
+  type StackUseInput,
+  type WeightsSettings,
+} from "../components/reaper/weightsRules";
 
 const USAGE = `Usage: npm run --silent reap -- [--yes] [--stopped-for <hours>] [--now <ISO 8601>] [--json]
+       npm run --silent reap -- --weights [--region <region>] [--unused-days <days>] [--yes] [--now <ISO 8601>]
   --yes               destroy the stacks decided "destroy" (without it, only print what would happen)
   --stopped-for <h>   destroy a stack whose instance has been stopped, or whose fleet has sat at zero replicas,
                       longer than this (default ${DEFAULT_STOPPED_FOR_HOURS})
   --now <time>        decide as if it were this time, e.g. 2026-11-29T10:00:00Z (default: now)
   --json              print the decisions as one JSON object on stdout
+  --weights           reap the S3 weights mirror instead: models no stack uses and no machine used for --unused-days
+  --region <region>   the mirror's region (default: AWS_REGION, else AWS_DEFAULT_REGION)
+  --unused-days <d>   with --weights: delete a model unused for longer than this (default ${DEFAULT_UNUSED_DAYS})
 Needs AWS credentials to read instance states and fleets' Auto Scaling groups, and PULUMI_CONFIG_PASSPHRASE (like pulumi up) to destroy.`;
 
 const OPTIONS = {
@@ -52,6 +84,9 @@ const OPTIONS = {
   "stopped-for": { type: "string" },
   now: { type: "string" },
   json: { type: "boolean" },
+  weights: { type: "boolean" },
+  region: { type: "string" },
+  "unused-days": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -75,6 +110,10 @@ export interface ReapDeps {
   readonly stdout: (text: string) => void;
   /** Where errors go, and destroy output under --json. */
   readonly stderr: (text: string) => void;
+  /** The mirror's S3 and SSM calls in a region (`--weights`); absent means the real ones. */
+  readonly mirror?: (region: string) => MirrorS3;
+  /** The environment the default region comes from (default this process's). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** JSON for one stack under --json. */
@@ -108,6 +147,12 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   if (v.help === true) {
     deps.stdout(`${USAGE}\n`);
     return 0;
+  }
+  if (v.weights === true) return runReapWeights(v, deps);
+  const stray = (["region", "unused-days"] as const).find((k) => v[k] !== undefined);
+  if (stray !== undefined) {
+    deps.stderr(`error: --${stray} applies only with --weights.\n${USAGE}\n`);
+    return 2;
   }
   let settings: ReaperSettings;
   try {
@@ -214,6 +259,172 @@ export async function runReap(argv: readonly string[], deps: ReapDeps): Promise<
   }
   if (blind.length > 0) deps.stderr(`warning: kept without a full look (read failed): ${blind.join(", ")}\n`);
   return failed.length > 0 || blind.length > 0 ? 1 : 0;
+}
+
+/** A failure from AWS in one line: the SDK's error name and message, never a stack trace. */
+const awsFailure = (e: unknown): string =>
+  e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e);
+
+/** The region the mirror is reaped in: --region, else the environment's; a UserError when none or malformed. */
+function mirrorRegion(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+  const region = flag ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (region === undefined || !/^[a-z]{2}(-gov)?-[a-z]+-\d+$/.test(region))
+    throw new UserError({
+      key: "region",
+      value: region ?? "(none)",
+      problem:
+        region === undefined
+          ? "no region given, and AWS_REGION and AWS_DEFAULT_REGION are unset."
+          : "not an AWS region.",
+      hint: "Give the mirror's region, e.g. --region us-east-1: each region has its own bucket.",
+    });
+  return region;
+}
+
+/** The weights reap's settings from the flags; throws UserError keyed by flag name. */
+function weightsSettings(v: FlagValues<typeof OPTIONS>, deps: ReapDeps): WeightsSettings {
+  const stray = (["stopped-for", "json"] as const).find((k) => v[k] !== undefined);
+  if (stray !== undefined)
+    throw new UserError({
+      key: stray,
+      value: String(v[stray]),
+      problem: "does not apply with --weights.",
+      hint: "Run the stack reaper and the weights reaper separately.",
+    });
+  const now = parseReapSettings(v.now !== undefined ? { now: v.now } : {}, deps.clock(), "").now;
+  return {
+    now,
+    unusedDays: parseUnusedDays(v["unused-days"]),
+    region: mirrorRegion(v.region, deps.env ?? process.env),
+  };
+}
+
+/** The models whose verdict still stands after a fresh look at the markers; the others, kept, with why. */
+function recheckDoomed(
+  doomed: readonly ReadModel[],
+  markers: MirrorSnapshot["contents"]["markers"],
+  stacks: readonly StackUseInput[],
+  settings: WeightsSettings,
+): { go: ReadModel[]; kept: ModelVerdict[] } {
+  const go: ReadModel[] = [];
+  const kept: ModelVerdict[] = [];
+  for (const m of doomed) {
+    const fresh = decideModel(m.model, m.bytes, markers, stacks, settings);
+    if (fresh.decision === "delete") go.push(m);
+    else kept.push(fresh);
+  }
+  return { go, kept };
+}
+
+/** The Ollama blob lists of the models that stay (undefined where unread), for the blob rule. */
+const keptBlobLists = (models: readonly ReadModel[], gone: ReadonlySet<string>): (readonly string[] | undefined)[] =>
+  models.filter((m) => m.model.source === "ollama" && !gone.has(m.model.prefix)).map((m) => m.blobs);
+
+/** Delete the doomed models (after a fresh look at the markers), then the blobs no remaining manifest lists. */
+async function deleteUnused(
+  s3: MirrorS3,
+  bucket: string,
+  snap: MirrorSnapshot,
+  doomed: readonly ReadModel[],
+  stacks: readonly StackUseInput[],
+  settings: WeightsSettings,
+  deps: ReapDeps,
+): Promise<boolean> {
+  const { go, kept } = recheckDoomed(doomed, await freshMarkers(s3, bucket), stacks, settings);
+  for (const k of kept) deps.stdout(`Kept ${k.prefix} after a fresh look: ${k.reason}.\n`);
+  const gone = new Set<string>();
+  let ok = true;
+  for (const m of go) {
+    const failed = await deleteModel(s3, bucket, m.model);
+    if (failed.length === 0) {
+      gone.add(m.model.prefix);
+      deps.stdout(`Deleted ${m.model.prefix} (${m.model.keys.length} objects).\n`);
+    } else {
+      ok = false;
+      const f = failed[0];
+      deps.stderr(`error: deleting ${m.model.prefix} failed: ${f?.key}: ${f?.code} ${f?.message}\n`);
+    }
+  }
+  const blobs = blobsToDelete(snap.contents.blobs, keptBlobLists(snap.models, gone), settings);
+  const failed = await deleteKeys(s3, bucket, chunk(blobs, DELETE_BATCH));
+  for (const f of failed) deps.stderr(`error: deleting blob ${f.key} failed: ${f.code} ${f.message}\n`);
+  deps.stdout(
+    `Deleted ${gone.size} of ${doomed.length} unused model${doomed.length === 1 ? "" : "s"} and ` +
+      `${blobs.length - failed.length} of ${blobs.length} unlisted Ollama blob${blobs.length === 1 ? "" : "s"}.\n`,
+  );
+  return ok && failed.length === 0;
+}
+
+/** The blob line of the report: how many, how much, and how many no kept manifest lists. */
+function blobSummary(snap: MirrorSnapshot, deletable: readonly string[], yes: boolean): string {
+  const all = snap.contents.blobs;
+  const bytes = (keys: ReadonlySet<string>) => all.filter((b) => keys.has(b.key)).reduce((s, b) => s + b.size, 0);
+  const total = all.reduce((s, b) => s + b.size, 0);
+  const free = bytes(new Set(deletable));
+  return (
+    `Ollama blobs: ${all.length} (${bytesText(total)}); ${deletable.length} (${bytesText(free)}) listed by no ` +
+    `manifest that stays${deletable.length > 0 ? (yes ? ": deleting" : ": would delete") : ""}.\n`
+  );
+}
+
+/**
+ * `--weights`: list the mirror in the region, decide each model prefix from the listed stacks and the
+ * "last used" markers, print the table, and with --yes delete the unused ones and the blobs no
+ * remaining manifest lists. Exit codes as the stack reaper: 0 done, 1 a delete or a read failed or a
+ * stack could not be read (everything kept), 2 bad flags.
+ */
+async function runReapWeights(v: FlagValues<typeof OPTIONS>, deps: ReapDeps): Promise<number> {
+  let settings: WeightsSettings;
+  try {
+    settings = weightsSettings(v, deps);
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    deps.stderr(`error: ${e.relabel((k) => `--${k}`).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const yes = v.yes === true;
+  const s3 = (deps.mirror ?? sdkMirrorS3)(settings.region);
+  let stacks: StackUseInput[];
+  try {
+    stacks = await readStackUses(deps.workspace());
+  } catch (e) {
+    deps.stderr(`error: cannot list this project's stacks: ${pulumiFailure(e)}\n`);
+    return 1;
+  }
+  try {
+    const bucket = await s3.bucketName();
+    if (bucket === null) {
+      deps.stdout(`No weights mirror in ${settings.region}: SSM parameter ${BUCKET_PARAMETER} does not exist.\n`);
+      return 0;
+    }
+    const snap = await readMirror(s3, bucket);
+    const verdicts = snap.models.map((m) => decideModel(m.model, m.bytes, snap.contents.markers, stacks, settings));
+    const doomed = snap.models.filter((_, i) => verdicts[i]?.decision === "delete");
+    const gone = new Set(doomed.map((m) => m.model.prefix));
+    const blobs = blobsToDelete(snap.contents.blobs, keptBlobLists(snap.models, gone), settings);
+    deps.stdout(
+      `Weights mirror s3://${bucket} (${settings.region}) at ${new Date(settings.now).toISOString()}: delete models no ` +
+        `stack uses and no machine used for over ${settings.unusedDays} d${yes ? "" : " (dry run)"}\n`,
+    );
+    deps.stdout(
+      verdicts.length === 0 ? "No models in the mirror.\n" : `${formatWeightsTable(verdicts, settings.now, yes)}\n`,
+    );
+    deps.stdout(blobSummary(snap, blobs, yes));
+    const blind = blindStacks(stacks);
+    if (blind.length > 0) deps.stderr(`warning: kept every model: a stack could not be read: ${blind.join("; ")}\n`);
+    let ok = true;
+    if (yes && (doomed.length > 0 || blobs.length > 0))
+      ok = await deleteUnused(s3, bucket, snap, doomed, stacks, settings, deps);
+    else if (!yes && (doomed.length > 0 || blobs.length > 0))
+      deps.stdout(
+        `${doomed.length} model${doomed.length === 1 ? "" : "s"} and ${blobs.length} blob${blobs.length === 1 ? "" : "s"} ` +
+          "would be deleted; run again with --yes to delete.\n",
+      );
+    return ok && blind.length === 0 ? 0 : 1;
+  } catch (e) {
+    deps.stderr(`error: the weights mirror in ${settings.region}: ${awsFailure(e)}\n`);
+    return 1;
+  }
 }
 
 /** The shared month-cost reader (components/status/monthCost.ts) in dollars, null where it cannot say. */

@@ -1234,7 +1234,10 @@ describe("npm run reap as a child process", { concurrency: true }, () => {
     const r = await cli("--force");
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^error: Unknown option '--force'/);
-    assert.match(r.stderr, /^Valid flags: --yes, --stopped-for, --now, --json, --help$/m);
+    assert.match(
+      r.stderr,
+      /^Valid flags: --yes, --stopped-for, --now, --json, --weights, --region, --unused-days, --help$/m,
+    );
     assert.doesNotMatch(r.stderr, NO_STACK);
     assert.equal(r.stdout, "");
   });
