@@ -2,8 +2,8 @@
  * Fleet mode on AWS under Pulumi mocks, for the team example stack (Qwen3-30B-A3B FP8 on vLLM, 0 to 4
  * replicas): the exact resources of `qwen3-serve:aws:Fleet` and their inputs (launch templates, the Auto
  * Scaling group, the load balancer and its security groups, the listener's 401 and the forward rule, the
- * target group, the role's extra permissions), the outputs, and the config mistakes a fleet refuses
- * before anything is declared.
+ * target group, the role's extra permissions, the S3 weights mirror's pre-flight, IAM and user-data settings, with
+ * the bucket's SSM lookup faked), the outputs, and the config mistakes a fleet refuses before anything is declared.
  *
  * What this proves: the inputs we send to AWS. It does not prove AWS accepts them, that the ALB's header
  * condition matches as documented, or that the group scales.
@@ -27,16 +27,30 @@ import {
   registeredOptions,
   resolveAll,
   secretValue,
+  settle,
   useMocks,
 } from "./helpers/pulumiMocks";
 
 const MY_IP = "198.51.100.77";
+/** The shared weights bucket the fake SSM lookup reports for us-east-1 (the team stack reads the S3 mirror). */
+const BUCKET = "qwen3-serve-weights-5f3a9c0e1d2b";
+/**
+ * Every region the mirror pre-flight asked for, in order, with how many resources had registered by then (after
+ * letting pending registrations land, so a resource constructed before the lookup would be counted).
+ */
+const bucketLookups: { region: string; declaredBefore: number }[] = [];
 const ctx = (stack: string): StackContext => ({
   project: "qwen3-serve",
   stack,
   defaultOwner: "tester",
   myIp: async () => MY_IP,
   isSecret: () => true,
+  // As the shared stack publishes it: the bucket's name in us-east-1 only; no parameter elsewhere.
+  weightsBucket: async (region) => {
+    await settle();
+    bucketLookups.push({ region, declaredBefore: recorded.length });
+    return region === "us-east-1" ? BUCKET : null;
+  },
 });
 const LT = "aws:ec2/launchTemplate:LaunchTemplate";
 const ASG = "aws:autoscaling/group:Group";
@@ -84,6 +98,20 @@ const one = (type: string, name: string): Record<string, unknown> => {
   assert.ok(r, `no ${type} ${name}`);
   return r.inputs;
 };
+/** The team model's folder in the mirror: Qwen/Qwen3-30B-A3B-FP8 at the stack file's modelRevision. */
+const PREFIX = "v1/hf/Qwen/Qwen3-30B-A3B-FP8/d206ba732169f29bb77fbf80fc2c4b81d4d30782";
+/** The team stack's "last used" marker for that model (read from a deploy, 2026-11-30). */
+const USED_KEY = "v1/used/qwen3-serve.team/97b8894fc780ea9f.json";
+/** A launch template's cloud-init, decoded. */
+const userDataOf = (inputs: Record<string, unknown>): string =>
+  gunzipSync(Buffer.from(String(inputs.userData), "base64")).toString("utf8");
+/** The WEIGHTS_MIRROR* lines of the bootstrap env file in a cloud-init (the scripts mention the names too). */
+const mirrorEnvOf = (userData: string): Record<string, string> => {
+  const file = userData.split("\n  - path: ").find((f) => f.startsWith("/etc/qwen3-serve/bootstrap.env")) ?? "";
+  return Object.fromEntries(
+    [...file.matchAll(/^\s*(WEIGHTS_MIRROR\w*)=(.*)$/gm)].map((m) => [m[1] ?? "", (m[2] ?? "").replace(/^'|'$/g, "")]),
+  );
+};
 const configOf = (overrides: Record<string, unknown>): Record<string, string> => ({
   ...stackFileConfig("team"),
   // As the CLI passes config: strings as they are, structured values as JSON text.
@@ -99,6 +127,7 @@ describe("the team stack (fleet, minReplicas 0)", () => {
 
   before(async () => {
     await useMocks();
+    bucketLookups.length = 0;
     out = await deployStack(parseStackConfig(decodeConfigValues(stackFileConfig("team"))), ctx("team"));
     await resolveAll(out);
     await resolveAll({ r: out.replicas, t: out.instanceTypes, p: out.pricePerReplicaHour });
@@ -111,9 +140,14 @@ describe("the team stack (fleet, minReplicas 0)", () => {
       [
         "qwen3-serve:aws:Fleet",
         "random:index/randomPassword:RandomPassword",
-        ...Array<string>(4).fill("aws:ssm/parameter:Parameter"), // the API key and idle.py in three chunks
+        // The API key, and in five chunks the machine bundle (idle.py, mirror.py and mirror.sh: the stack reads the mirror).
+        ...Array<string>(6).fill("aws:ssm/parameter:Parameter"),
         "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicy:RolePolicy",
+        // The weights mirror: the instance role's weights policy, the engine's read role and its policy.
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",
         "aws:iam/instanceProfile:InstanceProfile",
         "aws:ec2/securityGroup:SecurityGroup",
@@ -463,35 +497,167 @@ describe("the team stack (fleet, minReplicas 0)", () => {
     assert.deepEqual(one("aws:cloudwatch/metricAlarm:MetricAlarm", "team-wake").alarmActions, [policyArn("wake-one")]);
   });
 
-  it("the role's only extra permissions: PutMetricData under the qwen3-serve namespace and SetInstanceProtection on this group", () => {
-    const policy = JSON.parse(String(one("aws:iam/rolePolicy:RolePolicy", "team-fleet").policy)) as {
-      Statement: unknown[];
-    };
-    assert.deepEqual(policy.Statement, [
-      {
-        Sid: "PublishQueueMetric",
-        Effect: "Allow",
-        Action: ["cloudwatch:PutMetricData"],
-        Resource: "*",
-        Condition: { StringEquals: { "cloudwatch:namespace": "qwen3-serve" } },
-      },
-      {
-        Sid: "ProtectWhileServing",
-        Effect: "Allow",
-        Action: ["autoscaling:SetInstanceProtection"],
-        Resource: [
-          `arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:6d2ab1c5-1c3e-4a8a-9f3e-0123456789ab:autoScalingGroupName/${GROUP_NAME}`,
-        ],
-      },
-    ]);
-    const base = JSON.parse(String(one("aws:iam/rolePolicy:RolePolicy", "team-instance").policy)) as {
-      Statement: { Sid: string }[];
-    };
-    assert.deepEqual(
-      base.Statement.map((s) => s.Sid),
-      ["SessionManager", "ReadOwnParameters", "NoOtherParameters"],
-    );
+  it(
+    "the instance role's inline policies are exactly team-instance, team-fleet and team-weights; team-fleet is exactly " +
+      "PutMetricData under the qwen3-serve namespace and SetInstanceProtection on this group; team-instance reads the " +
+      "API key and the bundle's five chunks only",
+    () => {
+      assert.deepEqual(
+        ofType("aws:iam/rolePolicy:RolePolicy")
+          .filter((p) => p.inputs.role === "team-role-7f3a")
+          .map((p) => p.name)
+          .sort(),
+        ["team-fleet", "team-instance", "team-weights"],
+      );
+      const policy = JSON.parse(String(one("aws:iam/rolePolicy:RolePolicy", "team-fleet").policy)) as {
+        Statement: unknown[];
+      };
+      assert.deepEqual(policy.Statement, [
+        {
+          Sid: "PublishQueueMetric",
+          Effect: "Allow",
+          Action: ["cloudwatch:PutMetricData"],
+          Resource: "*",
+          Condition: { StringEquals: { "cloudwatch:namespace": "qwen3-serve" } },
+        },
+        {
+          Sid: "ProtectWhileServing",
+          Effect: "Allow",
+          Action: ["autoscaling:SetInstanceProtection"],
+          Resource: [
+            `arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:6d2ab1c5-1c3e-4a8a-9f3e-0123456789ab:autoScalingGroupName/${GROUP_NAME}`,
+          ],
+        },
+      ]);
+      const base = JSON.parse(String(one("aws:iam/rolePolicy:RolePolicy", "team-instance").policy)) as {
+        Statement: { Sid: string; Resource?: unknown; NotResource?: unknown }[];
+      };
+      assert.deepEqual(
+        base.Statement.map((s) => s.Sid),
+        ["SessionManager", "ReadOwnParameters", "NoOtherParameters"],
+      );
+      const parameters = [
+        "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/team/api-key",
+        ...[0, 1, 2, 3, 4].map(
+          (i) => `arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/team/machine/idle.py/${i}`,
+        ),
+      ];
+      assert.deepEqual(base.Statement[1]?.Resource, parameters);
+      assert.deepEqual(base.Statement[2]?.NotResource, parameters);
+    },
+  );
+
+  it("the weights mirror's pre-flight read the bucket's SSM parameter once, for us-east-1, before any resource registered", () => {
+    assert.deepEqual(bucketLookups, [{ region: "us-east-1", declaredBefore: 0 }]);
   });
+
+  it(
+    "every launch template's user data carries the WEIGHTS_MIRROR_* settings for the team model: streaming, the " +
+      "read role's ARN, prefix v1/hf/Qwen/Qwen3-30B-A3B-FP8/d206ba7..., the team's used key",
+    () => {
+      const templates = ofType(LT);
+      assert.equal(templates.length, 3);
+      for (const t of templates) {
+        assert.deepEqual(mirrorEnvOf(userDataOf(t.inputs)), {
+          WEIGHTS_MIRROR: "s3",
+          WEIGHTS_MIRROR_BUCKET: BUCKET,
+          WEIGHTS_MIRROR_REGION: "us-east-1",
+          WEIGHTS_MIRROR_PREFIX: PREFIX,
+          WEIGHTS_MIRROR_STREAM: "1",
+          WEIGHTS_MIRROR_READ_ROLE_ARN: "arn:aws:iam::123456789012:role/team-weights-read-7f3a",
+          WEIGHTS_MIRROR_USED_KEY: USED_KEY,
+        });
+      }
+    },
+  );
+
+  it(
+    "the instance role's weights policy is exactly list, read and seed on the one model prefix (every candidate serves " +
+      "the same model), PutObject on the team's used key, and AssumeRole on the read role",
+    () => {
+      const policy = one("aws:iam/rolePolicy:RolePolicy", "team-weights");
+      assert.equal(policy.role, "team-role-7f3a");
+      assert.deepEqual(JSON.parse(String(policy.policy)), {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "ListOwnModel",
+            Effect: "Allow",
+            Action: "s3:ListBucket",
+            Resource: `arn:aws:s3:::${BUCKET}`,
+            Condition: { StringLike: { "s3:prefix": [`${PREFIX}/*`] } },
+          },
+          {
+            Sid: "ReadOwnModel",
+            Effect: "Allow",
+            Action: "s3:GetObject",
+            Resource: [`arn:aws:s3:::${BUCKET}/${PREFIX}/*`],
+          },
+          {
+            Sid: "SeedOwnModel",
+            Effect: "Allow",
+            Action: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+            Resource: [`arn:aws:s3:::${BUCKET}/${PREFIX}/*`],
+          },
+          {
+            Sid: "MarkModelUsed",
+            Effect: "Allow",
+            Action: "s3:PutObject",
+            Resource: [`arn:aws:s3:::${BUCKET}/${USED_KEY}`],
+          },
+          {
+            Sid: "AssumeWeightsReader",
+            Effect: "Allow",
+            Action: "sts:AssumeRole",
+            Resource: "arn:aws:iam::123456789012:role/team-weights-read-7f3a",
+          },
+        ],
+      });
+    },
+  );
+
+  it(
+    "the weights-read role trusts the fleet's instance role (team-role) and only it, and its one policy is list and " +
+      "read on the model prefix",
+    () => {
+      assert.deepEqual(JSON.parse(String(one("aws:iam/role:Role", "team-weights-read").assumeRolePolicy)), {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "InstanceRoleOnly",
+            Effect: "Allow",
+            Principal: { AWS: "arn:aws:iam::123456789012:role/team-role-7f3a" },
+            Action: "sts:AssumeRole",
+          },
+        ],
+      });
+      const readerPolicies = ofType("aws:iam/rolePolicy:RolePolicy").filter(
+        (p) => p.inputs.role === "team-weights-read-7f3a",
+      );
+      assert.deepEqual(
+        readerPolicies.map((p) => p.name),
+        ["team-weights-read"],
+      );
+      assert.deepEqual(JSON.parse(String(readerPolicies[0]?.inputs.policy)), {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "ListOwnModel",
+            Effect: "Allow",
+            Action: "s3:ListBucket",
+            Resource: `arn:aws:s3:::${BUCKET}`,
+            Condition: { StringLike: { "s3:prefix": [`${PREFIX}/*`] } },
+          },
+          {
+            Sid: "ReadOwnModel",
+            Effect: "Allow",
+            Action: "s3:GetObject",
+            Resource: [`arn:aws:s3:::${BUCKET}/${PREFIX}/*`],
+          },
+        ],
+      });
+    },
+  );
 
   it("outputs: the ALB endpoint ending in /v1, the model, the key as a secret, replicas 0/4/0, the candidates and their prices, the group's name", async () => {
     assert.equal(await outputValue(out.endpoint), "http://team-alb-1234567890.us-east-1.elb.amazonaws.com/v1");

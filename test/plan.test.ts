@@ -882,4 +882,21 @@ describe("the plan of a stack that reads the S3 weights mirror (aws.weightsCache
     assert.equal(p.coldStart.totalSeconds, 123.6);
     assert.deepEqual(p.coldStart.seeding, { weightsSeconds: 74.3, totalSeconds: 189.6 });
   });
+
+  it("the team stack file (a fleet on the mirror): every scale-out's cold start 371.9 s with weights 49.9 s from the mirror; the seeding replica 820.8 s", () => {
+    const p = planForStack(parseStackConfig(decodeConfigValues(stackFileConfig("team"))));
+    assert.equal(p.coldStart.totalSeconds, 371.9);
+    assert.equal(p.coldStart.mirrorWeightsSeconds, 49.9);
+    assert.deepEqual(p.coldStart.seeding, { weightsSeconds: 498.8, totalSeconds: 820.8 });
+    assert.deepEqual(
+      formatPlan(p)
+        .split("\n")
+        .filter((l) => l.startsWith("Cold start")),
+      [
+        "Cold start about 6.2 min (estimate, weights from the in-region S3 mirror): boot 1.0, image 2.1, weights 0.8 " +
+          "(8.3 from Hugging Face to seed the mirror), load 1.3, compile 1.0 min; the machine that seeds the mirror " +
+          "about 13.7 min; a warm restart about 2.6 min",
+      ],
+    );
+  });
 });

@@ -13,12 +13,15 @@
  *    every example stack file, each exporting its target's endpoint, instance type, and awsRegion on
  *    AWS only. Proves each stack file's config is read, validated and deployed through the program.
  *
- * ("myip" is replaced by a fixed CIDR: these machines cannot reach checkip.amazonaws.com.)
+ * ("myip" is replaced by a fixed CIDR: these machines cannot reach checkip.amazonaws.com. A stack file with
+ * `aws.weightsCache: s3` (team) reads its bucket's name through the real SDK from a loopback fake of the SSM API.)
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import main = require("../index");
 import { decodeConfigValues, parseStackConfig, TARGET_NAMES } from "../components/config/schema";
@@ -167,7 +170,77 @@ describe("index.ts under Pulumi's TypeScript loader (the AWS example stack, then
   });
 });
 
+/** The shared weights bucket's name, as the fake SSM API publishes it. */
+const MIRROR_BUCKET = "qwen3-serve-weights-5f3a9c0e1d2b";
+/** The SSM parameter the shared stack publishes the bucket's name in. */
+const BUCKET_PARAMETER = "/qwen3-serve/shared/weights-bucket";
+
+/**
+ * A loopback fake of SSM's GetParameter as the SDK calls it (JSON 1.1: POST / with `X-Amz-Target:
+ * AmazonSSM.GetParameter` and `{"Name": ...}`), answering as SSM does: `{"Parameter": {Name, Type, Value, Version,
+ * ARN, DataType, LastModifiedDate}}`, or HTTP 400 `{"__type": "ParameterNotFound"}` for any other name
+ * (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html, and the response syntax of
+ * https://boto3.amazonaws.com/v1/documentation/api/1.34.91/reference/services/ssm/client/get_parameter.html, read
+ * 2026-11-30). Records each request's target and body.
+ */
+function fakeSsm(): { server: http.Server; requests: { target: string; body: unknown }[] } {
+  const requests: { target: string; body: unknown }[] = [];
+  const server = http.createServer((req, res) => {
+    let text = "";
+    req.on("data", (c: Buffer) => {
+      text += c.toString("utf8");
+    });
+    req.on("end", () => {
+      const body = JSON.parse(text) as { Name?: string };
+      requests.push({ target: String(req.headers["x-amz-target"]), body });
+      res.setHeader("content-type", "application/x-amz-json-1.1");
+      if (req.headers["x-amz-target"] !== "AmazonSSM.GetParameter" || body.Name !== BUCKET_PARAMETER) {
+        res.writeHead(400);
+        res.end(JSON.stringify({ __type: "ParameterNotFound", message: "" }));
+        return;
+      }
+      res.writeHead(200);
+      res.end(
+        JSON.stringify({
+          Parameter: {
+            Name: BUCKET_PARAMETER,
+            Type: "String",
+            Value: MIRROR_BUCKET,
+            Version: 1,
+            ARN: `arn:aws:ssm:us-east-1:123456789012:parameter${BUCKET_PARAMETER}`,
+            DataType: "text",
+            LastModifiedDate: 1796000000,
+          },
+        }),
+      );
+    });
+  });
+  return { server, requests };
+}
+
 describe("index.ts in this process under plain mocks, for every example stack", () => {
+  // The real SDK, pointed at the fake with AWS_ENDPOINT_URL_SSM and dummy credentials, for the stacks on the mirror.
+  const ssm = fakeSsm();
+  const SSM_ENV = ["AWS_ENDPOINT_URL_SSM", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_MAX_ATTEMPTS"] as const;
+  const savedEnv = Object.fromEntries(SSM_ENV.map((k) => [k, process.env[k]]));
+  before(async () => {
+    await new Promise<void>((r) => ssm.server.listen(0, "127.0.0.1", r));
+    process.env.AWS_ENDPOINT_URL_SSM = `http://127.0.0.1:${(ssm.server.address() as AddressInfo).port}`;
+    process.env.AWS_ACCESS_KEY_ID = "AKIAEXAMPLEFAKE";
+    process.env.AWS_SECRET_ACCESS_KEY = "fake";
+    process.env.AWS_MAX_ATTEMPTS = "1";
+  });
+  after(() => {
+    for (const k of SSM_ENV) {
+      const v = savedEnv[k];
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    ssm.server.close();
+  });
+  // The stack files that set aws.weightsCache: s3, so the program reads the bucket's SSM parameter first.
+  const mirrored = new Set(["team"]);
+
   // Where each stack's endpoint points: the Elastic IP on AWS, or the host the stack file names.
   const endpoints: Record<string, string> = {
     aws: `http://${MOCK_ELASTIC_IP}:8080/v1`,
@@ -187,8 +260,10 @@ describe("index.ts in this process under plain mocks, for every example stack", 
   };
 
   for (const stack of stackNames()) {
-    it(`${stack}: exports its target's endpoint, instance type, awsRegion on AWS only, and the plan's speed estimate`, async () => {
+    const reads = mirrored.has(stack) ? "reads the mirror bucket's SSM parameter once" : "reads no SSM parameter";
+    it(`${stack}: exports its target's endpoint, instance type, awsRegion on AWS only, and the plan's speed estimate; ${reads}`, async () => {
       await useMocks();
+      ssm.requests.length = 0;
       const { config, secretKeys } = cliConfig(stack);
       pulumi.runtime.setAllConfig(config, [...secretKeys]);
       const before = process.env.PULUMI_CONFIG_SECRET_KEYS;
@@ -210,6 +285,10 @@ describe("index.ts in this process under plain mocks, for every example stack", 
         const plan = (await outputValue(pulumi.output(out.plan))) as Plan;
         assert.equal(plan.performance.kind, "estimate");
         assert.deepEqual([plan.performance.objective, plan.performance.tokensPerSecondPerSequence], speeds[stack]);
+        assert.deepEqual(
+          ssm.requests,
+          mirrored.has(stack) ? [{ target: "AmazonSSM.GetParameter", body: { Name: BUCKET_PARAMETER } }] : [],
+        );
       } finally {
         if (before === undefined) delete process.env.PULUMI_CONFIG_SECRET_KEYS;
         else process.env.PULUMI_CONFIG_SECRET_KEYS = before;
