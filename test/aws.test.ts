@@ -1443,6 +1443,8 @@ describe("aws.weightsCache: s3 (the shared S3 weights mirror)", () => {
       await deployStack(parseStackConfig(decodeConfigValues(mirrored("lab", HF_REV))), mirrorCtx("mirror-lab")),
     );
     assert.deepEqual(asked, ["us-east-1"]);
+    // A single machine keeps its compile cache on its disk: no statement names the mirror's v1/cache/.
+    for (const p of ofType("aws:iam/rolePolicy:RolePolicy")) assert.ok(!String(p.inputs.policy).includes("v1/cache"));
     assert.deepEqual(policyOf("mirror-lab-weights"), {
       Version: "2012-10-17",
       Statement: [
@@ -1522,25 +1524,30 @@ describe("aws.weightsCache: s3 (the shared S3 weights mirror)", () => {
     });
   });
 
-  it("vLLM: every launch template's user data carries the WEIGHTS_MIRROR_* settings, streaming with the reader role", async () => {
-    await useMocks();
-    await resolveAll(
-      await deployStack(parseStackConfig(decodeConfigValues(mirrored("lab", HF_REV))), mirrorCtx("mirror-lab")),
-    );
-    const templates = ofType(LT);
-    assert.ok(templates.length >= 1);
-    for (const lt of templates) {
-      assert.deepEqual(envOf(userDataOf(lt.inputs)), {
-        WEIGHTS_MIRROR: "s3",
-        WEIGHTS_MIRROR_BUCKET: BUCKET,
-        WEIGHTS_MIRROR_REGION: "us-east-1",
-        WEIGHTS_MIRROR_PREFIX: HF_PREFIX,
-        WEIGHTS_MIRROR_STREAM: "1",
-        WEIGHTS_MIRROR_READ_ROLE_ARN: ROLE_ARN("mirror-lab-weights-read"),
-        WEIGHTS_MIRROR_USED_KEY: "v1/used/qwen3-serve.mirror-lab/286172257a94779f.json",
-      });
-    }
-  });
+  it(
+    "vLLM: every launch template's user data carries the WEIGHTS_MIRROR_* settings, streaming " +
+      "with the reader role, and an empty compile-cache key (a single machine shares none)",
+    async () => {
+      await useMocks();
+      await resolveAll(
+        await deployStack(parseStackConfig(decodeConfigValues(mirrored("lab", HF_REV))), mirrorCtx("mirror-lab")),
+      );
+      const templates = ofType(LT);
+      assert.ok(templates.length >= 1);
+      for (const lt of templates) {
+        assert.deepEqual(envOf(userDataOf(lt.inputs)), {
+          WEIGHTS_MIRROR: "s3",
+          WEIGHTS_MIRROR_BUCKET: BUCKET,
+          WEIGHTS_MIRROR_REGION: "us-east-1",
+          WEIGHTS_MIRROR_PREFIX: HF_PREFIX,
+          WEIGHTS_MIRROR_STREAM: "1",
+          WEIGHTS_MIRROR_READ_ROLE_ARN: ROLE_ARN("mirror-lab-weights-read"),
+          WEIGHTS_MIRROR_USED_KEY: "v1/used/qwen3-serve.mirror-lab/286172257a94779f.json",
+          WEIGHTS_MIRROR_CACHE_KEY: "",
+        });
+      }
+    },
+  );
 
   it("Ollama (copies, no streaming): read and seed also cover v1/ollama/blobs/*; no reader role, no AssumeRole; STREAM empty", async () => {
     await useMocks();

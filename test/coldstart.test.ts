@@ -203,3 +203,48 @@ describe("the cold-start estimate of a stack that reads the S3 weights mirror (a
     }
   });
 });
+
+describe("the cold-start estimate of a fleet replica on the S3 mirror (shared compile cache)", () => {
+  const FLEET = { site: { kind: "aws", ami: "dlami-ubuntu-24.04", weightsCache: "s3", fleet: true } } as const;
+
+  it(
+    "Qwen3-30B-A3B-FP8 on vLLM on g6e.xlarge: compile 5 s from the fleet's cache + 17 s graphs = 22 s, so " +
+      "60 + 0 + 126.4 + 49.9 + 75.5 + 22 + 0.1 = 333.9 s; the first replica seeds and compiles cold, 820.8 s",
+    () => {
+      const c = planOn("Qwen3-30B-A3B-FP8", "vllm", "g6e.xlarge", FLEET).coldStart;
+      assert.deepEqual(secondsByPhase(c), [
+        ["boot", 60],
+        ["driver", 0],
+        ["image", 126.4],
+        ["weights", 49.9],
+        ["load", 75.5],
+        ["compile", 22],
+        ["first token", 0.1],
+      ]);
+      assert.equal(c.totalSeconds, 333.9);
+      assert.equal(c.mirrorTotalSeconds, 333.9);
+      assert.deepEqual(c.seeding, { weightsSeconds: 498.8, totalSeconds: 820.8 });
+      assert.equal(c.warmRestartSeconds, 157.6);
+      assert.match(
+        c.phases[5]?.basis ?? "",
+        /^torch\.compile 5 s from the fleet's compile cache in the S3 mirror \(per /,
+      );
+      assert.match(c.phases[5]?.basis ?? "", /; the first replica compiles cold, 43 s, and shares it$/);
+    },
+  );
+
+  it("SGLang keeps its 12.1 s graph capture and Ollama 0 s; a fleet without the mirror compiles cold (60 s)", () => {
+    const sglang = estimateColdStart(
+      {
+        engine: "sglang",
+        serve: { weights: { source: "hf", expectedBytes: 16e9 } },
+        performance: { ttftSeconds: 0.2 },
+      },
+      FLEET.site,
+    );
+    assert.equal(sglang.phases[5]?.seconds, 12.1);
+    assert.equal(planOn("qwen3:8b", "ollama", "g6.xlarge", FLEET).coldStart.phases[5]?.seconds, 0);
+    const offMirror = { site: { kind: "aws", ami: "dlami-ubuntu-24.04", fleet: true } } as const;
+    assert.equal(planOn("Qwen3-30B-A3B-FP8", "vllm", "g6e.xlarge", offMirror).coldStart.phases[5]?.seconds, 60);
+  });
+});

@@ -102,6 +102,8 @@ const one = (type: string, name: string): Record<string, unknown> => {
 const PREFIX = "v1/hf/Qwen/Qwen3-30B-A3B-FP8/d206ba732169f29bb77fbf80fc2c4b81d4d30782";
 /** The team stack's "last used" marker for that model (read from a deploy, 2026-11-30). */
 const USED_KEY = "v1/used/qwen3-serve.team/97b8894fc780ea9f.json";
+/** The team fleet's compile-cache prefix in the mirror: the only cache keys its role may read or write. */
+const CACHE_PREFIX = "v1/cache/qwen3-serve.team";
 /** A launch template's cloud-init, decoded. */
 const userDataOf = (inputs: Record<string, unknown>): string =>
   gunzipSync(Buffer.from(String(inputs.userData), "base64")).toString("utf8");
@@ -140,8 +142,8 @@ describe("the team stack (fleet, minReplicas 0)", () => {
       [
         "qwen3-serve:aws:Fleet",
         "random:index/randomPassword:RandomPassword",
-        // The API key, and in five chunks the machine bundle (idle.py, mirror.py and mirror.sh: the stack reads the mirror).
-        ...Array<string>(6).fill("aws:ssm/parameter:Parameter"),
+        // The API key, and in six chunks the machine bundle (idle.py, mirror.py and mirror.sh: the stack reads the mirror).
+        ...Array<string>(7).fill("aws:ssm/parameter:Parameter"),
         "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",
         "aws:iam/rolePolicy:RolePolicy",
@@ -500,7 +502,7 @@ describe("the team stack (fleet, minReplicas 0)", () => {
   it(
     "the instance role's inline policies are exactly team-instance, team-fleet and team-weights; team-fleet is exactly " +
       "PutMetricData under the qwen3-serve namespace and SetInstanceProtection on this group; team-instance reads the " +
-      "API key and the bundle's five chunks only",
+      "API key and the bundle's six chunks only",
     () => {
       assert.deepEqual(
         ofType("aws:iam/rolePolicy:RolePolicy")
@@ -538,7 +540,7 @@ describe("the team stack (fleet, minReplicas 0)", () => {
       );
       const parameters = [
         "arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/team/api-key",
-        ...[0, 1, 2, 3, 4].map(
+        ...[0, 1, 2, 3, 4, 5].map(
           (i) => `arn:aws:ssm:us-east-1:123456789012:parameter/qwen3-serve/team/machine/idle.py/${i}`,
         ),
       ];
@@ -553,12 +555,20 @@ describe("the team stack (fleet, minReplicas 0)", () => {
 
   it(
     "every launch template's user data carries the WEIGHTS_MIRROR_* settings for the team model: streaming, the " +
-      "read role's ARN, prefix v1/hf/Qwen/Qwen3-30B-A3B-FP8/d206ba7..., the team's used key",
+      "read role's ARN, prefix v1/hf/Qwen/Qwen3-30B-A3B-FP8/d206ba7..., the team's used key, and a compile-cache key " +
+      "under v1/cache/qwen3-serve.team/ per GPU setup (both one-L40S types share one)",
     () => {
       const templates = ofType(LT);
       assert.equal(templates.length, 3);
+      // Read from a deploy, 2026-11-30: the SHA-256 of image, argv, engine env and GPUs (one L40S, or one RTX PRO 6000).
+      const cacheKeys: Record<string, string> = {
+        "team-lt-g6e-xlarge": `${CACHE_PREFIX}/d4d6822fa75ef2f98a2f6b8549de9f3d02695a0785eb612a08902005245ddf07.tar.gz`,
+        "team-lt-g7e-2xlarge": `${CACHE_PREFIX}/cc91b7798c2a072141370d39a83735ce8cbb4ed243ecdfa0d7f547753b5e9908.tar.gz`,
+        "team-lt-g6e-2xlarge": `${CACHE_PREFIX}/d4d6822fa75ef2f98a2f6b8549de9f3d02695a0785eb612a08902005245ddf07.tar.gz`,
+      };
       for (const t of templates) {
         assert.deepEqual(mirrorEnvOf(userDataOf(t.inputs)), {
+          WEIGHTS_MIRROR_CACHE_KEY: cacheKeys[t.name],
           WEIGHTS_MIRROR: "s3",
           WEIGHTS_MIRROR_BUCKET: BUCKET,
           WEIGHTS_MIRROR_REGION: "us-east-1",
@@ -573,7 +583,8 @@ describe("the team stack (fleet, minReplicas 0)", () => {
 
   it(
     "the instance role's weights policy is exactly list, read and seed on the one model prefix (every candidate serves " +
-      "the same model), PutObject on the team's used key, and AssumeRole on the read role",
+      "the same model), PutObject on the team's used key, AssumeRole on the read role, and get and put on exactly " +
+      "the team's compile-cache prefix",
     () => {
       const policy = one("aws:iam/rolePolicy:RolePolicy", "team-weights");
       assert.equal(policy.role, "team-role-7f3a");
@@ -610,6 +621,12 @@ describe("the team stack (fleet, minReplicas 0)", () => {
             Effect: "Allow",
             Action: "sts:AssumeRole",
             Resource: "arn:aws:iam::123456789012:role/team-weights-read-7f3a",
+          },
+          {
+            Sid: "ShareOwnCompileCache",
+            Effect: "Allow",
+            Action: ["s3:GetObject", "s3:PutObject"],
+            Resource: [`arn:aws:s3:::${BUCKET}/${CACHE_PREFIX}/*`],
           },
         ],
       });
@@ -656,6 +673,21 @@ describe("the team stack (fleet, minReplicas 0)", () => {
           },
         ],
       });
+    },
+  );
+
+  it(
+    "of every role policy, only the instance role's ShareOwnCompileCache statement reaches " +
+      "v1/cache/, and only the team's prefix; the weights-read role's policy none",
+    () => {
+      const reaching = ofType("aws:iam/rolePolicy:RolePolicy").flatMap((p) =>
+        (JSON.parse(String(p.inputs.policy)) as { Statement: { Sid: string; Resource?: unknown }[] }).Statement.filter(
+          (st) => JSON.stringify(st).includes("v1/cache"),
+        ).map((st) => [p.name, st.Sid, st.Resource]),
+      );
+      assert.deepEqual(reaching, [
+        ["team-weights", "ShareOwnCompileCache", [`arn:aws:s3:::${BUCKET}/${CACHE_PREFIX}/*`]],
+      ]);
     },
   );
 

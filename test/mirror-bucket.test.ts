@@ -50,22 +50,27 @@ describe("WeightsBucket", () => {
     });
   });
 
-  it("SSE-S3 (AES256) with bucketKeyEnabled; lifecycle aborts uploads under v1/ after 1 day and expires v1/used/ after 90", async () => {
-    await declare();
-    assert.deepEqual(
-      only("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").rules,
-      [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
-    );
-    assert.deepEqual(only("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").rules, [
-      {
-        id: "abort-incomplete-uploads",
-        status: "Enabled",
-        filter: { prefix: "v1/" },
-        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
-      },
-      { id: "expire-used-markers", status: "Enabled", filter: { prefix: "v1/used/" }, expiration: { days: 90 } },
-    ]);
-  });
+  it(
+    "SSE-S3 (AES256) with bucketKeyEnabled; lifecycle aborts uploads under v1/ after 1 " +
+      "day, expires v1/used/ after 90 and fleets' compile caches (v1/cache/) after 30",
+    async () => {
+      await declare();
+      assert.deepEqual(
+        only("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").rules,
+        [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
+      );
+      assert.deepEqual(only("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").rules, [
+        {
+          id: "abort-incomplete-uploads",
+          status: "Enabled",
+          filter: { prefix: "v1/" },
+          abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+        },
+        { id: "expire-used-markers", status: "Enabled", filter: { prefix: "v1/used/" }, expiration: { days: 90 } },
+        { id: "expire-compile-caches", status: "Enabled", filter: { prefix: "v1/cache/" }, expiration: { days: 30 } },
+      ]);
+    },
+  );
 
   it("the bucket policy denies plain HTTP, and any write without If-None-Match except Ollama layers and used markers", async () => {
     await declare();

@@ -7,7 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -26,6 +37,7 @@ import {
   objectMeta,
   readLog,
   remove,
+  seedObject,
   startFakeHub,
   truncate,
   type FakeHub,
@@ -170,53 +182,57 @@ describe("the S3 weights mirror, Hugging Face (vLLM)", () => {
     assert.deepEqual(puts, [mirror(HF_PREFIX, false).usedKey]);
   });
 
-  it("a second streaming machine downloads nothing, and its engine streams with the read role's STS keys from a 0600 env file, none of them on docker's argv", async () => {
-    const hubBefore = hubHits();
-    const second = await hfMachine(true, first.state);
-    await weights(second);
-    assert.equal(second.count("hf"), 0);
-    assert.equal(hubHits(), hubBefore);
-    assert.equal(existsSync(second.p(`${HF_SNAPSHOT}/config.json`)), false, "nothing copied to disk");
-    const r = await second.run(["systemctl", "start", "qwen3-serve-engine.service"]);
-    assert.equal(r.code, 0, r.stderr);
-    const envFile = second.p("run/qwen3-serve/engine-aws.env");
-    const deadline = Date.now() + 8000;
-    while (!existsSync(path.join(second.state, "docker-run.json")) && Date.now() < deadline)
-      await new Promise((res) => setTimeout(res, 50));
-    const issued = JSON.parse(readFileSync(path.join(second.state, "sts-credentials.json"), "utf8")) as {
-      AccessKeyId: string;
-      SecretAccessKey: string;
-      SessionToken: string;
-      roleArn: string;
-      sessionName: string;
-    }[];
-    assert.equal(issued.length, 1);
-    const creds = issued[0];
-    assert.equal(creds?.roleArn, READ_ROLE);
-    assert.equal(creds?.sessionName, "qwen3-serve-engine");
-    assert.equal((statSync(envFile).mode & 0o777).toString(8), "600");
-    assert.equal(
-      readFileSync(envFile, "utf8"),
-      `AWS_ACCESS_KEY_ID=${creds?.AccessKeyId}\nAWS_SECRET_ACCESS_KEY=${creds?.SecretAccessKey}\n` +
-        `AWS_SESSION_TOKEN=${creds?.SessionToken}\nAWS_REGION=us-east-1\nAWS_DEFAULT_REGION=us-east-1\n` +
-        "AWS_EC2_METADATA_DISABLED=true\n",
-    );
-    const run = readFileSync(path.join(second.state, "docker-run.json"), "utf8");
-    for (const secret of [creds?.AccessKeyId, creds?.SecretAccessKey, creds?.SessionToken])
-      assert.ok(secret !== undefined && !run.includes(secret), "no credential on docker's argv");
-    assert.match(run, /"--env-file","[^"]*\/run\/qwen3-serve\/engine-aws\.env"/, run);
-    while (
-      !readLog(second.state).some((e) => e.op === "GetObject" && e.principal === creds?.AccessKeyId) &&
-      Date.now() < deadline
-    )
-      await new Promise((res) => setTimeout(res, 50));
-    const streamed = readLog(second.state).filter((e) => e.op === "GetObject" && e.principal === creds?.AccessKeyId);
-    assert.ok(
-      streamed.some((e) => e.key === `${HF_PREFIX}/model-00001-of-00002.safetensors`),
-      "the engine read the shards with the read role's keys",
-    );
-    second.stopUnits();
-  });
+  it(
+    "a second streaming machine downloads nothing, and its engine streams with the " +
+      "read role's STS keys from a 0600 env file, none of them on docker's argv",
+    async () => {
+      const hubBefore = hubHits();
+      const second = await hfMachine(true, first.state);
+      await weights(second);
+      assert.equal(second.count("hf"), 0);
+      assert.equal(hubHits(), hubBefore);
+      assert.equal(existsSync(second.p(`${HF_SNAPSHOT}/config.json`)), false, "nothing copied to disk");
+      const r = await second.run(["systemctl", "start", "qwen3-serve-engine.service"]);
+      assert.equal(r.code, 0, r.stderr);
+      const envFile = second.p("run/qwen3-serve/engine-aws.env");
+      const deadline = Date.now() + 8000;
+      while (!existsSync(path.join(second.state, "docker-run.json")) && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 50));
+      const issued = JSON.parse(readFileSync(path.join(second.state, "sts-credentials.json"), "utf8")) as {
+        AccessKeyId: string;
+        SecretAccessKey: string;
+        SessionToken: string;
+        roleArn: string;
+        sessionName: string;
+      }[];
+      assert.equal(issued.length, 1);
+      const creds = issued[0];
+      assert.equal(creds?.roleArn, READ_ROLE);
+      assert.equal(creds?.sessionName, "qwen3-serve-engine");
+      assert.equal((statSync(envFile).mode & 0o777).toString(8), "600");
+      assert.equal(
+        readFileSync(envFile, "utf8"),
+        `AWS_ACCESS_KEY_ID=${creds?.AccessKeyId}\nAWS_SECRET_ACCESS_KEY=${creds?.SecretAccessKey}\n` +
+          `AWS_SESSION_TOKEN=${creds?.SessionToken}\nAWS_REGION=us-east-1\nAWS_DEFAULT_REGION=us-east-1\n` +
+          "AWS_EC2_METADATA_DISABLED=true\n",
+      );
+      const run = readFileSync(path.join(second.state, "docker-run.json"), "utf8");
+      for (const secret of [creds?.AccessKeyId, creds?.SecretAccessKey, creds?.SessionToken])
+        assert.ok(secret !== undefined && !run.includes(secret), "no credential on docker's argv");
+      assert.match(run, /"--env-file","[^"]*\/run\/qwen3-serve\/engine-aws\.env"/, run);
+      while (
+        !readLog(second.state).some((e) => e.op === "GetObject" && e.principal === creds?.AccessKeyId) &&
+        Date.now() < deadline
+      )
+        await new Promise((res) => setTimeout(res, 50));
+      const streamed = readLog(second.state).filter((e) => e.op === "GetObject" && e.principal === creds?.AccessKeyId);
+      assert.ok(
+        streamed.some((e) => e.key === `${HF_PREFIX}/model-00001-of-00002.safetensors`),
+        "the engine read the shards with the read role's keys",
+      );
+      second.stopUnits();
+    },
+  );
 
   const damage: [string, (state: string, key: string) => void, string, RegExp][] = [
     [
@@ -339,61 +355,239 @@ describe("the weights phase on a baked image trusts only what it can re-check", 
 });
 
 describe("user data with the mirror", () => {
-  it("the AWS form with a streaming mirror, a fleet and TLS stays under EC2's 16,384 bytes gzipped for every model and engine, the mirror's scripts coming through SSM", () => {
-    const idle = idleScriptSsm(`/qwen3-serve/${"s".repeat(40)}`, { mirror: true });
-    let largest = 0;
-    for (const m of MODELS) {
-      for (const engine of ["vllm", "sglang", "ollama"] as const) {
-        let p: ReturnType<typeof buildPlan>;
-        try {
-          p = buildPlan(
-            parsePlanRequest({
-              model: m.id,
-              engine,
-              context: 131072,
-              modelRevision: "a".repeat(engine === "ollama" ? 64 : 40),
-            }),
+  it(
+    "the AWS form with a streaming mirror, a fleet (sharing its compile cache) and TLS stays under EC2's 16,384 bytes " +
+      "gzipped for every model and engine, the mirror's scripts coming through SSM",
+    () => {
+      const idle = idleScriptSsm(`/qwen3-serve/${"s".repeat(40)}`, { mirror: true });
+      let largest = 0;
+      for (const m of MODELS) {
+        for (const engine of ["vllm", "sglang", "ollama"] as const) {
+          let p: ReturnType<typeof buildPlan>;
+          try {
+            p = buildPlan(
+              parsePlanRequest({
+                model: m.id,
+                engine,
+                context: 131072,
+                modelRevision: "a".repeat(engine === "ollama" ? 64 : 40),
+              }),
+            );
+          } catch {
+            continue;
+          }
+          const stream = ENGINES[engine].objectStore !== undefined;
+          const settings: MachineSettings = {
+            secrets: {
+              source: "ssm",
+              region: "ap-southeast-2",
+              apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`,
+              hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token`,
+            },
+            idleFromSsm: { parameters: idle.parameters, sha256: idle.sha256 },
+            proxyPort: 8443,
+            driver: "install",
+            tls: { domain: "qwen3-endpoint.research.example.com", email: "ml-platform-team@example.com" },
+            engineImageDigest: `sha256:${"a".repeat(64)}`,
+            idle: { minutes: null, ttlHours: null, countSsh: false, action: "poweroff", fromInstanceTags: true },
+            fleet: {
+              region: "ap-southeast-2",
+              autoScalingGroupName: `qwen3-serve-${"s".repeat(40)}-fleet`,
+              metricNamespace: "qwen3-serve",
+              queueMetric: "QueueDepth",
+              publishQueueMetric: engine !== "ollama",
+              readyPath: "/qwen3-serve/ready",
+            },
+            weightsMirror: {
+              ...mirror(modelPrefix({ ...p.serve.weights, revision: p.serve.weights.revision ?? "" }), stream),
+              bucket: "qwen3-serve-weights-123456789012-ap-southeast-2",
+              region: "ap-southeast-2",
+              // A fleet of a compiling engine shares its compile cache: one more key in the env file.
+              ...(engine !== "ollama" ? { compileCache: `v1/cache/qwen3-serve.${"s".repeat(40)}` } : {}),
+            },
+          };
+          const files = machineFiles(p, settings);
+          assert.ok(
+            !files.some((f) => /\/(mirror\.(py|sh)|idle\.py)$/.test(f.path)),
+            "the mirror's scripts travel through SSM",
           );
-        } catch {
-          continue;
+          largest = Math.max(largest, gzipSync(renderCloudInit(files), { level: 9 }).length);
         }
-        const stream = ENGINES[engine].objectStore !== undefined;
-        const settings: MachineSettings = {
-          secrets: {
-            source: "ssm",
-            region: "ap-southeast-2",
-            apiKeyParameter: `/qwen3-serve/${"s".repeat(40)}/api-key`,
-            hfTokenParameter: `/qwen3-serve/${"s".repeat(40)}/hf-token`,
-          },
-          idleFromSsm: { parameters: idle.parameters, sha256: idle.sha256 },
-          proxyPort: 8443,
-          driver: "install",
-          tls: { domain: "qwen3-endpoint.research.example.com", email: "ml-platform-team@example.com" },
-          engineImageDigest: `sha256:${"a".repeat(64)}`,
-          idle: { minutes: null, ttlHours: null, countSsh: false, action: "poweroff", fromInstanceTags: true },
-          fleet: {
-            region: "ap-southeast-2",
-            autoScalingGroupName: `qwen3-serve-${"s".repeat(40)}-fleet`,
-            metricNamespace: "qwen3-serve",
-            queueMetric: "QueueDepth",
-            publishQueueMetric: engine !== "ollama",
-            readyPath: "/qwen3-serve/ready",
-          },
-          weightsMirror: {
-            ...mirror(modelPrefix({ ...p.serve.weights, revision: p.serve.weights.revision ?? "" }), stream),
-            bucket: "qwen3-serve-weights-123456789012-ap-southeast-2",
-            region: "ap-southeast-2",
-          },
-        };
-        const files = machineFiles(p, settings);
-        assert.ok(
-          !files.some((f) => /\/(mirror\.(py|sh)|idle\.py)$/.test(f.path)),
-          "the mirror's scripts travel through SSM",
-        );
-        largest = Math.max(largest, gzipSync(renderCloudInit(files), { level: 9 }).length);
       }
-    }
-    assert.ok(largest > 0);
-    assert.ok(largest < 16384, `largest gzipped user data is ${largest} bytes; EC2 takes at most 16384`);
+      assert.ok(largest > 0);
+      assert.ok(largest < 16384, `largest gzipped user data is ${largest} bytes; EC2 takes at most 16384`);
+    },
+  );
+});
+
+describe("a fleet's compile cache in the mirror (vLLM replicas)", () => {
+  const CACHE_PREFIX = "v1/cache/qwen3-serve.sandbox";
+  const ENGINE_CACHE = "var/lib/qwen3-serve/engine-cache";
+  /** What the first replica's engine compiled (as vLLM, Triton and Inductor write below the mounted cache). */
+  const COMPILED: Record<string, string> = {
+    "vllm/torch_compile_cache/4f2a/rank_0_0/backbone/computation_graph.py": "def forward(x):\n    return x\n",
+    "triton/8c1d/triton_poi_fused_0.cubin": "\u0000cubin\u0001",
+    "inductor/fxgraph/ab/fxgraph-ab12": "graph",
+  };
+  const fleetReplica = (sharedS3?: string): Promise<Sandbox> =>
+    machine(
+      {
+        request: { model: "qwen3:8b", engine: "vllm", modelRevision: COMMIT },
+        weightsMirror: { ...mirror(HF_PREFIX, false), compileCache: CACHE_PREFIX },
+        fleet: {
+          region: "us-east-1",
+          autoScalingGroupName: "qwen3-serve-sandbox-fleet",
+          metricNamespace: "qwen3-serve",
+          queueMetric: "QueueDepth",
+          publishQueueMetric: false,
+          readyPath: "/qwen3-serve/ready",
+        },
+        ...(sharedS3 !== undefined ? { sharedS3 } : {}),
+      },
+      ["secrets", "engine", "proxy"],
+    );
+  const cacheKeyOf = (sb: Sandbox): string =>
+    /^WEIGHTS_MIRROR_CACHE_KEY='([^']*)'$/m.exec(
+      sb.files.find((f) => f.path.endsWith("/bootstrap.env"))?.content ?? "",
+    )?.[1] ?? "";
+  async function phase(sb: Sandbox, name: string): Promise<string> {
+    const r = await sb.step(name);
+    assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
+    return r.stdout + r.stderr;
+  }
+  /** A tar.gz of these members: files (one byte) or, with `link`, symlinks. */
+  const tarball = (members: { name: string; link?: string }[]): Buffer => {
+    const script =
+      "import io, json, sys, tarfile\n" +
+      "buf = io.BytesIO()\n" +
+      "with tarfile.open(fileobj=buf, mode='w:gz') as t:\n" +
+      "    for m in json.loads(sys.argv[1]):\n" +
+      "        info = tarfile.TarInfo(m['name'])\n" +
+      "        if 'link' in m:\n" +
+      "            info.type, info.linkname = tarfile.SYMTYPE, m['link']\n" +
+      "            t.addfile(info)\n" +
+      "        else:\n" +
+      "            info.size = 1\n" +
+      "            t.addfile(info, io.BytesIO(b'x'))\n" +
+      "sys.stdout.buffer.write(buf.getvalue())\n";
+    const r = spawnSync("python3", ["-c", script, JSON.stringify(members)]);
+    assert.equal(r.status, 0, String(r.stderr));
+    return r.stdout;
+  };
+  let first: Sandbox;
+
+  it(
+    "a replica that compiled shares its engine cache after the first token: one create-only " +
+      "PUT with its SHA-256 under the stack's cache prefix, holding what the engine wrote",
+    async () => {
+      first = await fleetReplica();
+      const key = cacheKeyOf(first);
+      assert.match(key, /^v1\/cache\/qwen3-serve\.sandbox\/[0-9a-f]{64}\.tar\.gz$/);
+      await weights(first);
+      const load = await phase(first, "load");
+      assert.match(load, /mirror: no compile cache unpacked from \S+ \(none shared yet\); the engine compiles/);
+      for (const [rel, text] of Object.entries(COMPILED)) {
+        mkdirSync(path.dirname(first.p(`${ENGINE_CACHE}/${rel}`)), { recursive: true });
+        writeFileSync(first.p(`${ENGINE_CACHE}/${rel}`), text);
+      }
+      const out = await phase(first, "first-token");
+      assert.match(
+        out,
+        /mirror: shared the compile cache as v1\/cache\/qwen3-serve\.sandbox\/[0-9a-f]{64}\.tar\.gz \(\d+ bytes\)/,
+      );
+      assert.deepEqual(listKeys(first.state, BUCKET, "v1/cache/"), [key]);
+      assert.deepEqual(opsOn(first.state, key), ["GetObject 404", "PutObject 200"]);
+      const bytes = objectBytes(first.state, BUCKET, key) ?? Buffer.alloc(0);
+      const meta = objectMeta(first.state, BUCKET, key);
+      assert.equal(meta?.sha256b64, sha256(bytes).toString("base64"));
+      assert.equal(meta?.checksumType, "FULL_OBJECT");
+      const listing = spawnSync("tar", ["-tzf", "-"], { input: bytes, encoding: "utf8" }).stdout.split("\n");
+      for (const rel of Object.keys(COMPILED))
+        assert.ok(listing.includes(`./${rel}`), `${rel} in ${listing.join(" ")}`);
+      first.stopUnits();
+    },
+  );
+
+  it("a second replica unpacks it into its empty engine cache before its engine starts, and uploads nothing after its first token", async () => {
+    const second = await fleetReplica(first.state);
+    const key = cacheKeyOf(second);
+    assert.equal(key, cacheKeyOf(first), "the same plan on the same GPUs: the same key");
+    await weights(second);
+    const load = await phase(second, "load");
+    assert.match(
+      load,
+      /mirror: unpacked the fleet's compile cache v1\/cache\/qwen3-serve\.sandbox\/\S+ \(\d+ bytes, SHA-256 checked\)/,
+    );
+    for (const [rel, text] of Object.entries(COMPILED))
+      assert.equal(readFileSync(second.p(`${ENGINE_CACHE}/${rel}`), "utf8"), text, rel);
+    const calls = second.calls();
+    const fetched = calls.findIndex((c) => c.cmd === "aws" && c.args.includes("get-object") && c.args.includes(key));
+    const started = calls.findIndex(
+      (c) =>
+        c.cmd === "systemctl" && /^(re)?start$/.test(c.args[0] ?? "") && c.args[1] === "qwen3-serve-engine.service",
+    );
+    assert.ok(fetched >= 0 && started > fetched, `get-object at ${fetched}, engine start at ${started}`);
+    await phase(second, "first-token");
+    assert.deepEqual(
+      readLog(second.state)
+        .filter((e) => e.op === "PutObject" && e.key.startsWith("v1/cache/"))
+        .map((e) => e.key),
+      [],
+    );
+    assert.equal(readFileSync(second.p("var/lib/qwen3-serve/engine-cache.key"), "utf8"), `${key}\n`);
+    second.stopUnits();
   });
+
+  it(
+    "a cache tarball holding ../x, an absolute path or a link out of the cache is refused " +
+      "whole, and one whose bytes do not match S3's SHA-256 is ignored: nothing unpacked",
+    async () => {
+      const sb = await fleetReplica();
+      const key = cacheKeyOf(sb);
+      const fetch = async (): Promise<string> => {
+        const lib = sb.p("usr/local/lib/qwen3-serve");
+        const r = await sb.run([
+          "env",
+          `QS_LIB=${lib}`,
+          "QS_PHASE=load",
+          "bash",
+          "-c",
+          '. "$QS_LIB/lib.sh"; load_env "$QS_ENV_FILE"; . "$QS_LIB/mirror.sh"; engine_cache_fetch',
+        ]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        return r.stdout + r.stderr;
+      };
+      const bad: [string, { name: string; link?: string }[], RegExp][] = [
+        ["../x", [{ name: "./vllm/ok" }, { name: "../x" }], /member '\.\.\/x': an absolute path or \.\. in its name/],
+        ["an absolute path", [{ name: "/tmp/qs-abs-x" }], /member '\/tmp\/qs-abs-x': an absolute path/],
+        [
+          "a link out",
+          [{ name: "./triton", link: "../../../etc" }],
+          /member '\.\/triton': an absolute path or \.\. in its name or link target/,
+        ],
+      ];
+      for (const [what, members, reason] of bad) {
+        remove(sb.state, BUCKET, key);
+        seedObject(sb.state, BUCKET, key, tarball(members));
+        const out = await fetch();
+        assert.match(out, reason, what);
+        assert.match(out, /: not unpacked; the engine compiles/, what);
+        assert.equal(existsSync(sb.p(ENGINE_CACHE)) && readdirSync(sb.p(ENGINE_CACHE)).length > 0, false, what);
+        assert.equal(existsSync(sb.p("var/lib/qwen3-serve/x")), false, what);
+        assert.equal(existsSync(sb.p(`${ENGINE_CACHE}.incoming`)), false, what);
+      }
+      assert.equal(existsSync("/tmp/qs-abs-x"), false);
+      // Bytes that are not what S3 checksummed (S3 itself would never serve them; a damaged transfer could).
+      remove(sb.state, BUCKET, key);
+      seedObject(sb.state, BUCKET, key, tarball([{ name: "./vllm/ok" }]));
+      const object = path.join(sb.state, "s3", BUCKET, key);
+      const damaged = readFileSync(object);
+      damaged[damaged.length - 1] = (damaged[damaged.length - 1] ?? 0) ^ 0xff;
+      writeFileSync(object, damaged);
+      const out = await fetch();
+      assert.match(out, /mirror: v1\/cache\/\S+: SHA-256 \S+ in S3, \S+ expected: not unpacked; the engine compiles/);
+      assert.equal(existsSync(sb.p(`${ENGINE_CACHE}/vllm/ok`)), false);
+      assert.equal(existsSync(sb.p("var/lib/qwen3-serve/engine-cache.key")), false);
+    },
+  );
 });

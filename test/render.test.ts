@@ -28,7 +28,7 @@ import { parsePlanRequest } from "../components/sizing/request";
 import { MODELS } from "../components/catalog/models";
 import { idleScriptSsm, machineFiles, scriptNames } from "../components/machine/assets";
 import { requireTool } from "./helpers/tools";
-import type { WeightsMirror } from "../components/mirror/keys";
+import { compileCacheKey, type WeightsMirror } from "../components/mirror/keys";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "qs-render-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -665,6 +665,7 @@ describe("the S3 weights mirror in the rendered files (aws.weightsCache: s3)", (
         WEIGHTS_MIRROR_STREAM: "1",
         WEIGHTS_MIRROR_READ_ROLE_ARN: "arn:aws:iam::123456789012:role/prod-weights-read",
         WEIGHTS_MIRROR_USED_KEY: "v1/used/qwen3-serve.prod/0123456789abcdef.json",
+        WEIGHTS_MIRROR_CACHE_KEY: "",
       },
     );
   });
@@ -683,6 +684,7 @@ describe("the S3 weights mirror in the rendered files (aws.weightsCache: s3)", (
         "WEIGHTS_MIRROR_STREAM=''",
         "WEIGHTS_MIRROR_READ_ROLE_ARN=''",
         "WEIGHTS_MIRROR_USED_KEY='v1/used/qwen3-serve.prod/0123456789abcdef.json'",
+        "WEIGHTS_MIRROR_CACHE_KEY=''",
       ],
     );
   });
@@ -697,6 +699,65 @@ describe("the S3 weights mirror in the rendered files (aws.weightsCache: s3)", (
         e.name === "Error" &&
         e.message === "weightsMirror.stream: ollama cannot load weights from S3; its weights are copied to disk",
     );
+  });
+
+  it(
+    "a fleet replica (compileCache set) carries WEIGHTS_MIRROR_CACHE_KEY: the stack's cache prefix and the SHA-256 of " +
+      "image, digest, argv, env and GPUs, pinned; a pinned digest, or any other input, makes another key",
+    () => {
+      const p = pinned("Qwen3-8B", "vllm");
+      const fleet = { ...mirror(`v1/hf/Qwen/Qwen3-8B/${REV}`, true), compileCache: "v1/cache/qwen3-serve.prod" };
+      const key = (settings: MachineSettings): string | undefined =>
+        bootstrapEnv(p, { ...settings, weightsMirror: fleet }).WEIGHTS_MIRROR_CACHE_KEY;
+      // Read from a render, 2026-11-30 (vllm/vllm-openai:v0.31.0, the streaming argv, one L40S).
+      assert.equal(
+        key(SSM),
+        "v1/cache/qwen3-serve.prod/40b52d5dc73396b3a0529cab72ded3015d26fcc6fb2a6090923c0c7bccd98e8a.tar.gz",
+      );
+      assert.equal(
+        key({ ...SSM, engineImageDigest: `sha256:${"b".repeat(64)}` }),
+        "v1/cache/qwen3-serve.prod/ee6795d23b24948b829ea037ece0b3f84c82ff0026bd1735769c84199488b091.tar.gz",
+      );
+      const base = {
+        image: "vllm/vllm-openai:v0.31.0",
+        imageDigest: null,
+        argv: ["vllm", "serve"],
+        env: { A: "1" },
+        gpu: "L40S",
+        gpuCount: 1,
+      };
+      const keys = [
+        base,
+        { ...base, image: "vllm/vllm-openai:v0.31.1" },
+        { ...base, imageDigest: `sha256:${"c".repeat(64)}` },
+        { ...base, argv: ["vllm", "serve", "--max-model-len", "8192"] },
+        { ...base, env: { A: "2" } },
+        { ...base, gpu: "L4" },
+        { ...base, gpuCount: 2 },
+      ].map((inputs) => compileCacheKey("v1/cache/p.s", inputs));
+      assert.equal(new Set(keys).size, keys.length, keys.join("\n"));
+      for (const k of keys) assert.match(k, /^v1\/cache\/p\.s\/[0-9a-f]{64}\.tar\.gz$/);
+      assert.equal(
+        compileCacheKey("v1/cache/p.s", { ...base, env: { B: "2", A: "1" } }),
+        compileCacheKey("v1/cache/p.s", { ...base, env: { A: "1", B: "2" } }),
+      );
+    },
+  );
+
+  it("compileCache on Ollama (no compile cache) or outside v1/cache/ throws a plain Error; without it the key is empty", () => {
+    const ollama = pinned("qwen3:8b", "ollama");
+    const prefix = `v1/ollama/qwen3/8b-q4_K_M/${DIGEST}`;
+    assert.throws(
+      () =>
+        bootstrapEnv(ollama, { ...SSM, weightsMirror: { ...mirror(prefix, false), compileCache: "v1/cache/q.prod" } }),
+      { message: "weightsMirror.compileCache: ollama keeps no compile cache" },
+    );
+    const vllm = pinned("Qwen3-8B", "vllm");
+    const hf = mirror(`v1/hf/Qwen/Qwen3-8B/${REV}`, false);
+    assert.throws(() => bootstrapEnv(vllm, { ...SSM, weightsMirror: { ...hf, compileCache: "v1/hf/q.prod" } }), {
+      message: 'weightsMirror.compileCache "v1/hf/q.prod" is not a stack\'s cache prefix',
+    });
+    assert.equal(bootstrapEnv(vllm, { ...SSM, weightsMirror: hf }).WEIGHTS_MIRROR_CACHE_KEY, "");
   });
 
   it("refuses a mirror prefix that is not the plan's model revision, a bad bucket name, and streaming without a read role", () => {

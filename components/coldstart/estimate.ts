@@ -9,10 +9,16 @@ import { type EngineName, streamsFromObjectStore } from "../engines";
 
 /**
  * Where the machine comes up: an AWS instance from an image family, reading its weights from the source or (with
- * `aws.weightsCache: s3`) from the account's in-region S3 mirror; or a machine that already runs.
+ * `aws.weightsCache: s3`) from the account's in-region S3 mirror, as a single machine or a fleet's replica (which,
+ * on the mirror, also unpacks the compile cache the fleet's first replica shared); or a machine that already runs.
  */
 export type ColdStartSite =
-  | { readonly kind: "aws"; readonly ami: AmiFamilyName; readonly weightsCache?: "off" | "s3" }
+  | {
+      readonly kind: "aws";
+      readonly ami: AmiFamilyName;
+      readonly weightsCache?: "off" | "s3";
+      readonly fleet?: boolean;
+    }
   | { readonly kind: "machine" };
 
 /** Phase names, in the order the bootstrap runs them. */
@@ -44,7 +50,8 @@ export interface ColdStartEstimate {
   readonly warmRestartSeconds: number;
   /**
    * Present when the weights come from the S3 mirror (`aws.weightsCache: s3`), where the phases and total above
-   * already read them: the first machine, which finds the mirror without the model and seeds it from the source.
+   * already read them: the first machine, which finds the mirror without the model and seeds it from the source
+   * (and, on a fleet, compiles cold where later replicas unpack its compile cache).
    */
   readonly seeding?: { readonly weightsSeconds: number; readonly totalSeconds: number };
   /** Always "estimate". */
@@ -166,18 +173,37 @@ function warmCompileSeconds(engine: EngineName): number {
   return compilePhase(engine).seconds;
 }
 
+/**
+ * The compile phase of a fleet replica on the mirror, which unpacks the compile cache the fleet's first replica
+ * shared before its engine starts: vLLM's torch.compile from it, CUDA graphs captured again (as on a warm restart).
+ * SGLang compiles nothing but its graphs by default, so it stays as cold.
+ */
+function sharedCompilePhase(engine: EngineName): ColdStartPhase {
+  if (engine !== "vllm") return compilePhase(engine);
+  return {
+    name: "compile",
+    seconds: round1(warmCompileSeconds(engine)),
+    basis:
+      `torch.compile ${F.vllmCompileCached.value} s from the fleet's compile cache in the S3 mirror ` +
+      `(${cite(F.vllmCompileCached)}) + CUDA graph capture ${F.vllmGraphCapture.value} s ` +
+      `(${cite(F.vllmGraphCapture)}); the first replica compiles cold, ${F.vllmCompileCold.value} s, and shares it`,
+  };
+}
+
 /** The cold-start estimate for a plan served at a site. */
 export function estimateColdStart(plan: ColdStartPlan, site: ColdStartSite): ColdStartEstimate {
   const mirrored = site.kind === "aws" && site.weightsCache === "s3";
   const source = weightsPhase(plan);
   const weights = mirrored ? mirrorWeightsPhase(plan) : source;
+  const cold = compilePhase(plan.engine);
+  const compile = mirrored && site.fleet === true ? sharedCompilePhase(plan.engine) : cold;
   const phases: ColdStartPhase[] = [
     bootPhase(site),
     driverPhase(site),
     imagePhase(plan.engine),
     weights,
     loadPhase(plan),
-    compilePhase(plan.engine),
+    compile,
     {
       name: "first token",
       seconds: round1(plan.performance.ttftSeconds),
@@ -186,7 +212,8 @@ export function estimateColdStart(plan: ColdStartPlan, site: ColdStartSite): Col
   ];
   const total = round1(phases.reduce((a, p) => a + p.seconds, 0));
   const mirrorWeights = round1(plan.serve.weights.expectedBytes / F.s3Rate.value);
-  const sourceTotal = round1(total - weights.seconds + source.seconds);
+  // The first machine seeds the weights, and (on a fleet) compiles cold to share its cache.
+  const sourceTotal = round1(total - weights.seconds + source.seconds - compile.seconds + cold.seconds);
   return {
     phases,
     totalSeconds: total,

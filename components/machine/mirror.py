@@ -8,6 +8,8 @@ Commands (the model comes from the env file: WEIGHTS_SOURCE, MODEL_REF, MODEL_RE
   verify-ollama DIR          compare a pulled Ollama store with the pinned manifest digest
   seed DIR                   upload the verified files, create-only, then the manifest
   files-list REL             print the verified files as "size<TAB>sha256<TAB>REL/path" lines
+  cache-fetch DEST           unpack the fleet's compile cache (WEIGHTS_MIRROR_CACHE_KEY) into the empty folder DEST
+  cache-share SRC            pack SRC and upload it create-only as the fleet's compile cache
 Every AWS call runs the CLI named in MIRROR_AWS (one word a line: the host's `aws`, or the pinned image).
 Working files go to MIRROR_WORK. Python 3 standard library only.
 """
@@ -18,8 +20,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 
 
 def env(name, default=""):
@@ -35,6 +39,7 @@ REVISION = env("MODEL_REVISION")
 WORK = env("MIRROR_WORK")
 AWS = [w for w in env("MIRROR_AWS").split("\n") if w]
 MANIFEST_KEY = f"{PREFIX}/.qwen3-serve/manifest.json"
+CACHE_KEY = env("WEIGHTS_MIRROR_CACHE_KEY")
 BLOBS = f"{PREFIX.split('/')[0]}/ollama/blobs"
 OLLAMA_MANIFEST = env("MIRROR_OLLAMA_MANIFEST")
 MAX_PUT = int(env("MIRROR_MAX_PUT_BYTES", str(5 * 1024**3)))
@@ -201,8 +206,8 @@ def cmd_check(args):
 
     results = parallel(one, files)
     if "--hash-composite" in args:
-        results = [hash_stored(f) if r == "composite" else r for f, r in zip(files, results)]
-    bad = [(f, r) for f, r in zip(files, results) if r not in (None, "composite")]
+        results = [hash_stored(f) if r == "composite" else r for f, r in zip(files, results, strict=True)]
+    bad = [(f, r) for f, r in zip(files, results, strict=True) if r not in (None, "composite")]
     for f, r in bad:
         log(f"{f['key']}: {r}")
     save("check.json", {"files": files})
@@ -247,7 +252,7 @@ def cmd_copy(args):
             os.remove(tmp)
         return why
 
-    bad = [(f, why) for f, why in zip(files, parallel(one, files)) if why]
+    bad = [(f, why) for f, why in zip(files, parallel(one, files), strict=True) if why]
     for f, why in bad:
         log(f"{f['key']}: {why}")
     if bad:
@@ -397,7 +402,7 @@ def cmd_seed(_args):
     def one(f):
         return put(f["key"], os.path.join(local["root"], f["path"]), f["size"], f["sha256"])
 
-    bad = [(f, why) for f, why in zip(files, parallel(one, files)) if why]
+    bad = [(f, why) for f, why in zip(files, parallel(one, files), strict=True) if why]
     for f, why in bad:
         log(f"{f['key']}: {why}")
     if bad:
@@ -421,6 +426,98 @@ def cmd_files_list(args):
     return 0
 
 
+def unsafe_member(m):
+    """Why a cache tarball member may not be unpacked: what is not a file, folder or link, or what could land
+    outside the folder (an absolute path or `..`, in its name or in a link's target)."""
+    if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+        return "not a file, folder or link"
+    names = [m.name] + ([m.linkname] if m.issym() or m.islnk() else [])
+    if any(n.startswith("/") or ".." in n.split("/") for n in names):
+        return "an absolute path or .. in its name or link target"
+    if m.mode & 0o6000:
+        return "setuid or setgid"
+    return None
+
+
+def tar_problem(path):
+    """Why a cache tarball is refused as a whole (None when every member may be unpacked)."""
+    try:
+        with tarfile.open(path, "r:gz") as t:
+            for m in t:
+                why = unsafe_member(m)
+                if why:
+                    return f"member {m.name[:200]!r}: {why}"
+    except (tarfile.TarError, OSError, EOFError) as e:
+        return f"not a readable tar.gz ({e})"
+    return None
+
+
+def unpack(tarball, dest):
+    """Unpack into a fresh folder beside dest, then put it in dest's place: nothing half-unpacked is ever used."""
+    staging = f"{dest}.incoming"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    cmd = ["tar", "-xzf", tarball, "-C", staging, "--no-same-owner", "--no-same-permissions"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode == 0 and os.path.isdir(dest) and os.listdir(dest):
+        r = subprocess.CompletedProcess(cmd, 1, "", f"{dest} is no longer empty")
+    if r.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        return f"tar failed: {last_line(r.stderr)}"
+    if os.path.isdir(dest):
+        os.rmdir(dest)
+    os.replace(staging, dest)
+    return None
+
+
+def cmd_cache_fetch(args):
+    tarball = os.path.join(WORK, "compile-cache.tar.gz")
+    try:
+        r = aws("s3api", "get-object", "--bucket", BUCKET, "--key", CACHE_KEY, "--checksum-mode", "ENABLED", tarball)
+        if r.returncode != 0:
+            why = "none shared yet" if "NoSuchKey" in r.stderr else last_line(r.stderr)
+            log(f"no compile cache unpacked from {CACHE_KEY} ({why}); the engine compiles")
+            return 1
+        meta = json.loads(r.stdout)
+        why = stored_problem(meta, os.path.getsize(tarball), hashes(tarball)[0])
+        why = "a multipart object, not a replica's upload" if why == "composite" else why
+        why = why or tar_problem(tarball) or unpack(tarball, args[0])
+        if why:
+            log(f"{CACHE_KEY}: {why}: not unpacked; the engine compiles")
+            return 1
+        log(f"unpacked the fleet's compile cache {CACHE_KEY} ({meta['ContentLength']} bytes, SHA-256 checked)")
+        return 0
+    finally:
+        if os.path.exists(tarball):
+            os.remove(tarball)
+
+
+def cmd_cache_share(args):
+    """A failed upload returns 1 (the next boot tries again); a lost race or a tarball too big for one PUT is done."""
+    tarball = os.path.join(WORK, "compile-cache.tar.gz")
+    cmd = ["tar", "-czf", tarball, "--owner=0", "--group=0", "--numeric-owner", "-C", args[0], "."]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            log(f"could not pack the compile cache: {last_line(r.stderr)}")
+            return 1
+        size = os.path.getsize(tarball)
+        if size > MAX_PUT:
+            log(f"the compile cache is {size} bytes, over the {MAX_PUT}-byte single PUT: not shared")
+            return 0
+        ok, err = upload(CACHE_KEY, tarball, size, hashes(tarball)[0])
+        if ok:
+            log(f"shared the compile cache as {CACHE_KEY} ({size} bytes)")
+        elif "PreconditionFailed" in err:
+            log(f"another replica shared {CACHE_KEY} first")
+        else:
+            log(f"could not share the compile cache: {last_line(err)}")
+        return 0 if ok or "PreconditionFailed" in err else 1
+    finally:
+        if os.path.exists(tarball):
+            os.remove(tarball)
+
+
 COMMANDS = {
     "check": cmd_check,
     "copy": cmd_copy,
@@ -428,6 +525,8 @@ COMMANDS = {
     "verify-ollama": cmd_verify_ollama,
     "seed": cmd_seed,
     "files-list": cmd_files_list,
+    "cache-fetch": cmd_cache_fetch,
+    "cache-share": cmd_cache_share,
 }
 
 if __name__ == "__main__":

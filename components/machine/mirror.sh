@@ -17,7 +17,7 @@ mirror_py() {
   MIRROR_WORK="$MIRROR_WORK" MIRROR_AWS="$(aws_cli_words)" MIRROR_OLLAMA_MANIFEST="${MIRROR_OLLAMA_MANIFEST:-}" \
     WEIGHTS_SOURCE="$WEIGHTS_SOURCE" MODEL_REF="$MODEL_REF" MODEL_REVISION="${MODEL_REVISION:-}" \
     WEIGHTS_MIRROR_BUCKET="$WEIGHTS_MIRROR_BUCKET" WEIGHTS_MIRROR_REGION="$WEIGHTS_MIRROR_REGION" \
-    WEIGHTS_MIRROR_PREFIX="$WEIGHTS_MIRROR_PREFIX" QS_PHASE="$QS_PHASE" \
+    WEIGHTS_MIRROR_PREFIX="$WEIGHTS_MIRROR_PREFIX" WEIGHTS_MIRROR_CACHE_KEY="${WEIGHTS_MIRROR_CACHE_KEY:-}" QS_PHASE="$QS_PHASE" \
     python3 "$QS_LIB/mirror.py" "$@"
 }
 
@@ -89,4 +89,33 @@ PY
   rm -f "$file.json"
   if [ "$rc" = 0 ]; then mv -f "$file.tmp" "$file"; else rm -f "$file.tmp"; fi
   return "$rc"
+}
+
+# A fleet's compile cache (WEIGHTS_MIRROR_CACHE_KEY, empty on a single machine): the first replica to
+# serve packs its engine cache and uploads it create-only; a later replica unpacks it before its
+# engine starts, so torch.compile reads it instead of compiling. The marker holds the key once this
+# machine got or shared it. A cache is an optimisation: every failure is logged, none is fatal.
+ENGINE_CACHE_MARKER="$STATE_DIR/engine-cache.key"
+
+engine_cache_done() {
+  [ "$(cat "$ENGINE_CACHE_MARKER" 2>/dev/null)" = "$WEIGHTS_MIRROR_CACHE_KEY" ]
+}
+
+# Before the engine starts: only into an empty cache, so nothing this machine compiled is overwritten.
+engine_cache_fetch() {
+  [ -n "${WEIGHTS_MIRROR_CACHE_KEY:-}" ] && ! engine_cache_done || return 0
+  [ -z "$(ls -A "$ENGINE_CACHE" 2>/dev/null)" ] || return 0
+  if mirror_py cache-fetch "$ENGINE_CACHE"; then printf '%s\n' "$WEIGHTS_MIRROR_CACHE_KEY" >"$ENGINE_CACHE_MARKER"; fi
+  return 0
+}
+
+# After the first token, on a machine that did not get the cache: the engine has compiled by then.
+engine_cache_share() {
+  [ -n "${WEIGHTS_MIRROR_CACHE_KEY:-}" ] && ! engine_cache_done || return 0
+  if [ -z "$(ls -A "$ENGINE_CACHE" 2>/dev/null)" ]; then
+    log "mirror: the engine cache is empty; nothing to share"
+    return 0
+  fi
+  if mirror_py cache-share "$ENGINE_CACHE"; then printf '%s\n' "$WEIGHTS_MIRROR_CACHE_KEY" >"$ENGINE_CACHE_MARKER"; fi
+  return 0
 }

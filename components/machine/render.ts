@@ -8,7 +8,7 @@ import { fabricNeed } from "../catalog/gpus";
 import { AWS_CLI_IMAGE, DRIVER_BRANCH, NCT_VERSION } from "../catalog/pins";
 import { ENGINES } from "../engines";
 import { shellQuote } from "../engines/shell";
-import { modelPrefix, modelUri, type WeightsMirror } from "../mirror/keys";
+import { compileCacheKey, modelPrefix, modelUri, type WeightsMirror } from "../mirror/keys";
 import type { Plan } from "../sizing/plan";
 
 /** Where the bootstrap scripts live on the machine. */
@@ -291,8 +291,30 @@ function fleetEnv(plan: Plan, fleet: FleetMachine | undefined): Record<string, s
   };
 }
 
+/** Whether the plan's engine keeps a compile cache ({@link ENGINE_CACHE}; run-engine.sh mounts it for hf engines). */
+export function hasEngineCache(plan: Pick<Plan, "serve">): boolean {
+  return plan.serve.weights.source === "hf";
+}
+
+/** WEIGHTS_MIRROR_CACHE_KEY: the fleet's shared compile-cache object for this plan's engine, "" when not shared. */
+function compileCacheEnv(plan: Plan, mirror: WeightsMirror, imageDigest: string | undefined): string {
+  if (mirror.compileCache === undefined) return "";
+  if (!hasEngineCache(plan)) throw new Error(`weightsMirror.compileCache: ${plan.engine} keeps no compile cache`);
+  if (!/^v1\/cache\/[A-Za-z0-9._-]+$/.test(mirror.compileCache))
+    throw new Error(`weightsMirror.compileCache ${JSON.stringify(mirror.compileCache)} is not a stack's cache prefix`);
+  return compileCacheKey(mirror.compileCache, {
+    image: plan.serve.image,
+    imageDigest: imageDigest ?? null,
+    argv: engineArgv(plan, mirror),
+    env: plan.serve.env,
+    gpu: plan.instance.gpu,
+    gpuCount: plan.gpusUsed,
+  });
+}
+
 /** The WEIGHTS_MIRROR_* settings (none without a mirror, so the env file stays as it was). */
-function mirrorEnv(plan: Plan, mirror: WeightsMirror | undefined): Record<string, string> {
+function mirrorEnv(plan: Plan, settings: MachineSettings): Record<string, string> {
+  const mirror = settings.weightsMirror;
   if (mirror === undefined) return {};
   const { source, ref, revision } = plan.serve.weights;
   if (revision === null) throw new Error("the weights mirror keys models by revision: the plan must pin modelRevision");
@@ -320,6 +342,7 @@ function mirrorEnv(plan: Plan, mirror: WeightsMirror | undefined): Record<string
     WEIGHTS_MIRROR_STREAM: mirror.stream ? "1" : "",
     WEIGHTS_MIRROR_READ_ROLE_ARN: mirror.readRoleArn ?? "",
     WEIGHTS_MIRROR_USED_KEY: mirror.usedKey,
+    WEIGHTS_MIRROR_CACHE_KEY: compileCacheEnv(plan, mirror, settings.engineImageDigest),
   };
 }
 
@@ -379,7 +402,7 @@ export function bootstrapEnv(plan: Plan, settings: MachineSettings): Record<stri
     // Past the readiness timeout `pulumi up` waits, a bootstrap still "loading" is wedged: idle rules apply.
     IDLE_LOADING_MAX_SECONDS: String(readinessTimeoutSeconds(plan, settings.driver === "install")),
     ...fleetEnv(plan, settings.fleet),
-    ...mirrorEnv(plan, settings.weightsMirror),
+    ...mirrorEnv(plan, settings),
   };
   return env;
 }

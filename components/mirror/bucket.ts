@@ -7,7 +7,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BUCKET_PARAMETER, MIRROR_ROOT, USED_PREFIX } from "./keys";
+import { BUCKET_PARAMETER, COMPILE_CACHE_ROOT, MIRROR_ROOT, USED_PREFIX } from "./keys";
 import { bucketPolicy } from "./policy";
 
 /** A VPC whose machines read the mirror: its route tables, and its S3 gateway endpoint when it already has one. */
@@ -40,7 +40,9 @@ export function vpcsNeedingEndpoint(vpcs: readonly GatewayVpc[]): GatewayVpc[] {
 /**
  * The bucket's lifecycle. Lifecycle cannot tell "unused" (it never sees reads), so `npm run reap --weights`
  * deletes unused models; the rules only abort multipart uploads a crashed seeder left (their parts are billed
- * but invisible) and expire used markers no stack has refreshed in 90 days.
+ * but invisible), expire used markers no stack has refreshed in 90 days, and expire fleets' compile caches after
+ * 30 days: a cache is keyed by the engine's configuration, so a changed stack writes a new key and the old one
+ * would stay forever; a fleet whose cache expired has its next new replica compile and share it again.
  */
 export const LIFECYCLE_RULES = [
   {
@@ -50,6 +52,12 @@ export const LIFECYCLE_RULES = [
     abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
   },
   { id: "expire-used-markers", status: "Enabled", filter: { prefix: `${USED_PREFIX}/` }, expiration: { days: 90 } },
+  {
+    id: "expire-compile-caches",
+    status: "Enabled",
+    filter: { prefix: `${COMPILE_CACHE_ROOT}/` },
+    expiration: { days: 30 },
+  },
 ];
 
 /**

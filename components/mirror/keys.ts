@@ -8,7 +8,10 @@
  *   digest, under `v1/ollama/blobs/sha256-<hex>` (the names Ollama's own store uses);
  * - `<model prefix>/.qwen3-serve/manifest.json`: the file list with sizes and SHA-256, written last and
  *   create-only by the machine that seeded the prefix after verifying it; its presence means "complete";
- * - `v1/used/<stack>/<model hash>.json`: when a stack last booted with a model, for `npm run reap --weights`.
+ * - `v1/used/<stack>/<model hash>.json`: when a stack last booted with a model, for `npm run reap --weights`;
+ * - `v1/cache/<project>.<stack>/<config hash>.tar.gz`: a fleet's engine compile cache, written create-only by the
+ *   first replica to serve and unpacked by later ones. It holds code the engine runs (Inductor's Python, Triton's
+ *   kernels), so each stack has its own prefix, which only that stack's instance role may read or write.
  * The `v1/` root lets a later layout sit beside this one.
  */
 import { createHash } from "node:crypto";
@@ -19,6 +22,8 @@ export const MIRROR_ROOT = "v1";
 export const OLLAMA_BLOBS_PREFIX = `${MIRROR_ROOT}/ollama/blobs`;
 /** Where machines record that a stack still uses a model. */
 export const USED_PREFIX = `${MIRROR_ROOT}/used`;
+/** Fleets' shared engine compile caches, one prefix per stack below it. */
+export const COMPILE_CACHE_ROOT = `${MIRROR_ROOT}/cache`;
 /** The completion marker below a model prefix: written last, so a partial seed has none. */
 export const MANIFEST_NAME = ".qwen3-serve/manifest.json";
 /** SSM parameter (String) in which the shared stack publishes the bucket's name for the region. */
@@ -40,6 +45,11 @@ export interface WeightsMirror {
   readonly readRoleArn?: string;
   /** Key of this stack's "last used" marker for the model. */
   readonly usedKey: string;
+  /**
+   * The stack's compile-cache prefix ({@link compileCachePrefix}): set for a fleet replica whose engine compiles
+   * (vLLM, SGLang), which then shares its engine cache through it; absent on a single machine.
+   */
+  readonly compileCache?: string;
 }
 
 /** The model a mirror prefix is for: a plan's weights, with the revision the mirror requires. */
@@ -76,4 +86,41 @@ export function modelUri(bucket: string, prefix: string): string {
 export function usedMarkerKey(project: string, stack: string, prefix: string): string {
   const model = createHash("sha256").update(prefix).digest("hex").slice(0, 16);
   return `${USED_PREFIX}/${project}.${stack}/${model}.json`;
+}
+
+/** The key prefix of one stack's shared compile caches (no trailing slash): the whole of what its role may touch there. */
+export function compileCachePrefix(project: string, stack: string): string {
+  return `${COMPILE_CACHE_ROOT}/${project}.${stack}`;
+}
+
+/** What a compile cache is valid for: the same image, command, engine env and GPUs compile the same kernels. */
+export interface CompileCacheInputs {
+  readonly image: string;
+  /** The pinned `sha256:` digest, or null when the tag alone names the image. */
+  readonly imageDigest: string | null;
+  /** The engine's argv as the machine runs it. */
+  readonly argv: readonly string[];
+  /** The engine container's env. */
+  readonly env: Readonly<Record<string, string>>;
+  /** GPU model, as the plan names it. */
+  readonly gpu: string;
+  /** GPUs the engine uses. */
+  readonly gpuCount: number;
+}
+
+/**
+ * The object a fleet's replicas share their engine cache through: below the stack's prefix, named by the SHA-256 of
+ * everything that makes the cache valid, so a new image, command or GPU reads and writes a new key.
+ */
+export function compileCacheKey(stackPrefix: string, inputs: CompileCacheInputs): string {
+  const env = Object.entries(inputs.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const canonical = JSON.stringify([
+    inputs.image,
+    inputs.imageDigest ?? "",
+    inputs.argv,
+    env,
+    inputs.gpu,
+    inputs.gpuCount,
+  ]);
+  return `${stackPrefix}/${createHash("sha256").update(canonical).digest("hex")}.tar.gz`;
 }

@@ -47,7 +47,7 @@ export const OVERWRITABLE_PREFIXES = [`${OLLAMA_BLOBS_PREFIX}/`, `${MIRROR_ROOT}
 /**
  * The bucket policy:
  * - every request without TLS is denied (`aws:SecureTransport`);
- * - a write of any object outside {@link OVERWRITABLE_PREFIXES} (model files, manifests) that does not carry
+ * - a write of any object outside {@link OVERWRITABLE_PREFIXES} (model files, manifests, fleets' compile caches) that does not carry
  *   `If-None-Match: *` is denied, so a verified object cannot be swapped between a check and a load; a corrupt one is deleted, then
  *   written again. The `s3:if-none-match` key, and `s3:ObjectCreationOperation` to exempt CreateMultipartUpload and
  *   UploadPart (which take no conditional header) so only PutObject and CompleteMultipartUpload need it, are the
@@ -114,15 +114,19 @@ export interface InstanceMirrorGrant {
   readonly usedKeys: readonly string[];
   /** The weights-read role, when the engine streams from S3. */
   readonly readRoleArn?: string;
+  /** The stack's compile-cache prefix (keys.ts compileCachePrefix), for a fleet whose engine compiles. */
+  readonly compileCachePrefix?: string;
 }
 
 /**
  * The instance role's mirror policy: {@link readerStatements}, then PutObject, AbortMultipartUpload and DeleteObject
  * on the same objects for seeding (every replica of a fleet may seed: they share the role), PutObject on the used
- * markers, and sts:AssumeRole on exactly the weights-read role when there is one.
+ * markers, sts:AssumeRole on exactly the weights-read role when there is one, and for a fleet that shares its
+ * compile cache, GetObject and PutObject on its own cache prefix only. No other stack's role reaches that prefix,
+ * and the weights-read role never does: what is there is code the engine runs.
  */
 export function instanceMirrorPolicy(grant: InstanceMirrorGrant): PolicyDocument {
-  const { bucket, models, usedKeys, readRoleArn } = grant;
+  const { bucket, models, usedKeys, readRoleArn, compileCachePrefix } = grant;
   return document([
     ...readerStatements(bucket, models),
     {
@@ -139,6 +143,16 @@ export function instanceMirrorPolicy(grant: InstanceMirrorGrant): PolicyDocument
     },
     ...(readRoleArn !== undefined
       ? [{ Sid: "AssumeWeightsReader", Effect: "Allow" as const, Action: "sts:AssumeRole", Resource: readRoleArn }]
+      : []),
+    ...(compileCachePrefix !== undefined
+      ? [
+          {
+            Sid: "ShareOwnCompileCache",
+            Effect: "Allow" as const,
+            Action: ["s3:GetObject", "s3:PutObject"],
+            Resource: [objectArn(bucket, `${compileCachePrefix}/*`)],
+          },
+        ]
       : []),
   ]);
 }

@@ -571,12 +571,13 @@ function awsRequest(config: AwsStackConfig): Parameters<typeof buildPlan>[0] {
 
 /**
  * Where the plan's cold-start estimate boots: the stack's image family (plain Ubuntu installs the driver first),
- * and whether its weights come from the S3 mirror.
+ * and whether its weights (and, for a fleet, its compile cache) come from the S3 mirror.
  */
 function awsSite(config: AwsStackConfig): {
-  site: { kind: "aws"; ami: AwsStackConfig["aws"]["ami"]; weightsCache?: "s3" };
+  site: { kind: "aws"; ami: AwsStackConfig["aws"]["ami"]; weightsCache?: "s3"; fleet?: true };
 } {
-  const mirrored = config.aws.weightsCache === "s3" ? { weightsCache: "s3" as const } : {};
+  const fleet = config.fleet !== undefined ? { fleet: true as const } : {};
+  const mirrored = config.aws.weightsCache === "s3" ? { weightsCache: "s3" as const, ...fleet } : {};
   return { site: { kind: "aws", ami: config.aws.ami, ...mirrored } };
 }
 

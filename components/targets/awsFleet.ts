@@ -119,8 +119,11 @@ export class Fleet extends TargetServer {
     const scope: Scope = awsScope(this, name, args, { ...args.idle, action: "poweroff", fromInstanceTags: false });
     const secrets = declareSecrets(this, scope);
     const { role, profile } = declareIdentity(scope, secrets);
+    // Replicas share their engine's compile cache through the mirror, so a scale-out skips torch.compile.
     const mirror =
-      args.weightsMirror === undefined ? undefined : declareMirrorAccess(scope, role, args.plans, args.weightsMirror);
+      args.weightsMirror === undefined
+        ? undefined
+        : declareMirrorAccess(scope, role, args.plans, args.weightsMirror, { shareCompileCache: true });
     const net = network(
       scope,
       args.plans.map((p) => p.instance.type),

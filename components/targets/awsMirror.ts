@@ -10,7 +10,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { WEIGHTS_CACHE_MODES } from "../config/schema";
 import { streamsFromObjectStore } from "../engines";
 import { UserError } from "../errors/userError";
-import { BUCKET_PARAMETER, type MirroredModel, modelPrefix, usedMarkerKey, type WeightsMirror } from "../mirror/keys";
+import { hasEngineCache } from "../machine/render";
+import {
+  BUCKET_PARAMETER,
+  compileCachePrefix,
+  type MirroredModel,
+  modelPrefix,
+  usedMarkerKey,
+  type WeightsMirror,
+} from "../mirror/keys";
 import { instanceMirrorPolicy, readRolePolicy, readRoleTrust } from "../mirror/policy";
 import type { Plan } from "../sizing/plan";
 
@@ -81,10 +89,18 @@ export interface MirrorWiring {
   readonly args: MirrorArgs;
   /** The weights-read role's ARN; only when the engine streams. */
   readonly readRoleArn?: pulumi.Output<string>;
+  /** The stack's compile-cache prefix; only for a fleet whose engine compiles. */
+  readonly compileCachePrefix?: string;
 }
 
-/** The mirror settings of one plan's machine, in its region. */
-export function weightsMirrorOf(plan: Plan, region: string, w: MirrorArgs, readRoleArn: string): WeightsMirror {
+/** The mirror settings of one plan's machine, in its region; `compileCache` only where the wiring shares one. */
+export function weightsMirrorOf(
+  plan: Plan,
+  region: string,
+  w: MirrorArgs,
+  readRoleArn: string,
+  compileCache?: string,
+): WeightsMirror {
   const prefix = modelPrefix(mirroredModel(plan));
   const stream = streamsFromObjectStore(plan.engine);
   return {
@@ -94,6 +110,7 @@ export function weightsMirrorOf(plan: Plan, region: string, w: MirrorArgs, readR
     stream,
     ...(stream ? { readRoleArn } : {}),
     usedKey: usedMarkerKey(w.project, w.stack, prefix),
+    ...(compileCache !== undefined && hasEngineCache(plan) ? { compileCache } : {}),
   };
 }
 
@@ -106,14 +123,21 @@ export interface MirrorScope {
 
 /**
  * The instance role's mirror policy (a third inline policy, `<name>-weights`, so the others keep their inputs)
- * and, when the engine streams, the `<name>-weights-read` role only the instance role may assume.
+ * and, when the engine streams, the `<name>-weights-read` role only the instance role may assume. A fleet
+ * (`shareCompileCache`) whose engine compiles also gets its stack's compile-cache prefix: a new replica then unpacks
+ * what the first one compiled. A single machine keeps its compile cache on its own disk only.
  */
 export function declareMirrorAccess(
   { name, parent, tags }: MirrorScope,
   role: aws.iam.Role,
   plans: readonly Plan[],
   args: MirrorArgs,
+  opts: { readonly shareCompileCache?: boolean } = {},
 ): MirrorWiring {
+  const cachePrefix =
+    opts.shareCompileCache === true && plans.some(hasEngineCache)
+      ? compileCachePrefix(args.project, args.stack)
+      : undefined;
   const models = plans.map(mirroredModel);
   const usedKeys = models.map((m) => usedMarkerKey(args.project, args.stack, modelPrefix(m)));
   const reader = plans.some((p) => streamsFromObjectStore(p.engine))
@@ -146,11 +170,16 @@ export function declareMirrorAccess(
             models,
             usedKeys,
             ...(arn !== undefined ? { readRoleArn: arn } : {}),
+            ...(cachePrefix !== undefined ? { compileCachePrefix: cachePrefix } : {}),
           }),
         ),
       ),
     },
     parent,
   );
-  return { args, ...(readRoleArn !== undefined ? { readRoleArn } : {}) };
+  return {
+    args,
+    ...(readRoleArn !== undefined ? { readRoleArn } : {}),
+    ...(cachePrefix !== undefined ? { compileCachePrefix: cachePrefix } : {}),
+  };
 }

@@ -389,7 +389,15 @@ export function userData(scope: AwsScope, s: Secrets, plan: Plan, extras: UserDa
         ...(args.engineImageDigest !== undefined ? { engineImageDigest: args.engineImageDigest } : {}),
         ...(extras.fleet !== undefined ? { fleet: extras.fleet(r) } : {}),
         ...(extras.mirror !== undefined
-          ? { weightsMirror: weightsMirrorOf(plan, r, extras.mirror.args, readRoleArn) }
+          ? {
+              weightsMirror: weightsMirrorOf(
+                plan,
+                r,
+                extras.mirror.args,
+                readRoleArn,
+                extras.mirror.compileCachePrefix,
+              ),
+            }
           : {}),
       });
       return gzipSync(renderCloudInit(files), { level: 9 }).toString("base64");

@@ -32,3 +32,10 @@ sys.exit(0 if doc.get("choices") else 1)' "$STATE_DIR/first-token.json" 2>/dev/n
   sleep "${POLL_SECONDS:-5}"
 done
 log "a one-token chat completion for ${SERVED_MODEL} succeeded through the proxy"
+
+# A fleet replica on the mirror that compiled for itself shares its compile cache (mirror.sh).
+if [ -n "${WEIGHTS_MIRROR_CACHE_KEY:-}" ]; then
+  # shellcheck source=../mirror.sh
+  . "$QS_LIB/mirror.sh"
+  engine_cache_share
+fi

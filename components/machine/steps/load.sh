@@ -8,6 +8,13 @@ set -euo pipefail
 load_env "$QS_ENV_FILE"
 
 engine_url="http://127.0.0.1:${ENGINE_PORT}"
+# A fleet replica on the mirror first unpacks the fleet's compile cache, when one is shared (mirror.sh).
+if [ -n "${WEIGHTS_MIRROR_CACHE_KEY:-}" ]; then
+  # shellcheck source=../mirror.sh
+  . "$QS_LIB/mirror.sh"
+else
+  engine_cache_fetch() { :; }
+fi
 # The watchdog's and the proxy's settings are not the engine's: changing them must not reload the model.
 fingerprint="$({
   grep -Ev '^(IDLE_[A-Z_]+|FLEET_[A-Z_]+|TTL_HOURS|PROXY_PORT|TLS_DOMAIN|TLS_EMAIL)=' "$QS_ENV_FILE" || true
@@ -18,9 +25,11 @@ started_file="$STATE_DIR/engine.fingerprint"
 changed=0
 if [ "$(cat "$started_file" 2>/dev/null || true)" != "$fingerprint" ]; then
   log "starting the engine with the planned command"
+  engine_cache_fetch
   systemctl restart qwen3-serve-engine.service
   changed=1
 elif ! systemctl is-active --quiet qwen3-serve-engine.service; then
+  engine_cache_fetch
   systemctl start qwen3-serve-engine.service
   changed=1
 fi
