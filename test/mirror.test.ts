@@ -24,6 +24,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { MODELS } from "../components/catalog/models";
+import { AWS_CLI_IMAGE } from "../components/catalog/pins";
 import { ENGINES } from "../components/engines";
 import { idleScriptSsm, machineFiles } from "../components/machine/assets";
 import { renderCloudInit, type MachineSettings } from "../components/machine/render";
@@ -588,6 +589,239 @@ describe("a fleet's compile cache in the mirror (vLLM replicas)", () => {
       assert.match(out, /mirror: v1\/cache\/\S+: SHA-256 \S+ in S3, \S+ expected: not unpacked; the engine compiles/);
       assert.equal(existsSync(sb.p(`${ENGINE_CACHE}/vllm/ok`)), false);
       assert.equal(existsSync(sb.p("var/lib/qwen3-serve/engine-cache.key")), false);
+    },
+  );
+});
+
+describe("the S3 weights mirror with no host aws (plain Ubuntu): every call through the pinned CLI image", () => {
+  const STATE = "var/lib/qwen3-serve";
+  /** The folders mirror.sh mounts into the CLI's container (AWS_CLI_DIRS), at their own paths. */
+  const MOUNTS = [`${STATE}/mirror`, `${STATE}/hf`, `${STATE}/ollama`];
+  /** Docker options that take a value, as lib.sh aws_cli passes them. */
+  const DOCKER_VALUE = new Set(["--network", "-v", "-e", "--env-file", "--entrypoint", "--name"]);
+
+  /** One `docker run` of an amazon/aws-cli image: its network, mounts, image and the CLI's words. */
+  interface CliRun {
+    readonly network: string | undefined;
+    readonly mounts: string[];
+    readonly image: string;
+    readonly cli: string[];
+  }
+  function cliRuns(sb: Sandbox, from = 0): CliRun[] {
+    return sb
+      .calls()
+      .slice(from)
+      .filter((c) => c.cmd === "docker" && c.args[0] === "run" && c.args.some((a) => a.startsWith("amazon/aws-cli")))
+      .map((c) => {
+        const t = c.args.slice(1);
+        let network: string | undefined;
+        const mounts: string[] = [];
+        let j = 0;
+        for (; j < t.length && (t[j] ?? "").startsWith("-"); j += DOCKER_VALUE.has(t[j] ?? "") ? 2 : 1) {
+          if (t[j] === "--network") network = t[j + 1];
+          if (t[j] === "-v") mounts.push(t[j + 1] ?? "");
+        }
+        return { network, mounts, image: t[j] ?? "", cli: t.slice(j + 1) };
+      });
+  }
+  /** The CLI's local file arguments: get-object's outfile, put-object's --body, s3 cp's non-S3 side. */
+  function fileArgs(cli: readonly string[]): string[] {
+    const op = `${cli[0]} ${cli[1]}`;
+    if (op === "s3api get-object") return [cli.at(-1) ?? ""];
+    if (op === "s3api put-object") return [cli[cli.indexOf("--body") + 1] ?? ""];
+    if (op === "s3 cp") return [cli[2] ?? "", cli[3] ?? ""].filter((a) => !a.startsWith("s3://"));
+    return [];
+  }
+  /**
+   * Checks every run is the pinned image on the host network with the mirror's folders mounted at their own paths,
+   * each file argument absolute and inside one of them, and nothing left in the container's own filesystem (the
+   * docker stub puts a path outside every mount there). Returns "service op file-below-the-root" per run.
+   */
+  function checkedRuns(sb: Sandbox, from = 0): string[] {
+    const runs = cliRuns(sb, from);
+    assert.ok(runs.length > 0, "the AWS calls went through docker run");
+    const hostDirs = MOUNTS.map((m) => sb.p(m));
+    for (const r of runs) {
+      assert.equal(r.image, AWS_CLI_IMAGE, r.cli.join(" "));
+      assert.equal(r.network, "host", `the instance role needs the host network: ${r.cli.join(" ")}`);
+      assert.deepEqual(
+        r.mounts,
+        hostDirs.map((d) => `${d}:${d}`),
+      );
+      for (const f of fileArgs(r.cli)) {
+        assert.ok(
+          path.isAbsolute(f) && hostDirs.some((d) => f.startsWith(`${d}/`)),
+          `${f} is inside a mounted folder (${r.cli.join(" ")})`,
+        );
+      }
+    }
+    assert.equal(existsSync(path.join(sb.state, "container-fs")), false, "nothing written outside the mounts");
+    return runs.map((r) => [r.cli[0], r.cli[1], ...fileArgs(r.cli).map((f) => path.relative(sb.root, f))].join(" "));
+  }
+  /** The first two calls in order (used marker, manifest read), the parallel rest sorted. */
+  const settled = (ops: string[], keepLast = false): string[] => [
+    ...ops.slice(0, 2),
+    ...ops.slice(2, keepLast ? -1 : undefined).sort(),
+    ...(keepLast ? ops.slice(-1) : []),
+  ];
+  const plainMachine = (
+    opts: Pick<SandboxOptions, "request" | "weightsMirror" | "sharedS3">,
+    phases: string[],
+  ): Promise<Sandbox> => machine({ ...opts, hostAws: false }, phases);
+  const hf = (stream: boolean, sharedS3?: string): Promise<Sandbox> =>
+    plainMachine(
+      {
+        request: { model: "qwen3:8b", engine: "vllm", modelRevision: COMMIT },
+        weightsMirror: mirror(HF_PREFIX, stream),
+        ...(sharedS3 !== undefined ? { sharedS3 } : {}),
+      },
+      stream ? ["secrets", "engine"] : ["secrets"],
+    );
+  const sortedFiles = [...repo.FILES].map((f) => f.path).sort();
+  let first: Sandbox;
+
+  it(
+    "seeds after a verified download: the used marker, the manifest read and every PUT are docker runs of " +
+      `${AWS_CLI_IMAGE} on the host network, their files inside the mounted folders, signed by the instance role`,
+    async () => {
+      first = await hf(false);
+      const which = await first.run(["bash", "-c", "command -v aws"]);
+      assert.notEqual(which.code, 0, `no aws on the machine's PATH: ${which.stdout}`);
+      const from = first.calls().length;
+      const logFrom = readLog(first.state).length;
+      await weights(first);
+      assert.equal(first.count("hf"), 1);
+      assert.deepEqual(settled(checkedRuns(first, from), true), [
+        `s3api put-object ${STATE}/mirror/used.json`,
+        `s3api get-object ${STATE}/mirror/manifest.json`,
+        ...sortedFiles.map((f) => `s3api put-object ${HF_SNAPSHOT}/${f}`),
+        `s3api put-object ${STATE}/mirror/manifest.out.json`,
+      ]);
+      for (const f of repo.FILES) assert.deepEqual(objectBytes(first.state, BUCKET, `${HF_PREFIX}/${f.path}`), f.bytes);
+      assert.ok(objectBytes(first.state, BUCKET, `${HF_PREFIX}/.qwen3-serve/manifest.json`) !== null);
+      const principals = new Set(
+        readLog(first.state)
+          .slice(logFrom)
+          .map((e) => e.principal),
+      );
+      assert.deepEqual([...principals], ["instance-role"]);
+    },
+  );
+
+  it("a second machine copies the prefix with no hf download and no Hub request: each object's s3 cp into the mounted hf cache", async () => {
+    const hubBefore = hubHits();
+    const second = await hf(false, first.state);
+    const from = second.calls().length;
+    await weights(second);
+    assert.equal(second.count("hf"), 0);
+    assert.equal(hubHits(), hubBefore);
+    assert.deepEqual(settled(checkedRuns(second, from)), [
+      `s3api put-object ${STATE}/mirror/used.json`,
+      `s3api get-object ${STATE}/mirror/manifest.json`,
+      ...sortedFiles.map((f) => `s3 cp ${HF_SNAPSHOT}/${f}.mirror-partial`),
+      ...sortedFiles.map(() => "s3api head-object"),
+    ]);
+    for (const f of repo.FILES) assert.deepEqual(readFileSync(second.p(`${HF_SNAPSHOT}/${f.path}`)), f.bytes, f.path);
+    assert.deepEqual(
+      readdirSync(second.p(HF_SNAPSHOT)).filter((n) => n.endsWith(".mirror-partial")),
+      [],
+    );
+  });
+
+  it(
+    "a streaming machine's run-engine.sh assumes the read role through the CLI image on the host network " +
+      "(the instance role signs it), and the engine gets the same 0600 env file and streams with those keys",
+    async () => {
+      const sb = await hf(true, first.state);
+      await weights(sb);
+      assert.equal(sb.count("hf"), 0);
+      const from = sb.calls().length;
+      const r = await sb.run(["systemctl", "start", "qwen3-serve-engine.service"]);
+      assert.equal(r.code, 0, r.stderr);
+      const deadline = Date.now() + 8000;
+      while (!existsSync(path.join(sb.state, "docker-run.json")) && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 50));
+      assert.deepEqual(checkedRuns(sb, from), ["sts assume-role"]);
+      const issued = JSON.parse(readFileSync(path.join(sb.state, "sts-credentials.json"), "utf8")) as {
+        AccessKeyId: string;
+        SecretAccessKey: string;
+        SessionToken: string;
+        roleArn: string;
+        caller: string;
+      }[];
+      assert.equal(issued.length, 1);
+      const creds = issued[0];
+      assert.deepEqual([creds?.roleArn, creds?.caller], [READ_ROLE, "instance-role"]);
+      const envFile = sb.p("run/qwen3-serve/engine-aws.env");
+      assert.equal((statSync(envFile).mode & 0o777).toString(8), "600");
+      assert.equal(
+        readFileSync(envFile, "utf8"),
+        `AWS_ACCESS_KEY_ID=${creds?.AccessKeyId}\nAWS_SECRET_ACCESS_KEY=${creds?.SecretAccessKey}\n` +
+          `AWS_SESSION_TOKEN=${creds?.SessionToken}\nAWS_REGION=us-east-1\nAWS_DEFAULT_REGION=us-east-1\n` +
+          "AWS_EC2_METADATA_DISABLED=true\n",
+      );
+      const engineRun = JSON.parse(readFileSync(path.join(sb.state, "docker-run.json"), "utf8")) as { opts: string[] };
+      assert.equal(engineRun.opts.includes("--network"), false, "the engine stays on the bridge");
+      assert.equal(engineRun.opts[engineRun.opts.lastIndexOf("--env-file") + 1], envFile);
+      const streamed = (): boolean =>
+        readLog(sb.state).some(
+          (e) =>
+            e.op === "GetObject" &&
+            e.principal === creds?.AccessKeyId &&
+            e.key === `${HF_PREFIX}/model-00001-of-00002.safetensors`,
+        );
+      while (!streamed() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      assert.ok(streamed(), "the engine read a shard with the read role's keys");
+      sb.stopUnits();
+    },
+  );
+
+  it(
+    "Ollama: a pull seeds the store's files from the mounted cache, and a second machine copies them " +
+      "back into it and serves the pinned digest with no /api/pull",
+    async () => {
+      const prefix = modelPrefix({ source: "ollama", ref: OLLAMA_REF, revision: OLLAMA_DIGEST });
+      const ollama = (sharedS3?: string): Promise<Sandbox> =>
+        plainMachine(
+          {
+            request: { model: "qwen3:0.6b", engine: "ollama", modelRevision: OLLAMA_DIGEST },
+            weightsMirror: mirror(prefix, false),
+            ...(sharedS3 !== undefined ? { sharedS3 } : {}),
+          },
+          ["secrets", "engine"],
+        );
+      const seeder = await ollama();
+      const seedFrom = seeder.calls().length;
+      await weights(seeder);
+      assert.equal(seeder.count("pull"), 1);
+      seeder.stopUnits();
+      const models = `${STATE}/ollama/models`;
+      const blobs = readdirSync(seeder.p(`${models}/blobs`)).sort();
+      assert.equal(blobs.length, 4);
+      const manifestRel = OLLAMA_MANIFEST.slice(`${models}/`.length);
+      assert.deepEqual(settled(checkedRuns(seeder, seedFrom), true), [
+        `s3api put-object ${STATE}/mirror/used.json`,
+        `s3api get-object ${STATE}/mirror/manifest.json`,
+        ...blobs.map((b) => `s3api put-object ${models}/blobs/${b}`),
+        `s3api put-object ${models}/${manifestRel}`,
+        `s3api put-object ${STATE}/mirror/manifest.out.json`,
+      ]);
+
+      const second = await ollama(seeder.state);
+      const from = second.calls().length;
+      await weights(second);
+      assert.equal(second.count("pull"), 0);
+      assert.deepEqual(settled(checkedRuns(second, from)), [
+        `s3api put-object ${STATE}/mirror/used.json`,
+        `s3api get-object ${STATE}/mirror/manifest.json`,
+        ...blobs.map((b) => `s3 cp ${models}/blobs/${b}.mirror-partial`),
+        `s3 cp ${models}/${manifestRel}.mirror-partial`,
+        ...[...blobs, manifestRel].map(() => "s3api head-object"),
+      ]);
+      const tags = await fetch(`http://127.0.0.1:${second.enginePort}/api/tags`).then((r) => r.json());
+      assert.equal((tags as { models: { digest: string }[] }).models[0]?.digest, OLLAMA_DIGEST);
+      assert.deepEqual(readFileSync(second.p(OLLAMA_MANIFEST)), readFileSync(seeder.p(OLLAMA_MANIFEST)));
+      second.stopUnits();
     },
   );
 });

@@ -99,6 +99,11 @@ export interface SandboxOptions {
   readonly weightsMirror?: WeightsMirror;
   /** Another sandbox's fake-state folder whose fake S3 (objects and metadata) this machine shares, as a second machine in the same account would. */
   readonly sharedS3?: string;
+  /**
+   * Whether the host has its own `aws` (the Deep Learning AMI; true when absent). False: no `aws` on PATH, as on
+   * plain Ubuntu, so every AWS call goes through `docker run` of the pinned CLI image (lib.sh aws_cli).
+   */
+  readonly hostAws?: boolean;
 }
 
 /** A sandboxed machine with the bootstrap installed by the rendered SSH installer. */
@@ -143,7 +148,8 @@ export class Sandbox {
     const bin = path.join(root, "fake-bin");
     mkdirSync(state, { recursive: true });
     mkdirSync(bin, { recursive: true });
-    for (const s of STUBS) symlinkSync(path.join(FIXTURES, "sandbox-stub.js"), path.join(bin, s));
+    for (const s of STUBS.filter((n) => n !== "aws" || opts.hostAws !== false))
+      symlinkSync(path.join(FIXTURES, "sandbox-stub.js"), path.join(bin, s));
     // A test run by a user reaches `sudo` (the workstation commands); the real one would reset the
     // environment, lose QS_ROOT and write to the real /etc. This one runs the command as is.
     writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nexec "$@"\n', { mode: 0o755 });
