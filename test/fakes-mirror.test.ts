@@ -292,14 +292,17 @@ describe("the aws stub in the amazon/aws-cli container", () => {
   it("maps container paths through -v mounts for --body, OUTFILE and s3 cp, both ways", () => {
     mkdirSync(at(m.state, "data"));
     writeFileSync(at(m.state, "data/in"), "hello world");
-    const v = ["--network", "host", "-v", `${at(m.state, "data")}:/work`];
+    const v = ["--network", "host", "-v", `${at(m.state, "data")}:/mnt/data`];
     assert.equal(
-      docker(v, ["s3api", "put-object", ...R, "--bucket", "mirror", "--key", "k1", "--body", "/work/in"]).code,
+      docker(v, ["s3api", "put-object", ...R, "--bucket", "mirror", "--key", "k1", "--body", "/mnt/data/in"]).code,
       0,
     );
-    assert.equal(docker(v, ["s3", "cp", "/work/in", "s3://mirror/k2", ...R]).code, 0);
-    assert.equal(docker(v, ["s3api", "get-object", ...R, "--bucket", "mirror", "--key", "k1", "/work/out1"]).code, 0);
-    assert.equal(docker(v, ["s3", "cp", "s3://mirror/k2", "/work/sub/out2", ...R]).code, 0);
+    assert.equal(docker(v, ["s3", "cp", "/mnt/data/in", "s3://mirror/k2", ...R]).code, 0);
+    assert.equal(
+      docker(v, ["s3api", "get-object", ...R, "--bucket", "mirror", "--key", "k1", "/mnt/data/out1"]).code,
+      0,
+    );
+    assert.equal(docker(v, ["s3", "cp", "s3://mirror/k2", "/mnt/data/sub/out2", ...R]).code, 0);
     assert.deepEqual(
       ["out1", "sub/out2"].map((f) => readFileSync(at(m.state, `data/${f}`), "utf8")),
       ["hello world", "hello world"],
@@ -309,12 +312,12 @@ describe("the aws stub in the amazon/aws-cli container", () => {
   it("a --body outside every mount is not there (exit 252); a :ro mount refuses OUTFILE", () => {
     const r = docker(
       ["--network", "host"],
-      ["s3api", "put-object", ...R, "--bucket", "mirror", "--key", "k", "--body", "/work/in"],
+      ["s3api", "put-object", ...R, "--bucket", "mirror", "--key", "k", "--body", "/mnt/data/in"],
     );
     assert.equal(r.code, 252);
     const ro = docker(
-      ["--network", "host", "-v", `${at(m.state, "data")}:/work:ro`],
-      ["s3api", "get-object", ...R, "--bucket", "mirror", "--key", "k1", "/work/x"],
+      ["--network", "host", "-v", `${at(m.state, "data")}:/mnt/data:ro`],
+      ["s3api", "get-object", ...R, "--bucket", "mirror", "--key", "k1", "/mnt/data/x"],
     );
     assert.equal(ro.code, 1);
     assert.equal(existsSync(at(m.state, "data/x")), false);

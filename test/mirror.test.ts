@@ -560,7 +560,7 @@ describe("a fleet's compile cache in the mirror (vLLM replicas)", () => {
       };
       const bad: [string, { name: string; link?: string }[], RegExp][] = [
         ["../x", [{ name: "./vllm/ok" }, { name: "../x" }], /member '\.\.\/x': an absolute path or \.\. in its name/],
-        ["an absolute path", [{ name: "/tmp/qs-abs-x" }], /member '\/tmp\/qs-abs-x': an absolute path/],
+        ["an absolute path", [{ name: "/srv/qs-abs-x" }], /member '\/srv\/qs-abs-x': an absolute path/],
         [
           "a link out",
           [{ name: "./triton", link: "../../../etc" }],
@@ -577,7 +577,7 @@ describe("a fleet's compile cache in the mirror (vLLM replicas)", () => {
         assert.equal(existsSync(sb.p("var/lib/qwen3-serve/x")), false, what);
         assert.equal(existsSync(sb.p(`${ENGINE_CACHE}.incoming`)), false, what);
       }
-      assert.equal(existsSync("/tmp/qs-abs-x"), false);
+      assert.equal(existsSync("/srv/qs-abs-x"), false);
       // Bytes that are not what S3 checksummed (S3 itself would never serve them; a damaged transfer could).
       remove(sb.state, BUCKET, key);
       seedObject(sb.state, BUCKET, key, tarball([{ name: "./vllm/ok" }]));
