@@ -169,6 +169,25 @@ function lifetime(expiresRaw: string | undefined, now: number): Rule {
 }
 
 /**
+ * expiresAt and ttlHours as the AWS and fleet rules read them (from tags or the last update's config): a verdict
+ * when expired or either is malformed, else the expiry note and the TTL (undefined when none is set).
+ */
+function lifeLimits(
+  expiresRaw: string | undefined,
+  ttlRaw: string | undefined,
+  now: number,
+): { verdict: ReapDecision } | { life: { note: string }; ttlHours: number | undefined } {
+  const life = lifetime(expiresRaw, now);
+  if ("verdict" in life) return life;
+  const ttlHours = parseTtlHours(ttlRaw);
+  if (Number.isNaN(ttlHours))
+    return {
+      verdict: keep(`ttlHours "${ttlRaw ?? ""}" is not a positive number of hours; fix it to let the reaper act`),
+    };
+  return { life, ttlHours };
+}
+
+/**
  * The TTL rule. ttlHours limits how long the machine runs after each start; the watchdog on the
  * machine enforces it. A running instance still up past its TTL plus a slack means the watchdog
  * did not act (dead, or the machine wedged), so the reaper ends it from outside.
@@ -234,12 +253,9 @@ function ourInstance(stack: ReaperStackInput, ref: InstanceRef, project: string)
 function decideAws(stack: ReaperStackInput, ref: InstanceRef, settings: ReaperSettings): ReapDecision {
   const instance = ourInstance(stack, ref, settings.project);
   if ("decision" in instance) return instance;
-  const life = lifetime(instance.tags[TAG_EXPIRES_AT], settings.now);
-  if ("verdict" in life) return life.verdict;
-  const ttlRaw = instance.tags[TAG_TTL_HOURS];
-  const ttlHours = parseTtlHours(ttlRaw);
-  if (Number.isNaN(ttlHours))
-    return keep(`ttlHours "${ttlRaw ?? ""}" is not a positive number of hours; fix it to let the reaper act`);
+  const limits = lifeLimits(instance.tags[TAG_EXPIRES_AT], instance.tags[TAG_TTL_HOURS], settings.now);
+  if ("verdict" in limits) return limits.verdict;
+  const { life, ttlHours } = limits;
   const inst = stateRule(instance, settings, ttlHours);
   if ("verdict" in inst) return inst.verdict;
   return keep(`${inst.note}; ${life.note}`);
@@ -337,12 +353,9 @@ function replicasRule(g: ReaperGroup, settings: ReaperSettings): Rule {
 function decideFleet(stack: ReaperStackInput, ref: GroupRef, settings: ReaperSettings): ReapDecision {
   const group = ourGroup(stack, ref, settings.project);
   if ("decision" in group) return group;
-  const life = lifetime(stack.deployedConfig[KEY_EXPIRES_AT], settings.now);
-  if ("verdict" in life) return life.verdict;
-  const ttlRaw = stack.deployedConfig[KEY_TTL_HOURS];
-  const ttlHours = parseTtlHours(ttlRaw);
-  if (Number.isNaN(ttlHours))
-    return keep(`ttlHours "${ttlRaw ?? ""}" is not a positive number of hours; fix it to let the reaper act`);
+  const limits = lifeLimits(stack.deployedConfig[KEY_EXPIRES_AT], stack.deployedConfig[KEY_TTL_HOURS], settings.now);
+  if ("verdict" in limits) return limits.verdict;
+  const { life, ttlHours } = limits;
   const ttl = ttlHours === undefined ? undefined : fleetTtlRule(ttlHours, stack.lastUpdate, settings.now);
   if (ttl !== undefined && "verdict" in ttl) return ttl.verdict;
   const replicas = replicasRule(group, settings);
